@@ -1,0 +1,48 @@
+# Every dependency comes from a Debian bookworm package; a missing one stops the configure step
+# with the name of the package to install.
+find_package(PkgConfig QUIET)
+
+function(ag_require_header header package)
+  find_path(_dir_${package} ${header} PATHS /usr/include /usr/share/include NO_CACHE)
+  if(NOT _dir_${package})
+    message(FATAL_ERROR "agentd needs ${header}: install the Debian package '${package}' (apt-get install ${package})")
+  endif()
+endfunction()
+
+function(ag_require_lib var name package)
+  find_library(${var} NAMES ${name})
+  if(NOT ${var})
+    message(FATAL_ERROR "agentd needs lib${name}: install the Debian package '${package}' (apt-get install ${package})")
+  endif()
+  set(${var} ${${var}} PARENT_SCOPE)
+endfunction()
+
+ag_require_header(liburing.h liburing-dev)
+ag_require_lib(AG_LIB_URING uring liburing-dev)
+find_path(AG_PQ_INCLUDE libpq-fe.h PATHS /usr/include/postgresql)
+if(NOT AG_PQ_INCLUDE)
+  message(FATAL_ERROR "agentd needs libpq-fe.h: install the Debian package 'libpq-dev'")
+endif()
+ag_require_lib(AG_LIB_PQ pq libpq-dev)
+ag_require_header(mimalloc.h libmimalloc-dev)
+ag_require_lib(AG_LIB_MIMALLOC mimalloc libmimalloc-dev)
+ag_require_header(jansson.h libjansson-dev)
+ag_require_lib(AG_LIB_JANSSON jansson libjansson-dev)
+
+# llhttp: Debian ships only the generated C sources (package node-llhttp); compile them here.
+set(AG_LLHTTP_SRC_DIR /usr/share/llhttp)
+set(AG_LLHTTP_INC_DIR /usr/share/include/llhttp)
+foreach(f llhttp.c api.c http.c)
+  if(NOT EXISTS ${AG_LLHTTP_SRC_DIR}/${f})
+    message(FATAL_ERROR "agentd needs ${AG_LLHTTP_SRC_DIR}/${f}: install the Debian package 'node-llhttp'")
+  endif()
+endforeach()
+if(NOT EXISTS ${AG_LLHTTP_INC_DIR}/llhttp.h)
+  message(FATAL_ERROR "agentd needs ${AG_LLHTTP_INC_DIR}/llhttp.h: install the Debian package 'node-llhttp'")
+endif()
+add_library(llhttp STATIC ${AG_LLHTTP_SRC_DIR}/llhttp.c ${AG_LLHTTP_SRC_DIR}/api.c ${AG_LLHTTP_SRC_DIR}/http.c)
+target_include_directories(llhttp SYSTEM PUBLIC ${AG_LLHTTP_INC_DIR})
+target_compile_options(llhttp PRIVATE -w)
+set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)
+
+find_package(Threads REQUIRED)

@@ -1,0 +1,41 @@
+/* Start-up configuration: defaults < JSON config file (--config) < environment < command-line flags.
+ * Loaded once on the main thread before the shards start; read-only afterwards. */
+#ifndef AG_CORE_CONFIG_H
+#define AG_CORE_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ag_limits {
+    uint32_t max_header_bytes;    /* request line + headers; beyond: 431 */
+    uint64_t max_body_bytes;      /* request body; beyond: 413 */
+    uint32_t max_conns_per_shard; /* open connections per shard; beyond: 503 and close */
+    uint32_t idle_timeout_ms;     /* keep-alive connection with no request in progress */
+    uint32_t header_timeout_ms;   /* from a request's first byte to its complete head; beyond: 408 */
+};
+
+struct ag_config {
+    char *host;
+    int port; /* 0: the kernel picks one, shared by all shards */
+    int shards; /* 0: one per CPU of the affinity mask, capped by the cgroup quota */
+    char *database_url;
+    int log_level; /* enum ag_log_level */
+    uint32_t shutdown_timeout_ms;
+    struct ag_limits limits;
+};
+
+enum ag_config_status {
+    AG_CONFIG_RUN = 0,  /* configuration complete: start the server */
+    AG_CONFIG_EXIT = 1, /* --help or --version was printed: exit 0 */
+    AG_CONFIG_BAD = 2,  /* a message was written to err: exit 2 */
+};
+
+/* Fills cfg from defaults, the file named by --config, the environment (HOST, PORT, AGENTD_SHARDS,
+ * DATABASE_URL, AGENTD_LOG_LEVEL) and argv, in that order of precedence. Unknown keys, wrong types and
+ * out-of-range values are errors that name the key. Writes a message to err (size errlen) on
+ * AG_CONFIG_BAD and help/version text to stdout on AG_CONFIG_EXIT. */
+enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Frees the strings cfg owns. */
+void ag_config_free(struct ag_config *cfg);
+
+#endif

@@ -1,0 +1,152 @@
+/* The shard runtime: one pinned thread per shard, each with its own io_uring, timer heap, deferred
+ * task list, metrics, and an inbox of SPSC queues (one per other shard) woken with IORING_OP_MSG_RING.
+ *
+ * Loop phases, in order, every turn:
+ *   1. cross-shard inbox (batched, budgeted)  2. reap completions in one batch
+ *   3. deferred tasks (budgeted)              4. timers (capped)
+ *   5. flush: the app's hook (socket writes), cross-shard wake-ups, the log write
+ *   6. one submit-and-wait, then cache `now`.
+ *
+ * Completions are dispatched by the op kind in the top byte of user_data; the upper layers register a
+ * handler per kind before the runtime starts. user_data = kind:8 | generation:24 | index:32, so a late
+ * completion for a reused slot can be recognised by its generation. */
+#ifndef AG_CORE_SHARD_H
+#define AG_CORE_SHARD_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/common.h"
+#include "core/config.h"
+#include "core/spsc.h"
+#include "core/stats.h"
+#include "core/timer.h"
+
+struct ag_shard;
+struct ag_runtime;
+
+/* Op kinds 0..7 belong to core; upper layers use 8..255. */
+enum {
+    AG_OP_NONE = 0,       /* completions nobody needs (errors only are logged) */
+    AG_OP_XWAKE = 1,      /* another shard queued messages for us */
+    AG_OP_XWAKE_SENT = 2, /* our MSG_RING to another shard failed (success is skipped) */
+    AG_OP_CTRL = 3,       /* control from the main thread: drain or stop */
+    AG_OP_LOG = 4,        /* the log write finished */
+    AG_OP_USER = 8,
+};
+
+static inline uint64_t ag_ud(unsigned kind, uint32_t gen, uint32_t idx)
+{
+    return (uint64_t)kind << 56 | (uint64_t)(gen & 0xffffffu) << 32 | idx;
+}
+static inline unsigned ag_ud_kind(uint64_t ud)
+{
+    return (unsigned)(ud >> 56);
+}
+static inline uint32_t ag_ud_gen(uint64_t ud)
+{
+    return (uint32_t)(ud >> 32) & 0xffffffu;
+}
+static inline uint32_t ag_ud_idx(uint64_t ud)
+{
+    return (uint32_t)ud;
+}
+
+/* Completion handler for one op kind; runs on the shard that submitted the op. */
+typedef void (*ag_cqe_fn)(struct ag_shard *s, struct io_uring_cqe *cqe);
+/* Registers fn for op kind (>= AG_OP_USER). Call before ag_runtime_start. */
+void ag_shard_register_op(unsigned kind, ag_cqe_fn fn);
+
+/* Cross-shard message handler for message type (0..255). Call before ag_runtime_start. */
+typedef void (*ag_msg_fn)(struct ag_shard *s, const struct ag_msg *m);
+void ag_shard_register_msg(unsigned type, ag_msg_fn fn);
+
+/* A deferred task: runs on the same shard in phase 3 of this or the next turn. Embedded in its owner. */
+struct ag_task {
+    struct ag_task *next;
+    void (*fn)(struct ag_task *t);
+    bool queued;
+};
+
+/* What the upper layers do at the runtime's fixed points. Every hook is optional. */
+struct ag_shard_hooks {
+    /* On the shard thread after its ring exists, before the first turn. Non-zero aborts start-up. */
+    int (*on_start)(struct ag_shard *s);
+    /* Phase 5: submit pending writes. */
+    void (*on_flush)(struct ag_shard *s);
+    /* The main thread asked for a drain: stop accepting, close what is idle. */
+    void (*on_drain)(struct ag_shard *s);
+    /* While draining: true when the shard has nothing left in flight and may exit. */
+    bool (*is_idle)(struct ag_shard *s);
+    /* The deadline passed (or a second signal came): close everything now. */
+    void (*on_stop)(struct ag_shard *s);
+    /* On the shard thread after the loop ended, before the ring is torn down. */
+    void (*on_exit)(struct ag_shard *s);
+};
+
+struct ag_shard {
+    int id;
+    int cpu; /* pinned CPU or -1 */
+    struct ag_runtime *rt;
+    struct io_uring ring;
+    uint64_t now_ns; /* CLOCK_MONOTONIC, cached once per turn */
+    struct ag_timer_heap timers;
+    struct ag_task *tasks_head, *tasks_tail;
+    bool draining, stopping, more_work;
+    uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
+    unsigned log_inflight;
+    void *net; /* owned by net/ */
+    void *app; /* owned by the protocol layer */
+    struct ag_stats stats;
+};
+
+struct ag_runtime {
+    int nshards;
+    const struct ag_config *cfg;
+    struct ag_shard_hooks hooks;
+    struct ag_shard **shards;
+    struct ag_spsc *queues; /* nshards * nshards; [from * n + to] */
+    int *ring_fds;          /* published by each shard before the start barrier */
+    pthread_t *threads;
+    pthread_barrier_t barrier;      /* start-up: main + every shard */
+    pthread_barrier_t exit_barrier; /* every shard, before its ring closes */
+    _Atomic int start_failed;
+    _Atomic int running; /* shards whose loop has not ended */
+    _Atomic bool drain_requested;
+    struct io_uring ctrl; /* the main thread's ring, used only to MSG_RING the shards */
+};
+
+/* Creates the shards' threads and rings and runs hooks.on_start on each. Returns 0 when every shard
+ * runs, or -1 (everything is torn down again). cpus lists the CPUs to pin to (ncpus may be less than
+ * nshards; shards are pinned only when each can have a CPU of its own). */
+int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nshards, const int *cpus, int ncpus,
+                     const struct ag_shard_hooks *hooks);
+/* From the main thread: ask every shard to drain (stop accepting, finish in-flight work, exit). */
+void ag_runtime_drain(struct ag_runtime *rt);
+/* From the main thread: ask every shard to close everything and exit now. */
+void ag_runtime_stop(struct ag_runtime *rt);
+/* Number of shards whose loop is still running. */
+static inline int ag_runtime_running(struct ag_runtime *rt)
+{
+    return atomic_load(&rt->running);
+}
+/* Joins the threads and frees everything. */
+void ag_runtime_join(struct ag_runtime *rt);
+
+/* A free SQE, submitting first if the SQ is full. Never NULL. */
+struct io_uring_sqe *ag_shard_sqe(struct ag_shard *s);
+
+/* Queues m for shard `to`, with m->from set to s->id; the target is woken at the end of this turn.
+ * Returns 0, or -EAGAIN when that queue is full (nothing sent). Sending to oneself is not allowed. */
+int ag_shard_send(struct ag_shard *s, int to, struct ag_msg *m);
+
+/* Queues t to run in phase 3; a task already queued is not queued twice. */
+void ag_shard_defer(struct ag_shard *s, struct ag_task *t);
+
+/* The shard running on the calling thread, or NULL on a non-shard thread. */
+struct ag_shard *ag_shard_self(void);
+
+#endif

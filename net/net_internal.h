@@ -1,0 +1,45 @@
+/* State shared by net/net.c and net/conn.c; nothing outside net/ includes this. */
+#ifndef AG_NET_INTERNAL_H
+#define AG_NET_INTERNAL_H
+
+#include <liburing.h>
+
+#include "net/net.h"
+
+#define NET_BGID 0
+#define NET_REJECT_RESERVE 64
+
+struct net_shard {
+    struct ag_net_config cfg;
+    bool accepting;
+    bool accept_armed;
+    struct io_uring_buf_ring *br;
+    char *bufs;
+    unsigned nbufs, bufsz, br_mask;
+    unsigned br_recycled; /* buffers added back since the last advance */
+    struct ag_conn **slots;
+    uint32_t nslots, cap_slots;
+    uint32_t *free_idx;
+    uint32_t nfree;
+    uint32_t nopen;  /* connections not yet released */
+    struct ag_conn *dirty;
+};
+
+static inline struct net_shard *net_of(struct ag_shard *s)
+{
+    return s->net;
+}
+
+/* conn.c */
+void ag_conn__on_recv(struct ag_shard *s, struct io_uring_cqe *cqe);
+void ag_conn__on_send(struct ag_shard *s, struct io_uring_cqe *cqe);
+void ag_conn__on_close_done(struct ag_shard *s, struct io_uring_cqe *cqe);
+void ag_conn__arm_recv(struct ag_conn *c);
+void ag_conn__flush(struct ag_conn *c);
+/* net.c */
+struct ag_conn *ag_net__conn_from_ud(struct ag_shard *s, uint64_t ud);
+void ag_net__mark_dirty(struct ag_conn *c);
+void ag_net__release(struct ag_conn *c);
+void ag_net__recycle_buf(struct net_shard *n, unsigned bid);
+
+#endif

@@ -1,0 +1,631 @@
+#include "protocol/http.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "net/net.h"
+#include "protocol/jsonw.h"
+
+enum hstate { H_IDLE, H_HEAD, H_BODY };
+
+struct http_shard {
+    const struct ag_config *cfg;
+    uint64_t id_seed, id_counter;
+    int64_t date_sec;
+    char date[30];
+};
+
+struct http_conn {
+    llhttp_t parser;
+    struct ag_conn *conn;
+    enum hstate state;
+    size_t fed;      /* bytes of the current window already given to the parser */
+    const char *win; /* the current request's first byte, while the parser runs */
+    uint32_t url_off, url_len;
+    bool in_value; /* the last header callback was for a value */
+    bool header_overflow;
+    bool chunked;
+    uint32_t body_off;
+    uint64_t body_len;
+    struct ag_buf body; /* chunked bodies are copied here, without the chunk framing */
+    int err_status;     /* set by a callback that stopped the parser */
+    const char *err_msg;
+    struct ag_req req;
+};
+
+static llhttp_settings_t settings;
+
+static struct http_shard *hs_of(struct ag_shard *s)
+{
+    return s->app;
+}
+
+static struct http_conn *hc_of(struct ag_conn *c)
+{
+    return ag_conn_priv(c);
+}
+
+size_t ag_http_conn_size(void)
+{
+    return sizeof(struct http_conn);
+}
+
+/* --- status tables --- */
+
+const char *ag_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+const char *ag_http_error_code(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 408: return "request_timeout";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 422: return "validation_error";
+    case 431: return "headers_too_large";
+    case 500: return "internal_error";
+    case 501: return "not_implemented";
+    case 503: return "service_unavailable";
+    default: return "unknown_error";
+    }
+}
+
+/* --- per-shard state --- */
+
+void ag_http_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+{
+    struct http_shard *hs = ag_calloc(1, sizeof *hs);
+    hs->cfg = cfg;
+    if (getrandom(&hs->id_seed, sizeof hs->id_seed, 0) != sizeof hs->id_seed)
+        hs->id_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
+    hs->id_seed ^= (uint64_t)s->id << 56;
+    s->app = hs;
+}
+
+void ag_http_shard_exit(struct ag_shard *s)
+{
+    ag_free(s->app);
+    s->app = NULL;
+}
+
+static const char *http_date(struct http_shard *hs)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (now != hs->date_sec) {
+        hs->date_sec = now;
+        ag_clock_http_date(now, hs->date);
+    }
+    return hs->date;
+}
+
+/* --- requests --- */
+
+struct ag_iov ag_req_header(const struct ag_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (uint32_t i = 0; i < r->nhdrs; i++) {
+        const struct ag_hdr *h = &r->hdrs[i];
+        if (h->name_len == nl && !strncasecmp(r->base + h->name_off, name, nl))
+            return (struct ag_iov){(char *)r->base + h->val_off, h->val_len};
+    }
+    return (struct ag_iov){NULL, 0};
+}
+
+struct ag_iov ag_req_param(const struct ag_req *r, const char *name)
+{
+    for (int i = 0; i < r->match.nparams; i++)
+        if (!strcmp(r->match.param_names[i], name))
+            return r->match.params[i];
+    return (struct ag_iov){NULL, 0};
+}
+
+static bool iov_ieq(struct ag_iov v, const char *s)
+{
+    size_t n = strlen(s);
+    return v.len == n && !strncasecmp(v.base, s, n);
+}
+
+static void make_request_id(struct ag_shard *s, struct ag_req *r, struct ag_iov given)
+{
+    bool ok = given.len > 0 && given.len < sizeof r->id;
+    for (size_t i = 0; ok && i < given.len; i++) {
+        char ch = given.base[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+             ch == '_' || ch == '.' || ch == ':';
+    }
+    if (ok) {
+        memcpy(r->id, given.base, given.len);
+        r->id_len = (uint32_t)given.len;
+        return;
+    }
+    struct http_shard *hs = hs_of(s);
+    int n = snprintf(r->id, sizeof r->id, "%016llx%016llx", (unsigned long long)hs->id_seed,
+                     (unsigned long long)++hs->id_counter);
+    r->id_len = (uint32_t)n;
+}
+
+void ag_http_add_header(struct ag_req *r, const char *name, const char *value)
+{
+    ag_buf_puts(&r->extra_headers, name);
+    ag_buf_append(&r->extra_headers, ": ", 2);
+    ag_buf_puts(&r->extra_headers, value);
+    ag_buf_append(&r->extra_headers, "\r\n", 2);
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
+
+static char *put_uint(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len)
+{
+    struct ag_conn *c = r->conn;
+    AG_BUG_ON(r->status != 0);
+    r->status = status;
+    const char *reason = ag_http_reason(status);
+    size_t ctlen = strlen(content_type), rlen = strlen(reason);
+    size_t max = 400 + ctlen + rlen + r->id_len + r->extra_headers.len + len;
+    char *start = ag_conn_wbuf(c, max), *p = start;
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_uint(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, reason, rlen);
+    p = PUT_LIT(p, "\r\ncontent-type: ");
+    p = put(p, content_type, ctlen);
+    p = PUT_LIT(p, "\r\ncontent-length: ");
+    p = put_uint(p, len);
+    p = PUT_LIT(p, "\r\ndate: ");
+    p = put(p, http_date(hs_of(c->shard)), 29);
+    p = PUT_LIT(p, "\r\nx-request-id: ");
+    p = put(p, r->id, r->id_len);
+    p = PUT_LIT(p, "\r\n");
+    if (r->cors)
+        p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
+                       "access-control-expose-headers: Content-Location, Location\r\n");
+    if (!r->keep_alive)
+        p = PUT_LIT(p, "connection: close\r\n");
+    else if (r->http10)
+        p = PUT_LIT(p, "connection: keep-alive\r\n");
+    if (r->extra_headers.len)
+        p = put(p, r->extra_headers.base, r->extra_headers.len);
+    p = PUT_LIT(p, "\r\n");
+    if (len)
+        p = put(p, body, len);
+    r->resp_bytes = (uint64_t)(p - start);
+    ag_conn_commit(c, (size_t)(p - start));
+}
+
+void ag_http_error(struct ag_req *r, int status, const char *msg)
+{
+    struct ag_buf b = {0};
+    struct ag_jw w;
+    ag_jw_init(&w, &b);
+    ag_jw_obj(&w);
+    ag_jw_key(&w, "error");
+    ag_jw_str(&w, ag_http_error_code(status));
+    ag_jw_key(&w, "message");
+    ag_jw_str(&w, msg);
+    ag_jw_key(&w, "details");
+    ag_jw_null(&w);
+    ag_jw_end(&w);
+    ag_http_json(r, status, b.base, b.len);
+    ag_buf_free(&b);
+}
+
+void ag_http_detail(struct ag_req *r, int status, const char *detail)
+{
+    struct ag_buf b = {0};
+    struct ag_jw w;
+    ag_jw_init(&w, &b);
+    ag_jw_obj(&w);
+    ag_jw_key(&w, "detail");
+    ag_jw_str(&w, detail);
+    ag_jw_end(&w);
+    ag_http_json(r, status, b.base, b.len);
+    ag_buf_free(&b);
+}
+
+/* --- request lifecycle --- */
+
+static void on_timer(struct ag_timer *t);
+
+static void arm_timer(struct http_conn *h, uint32_t ms)
+{
+    struct ag_shard *s = h->conn->shard;
+    h->conn->timer.cb = on_timer;
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)ms * 1000000u);
+}
+
+static void reset_request(struct http_conn *h)
+{
+    ag_buf_free(&h->body);
+    ag_buf_free(&h->req.extra_headers);
+    struct ag_conn *c = h->conn;
+    memset(&h->req, 0, sizeof h->req);
+    h->req.conn = c;
+    h->url_off = h->url_len = 0;
+    h->in_value = false;
+    h->header_overflow = false;
+    h->chunked = false;
+    h->body_off = 0;
+    h->body_len = 0;
+    h->err_status = 0;
+    h->err_msg = NULL;
+}
+
+static void log_request(struct ag_req *r, const char *method, const char *path, size_t path_len)
+{
+    struct ag_shard *s = r->conn->shard;
+    static const enum ag_stat cls[] = {AG_STAT_REQ_1XX, AG_STAT_REQ_2XX, AG_STAT_REQ_3XX, AG_STAT_REQ_4XX,
+                                       AG_STAT_REQ_5XX};
+    int k = r->status / 100 - 1;
+    if (k >= 0 && k < 5)
+        ag_stat_add(&s->stats, cls[k], 1);
+    if (ag_log_enabled(AG_LOG_INFO))
+        ag_log(AG_LOG_INFO, "req=%.*s method=%s path=\"%.*s\" status=%d bytes=%llu us=%llu", (int)r->id_len, r->id,
+               method, (int)AG_MIN(path_len, 512), path, r->status, (unsigned long long)r->resp_bytes,
+               (unsigned long long)((ag_clock_mono_ns() - r->start_ns) / 1000u));
+}
+
+/* Answers a request the parser could not finish (malformed, too large, timed out, rejected) and
+ * closes the connection once the answer is out. */
+static void respond_early(struct http_conn *h, int status, const char *msg, const char *retry_after)
+{
+    struct ag_conn *c = h->conn;
+    struct ag_req *r = &h->req;
+    ag_buf_free(&r->extra_headers);
+    memset(r, 0, sizeof *r);
+    r->conn = c;
+    r->start_ns = c->shard->now_ns;
+    r->keep_alive = false;
+    make_request_id(c->shard, r, (struct ag_iov){NULL, 0});
+    if (retry_after)
+        ag_http_add_header(r, "retry-after", retry_after);
+    ag_http_error(r, status, msg);
+    log_request(r, "-", "-", 1);
+    ag_buf_free(&r->extra_headers);
+    h->state = H_IDLE;
+    ag_conn_close(c, AG_CLOSE_LINGER);
+}
+
+static void preflight(struct ag_req *r)
+{
+    struct ag_iov want = ag_req_header(r, "access-control-request-headers");
+    ag_http_add_header(r, "access-control-allow-methods", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
+    if (want.len) {
+        ag_buf_append(&r->extra_headers, "access-control-allow-headers: ", 30);
+        ag_buf_append(&r->extra_headers, want.base, want.len);
+        ag_buf_append(&r->extra_headers, "\r\n", 2);
+    }
+    ag_http_add_header(r, "access-control-max-age", "600");
+    ag_http_add_header(r, "vary", "Origin");
+    ag_http_respond(r, 200, "text/plain; charset=utf-8", "OK", 2);
+}
+
+static void dispatch(struct http_conn *h, const char *win)
+{
+    struct ag_conn *c = h->conn;
+    struct ag_shard *s = c->shard;
+    struct ag_req *r = &h->req;
+    r->base = win;
+    r->method = llhttp_get_method(&h->parser);
+    r->http10 = h->parser.http_major == 1 && h->parser.http_minor == 0;
+    r->keep_alive = llhttp_should_keep_alive(&h->parser) && !s->draining;
+    r->start_ns = s->now_ns;
+    const char *url = win + h->url_off;
+    const char *q = memchr(url, '?', h->url_len);
+    r->path = (struct ag_iov){(char *)url, q ? (size_t)(q - url) : h->url_len};
+    r->query = q ? (struct ag_iov){(char *)q + 1, h->url_len - (size_t)(q - url) - 1} : (struct ag_iov){NULL, 0};
+    if (h->chunked)
+        r->body = (struct ag_iov){h->body.base, h->body.len};
+    else
+        r->body = (struct ag_iov){(char *)win + h->body_off, h->body_len};
+    r->cors = ag_req_header(r, "origin").len > 0;
+    make_request_id(s, r, ag_req_header(r, "x-request-id"));
+
+    if (r->method == HTTP_OPTIONS && r->cors && ag_req_header(r, "access-control-request-method").len) {
+        preflight(r);
+    } else {
+        int m = ag_router_match(r->method, r->path.base, r->path.len, &r->match);
+        if (m == 200) {
+            int rc = r->match.route->fn(r);
+            AG_BUG_ON(rc != AG_OK); /* asynchronous handlers arrive with persistence */
+            if (!r->status)
+                ag_http_error(r, 500, "An unexpected error occurred");
+        } else if (m == 405) {
+            ag_http_add_header(r, "allow", r->match.allow);
+            ag_http_detail(r, 405, "Method Not Allowed");
+        } else {
+            ag_http_detail(r, 404, "Not Found");
+        }
+    }
+    log_request(r, llhttp_method_name((llhttp_method_t)r->method), r->path.base, r->path.len);
+    bool keep = r->keep_alive;
+    reset_request(h);
+    h->state = H_IDLE;
+    if (!keep)
+        ag_conn_close(c, AG_CLOSE_LINGER);
+    else
+        arm_timer(h, hs_of(s)->cfg->limits.idle_timeout_ms);
+}
+
+static void on_timer(struct ag_timer *t)
+{
+    struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
+    struct http_conn *h = hc_of(c);
+    if (h->state == H_IDLE)
+        ag_conn_close(c, AG_CLOSE_NOW);
+    else
+        respond_early(h, 408, "request not received in time", NULL);
+}
+
+/* --- llhttp callbacks --- */
+
+static struct http_conn *hc_from(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int stop_with(struct http_conn *h, int status, const char *msg)
+{
+    h->err_status = status;
+    h->err_msg = msg;
+    return -1;
+}
+
+static int check_head(struct http_conn *h, const char *at, size_t len)
+{
+    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    if ((size_t)(at + len - h->win) > l->max_header_bytes)
+        return stop_with(h, 431, "request head too large");
+    return 0;
+}
+
+static int cb_message_begin(llhttp_t *p)
+{
+    struct http_conn *h = hc_from(p);
+    h->state = H_HEAD;
+    arm_timer(h, hs_of(h->conn->shard)->cfg->limits.header_timeout_ms);
+    return 0;
+}
+
+static int cb_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *h = hc_from(p);
+    if (!h->url_len)
+        h->url_off = (uint32_t)(at - h->win);
+    h->url_len += (uint32_t)len;
+    return check_head(h, at, len);
+}
+
+static int cb_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *h = hc_from(p);
+    struct ag_req *r = &h->req;
+    if (check_head(h, at, len))
+        return -1;
+    if (h->in_value || r->nhdrs == 0) {
+        if (r->nhdrs == AG_HTTP_MAX_HEADERS)
+            return stop_with(h, 431, "too many request headers");
+        struct ag_hdr *hd = &r->hdrs[r->nhdrs++];
+        hd->name_off = (uint32_t)(at - h->win);
+        hd->name_len = 0;
+        hd->val_off = hd->val_len = 0;
+        h->in_value = false;
+    }
+    r->hdrs[r->nhdrs - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int cb_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *h = hc_from(p);
+    struct ag_hdr *hd = &h->req.hdrs[h->req.nhdrs - 1];
+    if (check_head(h, at, len))
+        return -1;
+    if (!h->in_value) {
+        hd->val_off = (uint32_t)(at - h->win);
+        h->in_value = true;
+    }
+    hd->val_len += (uint32_t)len;
+    return 0;
+}
+
+static int cb_headers_complete(llhttp_t *p)
+{
+    struct http_conn *h = hc_from(p);
+    struct ag_conn *c = h->conn;
+    const struct ag_limits *l = &hs_of(c->shard)->cfg->limits;
+    h->state = H_BODY;
+    h->chunked = (p->flags & F_CHUNKED) != 0;
+    bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
+    if (has_length && p->content_length > l->max_body_bytes)
+        return stop_with(h, 413, "request body too large");
+    h->req.base = h->win;
+    struct ag_iov expect = ag_req_header(&h->req, "expect");
+    if (expect.len && (h->chunked || (has_length && p->content_length > 0))) {
+        if (!iov_ieq(expect, "100-continue"))
+            return stop_with(h, 400, "unsupported Expect header"); /* 417 in spirit; clients only send 100-continue */
+        if (p->http_major == 1 && p->http_minor >= 1)
+            ag_conn_write(c, AG_STRLIT("HTTP/1.1 100 Continue\r\n\r\n"));
+    }
+    /* The head is in; the body may trickle, bounded by the idle timeout between reads. */
+    arm_timer(h, l->idle_timeout_ms);
+    return 0;
+}
+
+static int cb_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_conn *h = hc_from(p);
+    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    if (h->body_len + len > l->max_body_bytes)
+        return stop_with(h, 413, "request body too large");
+    if (h->chunked) {
+        ag_buf_append(&h->body, at, len);
+    } else if (!h->body_len) {
+        h->body_off = (uint32_t)(at - h->win);
+    }
+    h->body_len += len;
+    return 0;
+}
+
+static int cb_message_complete(llhttp_t *p)
+{
+    return HPE_PAUSED;
+}
+
+__attribute__((constructor)) static void init_settings(void)
+{
+    llhttp_settings_init(&settings);
+    settings.on_message_begin = cb_message_begin;
+    settings.on_url = cb_url;
+    settings.on_header_field = cb_header_field;
+    settings.on_header_value = cb_header_value;
+    settings.on_headers_complete = cb_headers_complete;
+    settings.on_body = cb_body;
+    settings.on_message_complete = cb_message_complete;
+}
+
+/* --- connection handler --- */
+
+static void on_open(struct ag_conn *c)
+{
+    struct http_conn *h = hc_of(c);
+    llhttp_init(&h->parser, HTTP_REQUEST, &settings);
+    h->parser.data = h;
+    h->conn = c;
+    h->state = H_IDLE;
+    h->req.conn = c;
+    if (c->flags & AG_CONN_F_REJECTED) {
+        respond_early(h, 503, "too many connections", "1");
+        return;
+    }
+    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
+}
+
+static size_t on_data(struct ag_conn *c, char *data, size_t len)
+{
+    struct http_conn *h = hc_of(c);
+    const struct ag_limits *l = &hs_of(c->shard)->cfg->limits;
+    size_t consumed = 0;
+    while (!ag_conn_closing(c)) {
+        char *win = data + consumed;
+        size_t wlen = len - consumed;
+        if (h->fed >= wlen)
+            break;
+        h->win = win;
+        llhttp_errno_t e = llhttp_execute(&h->parser, win + h->fed, wlen - h->fed);
+        if (e == HPE_OK) {
+            h->fed = wlen;
+            if (h->state == H_HEAD && wlen > l->max_header_bytes)
+                respond_early(h, 431, "request head too large", NULL);
+            break;
+        }
+        if (e == HPE_PAUSED) {
+            size_t msg_len = (size_t)(llhttp_get_error_pos(&h->parser) - win);
+            llhttp_resume(&h->parser);
+            h->fed = 0;
+            dispatch(h, win);
+            consumed += msg_len;
+            continue;
+        }
+        if (h->err_status)
+            respond_early(h, h->err_status, h->err_msg, NULL);
+        else
+            respond_early(h, 400, llhttp_get_error_reason(&h->parser), NULL);
+        break;
+    }
+    return ag_conn_closing(c) ? len : consumed;
+}
+
+static void on_eof(struct ag_conn *c)
+{
+    ag_conn_close(c, AG_CLOSE_AFTER_SEND);
+}
+
+static void on_close(struct ag_conn *c)
+{
+    struct http_conn *h = hc_of(c);
+    ag_buf_free(&h->body);
+    ag_buf_free(&h->req.extra_headers);
+}
+
+const struct ag_conn_handler ag_http_conn_handler = {
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_eof = on_eof,
+    .on_close = on_close,
+};
+
+static void drain_one(struct ag_conn *c, void *arg)
+{
+    struct http_conn *h = hc_of(c);
+    if (h->state == H_IDLE && !c->in.len)
+        ag_conn_close(c, AG_CLOSE_AFTER_SEND);
+}
+
+void ag_http_drain(struct ag_shard *s)
+{
+    ag_net_foreach(s, drain_one, NULL);
+}
+
+static void stop_one(struct ag_conn *c, void *arg)
+{
+    ag_conn_close(c, AG_CLOSE_NOW);
+}
+
+void ag_http_stop(struct ag_shard *s)
+{
+    ag_net_foreach(s, stop_one, NULL);
+}
