@@ -339,9 +339,10 @@ static void *shard_main(void *arg)
 }
 
 int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nshards, const int *cpus, int ncpus,
-                     const struct ag_shard_hooks *hooks)
+                     const struct ag_shard_hooks *hooks, void *user)
 {
     memset(rt, 0, sizeof *rt);
+    rt->user = user;
     rt->nshards = nshards;
     rt->cfg = cfg;
     if (hooks)

@@ -107,6 +107,7 @@ struct ag_runtime {
     int nshards;
     const struct ag_config *cfg;
     struct ag_shard_hooks hooks;
+    void *user;
     struct ag_shard **shards;
     struct ag_spsc *queues; /* nshards * nshards; [from * n + to] */
     int *ring_fds;          /* published by each shard before the start barrier */
@@ -120,10 +121,10 @@ struct ag_runtime {
 };
 
 /* Creates the shards' threads and rings and runs hooks.on_start on each. Returns 0 when every shard
- * runs, or -1 (everything is torn down again). cpus lists the CPUs to pin to (ncpus may be less than
+ * runs, or -1 (everything is torn down again). `user` is stored in rt->user for the hooks. cpus lists the CPUs to pin to (ncpus may be less than
  * nshards; shards are pinned only when each can have a CPU of its own). */
 int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nshards, const int *cpus, int ncpus,
-                     const struct ag_shard_hooks *hooks);
+                     const struct ag_shard_hooks *hooks, void *user);
 /* From the main thread: ask every shard to drain (stop accepting, finish in-flight work, exit). */
 void ag_runtime_drain(struct ag_runtime *rt);
 /* From the main thread: ask every shard to close everything and exit now. */

@@ -1,0 +1,112 @@
+#include "protocol/server.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/cpu.h"
+#include "core/log.h"
+#include "net/net.h"
+#include "protocol/http.h"
+#include "protocol/router.h"
+
+static int shard_start(struct ag_shard *s)
+{
+    struct ag_server *srv = s->rt->user;
+    const struct ag_config *cfg = srv->cfg;
+    ag_http_shard_init(s, cfg);
+    struct ag_net_config nc = {
+        .listen_fd = srv->listen_fds[s->id],
+        .priv_size = ag_http_conn_size(),
+        .max_conns = cfg->limits.max_conns_per_shard,
+        .max_input = (size_t)cfg->limits.max_header_bytes + cfg->limits.max_body_bytes + 65536,
+        .linger_ms = 2000,
+        .handler = &ag_http_conn_handler,
+    };
+    srv->listen_fds[s->id] = -1; /* the shard owns it now */
+    return ag_net_start(s, &nc);
+}
+
+static void shard_drain(struct ag_shard *s)
+{
+    ag_net_stop_accepting(s);
+    ag_http_drain(s);
+}
+
+static void shard_exit(struct ag_shard *s)
+{
+    ag_net_exit(s);
+    ag_http_shard_exit(s);
+}
+
+static const struct ag_shard_hooks hooks = {
+    .on_start = shard_start,
+    .on_flush = ag_net_flush,
+    .on_drain = shard_drain,
+    .is_idle = ag_net_idle,
+    .on_stop = ag_http_stop,
+    .on_exit = shard_exit,
+};
+
+static void close_listeners(struct ag_server *srv)
+{
+    for (int i = 0; i < srv->nshards; i++)
+        if (srv->listen_fds[i] >= 0)
+            close(srv->listen_fds[i]);
+    ag_free(srv->listen_fds);
+    srv->listen_fds = NULL;
+}
+
+int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->cfg = cfg;
+    int cpus[1024];
+    int ncpus = ag_cpu_affinity(cpus, 1024);
+    srv->nshards = ag_cpu_shard_count(cfg->shards);
+    srv->listen_fds = ag_malloc((size_t)srv->nshards * sizeof *srv->listen_fds);
+    for (int i = 0; i < srv->nshards; i++)
+        srv->listen_fds[i] = -1;
+    int port = cfg->port;
+    for (int i = 0; i < srv->nshards; i++) {
+        int bound = port;
+        int fd = ag_net_listen(cfg->host, port, &bound);
+        if (fd < 0) {
+            ag_log(AG_LOG_ERROR, "msg=\"cannot listen\" host=%s port=%d error=\"%s\"", cfg->host, port,
+                   strerror(-fd));
+            close_listeners(srv);
+            return -1;
+        }
+        srv->listen_fds[i] = fd;
+        port = bound; /* with port 0, every shard joins the port the first one got */
+    }
+    srv->port = port;
+    ag_router_init();
+    ag_net_register();
+    if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {
+        close_listeners(srv);
+        return -1;
+    }
+    return 0;
+}
+
+void ag_server_drain(struct ag_server *srv)
+{
+    ag_runtime_drain(&srv->rt);
+}
+
+void ag_server_stop(struct ag_server *srv)
+{
+    ag_runtime_stop(&srv->rt);
+}
+
+int ag_server_running(struct ag_server *srv)
+{
+    return ag_runtime_running(&srv->rt);
+}
+
+void ag_server_join(struct ag_server *srv)
+{
+    ag_runtime_join(&srv->rt);
+    close_listeners(srv);
+}
