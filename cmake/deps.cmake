@@ -42,6 +42,8 @@ if(NOT EXISTS ${AG_LLHTTP_INC_DIR}/llhttp.h)
 endif()
 add_library(llhttp STATIC ${AG_LLHTTP_SRC_DIR}/llhttp.c ${AG_LLHTTP_SRC_DIR}/api.c ${AG_LLHTTP_SRC_DIR}/http.c)
 target_include_directories(llhttp SYSTEM PUBLIC ${AG_LLHTTP_INC_DIR})
+# Strict parsing: no lenient header names, chunk framing or line endings.
+target_compile_definitions(llhttp PUBLIC LLHTTP_STRICT_MODE=1)
 target_compile_options(llhttp PRIVATE -w)
 set_target_properties(llhttp PROPERTIES POSITION_INDEPENDENT_CODE ON)
 

@@ -30,8 +30,7 @@ struct http_conn {
     size_t fed;      /* bytes of the current window already given to the parser */
     const char *win; /* the current request's first byte, while the parser runs */
     uint32_t url_off, url_len;
-    bool in_value; /* the last header callback was for a value */
-    bool header_overflow;
+    enum { HS_NONE, HS_FIELD, HS_FIELD_DONE, HS_VALUE, HS_VALUE_DONE } hstate; /* header callbacks so far */
     bool chunked;
     uint32_t body_off;
     uint64_t body_len;
@@ -295,8 +294,7 @@ static void reset_request(struct http_conn *h)
     memset(&h->req, 0, sizeof h->req);
     h->req.conn = c;
     h->url_off = h->url_len = 0;
-    h->in_value = false;
-    h->header_overflow = false;
+    h->hstate = HS_NONE;
     h->chunked = false;
     h->body_off = 0;
     h->body_len = 0;
@@ -455,30 +453,49 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
     struct ag_req *r = &h->req;
     if (check_head(h, at, len))
         return -1;
-    if (h->in_value || r->nhdrs == 0) {
+    if (h->hstate != HS_FIELD) {
         if (r->nhdrs == AG_HTTP_MAX_HEADERS)
             return stop_with(h, 431, "too many request headers");
         struct ag_hdr *hd = &r->hdrs[r->nhdrs++];
         hd->name_off = (uint32_t)(at - h->win);
         hd->name_len = 0;
         hd->val_off = hd->val_len = 0;
-        h->in_value = false;
+        h->hstate = HS_FIELD;
     }
     r->hdrs[r->nhdrs - 1].name_len += (uint32_t)len;
+    return 0;
+}
+
+static int cb_header_field_complete(llhttp_t *p)
+{
+    struct http_conn *h = hc_from(p);
+    if (h->hstate != HS_FIELD || h->req.hdrs[h->req.nhdrs - 1].name_len == 0)
+        return stop_with(h, 400, "empty header name");
+    h->hstate = HS_FIELD_DONE;
     return 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *h = hc_from(p);
-    struct ag_hdr *hd = &h->req.hdrs[h->req.nhdrs - 1];
     if (check_head(h, at, len))
         return -1;
-    if (!h->in_value) {
-        hd->val_off = (uint32_t)(at - h->win);
-        h->in_value = true;
+    if (h->hstate == HS_FIELD_DONE) {
+        h->req.hdrs[h->req.nhdrs - 1].val_off = (uint32_t)(at - h->win);
+        h->hstate = HS_VALUE;
+    } else if (h->hstate != HS_VALUE) {
+        return stop_with(h, 400, "empty header name"); /* a value with no name before it */
     }
-    hd->val_len += (uint32_t)len;
+    h->req.hdrs[h->req.nhdrs - 1].val_len += (uint32_t)len;
+    return 0;
+}
+
+static int cb_header_value_complete(llhttp_t *p)
+{
+    struct http_conn *h = hc_from(p);
+    if (h->hstate != HS_VALUE && h->hstate != HS_FIELD_DONE)
+        return stop_with(h, 400, "empty header name");
+    h->hstate = HS_VALUE_DONE;
     return 0;
 }
 
@@ -487,6 +504,8 @@ static int cb_headers_complete(llhttp_t *p)
     struct http_conn *h = hc_from(p);
     struct ag_conn *c = h->conn;
     const struct ag_limits *l = &hs_of(c->shard)->cfg->limits;
+    if (p->http_major != 1)
+        return stop_with(h, 400, "unsupported HTTP version");
     h->state = H_BODY;
     h->chunked = (p->flags & F_CHUNKED) != 0;
     bool has_length = (p->flags & F_CONTENT_LENGTH) != 0;
@@ -532,6 +551,8 @@ __attribute__((constructor)) static void init_settings(void)
     settings.on_url = cb_url;
     settings.on_header_field = cb_header_field;
     settings.on_header_value = cb_header_value;
+    settings.on_header_field_complete = cb_header_field_complete;
+    settings.on_header_value_complete = cb_header_value_complete;
     settings.on_headers_complete = cb_headers_complete;
     settings.on_body = cb_body;
     settings.on_message_complete = cb_message_complete;

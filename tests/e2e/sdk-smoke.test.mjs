@@ -1,0 +1,54 @@
+// The real LangGraph JS SDK against agentd. Only the system endpoints exist yet, so this checks
+// the wiring: the SDK reaches the server, a missing resource surfaces as the SDK's HTTP error with
+// status 404 and a JSON body, and the server stays healthy and exits 0 on SIGTERM.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { Client } from '@langchain/langgraph-sdk';
+import { startAgentd } from './lib/server.mjs';
+
+describe('LangGraph SDK smoke', () => {
+  let server;
+  let client;
+
+  before(async () => {
+    server = await startAgentd();
+    // apiKey: null keeps LANGGRAPH_API_KEY and friends from the environment out of the requests;
+    // maxRetries: 0 makes a 5xx fail the test at once instead of after backoff.
+    client = new Client({ apiUrl: server.url, apiKey: null, callerOptions: { maxRetries: 0 } });
+  });
+
+  after(async () => {
+    if (server) await server.stop();
+  });
+
+  test('the server answers GET /ok', async () => {
+    const res = await fetch(`${server.url}/ok`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
+  });
+
+  test('a missing thread rejects with the SDK HTTP error, status 404', async () => {
+    const id = randomUUID();
+    await assert.rejects(client.threads.get(id), (err) => {
+      // The SDK's HTTPError: message "HTTP <status>: <body>", .status, .text (the body), .response.
+      assert.equal(err.status, 404, `unexpected error: ${err.stack}`);
+      assert.match(err.message, /^HTTP 404: /);
+      const body = JSON.parse(err.text);
+      assert.equal(typeof body.detail, 'string', `404 body without a detail string: ${err.text}`);
+      return true;
+    });
+  });
+
+  test('the server stays healthy after the 404', async () => {
+    const res = await fetch(`${server.url}/ok`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
+  });
+
+  test('SIGTERM drains and exits 0', async () => {
+    const code = await server.stop();
+    assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${server.logs()}`);
+    assert.doesNotMatch(server.logs(), /Sanitizer|runtime error:/, 'sanitizer report in the server log');
+  });
+});
