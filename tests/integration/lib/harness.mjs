@@ -212,10 +212,22 @@ export async function startAgentd({
             return exitInfo === null;
         },
         stop,
-        /** Stops the server if still running and fails if a sanitizer reported anything. */
+        /**
+         * Stops the server if still running (it must exit 0 on SIGTERM within 15 s) and fails if
+         * a sanitizer reported anything.
+         */
         async dispose() {
-            if (!exitInfo) await stop('SIGTERM').catch(() => {});
+            let stopError = null;
+            if (!exitInfo) {
+                try {
+                    const code = await stop('SIGTERM');
+                    if (code !== 0) stopError = new Error(`agentd exited with code ${code} (signal ${exitInfo.signal}) on SIGTERM at cleanup; stderr:\n${err.text.slice(-4000)}`);
+                } catch (e) {
+                    stopError = e;
+                }
+            }
             assertNoSanitizerReport(err.text);
+            if (stopError) throw stopError;
         },
     };
     if (t) t.after(() => srv.dispose());
