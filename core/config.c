@@ -34,6 +34,8 @@ static const struct opt opts[] = {
     {"shards", "AGENTD_SHARDS", T_INT, OFF(shards), 0, 1024},
     {"database_url", "DATABASE_URL", T_STR, OFF(database_url), 0, 0},
     {"log_level", "AGENTD_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0},
+    {"database.connections_per_shard", NULL, T_U32, OFF(db_connections_per_shard), 1, 64},
+    {"database.queue_max", NULL, T_U32, OFF(db_queue_max), 1, 1000000},
     {"shutdown_timeout_ms", NULL, T_U32, OFF(shutdown_timeout_ms), 0, 3600000},
     {"limits.max_header_bytes", NULL, T_U32, OFF(limits.max_header_bytes), 256, 1 << 20},
     {"limits.max_body_bytes", NULL, T_U64, OFF(limits.max_body_bytes), 0, (int64_t)1 << 32},
@@ -163,6 +165,7 @@ static const struct opt *find_opt(const char *key)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: agentd [--config FILE] [--host ADDR] [--port N] [--shards N] [--log-level LEVEL]\n"
+               "       agentd migrate [--config FILE]   apply the database schema migrations and exit\n"
                "       agentd --version | --help\n"
                "Serves the Agent Protocol (LangGraph Platform HTTP API) on HOST:PORT (default 127.0.0.1:2024).\n"
                "Environment: HOST, PORT, AGENTD_SHARDS, DATABASE_URL, AGENTD_LOG_LEVEL (override the config file;\n"
@@ -176,6 +179,8 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->port = 2024;
     cfg->log_level = AG_LOG_INFO;
     cfg->shutdown_timeout_ms = 10000;
+    cfg->db_connections_per_shard = 2;
+    cfg->db_queue_max = 4096;
     cfg->limits.max_header_bytes = 16384;
     cfg->limits.max_body_bytes = 10u << 20;
     cfg->limits.max_conns_per_shard = 10000;

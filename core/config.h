@@ -19,6 +19,8 @@ struct ag_config {
     int port; /* 0: the kernel picks one, shared by all shards */
     int shards; /* 0: one per CPU of the affinity mask, capped by the cgroup quota */
     char *database_url;
+    uint32_t db_connections_per_shard; /* Postgres connections each shard keeps */
+    uint32_t db_queue_max;             /* queries queued or in flight per shard; beyond: 503 */
     int log_level; /* enum ag_log_level */
     uint32_t shutdown_timeout_ms;
     struct ag_limits limits;

@@ -78,6 +78,27 @@ void ag_log(int lvl, const char *fmt, ...)
     }
 }
 
+const char *ag_log_clean(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    if (!n)
+        return dst;
+    for (; src && *src && i + 1 < n; src++) {
+        char ch = *src;
+        if (ch == '\n' || ch == '\t' || ch == '\r')
+            ch = ' ';
+        else if (ch == '"')
+            ch = '\'';
+        if (ch == ' ' && i && dst[i - 1] == ' ')
+            continue;
+        dst[i++] = ch;
+    }
+    while (i && dst[i - 1] == ' ')
+        i--;
+    dst[i] = 0;
+    return dst;
+}
+
 void ag_log__thread_init(int shard)
 {
     tl.shard = shard;

@@ -22,6 +22,10 @@ int ag_log_parse_level(const char *s);
 void ag_log(int lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define ag_log_enabled(lvl) ((lvl) <= ag_log_level)
 
+/* Copies src into dst (size n) as one log-safe line: newlines and tabs become spaces, double quotes
+ * become single quotes, trailing spaces go. Returns dst. */
+const char *ag_log_clean(char *dst, size_t n, const char *src);
+
 /* Marks the calling thread as a shard thread with id `shard` (its lines are buffered). */
 void ag_log__thread_init(int shard);
 /* Shard side: hands out the buffered bytes to write (len 0 when none, or a write is in flight). */

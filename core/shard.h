@@ -99,6 +99,7 @@ struct ag_shard {
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
     unsigned log_inflight;
     void *net; /* owned by net/ */
+    void *pg;  /* owned by persist/ */
     void *app; /* owned by the protocol layer */
     struct ag_stats stats;
 };

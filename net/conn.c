@@ -348,3 +348,15 @@ void ag_conn_resume(struct ag_conn *c)
     c->task.fn = resume_task;
     ag_shard_defer(c->shard, &c->task);
 }
+
+void ag_conn_hold(struct ag_conn *c)
+{
+    c->inflight++;
+}
+
+void ag_conn_unhold(struct ag_conn *c)
+{
+    AG_BUG_ON(c->inflight == 0);
+    c->inflight--;
+    maybe_release(c);
+}

@@ -95,6 +95,11 @@ static inline bool ag_conn_closing(const struct ag_conn *c)
 void ag_conn_pause(struct ag_conn *c);
 void ag_conn_resume(struct ag_conn *c);
 
+/* Keep the connection's memory alive across an asynchronous operation of the protocol layer, even if
+ * it closes meanwhile; every hold needs one unhold. */
+void ag_conn_hold(struct ag_conn *c);
+void ag_conn_unhold(struct ag_conn *c);
+
 /* The protocol's private area. */
 static inline void *ag_conn_priv(struct ag_conn *c)
 {

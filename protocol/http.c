@@ -14,7 +14,12 @@
 #include "net/net.h"
 #include "protocol/jsonw.h"
 
-enum hstate { H_IDLE, H_HEAD, H_BODY };
+enum hstate {
+    H_IDLE, /* between requests */
+    H_HEAD, /* reading a request head */
+    H_BODY, /* reading its body */
+    H_WAIT, /* its handler answers later (AG_AGAIN); the connection is paused */
+};
 
 struct http_shard {
     const struct ag_config *cfg;
@@ -35,6 +40,8 @@ struct http_conn {
     uint32_t body_off;
     uint64_t body_len;
     struct ag_buf body; /* chunked bodies are copied here, without the chunk framing */
+    struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous */
+    bool close_after;   /* the peer shut its side while a handler was pending */
     int err_status;     /* set by a callback that stopped the parser */
     const char *err_msg;
     struct ag_req req;
@@ -212,6 +219,8 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
     struct ag_conn *c = r->conn;
     AG_BUG_ON(r->status != 0);
     r->status = status;
+    if (c->flags & AG_CONN_F_CLOSED)
+        return; /* the client left while the answer was being prepared */
     const char *reason = ag_http_reason(status);
     size_t ctlen = strlen(content_type), rlen = strlen(reason);
     size_t max = 400 + ctlen + rlen + r->id_len + r->extra_headers.len + len;
@@ -289,6 +298,7 @@ static void arm_timer(struct http_conn *h, uint32_t ms)
 static void reset_request(struct http_conn *h)
 {
     ag_buf_free(&h->body);
+    ag_buf_free(&h->hold);
     ag_buf_free(&h->req.extra_headers);
     struct ag_conn *c = h->conn;
     memset(&h->req, 0, sizeof h->req);
@@ -351,7 +361,48 @@ static void preflight(struct ag_req *r)
     ag_http_respond(r, 200, "text/plain; charset=utf-8", "OK", 2);
 }
 
-static void dispatch(struct http_conn *h, const char *win)
+/* Copies the request out of the connection's input so its spans survive while the handler waits. */
+static void hold_request(struct http_conn *h, const char *win, size_t len)
+{
+    struct ag_req *r = &h->req;
+    ag_buf_append(&h->hold, win, len);
+    char *base = h->hold.base;
+#define REBASE(p) ((p) = (p) ? base + ((const char *)(p)-win) : NULL)
+    REBASE(r->base);
+    REBASE(r->path.base);
+    REBASE(r->query.base);
+    if (!h->chunked)
+        REBASE(r->body.base);
+    for (int i = 0; i < r->match.nparams; i++)
+        REBASE(r->match.params[i].base);
+#undef REBASE
+}
+
+/* The request has its answer: log it, then keep the connection for the next one or close it. */
+static void finish(struct http_conn *h)
+{
+    struct ag_conn *c = h->conn;
+    struct ag_req *r = &h->req;
+    log_request(r, llhttp_method_name((llhttp_method_t)r->method), r->path.base, r->path.len);
+    bool keep = r->keep_alive && !h->close_after;
+    bool was_waiting = h->state == H_WAIT;
+    bool closed = c->flags & AG_CONN_F_CLOSED;
+    reset_request(h);
+    h->state = H_IDLE;
+    if (was_waiting)
+        ag_conn_unhold(c); /* may queue the release: touch nothing but flags after this */
+    if (closed)
+        return;
+    if (!keep) {
+        ag_conn_close(c, h->close_after ? AG_CLOSE_AFTER_SEND : AG_CLOSE_LINGER);
+        return;
+    }
+    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
+    if (was_waiting)
+        ag_conn_resume(c); /* offers pipelined input that arrived meanwhile */
+}
+
+static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
 {
     struct ag_conn *c = h->conn;
     struct ag_shard *s = c->shard;
@@ -371,14 +422,20 @@ static void dispatch(struct http_conn *h, const char *win)
         r->body = (struct ag_iov){(char *)win + h->body_off, h->body_len};
     r->cors = ag_req_header(r, "origin").len > 0;
     make_request_id(s, r, ag_req_header(r, "x-request-id"));
+    ag_timer_cancel(&s->timers, &c->timer);
 
     if (r->method == HTTP_OPTIONS && r->cors && ag_req_header(r, "access-control-request-method").len) {
         preflight(r);
     } else {
         int m = ag_router_match(r->method, r->path.base, r->path.len, &r->match);
         if (m == 200) {
-            int rc = r->match.route->fn(r);
-            AG_BUG_ON(rc != AG_OK); /* asynchronous handlers arrive with persistence */
+            if (r->match.route->fn(r) == AG_AGAIN && !r->status) {
+                hold_request(h, win, msg_len);
+                h->state = H_WAIT;
+                ag_conn_hold(c);
+                ag_conn_pause(c);
+                return;
+            }
             if (!r->status)
                 ag_http_error(r, 500, "An unexpected error occurred");
         } else if (m == 405) {
@@ -388,14 +445,16 @@ static void dispatch(struct http_conn *h, const char *win)
             ag_http_detail(r, 404, "Not Found");
         }
     }
-    log_request(r, llhttp_method_name((llhttp_method_t)r->method), r->path.base, r->path.len);
-    bool keep = r->keep_alive;
-    reset_request(h);
-    h->state = H_IDLE;
-    if (!keep)
-        ag_conn_close(c, AG_CLOSE_LINGER);
-    else
-        arm_timer(h, hs_of(s)->cfg->limits.idle_timeout_ms);
+    finish(h);
+}
+
+void ag_http_done(struct ag_req *r)
+{
+    struct http_conn *h = hc_of(r->conn);
+    AG_BUG_ON(h->state != H_WAIT || &h->req != r);
+    if (!r->status)
+        ag_http_error(r, 500, "An unexpected error occurred");
+    finish(h);
 }
 
 static void on_timer(struct ag_timer *t)
@@ -597,8 +656,10 @@ static size_t on_data(struct ag_conn *c, char *data, size_t len)
             size_t msg_len = (size_t)(llhttp_get_error_pos(&h->parser) - win);
             llhttp_resume(&h->parser);
             h->fed = 0;
-            dispatch(h, win);
+            dispatch(h, win, msg_len);
             consumed += msg_len;
+            if (h->state == H_WAIT)
+                break;
             continue;
         }
         if (h->err_status)
@@ -612,6 +673,11 @@ static size_t on_data(struct ag_conn *c, char *data, size_t len)
 
 static void on_eof(struct ag_conn *c)
 {
+    struct http_conn *h = hc_of(c);
+    if (h->state == H_WAIT) {
+        h->close_after = true; /* answer first: a half-closed client still reads */
+        return;
+    }
     ag_conn_close(c, AG_CLOSE_AFTER_SEND);
 }
 
@@ -619,6 +685,7 @@ static void on_close(struct ag_conn *c)
 {
     struct http_conn *h = hc_of(c);
     ag_buf_free(&h->body);
+    ag_buf_free(&h->hold);
     ag_buf_free(&h->req.extra_headers);
 }
 

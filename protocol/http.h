@@ -70,6 +70,10 @@ static inline void ag_http_json(struct ag_req *r, int status, const char *json, 
 {
     ag_http_respond(r, status, "application/json", json, len);
 }
+/* Completes a request whose handler returned AG_AGAIN, after it called ag_http_respond (or a 500 is
+ * sent). The request's spans stay valid until this call; the connection is held open until then even
+ * if the client leaves (writes to a closed connection are dropped). */
+void ag_http_done(struct ag_req *r);
 /* {"error":"<code for status>","message":msg,"details":null} */
 void ag_http_error(struct ag_req *r, int status, const char *msg);
 /* {"detail":detail} (the framework's shape, for 404/405) */

@@ -7,6 +7,8 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "net/net.h"
+#include "persist/migrate.h"
+#include "persist/pg.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
 
@@ -24,6 +26,7 @@ static int shard_start(struct ag_shard *s)
         .handler = &ag_http_conn_handler,
     };
     srv->listen_fds[s->id] = -1; /* the shard owns it now */
+    ag_pg_start(s, cfg);
     return ag_net_start(s, &nc);
 }
 
@@ -33,15 +36,22 @@ static void shard_drain(struct ag_shard *s)
     ag_http_drain(s);
 }
 
+static void shard_flush(struct ag_shard *s)
+{
+    ag_pg_flush(s); /* before the sockets: a query answered from the inbox still leaves this turn */
+    ag_net_flush(s);
+}
+
 static void shard_exit(struct ag_shard *s)
 {
     ag_net_exit(s);
+    ag_pg_exit(s);
     ag_http_shard_exit(s);
 }
 
 static const struct ag_shard_hooks hooks = {
     .on_start = shard_start,
-    .on_flush = ag_net_flush,
+    .on_flush = shard_flush,
     .on_drain = shard_drain,
     .is_idle = ag_net_idle,
     .on_stop = ag_http_stop,
@@ -83,7 +93,11 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     srv->port = port;
     ag_router_init();
     ag_net_register();
+    ag_pg_register();
+    if (cfg->database_url && *cfg->database_url)
+        ag_migrate_start(cfg->database_url);
     if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {
+        ag_migrate_stop();
         close_listeners(srv);
         return -1;
     }
@@ -108,5 +122,6 @@ int ag_server_running(struct ag_server *srv)
 void ag_server_join(struct ag_server *srv)
 {
     ag_runtime_join(&srv->rt);
+    ag_migrate_stop();
     close_listeners(srv);
 }

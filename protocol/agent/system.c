@@ -1,10 +1,15 @@
 #include "protocol/agent/system.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/shard.h"
 #include "core/stats.h"
+#include "persist/migrate.h"
+#include "persist/pg.h"
 #include "protocol/http.h"
 #include "protocol/jsonw.h"
 
@@ -20,13 +25,91 @@ int ag_sys_live(struct ag_req *r)
     return AG_OK;
 }
 
+/* Why the database cannot be used now, or NULL when it can. */
+static const char *db_problem(struct ag_shard *s)
+{
+    const struct ag_config *cfg = s->rt->cfg;
+    if (!cfg->database_url || !*cfg->database_url)
+        return "database not configured (set DATABASE_URL)";
+    if (!ag_migrate_ready())
+        return "database not reachable or schema not migrated yet";
+    if (!ag_pg_up(s))
+        return "no database connection";
+    return NULL;
+}
+
 int ag_sys_ready(struct ag_req *r)
 {
     struct ag_shard *s = r->conn->shard;
-    if (s->draining || atomic_load(&s->rt->drain_requested))
+    const char *why = db_problem(s);
+    if (s->draining || atomic_load(&s->rt->drain_requested)) {
         ag_http_error(r, 503, "Service not ready - shutting down");
-    else
+    } else if (why) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "Service not ready - %s", why);
+        ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, 503, msg);
+    } else {
         ag_http_json(r, 200, AG_STRLIT("{\"status\":\"ready\"}"));
+    }
+    return AG_OK;
+}
+
+struct health {
+    struct ag_pg_query q;
+    struct ag_req *r;
+};
+
+static void health_unhealthy(struct ag_req *r, const char *why)
+{
+    struct ag_buf b = {0};
+    struct ag_jw w;
+    ag_jw_init(&w, &b);
+    ag_jw_obj(&w);
+    ag_jw_key(&w, "error");
+    ag_jw_str(&w, "service_unavailable");
+    ag_jw_key(&w, "message");
+    ag_jw_str(&w, "Service unhealthy");
+    ag_jw_key(&w, "details");
+    ag_jw_obj(&w);
+    ag_jw_key(&w, "database");
+    ag_jw_str(&w, why);
+    ag_jw_end(&w);
+    ag_jw_end(&w);
+    ag_http_add_header(r, "retry-after", "1");
+    ag_http_json(r, 503, b.base, b.len);
+    ag_buf_free(&b);
+}
+
+static void on_health(struct ag_pg_query *q, PGresult *res)
+{
+    struct health *h = AG_CONTAINER_OF(q, struct health, q);
+    if (q->status == AG_PG_OK)
+        ag_http_json(h->r, 200, AG_STRLIT("{\"status\":\"healthy\",\"database\":\"connected\"}"));
+    else
+        health_unhealthy(h->r, q->error ? q->error : "query failed");
+    ag_http_done(h->r);
+    ag_free(h);
+}
+
+int ag_sys_health(struct ag_req *r)
+{
+    struct ag_shard *s = r->conn->shard;
+    const char *why = db_problem(s);
+    if (why) {
+        health_unhealthy(r, why);
+        return AG_OK;
+    }
+    struct health *h = ag_calloc(1, sizeof *h);
+    h->r = r;
+    h->q.stmt = AG_SQL_PING;
+    h->q.kind = AG_PG_READ;
+    h->q.cb = on_health;
+    int rc = ag_pg_submit(s, &h->q);
+    if (rc == 0)
+        return AG_AGAIN;
+    ag_free(h);
+    health_unhealthy(r, rc == -EAGAIN ? "database queue full" : "no database connection");
     return AG_OK;
 }
 

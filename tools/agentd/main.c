@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "persist/migrate.h"
 #include "protocol/server.h"
 
 static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
@@ -51,7 +52,15 @@ static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
 int main(int argc, char **argv)
 {
     struct ag_config cfg;
-    char err[512];
+    char err[1024];
+    /* `agentd migrate [options]`: apply the schema migrations and exit (for deploys that migrate
+     * separately from starting the servers). */
+    bool migrate_only = argc > 1 && !strcmp(argv[1], "migrate");
+    if (migrate_only) {
+        argv[1] = argv[0];
+        argv++;
+        argc--;
+    }
     switch (ag_config_load(&cfg, argc, argv, err, sizeof err)) {
     case AG_CONFIG_EXIT: ag_config_free(&cfg); return 0;
     case AG_CONFIG_BAD:
@@ -61,6 +70,20 @@ int main(int argc, char **argv)
     case AG_CONFIG_RUN: break;
     }
     ag_log_level = cfg.log_level;
+    if (migrate_only) {
+        int rc = 0;
+        if (!cfg.database_url || !*cfg.database_url) {
+            fprintf(stderr, "agentd migrate: no database (set DATABASE_URL or database_url)\n");
+            rc = 2;
+        } else if (ag_migrate_run(cfg.database_url, err, sizeof err) != 0) {
+            fprintf(stderr, "agentd migrate: %s\n", err);
+            rc = 1;
+        } else {
+            fprintf(stderr, "agentd migrate: schema is at version %d\n", ag_migrate_latest());
+        }
+        ag_config_free(&cfg);
+        return rc;
+    }
 
     /* The shards inherit this mask: only this thread takes SIGINT/SIGTERM. */
     signal(SIGPIPE, SIG_IGN);
