@@ -219,6 +219,8 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
     struct ag_conn *c = r->conn;
     AG_BUG_ON(r->status != 0);
     r->status = status;
+    if (c->shard->draining)
+        r->keep_alive = false; /* a drain began while an asynchronous handler worked */
     if (c->flags & AG_CONN_F_CLOSED)
         return; /* the client left while the answer was being prepared */
     const char *reason = ag_http_reason(status);
@@ -384,7 +386,7 @@ static void finish(struct http_conn *h)
     struct ag_conn *c = h->conn;
     struct ag_req *r = &h->req;
     log_request(r, llhttp_method_name((llhttp_method_t)r->method), r->path.base, r->path.len);
-    bool keep = r->keep_alive && !h->close_after;
+    bool keep = r->keep_alive && !h->close_after && !c->shard->draining;
     bool was_waiting = h->state == H_WAIT;
     bool closed = c->flags & AG_CONN_F_CLOSED;
     reset_request(h);

@@ -26,7 +26,8 @@ function tokens(v) {
 describe('endpoints (--shards 2, --log-level info)', { timeout: 60000 }, () => {
     let srv;
     before(async () => {
-        srv = await startAgentd({ args: ['--shards', '2', '--log-level', 'info'] });
+        // waitReady: GET /ready is 200 only once the schema is migrated and the shards are connected.
+        srv = await startAgentd({ args: ['--shards', '2', '--log-level', 'info'], waitReady: true });
     });
     after(async () => {
         await srv.dispose();
@@ -217,5 +218,33 @@ describe('request logging with --log-level warn', { timeout: 30000 }, () => {
         // The process has exited (and flushed stderr) before we look, so absence is meaningful.
         assert.equal(await srv.stop('SIGTERM'), 0);
         assert.ok(!srv.stderr().includes(id), `request was logged at warn level:\n${srv.stderr()}`);
+    });
+});
+
+describe('without a database (no DATABASE_URL, no database_url)', { timeout: 30000 }, () => {
+    it('GET /ready → 503 "Service not ready - database not configured…" with Retry-After; /ok and /live still 200', async (t) => {
+        const srv = await startAgentd({ t, args: ['--shards', '2'], db: false });
+        // Both shards: each answers for itself.
+        for (let i = 0; i < 6; i++) {
+            const res = checkJson(assert, await request(srv.port, { path: '/ready' }), 503);
+            const body = res.json();
+            assert.deepEqual(Object.keys(body).sort(), ['details', 'error', 'message'], res.text);
+            assert.equal(body.error, 'service_unavailable', res.text);
+            assert.match(body.message, /^Service not ready - database not configured\b/, res.text);
+            assert.equal(body.details, null, res.text);
+            assert.match(res.headers['retry-after'] ?? '', /^\d+$/, `retry-after header: ${JSON.stringify(res.headers['retry-after'])}`);
+        }
+        checkJson(assert, await request(srv.port, { path: '/ok' }), 200, { ok: true });
+        checkJson(assert, await request(srv.port, { path: '/live' }), 200, { status: 'alive' });
+    });
+
+    it('GET /health → 503 service_unavailable with details.database saying it is not configured', async (t) => {
+        const srv = await startAgentd({ t, args: ['--shards', '1'], env: { DATABASE_URL: undefined } });
+        const res = checkJson(assert, await request(srv.port, { path: '/health' }), 503);
+        const body = res.json();
+        assert.equal(body.error, 'service_unavailable', res.text);
+        assert.equal(body.message, 'Service unhealthy', res.text);
+        assert.match(body.details?.database ?? '', /^database not configured\b/, res.text);
+        assert.match(res.headers['retry-after'] ?? '', /^\d+$/, `retry-after header: ${JSON.stringify(res.headers['retry-after'])}`);
     });
 });

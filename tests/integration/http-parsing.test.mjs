@@ -17,7 +17,8 @@ describe('HTTP/1.1 parsing and connection handling', { timeout: 60000 }, () => {
         return c;
     };
     before(async () => {
-        srv = await startAgentd({ args: ['--shards', '1'] });
+        // Some requests below are GET /ready, which is 200 only with a migrated, connected database.
+        srv = await startAgentd({ args: ['--shards', '1'], waitReady: true });
     });
     after(async () => {
         for (const c of conns) c.destroy();

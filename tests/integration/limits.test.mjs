@@ -28,6 +28,7 @@ describe('header and body size limits (max_header_bytes 1024, max_body_bytes 102
         srv = await startAgentd({
             args: ['--shards', '1'],
             config: { limits: { max_header_bytes: 1024, max_body_bytes: 1024 } },
+            waitReady: true, // the last test checks GET /ready, which needs the database
         });
     });
     after(async () => {

@@ -10,7 +10,8 @@ const H = 'Host: 127.0.0.1\r\n';
 
 describe('shutdown', { timeout: 60000 }, () => {
     it('SIGTERM: refuse new connections, close idle ones, 503 + close for a request in progress, exit 0', async (t) => {
-        const srv = await startAgentd({ t, args: ['--shards', '1'] });
+        // /ready must be 200 before the drain (it needs the database) for its 503 during the drain to mean anything.
+        const srv = await startAgentd({ t, args: ['--shards', '1'], waitReady: true });
         const conns = [];
         t.after(() => conns.forEach((c) => c.destroy()));
 

@@ -17,8 +17,18 @@ const READY_RE = /listening on http:\/\/(\[[^\]]+\]|[^\s:/]+):(\d+)/;
 const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|ThreadSanitizer|SUMMARY: UndefinedBehaviorSanitizer/;
 
 // Variables a developer's shell or CI might export that would change what agentd does. They are
-// removed from the child's environment unless the test sets them explicitly.
+// removed from the child's environment unless the test sets them explicitly. DATABASE_URL is the
+// exception by default: see `db` below.
 const SCRUBBED_ENV = ['HOST', 'PORT', 'AGENTD_SHARDS', 'AGENTD_LOG_LEVEL', 'DATABASE_URL'];
+
+/** The shared test database (tools/test.sh starts a throwaway cluster and exports it), or undefined. */
+export const DATABASE_URL = process.env.DATABASE_URL || undefined;
+
+/** Returns DATABASE_URL, or throws (a test that needs the database fails without one; it is never skipped). */
+export function requireDatabaseUrl() {
+    if (!DATABASE_URL) throw new Error('DATABASE_URL is not set: this test needs PostgreSQL (tools/test.sh starts a throwaway cluster)');
+    return DATABASE_URL;
+}
 
 const live = new Set();
 let tmpDir = null;
@@ -49,9 +59,21 @@ export function writeTempFile(name, content) {
     return file;
 }
 
-function childEnv(env) {
+/**
+ * The child's environment: the parent's minus SCRUBBED_ENV, then DATABASE_URL according to `db`
+ * (true: the parent's DATABASE_URL, if any; false: none; a string: that URL), then `env` on top
+ * (undefined/null removes a variable, so env: {DATABASE_URL: undefined} also means no database).
+ */
+function childEnv(env, db = true) {
     const out = { ...process.env };
     for (const k of SCRUBBED_ENV) delete out[k];
+    if (db === true) {
+        if (DATABASE_URL) out.DATABASE_URL = DATABASE_URL;
+    } else if (typeof db === 'string' && db) {
+        out.DATABASE_URL = db;
+    } else if (db !== false) {
+        throw new Error(`db must be true, false or a URL, not ${JSON.stringify(db)}`);
+    }
     for (const [k, v] of Object.entries(env)) {
         if (v === undefined || v === null) delete out[k];
         else out[k] = String(v);
@@ -135,6 +157,11 @@ class OutputWatch {
  * (undefined/null removes a variable). If `t` (a node:test context) is given, the process is
  * stopped and checked for sanitizer reports in t.after.
  *
+ * Database: `db` (default true) passes the parent's DATABASE_URL through; false starts agentd
+ * without one; a string uses that URL. `waitReady: true` additionally waits (polling GET /ready,
+ * bounded by `timeoutMs`) until the server answers 200, i.e. the schema is migrated and every
+ * shard polled has a live database connection; it fails at once when there is no DATABASE_URL.
+ *
  * Resolves once stderr shows `listening on http://HOST:PORT`, with
  * { url, host, port, shards, proc, stderr(), waitForStderr(re, opts), stop(signal) → exit code,
  *   exited: Promise<{code, signal}>, dispose() }.
@@ -148,10 +175,16 @@ export async function startAgentd({
     port = 0,
     t = null,
     timeoutMs = 30000,
+    db = true,
+    waitReady = false,
 } = {}) {
     const bin = requireBin();
     const argv = buildArgv({ args, config, host, port });
-    const proc = spawn(bin, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const childenv = childEnv(env, db);
+    if (waitReady && !childenv.DATABASE_URL && config === null) {
+        throw new Error('waitReady: agentd gets no DATABASE_URL, so /ready can never be 200 (tools/test.sh starts a throwaway PostgreSQL cluster and exports DATABASE_URL)');
+    }
+    const proc = spawn(bin, argv, { env: childenv, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(proc);
     const err = new OutputWatch(proc.stderr);
     const out = new OutputWatch(proc.stdout);
@@ -231,7 +264,43 @@ export async function startAgentd({
         },
     };
     if (t) t.after(() => srv.dispose());
+    if (waitReady) {
+        try {
+            // /ready speaks for the shard that took the connection; the metrics show every shard.
+            await waitForStatus(srvPort, '/ready', 200, { timeoutMs, exited });
+            await waitForMetrics(srvPort, (samples) => dbConnectionsUp(samples).every((n) => n >= 1), {
+                timeoutMs,
+                exited,
+                what: 'a database connection up on every shard (agentd_db_connections_up)',
+            });
+        } catch (e) {
+            proc.kill('SIGKILL');
+            await exited;
+            throw new Error(`${e.message}\ncommand: ${cmdline}\nstderr:\n${err.text}`);
+        }
+    }
     return srv;
+}
+
+/**
+ * Polls GET `path` (a fresh connection each time, `intervalMs` apart) until it answers `status`;
+ * resolves with that response. Rejects after `timeoutMs` with the last answer, on a connection
+ * error, or as soon as `exited` (a process's exit promise) settles.
+ */
+export async function waitForStatus(port, path, status, { timeoutMs = 20000, intervalMs = 25, exited = null } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let last = null;
+    let gone = false;
+    if (exited) exited.then(() => (gone = true));
+    for (let polls = 1; ; polls++) {
+        if (gone) throw new Error(`agentd exited while waiting for GET ${path} → ${status}`);
+        last = await request(port, { path });
+        if (last.status === status) return last;
+        if (Date.now() > deadline) {
+            throw new Error(`GET ${path} still answers ${last.status} ${JSON.stringify(last.text)} after ${timeoutMs} ms (${polls} polls); expected ${status}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
 }
 
 /** Throws if `stderr` holds an ASan/UBSan/LSan/TSan report. */
@@ -244,14 +313,16 @@ export function assertNoSanitizerReport(stderr) {
 }
 
 /**
- * Runs agentd expecting it to exit on its own (--version, --help, config errors). Resolves with
+ * Runs agentd expecting it to exit on its own (--version, --help, config errors, `migrate`; `db` and
+ * `env` as for startAgentd; note that `config` puts --config before `args`, so for
+ * `agentd migrate --config FILE` pass them all in `args`). Resolves with
  * { code, signal, stdout, stderr, started } where `started` is true if it printed the readiness
  * line instead (it is then killed). Bounded by `timeoutMs` (then killed, timedOut: true).
  */
-export async function runAgentd({ args = [], env = {}, config = null, host = null, port = null, timeoutMs = 15000 } = {}) {
+export async function runAgentd({ args = [], env = {}, config = null, host = null, port = null, timeoutMs = 15000, db = true } = {}) {
     const bin = requireBin();
     const argv = buildArgv({ args, config, host, port });
-    const proc = spawn(bin, argv, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(bin, argv, { env: childEnv(env, db), stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(proc);
     const err = new OutputWatch(proc.stderr);
     const out = new OutputWatch(proc.stdout);
@@ -634,6 +705,35 @@ export async function getMetrics(port) {
     const res = await request(port, { path: '/metrics' });
     if (res.status !== 200) throw new Error(`GET /metrics → ${res.status}: ${res.text}`);
     return { res, samples: parseMetrics(res.text) };
+}
+
+/** agentd_db_connections_up per shard, as an array indexed by shard number. */
+export function dbConnectionsUp(samples) {
+    const up = [];
+    for (const s of samples) if (s.name === 'agentd_db_connections_up') up[Number(s.labels.shard)] = s.value;
+    if (up.length === 0) throw new Error('agentd_db_connections_up is missing from /metrics');
+    return Array.from(up, (v) => v ?? 0);
+}
+
+/**
+ * Polls /metrics (`intervalMs` apart) until `pred(samples)` is true; resolves with the samples.
+ * Rejects after `timeoutMs` (with `what` and the last values of the agentd_db_* series), or when
+ * `exited` (a process's exit promise) settles first.
+ */
+export async function waitForMetrics(port, pred, { timeoutMs = 20000, intervalMs = 25, what = 'a metrics condition', exited = null } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let gone = false;
+    if (exited) exited.then(() => (gone = true));
+    for (;;) {
+        if (gone) throw new Error(`agentd exited while waiting for ${what}`);
+        const { samples } = await getMetrics(port);
+        if (pred(samples)) return samples;
+        if (Date.now() > deadline) {
+            const db = samples.filter((x) => x.name.startsWith('agentd_db_')).map((x) => `${x.name}{shard="${x.labels.shard}"} ${x.value}`);
+            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last agentd_db_* values:\n${db.join('\n')}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
 }
 
 /** Deterministic PRNG (mulberry32). */
