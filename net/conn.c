@@ -101,6 +101,19 @@ void ag_conn_close(struct ag_conn *c, enum ag_close_how how)
 
 /* --- output --- */
 
+void ag_conn__free_buffers(struct ag_conn *c)
+{
+    ag_buf_free(&c->in);
+    while (c->seg_count) {
+        ag_obuf_unref(c->segs[c->seg_head].buf);
+        c->seg_head = (c->seg_head + 1) % c->seg_cap;
+        c->seg_count--;
+    }
+    ag_free(c->segs);
+    c->segs = NULL;
+    c->seg_cap = c->seg_head = 0;
+}
+
 static struct ag_oseg *push_seg(struct ag_conn *c)
 {
     if (c->seg_count == c->seg_cap) {

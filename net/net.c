@@ -90,15 +90,7 @@ static void free_task(struct ag_task *t)
     struct net_shard *n = net_of(s);
     if (n->cfg.handler->on_close)
         n->cfg.handler->on_close(c);
-    ag_buf_free(&c->in);
-    while (c->seg_count) {
-        ag_obuf_unref(c->segs[c->seg_head].buf);
-        c->seg_head = (c->seg_head + 1) % c->seg_cap;
-        c->seg_count--;
-    }
-    ag_free(c->segs);
-    c->segs = NULL;
-    c->seg_cap = c->seg_head = 0;
+    ag_conn__free_buffers(c);
     c->gen++;
     c->flags = 0;
     n->free_idx[n->nfree++] = c->idx;
@@ -280,13 +272,7 @@ void ag_net_exit(struct ag_shard *s)
         struct ag_conn *c = n->slots[i];
         if (c->fd >= 0)
             close(c->fd);
-        ag_buf_free(&c->in);
-        while (c->seg_count) {
-            ag_obuf_unref(c->segs[c->seg_head].buf);
-            c->seg_head = (c->seg_head + 1) % c->seg_cap;
-            c->seg_count--;
-        }
-        ag_free(c->segs);
+        ag_conn__free_buffers(c);
         ag_free(c);
     }
     ag_free(n->slots);

@@ -36,6 +36,8 @@ void ag_conn__on_send(struct ag_shard *s, struct io_uring_cqe *cqe);
 void ag_conn__on_close_done(struct ag_shard *s, struct io_uring_cqe *cqe);
 void ag_conn__arm_recv(struct ag_conn *c);
 void ag_conn__flush(struct ag_conn *c);
+/* Drops the input buffer and every queued output segment. */
+void ag_conn__free_buffers(struct ag_conn *c);
 /* net.c */
 struct ag_conn *ag_net__conn_from_ud(struct ag_shard *s, uint64_t ud);
 void ag_net__mark_dirty(struct ag_conn *c);
