@@ -217,7 +217,6 @@ static void advance_output(struct ag_conn *c, size_t n)
         n -= take;
         if (sg->len)
             break;
-        /* Keep an empty private tail buffer only if more room is left in it than a response needs. */
         ag_obuf_unref(sg->buf);
         c->seg_head = (c->seg_head + 1) % c->seg_cap;
         c->seg_count--;
@@ -278,9 +277,7 @@ static void deliver(struct ag_conn *c, char *data, size_t len)
         data = c->in.base;
         len = c->in.len;
     }
-    c->flags |= AG_CONN_F_IN_HANDLER;
     size_t used = n->cfg.handler->on_data(c, data, len);
-    c->flags &= ~AG_CONN_F_IN_HANDLER;
     if (c->flags & AG_CONN_F_CLOSED) {
         ag_buf_free(&c->in);
         return;

@@ -29,7 +29,6 @@ enum {
     AG_CONN_F_EOF = 1u << 6,        /* the peer shut its write side */
     AG_CONN_F_PAUSED = 1u << 7,     /* the handler wants no on_data calls until ag_conn_resume */
     AG_CONN_F_REJECTED = 1u << 8,   /* accepted over the connection limit: answer 503 and close */
-    AG_CONN_F_IN_HANDLER = 1u << 9,
 };
 
 struct ag_oseg {
@@ -45,7 +44,7 @@ struct ag_conn {
     struct ag_shard *shard;
     struct ag_buf in; /* unconsumed input; empty (and unallocated) between requests */
     struct ag_oseg *segs; /* output queue: a ring of cap segments */
-    uint32_t seg_head, seg_count, seg_cap, seg_sending;
+    uint32_t seg_head, seg_count, seg_cap;
     uint64_t out_bytes; /* queued and not yet sent */
     struct iovec iov[AG_CONN_IOV];
     struct msghdr msg;
