@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "core/clock.h"
@@ -83,6 +84,13 @@ int main(int argc, char **argv)
         }
         ag_config_free(&cfg);
         return rc;
+    }
+
+    /* Every connection is a descriptor: take the whole allowance the hard limit gives. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
     }
 
     /* The shards inherit this mask: only this thread takes SIGINT/SIGTERM. */
