@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <jansson.h>
 #include <string.h>
 
 #ifndef AG_ALLOC_LIBC
@@ -18,6 +19,12 @@
 #endif
 
 static _Thread_local uint64_t tl_allocs;
+
+/* jansson allocates through the same wrapper, so its blocks are freed with ag_free. */
+__attribute__((constructor)) static void route_jansson(void)
+{
+    json_set_alloc_funcs(ag_malloc, ag_free);
+}
 
 static void *check(void *p, size_t n)
 {

@@ -1,5 +1,6 @@
 /* The one allocator wrapper. Everything allocates through these; nothing else calls mi_* or malloc.
  * Release builds use mimalloc; sanitizer builds (AG_ALLOC_LIBC) use libc so ASan/LSan see every block.
+ * jansson is routed through these too (json_dumps output is freed with ag_free).
  * Allocation never fails: out of memory aborts with a message, as a server cannot answer without it. */
 #ifndef AG_CORE_ALLOC_H
 #define AG_CORE_ALLOC_H

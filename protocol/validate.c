@@ -1,0 +1,281 @@
+#include "protocol/validate.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/common.h"
+#include "protocol/http.h"
+#include "protocol/jsonw.h"
+
+#define MAX_DEPTH 256
+
+static const struct ag_vpath body_path = {.key = {"body"}, .n = 1};
+
+void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, const char *msg, const json_t *input)
+{
+    struct ag_buf *b = &e->items;
+    if (e->count++)
+        ag_buf_append(b, ",", 1);
+    struct ag_jw w;
+    ag_jw_init(&w, b);
+    ag_jw_obj(&w);
+    ag_jw_key(&w, "type");
+    ag_jw_str(&w, type);
+    ag_jw_key(&w, "loc");
+    ag_jw_arr(&w);
+    for (int i = 0; i < p->n && i < AG_VPATH_MAX; i++) {
+        if (p->key[i])
+            ag_jw_str(&w, p->key[i]);
+        else
+            ag_jw_int(&w, p->index[i]);
+    }
+    ag_jw_end(&w);
+    ag_jw_key(&w, "msg");
+    ag_jw_str(&w, msg);
+    ag_jw_key(&w, "input");
+    if (input) {
+        char *text = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            ag_jw_raw(&w, text, strlen(text));
+            ag_free(text);
+        } else {
+            ag_jw_null(&w);
+        }
+    } else {
+        ag_jw_null(&w);
+    }
+    ag_jw_end(&w);
+}
+
+void ag_verr_free(struct ag_verr *e)
+{
+    ag_buf_free(&e->items);
+    e->count = 0;
+}
+
+void ag_verr_render(const struct ag_verr *e, struct ag_buf *out)
+{
+    ag_buf_puts(out, "{\"detail\":[");
+    ag_buf_append(out, e->items.base, e->items.len);
+    ag_buf_puts(out, "]}");
+}
+
+static const char *kind_type(enum ag_vkind k)
+{
+    switch (k) {
+    case AG_V_STRING: return "string_type";
+    case AG_V_INT: return "int_type";
+    case AG_V_NUMBER: return "float_type";
+    case AG_V_BOOL: return "bool_type";
+    case AG_V_OBJECT: return "dict_type";
+    case AG_V_ARRAY:
+    case AG_V_STRING_ARRAY: return "list_type";
+    default: return "value_error";
+    }
+}
+
+static const char *kind_msg(enum ag_vkind k)
+{
+    switch (k) {
+    case AG_V_STRING: return "Input should be a valid string";
+    case AG_V_INT: return "Input should be a valid integer";
+    case AG_V_NUMBER: return "Input should be a valid number";
+    case AG_V_BOOL: return "Input should be a valid boolean";
+    case AG_V_OBJECT: return "Input should be a valid dictionary";
+    case AG_V_ARRAY:
+    case AG_V_STRING_ARRAY: return "Input should be a valid list";
+    default: return "Invalid value";
+    }
+}
+
+/* Length in characters of UTF-8 text (jansson guarantees valid UTF-8). */
+static size_t utf8_len(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            c++;
+    return c;
+}
+
+static unsigned check_field(const json_t *v, const struct ag_vfield *f, struct ag_vpath *p, struct ag_verr *e)
+{
+    char msg[512];
+    if (json_is_null(v) && (f->flags & AG_VF_NULLABLE))
+        return 0;
+    switch (f->kind) {
+    case AG_V_ANY: return 0;
+    case AG_V_STRING:
+        if (!json_is_string(v))
+            break;
+        if (f->max && utf8_len(json_string_value(v), json_string_length(v)) > (size_t)f->max) {
+            snprintf(msg, sizeof msg, "String should have at most %" PRId64 " characters", f->max);
+            ag_verr_add(e, p, "string_too_long", msg, v);
+            return 1;
+        }
+        return 0;
+    case AG_V_INT:
+        if (!json_is_integer(v))
+            break;
+        if (json_integer_value(v) < f->min) {
+            snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, f->min);
+            ag_verr_add(e, p, "greater_than_equal", msg, v);
+            return 1;
+        }
+        if (json_integer_value(v) > f->max) {
+            snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, f->max);
+            ag_verr_add(e, p, "less_than_equal", msg, v);
+            return 1;
+        }
+        return 0;
+    case AG_V_NUMBER:
+        if (json_is_number(v))
+            return 0;
+        break;
+    case AG_V_BOOL:
+        if (json_is_boolean(v))
+            return 0;
+        break;
+    case AG_V_OBJECT:
+        if (json_is_object(v))
+            return 0;
+        break;
+    case AG_V_ARRAY:
+        if (json_is_array(v))
+            return 0;
+        break;
+    case AG_V_STRING_ARRAY: {
+        if (!json_is_array(v))
+            break;
+        unsigned bad = 0;
+        size_t i;
+        json_t *it;
+        json_array_foreach(v, i, it)
+        {
+            if (json_is_string(it))
+                continue;
+            ag_vpath_push_index(p, (int64_t)i);
+            ag_verr_add(e, p, "string_type", "Input should be a valid string", it);
+            ag_vpath_pop(p);
+            bad++;
+        }
+        return bad;
+    }
+    case AG_V_ENUM: {
+        if (json_is_string(v))
+            for (const char *const *c = f->choices; *c; c++)
+                if (!strcmp(*c, json_string_value(v)))
+                    return 0;
+        size_t n = 0, count = 0;
+        for (const char *const *c = f->choices; *c; c++)
+            count++;
+        n += (size_t)snprintf(msg + n, sizeof msg - n, "Input should be ");
+        for (size_t i = 0; i < count && n < sizeof msg; i++)
+            n += (size_t)snprintf(msg + n, sizeof msg - n, "%s'%s'", i == 0 ? "" : (i + 1 == count ? " or " : ", "),
+                                  f->choices[i]);
+        ag_verr_add(e, p, "literal_error", msg, v);
+        return 1;
+    }
+    }
+    ag_verr_add(e, p, kind_type(f->kind), kind_msg(f->kind), v);
+    return 1;
+}
+
+unsigned ag_validate_object(const json_t *obj, const struct ag_vfield *fields, size_t n, bool allow_extra,
+                            struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!json_is_object(obj)) {
+        ag_verr_add(e, p, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from",
+                    obj);
+        return 1;
+    }
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ag_vfield *f = &fields[i];
+        json_t *v = json_object_get(obj, f->name);
+        ag_vpath_push_key(p, f->name);
+        if (!v) {
+            if (f->flags & AG_VF_REQUIRED) {
+                ag_verr_add(e, p, "missing", "Field required", obj);
+                bad++;
+            }
+        } else {
+            bad += check_field(v, f, p, e);
+        }
+        ag_vpath_pop(p);
+    }
+    if (!allow_extra) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)obj, k, v)
+        {
+            bool known = false;
+            for (size_t i = 0; i < n && !known; i++)
+                known = !strcmp(fields[i].name, k);
+            if (known)
+                continue;
+            ag_vpath_push_key(p, k);
+            ag_verr_add(e, p, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_vpath_pop(p);
+            bad++;
+        }
+    }
+    return bad;
+}
+
+/* Deepest bracket nesting of JSON text, ignoring brackets inside strings. */
+static int nesting(const char *s, size_t n)
+{
+    int depth = 0, max = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth > max)
+                max = depth;
+        } else if (ch == '}' || ch == ']') {
+            depth--;
+        }
+    }
+    return max;
+}
+
+json_t *ag_req_json(struct ag_req *r, struct ag_verr *e)
+{
+    if (!r->body.len) {
+        ag_verr_add(e, &body_path, "missing", "Field required", NULL);
+        return NULL;
+    }
+    struct ag_vpath p = body_path;
+    if (nesting(r->body.base, r->body.len) > MAX_DEPTH) {
+        ag_vpath_push_index(&p, 0);
+        ag_verr_add(e, &p, "json_invalid", "JSON decode error: nesting deeper than 256 levels", NULL);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *v = json_loadb(r->body.base, r->body.len, JSON_DECODE_ANY, &je);
+    if (!v) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "JSON decode error: %s", je.text);
+        ag_vpath_push_index(&p, je.position);
+        ag_verr_add(e, &p, "json_invalid", msg, NULL);
+    }
+    return v;
+}
+
+void ag_http_validation_error(struct ag_req *r, const struct ag_verr *e)
+{
+    struct ag_buf b = {0};
+    ag_verr_render(e, &b);
+    ag_http_json(r, 422, b.base, b.len);
+    ag_buf_free(&b);
+}

@@ -1,0 +1,97 @@
+/* Request validation with field paths, for 422 answers shaped like LangGraph Platform's (FastAPI /
+ * Pydantic): {"detail":[{"type","loc","msg","input"}, ...]}. A field table describes each body;
+ * every problem found is collected, not just the first. */
+#ifndef AG_PROTOCOL_VALIDATE_H
+#define AG_PROTOCOL_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct ag_req;
+
+enum ag_vkind {
+    AG_V_ANY,          /* any JSON value */
+    AG_V_STRING,       /* max: longest length in characters (0: no limit) */
+    AG_V_INT,          /* min..max inclusive */
+    AG_V_NUMBER,       /* integer or real */
+    AG_V_BOOL,
+    AG_V_OBJECT,
+    AG_V_ARRAY,
+    AG_V_STRING_ARRAY, /* array of strings */
+    AG_V_ENUM,         /* one of choices (strings) */
+};
+
+enum {
+    AG_VF_REQUIRED = 1u << 0,
+    AG_VF_NULLABLE = 1u << 1, /* null is accepted (and treated as absent by the handler) */
+};
+
+struct ag_vfield {
+    const char *name;
+    enum ag_vkind kind;
+    unsigned flags;
+    int64_t min, max;
+    const char *const *choices; /* AG_V_ENUM: NULL-terminated */
+};
+
+#define AG_VPATH_MAX 16
+
+/* Where a value sits: "body" then keys and array indexes. */
+struct ag_vpath {
+    const char *key[AG_VPATH_MAX]; /* NULL: the segment is the index below */
+    int64_t index[AG_VPATH_MAX];
+    int n;
+};
+
+/* The collected problems. */
+struct ag_verr {
+    struct ag_buf items; /* comma-separated JSON objects */
+    unsigned count;
+};
+
+static inline void ag_vpath_push_key(struct ag_vpath *p, const char *k)
+{
+    if (p->n < AG_VPATH_MAX) {
+        p->key[p->n] = k;
+        p->index[p->n] = 0;
+    }
+    p->n++;
+}
+static inline void ag_vpath_push_index(struct ag_vpath *p, int64_t i)
+{
+    if (p->n < AG_VPATH_MAX) {
+        p->key[p->n] = NULL;
+        p->index[p->n] = i;
+    }
+    p->n++;
+}
+static inline void ag_vpath_pop(struct ag_vpath *p)
+{
+    p->n--;
+}
+
+/* Records one problem at path p: type and msg as Pydantic names them, input the offending value
+ * (NULL: the input is the parent object, as for "missing"). */
+void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, const char *msg, const json_t *input);
+void ag_verr_free(struct ag_verr *e);
+/* The 422 body: {"detail":[...]} (appended to out). */
+void ag_verr_render(const struct ag_verr *e, struct ag_buf *out);
+
+/* Checks obj (at path p) against the n fields; extra keys are refused ("extra_forbidden") unless
+ * allow_extra. Returns the number of problems added. A non-object obj is one "model_attributes_type"
+ * problem. */
+unsigned ag_validate_object(const json_t *obj, const struct ag_vfield *fields, size_t n, bool allow_extra,
+                            struct ag_vpath *p, struct ag_verr *e);
+
+/* Parses the request body as JSON. Returns the value (the caller decrefs), or NULL after recording
+ * why in e: an empty body is "missing" at ["body"], malformed JSON is "json_invalid" at
+ * ["body", offset]. Nesting deeper than 256 levels is malformed. */
+json_t *ag_req_json(struct ag_req *r, struct ag_verr *e);
+
+/* Answers r with 422 and the collected problems. */
+void ag_http_validation_error(struct ag_req *r, const struct ag_verr *e);
+
+#endif
