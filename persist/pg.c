@@ -10,7 +10,7 @@
 
 enum {
     AG_OP_PG_CONNECT = 16, /* one-shot poll while the connection handshake runs */
-    AG_OP_PG_READ = 17,    /* multishot POLLIN on a ready connection */
+    AG_OP_PG_READ = 17,    /* one-shot POLLIN on a ready connection, re-armed after each read */
     AG_OP_PG_WRITE = 18,   /* one-shot POLLOUT while libpq has unsent output */
 };
 
@@ -154,13 +154,10 @@ static void pop_item(struct pg_conn *c)
 static void conn_schedule(struct pg_conn *c, uint32_t ms);
 static void conn_flush(struct pg_conn *c);
 
-static void arm_poll(struct pg_conn *c, unsigned kind, short events, bool multishot)
+static void arm_poll(struct pg_conn *c, unsigned kind, short events)
 {
     struct io_uring_sqe *sqe = ag_shard_sqe(c->ps->s);
-    if (multishot)
-        io_uring_prep_poll_multishot(sqe, c->fd, (unsigned)events);
-    else
-        io_uring_prep_poll_add(sqe, c->fd, (unsigned)events);
+    io_uring_prep_poll_add(sqe, c->fd, (unsigned)events);
     io_uring_sqe_set_data64(sqe, ag_ud(kind, c->gen, c->idx));
 }
 
@@ -253,7 +250,7 @@ static void conn_ready(struct pg_conn *c)
         return;
     }
     push_item(c, IT_SYNC, NULL);
-    arm_poll(c, AG_OP_PG_READ, POLLIN, true);
+    arm_poll(c, AG_OP_PG_READ, POLLIN);
     c->read_armed = true;
     c->backoff_ms = 0;
     ag_log(AG_LOG_INFO, "msg=\"database %s\" conn=%u", ps->was_up ? "reconnected" : "connected", c->idx);
@@ -264,7 +261,7 @@ static void conn_ready(struct pg_conn *c)
 static void connect_wait(struct pg_conn *c, PostgresPollingStatusType st)
 {
     c->fd = PQsocket(c->pg);
-    arm_poll(c, AG_OP_PG_CONNECT, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, false);
+    arm_poll(c, AG_OP_PG_CONNECT, st == PGRES_POLLING_READING ? POLLIN : POLLOUT);
     c->read_armed = true;
 }
 
@@ -312,7 +309,7 @@ static void conn_flush(struct pg_conn *c)
     if (r < 0) {
         conn_lost(c, PQerrorMessage(c->pg));
     } else if (r > 0) {
-        arm_poll(c, AG_OP_PG_WRITE, POLLOUT, false);
+        arm_poll(c, AG_OP_PG_WRITE, POLLOUT);
         c->write_armed = true;
     }
 }
@@ -555,8 +552,10 @@ static void on_read_cqe(struct ag_shard *s, struct io_uring_cqe *cqe)
         return;
     }
     read_results(c);
+    /* One-shot and re-armed: the poll checks readiness when armed, so bytes libpq left in the socket
+     * wake us again at once (a multishot poll only fires on new arrivals and could stall). */
     if (c->state == PC_READY && !c->read_armed) {
-        arm_poll(c, AG_OP_PG_READ, POLLIN, true);
+        arm_poll(c, AG_OP_PG_READ, POLLIN);
         c->read_armed = true;
     }
 }

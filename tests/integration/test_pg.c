@@ -51,6 +51,9 @@ static void on_done(struct ag_pg_query *q, PGresult *res)
         o->count = atol(PQgetvalue(res, 0, 0));
 }
 
+/* A thread-sized metadata document (~500 bytes), so a group's results outgrow libpq's first read. */
+static char big_meta[600];
+
 static void insert(struct ag_shard *s, struct op *o, const char *id)
 {
     memset(o, 0, sizeof *o);
@@ -71,6 +74,32 @@ static bool all_done(struct op *ops, int n)
         if (!ops[i].done)
             return false;
     return true;
+}
+
+#define CHAINS 64
+#define CHAIN_TOTAL 3000
+static struct op chains[CHAINS];
+static int chain_rows, chain_sent, chain_errors;
+
+static void chain_next(struct ag_shard *s, int i);
+
+static void on_chain(struct ag_pg_query *q, PGresult *res)
+{
+    struct op *o = AG_CONTAINER_OF(q, struct op, q);
+    if (q->status != AG_PG_OK)
+        chain_errors++;
+    chain_rows++;
+    if (chain_sent < CHAIN_TOTAL)
+        chain_next(ag_shard_self(), (int)(o - chains));
+}
+
+static void chain_next(struct ag_shard *s, int i)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s-c%d", prefix, chain_sent++);
+    insert(s, &chains[i], id);
+    chains[i].q.params[2] = big_meta;
+    chains[i].q.cb = on_chain;
 }
 
 static void step(struct ag_timer *t)
@@ -169,6 +198,17 @@ static void step(struct ag_timer *t)
         for (int i = 0; i < (int)cfg.db_queue_max; i++)
             EXPECT(cap_ops[i].q.status == AG_PG_OK);
         EXPECT(ag_pg_pending(s) == 0);
+        /* 5: sustained load: 64 chains, each inserting its next row from the previous callback, so
+         * results keep arriving while more is sent (a read stall here once hung the layer). */
+        for (int i = 0; i < CHAINS; i++)
+            chain_next(s, i);
+        phase = 5;
+        break;
+    case 5:
+        if (chain_rows < CHAIN_TOTAL)
+            break;
+        EXPECT(chain_errors == 0);
+        EXPECT(ag_pg_pending(s) == 0);
         finished = true;
         return;
     }
@@ -198,8 +238,12 @@ int main(void)
     ag_log_level = AG_LOG_WARN;
     cfg.database_url = (char *)url;
     cfg.db_connections_per_shard = 2;
-    cfg.db_queue_max = 80;
+    cfg.db_queue_max = 80; /* >= CHAINS: the sustained phase never hits the bound */
     snprintf(prefix, sizeof prefix, "test-pg-%llx", (unsigned long long)ag_clock_real_us());
+    size_t n = (size_t)snprintf(big_meta, sizeof big_meta, "{\"user_id\":\"%s\",\"notes\":\"", prefix);
+    while (n < 500)
+        big_meta[n++] = 'x';
+    snprintf(big_meta + n, sizeof big_meta - n, "\"}");
     ag_pg_register();
     ag_migrate_start(url);
     int cpus[1] = {0};
