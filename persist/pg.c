@@ -59,6 +59,7 @@ struct pg_conn {
     struct qlist held;  /* writes of the current group, answered at its SYNC */
     struct ag_timer timer;
     uint32_t backoff_ms;
+    bool was_up; /* connected before: a new connection is a reconnect */
 };
 
 struct pg_shard {
@@ -68,7 +69,6 @@ struct pg_shard {
     uint32_t nconns;
     struct qlist reads, writes, solo; /* submitted, not yet sent */
     uint32_t queued, inflight, max_queue;
-    bool was_up;
 };
 
 static struct pg_shard *ps_of(struct ag_shard *s)
@@ -253,8 +253,8 @@ static void conn_ready(struct pg_conn *c)
     arm_poll(c, AG_OP_PG_READ, POLLIN);
     c->read_armed = true;
     c->backoff_ms = 0;
-    ag_log(AG_LOG_INFO, "msg=\"database %s\" conn=%u", ps->was_up ? "reconnected" : "connected", c->idx);
-    ps->was_up = true;
+    ag_log(AG_LOG_INFO, "msg=\"database %s\" conn=%u", c->was_up ? "reconnected" : "connected", c->idx);
+    c->was_up = true;
     conn_flush(c);
 }
 
@@ -333,15 +333,15 @@ static struct pg_conn *pick_conn(struct pg_shard *ps)
     return best;
 }
 
-/* Moves every query of list l into flight on c (or fails them when c cannot take them). */
+/* Moves every query of list l into flight on c. On a send failure the connection is lost: what was
+ * already sent is in c's ring (conn_lost requeues or answers it), the rest stays in l. */
 static bool send_list(struct pg_shard *ps, struct pg_conn *c, struct qlist *l, bool sync_each)
 {
     struct ag_pg_query *q;
     while ((q = ql_pop(l))) {
         ps->queued--;
         ps->inflight++;
-        if (!send_query(c, q) || (sync_each && !PQpipelineSync(c->pg))) {
-            /* Not sent: put it back so conn_lost can requeue or answer it with the rest. */
+        if (!send_query(c, q)) {
             ps->inflight--;
             ps->queued++;
             q->next = l->head;
@@ -352,8 +352,13 @@ static bool send_list(struct pg_shard *ps, struct pg_conn *c, struct qlist *l, b
             conn_lost(c, PQerrorMessage(c->pg));
             return false;
         }
-        if (sync_each)
+        if (sync_each) {
+            if (!PQpipelineSync(c->pg)) {
+                conn_lost(c, PQerrorMessage(c->pg));
+                return false;
+            }
             push_item(c, IT_SYNC, NULL);
+        }
     }
     return true;
 }
@@ -406,8 +411,10 @@ int ag_pg_submit(struct ag_shard *s, struct ag_pg_query *q)
     struct pg_shard *ps = ps_of(s);
     if (!ps || !pick_conn(ps))
         return -ENOTCONN;
-    if (ps->queued + ps->inflight >= ps->max_queue)
+    if (ps->queued + ps->inflight >= ps->max_queue) {
+        ag_stat_add(&s->stats, AG_STAT_DB_REJECTED, 1);
         return -EAGAIN;
+    }
     q->status = AG_PG_OK;
     q->error = NULL;
     q->res = NULL;
@@ -470,13 +477,20 @@ static void on_result(struct pg_conn *c, struct item *it, PGresult *r)
         return;
     }
     c->grp_aborted = true;
-    if (st == PGRES_PIPELINE_ABORTED && q->retries < READ_RETRIES) {
+    const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    /* Class 57 (shutdown, terminated backend) and 08 (connection) say nothing about the statement. */
+    bool conn_gone = code && (!strncmp(code, "57", 2) || !strncmp(code, "08", 2));
+    static _Thread_local char msg[512];
+    if ((st == PGRES_PIPELINE_ABORTED || (conn_gone && q->kind == AG_PG_READ)) && q->retries < READ_RETRIES) {
         q->retries++;
         ps->inflight--;
         ps->queued++;
         ql_push(&ps->solo, q);
+    } else if (conn_gone) {
+        deliver(ps, q, q->kind == AG_PG_READ ? AG_PG_DOWN : AG_PG_UNKNOWN, NULL,
+                ag_log_clean(msg, sizeof msg, PQresultErrorMessage(r)));
     } else {
-        deliver(ps, q, AG_PG_SQL_ERROR, r, PQresultErrorMessage(r));
+        deliver(ps, q, AG_PG_SQL_ERROR, r, ag_log_clean(msg, sizeof msg, PQresultErrorMessage(r)));
     }
     PQclear(r);
 }
