@@ -2,9 +2,10 @@
  * mode, their sockets polled through the shard's io_uring. Nothing here blocks.
  *
  * Queries are named prepared statements (persist/statements.def) with text parameters. Every query
- * submitted during a loop turn leaves in the flush phase as one pipeline group per connection:
- *     BEGIN; <writes>; COMMIT; <reads>; SYNC
- * so concurrent writes share one transaction and one durable commit. A write's callback runs only
+ * submitted during a loop turn leaves in the flush phase as one pipeline group on one connection:
+ *     <reads>; <writes>; SYNC
+ * which Postgres runs as one implicit transaction, so concurrent writes share one durable commit (the
+ * reads go first so they see only committed data). A write's callback runs only
  * after its COMMIT succeeded. If a statement fails, its own callback gets the error and every other
  * query of the group (rolled back, so nothing happened) is retried on its own. If a connection is
  * lost, reads are retried after reconnecting and writes whose commit was not confirmed fail with
@@ -73,7 +74,8 @@ int ag_pg_submit(struct ag_shard *s, struct ag_pg_query *q);
 bool ag_pg_up(struct ag_shard *s);
 /* Queries queued or in flight on this shard. */
 uint32_t ag_pg_pending(struct ag_shard *s);
-/* Shard thread (on_exit): closes the connections; pending queries get AG_PG_DOWN. */
+/* Shard thread (on_exit, after the drain): closes the connections. Queries still pending get no
+ * callback: the process is ending and their requesters are being freed too. */
 void ag_pg_exit(struct ag_shard *s);
 
 #endif
