@@ -7,7 +7,6 @@
 #include "core/log.h"
 #include "net/net_internal.h"
 
-#define OBUF_DEFAULT 16384
 
 static const struct ag_conn_handler *handler_of(struct ag_conn *c)
 {
@@ -145,7 +144,7 @@ char *ag_conn_wbuf(struct ag_conn *c, size_t n)
             return b->data + b->len;
     }
     sg = push_seg(c);
-    sg->buf = ag_obuf_new((uint32_t)AG_MAX(n, OBUF_DEFAULT));
+    sg->buf = ag_obuf_new((uint32_t)AG_MAX(n, AG_OBUF_STD));
     sg->off = sg->len = 0;
     return sg->buf->data;
 }

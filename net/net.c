@@ -277,6 +277,7 @@ void ag_net_exit(struct ag_shard *s)
     }
     ag_free(n->slots);
     ag_free(n->free_idx);
+    ag_obuf_pool_free();
     io_uring_unregister_buf_ring(&s->ring, NET_BGID);
     munmap(n->br, n->nbufs * sizeof(struct io_uring_buf));
     ag_free(n->bufs);

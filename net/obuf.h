@@ -1,10 +1,14 @@
 /* Reference-counted output buffers: bytes written once and queued on one or many connections
  * (an SSE event fanned out to every subscriber points at the same obuf). Shard-local: the count is a
- * plain integer and the buffer never crosses shards. */
+ * plain integer and the buffer never crosses shards. Buffers of the standard size are recycled
+ * through a small per-thread pool, so a response does not cost an allocation. */
 #ifndef AG_NET_OBUF_H
 #define AG_NET_OBUF_H
 
 #include <stdint.h>
+
+/* The size most buffers have (a connection's output chunk). */
+#define AG_OBUF_STD 16384
 
 struct ag_obuf {
     uint32_t refs;
@@ -20,7 +24,9 @@ static inline struct ag_obuf *ag_obuf_ref(struct ag_obuf *b)
     b->refs++;
     return b;
 }
-/* Drops a reference; the last one frees the buffer. */
+/* Drops a reference; the last one recycles or frees the buffer. */
 void ag_obuf_unref(struct ag_obuf *b);
+/* Frees the calling thread's pool (at shard exit). */
+void ag_obuf_pool_free(void);
 
 #endif
