@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@langchain/langgraph-sdk';
-import { startAgentd } from './lib/server.mjs';
+import { startAgentd } from '../integration/lib/harness.mjs';
 
 describe('LangGraph SDK smoke', () => {
   let server;
@@ -48,7 +48,7 @@ describe('LangGraph SDK smoke', () => {
 
   test('SIGTERM drains and exits 0', async () => {
     const code = await server.stop();
-    assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${server.logs()}`);
-    assert.doesNotMatch(server.logs(), /Sanitizer|runtime error:/, 'sanitizer report in the server log');
+    assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${server.stderr()}`);
+    assert.doesNotMatch(server.stderr(), /Sanitizer|runtime error:/, 'sanitizer report in the server log');
   });
 });
