@@ -68,6 +68,9 @@ struct ag_conn_handler {
     void (*on_drained)(struct ag_conn *c);
     /* The connection is closing (error, EOF, or ag_conn_close): drop references to it. Called once. */
     void (*on_close)(struct ag_conn *c);
+    /* The shard is exiting and frees the connection's memory, whatever state it is in (a held
+     * connection included): free what the protocol still keeps for it. Optional. */
+    void (*on_exit)(struct ag_conn *c);
 };
 
 /* Space for n bytes at the end of the output queue; commit what was written with ag_conn_commit. */

@@ -272,6 +272,8 @@ void ag_net_exit(struct ag_shard *s)
         struct ag_conn *c = n->slots[i];
         if (c->fd >= 0)
             close(c->fd);
+        if (c->gen && n->cfg.handler->on_exit)
+            n->cfg.handler->on_exit(c);
         ag_conn__free_buffers(c);
         ag_free(c);
     }

@@ -267,7 +267,11 @@ static void connect_wait(struct pg_conn *c, PostgresPollingStatusType st)
 
 static void conn_start(struct pg_conn *c)
 {
-    c->pg = PQconnectStart(c->ps->cfg->database_url);
+    /* Every session renders timestamps as ISO 8601 in UTC ("...+00:00"), as LangGraph Platform does;
+     * to_json() output goes to clients as is. */
+    static const char *const keys[] = {"dbname", "options", "application_name", NULL};
+    const char *vals[] = {c->ps->cfg->database_url, "-c TimeZone=UTC -c DateStyle=ISO", "agentd", NULL};
+    c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg) {
         conn_lost(c, "out of memory");
         return;

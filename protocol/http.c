@@ -13,6 +13,11 @@
 #include "core/shard.h"
 #include "net/net.h"
 #include "protocol/jsonw.h"
+#include "protocol/owner.h"
+#include "protocol/urlenc.h"
+
+/* Cross-shard message types of this module. */
+enum { MSG_HTTP_RUN = 16, MSG_HTTP_DONE = 17 };
 
 enum hstate {
     H_IDLE, /* between requests */
@@ -161,6 +166,21 @@ struct ag_iov ag_req_param(const struct ag_req *r, const char *name)
     return (struct ag_iov){NULL, 0};
 }
 
+char *ag_req_param_str(const struct ag_req *r, const char *name)
+{
+    struct ag_iov v = ag_req_param(r, name);
+    if (!v.base)
+        return NULL;
+    char *out = ag_malloc(v.len + 1);
+    size_t n = ag_url_decode(out, v.base, v.len, false);
+    if (n == (size_t)-1 || memchr(out, 0, n)) {
+        ag_free(out);
+        return NULL;
+    }
+    out[n] = 0;
+    return out;
+}
+
 static bool iov_ieq(struct ag_iov v, const char *s)
 {
     size_t n = strlen(s);
@@ -219,6 +239,12 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
     struct ag_conn *c = r->conn;
     AG_BUG_ON(r->status != 0);
     r->status = status;
+    if (r->shard && r->shard != c->shard) {
+        /* Running on the thread's owner: the connection belongs to another shard. Keep the answer. */
+        r->xctype = content_type;
+        ag_buf_append(&r->xbody, body, len);
+        return;
+    }
     if (c->shard->draining)
         r->keep_alive = false; /* a drain began while an asynchronous handler worked */
     if (c->flags & AG_CONN_F_CLOSED)
@@ -302,9 +328,12 @@ static void reset_request(struct http_conn *h)
     ag_buf_free(&h->body);
     ag_buf_free(&h->hold);
     ag_buf_free(&h->req.extra_headers);
+    ag_buf_free(&h->req.xbody);
     struct ag_conn *c = h->conn;
     memset(&h->req, 0, sizeof h->req);
     h->req.conn = c;
+    h->req.shard = c->shard;
+    h->req.fwd_to = -1;
     h->url_off = h->url_len = 0;
     h->hstate = HS_NONE;
     h->chunked = false;
@@ -337,6 +366,8 @@ static void respond_early(struct http_conn *h, int status, const char *msg, cons
     ag_buf_free(&r->extra_headers);
     memset(r, 0, sizeof *r);
     r->conn = c;
+    r->shard = c->shard;
+    r->fwd_to = -1;
     r->start_ns = c->shard->now_ns;
     r->keep_alive = false;
     make_request_id(c->shard, r, (struct ag_iov){NULL, 0});
@@ -404,12 +435,31 @@ static void finish(struct http_conn *h)
         ag_conn_resume(c); /* offers pipelined input that arrived meanwhile */
 }
 
+static void send_forward(struct http_conn *h);
+
+/* The owner shard of a thread-scoped route's {thread_id}, or -1 when it is this shard (or the id
+ * cannot be decoded: the handler answers that). */
+static int thread_owner(struct ag_req *r)
+{
+    int n = r->shard->rt->nshards;
+    if (n == 1)
+        return -1;
+    char *id = ag_req_param_str(r, "thread_id");
+    if (!id)
+        return -1;
+    int owner = ag_owner_shard(id, strlen(id), n);
+    ag_free(id);
+    return owner == r->shard->id ? -1 : owner;
+}
+
 static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
 {
     struct ag_conn *c = h->conn;
     struct ag_shard *s = c->shard;
     struct ag_req *r = &h->req;
     r->base = win;
+    r->shard = s;
+    r->fwd_to = -1;
     r->method = llhttp_get_method(&h->parser);
     r->http10 = h->parser.http_major == 1 && h->parser.http_minor == 0;
     r->keep_alive = llhttp_should_keep_alive(&h->parser) && !s->draining;
@@ -431,11 +481,15 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
     } else {
         int m = ag_router_match(r->method, r->path.base, r->path.len, &r->match);
         if (m == 200) {
-            if (r->match.route->fn(r) == AG_AGAIN && !r->status) {
+            int owner = r->match.route->thread_scoped ? thread_owner(r) : -1;
+            int rc = owner >= 0 ? ag_http_forward(r, owner) : r->match.route->fn(r);
+            if (rc == AG_AGAIN && !r->status) {
                 hold_request(h, win, msg_len);
                 h->state = H_WAIT;
                 ag_conn_hold(c);
                 ag_conn_pause(c);
+                if (r->fwd_to >= 0)
+                    send_forward(h);
                 return;
             }
             if (!r->status)
@@ -450,8 +504,88 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
     finish(h);
 }
 
+/* --- cross-shard execution ---
+ * A request for a thread owned by another shard is held on its connection's shard (H_WAIT, the
+ * connection paused and held) and its pointer sent to the owner, which runs the handler with
+ * r->shard set to itself. The answer is kept in the request (ag_http_respond sees the foreign
+ * connection) and the pointer sent back; the connection's shard writes it and finishes the request.
+ * Between the two messages only the owner touches the request. */
+
+int ag_http_forward(struct ag_req *r, int to)
+{
+    AG_BUG_ON(to < 0 || to >= r->shard->rt->nshards || to == r->shard->id);
+    AG_BUG_ON(r->shard != r->conn->shard); /* a forwarded request is not forwarded again */
+    r->fwd_to = to;
+    return AG_AGAIN;
+}
+
+static void send_forward(struct http_conn *h)
+{
+    struct ag_req *r = &h->req;
+    struct ag_msg m = {.type = MSG_HTTP_RUN, .ptr = r};
+    int to = r->fwd_to;
+    r->fwd_to = -1;
+    if (ag_shard_send(r->shard, to, &m) == 0)
+        return;
+    ag_http_add_header(r, "retry-after", "1");
+    ag_http_error(r, 503, "server busy: the thread's shard has too many requests queued");
+    ag_http_done(r);
+}
+
+static void send_back_task(struct ag_task *t);
+
+static void send_back(struct ag_req *r)
+{
+    struct ag_msg m = {.type = MSG_HTTP_DONE, .ptr = r};
+    if (ag_shard_send(r->shard, r->conn->shard->id, &m) == 0)
+        return;
+    /* The way back is full: retry next turn (the answer exists, it must not be lost). */
+    r->xtask.fn = send_back_task;
+    ag_shard_defer(r->shard, &r->xtask);
+}
+
+static void send_back_task(struct ag_task *t)
+{
+    send_back(AG_CONTAINER_OF(t, struct ag_req, xtask));
+}
+
+static void on_msg_run(struct ag_shard *s, const struct ag_msg *m)
+{
+    struct ag_req *r = m->ptr;
+    r->shard = s;
+    int rc = r->match.route->fn(r);
+    AG_BUG_ON(r->fwd_to >= 0);
+    if (rc == AG_AGAIN && !r->status)
+        return; /* ag_http_done sends it back */
+    if (!r->status)
+        ag_http_error(r, 500, "An unexpected error occurred");
+    send_back(r);
+}
+
+static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
+{
+    struct ag_req *r = m->ptr;
+    int status = r->status;
+    r->status = 0;
+    r->shard = s;
+    ag_http_respond(r, status, r->xctype, r->xbody.base, r->xbody.len);
+    ag_http_done(r);
+}
+
+void ag_http_register(void)
+{
+    ag_shard_register_msg(MSG_HTTP_RUN, on_msg_run);
+    ag_shard_register_msg(MSG_HTTP_DONE, on_msg_done);
+}
+
 void ag_http_done(struct ag_req *r)
 {
+    if (r->shard != r->conn->shard) {
+        if (!r->status)
+            ag_http_error(r, 500, "An unexpected error occurred");
+        send_back(r);
+        return;
+    }
     struct http_conn *h = hc_of(r->conn);
     AG_BUG_ON(h->state != H_WAIT || &h->req != r);
     if (!r->status)
@@ -629,6 +763,8 @@ static void on_open(struct ag_conn *c)
     h->conn = c;
     h->state = H_IDLE;
     h->req.conn = c;
+    h->req.shard = c->shard;
+    h->req.fwd_to = -1;
     if (c->flags & AG_CONN_F_REJECTED) {
         respond_early(h, 503, "too many connections", "1");
         return;
@@ -686,9 +822,22 @@ static void on_eof(struct ag_conn *c)
 static void on_close(struct ag_conn *c)
 {
     struct http_conn *h = hc_of(c);
+    if (h->state == H_WAIT)
+        return; /* a handler (maybe on another shard) still reads the request; finish() frees it */
     ag_buf_free(&h->body);
     ag_buf_free(&h->hold);
     ag_buf_free(&h->req.extra_headers);
+}
+
+static void on_exit_conn(struct ag_conn *c)
+{
+    struct http_conn *h = hc_of(c);
+    if (h->conn != c)
+        return; /* never opened */
+    ag_buf_free(&h->body);
+    ag_buf_free(&h->hold);
+    ag_buf_free(&h->req.extra_headers);
+    ag_buf_free(&h->req.xbody);
 }
 
 const struct ag_conn_handler ag_http_conn_handler = {
@@ -696,6 +845,7 @@ const struct ag_conn_handler ag_http_conn_handler = {
     .on_data = on_data,
     .on_eof = on_eof,
     .on_close = on_close,
+    .on_exit = on_exit_conn,
 };
 
 static void drain_one(struct ag_conn *c, void *arg)

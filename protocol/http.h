@@ -26,7 +26,8 @@ struct ag_hdr {
 };
 
 struct ag_req {
-    struct ag_conn *conn;
+    struct ag_conn *conn;    /* owned by the shard that read the request */
+    struct ag_shard *shard;  /* the shard running the handler: conn's, or the thread's owner (AG_TROUTE) */
     const char *base; /* the request's first byte; spans below point into it during dispatch */
     int method;       /* llhttp method number */
     bool keep_alive;  /* the connection stays open after the response */
@@ -43,6 +44,11 @@ struct ag_req {
     int status; /* set when answered */
     uint64_t resp_bytes;
     struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
+    /* Cross-shard execution (private to http.c). */
+    int fwd_to;              /* shard to run the handler on, set by ag_http_forward; -1 none */
+    const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
+    struct ag_buf xbody;
+    struct ag_task xtask;
 };
 
 /* Installs the limits and per-shard state; call from each shard's on_start before ag_net_start. */
@@ -60,11 +66,22 @@ void ag_http_stop(struct ag_shard *s);
 struct ag_iov ag_req_header(const struct ag_req *r, const char *name);
 /* Path parameter `name` of the matched route, or {NULL, 0}. */
 struct ag_iov ag_req_param(const struct ag_req *r, const char *name);
+/* Path parameter `name`, percent-decoded into a new NUL-terminated string (ag_free it), or NULL when
+ * it is absent, badly encoded or decodes to a NUL byte. */
+char *ag_req_param_str(const struct ag_req *r, const char *name);
+
+/* Main thread, before the runtime starts: the cross-shard message handlers. */
+void ag_http_register(void);
+/* From a handler: run this request's handler again on shard `to` (the owner of a thread named in
+ * the body, say) and return AG_AGAIN. The answer is carried back to the connection's shard. */
+int ag_http_forward(struct ag_req *r, int to);
 
 /* Adds a response header line to the answer of r (before ag_http_respond). */
 void ag_http_add_header(struct ag_req *r, const char *name, const char *value);
 /* Writes the complete response to r: status line, standard headers (content-type, content-length,
- * date, x-request-id, CORS, connection), the extra headers, and body[0..len). Exactly once per request. */
+ * date, x-request-id, CORS, connection), the extra headers, and body[0..len). Exactly once per request.
+ * content_type must outlive the request (a literal): on a forwarded request the answer is copied and
+ * written later by the connection's shard. */
 void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len);
 static inline void ag_http_json(struct ag_req *r, int status, const char *json, size_t len)
 {

@@ -4,7 +4,10 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "protocol/agent/assistants.h"
+#include "protocol/agent/store.h"
 #include "protocol/agent/system.h"
+#include "protocol/agent/threads.h"
 
 #define MAX_SEGS 12
 
@@ -21,8 +24,10 @@ struct compiled {
 };
 
 static const struct ag_route table[] = {
-#define AG_ROUTE(m, p, f) {m, p, f, p},
+#define AG_ROUTE(m, p, f) {m, p, f, p, false},
+#define AG_TROUTE(m, p, f) {m, p, f, p, true},
 #include "protocol/routes.def"
+#undef AG_TROUTE
 #undef AG_ROUTE
 };
 

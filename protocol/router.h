@@ -1,8 +1,11 @@
 /* The route table (protocol/routes.def): method + path pattern with {params} → handler.
+ * AG_TROUTE marks a thread-scoped route: its pattern has a {thread_id} parameter and the handler runs
+ * on that thread's owner shard (protocol/owner.h); the HTTP layer forwards the request there.
  * Matching is by path segments; a path that matches some pattern with another method is a 405. */
 #ifndef AG_PROTOCOL_ROUTER_H
 #define AG_PROTOCOL_ROUTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/common.h"
@@ -17,7 +20,8 @@ struct ag_route {
     int method; /* llhttp method number */
     const char *pattern;
     ag_handler_fn fn;
-    const char *name; /* the pattern, for logs and metrics */
+    const char *name;   /* the pattern, for logs and metrics */
+    bool thread_scoped; /* runs on the owner shard of its {thread_id} parameter (AG_TROUTE) */
 };
 
 struct ag_route_match {

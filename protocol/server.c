@@ -36,6 +36,35 @@ static void shard_drain(struct ag_shard *s)
     ag_http_drain(s);
 }
 
+enum { MSG_SERVER_RECHECK = 8 };
+
+static void on_recheck(struct ag_shard *s, const struct ag_msg *m)
+{
+    /* Nothing to do: the message only wakes the loop so it looks at is_idle again. */
+}
+
+/* While draining, a shard may leave its loop only when every shard is idle: a shard with requests in
+ * progress may still forward one to a thread owned by another shard, which must be there to run it. */
+static bool shard_idle(struct ag_shard *s)
+{
+    struct ag_server *srv = s->rt->user;
+    bool mine = ag_net_idle(s);
+    bool was = atomic_exchange(&srv->idle[s->id], mine);
+    if (!mine)
+        return false;
+    if (!was) {
+        for (int i = 0; i < srv->nshards; i++) {
+            struct ag_msg m = {.type = MSG_SERVER_RECHECK};
+            if (i != s->id)
+                (void)ag_shard_send(s, i, &m); /* a full queue already wakes the shard */
+        }
+    }
+    for (int i = 0; i < srv->nshards; i++)
+        if (!atomic_load(&srv->idle[i]))
+            return false;
+    return true;
+}
+
 static void shard_flush(struct ag_shard *s)
 {
     ag_pg_flush(s); /* before the sockets: a query answered from the inbox still leaves this turn */
@@ -53,7 +82,7 @@ static const struct ag_shard_hooks hooks = {
     .on_start = shard_start,
     .on_flush = shard_flush,
     .on_drain = shard_drain,
-    .is_idle = ag_net_idle,
+    .is_idle = shard_idle,
     .on_stop = ag_http_stop,
     .on_exit = shard_exit,
 };
@@ -65,6 +94,8 @@ static void close_listeners(struct ag_server *srv)
             close(srv->listen_fds[i]);
     ag_free(srv->listen_fds);
     srv->listen_fds = NULL;
+    ag_free(srv->idle);
+    srv->idle = NULL;
 }
 
 int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
@@ -75,6 +106,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     int ncpus = ag_cpu_affinity(cpus, 1024);
     srv->nshards = ag_cpu_shard_count(cfg->shards);
     srv->listen_fds = ag_malloc((size_t)srv->nshards * sizeof *srv->listen_fds);
+    srv->idle = ag_calloc((size_t)srv->nshards, sizeof *srv->idle);
     for (int i = 0; i < srv->nshards; i++)
         srv->listen_fds[i] = -1;
     int port = cfg->port;
@@ -94,6 +126,8 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_router_init();
     ag_net_register();
     ag_pg_register();
+    ag_http_register();
+    ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
     if (cfg->database_url && *cfg->database_url)
         ag_migrate_start(cfg->database_url);
     if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {

@@ -4,6 +4,9 @@
 #ifndef AG_PROTOCOL_SERVER_H
 #define AG_PROTOCOL_SERVER_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "core/config.h"
 #include "core/shard.h"
 
@@ -13,6 +16,7 @@ struct ag_server {
     int nshards;
     int port; /* the bound port (cfg->port, or the kernel's choice for 0) */
     int *listen_fds;
+    _Atomic bool *idle; /* per shard, while draining: nothing of its own in progress */
 };
 
 /* Opens the listeners on cfg->host:cfg->port and starts the shards (cfg->shards, or one per CPU).

@@ -40,7 +40,7 @@ static const char *db_problem(struct ag_shard *s)
 
 int ag_sys_ready(struct ag_req *r)
 {
-    struct ag_shard *s = r->conn->shard;
+    struct ag_shard *s = r->shard;
     const char *why = db_problem(s);
     if (s->draining || atomic_load(&s->rt->drain_requested)) {
         ag_http_error(r, 503, "Service not ready - shutting down");
@@ -94,7 +94,7 @@ static void on_health(struct ag_pg_query *q, PGresult *res)
 
 int ag_sys_health(struct ag_req *r)
 {
-    struct ag_shard *s = r->conn->shard;
+    struct ag_shard *s = r->shard;
     const char *why = db_problem(s);
     if (why) {
         health_unhealthy(r, why);
@@ -115,7 +115,7 @@ int ag_sys_health(struct ag_req *r)
 
 int ag_sys_info(struct ag_req *r)
 {
-    struct ag_shard *s = r->conn->shard;
+    struct ag_shard *s = r->shard;
     struct ag_buf b = {0};
     struct ag_jw w;
     ag_jw_init(&w, &b);
@@ -145,7 +145,7 @@ int ag_sys_info(struct ag_req *r)
 
 int ag_sys_metrics(struct ag_req *r)
 {
-    struct ag_runtime *rt = r->conn->shard->rt;
+    struct ag_runtime *rt = r->shard->rt;
     struct ag_buf b = {0};
     const char *family = NULL;
     for (int i = 0; i < AG_STAT__COUNT; i++) {

@@ -1,0 +1,1 @@
+#include "protocol/agent/assistants.h"

@@ -1,0 +1,91 @@
+#define _GNU_SOURCE
+#include "protocol/dbq.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "protocol/http.h"
+
+int ag_dbq_submit(struct ag_req *r, struct ag_pg_query *q)
+{
+    int rc = ag_pg_submit(r->shard, q);
+    if (rc == 0)
+        return AG_AGAIN;
+    ag_http_add_header(r, "retry-after", "1");
+    if (rc == -EAGAIN)
+        ag_http_error(r, 503, "database queue full, retry later");
+    else
+        ag_http_error(r, 503, "database unavailable");
+    return AG_OK;
+}
+
+bool ag_dbq_sqlstate(const struct ag_pg_query *q, const char *code)
+{
+    return q->status == AG_PG_SQL_ERROR && !strncmp(q->sqlstate, code, 5);
+}
+
+void ag_dbq_fail(struct ag_req *r, const struct ag_pg_query *q)
+{
+    switch (q->status) {
+    case AG_PG_DOWN:
+        ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, 503, "database unavailable");
+        break;
+    case AG_PG_UNKNOWN:
+        ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, 503, "database connection lost; the change may or may not have been applied");
+        break;
+    default:
+        ag_log(AG_LOG_ERROR, "msg=\"query failed\" req=%.*s stmt=%d sqlstate=%.5s error=\"%s\"", (int)r->id_len, r->id,
+               (int)q->stmt, q->sqlstate, q->error ? q->error : "");
+        ag_http_error(r, 500, "An unexpected error occurred");
+        break;
+    }
+}
+
+void ag_dbq_json(struct ag_req *r, PGresult *res, int status, const char *not_found_msg)
+{
+    if (!res || PQntuples(res) < 1 || PQnfields(res) < 1 || PQgetisnull(res, 0, 0)) {
+        ag_http_error(r, 404, not_found_msg);
+        return;
+    }
+    ag_http_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+}
+
+const char *ag_dbq_strs_dup(struct ag_dbq_strs *st, const char *s, size_t len)
+{
+    AG_BUG_ON(st->n >= AG_PG_MAX_PARAMS);
+    char *p = ag_malloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = 0;
+    st->p[st->n++] = p;
+    return p;
+}
+
+const char *ag_dbq_strs_printf(struct ag_dbq_strs *st, const char *fmt, ...)
+{
+    AG_BUG_ON(st->n >= AG_PG_MAX_PARAMS);
+    va_list ap;
+    va_start(ap, fmt);
+    char *p = NULL;
+    if (vasprintf(&p, fmt, ap) < 0)
+        p = NULL;
+    va_end(ap);
+    AG_BUG_ON(!p);
+    /* vasprintf allocates with libc malloc: copy into our allocator so ag_free matches. */
+    const char *q = ag_dbq_strs_dup(st, p, strlen(p));
+    free(p);
+    return q;
+}
+
+void ag_dbq_strs_free(struct ag_dbq_strs *st)
+{
+    for (int i = 0; i < st->n; i++)
+        ag_free(st->p[i]);
+    st->n = 0;
+}
