@@ -32,6 +32,13 @@ int ag_migrate_latest(void)
     return ag_migrations_count ? ag_migrations[ag_migrations_count - 1].version : 0;
 }
 
+static ag_migrate_seed_fn seed_fn;
+
+void ag_migrate_set_seed(ag_migrate_seed_fn fn)
+{
+    seed_fn = fn;
+}
+
 static int exec_ok(PGconn *pg, const char *sql, char *err, size_t errlen)
 {
     PGresult *r = PQexec(pg, sql);
@@ -106,6 +113,8 @@ int ag_migrate_run(const char *conninfo, char *err, size_t errlen)
             goto rollback;
         ag_log(AG_LOG_INFO, "msg=\"migration applied\" version=%d name=%s", m->version, m->name);
     }
+    if (seed_fn && seed_fn(pg, err, errlen))
+        goto rollback;
     if (exec_ok(pg, "COMMIT", err, errlen))
         goto out;
     rc = 0;

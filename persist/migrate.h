@@ -11,6 +11,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <libpq-fe.h>
+
+/* Seeding: rows every running server needs (the built-in assistants), written by the upper layers.
+ * Called on the migration connection, inside the migration transaction, after the migrations; it
+ * must be idempotent. Returns 0, or -1 after writing the reason to err. */
+typedef int (*ag_migrate_seed_fn)(PGconn *pg, char *err, size_t errlen);
+/* Installs the seed function (before ag_migrate_start / ag_migrate_run). */
+void ag_migrate_set_seed(ag_migrate_seed_fn fn);
+
 /* Applies the pending migrations on the database at conninfo (blocking). Returns 0, or -1 after
  * writing the reason to err (size errlen). */
 int ag_migrate_run(const char *conninfo, char *err, size_t errlen);

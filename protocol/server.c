@@ -9,6 +9,9 @@
 #include "net/net.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
+#include "protocol/agent/assistants.h"
+#include "protocol/agent/store.h"
+#include "protocol/agent/threads.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
 
@@ -27,6 +30,8 @@ static int shard_start(struct ag_shard *s)
     };
     srv->listen_fds[s->id] = -1; /* the shard owns it now */
     ag_pg_start(s, cfg);
+    ag_threads_shard_start(s);
+    ag_store_shard_start(s);
     return ag_net_start(s, &nc);
 }
 
@@ -74,6 +79,8 @@ static void shard_flush(struct ag_shard *s)
 static void shard_exit(struct ag_shard *s)
 {
     ag_net_exit(s);
+    ag_threads_shard_exit(s);
+    ag_store_shard_exit(s);
     ag_pg_exit(s);
     ag_http_shard_exit(s);
 }
@@ -128,6 +135,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_pg_register();
     ag_http_register();
     ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
+    ag_migrate_set_seed(ag_assistants_seed);
     if (cfg->database_url && *cfg->database_url)
         ag_migrate_start(cfg->database_url);
     if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {

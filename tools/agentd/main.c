@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "persist/migrate.h"
+#include "protocol/agent/assistants.h"
 #include "protocol/server.h"
 
 static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
         if (!cfg.database_url || !*cfg.database_url) {
             fprintf(stderr, "agentd migrate: no database (set DATABASE_URL or database_url)\n");
             rc = 2;
-        } else if (ag_migrate_run(cfg.database_url, err, sizeof err) != 0) {
+        } else if (ag_migrate_set_seed(ag_assistants_seed), ag_migrate_run(cfg.database_url, err, sizeof err) != 0) {
             fprintf(stderr, "agentd migrate: %s\n", err);
             rc = 1;
         } else {

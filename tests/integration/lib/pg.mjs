@@ -133,3 +133,22 @@ export async function psql(url, sql, { timeoutMs = 30000 } = {}) {
 export function rows(text) {
     return text === '' ? [] : text.split('\n').map((line) => line.split('|'));
 }
+
+/**
+ * A fresh, empty database in the shared DATABASE_URL cluster, for tests whose results depend on
+ * what else is stored (counts, searches, listings). Resolves with its URL; with `t` (a node:test
+ * context) it is dropped in t.after (connections are terminated first). agentd migrates it on start.
+ */
+export async function freshDatabase({ t = null, base = process.env.DATABASE_URL } = {}) {
+    if (!base) throw new Error('freshDatabase: DATABASE_URL is not set (tools/test.sh starts a throwaway cluster and exports it)');
+    const name = `agentd_t_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+    await psql(base, `CREATE DATABASE ${name}`);
+    const u = new URL(base);
+    u.pathname = `/${name}`;
+    const url = u.toString();
+    const drop = async () => {
+        await psql(base, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    };
+    if (t) t.after(drop);
+    return { url, name, drop };
+}
