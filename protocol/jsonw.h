@@ -40,7 +40,8 @@ void ag_jw_bool(struct ag_jw *w, bool v);
 void ag_jw_null(struct ag_jw *w);
 /* Already-encoded JSON text inserted as one value. */
 void ag_jw_raw(struct ag_jw *w, const char *json, size_t n);
-/* Appends s escaped as the inside of a JSON string (no quotes) to out. */
+/* Appends s escaped as the inside of a JSON string (no quotes) to out. Bytes that are not well-formed
+ * UTF-8 become U+FFFD, so the output is always valid JSON whatever s holds. */
 void ag_json_escape(struct ag_buf *out, const char *s, size_t n);
 
 #endif

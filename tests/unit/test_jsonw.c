@@ -39,5 +39,24 @@ int main(void)
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "s\"k")), "q\"b\\n\n\x01\x1f\xc3\xa9"));
     json_decref(j);
     ag_buf_free(&b);
+
+    /* Well-formed UTF-8 (2, 3 and 4 bytes) passes through; anything else becomes U+FFFD. */
+    static const struct {
+        const char *in, *out;
+    } utf8[] = {
+        {"\xe2\x82\xac \xf0\x9f\x98\x80", "\xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"a\xff" "b", "a\\ufffd" "b"},                      /* never valid */
+        {"\xc0\xaf", "\\ufffd\\ufffd"},              /* overlong '/' */
+        {"\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd"},   /* a surrogate */
+        {"\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd"}, /* above U+10FFFF */
+        {"\xe2\x82", "\\ufffd\\ufffd"},              /* truncated */
+    };
+    for (size_t i = 0; i < sizeof utf8 / sizeof utf8[0]; i++) {
+        struct ag_buf u = {0};
+        ag_json_escape(&u, utf8[i].in, strlen(utf8[i].in));
+        ag_buf_append(&u, "", 1);
+        CHECK_STREQ(u.base, utf8[i].out);
+        ag_buf_free(&u);
+    }
     return CHECK_DONE();
 }
