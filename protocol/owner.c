@@ -11,7 +11,9 @@ int ag_owner_shard(const char *id, size_t len, int nshards)
      * processes with the same shard count agree on owners. */
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)id[i];
+        unsigned char c = (unsigned char)id[i];
+        /* ASCII case is folded: thread ids are UUIDs, which name the same thread in either case. */
+        h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
         h *= 0x100000001b3ull;
     }
     return nshards > 1 ? (int)(h % (uint64_t)nshards) : 0;

@@ -9,7 +9,8 @@
 
 struct ag_shard;
 
-/* The owner shard (0..nshards-1) of the thread id[0..len) (the decoded id, not its URL form). */
+/* The owner shard (0..nshards-1) of the thread id[0..len) (the decoded id, not its URL form). ASCII
+ * letters hash the same in either case, so an id in upper and lower case has one owner. */
 int ag_owner_shard(const char *id, size_t len, int nshards);
 
 /* Writes a random UUID4 (36 chars + NUL) into out. */
