@@ -21,6 +21,7 @@ struct compiled {
     struct ag_route route;
     struct seg segs[MAX_SEGS];
     int nsegs;
+    char pnames[AG_ROUTE_MAX_PARAMS][32]; /* the parameter names, NUL-terminated (m->param_names) */
 };
 
 static const struct ag_route table[] = {
@@ -66,8 +67,11 @@ void ag_router_init(void)
         for (int k = 0; k < c->nsegs; k++) {
             struct seg *s = &c->segs[k];
             if (s->len >= 2 && s->text[0] == '{' && s->text[s->len - 1] == '}') {
+                AG_BUG_ON(nparams >= AG_ROUTE_MAX_PARAMS || s->len - 2 >= sizeof c->pnames[0]);
+                memcpy(c->pnames[nparams], s->text + 1, s->len - 2);
+                c->pnames[nparams][s->len - 2] = 0;
                 s->param = true;
-                s->text++;
+                s->text = c->pnames[nparams];
                 s->len -= 2;
                 nparams++;
             }

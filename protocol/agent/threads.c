@@ -1,9 +1,972 @@
+#define _GNU_SOURCE /* memmem */
 #include "protocol/agent/threads.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/timer.h"
+#include "persist/pg.h"
+#include "protocol/dbq.h"
+#include "protocol/http.h"
+#include "protocol/owner.h"
+#include "protocol/urlenc.h"
+#include "protocol/validate.h"
+
+/* The caller's identity until authentication lands. */
+#define OWNER "anonymous"
+
+#define SEARCH_LIMIT_DEFAULT 10
+#define SEARCH_LIMIT_MAX 1000
+#define EXTRACT_MAX 10
+/* ttl_minutes is an integer column. */
+#define TTL_MAX_MINUTES 2147483647.0
+
+#define SWEEP_INTERVAL_NS 1000000000ull
+#define SWEEP_BATCH 1000
+#define SWEEP_BATCH_TEXT "1000"
+
+/* One request's database work: freed by tq_done after the answer. */
+struct tq {
+    struct ag_pg_query q;
+    struct ag_req *r;
+    struct ag_dbq_strs st;
+    char id[37];          /* the thread named by the request, for messages */
+    int64_t limit, offset; /* search paging, for the pagination headers */
+    bool minimal;         /* PATCH with Prefer: return=minimal */
+};
+
+static struct tq *tq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
+{
+    struct tq *t = ag_calloc(1, sizeof *t);
+    t->r = r;
+    t->q.stmt = stmt;
+    t->q.kind = kind;
+    t->q.cb = cb;
+    t->q.ud = t;
+    return t;
+}
+
+static void tq_free(struct tq *t)
+{
+    ag_dbq_strs_free(&t->st);
+    ag_free(t);
+}
+
+/* Appends a parameter; s must live until the callback (a literal, or owned by t->st). */
+static void tq_param(struct tq *t, const char *s)
+{
+    AG_BUG_ON(t->q.nparams >= AG_PG_MAX_PARAMS);
+    t->q.params[t->q.nparams++] = s;
+}
+
+/* Appends a parameter that t takes ownership of (ag_malloc'd; json_dumps output qualifies). */
+static void tq_param_own(struct tq *t, char *s)
+{
+    AG_BUG_ON(t->st.n >= AG_PG_MAX_PARAMS);
+    t->st.p[t->st.n++] = s;
+    tq_param(t, s);
+}
+
+static void tq_param_dup(struct tq *t, const char *s, size_t len)
+{
+    tq_param(t, ag_dbq_strs_dup(&t->st, s, len));
+}
+
+static int tq_submit(struct tq *t)
+{
+    int rc = ag_dbq_submit(t->r, &t->q);
+    if (rc != AG_AGAIN)
+        tq_free(t);
+    return rc;
+}
+
+static void tq_done(struct tq *t)
+{
+    ag_http_done(t->r);
+    tq_free(t);
+}
+
+static void not_found(struct tq *t)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "Thread '%s' not found", t->id);
+    ag_http_error(t->r, 404, msg);
+}
+
+/* --- input checks --- */
+
+/* True when s[0..len) is a UUID in 8-4-4-4-12 hex form (any case); writes it lowercased to out. */
+static bool uuid_canon(const char *s, size_t len, char out[37])
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (c >= 'A' && c <= 'F') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+        out[i] = c;
+    }
+    out[36] = 0;
+    return true;
+}
+
+static void add_uuid_error(struct ag_verr *e, const struct ag_vpath *p, const json_t *input)
+{
+    ag_verr_add(e, p, "uuid_parsing", "Input should be a valid UUID", input);
+}
+
+/* Reads the {thread_id} path parameter into id (lowercase). A malformed one is answered with 422 at
+ * ["path","thread_id"] and false is returned. */
+static bool path_thread_id(struct ag_req *r, char id[37])
+{
+    char *raw = ag_req_param_str(r, "thread_id");
+    if (raw && uuid_canon(raw, strlen(raw), id)) {
+        ag_free(raw);
+        return true;
+    }
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"path", "thread_id"}, .n = 2};
+    json_t *in = raw ? json_string(raw) : NULL;
+    add_uuid_error(&e, &p, in);
+    json_decref(in);
+    ag_free(raw);
+    ag_http_validation_error(r, &e);
+    ag_verr_free(&e);
+    return false;
+}
+
+/* Checks a JSON array of thread ids (at path p, already known to hold only strings) and renders it
+ * as a Postgres text[] literal of lowercase ids into out. Returns the problems added. */
+static unsigned ids_literal(const json_t *arr, struct ag_buf *out, struct ag_vpath *p, struct ag_verr *e)
+{
+    unsigned bad = 0;
+    size_t i;
+    json_t *v;
+    ag_buf_puts(out, "{");
+    json_array_foreach(arr, i, v)
+    {
+        char id[37];
+        if (!json_is_string(v)) {
+            bad++; /* reported by the type check */
+            continue;
+        }
+        if (!uuid_canon(json_string_value(v), json_string_length(v), id)) {
+            ag_vpath_push_index(p, (int64_t)i);
+            add_uuid_error(e, p, v);
+            ag_vpath_pop(p);
+            bad++;
+            continue;
+        }
+        if (i)
+            ag_buf_puts(out, ",");
+        ag_buf_append(out, id, 36);
+    }
+    ag_buf_puts(out, "}");
+    return bad;
+}
+
+static const char *const ttl_strategies[] = {"delete", "keep_latest", NULL};
+
+/* Reads body field ttl: minutes, or {"ttl": minutes, "strategy": "delete"|"keep_latest"} (the SDKs
+ * send the object). *minutes is 0 when absent or null. *strategy points into v. p is the body's
+ * path. Returns the problems added. */
+static unsigned parse_ttl(const json_t *v, double *minutes, const char **strategy, struct ag_vpath *p,
+                          struct ag_verr *e)
+{
+    static const struct ag_vfield fields[] = {
+        {"ttl", AG_V_NUMBER, AG_VF_REQUIRED, 0, 0, NULL},
+        {"strategy", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, ttl_strategies},
+    };
+    *minutes = 0;
+    *strategy = "delete";
+    if (!v || json_is_null(v))
+        return 0;
+    unsigned bad = 0;
+    ag_vpath_push_key(p, "ttl");
+    const json_t *num = v;
+    if (json_is_object(v)) {
+        bad = ag_validate_object(v, fields, AG_ARRAY_LEN(fields), false, p, e);
+        const json_t *st = json_object_get(v, "strategy");
+        if (json_is_string(st))
+            *strategy = json_string_value(st);
+        num = json_object_get(v, "ttl");
+        ag_vpath_push_key(p, "ttl");
+    } else if (!json_is_number(v)) {
+        ag_verr_add(e, p, "model_attributes_type", "Input should be a number of minutes or an object {ttl, strategy}", v);
+        ag_vpath_pop(p);
+        return 1;
+    }
+    if (json_is_number(num)) {
+        double m = json_number_value(num);
+        if (m <= 0) {
+            ag_verr_add(e, p, "greater_than", "Input should be greater than 0", num);
+            bad++;
+        } else if (m > TTL_MAX_MINUTES) {
+            ag_verr_add(e, p, "less_than_equal", "Input should be less than or equal to 2147483647", num);
+            bad++;
+        } else {
+            *minutes = m;
+        }
+    }
+    if (json_is_object(v))
+        ag_vpath_pop(p);
+    ag_vpath_pop(p);
+    return bad;
+}
+
+static void param_ttl(struct tq *t, double minutes, const char *strategy)
+{
+    if (minutes > 0) {
+        tq_param(t, ag_dbq_strs_printf(&t->st, "%.17g", minutes));
+        tq_param(t, ag_dbq_strs_dup(&t->st, strategy, strlen(strategy)));
+    } else {
+        tq_param(t, NULL);
+        tq_param(t, NULL);
+    }
+}
+
+/* Records a problem with query parameter `name`. */
+static void query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value)
+{
+    struct ag_vpath p = {.key = {"query", name}, .n = 2};
+    json_t *in = value ? json_string(value) : NULL;
+    ag_verr_add(e, &p, type, msg, in);
+    json_decref(in);
+}
+
+/* Parses a decimal query integer in [min, max] into *out; records a problem otherwise. */
+static void query_int(struct ag_verr *e, const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char msg[96];
+    int64_t v = 0;
+    const char *c = s;
+    bool neg = *c == '-';
+    if (neg)
+        c++;
+    if (!*c) {
+        query_error(e, name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", s);
+        return;
+    }
+    for (; *c; c++) {
+        if (*c < '0' || *c > '9' || v > (INT64_MAX - 9) / 10) {
+            query_error(e, name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer",
+                        s);
+            return;
+        }
+        v = v * 10 + (*c - '0');
+    }
+    if (neg)
+        v = -v;
+    if (v < min) {
+        snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, min);
+        query_error(e, name, "greater_than_equal", msg, s);
+    } else if (v > max) {
+        snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, max);
+        query_error(e, name, "less_than_equal", msg, s);
+    } else {
+        *out = v;
+    }
+}
+
+/* Answers 422 from e (and frees it) when it holds problems; returns true then. */
+static bool answer_problems(struct ag_req *r, struct ag_verr *e)
+{
+    if (!e->count)
+        return false;
+    ag_http_validation_error(r, e);
+    ag_verr_free(e);
+    return true;
+}
+
+/* --- callbacks --- */
+
+/* The statement's single value is the answer (200); no row is a 404 for t->id. */
+static void on_thread(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(t->r, q);
+    else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+        not_found(t);
+    else
+        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    tq_done(t);
+}
+
+/* The statement always answers one value: 200 with it. */
+static void on_json(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(t->r, q);
+    else
+        ag_dbq_json(t->r, res, 200, "no result");
+    tq_done(t);
+}
+
+static void on_create(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status == AG_PG_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    } else if (q->status == AG_PG_OK || ag_dbq_sqlstate(q, "23505")) {
+        /* Taken: by another owner (do_nothing finds no row of ours) or raise. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "Thread '%s' already exists", t->id);
+        ag_http_error(t->r, 409, msg);
+    } else {
+        ag_dbq_fail(t->r, q);
+    }
+    tq_done(t);
+}
+
+static void on_patch(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(t->r, q);
+    else if (PQntuples(res) < 1)
+        not_found(t);
+    else if (t->minimal)
+        ag_http_respond(t->r, 204, "application/json", NULL, 0);
+    else
+        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    tq_done(t);
+}
+
+static void on_delete(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(t->r, q);
+    else if (PQntuples(res) < 1)
+        not_found(t);
+    else
+        ag_http_respond(t->r, 204, "application/json", NULL, 0);
+    tq_done(t);
+}
+
+static void on_search(struct ag_pg_query *q, PGresult *res)
+{
+    struct tq *t = q->ud;
+    if (q->status != AG_PG_OK || PQntuples(res) != 1) {
+        ag_dbq_fail(t->r, q);
+        tq_done(t);
+        return;
+    }
+    /* As LangGraph's server: total = offset + rows, plus one and a next offset when the page is full. */
+    int64_t rows = (int64_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    int64_t next = t->offset + rows;
+    char num[24];
+    if (rows == t->limit) {
+        snprintf(num, sizeof num, "%" PRId64, next);
+        ag_http_add_header(t->r, "x-pagination-next", num);
+        snprintf(num, sizeof num, "%" PRId64, next + 1);
+    } else {
+        snprintf(num, sizeof num, "%" PRId64, next);
+    }
+    ag_http_add_header(t->r, "x-pagination-total", num);
+    ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    tq_done(t);
+}
+
+/* --- handlers --- */
+
+static const char *const if_exists_choices[] = {"raise", "do_nothing", NULL};
+
+static const struct ag_vfield create_fields[] = {
+    {"thread_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"if_exists", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, if_exists_choices},
+    {"ttl", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"supersteps", AG_V_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+};
+
+int ag_threads_create(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    char id[37] = {0};
+    double ttl = 0;
+    const char *strategy = NULL;
+    bool do_nothing = false, supersteps = false;
+    json_t *body = ag_req_json(r, &e);
+    if (body) {
+        ag_validate_object(body, create_fields, AG_ARRAY_LEN(create_fields), false, &p, &e);
+        json_t *v = json_object_get(body, "thread_id");
+        if (json_is_string(v) && !uuid_canon(json_string_value(v), json_string_length(v), id)) {
+            ag_vpath_push_key(&p, "thread_id");
+            add_uuid_error(&e, &p, v);
+            ag_vpath_pop(&p);
+        }
+        parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
+        v = json_object_get(body, "if_exists");
+        do_nothing = json_is_string(v) && !strcmp(json_string_value(v), "do_nothing");
+        v = json_object_get(body, "supersteps");
+        supersteps = json_is_array(v) && json_array_size(v) > 0;
+    }
+    if (answer_problems(r, &e)) {
+        json_decref(body);
+        return AG_OK;
+    }
+    if (supersteps) {
+        json_decref(body);
+        ag_http_error(r, 501, "supersteps are not supported yet");
+        return AG_OK;
+    }
+    if (!id[0]) {
+        ag_owner_mint_thread_id(r->shard, id);
+    } else {
+        int owner = ag_owner_shard(id, 36, r->shard->rt->nshards);
+        if (owner != r->shard->id) {
+            json_decref(body);
+            return ag_http_forward(r, owner); /* parsed again there */
+        }
+    }
+    struct tq *t = tq_new(r, do_nothing ? AG_SQL_THREAD_CREATE_OR_GET : AG_SQL_THREAD_CREATE, AG_PG_WRITE, on_create);
+    memcpy(t->id, id, sizeof id);
+    tq_param(t, t->id);
+    tq_param(t, OWNER);
+    tq_param_dup(t, r->body.base, r->body.len);
+    param_ttl(t, ttl, strategy);
+    json_decref(body);
+    return tq_submit(t);
+}
+
+int ag_threads_list(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    int64_t limit = SEARCH_LIMIT_DEFAULT, offset = 0;
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        if (!n || !v)
+            query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
+        else if (!strcmp(n, "limit"))
+            query_int(&e, "limit", v, 1, SEARCH_LIMIT_MAX, &limit);
+        else if (!strcmp(n, "offset"))
+            query_int(&e, "offset", v, 0, INT64_MAX, &offset);
+        else
+            query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_free(n);
+        ag_free(v);
+    }
+    if (answer_problems(r, &e))
+        return AG_OK;
+    struct tq *t = tq_new(r, AG_SQL_THREAD_LIST, AG_PG_READ, on_json);
+    tq_param(t, OWNER);
+    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, limit));
+    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, offset));
+    return tq_submit(t);
+}
+
+static const char *const status_choices[] = {"idle", "busy", "interrupted", "error", NULL};
+static const char *const sort_by_choices[] = {"thread_id", "status", "created_at", "updated_at", "state_updated_at",
+                                              NULL};
+static const char *const sort_order_choices[] = {"asc", "desc", NULL};
+/* LangGraph's ThreadSelectField. "context" is accepted (the SDK offers it) and selects nothing: a
+ * thread has no context. */
+static const char *const select_choices[] = {"thread_id", "created_at", "updated_at", "state_updated_at", "metadata",
+                                             "config", "context", "status", "values", "interrupts", NULL};
+static const char *const extract_roots[] = {"values", "metadata", "config", "interrupts", NULL};
+
+/* [sort_by][sort_order: asc, desc] */
+static const enum ag_sql search_stmts[][2] = {
+    {AG_SQL_THREAD_SEARCH_THREAD_ID_ASC, AG_SQL_THREAD_SEARCH_THREAD_ID_DESC},
+    {AG_SQL_THREAD_SEARCH_STATUS_ASC, AG_SQL_THREAD_SEARCH_STATUS_DESC},
+    {AG_SQL_THREAD_SEARCH_CREATED_AT_ASC, AG_SQL_THREAD_SEARCH_CREATED_AT_DESC},
+    {AG_SQL_THREAD_SEARCH_UPDATED_AT_ASC, AG_SQL_THREAD_SEARCH_UPDATED_AT_DESC},
+    {AG_SQL_THREAD_SEARCH_STATE_UPDATED_AT_ASC, AG_SQL_THREAD_SEARCH_STATE_UPDATED_AT_DESC},
+};
+
+static const struct ag_vfield search_fields[] = {
+    {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"values", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"ids", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"status", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, status_choices},
+    {"limit", AG_V_INT, AG_VF_NULLABLE, 1, SEARCH_LIMIT_MAX, NULL},
+    {"offset", AG_V_INT, AG_VF_NULLABLE, 0, INT64_MAX, NULL},
+    {"sort_by", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, sort_by_choices},
+    {"sort_order", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, sort_order_choices},
+    {"select", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"extract", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+};
+
+/* The count body is the search filters without ids, paging, sorting and shaping. */
+static const struct ag_vfield count_fields[] = {
+    {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"values", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"status", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, status_choices},
+};
+
+static int choice_index(const char *const *choices, const json_t *v, int dflt)
+{
+    if (!json_is_string(v))
+        return dflt;
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(choices[i], json_string_value(v)))
+            return i;
+    return dflt;
+}
+
+static bool is_choice(const char *const *choices, const char *s)
+{
+    for (int i = 0; choices[i]; i++)
+        if (!strcmp(choices[i], s))
+            return true;
+    return false;
+}
+
+/* Splits an extract path into its segments (appended to segs as strings): a root key (values,
+ * metadata, config or interrupts), then ".key" and "[index]" (negative counts from the end) steps.
+ * Returns false when the path is malformed. */
+static bool extract_path(const char *s, json_t *segs)
+{
+    enum { KEY, AFTER } want = KEY;
+    size_t i = 0, n = strlen(s);
+    while (i < n) {
+        size_t j = i;
+        if (want == KEY) {
+            while (j < n && s[j] != '.' && s[j] != '[' && s[j] != ']')
+                j++;
+            if (j == i)
+                return false;
+            json_array_append_new(segs, json_stringn(s + i, j - i));
+            if (json_array_size(segs) == 1 && !is_choice(extract_roots, json_string_value(json_array_get(segs, 0))))
+                return false;
+            want = AFTER;
+        } else if (s[i] == '.') {
+            j = i + 1;
+            want = KEY;
+            if (j == n)
+                return false;
+        } else if (s[i] == '[') {
+            j = i + 1;
+            if (j < n && s[j] == '-')
+                j++;
+            size_t digits = j;
+            while (j < n && s[j] >= '0' && s[j] <= '9')
+                j++;
+            if (j == digits || j - digits > 9 || j >= n || s[j] != ']')
+                return false;
+            json_array_append_new(segs, json_stringn(s + i + 1, j - i - 1));
+            j++;
+        } else {
+            return false;
+        }
+        i = j;
+    }
+    return want == AFTER;
+}
+
+/* Checks the select array (strings) of a search body. Returns the problems added. */
+static unsigned check_select(const json_t *arr, struct ag_vpath *p, struct ag_verr *e)
+{
+    unsigned bad = 0;
+    size_t i;
+    json_t *v;
+    ag_vpath_push_key(p, "select");
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v) || is_choice(select_choices, json_string_value(v)))
+            continue; /* a non-string is reported by the type check */
+        ag_vpath_push_index(p, (int64_t)i);
+        ag_verr_add(e, p, "literal_error",
+                    "Input should be 'thread_id', 'created_at', 'updated_at', 'state_updated_at', 'metadata', "
+                    "'config', 'context', 'status', 'values' or 'interrupts'",
+                    v);
+        ag_vpath_pop(p);
+        bad++;
+    }
+    ag_vpath_pop(p);
+    return bad;
+}
+
+/* Checks the extract object of a search body and returns {alias: [segment...]} for the statement, or
+ * NULL after adding problems. */
+static json_t *check_extract(const json_t *obj, struct ag_vpath *p, struct ag_verr *e)
+{
+    ag_vpath_push_key(p, "extract");
+    if (json_object_size(obj) > EXTRACT_MAX) {
+        ag_verr_add(e, p, "value_error", "Value error, at most 10 extract paths are allowed", obj);
+        ag_vpath_pop(p);
+        return NULL;
+    }
+    json_t *out = json_object();
+    const char *alias;
+    json_t *v;
+    unsigned bad = 0;
+    json_object_foreach((json_t *)obj, alias, v)
+    {
+        ag_vpath_push_key(p, alias);
+        json_t *segs = json_array();
+        if (!*alias) {
+            ag_verr_add(e, p, "value_error", "Value error, an extract alias must not be empty", v);
+            bad++;
+        } else if (!json_is_string(v)) {
+            ag_verr_add(e, p, "string_type", "Input should be a valid string", v);
+            bad++;
+        } else if (!extract_path(json_string_value(v), segs)) {
+            ag_verr_add(e, p, "value_error",
+                        "Value error, an extract path starts with values, metadata, config or interrupts and "
+                        "continues with .key and [index] steps",
+                        v);
+            bad++;
+        }
+        json_object_set_new(out, alias, segs);
+        ag_vpath_pop(p);
+    }
+    ag_vpath_pop(p);
+    if (bad) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Appends the filter parameters $2..$5 (metadata, values, status, ids) of a search or count body. */
+static void param_filters(struct tq *t, const json_t *body, const char *ids)
+{
+    const json_t *v = json_object_get(body, "metadata");
+    if (json_is_object(v))
+        tq_param_own(t, json_dumps(v, JSON_COMPACT));
+    else
+        tq_param(t, NULL);
+    v = json_object_get(body, "values");
+    if (json_is_object(v))
+        tq_param_own(t, json_dumps(v, JSON_COMPACT));
+    else
+        tq_param(t, NULL);
+    v = json_object_get(body, "status");
+    if (json_is_string(v))
+        tq_param_dup(t, json_string_value(v), json_string_length(v));
+    else
+        tq_param(t, NULL);
+    if (ids)
+        tq_param_dup(t, ids, strlen(ids));
+    else
+        tq_param(t, NULL);
+}
+
+int ag_threads_search(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    struct ag_buf ids = {0};
+    json_t *extract = NULL;
+    json_t *body = ag_req_json(r, &e);
+    if (body) {
+        ag_validate_object(body, search_fields, AG_ARRAY_LEN(search_fields), false, &p, &e);
+        json_t *v = json_object_get(body, "ids");
+        if (json_is_array(v)) {
+            ag_vpath_push_key(&p, "ids");
+            ids_literal(v, &ids, &p, &e);
+            ag_vpath_pop(&p);
+        }
+        v = json_object_get(body, "select");
+        if (json_is_array(v))
+            check_select(v, &p, &e);
+        v = json_object_get(body, "extract");
+        if (json_is_object(v))
+            extract = check_extract(v, &p, &e);
+    }
+    if (answer_problems(r, &e)) {
+        json_decref(extract);
+        json_decref(body);
+        ag_buf_free(&ids);
+        return AG_OK;
+    }
+    int sort_by = choice_index(sort_by_choices, json_object_get(body, "sort_by"), 2);
+    int order = choice_index(sort_order_choices, json_object_get(body, "sort_order"), 1);
+    struct tq *t = tq_new(r, search_stmts[sort_by][order], AG_PG_READ, on_search);
+    const json_t *v = json_object_get(body, "limit");
+    t->limit = json_is_integer(v) ? json_integer_value(v) : SEARCH_LIMIT_DEFAULT;
+    v = json_object_get(body, "offset");
+    t->offset = json_is_integer(v) ? json_integer_value(v) : 0;
+    tq_param(t, OWNER);
+    param_filters(t, body, ids.len ? ids.base : NULL);
+    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->limit));
+    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->offset));
+    v = json_object_get(body, "select");
+    if (json_is_array(v)) {
+        struct ag_buf sel = {0};
+        size_t i;
+        json_t *s;
+        ag_buf_puts(&sel, "{");
+        json_array_foreach(v, i, s)
+        {
+            if (i)
+                ag_buf_puts(&sel, ",");
+            ag_buf_puts(&sel, json_string_value(s)); /* a known field name: no quoting needed */
+        }
+        ag_buf_puts(&sel, "}");
+        tq_param_dup(t, sel.base, sel.len);
+        ag_buf_free(&sel);
+    } else {
+        tq_param(t, NULL);
+    }
+    if (extract)
+        tq_param_own(t, json_dumps(extract, JSON_COMPACT));
+    else
+        tq_param(t, NULL);
+    json_decref(extract);
+    json_decref(body);
+    ag_buf_free(&ids);
+    return tq_submit(t);
+}
+
+int ag_threads_count(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    json_t *body = ag_req_json(r, &e);
+    if (body)
+        ag_validate_object(body, count_fields, AG_ARRAY_LEN(count_fields), false, &p, &e);
+    if (answer_problems(r, &e)) {
+        json_decref(body);
+        return AG_OK;
+    }
+    struct tq *t = tq_new(r, AG_SQL_THREAD_COUNT, AG_PG_READ, on_json);
+    tq_param(t, OWNER);
+    param_filters(t, body, NULL);
+    json_decref(body);
+    return tq_submit(t);
+}
+
+static const char *const prune_strategies[] = {"delete", "keep_latest", NULL};
+
+static const struct ag_vfield prune_fields[] = {
+    {"thread_ids", AG_V_STRING_ARRAY, AG_VF_REQUIRED, 0, 0, NULL},
+    {"strategy", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, prune_strategies},
+};
+
+int ag_threads_prune(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    struct ag_buf ids = {0};
+    json_t *body = ag_req_json(r, &e);
+    if (body) {
+        ag_validate_object(body, prune_fields, AG_ARRAY_LEN(prune_fields), false, &p, &e);
+        json_t *v = json_object_get(body, "thread_ids");
+        if (json_is_array(v)) {
+            ag_vpath_push_key(&p, "thread_ids");
+            ids_literal(v, &ids, &p, &e);
+            ag_vpath_pop(&p);
+        }
+    }
+    if (answer_problems(r, &e)) {
+        json_decref(body);
+        ag_buf_free(&ids);
+        return AG_OK;
+    }
+    int strategy = choice_index(prune_strategies, json_object_get(body, "strategy"), 0);
+    struct tq *t = tq_new(r, AG_SQL_THREAD_PRUNE, AG_PG_WRITE, on_json);
+    tq_param(t, OWNER);
+    tq_param_dup(t, ids.base, ids.len);
+    tq_param(t, prune_strategies[strategy]);
+    json_decref(body);
+    ag_buf_free(&ids);
+    return tq_submit(t);
+}
+
+int ag_threads_get(struct ag_req *r)
+{
+    char id[37];
+    if (!path_thread_id(r, id))
+        return AG_OK;
+    struct ag_verr e = {0};
+    bool ttl = false;
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        if (!n || !v) {
+            query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
+        } else if (!strcmp(n, "include")) {
+            /* include=ttl, repeated (JS SDK) or comma-separated (Python SDK). */
+            for (char *save = NULL, *item = strtok_r(v, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+                if (!strcmp(item, "ttl"))
+                    ttl = true;
+                else
+                    query_error(&e, "include", "literal_error", "Input should be 'ttl'", item);
+            }
+        } else {
+            query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+        }
+        ag_free(n);
+        ag_free(v);
+    }
+    if (answer_problems(r, &e))
+        return AG_OK;
+    struct tq *t = tq_new(r, ttl ? AG_SQL_THREAD_GET_TTL : AG_SQL_THREAD_GET, AG_PG_READ, on_thread);
+    memcpy(t->id, id, sizeof id);
+    tq_param(t, t->id);
+    tq_param(t, OWNER);
+    return tq_submit(t);
+}
+
+static const struct ag_vfield patch_fields[] = {
+    {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"ttl", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+};
+
+int ag_threads_patch(struct ag_req *r)
+{
+    char id[37];
+    if (!path_thread_id(r, id))
+        return AG_OK;
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    double ttl = 0;
+    const char *strategy = NULL;
+    json_t *body = ag_req_json(r, &e);
+    if (body) {
+        ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
+        parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
+    }
+    if (answer_problems(r, &e)) {
+        json_decref(body);
+        return AG_OK;
+    }
+    struct tq *t = tq_new(r, AG_SQL_THREAD_PATCH, AG_PG_WRITE, on_patch);
+    memcpy(t->id, id, sizeof id);
+    struct ag_iov prefer = ag_req_header(r, "prefer");
+    t->minimal = prefer.len && memmem(prefer.base, prefer.len, "return=minimal", 14);
+    tq_param(t, t->id);
+    tq_param(t, OWNER);
+    tq_param_dup(t, r->body.base, r->body.len);
+    param_ttl(t, ttl, strategy);
+    json_decref(body);
+    return tq_submit(t);
+}
+
+int ag_threads_delete(struct ag_req *r)
+{
+    char id[37];
+    if (!path_thread_id(r, id))
+        return AG_OK;
+    struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
+    memcpy(t->id, id, sizeof id);
+    tq_param(t, t->id);
+    tq_param(t, OWNER);
+    return tq_submit(t);
+}
+
+int ag_threads_copy(struct ag_req *r)
+{
+    char id[37];
+    if (!path_thread_id(r, id))
+        return AG_OK;
+    if (r->body.len) {
+        /* The SDKs send no body; {} is accepted too, anything else is a field we do not take. */
+        struct ag_verr e = {0};
+        struct ag_vpath p = {.key = {"body"}, .n = 1};
+        json_t *body = ag_req_json(r, &e);
+        if (body)
+            ag_validate_object(body, NULL, 0, false, &p, &e);
+        json_decref(body);
+        if (answer_problems(r, &e))
+            return AG_OK;
+    }
+    struct tq *t = tq_new(r, AG_SQL_THREAD_COPY, AG_PG_WRITE, on_thread);
+    memcpy(t->id, id, sizeof id);
+    char copy[37];
+    ag_owner_mint_thread_id(r->shard, copy); /* we run on the source's owner: the copy stays here */
+    tq_param(t, t->id);
+    tq_param(t, OWNER);
+    tq_param_dup(t, copy, 36);
+    return tq_submit(t);
+}
+
+/* --- TTL sweeper ---
+ * One per process, on shard 0: the statement locks what it takes with SKIP LOCKED, so several
+ * processes sharing the database never wait on each other. Its state is static, not allocated: the
+ * database layer may still hold the query when the shard exits (it answers no callback then). */
+
+struct sweeper {
+    struct ag_shard *s;
+    struct ag_timer timer;
+    struct ag_pg_query q;
+    bool busy; /* q is submitted */
+};
+
+static struct sweeper sweeper;
+
+static void sweep_arm(struct sweeper *sw, uint64_t delay_ns)
+{
+    if (sw->s && !sw->s->draining)
+        ag_timer_arm(&sw->s->timers, &sw->timer, sw->s->now_ns + delay_ns);
+}
+
+static void on_sweep(struct ag_pg_query *q, PGresult *res)
+{
+    struct sweeper *sw = q->ud;
+    sw->busy = false;
+    uint64_t delay = SWEEP_INTERVAL_NS;
+    if (q->status == AG_PG_OK && PQntuples(res) == 1) {
+        long due = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        long deleted = strtol(PQgetvalue(res, 0, 1), NULL, 10);
+        long pruned = strtol(PQgetvalue(res, 0, 2), NULL, 10);
+        if (due)
+            ag_log(AG_LOG_INFO, "msg=\"thread ttl sweep\" deleted=%ld pruned=%ld", deleted, pruned);
+        if (due >= SWEEP_BATCH)
+            delay = 0; /* a backlog: the next batch at once */
+    } else if (q->status != AG_PG_OK) {
+        ag_log(AG_LOG_WARN, "msg=\"thread ttl sweep failed\" status=%d error=\"%s\"", (int)q->status,
+               q->error ? q->error : "");
+    }
+    sweep_arm(sw, delay);
+}
+
+static void on_sweep_timer(struct ag_timer *tm)
+{
+    struct sweeper *sw = AG_CONTAINER_OF(tm, struct sweeper, timer);
+    struct ag_shard *s = sw->s;
+    if (s->draining)
+        return;
+    if (!sw->busy && ag_pg_up(s)) {
+        memset(&sw->q, 0, sizeof sw->q);
+        sw->q.stmt = AG_SQL_THREAD_SWEEP;
+        sw->q.kind = AG_PG_WRITE;
+        sw->q.nparams = 1;
+        sw->q.params[0] = SWEEP_BATCH_TEXT;
+        sw->q.cb = on_sweep;
+        sw->q.ud = sw;
+        if (ag_pg_submit(s, &sw->q) == 0) {
+            sw->busy = true;
+            return; /* on_sweep re-arms */
+        }
+    }
+    sweep_arm(sw, SWEEP_INTERVAL_NS);
+}
 
 void ag_threads_shard_start(struct ag_shard *s)
 {
+    const struct ag_config *cfg = s->rt->cfg;
+    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
+        return;
+    memset(&sweeper, 0, sizeof sweeper);
+    sweeper.s = s;
+    ag_timer_init(&sweeper.timer, on_sweep_timer);
+    sweep_arm(&sweeper, SWEEP_INTERVAL_NS);
 }
 
 void ag_threads_shard_exit(struct ag_shard *s)
 {
+    if (sweeper.s != s)
+        return;
+    ag_timer_cancel(&s->timers, &sweeper.timer);
+    sweeper.s = NULL;
 }

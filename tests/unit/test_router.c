@@ -24,5 +24,9 @@ int main(void)
     CHECK(match(HTTP_GET, "", &m) == 404);
     CHECK(match(HTTP_GET, "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p", &m) == 404);
     CHECK(match(HTTP_GET, "/metrics", &m) == 200);
+    /* A parameter in the middle of a pattern: its name is NUL-terminated, its value spans the segment. */
+    CHECK(match(HTTP_POST, "/threads/abc/copy", &m) == 200);
+    CHECK(m.nparams == 1 && m.params[0].len == 3 && !memcmp(m.params[0].base, "abc", 3));
+    CHECK_STREQ(m.param_names[0], "thread_id");
     return CHECK_DONE();
 }
