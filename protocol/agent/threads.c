@@ -636,8 +636,9 @@ static json_t *check_extract(const json_t *obj, struct ag_vpath *p, struct ag_ve
     return out;
 }
 
-/* Appends the filter parameters $2..$5 (metadata, values, status, ids) of a search or count body. */
-static void param_filters(struct tq *t, const json_t *body, const char *ids)
+/* Appends the filter parameters $2..$5 (metadata, values, status, ids) of a search or count body; ids is
+ * the text[] literal, or NULL or empty for no ids filter. */
+static void param_filters(struct tq *t, const json_t *body, const struct ag_buf *ids)
 {
     const json_t *v = json_object_get(body, "metadata");
     if (json_is_object(v))
@@ -654,8 +655,8 @@ static void param_filters(struct tq *t, const json_t *body, const char *ids)
         tq_param_dup(t, json_string_value(v), json_string_length(v));
     else
         tq_param(t, NULL);
-    if (ids)
-        tq_param_dup(t, ids, strlen(ids));
+    if (ids && ids->len)
+        tq_param_dup(t, ids->base, ids->len);
     else
         tq_param(t, NULL);
 }
@@ -696,7 +697,7 @@ int ag_threads_search(struct ag_req *r)
     v = json_object_get(body, "offset");
     t->offset = json_is_integer(v) ? json_integer_value(v) : 0;
     tq_param(t, OWNER);
-    param_filters(t, body, ids.len ? ids.base : NULL);
+    param_filters(t, body, &ids);
     tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->limit));
     tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->offset));
     v = json_object_get(body, "select");
