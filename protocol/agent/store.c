@@ -1,9 +1,688 @@
 #include "protocol/agent/store.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "persist/pg.h"
+#include "protocol/dbq.h"
+#include "protocol/http.h"
+#include "protocol/urlenc.h"
+#include "protocol/validate.h"
+
+/* The identity every row belongs to until authentication lands. */
+#define STORE_OWNER "anonymous"
+
+/* The primary key btree holds owner, namespace and key in one index tuple (at most ~2.7 kB); these
+ * bounds keep a put from failing there. */
+#define KEY_MAX_BYTES 1024
+#define NAMESPACE_MAX_BYTES 1024
+
+#define SEARCH_LIMIT_DEFAULT 10
+#define NAMESPACES_LIMIT_DEFAULT 100
+#define PAGE_LIMIT_MAX 1000
+/* ttl_minutes is an integer column. */
+#define TTL_MAX_MINUTES 2147483647.0
+
+#define SWEEP_INTERVAL_NS (5ull * 1000 * 1000 * 1000)
+#define SWEEP_BATCH "1000"
+#define SWEEP_BATCH_N 1000
+
+static const char *const filter_ops[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", NULL};
+
+/* --- one request's query --- */
+
+struct store_req {
+    struct ag_pg_query q;
+    struct ag_req *r;
+    struct ag_dbq_strs strs;
+    int ok_status; /* 204: no body; 200: row 0 column 0 is the JSON answer, no row is a 404 */
+};
+
+static void on_result(struct ag_pg_query *q, PGresult *res)
+{
+    struct store_req *x = AG_CONTAINER_OF(q, struct store_req, q);
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(x->r, q);
+    else if (x->ok_status == 204)
+        ag_http_respond(x->r, 204, "application/json", NULL, 0);
+    else
+        ag_dbq_json(x->r, res, 200, "Item not found");
+    ag_http_done(x->r);
+    ag_dbq_strs_free(&x->strs);
+    ag_free(x);
+}
+
+static struct store_req *store_req_new(enum ag_sql stmt, int ok_status)
+{
+    struct store_req *x = ag_calloc(1, sizeof *x);
+    x->q.stmt = stmt;
+    x->q.kind = AG_PG_READ;
+    x->q.cb = on_result;
+    x->ok_status = ok_status;
+    x->q.params[0] = STORE_OWNER;
+    x->q.nparams = 1;
+    return x;
+}
+
+static int store_req_submit(struct ag_req *r, struct store_req *x)
+{
+    x->r = r;
+    int rc = ag_dbq_submit(r, &x->q);
+    if (rc != AG_AGAIN) {
+        ag_dbq_strs_free(&x->strs);
+        ag_free(x);
+    }
+    return rc;
+}
+
+/* Adds parameter s (copied; NULL is SQL NULL). */
+static void param(struct store_req *x, const char *s, size_t len)
+{
+    AG_BUG_ON(x->q.nparams >= AG_PG_MAX_PARAMS);
+    x->q.params[x->q.nparams++] = s ? ag_dbq_strs_dup(&x->strs, s, len) : NULL;
+}
+
+/* Adds the Postgres text[] literal of the first n labels (JSON strings), each quoted and escaped, with
+ * chr(1) appended to the last one when bump (the exclusive end of a prefix range). */
+static void param_labels(struct store_req *x, const json_t *labels, size_t n, bool bump)
+{
+    struct ag_buf b = {0};
+    ag_buf_puts(&b, "{");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *l = json_array_get(labels, i);
+        const char *s = json_string_value(l);
+        size_t len = json_string_length(l);
+        ag_buf_puts(&b, i ? ",\"" : "\"");
+        for (size_t k = 0; k < len; k++) {
+            if (s[k] == '"' || s[k] == '\\')
+                ag_buf_append(&b, "\\", 1);
+            ag_buf_append(&b, &s[k], 1);
+        }
+        if (bump && i + 1 == n)
+            ag_buf_append(&b, "\x01", 1);
+        ag_buf_puts(&b, "\"");
+    }
+    ag_buf_puts(&b, "}");
+    param(x, b.base, b.len);
+    ag_buf_free(&b);
+}
+
+/* Adds the prefix range [lo, hi) of the first n labels, or two NULLs when n is 0 (every namespace). */
+static void param_range(struct store_req *x, const json_t *labels, size_t n)
+{
+    if (!n) {
+        param(x, NULL, 0);
+        param(x, NULL, 0);
+        return;
+    }
+    param_labels(x, labels, n, false);
+    param_labels(x, labels, n, true);
+}
+
+static void param_bool(struct store_req *x, bool v)
+{
+    param(x, v ? "true" : "false", v ? 4 : 5);
+}
+
+static void param_int(struct store_req *x, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof t, "%" PRId64, v);
+    param(x, t, (size_t)n);
+}
+
+/* --- validation --- */
+
+static const struct ag_vpath body_path = {.key = {"body"}, .n = 1};
+
+/* Checks the labels of a namespace (an array; elements that are not strings were reported by the
+ * field table). min: fewest labels; max_bytes: most label bytes in all (0: no bound). */
+static void check_labels(const json_t *ns, size_t min, size_t max_bytes, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!json_is_array(ns))
+        return;
+    if (json_array_size(ns) < min) {
+        ag_verr_add(e, p, "too_short", "List should have at least 1 item after validation, not 0", ns);
+        return;
+    }
+    size_t i, total = 0;
+    json_t *l;
+    json_array_foreach(ns, i, l)
+    {
+        if (!json_is_string(l))
+            continue;
+        const char *s = json_string_value(l);
+        size_t len = json_string_length(l);
+        total += len;
+        const char *msg = NULL;
+        if (!len)
+            msg = "Value error, Namespace labels cannot be empty";
+        else if (memchr(s, '.', len))
+            msg = "Value error, Namespace labels cannot contain periods ('.')";
+        if (msg) {
+            ag_vpath_push_index(p, (int64_t)i);
+            ag_verr_add(e, p, "value_error", msg, l);
+            ag_vpath_pop(p);
+        }
+    }
+    if (max_bytes && total > max_bytes) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "Value error, Namespace labels should have at most %zu bytes in all", max_bytes);
+        ag_verr_add(e, p, "value_error", msg, ns);
+    }
+}
+
+/* Checks an item key (a string; other types were reported by the field table). */
+static void check_key(const json_t *k, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!json_is_string(k))
+        return;
+    size_t len = json_string_length(k);
+    if (!len)
+        ag_verr_add(e, p, "string_too_short", "String should have at least 1 character", k);
+    else if (len > KEY_MAX_BYTES)
+        ag_verr_add(e, p, "string_too_long", "String should have at most 1024 bytes", k);
+}
+
+/* An item's namespace: at least one label, bounded in size. */
+static void check_namespace(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
+{
+    check_labels(v, 1, NAMESPACE_MAX_BYTES, p, e);
+}
+
+/* A search or listing prefix (or suffix): may be empty. */
+static void check_prefix(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
+{
+    check_labels(v, 0, 0, p, e);
+}
+
+/* A check beyond the field table's types, run on a field that is present (path extended by it). */
+struct store_check {
+    const char *name;
+    void (*fn)(const json_t *v, struct ag_vpath *p, struct ag_verr *e);
+};
+
+/* Records every query parameter of a request that takes its input from the body alone. */
+static void refuse_query(struct ag_req *r, struct ag_verr *e)
+{
+    struct ag_vpath p = {.key = {"query"}, .n = 1};
+    struct ag_iov rest = r->query, name, value;
+    while (ag_query_next(&rest, &name, &value)) {
+        char *n = ag_query_str(name);
+        json_t *raw = json_stringn(value.base, value.len);
+        ag_vpath_push_key(&p, n ? n : "?");
+        ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", raw);
+        ag_vpath_pop(&p);
+        json_decref(raw);
+        ag_free(n);
+    }
+}
+
+/* Parses the body and checks it against the field table and then the checks; problems land in e. */
+static json_t *parse_body(struct ag_req *r, const struct ag_vfield *fields, size_t nfields,
+                          const struct store_check *checks, size_t nchecks, struct ag_verr *e)
+{
+    refuse_query(r, e);
+    json_t *body = ag_req_json(r, e);
+    if (!body)
+        return NULL;
+    struct ag_vpath p = body_path;
+    ag_validate_object(body, fields, nfields, false, &p, e);
+    if (!json_is_object(body))
+        return body;
+    for (size_t i = 0; i < nchecks; i++) {
+        json_t *v = json_object_get(body, checks[i].name);
+        if (!v)
+            continue;
+        ag_vpath_push_key(&p, checks[i].name);
+        checks[i].fn(v, &p, e);
+        ag_vpath_pop(&p);
+    }
+    return body;
+}
+
+/* Answers 422 when problems were collected; returns true then (body is released). */
+static bool refuse(struct ag_req *r, json_t *body, struct ag_verr *e)
+{
+    if (!e->count)
+        return false;
+    ag_http_validation_error(r, e);
+    ag_verr_free(e);
+    json_decref(body);
+    return true;
+}
+
+/* An optional field: absent and null both read as "not given". */
+static json_t *opt(const json_t *obj, const char *name)
+{
+    json_t *v = json_object_get(obj, name);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* --- PUT /store/items --- */
+
+static const struct ag_vfield put_fields[] = {
+    {.name = "namespace", .kind = AG_V_STRING_ARRAY, .flags = AG_VF_REQUIRED},
+    {.name = "key", .kind = AG_V_STRING, .flags = AG_VF_REQUIRED},
+    {.name = "value", .kind = AG_V_OBJECT, .flags = AG_VF_REQUIRED},
+    {.name = "index", .kind = AG_V_ANY, .flags = AG_VF_NULLABLE},
+    {.name = "ttl", .kind = AG_V_NUMBER, .flags = AG_VF_NULLABLE},
+};
+
+static void check_index(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (json_is_null(v) || json_is_false(v) || (json_is_array(v) && !json_array_size(v)))
+        return;
+    if (json_is_array(v))
+        ag_verr_add(e, p, "value_error",
+                    "Value error, index: this server has no embedding index configured, so fields cannot be embedded "
+                    "for semantic search; send index: false (or omit it) to store the item without embedding",
+                    v);
+    else
+        ag_verr_add(e, p, "value_error", "Value error, index should be false, null or a list of field paths", v);
+}
+
+static void check_ttl(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!json_is_number(v))
+        return;
+    double m = json_number_value(v);
+    if (!(m > 0))
+        ag_verr_add(e, p, "greater_than", "Input should be greater than 0", v);
+    else if (m > TTL_MAX_MINUTES)
+        ag_verr_add(e, p, "less_than_equal", "Input should be less than or equal to 2147483647", v);
+}
+
+static const struct store_check put_checks[] = {
+    {"namespace", check_namespace},
+    {"key", check_key},
+    {"index", check_index},
+    {"ttl", check_ttl},
+};
+
+int ag_store_put(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    json_t *body = parse_body(r, put_fields, AG_ARRAY_LEN(put_fields), put_checks, AG_ARRAY_LEN(put_checks), &e);
+    if (refuse(r, body, &e))
+        return AG_OK;
+    struct store_req *x = store_req_new(AG_SQL_STORE_PUT, 204);
+    x->q.kind = AG_PG_WRITE;
+    const json_t *ns = json_object_get(body, "namespace");
+    const json_t *key = json_object_get(body, "key");
+    param_labels(x, ns, json_array_size(ns), false);
+    param(x, json_string_value(key), json_string_length(key));
+    param(x, r->body.base, r->body.len); /* the value is taken from it in SQL, numbers exactly as sent */
+    const json_t *ttl = opt(body, "ttl");
+    if (ttl) {
+        char t[40];
+        int n = snprintf(t, sizeof t, "%.17g", json_number_value(ttl));
+        param(x, t, (size_t)n);
+    } else {
+        param(x, NULL, 0);
+    }
+    json_decref(body);
+    return store_req_submit(r, x);
+}
+
+/* --- GET /store/items --- */
+
+/* Pydantic's boolean words. Returns 1, 0, or -1 when s is none of them. */
+static int parse_bool(const char *s)
+{
+    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
+    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++) {
+        if (!strcasecmp(s, yes[i]))
+            return 1;
+        if (!strcasecmp(s, no[i]))
+            return 0;
+    }
+    return -1;
+}
+
+#define UNICODE_MSG "Input should be a valid string, unable to parse raw data as a unicode string"
+
+/* The query parameters of GET /store/items, decoded (ag_free each). */
+struct get_query {
+    char *namespace, *key, *refresh_ttl;
+};
+
+/* Decodes the query into q, recording problems (unknown, repeated or badly encoded parameters). */
+static void parse_get_query(struct ag_req *r, struct get_query *q, struct ag_verr *e)
+{
+    struct ag_vpath p = {.key = {"query"}, .n = 1};
+    struct ag_iov rest = r->query, name, value;
+    while (ag_query_next(&rest, &name, &value)) {
+        char *n = ag_query_str(name);
+        char **slot = NULL;
+        if (n && !strcmp(n, "namespace"))
+            slot = &q->namespace;
+        else if (n && !strcmp(n, "key"))
+            slot = &q->key;
+        else if (n && !strcmp(n, "refresh_ttl"))
+            slot = &q->refresh_ttl;
+        json_t *raw = json_stringn(value.base, value.len); /* NULL (input null) if not UTF-8 */
+        ag_vpath_push_key(&p, n ? n : "?");
+        if (!slot) {
+            ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", raw);
+        } else if (*slot) {
+            ag_verr_add(e, &p, "value_error", "Value error, given more than once", raw);
+        } else if (!(*slot = ag_query_str(value))) {
+            ag_verr_add(e, &p, "value_error", "Value error, badly percent-encoded or contains a NUL byte", raw);
+        }
+        ag_vpath_pop(&p);
+        json_decref(raw);
+        ag_free(n);
+    }
+}
+
+int ag_store_get(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct get_query q = {0};
+    parse_get_query(r, &q, &e);
+    struct ag_vpath p = {.key = {"query"}, .n = 1};
+    json_t *ns = NULL, *key = NULL;
+    int refresh = 1;
+    if (!e.count) {
+        ag_vpath_push_key(&p, "namespace");
+        if (!q.namespace) {
+            ag_verr_add(&e, &p, "missing", "Field required", NULL);
+        } else {
+            /* "a.b" → ["a","b"]: a label cannot hold '.', so the split is exact. */
+            ns = json_array();
+            for (char *s = q.namespace;;) {
+                char *dot = strchr(s, '.');
+                size_t len = dot ? (size_t)(dot - s) : strlen(s);
+                json_t *l = json_stringn(s, len);
+                if (!l) {
+                    ag_verr_add(&e, &p, "string_unicode", UNICODE_MSG, NULL);
+                    break;
+                }
+                json_array_append_new(ns, l);
+                if (!dot)
+                    break;
+                s = dot + 1;
+            }
+            if (!e.count)
+                check_namespace(ns, &p, &e);
+        }
+        ag_vpath_pop(&p);
+        ag_vpath_push_key(&p, "key");
+        if (!q.key) {
+            ag_verr_add(&e, &p, "missing", "Field required", NULL);
+        } else if (!(key = json_string(q.key))) {
+            ag_verr_add(&e, &p, "string_unicode", UNICODE_MSG, NULL);
+        } else {
+            check_key(key, &p, &e);
+        }
+        ag_vpath_pop(&p);
+        if (q.refresh_ttl && (refresh = parse_bool(q.refresh_ttl)) < 0) {
+            json_t *raw = json_string(q.refresh_ttl);
+            ag_vpath_push_key(&p, "refresh_ttl");
+            ag_verr_add(&e, &p, "bool_parsing", "Input should be a valid boolean, unable to interpret input", raw);
+            ag_vpath_pop(&p);
+            json_decref(raw);
+        }
+    }
+    struct store_req *x = NULL;
+    if (!e.count) {
+        x = store_req_new(AG_SQL_STORE_GET, 200);
+        x->q.kind = refresh ? AG_PG_WRITE : AG_PG_READ;
+        param_labels(x, ns, json_array_size(ns), false);
+        param(x, json_string_value(key), json_string_length(key));
+        param_bool(x, refresh);
+    }
+    json_decref(ns);
+    json_decref(key);
+    ag_free(q.namespace);
+    ag_free(q.key);
+    ag_free(q.refresh_ttl);
+    if (refuse(r, NULL, &e))
+        return AG_OK;
+    return store_req_submit(r, x);
+}
+
+/* --- DELETE /store/items --- */
+
+static const struct ag_vfield delete_fields[] = {
+    {.name = "namespace", .kind = AG_V_STRING_ARRAY, .flags = AG_VF_REQUIRED},
+    {.name = "key", .kind = AG_V_STRING, .flags = AG_VF_REQUIRED},
+};
+
+static const struct store_check delete_checks[] = {
+    {"namespace", check_namespace},
+    {"key", check_key},
+};
+
+int ag_store_delete(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    json_t *body = parse_body(r, delete_fields, AG_ARRAY_LEN(delete_fields), delete_checks, AG_ARRAY_LEN(delete_checks), &e);
+    if (refuse(r, body, &e))
+        return AG_OK;
+    struct store_req *x = store_req_new(AG_SQL_STORE_DELETE, 204);
+    x->q.kind = AG_PG_WRITE;
+    const json_t *ns = json_object_get(body, "namespace");
+    const json_t *key = json_object_get(body, "key");
+    param_labels(x, ns, json_array_size(ns), false);
+    param(x, json_string_value(key), json_string_length(key));
+    json_decref(body);
+    return store_req_submit(r, x);
+}
+
+/* --- POST /store/items/search --- */
+
+static const struct ag_vfield search_fields[] = {
+    {.name = "namespace_prefix", .kind = AG_V_STRING_ARRAY, .flags = AG_VF_REQUIRED},
+    {.name = "filter", .kind = AG_V_OBJECT, .flags = AG_VF_NULLABLE},
+    {.name = "limit", .kind = AG_V_INT, .flags = AG_VF_NULLABLE, .min = 1, .max = PAGE_LIMIT_MAX},
+    {.name = "offset", .kind = AG_V_INT, .flags = AG_VF_NULLABLE, .min = 0, .max = INT64_MAX},
+    {.name = "query", .kind = AG_V_STRING, .flags = AG_VF_NULLABLE},
+    {.name = "refresh_ttl", .kind = AG_V_BOOL, .flags = AG_VF_NULLABLE},
+};
+
+static bool is_filter_op(const char *k)
+{
+    for (const char *const *o = filter_ops; *o; o++)
+        if (!strcmp(*o, k))
+            return true;
+    return false;
+}
+
+/* A filter maps top-level value fields to a value (containment) or to an object of operators. An
+ * object with any "$" key is an operator object, and then every key must be a known operator. */
+static void check_filter(const json_t *f, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!json_is_object(f))
+        return;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)f, k, v)
+    {
+        ag_vpath_push_key(p, k);
+        if (k[0] == '$') {
+            ag_verr_add(e, p, "value_error",
+                        "Value error, Unsupported filter key: top-level operators are not supported; filter on value "
+                        "fields, each with a value or an object of $eq, $ne, $gt, $gte, $lt, $lte",
+                        v);
+        } else if (json_is_object(v)) {
+            bool ops = false;
+            const char *ok;
+            json_t *ov;
+            json_object_foreach(v, ok, ov) ops |= ok[0] == '$';
+            if (ops) {
+                json_object_foreach(v, ok, ov)
+                {
+                    if (is_filter_op(ok))
+                        continue;
+                    ag_vpath_push_key(p, ok);
+                    ag_verr_add(e, p, "value_error",
+                                "Value error, Unsupported filter operator; supported: $eq, $ne, $gt, $gte, $lt, $lte",
+                                ov);
+                    ag_vpath_pop(p);
+                }
+            }
+        }
+        ag_vpath_pop(p);
+    }
+}
+
+static void check_query(const json_t *q, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (json_is_string(q) && json_string_length(q))
+        ag_verr_add(e, p, "value_error",
+                    "Value error, query: semantic search needs an embedding index, and this server has none "
+                    "configured; search with namespace_prefix and filter instead",
+                    q);
+}
+
+static int64_t int_or(const json_t *obj, const char *name, int64_t dflt)
+{
+    const json_t *v = opt(obj, name);
+    return v ? json_integer_value(v) : dflt;
+}
+
+static const struct store_check search_checks[] = {
+    {"namespace_prefix", check_prefix},
+    {"filter", check_filter},
+    {"query", check_query},
+};
+
+int ag_store_search(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    json_t *body = parse_body(r, search_fields, AG_ARRAY_LEN(search_fields), search_checks, AG_ARRAY_LEN(search_checks), &e);
+    if (refuse(r, body, &e))
+        return AG_OK;
+    const json_t *refresh = opt(body, "refresh_ttl");
+    bool refresh_ttl = !refresh || json_is_true(refresh);
+    struct store_req *x = store_req_new(AG_SQL_STORE_SEARCH, 200);
+    x->q.kind = refresh_ttl ? AG_PG_WRITE : AG_PG_READ;
+    const json_t *prefix = json_object_get(body, "namespace_prefix");
+    param_range(x, prefix, json_array_size(prefix));
+    param(x, r->body.base, r->body.len); /* the filter is read from it in SQL, numbers exactly as sent */
+    param_int(x, int_or(body, "limit", SEARCH_LIMIT_DEFAULT));
+    param_int(x, int_or(body, "offset", 0));
+    param_bool(x, refresh_ttl);
+    json_decref(body);
+    return store_req_submit(r, x);
+}
+
+/* --- POST /store/namespaces --- */
+
+static const struct ag_vfield namespaces_fields[] = {
+    {.name = "prefix", .kind = AG_V_STRING_ARRAY, .flags = AG_VF_NULLABLE},
+    {.name = "suffix", .kind = AG_V_STRING_ARRAY, .flags = AG_VF_NULLABLE},
+    {.name = "max_depth", .kind = AG_V_INT, .flags = AG_VF_NULLABLE, .min = 1, .max = INT32_MAX},
+    {.name = "limit", .kind = AG_V_INT, .flags = AG_VF_NULLABLE, .min = 1, .max = PAGE_LIMIT_MAX},
+    {.name = "offset", .kind = AG_V_INT, .flags = AG_VF_NULLABLE, .min = 0, .max = INT64_MAX},
+};
+
+static const struct store_check namespaces_checks[] = {
+    {"prefix", check_prefix},
+    {"suffix", check_prefix},
+};
+
+int ag_store_namespaces(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    json_t *body = parse_body(r, namespaces_fields, AG_ARRAY_LEN(namespaces_fields), namespaces_checks, AG_ARRAY_LEN(namespaces_checks), &e);
+    if (refuse(r, body, &e))
+        return AG_OK;
+    struct store_req *x = store_req_new(AG_SQL_STORE_NAMESPACES, 200);
+    const json_t *prefix = opt(body, "prefix"), *suffix = opt(body, "suffix");
+    size_t fixed = 0; /* leading labels without a wildcard: they bound a primary key range */
+    while (fixed < json_array_size(prefix) && strcmp(json_string_value(json_array_get(prefix, fixed)), "*"))
+        fixed++;
+    param_range(x, prefix, fixed);
+    param_labels(x, prefix, json_array_size(prefix), false);
+    param_labels(x, suffix, json_array_size(suffix), false);
+    const json_t *depth = opt(body, "max_depth");
+    if (depth)
+        param_int(x, json_integer_value(depth));
+    else
+        param(x, NULL, 0);
+    param_int(x, int_or(body, "limit", NAMESPACES_LIMIT_DEFAULT));
+    param_int(x, int_or(body, "offset", 0));
+    json_decref(body);
+    return store_req_submit(r, x);
+}
+
+/* --- the TTL sweeper (shard 0) --- */
+
+/* Thread-local: one shard per thread, and the query must outlive ag_store_shard_exit (ag_pg_exit, which
+ * runs after it, still walks the queries it holds). */
+struct sweeper {
+    struct ag_shard *s;
+    struct ag_timer timer;
+    struct ag_pg_query q;
+    bool inflight;
+};
+static _Thread_local struct sweeper sweeper;
+
+static void sweep_arm(struct sweeper *w, uint64_t delay_ns)
+{
+    if (!w->s->draining && !w->s->stopping)
+        ag_timer_arm(&w->s->timers, &w->timer, w->s->now_ns + delay_ns);
+}
+
+static void on_swept(struct ag_pg_query *q, PGresult *res)
+{
+    struct sweeper *w = AG_CONTAINER_OF(q, struct sweeper, q);
+    w->inflight = false;
+    uint64_t delay = SWEEP_INTERVAL_NS;
+    if (q->status == AG_PG_OK) {
+        long n = atol(PQcmdTuples(res));
+        if (n > 0)
+            ag_log(AG_LOG_DEBUG, "msg=\"store items expired\" deleted=%ld", n);
+        if (n >= SWEEP_BATCH_N)
+            delay = 0; /* more are waiting: the next batch goes out next turn */
+    } else if (q->status == AG_PG_SQL_ERROR) {
+        ag_log(AG_LOG_WARN, "msg=\"store sweep failed\" sqlstate=%.5s error=\"%s\"", q->sqlstate,
+               q->error ? q->error : "");
+    }
+    sweep_arm(w, delay);
+}
+
+static void on_sweep_timer(struct ag_timer *t)
+{
+    struct sweeper *w = AG_CONTAINER_OF(t, struct sweeper, timer);
+    if (w->inflight || w->s->draining || w->s->stopping)
+        return;
+    memset(&w->q, 0, sizeof w->q);
+    w->q.stmt = AG_SQL_STORE_SWEEP;
+    w->q.kind = AG_PG_WRITE;
+    w->q.nparams = 1;
+    w->q.params[0] = SWEEP_BATCH;
+    w->q.cb = on_swept;
+    if (ag_pg_submit(w->s, &w->q) == 0)
+        w->inflight = true;
+    else
+        sweep_arm(w, SWEEP_INTERVAL_NS); /* no connection yet, or the queue is full */
+}
+
 void ag_store_shard_start(struct ag_shard *s)
 {
+    const struct ag_config *cfg = s->rt->cfg;
+    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
+        return;
+    memset(&sweeper, 0, sizeof sweeper);
+    sweeper.s = s;
+    ag_timer_init(&sweeper.timer, on_sweep_timer);
+    sweep_arm(&sweeper, SWEEP_INTERVAL_NS);
 }
 
 void ag_store_shard_exit(struct ag_shard *s)
 {
+    if (sweeper.s == s)
+        ag_timer_cancel(&s->timers, &sweeper.timer);
 }
