@@ -1,6 +1,1005 @@
 #include "protocol/agent/assistants.h"
 
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "graph/registry.h"
+#include "persist/pg.h"
+#include "protocol/dbq.h"
+#include "protocol/http.h"
+#include "protocol/jsonw.h"
+#include "protocol/owner.h"
+#include "protocol/urlenc.h"
+#include "protocol/validate.h"
+
+#define ID_MAX 256          /* longest assistant id, in characters */
+#define PAGE_MAX 1000       /* largest page of search, versions and list */
+#define OFFSET_MAX INT32_MAX
+#define PATCH_RETRIES 5     /* a concurrent PATCH on another connection took the version number */
+
+static const char both_msg[] = "Cannot specify both configurable and context. Prefer setting context alone. Context was "
+                               "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable.";
+
+/* The caller's identity, written into every row it creates. Fixed until authentication lands. */
+static const char *caller_owner(const struct ag_req *r)
+{
+    (void)r;
+    return "anonymous";
+}
+
+/* --- one request's query --- */
+
+enum show { SHOW_SCHEMAS, SHOW_GRAPH, SHOW_SUBGRAPHS };
+
+struct aq {
+    struct ag_pg_query q;
+    struct ag_req *r;
+    struct ag_dbq_strs st;
+    const char *id; /* the assistant id (in st), for messages */
+    int64_t limit, offset;
+    const char *version; /* set_latest, for messages */
+    enum show show;
+    int retries;
+};
+
+static struct aq *aq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
+{
+    struct aq *a = ag_calloc(1, sizeof *a);
+    a->r = r;
+    a->q.stmt = stmt;
+    a->q.kind = kind;
+    a->q.cb = cb;
+    return a;
+}
+
+static void aq_free(struct aq *a)
+{
+    ag_dbq_strs_free(&a->st);
+    ag_free(a);
+}
+
+/* Appends parameter p (owned by a->st, a literal, or NULL for SQL NULL). */
+static void aq_param(struct aq *a, const char *p)
+{
+    AG_BUG_ON(a->q.nparams >= AG_PG_MAX_PARAMS);
+    a->q.params[a->q.nparams++] = p;
+}
+
+static const char *aq_str(struct aq *a, const char *s)
+{
+    return ag_dbq_strs_dup(&a->st, s, strlen(s));
+}
+
+/* v as compact JSON text owned by a->st; NULL for a NULL v. */
+static const char *aq_json(struct aq *a, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    AG_BUG_ON(!text);
+    const char *p = aq_str(a, text);
+    ag_free(text);
+    return p;
+}
+
+static int aq_submit(struct aq *a)
+{
+    int rc = ag_dbq_submit(a->r, &a->q);
+    if (rc == AG_OK)
+        aq_free(a);
+    return rc;
+}
+
+static void aq_finish(struct aq *a)
+{
+    ag_http_done(a->r);
+    aq_free(a);
+}
+
+/* Answers {"error","message","details":null} with a formatted message. */
+static void answer(struct ag_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void answer(struct ag_req *r, int status, const char *fmt, ...)
+{
+    char msg[640];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ag_http_error(r, status, msg);
+}
+
+static void not_found(struct ag_req *r, const char *id)
+{
+    answer(r, 404, "Assistant '%s' not found", id);
+}
+
+static void graph_not_found(struct ag_req *r, const char *graph_id)
+{
+    answer(r, 404, "Graph '%.200s' not found", graph_id);
+}
+
+static void system_forbidden(struct ag_req *r, const char *id, const char *what)
+{
+    answer(r, 403, "Assistant '%s' is a system assistant and cannot be %s", id, what);
+}
+
+/* --- request input --- */
+
+static void verr_answer(struct ag_req *r, struct ag_verr *e)
+{
+    ag_http_validation_error(r, e);
+    ag_verr_free(e);
+}
+
+/* Characters of UTF-8 text (valid UTF-8 assumed). */
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+/* Checks an assistant id at path p: valid UTF-8, 1..ID_MAX characters. Returns the problems added. */
+static unsigned check_id(const char *id, size_t len, const struct ag_vpath *p, struct ag_verr *e)
+{
+    json_t *in = json_stringn(id, len); /* NULL when id is not UTF-8 */
+    unsigned bad = 1;
+    if (!in)
+        ag_verr_add(e, p, "string_unicode", "Input should be a valid string, unable to parse raw data as a unicode string",
+                    NULL);
+    else if (len == 0)
+        ag_verr_add(e, p, "string_too_short", "String should have at least 1 character", in);
+    else if (utf8_chars(id, len) > ID_MAX)
+        ag_verr_add(e, p, "string_too_long", "String should have at most 256 characters", in);
+    else
+        bad = 0;
+    json_decref(in);
+    return bad;
+}
+
+/* The assistant id of r's path, with a graph id resolved to its system assistant, copied into st;
+ * or NULL after answering 422. */
+static const char *path_id(struct ag_req *r, struct ag_dbq_strs *st)
+{
+    static const struct ag_vpath p = {.key = {"path", "assistant_id"}, .n = 2};
+    struct ag_verr e = {0};
+    char *raw = ag_req_param_str(r, "assistant_id");
+    if (!raw) {
+        ag_verr_add(&e, &p, "value_error", "Value error, not a valid percent-encoded id", NULL);
+        verr_answer(r, &e);
+        return NULL;
+    }
+    if (check_id(raw, strlen(raw), &p, &e)) {
+        ag_free(raw);
+        verr_answer(r, &e);
+        return NULL;
+    }
+    const char *id = ag_graph_resolve_assistant(raw);
+    const char *out = ag_dbq_strs_dup(st, id, strlen(id));
+    ag_free(raw);
+    return out;
+}
+
+/* A query parameter the route accepts; value is its decoded text once seen (last one wins). */
+struct qparam {
+    const char *name;
+    char *value;
+};
+
+/* Reads r's query string into qp[0..n); unknown names and bad encodings are added to e. */
+static void query_read(struct ag_req *r, struct qparam *qp, size_t n, struct ag_verr *e)
+{
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *k = ag_query_str(name), *v = ag_query_str(value);
+        size_t i = 0;
+        while (k && i < n && strcmp(qp[i].name, k))
+            i++;
+        struct ag_vpath p = {.key = {"query", k ? k : ""}, .n = 2};
+        if (!k || !v) {
+            ag_verr_add(e, &p, "value_error", "Value error, not valid percent-encoded text", NULL);
+        } else if (i == n) {
+            json_t *in = json_string(v);
+            ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", in);
+            json_decref(in);
+        } else {
+            ag_free(qp[i].value);
+            qp[i].value = v;
+            v = NULL;
+        }
+        ag_free(k);
+        ag_free(v);
+    }
+}
+
+static void query_free(struct qparam *qp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ag_free(qp[i].value);
+        qp[i].value = NULL;
+    }
+}
+
+/* Pydantic's boolean strings. Returns false when s is none of them. */
+static bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
+    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++) {
+        if (!strcasecmp(s, yes[i])) {
+            *out = true;
+            return true;
+        }
+        if (!strcasecmp(s, no[i])) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A decimal integer (optional '-'), nothing else. */
+static bool parse_int(const char *s, int64_t *out)
+{
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    if (!*p)
+        return false;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10)
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+static void query_bool(struct qparam *qp, bool *out, struct ag_verr *e)
+{
+    if (!qp->value || parse_bool(qp->value, out))
+        return;
+    struct ag_vpath p = {.key = {"query", qp->name}, .n = 2};
+    json_t *in = json_string(qp->value);
+    ag_verr_add(e, &p, "bool_parsing", "Input should be a valid boolean, unable to interpret input", in);
+    json_decref(in);
+}
+
+static void query_int(struct qparam *qp, int64_t min, int64_t max, int64_t *out, struct ag_verr *e)
+{
+    if (!qp->value)
+        return;
+    struct ag_vpath p = {.key = {"query", qp->name}, .n = 2};
+    json_t *in = json_string(qp->value);
+    char msg[96];
+    int64_t v;
+    if (!parse_int(qp->value, &v)) {
+        ag_verr_add(e, &p, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", in);
+    } else if (v < min) {
+        snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, min);
+        ag_verr_add(e, &p, "greater_than_equal", msg, in);
+    } else if (v > max) {
+        snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, max);
+        ag_verr_add(e, &p, "less_than_equal", msg, in);
+    } else {
+        *out = v;
+    }
+    json_decref(in);
+}
+
+/* True when the body is empty or only white space. */
+static bool body_blank(const struct ag_req *r)
+{
+    for (size_t i = 0; i < r->body.len; i++)
+        if (!strchr(" \t\r\n", r->body.base[i]))
+            return false;
+    return true;
+}
+
+/* The body parsed and checked against fields (no other key allowed); an empty body is {} when
+ * empty_ok. Problems go to e; returns the value (decref it) or NULL when it could not be parsed. */
+static json_t *read_body(struct ag_req *r, const struct ag_vfield *fields, size_t n, bool empty_ok, struct ag_verr *e)
+{
+    json_t *b = empty_ok && body_blank(r) ? json_object() : ag_req_json(r, e);
+    if (!b)
+        return NULL;
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    ag_validate_object(b, fields, n, false, &p, e);
+    return b;
+}
+
+/* body[key] when it is present and not null, else NULL (borrowed). */
+static json_t *field(json_t *body, const char *key)
+{
+    json_t *v = json_object_get(body, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+static const char *field_str(json_t *body, const char *key)
+{
+    return json_string_value(field(body, key));
+}
+
+/* The RunnableConfig fragment of body.config: known keys typed, others allowed. */
+static void check_config(json_t *body, struct ag_verr *e)
+{
+    static const struct ag_vfield config_fields[] = {
+        {"tags", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+        {"recursion_limit", AG_V_INT, AG_VF_NULLABLE, 1, INT32_MAX, NULL},
+        {"configurable", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    };
+    json_t *c = field(body, "config");
+    if (!json_is_object(c))
+        return;
+    struct ag_vpath p = {.key = {"body", "config"}, .n = 2};
+    ag_validate_object(c, config_fields, AG_ARRAY_LEN(config_fields), true, &p, e);
+}
+
+static bool nonempty_object(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) > 0;
+}
+
+/* The registered graph named by body[key] when present; false after answering 404 for an unknown one. */
+static bool check_graph(struct ag_req *r, json_t *body, const char *key)
+{
+    const char *g = field_str(body, key);
+    if (g && !ag_graph_find_n(g, json_string_length(field(body, key)))) {
+        graph_not_found(r, g);
+        return false;
+    }
+    return true;
+}
+
+/* --- POST /assistants --- */
+
+static void on_create(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    if (q->status == AG_PG_OK && PQntuples(res) > 0)
+        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    else if (q->status == AG_PG_OK || ag_dbq_sqlstate(q, "23505"))
+        answer(a->r, 409, "Assistant '%s' already exists", a->id);
+    else
+        ag_dbq_fail(a->r, q);
+    aq_finish(a);
+}
+
+int ag_assistants_create(struct ag_req *r)
+{
+    static const char *const if_exists[] = {"raise", "do_nothing", NULL};
+    static const struct ag_vfield fields[] = {
+        {"graph_id", AG_V_STRING, AG_VF_REQUIRED, 0, 0, NULL},
+        {"assistant_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"config", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"context", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"if_exists", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, if_exists},
+        {"name", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"description", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    };
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), false, &e);
+    if (body) {
+        check_config(body, &e);
+        json_t *id = field(body, "assistant_id");
+        if (json_is_string(id)) {
+            struct ag_vpath p = {.key = {"body", "assistant_id"}, .n = 2};
+            check_id(json_string_value(id), json_string_length(id), &p, &e);
+        }
+    }
+    if (e.count) {
+        json_decref(body);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    if (!check_graph(r, body, "graph_id")) {
+        json_decref(body);
+        return AG_OK;
+    }
+    json_t *config = field(body, "config"), *context = field(body, "context");
+    config = config ? json_incref(config) : json_object();
+    context = context ? json_incref(context) : json_object();
+    json_t *configurable = json_object_get(config, "configurable");
+    if (nonempty_object(configurable) && nonempty_object(context)) {
+        ag_http_error(r, 400, both_msg);
+    } else {
+        if (nonempty_object(configurable)) {
+            json_decref(context);
+            context = json_incref(configurable);
+        } else if (nonempty_object(context)) {
+            json_object_set(config, "configurable", context);
+        }
+        struct aq *a = aq_new(r, AG_SQL_ASSISTANT_CREATE, AG_PG_WRITE, on_create);
+        char uuid[37];
+        const char *id = field_str(body, "assistant_id");
+        if (!id) {
+            ag_uuid4(uuid);
+            id = uuid;
+        }
+        a->id = aq_str(a, ag_graph_resolve_assistant(id));
+        const char *name = field_str(body, "name"), *desc = field_str(body, "description"),
+                   *ifx = field_str(body, "if_exists");
+        json_t *metadata = field(body, "metadata");
+        aq_param(a, a->id);
+        aq_param(a, caller_owner(r));
+        aq_param(a, aq_str(a, field_str(body, "graph_id")));
+        aq_param(a, aq_str(a, name ? name : "Untitled"));
+        aq_param(a, desc ? aq_str(a, desc) : NULL);
+        aq_param(a, aq_json(a, config));
+        aq_param(a, aq_json(a, context));
+        aq_param(a, metadata ? aq_json(a, metadata) : "{}");
+        aq_param(a, ifx ? aq_str(a, ifx) : "raise");
+        json_decref(config);
+        json_decref(context);
+        json_decref(body);
+        return aq_submit(a);
+    }
+    json_decref(config);
+    json_decref(context);
+    json_decref(body);
+    return AG_OK;
+}
+
+/* --- GET /assistants --- */
+
+static void on_json(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(a->r, q);
+    else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+        not_found(a->r, a->id ? a->id : "");
+    else
+        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    aq_finish(a);
+}
+
+int ag_assistants_list(struct ag_req *r)
+{
+    struct qparam qp[] = {{"limit", NULL}, {"offset", NULL}};
+    struct ag_verr e = {0};
+    int64_t limit = PAGE_MAX, offset = 0;
+    query_read(r, qp, AG_ARRAY_LEN(qp), &e);
+    query_int(&qp[0], 1, PAGE_MAX, &limit, &e);
+    query_int(&qp[1], 0, OFFSET_MAX, &offset, &e);
+    query_free(qp, AG_ARRAY_LEN(qp));
+    if (e.count) {
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
+    aq_param(a, caller_owner(r));
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, limit));
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, offset));
+    return aq_submit(a);
+}
+
+/* --- POST /assistants/search, /assistants/count --- */
+
+static const char *const select_choices[] = {"assistant_id", "graph_id",   "name",       "description", "config",
+                                             "context",      "created_at", "updated_at", "metadata",    "version",
+                                             NULL};
+
+/* Each body.select item must name an Assistant field. */
+static void check_select(json_t *body, struct ag_verr *e)
+{
+    json_t *sel = field(body, "select"), *it;
+    size_t i;
+    if (!json_is_array(sel))
+        return;
+    json_array_foreach(sel, i, it)
+    {
+        const char *s = json_string_value(it);
+        if (!s)
+            continue; /* reported by the field table */
+        bool known = false;
+        for (const char *const *c = select_choices; *c && !known; c++)
+            known = !strcmp(*c, s);
+        if (known)
+            continue;
+        struct ag_buf msg = {0};
+        ag_buf_puts(&msg, "Input should be ");
+        for (const char *const *c = select_choices; *c; c++)
+            ag_buf_printf(&msg, "%s'%s'", c == select_choices ? "" : c[1] ? ", " : " or ", *c);
+        ag_buf_append(&msg, "", 1);
+        struct ag_vpath p = {.key = {"body", "select"}, .n = 2};
+        ag_vpath_push_index(&p, (int64_t)i);
+        ag_verr_add(e, &p, "literal_error", msg.base, it);
+        ag_buf_free(&msg);
+    }
+}
+
+/* Parameters $1-$4 of AG_SQL_ASSISTANT_FILTER from a validated body. */
+static void filter_params(struct aq *a, json_t *body)
+{
+    const char *g = field_str(body, "graph_id"), *name = field_str(body, "name");
+    aq_param(a, caller_owner(a->r));
+    aq_param(a, g ? aq_str(a, g) : NULL);
+    aq_param(a, name ? aq_str(a, name) : NULL);
+    aq_param(a, aq_json(a, field(body, "metadata")));
+}
+
+static void on_search(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(a->r, q);
+    } else {
+        int64_t got = 0;
+        parse_int(PQgetvalue(res, 0, 1), &got);
+        char v[32];
+        if (got > a->limit) {
+            snprintf(v, sizeof v, "%" PRId64, a->offset + a->limit);
+            ag_http_add_header(a->r, "X-Pagination-Next", v);
+            snprintf(v, sizeof v, "%" PRId64, a->offset + a->limit + 1);
+        } else {
+            snprintf(v, sizeof v, "%" PRId64, a->offset + got);
+        }
+        ag_http_add_header(a->r, "X-Pagination-Total", v);
+        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    }
+    aq_finish(a);
+}
+
+int ag_assistants_search(struct ag_req *r)
+{
+    static const char *const sort_by[] = {"assistant_id", "graph_id", "name", "created_at", "updated_at", NULL};
+    static const char *const sort_order[] = {"asc", "desc", NULL};
+    static const struct ag_vfield fields[] = {
+        {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"graph_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"name", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"limit", AG_V_INT, AG_VF_NULLABLE, 1, PAGE_MAX, NULL},
+        {"offset", AG_V_INT, AG_VF_NULLABLE, 0, OFFSET_MAX, NULL},
+        {"sort_by", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, sort_by},
+        {"sort_order", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, sort_order},
+        {"select", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+    };
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), true, &e);
+    if (body)
+        check_select(body, &e);
+    if (e.count) {
+        json_decref(body);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    if (!check_graph(r, body, "graph_id")) {
+        json_decref(body);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_SEARCH, AG_PG_READ, on_search);
+    json_t *limit = field(body, "limit"), *offset = field(body, "offset"), *sel = field(body, "select");
+    a->limit = limit ? json_integer_value(limit) : 10;
+    a->offset = offset ? json_integer_value(offset) : 0;
+    const char *sb = field_str(body, "sort_by"), *so = field_str(body, "sort_order");
+    filter_params(a, body);
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, a->limit));
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, a->offset));
+    aq_param(a, sb ? aq_str(a, sb) : "created_at");
+    aq_param(a, so ? aq_str(a, so) : "desc");
+    if (json_array_size(sel)) {
+        /* Items are field names (checked above), so the array literal needs no quoting. */
+        struct ag_buf lit = {0};
+        size_t i;
+        json_t *it;
+        json_array_foreach(sel, i, it) ag_buf_printf(&lit, "%s%s", i ? "," : "{", json_string_value(it));
+        ag_buf_puts(&lit, "}");
+        aq_param(a, ag_dbq_strs_dup(&a->st, lit.base, lit.len));
+        ag_buf_free(&lit);
+    } else {
+        aq_param(a, NULL);
+    }
+    json_decref(body);
+    return aq_submit(a);
+}
+
+int ag_assistants_count(struct ag_req *r)
+{
+    static const struct ag_vfield fields[] = {
+        {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"graph_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"name", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    };
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), true, &e);
+    if (e.count) {
+        json_decref(body);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_COUNT, AG_PG_READ, on_json);
+    filter_params(a, body);
+    json_decref(body);
+    return aq_submit(a);
+}
+
+/* --- GET /assistants/{assistant_id} --- */
+
+int ag_assistants_get(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    query_read(r, NULL, 0, &e);
+    if (e.count) {
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GET, AG_PG_READ, on_json);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    return aq_submit(a);
+}
+
+/* --- PATCH /assistants/{assistant_id}, POST .../latest --- */
+
+/* Rows of PATCH and set-latest: (visible owner, updated assistant or NULL). */
+static void on_update(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct ag_req *r = a->r;
+    if (q->stmt == AG_SQL_ASSISTANT_PATCH && ag_dbq_sqlstate(q, "23505") && a->retries++ < PATCH_RETRIES) {
+        /* Another connection wrote the next version number after this statement's snapshot: run it
+         * again with a fresh one. The query is out of persist's hands once its callback runs. */
+        if (ag_pg_submit(r->shard, &a->q) == 0)
+            return;
+        ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, 503, "database queue full, retry later");
+    } else if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+    } else if (PQntuples(res) < 1) {
+        not_found(r, a->id);
+    } else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(r))) {
+        system_forbidden(r, a->id, "modified");
+    } else if (PQgetisnull(res, 0, 1)) {
+        answer(r, 404, "Version %s of assistant '%s' not found", a->version ? a->version : "?", a->id);
+    } else {
+        ag_http_json(r, 200, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
+    }
+    aq_finish(a);
+}
+
+int ag_assistants_patch(struct ag_req *r)
+{
+    static const struct ag_vfield fields[] = {
+        {"graph_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"config", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"context", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"name", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+        {"description", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    };
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_PATCH, AG_PG_WRITE, on_update);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), false, &e);
+    if (body)
+        check_config(body, &e);
+    if (e.count) {
+        json_decref(body);
+        aq_free(a);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    json_t *config = field(body, "config"), *context = field(body, "context");
+    json_t *configurable = json_object_get(config, "configurable");
+    if (!check_graph(r, body, "graph_id") ||
+        (nonempty_object(configurable) && nonempty_object(context) && (ag_http_error(r, 400, both_msg), true))) {
+        json_decref(body);
+        aq_free(a);
+        return AG_OK;
+    }
+    /* config.configurable and context mirror each other: the non-empty one given wins. */
+    bool ctx_to_config = false;
+    if (nonempty_object(configurable))
+        context = configurable;
+    else if (nonempty_object(context))
+        ctx_to_config = true;
+    const char *g = field_str(body, "graph_id"), *name = field_str(body, "name"),
+               *desc = field_str(body, "description");
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    aq_param(a, g ? aq_str(a, g) : NULL);
+    aq_param(a, aq_json(a, config));
+    aq_param(a, aq_json(a, context));
+    aq_param(a, aq_json(a, field(body, "metadata")));
+    aq_param(a, name ? aq_str(a, name) : NULL);
+    aq_param(a, desc ? aq_str(a, desc) : NULL);
+    aq_param(a, ctx_to_config ? "true" : "false");
+    json_decref(body);
+    return aq_submit(a);
+}
+
+int ag_assistants_set_latest(struct ag_req *r)
+{
+    static const struct ag_vfield fields[] = {
+        {"version", AG_V_INT, AG_VF_REQUIRED, INT64_MIN, INT64_MAX, NULL},
+    };
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_SET_LATEST, AG_PG_WRITE, on_update);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), false, &e);
+    if (e.count) {
+        json_decref(body);
+        aq_free(a);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    a->version = ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
+    json_decref(body);
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    aq_param(a, a->version);
+    return aq_submit(a);
+}
+
+/* --- DELETE /assistants/{assistant_id} --- */
+
+static void on_delete(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    if (q->status != AG_PG_OK)
+        ag_dbq_fail(a->r, q);
+    else if (PQntuples(res) < 1)
+        not_found(a->r, a->id);
+    else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(a->r)))
+        system_forbidden(a->r, a->id, "deleted");
+    else
+        ag_http_respond(a->r, 204, "application/json", NULL, 0);
+    aq_finish(a);
+}
+
+int ag_assistants_delete(struct ag_req *r)
+{
+    struct qparam qp[] = {{"delete_threads", NULL}};
+    struct ag_verr e = {0};
+    bool threads = false;
+    query_read(r, qp, AG_ARRAY_LEN(qp), &e);
+    query_bool(&qp[0], &threads, &e);
+    query_free(qp, AG_ARRAY_LEN(qp));
+    if (e.count) {
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_DELETE, AG_PG_WRITE, on_delete);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    aq_param(a, threads ? "true" : "false");
+    return aq_submit(a);
+}
+
+/* --- POST /assistants/{assistant_id}/versions --- */
+
+int ag_assistants_versions(struct ag_req *r)
+{
+    static const struct ag_vfield fields[] = {
+        {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+        {"limit", AG_V_INT, AG_VF_NULLABLE, 1, PAGE_MAX, NULL},
+        {"offset", AG_V_INT, AG_VF_NULLABLE, 0, OFFSET_MAX, NULL},
+    };
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_VERSIONS, AG_PG_READ, on_json);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    struct ag_verr e = {0};
+    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), true, &e);
+    if (e.count) {
+        json_decref(body);
+        aq_free(a);
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    json_t *limit = field(body, "limit"), *offset = field(body, "offset");
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    aq_param(a, aq_json(a, field(body, "metadata")));
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, limit ? json_integer_value(limit) : 10));
+    aq_param(a, ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, offset ? json_integer_value(offset) : 0));
+    json_decref(body);
+    return aq_submit(a);
+}
+
+/* --- GET /assistants/{assistant_id}/schemas, /graph, /subgraphs --- */
+
+static void write_schemas(struct ag_jw *w, const struct ag_graph_info *g)
+{
+    ag_jw_key(w, "input_schema");
+    ag_jw_raw(w, g->input_schema, strlen(g->input_schema));
+    ag_jw_key(w, "output_schema");
+    ag_jw_raw(w, g->output_schema, strlen(g->output_schema));
+    ag_jw_key(w, "state_schema");
+    ag_jw_raw(w, g->state_schema, strlen(g->state_schema));
+    ag_jw_key(w, "config_schema");
+    ag_jw_raw(w, g->config_schema, strlen(g->config_schema));
+    ag_jw_key(w, "context_schema");
+    ag_jw_raw(w, g->context_schema, strlen(g->context_schema));
+}
+
+/* LangGraph's drawable graph (Graph.to_json, node data ids dropped as the Platform does). */
+static void write_graph(struct ag_jw *w, const struct ag_graph_info *g)
+{
+    ag_jw_key(w, "nodes");
+    ag_jw_arr(w);
+    for (size_t i = 0; i < g->nnodes; i++) {
+        const char *id = g->nodes[i].id;
+        bool pseudo = !strcmp(id, AG_GRAPH_START) || !strcmp(id, AG_GRAPH_END);
+        ag_jw_obj(w);
+        ag_jw_key(w, "id");
+        ag_jw_str(w, id);
+        ag_jw_key(w, "type");
+        ag_jw_str(w, pseudo ? "schema" : "runnable");
+        ag_jw_key(w, "data");
+        if (pseudo) {
+            ag_jw_str(w, id);
+        } else {
+            ag_jw_obj(w);
+            ag_jw_key(w, "name");
+            ag_jw_str(w, id);
+            ag_jw_end(w);
+            ag_jw_key(w, "metadata");
+            ag_jw_obj(w);
+            ag_jw_end(w);
+        }
+        ag_jw_end(w);
+    }
+    ag_jw_end(w);
+    ag_jw_key(w, "edges");
+    ag_jw_arr(w);
+    for (size_t i = 0; i < g->nedges; i++) {
+        ag_jw_obj(w);
+        ag_jw_key(w, "source");
+        ag_jw_str(w, g->edges[i].source);
+        ag_jw_key(w, "target");
+        ag_jw_str(w, g->edges[i].target);
+        ag_jw_key(w, "conditional");
+        ag_jw_bool(w, g->edges[i].conditional);
+        ag_jw_end(w);
+    }
+    ag_jw_end(w);
+}
+
+static void on_graph_id(struct ag_pg_query *q, PGresult *res)
+{
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    const struct ag_graph_info *g = NULL;
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(a->r, q);
+    } else if (PQntuples(res) < 1) {
+        not_found(a->r, a->id);
+    } else if (!(g = ag_graph_find_n(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)))) {
+        graph_not_found(a->r, PQgetvalue(res, 0, 0));
+    } else {
+        struct ag_buf b = {0};
+        struct ag_jw w;
+        ag_jw_init(&w, &b);
+        ag_jw_obj(&w);
+        if (a->show == SHOW_SCHEMAS) {
+            ag_jw_key(&w, "graph_id");
+            ag_jw_str(&w, g->graph_id);
+            write_schemas(&w, g);
+        } else if (a->show == SHOW_GRAPH) {
+            write_graph(&w, g);
+        } /* SHOW_SUBGRAPHS: the registered graphs have none */
+        ag_jw_end(&w);
+        ag_http_json(a->r, 200, b.base, b.len);
+        ag_buf_free(&b);
+    }
+    aq_finish(a);
+}
+
+static int show(struct ag_req *r, enum show what)
+{
+    struct qparam qp[] = {{"xray", NULL}, {"recurse", NULL}};
+    size_t nq = what == SHOW_SCHEMAS ? 0 : 1;
+    struct qparam *mine = what == SHOW_SUBGRAPHS ? &qp[1] : &qp[0];
+    struct ag_verr e = {0};
+    bool flag = false;
+    query_read(r, mine, nq, &e);
+    if (what == SHOW_SUBGRAPHS) {
+        query_bool(mine, &flag, &e);
+        if (ag_req_param(r, "namespace").base) {
+            char *ns = ag_req_param_str(r, "namespace");
+            json_t *t = ns ? json_string(ns) : NULL; /* NULL when not UTF-8 */
+            if (!t) {
+                struct ag_vpath p = {.key = {"path", "namespace"}, .n = 2};
+                ag_verr_add(&e, &p, "value_error", "Value error, not valid percent-encoded text", NULL);
+            }
+            json_decref(t);
+            ag_free(ns);
+        }
+    } else if (what == SHOW_GRAPH && mine->value && strcasecmp(mine->value, "true") &&
+               strcasecmp(mine->value, "false")) {
+        /* xray: true, false or a subgraph depth (a positive integer; 0 is refused, as LangGraph does). */
+        int64_t depth;
+        if (!parse_int(mine->value, &depth) || depth <= 0) {
+            struct ag_vpath p = {.key = {"query", "xray"}, .n = 2};
+            json_t *in = json_string(mine->value);
+            ag_verr_add(&e, &p, "value_error", "Value error, xray must be a boolean or a positive integer", in);
+            json_decref(in);
+        }
+    }
+    query_free(qp, AG_ARRAY_LEN(qp));
+    if (e.count) {
+        verr_answer(r, &e);
+        return AG_OK;
+    }
+    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);
+    a->show = what;
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return AG_OK;
+    }
+    aq_param(a, a->id);
+    aq_param(a, caller_owner(r));
+    return aq_submit(a);
+}
+
+int ag_assistants_schemas(struct ag_req *r)
+{
+    return show(r, SHOW_SCHEMAS);
+}
+
+int ag_assistants_graph(struct ag_req *r)
+{
+    return show(r, SHOW_GRAPH);
+}
+
+int ag_assistants_subgraphs(struct ag_req *r)
+{
+    return show(r, SHOW_SUBGRAPHS);
+}
+
+/* --- seed --- */
+
 int ag_assistants_seed(PGconn *pg, char *err, size_t errlen)
 {
+    static const char *const sql[] = {
+        "INSERT INTO assistants (assistant_id, owner, graph_id, name, metadata, version) "
+        "VALUES ($1, 'system', $2, $2, '{\"created_by\":\"system\"}', 1) ON CONFLICT (assistant_id) DO NOTHING",
+        "INSERT INTO assistant_versions (assistant_id, version, graph_id, name, description, config, context, "
+        "metadata, created_at) SELECT assistant_id, 1, graph_id, name, description, config, context, metadata, "
+        "created_at FROM assistants WHERE assistant_id = $1 AND owner = 'system' "
+        "ON CONFLICT (assistant_id, version) DO NOTHING",
+    };
+    for (size_t i = 0; i < ag_graph_count(); i++) {
+        const struct ag_graph_info *g = ag_graph_at(i);
+        const char *params[2] = {g->assistant_id, g->graph_id};
+        for (size_t k = 0; k < AG_ARRAY_LEN(sql); k++) {
+            PGresult *res = PQexecParams(pg, sql[k], k ? 1 : 2, NULL, params, NULL, NULL, 0);
+            bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+            if (!ok)
+                snprintf(err, errlen, "seeding the system assistant of graph %s: %s", g->graph_id,
+                         PQresultErrorMessage(res));
+            PQclear(res);
+            if (!ok)
+                return -1;
+        }
+    }
     return 0;
 }
