@@ -1,6 +1,6 @@
-// The real LangGraph JS SDK against agentd. Only the system endpoints exist yet, so this checks
-// the wiring: the SDK reaches the server, a missing resource surfaces as the SDK's HTTP error with
-// status 404 and a JSON body, and the server stays healthy and exits 0 on SIGTERM.
+// The real LangGraph JS SDK against agentd: the wiring. The SDK reaches the server, a missing resource
+// surfaces as the SDK's HTTP error with status 404 and a JSON error body, and the server stays healthy
+// and exits 0 on SIGTERM.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +12,7 @@ describe('LangGraph SDK smoke', () => {
   let client;
 
   before(async () => {
-    server = await startAgentd();
+    server = await startAgentd({ waitReady: true }); // the thread lookup needs the database
     // apiKey: null keeps LANGGRAPH_API_KEY and friends from the environment out of the requests;
     // maxRetries: 0 makes a 5xx fail the test at once instead of after backoff.
     client = new Client({ apiUrl: server.url, apiKey: null, callerOptions: { maxRetries: 0 } });
@@ -35,7 +35,7 @@ describe('LangGraph SDK smoke', () => {
       assert.equal(err.status, 404, `unexpected error: ${err.stack}`);
       assert.match(err.message, /^HTTP 404: /);
       const body = JSON.parse(err.text);
-      assert.equal(typeof body.detail, 'string', `404 body without a detail string: ${err.text}`);
+      assert.deepEqual(body, { error: 'not_found', message: `Thread '${id}' not found`, details: null });
       return true;
     });
   });
