@@ -523,10 +523,14 @@ static void send_forward(struct http_conn *h)
 {
     struct ag_req *r = &h->req;
     struct ag_msg m = {.type = MSG_HTTP_RUN, .ptr = r};
+    struct ag_shard *s = r->shard;
     int to = r->fwd_to;
     r->fwd_to = -1;
-    if (ag_shard_send(r->shard, to, &m) == 0)
+    if (ag_shard_send(s, to, &m) == 0) {
+        /* r belongs to the owner now: not one more access until it comes back. */
+        ag_stat_add(&s->stats, AG_STAT_REQ_FORWARDED, 1);
         return;
+    }
     ag_http_add_header(r, "retry-after", "1");
     ag_http_error(r, 503, "server busy: the thread's shard has too many requests queued");
     ag_http_done(r);
