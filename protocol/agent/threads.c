@@ -966,7 +966,8 @@ void ag_threads_shard_start(struct ag_shard *s)
 
 void ag_threads_shard_exit(struct ag_shard *s)
 {
-    if (sweeper.s != s)
+    /* Only shard 0 ever touches the sweeper (other shards exit concurrently). */
+    if (s->id != 0 || sweeper.s != s)
         return;
     ag_timer_cancel(&s->timers, &sweeper.timer);
     sweeper.s = NULL;
