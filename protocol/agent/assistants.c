@@ -23,7 +23,6 @@
 #define ID_MAX 256          /* longest assistant id, in characters */
 #define PAGE_MAX 1000       /* largest page of search, versions and list */
 #define OFFSET_MAX INT32_MAX
-#define PATCH_RETRIES 5     /* a concurrent PATCH on another connection took the version number */
 
 static const char both_msg[] = "Cannot specify both configurable and context. Prefer setting context alone. Context was "
                                "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable.";
@@ -47,7 +46,6 @@ struct aq {
     int64_t limit, offset;
     const char *version; /* set_latest, for messages */
     enum show show;
-    int retries;
 };
 
 static struct aq *aq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
@@ -308,9 +306,11 @@ static bool body_blank(const struct ag_req *r)
 }
 
 /* The body parsed and checked against fields (no other key allowed); an empty body is {} when
- * empty_ok. Problems go to e; returns the value (decref it) or NULL when it could not be parsed. */
+ * empty_ok. These routes take no query parameter. Problems go to e; returns the value (decref it) or
+ * NULL when it could not be parsed. */
 static json_t *read_body(struct ag_req *r, const struct ag_vfield *fields, size_t n, bool empty_ok, struct ag_verr *e)
 {
+    query_read(r, NULL, 0, e);
     json_t *b = empty_ok && body_blank(r) ? json_object() : ag_req_json(r, e);
     if (!b)
         return NULL;
@@ -653,21 +653,16 @@ static void on_update(struct ag_pg_query *q, PGresult *res)
 {
     struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
     struct ag_req *r = a->r;
-    if (q->stmt == AG_SQL_ASSISTANT_PATCH && ag_dbq_sqlstate(q, "23505") && a->retries++ < PATCH_RETRIES) {
-        /* Another connection wrote the next version number after this statement's snapshot: run it
-         * again with a fresh one. The query is out of persist's hands once its callback runs. */
-        if (ag_pg_submit(r->shard, &a->q) == 0)
-            return;
-        ag_http_add_header(r, "retry-after", "1");
-        ag_http_error(r, 503, "database queue full, retry later");
-    } else if (q->status != AG_PG_OK) {
+    if (q->status != AG_PG_OK) {
         ag_dbq_fail(r, q);
     } else if (PQntuples(res) < 1) {
         not_found(r, a->id);
     } else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(r))) {
         system_forbidden(r, a->id, "modified");
+    } else if (PQgetisnull(res, 0, 1) && !a->version) {
+        not_found(r, a->id); /* deleted between the two reads of the PATCH */
     } else if (PQgetisnull(res, 0, 1)) {
-        answer(r, 404, "Version %s of assistant '%s' not found", a->version ? a->version : "?", a->id);
+        answer(r, 404, "Version %s of assistant '%s' not found", a->version, a->id);
     } else {
         ag_http_json(r, 200, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
     }

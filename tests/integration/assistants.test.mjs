@@ -247,6 +247,7 @@ describe('create and get', () => {
         checkBadJson(await api(ctx.port, 'POST', '/assistants', '{"graph_id": "echo"'));
         check422(await api(ctx.port, 'POST', '/assistants', ''), ['body'], 'missing');
         check422(await api(ctx.port, 'POST', '/assistants', '[]'), ['body'], 'model_attributes_type');
+        check422(await api(ctx.port, 'POST', '/assistants?force=1', { graph_id: 'echo' }), ['query', 'force'], 'extra_forbidden');
         // Optional fields may be null (the SDK never sends them otherwise).
         checkJson(assert, await api(ctx.port, 'POST', '/assistants', { graph_id: 'echo', name: null, config: null, context: null, metadata: null, description: null, if_exists: null, assistant_id: null }), 200);
     });
