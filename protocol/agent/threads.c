@@ -36,9 +36,9 @@ struct tq {
     struct ag_pg_query q;
     struct ag_req *r;
     struct ag_dbq_strs st;
-    char id[37];          /* the thread named by the request, for messages */
+    char id[37];           /* the thread named by the request, for messages */
     int64_t limit, offset; /* search paging, for the pagination headers */
-    bool minimal;         /* PATCH with Prefer: return=minimal */
+    bool minimal;          /* PATCH with Prefer: return=minimal */
 };
 
 static struct tq *tq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
@@ -204,7 +204,8 @@ static unsigned parse_ttl(const json_t *v, double *minutes, const char **strateg
         num = json_object_get(v, "ttl");
         ag_vpath_push_key(p, "ttl");
     } else if (!json_is_number(v)) {
-        ag_verr_add(e, p, "model_attributes_type", "Input should be a number of minutes or an object {ttl, strategy}", v);
+        ag_verr_add(e, p, "model_attributes_type", "Input should be a number of minutes or an object {ttl, strategy}",
+                    v);
         ag_vpath_pop(p);
         return 1;
     }
