@@ -120,6 +120,10 @@ describe('system assistants', () => {
         await again.stop();
     });
 
+    it('GET /info advertises the assistants API', async () => {
+        assert.equal(checkJson(assert, await api(ctx.port, 'GET', '/info'), 200).json().flags.assistants, true);
+    });
+
     it('their versions can be listed', async () => {
         const v = checkJson(assert, await api(ctx.port, 'POST', '/assistants/echo/versions', {}), 200).json();
         assert.equal(v.length, 1);
