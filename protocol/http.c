@@ -268,7 +268,7 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
     p = PUT_LIT(p, "\r\n");
     if (r->cors)
         p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
-                       "access-control-expose-headers: Content-Location, Location\r\n");
+                       "access-control-expose-headers: Content-Location, Location, X-Pagination-Total, X-Pagination-Next\r\n");
     if (!r->keep_alive)
         p = PUT_LIT(p, "connection: close\r\n");
     else if (r->http10)

@@ -122,13 +122,15 @@ describe('endpoints (--shards 2, --log-level info)', { timeout: 60000 }, () => {
         }
     });
 
-    it('CORS: a request with Origin gets allow-origin * and exposes Content-Location and Location', async () => {
+    it('CORS: a request with Origin gets allow-origin * and exposes Content-Location, Location and the pagination headers', async () => {
         const res = await request(srv.port, { path: '/ok', headers: { Origin: 'http://example.com' } });
         assert.equal(res.status, 200);
         assert.equal(res.headers['access-control-allow-origin'], '*');
         const exposed = tokens(res.headers['access-control-expose-headers']);
         assert.ok(exposed.includes('content-location'), `expose-headers: ${res.headers['access-control-expose-headers']}`);
         assert.ok(exposed.includes('location'), `expose-headers: ${res.headers['access-control-expose-headers']}`);
+        // The SDK pages searches with X-Pagination-Next; a browser only lets it read exposed headers.
+        assert.ok(exposed.includes('x-pagination-total') && exposed.includes('x-pagination-next'), `expose-headers: ${res.headers['access-control-expose-headers']}`);
     });
 
     it('CORS: also on error responses (404) when Origin is sent', async () => {
