@@ -60,8 +60,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
         abort();
+    }
     struct timeval tv = {.tv_sec = 8};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t split = size ? data[0] % size : 0;
@@ -90,6 +92,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (total && memcmp(head, "HTTP/1.1 ", total < 9 ? total : 9) != 0)
         __builtin_trap(); /* something other than an HTTP response came back */
+    /* We sent the first FIN, so this side would sit in TIME_WAIT: tens of thousands of inputs would
+     * use up the ephemeral ports. The exchange is over; close with a reset instead. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
     return 0;
 }
