@@ -281,6 +281,18 @@ static void query_int(struct ag_verr *e, const char *name, const char *s, int64_
     }
 }
 
+/* Records every query parameter of r as a problem: routes that take a body take no query parameter. */
+static void refuse_query(struct ag_req *r, struct ag_verr *e)
+{
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_free(n);
+        ag_free(v);
+    }
+}
+
 /* Answers 422 from e (and frees it) when it holds problems; returns true then. */
 static bool answer_problems(struct ag_req *r, struct ag_verr *e)
 {
@@ -404,6 +416,7 @@ int ag_threads_create(struct ag_req *r)
     const char *strategy = NULL;
     bool do_nothing = false, supersteps = false;
     json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
     if (body) {
         ag_validate_object(body, create_fields, AG_ARRAY_LEN(create_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_id");
@@ -669,6 +682,7 @@ int ag_threads_search(struct ag_req *r)
     struct ag_buf ids = {0};
     json_t *extract = NULL;
     json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
     if (body) {
         ag_validate_object(body, search_fields, AG_ARRAY_LEN(search_fields), false, &p, &e);
         json_t *v = json_object_get(body, "ids");
@@ -734,6 +748,7 @@ int ag_threads_count(struct ag_req *r)
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
     if (body)
         ag_validate_object(body, count_fields, AG_ARRAY_LEN(count_fields), false, &p, &e);
     if (answer_problems(r, &e)) {
@@ -760,6 +775,7 @@ int ag_threads_prune(struct ag_req *r)
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     struct ag_buf ids = {0};
     json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
     if (body) {
         ag_validate_object(body, prune_fields, AG_ARRAY_LEN(prune_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_ids");
@@ -834,6 +850,7 @@ int ag_threads_patch(struct ag_req *r)
     double ttl = 0;
     const char *strategy = NULL;
     json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
     if (body) {
         ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
         parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
@@ -859,6 +876,10 @@ int ag_threads_delete(struct ag_req *r)
     char id[37];
     if (!path_thread_id(r, id))
         return AG_OK;
+    struct ag_verr e = {0};
+    refuse_query(r, &e);
+    if (answer_problems(r, &e))
+        return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
     memcpy(t->id, id, sizeof id);
     tq_param(t, t->id);
@@ -871,17 +892,18 @@ int ag_threads_copy(struct ag_req *r)
     char id[37];
     if (!path_thread_id(r, id))
         return AG_OK;
+    struct ag_verr e = {0};
     if (r->body.len) {
         /* The SDKs send no body; {} is accepted too, anything else is a field we do not take. */
-        struct ag_verr e = {0};
         struct ag_vpath p = {.key = {"body"}, .n = 1};
         json_t *body = ag_req_json(r, &e);
         if (body)
             ag_validate_object(body, NULL, 0, false, &p, &e);
         json_decref(body);
-        if (answer_problems(r, &e))
-            return AG_OK;
     }
+    refuse_query(r, &e);
+    if (answer_problems(r, &e))
+        return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_COPY, AG_PG_WRITE, on_thread);
     memcpy(t->id, id, sizeof id);
     char copy[37];

@@ -159,6 +159,24 @@ describe('threads endpoints', { timeout: 120000 }, () => {
         });
     });
 
+    it('routes that take a body (and DELETE) refuse query parameters: 422 at ["query", name]', async () => {
+        const t = await create({});
+        const id = t.thread_id;
+        for (const [method, path, body] of [
+            ['POST', '/threads?x=1', {}],
+            ['POST', '/threads/search?limit=5', {}],
+            ['POST', '/threads/count?x=1', {}],
+            ['POST', '/threads/prune?x=1', { thread_ids: [] }],
+            ['PATCH', `/threads/${id}?x=1`, {}],
+            ['POST', `/threads/${id}/copy?x=1`, undefined],
+            ['DELETE', `/threads/${id}?force=1`, undefined],
+        ]) {
+            const name = path.split('?')[1].split('=')[0];
+            expect422(assert, await api(method, path, body), ['query', name], 'extra_forbidden');
+        }
+        assert.equal((await api('GET', `/threads/${id}`)).status, 200, 'the refused DELETE deleted nothing');
+    });
+
     describe('GET /threads/{thread_id}', () => {
         it('404 for an unknown id, with the error body', async () => {
             const id = randomUUID();
