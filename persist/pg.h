@@ -1,9 +1,11 @@
 /* Asynchronous Postgres for a shard: a few non-blocking libpq connections per shard in pipeline
  * mode, their sockets polled through the shard's io_uring. Nothing here blocks.
  *
- * Queries are named prepared statements (persist/statements.def) with text parameters. Every query
- * submitted during a loop turn leaves in the flush phase as one pipeline group on one connection:
+ * Queries are named prepared statements (persist/statements.def) with text parameters. In the flush
+ * phase, everything queued leaves as one pipeline group on a connection that has no group in flight:
  *     <reads>; <writes>; SYNC
+ * (while every connection waits for its group, new queries gather and leave together as the next
+ * group: the batch grows with the load, and an idle server sends at once)
  * which Postgres runs as one implicit transaction, so concurrent writes share one durable commit (the
  * reads go first so they see only committed data). A write's callback runs only
  * after its COMMIT succeeded. If a statement fails, its own callback gets the error and every other
