@@ -30,6 +30,10 @@
 /* ttl_minutes is an integer column. */
 #define TTL_MAX_MINUTES 2147483647.0
 
+#define DEADLOCK_RETRIES 5
+#define BUSY_PAUSE_NS (1000ull * 1000)
+#define BUSY_MAX_NS (10ull * 1000 * 1000 * 1000)
+
 #define SWEEP_INTERVAL_NS (5ull * 1000 * 1000 * 1000)
 #define SWEEP_BATCH "1000"
 #define SWEEP_BATCH_N 1000
@@ -42,21 +46,79 @@ struct store_req {
     struct ag_pg_query q;
     struct ag_req *r;
     struct ag_dbq_strs strs;
-    int ok_status; /* 204: no body; 200: row 0 column 0 is the JSON answer, no row is a 404 */
+    int ok_status;        /* 204: row 0 says go (false: busy); 200: row 0 column 0 is the JSON, none a 404 */
+    unsigned retries;     /* runs again after a deadlock */
+    unsigned busy;        /* runs again because another transaction was writing the item */
+    uint64_t busy_since;  /* CLOCK_MONOTONIC ns of the first busy answer */
+    struct ag_timer wait; /* the pause before running again */
 };
+
+static void store_req_finish(struct store_req *x)
+{
+    ag_http_done(x->r);
+    ag_dbq_strs_free(&x->strs);
+    ag_free(x);
+}
+
+/* Runs the query again (it did nothing the first time); false after answering 503 when it cannot. */
+static bool store_req_again(struct store_req *x)
+{
+    if (ag_pg_submit(x->r->shard, &x->q) == 0)
+        return true;
+    ag_http_add_header(x->r, "retry-after", "1");
+    ag_http_error(x->r, 503, "database unavailable or queue full, retry later");
+    return false;
+}
+
+static void on_wait(struct ag_timer *t)
+{
+    struct store_req *x = AG_CONTAINER_OF(t, struct store_req, wait);
+    if (!store_req_again(x))
+        store_req_finish(x);
+}
+
+/* The item is being written by another transaction: try again after a pause growing from 1 ms to
+ * 16 ms; false after answering 503 once BUSY_MAX_NS has passed. */
+static bool store_req_busy(struct store_req *x)
+{
+    struct ag_shard *s = x->r->shard;
+    if (!x->busy++)
+        x->busy_since = s->now_ns;
+    if (s->now_ns - x->busy_since > BUSY_MAX_NS) {
+        ag_http_add_header(x->r, "retry-after", "1");
+        ag_http_error(x->r, 503, "the item is being written by other requests, retry later");
+        return false;
+    }
+    uint64_t pause = BUSY_PAUSE_NS << (x->busy < 5 ? x->busy - 1 : 4);
+    ag_timer_arm(&s->timers, &x->wait, s->now_ns + pause);
+    return true;
+}
 
 static void on_result(struct ag_pg_query *q, PGresult *res)
 {
     struct store_req *x = AG_CONTAINER_OF(q, struct store_req, q);
-    if (q->status != AG_PG_OK)
+    if (ag_dbq_sqlstate(q, "40P01") || ag_dbq_sqlstate(q, "40001")) {
+        /* Writers of an item do not wait for each other (sql_store.def), but a writer outside agentd
+         * can still hold a lock. The victim's transaction was rolled back: run it again, a few times. */
+        if (x->retries++ < DEADLOCK_RETRIES) {
+            if (store_req_again(x))
+                return;
+        } else {
+            ag_http_add_header(x->r, "retry-after", "1");
+            ag_http_error(x->r, 503, "conflicting concurrent writes, retry");
+        }
+    } else if (q->status != AG_PG_OK) {
         ag_dbq_fail(x->r, q);
-    else if (x->ok_status == 204)
-        ag_http_respond(x->r, 204, "application/json", NULL, 0);
-    else
+    } else if (x->ok_status == 204) {
+        bool go = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
+        if (!go && store_req_busy(x))
+            return;
+        if (go)
+            ag_http_respond(x->r, 204, "application/json", NULL, 0);
+    } else {
         ag_dbq_json(x->r, res, 200, "Item not found");
-    ag_http_done(x->r);
-    ag_dbq_strs_free(&x->strs);
-    ag_free(x);
+    }
+    store_req_finish(x);
 }
 
 static struct store_req *store_req_new(enum ag_sql stmt, int ok_status)
@@ -66,6 +128,7 @@ static struct store_req *store_req_new(enum ag_sql stmt, int ok_status)
     x->q.kind = AG_PG_READ;
     x->q.cb = on_result;
     x->ok_status = ok_status;
+    ag_timer_init(&x->wait, on_wait);
     x->q.params[0] = STORE_OWNER;
     x->q.nparams = 1;
     return x;
