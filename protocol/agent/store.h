@@ -12,8 +12,10 @@
 struct ag_req;
 struct ag_shard;
 
-/* PUT /store/items {namespace, key, value, index?, ttl?}: upsert; 204. ttl: minutes (> 0) or null;
- * index: false, null or [] only. */
+/* PUT /store/items {namespace, key, value, index?, ttl?}: upsert; 204. ttl: minutes (> 0) or null (a
+ * fractional ttl sets the first expiry exactly; refreshes use it rounded up to whole minutes);
+ * index: false, null or [] only. A put or delete that finds its item being written by another
+ * transaction runs again after a short pause (503 with Retry-After after 10 s of that). */
 int ag_store_put(struct ag_req *r);
 /* GET /store/items?namespace=a.b&key=k[&refresh_ttl=bool]: the item
  * {namespace, key, value, created_at, updated_at}; 404 when missing or expired. refresh_ttl (default
