@@ -505,8 +505,13 @@ static void on_result(struct pg_conn *c, struct item *it, PGresult *r)
     const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
     /* Class 57 (shutdown, terminated backend) and 08 (connection) say nothing about the statement. */
     bool conn_gone = code && (!strncmp(code, "57", 2) || !strncmp(code, "08", 2));
+    /* A deadlock or serialization victim was rolled back with its group: nothing happened, and it
+     * may well succeed alone (coalesced groups on different connections can lock rows in opposite
+     * orders). */
+    bool victim = code && (!strcmp(code, "40P01") || !strcmp(code, "40001"));
     static _Thread_local char msg[512];
-    if ((st == PGRES_PIPELINE_ABORTED || (conn_gone && q->kind == AG_PG_READ)) && q->retries < READ_RETRIES) {
+    if ((st == PGRES_PIPELINE_ABORTED || victim || (conn_gone && q->kind == AG_PG_READ)) &&
+        q->retries < READ_RETRIES) {
         q->retries++;
         ps->inflight--;
         ps->queued++;

@@ -257,10 +257,14 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
     p = put_uint(p, (uint64_t)status);
     *p++ = ' ';
     p = put(p, reason, rlen);
-    p = PUT_LIT(p, "\r\ncontent-type: ");
-    p = put(p, content_type, ctlen);
-    p = PUT_LIT(p, "\r\ncontent-length: ");
-    p = put_uint(p, len);
+    if (status == 204 || status == 304) {
+        len = 0; /* no body, and no Content-Length either (RFC 9110 §8.6) */
+    } else {
+        p = PUT_LIT(p, "\r\ncontent-type: ");
+        p = put(p, content_type, ctlen);
+        p = PUT_LIT(p, "\r\ncontent-length: ");
+        p = put_uint(p, len);
+    }
     p = PUT_LIT(p, "\r\ndate: ");
     p = put(p, http_date(hs_of(c->shard)), 29);
     p = PUT_LIT(p, "\r\nx-request-id: ");

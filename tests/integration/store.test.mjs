@@ -28,6 +28,9 @@ async function putOk(port, item) {
     const res = await put(port, item);
     assert.equal(res.status, 204, `PUT ${JSON.stringify(item).slice(0, 200)} → ${res.status} ${res.text}`);
     assert.equal(res.text, '');
+    // RFC 9110 §8.6: a 204 carries no Content-Length (nor a content type for a body it does not have).
+    assert.equal(res.headers['content-length'], undefined);
+    assert.equal(res.headers['content-type'], undefined);
 }
 
 /** Expects a 422 whose detail has an item at `loc` (and of `type`, when given); returns that item. */
