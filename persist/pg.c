@@ -34,7 +34,8 @@ enum item_type { IT_QUERY, IT_SYNC, IT_PREPARE };
 
 struct item {
     uint8_t type;
-    bool got; /* its result arrived; the NULL that ends it is next */
+    bool got;    /* its result arrived; the NULL that ends it is next */
+    bool writes; /* IT_SYNC: the group it ends holds writes */
     struct ag_pg_query *q;
 };
 
@@ -70,6 +71,7 @@ struct pg_shard {
     uint32_t nconns;
     struct qlist reads, writes, solo; /* submitted, not yet sent */
     uint32_t queued, inflight, max_queue;
+    uint32_t write_groups; /* groups with writes in flight, on any connection */
 };
 
 static struct pg_shard *ps_of(struct ag_shard *s)
@@ -136,6 +138,7 @@ static struct item *push_item(struct pg_conn *c, enum item_type t, struct ag_pg_
     struct item *it = &c->items[(c->head + c->count++) % c->cap];
     it->type = (uint8_t)t;
     it->got = false;
+    it->writes = false;
     it->q = q;
     if (t == IT_QUERY)
         c->queries++;
@@ -148,8 +151,11 @@ static void pop_item(struct pg_conn *c)
 {
     if (c->items[c->head].type == IT_QUERY)
         c->queries--;
-    else if (c->items[c->head].type == IT_SYNC)
+    else if (c->items[c->head].type == IT_SYNC) {
         c->syncs--;
+        if (c->items[c->head].writes)
+            c->ps->write_groups--;
+    }
     c->head = (c->head + 1) % c->cap;
     c->count--;
 }
@@ -354,6 +360,20 @@ static struct pg_conn *pick_idle_conn(struct pg_shard *ps)
     return NULL;
 }
 
+/* Ends the group just sent on c with a SYNC; with_writes when it carries writes. */
+static bool send_sync(struct pg_conn *c, bool with_writes)
+{
+    if (!PQpipelineSync(c->pg)) {
+        conn_lost(c, PQerrorMessage(c->pg));
+        return false;
+    }
+    push_item(c, IT_SYNC, NULL)->writes = with_writes;
+    if (with_writes)
+        c->ps->write_groups++;
+    ag_stat_add(&c->ps->s->stats, AG_STAT_DB_GROUPS, 1);
+    return true;
+}
+
 /* Moves every query of list l into flight on c. On a send failure the connection is lost: what was
  * already sent is in c's ring (conn_lost requeues or answers it), the rest stays in l. */
 static bool send_list(struct pg_shard *ps, struct pg_conn *c, struct qlist *l, bool sync_each)
@@ -373,13 +393,8 @@ static bool send_list(struct pg_shard *ps, struct pg_conn *c, struct qlist *l, b
             conn_lost(c, PQerrorMessage(c->pg));
             return false;
         }
-        if (sync_each) {
-            if (!PQpipelineSync(c->pg)) {
-                conn_lost(c, PQerrorMessage(c->pg));
-                return false;
-            }
-            push_item(c, IT_SYNC, NULL);
-        }
+        if (sync_each && !send_sync(c, q->kind == AG_PG_WRITE))
+            return false;
     }
     return true;
 }
@@ -403,29 +418,30 @@ void ag_pg_flush(struct ag_shard *s)
     if (!ps || !ps->queued)
         return;
     for (int attempt = 0; attempt < 4 && ps->queued; attempt++) {
-        /* A group goes only to a connection with nothing in flight. While every connection waits
-         * for its commit, new queries gather here and leave together when one is free: under load
-         * each commit carries many writes (a commit costs ~0.25-0.5 ms whatever it holds), and an
-         * idle server still sends at once. */
+        /* A group goes only to a connection with nothing in flight, and writes only while no other
+         * group of writes is in flight on this shard. While a commit runs, new writes gather here
+         * and leave together when it is done: under load each commit carries many writes (a commit
+         * costs ~0.25-0.5 ms whatever it holds), and an idle server still sends at once. Reads are
+         * not held behind a commit when another connection is free. */
         struct pg_conn *c = pick_idle_conn(ps);
         if (!c)
             break;
+        bool writes_now = ps->write_groups == 0;
         /* Retries go alone, each in its own implicit transaction. */
-        if (!send_list(ps, c, &ps->solo, true))
+        if (writes_now && !send_list(ps, c, &ps->solo, true))
             continue;
-        if (ps->reads.n || ps->writes.n) {
+        bool with_writes = writes_now && ps->writes.n;
+        if (ps->reads.n || with_writes) {
             /* One group: reads first (so they see only committed data), then the writes; the SYNC
              * ends the implicit transaction, so all the writes share one commit. */
-            if (!send_list(ps, c, &ps->reads, false) || !send_list(ps, c, &ps->writes, false))
+            if (!send_list(ps, c, &ps->reads, false) || (with_writes && !send_list(ps, c, &ps->writes, false)))
                 continue;
-            if (!PQpipelineSync(c->pg)) {
-                conn_lost(c, PQerrorMessage(c->pg));
+            if (!send_sync(c, with_writes))
                 continue;
-            }
-            push_item(c, IT_SYNC, NULL);
-            ag_stat_add(&s->stats, AG_STAT_DB_GROUPS, 1);
         }
         conn_flush(c);
+        if (!writes_now)
+            break; /* what is left waits for the write group in flight */
     }
     if (ps->queued && !pick_conn(ps))
         fail_all_pending(ps, "no database connection");
