@@ -24,17 +24,18 @@
 # >= 10x the peer's req/s, agentd p99 < 10 ms) are printed as Markdown at the end.
 #
 # usage: perf/bench-threads.sh [-r ROUNDS] [-d SECONDS] [-w WARMUP] [-c "1 64"] [-n SEED_THREADS]
-#                              [-s SHARDS] [-S "agentd peer"] [-x "create search"] [-P PEER_DIR]
-#                              [-g "name=value ..."] [-q QUIET_WAIT] [-o OUTDIR]
+#                              [-s SHARDS] [-C DB_CONNS] [-S "agentd peer"] [-x "create search"]
+#                              [-P PEER_DIR] [-g "name=value ..."] [-q QUIET_WAIT] [-o OUTDIR]
 #   -r rounds (3)    -d measured seconds per run (10)    -w warm-up seconds (2)
 #   -c connection counts ("1 64"; wrk -t1 for 1, -t2 otherwise, --timeout 30s)
 #   -n threads seeded before the search runs (100000)    -s agentd shards (2)
+#   -C agentd's database.connections_per_shard (through a --config file; default: agentd's own, 2)
 #   -S servers ("agentd peer")    -x scenarios ("create search")
 #   -P where the peer is installed (default $PEER_DIR, else ~/.cache/agentd-peer; installed there
 #      with /work/shared/peer/install.sh DIR v2 when missing, which needs npm and the registry)
 #   -g extra Postgres settings for this run, applied with ALTER SYSTEM + reload (reloadable,
 #      durable ones only: fsync, synchronous_commit and full_page_writes cannot be changed here)
-#   -q seconds to wait (at most) for an idle machine before each measured point (15)
+#   -q seconds to wait (at most) for an idle machine before each measured point (8)
 #   -o output directory (default a new /tmp/agentd-bench-threads.XXXXXX)
 # environment: SKIP_BUILD=1 or AGENTD=binary (no build), PG_BIN (default /usr/lib/postgresql/15/bin),
 #   PEER_LOG_LEVEL (default warn, like agentd's --log-level warn: at info both log every request),
@@ -50,11 +51,12 @@ WARMUP=2
 CONNS_LIST="1 64"
 SEED=100000
 SHARDS=2
+DB_CONNS=""
 SERVERS="agentd peer"
 SCENARIOS="create search"
 PEER_DIR=${PEER_DIR:-$HOME/.cache/agentd-peer}
 PG_EXTRA=""
-QUIET_WAIT=15
+QUIET_WAIT=8
 OUT=""
 SEED_CONC=32
 
@@ -78,7 +80,7 @@ die() {
     exit 1
 }
 
-while getopts "r:d:w:c:n:s:S:x:P:g:q:o:h" opt; do
+while getopts "r:d:w:c:n:s:C:S:x:P:g:q:o:h" opt; do
     case $opt in
     r) ROUNDS=$OPTARG ;;
     d) DURATION=$OPTARG ;;
@@ -86,6 +88,7 @@ while getopts "r:d:w:c:n:s:S:x:P:g:q:o:h" opt; do
     c) CONNS_LIST=$OPTARG ;;
     n) SEED=$OPTARG ;;
     s) SHARDS=$OPTARG ;;
+    C) DB_CONNS=$OPTARG ;;
     S) SERVERS=$OPTARG ;;
     x) SCENARIOS=$OPTARG ;;
     P) PEER_DIR=$OPTARG ;;
@@ -98,7 +101,7 @@ while getopts "r:d:w:c:n:s:S:x:P:g:q:o:h" opt; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage 2
-for v in "$ROUNDS" "$DURATION" "$SEED" "$SHARDS" $CONNS_LIST; do
+for v in "$ROUNDS" "$DURATION" "$SEED" "$SHARDS" $DB_CONNS $CONNS_LIST; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || die "numeric options must be positive integers (got '$v')"
 done
 [[ $WARMUP =~ ^[0-9]+$ && $QUIET_WAIT =~ ^[0-9]+$ ]] || die "-w and -q take whole numbers"
@@ -364,7 +367,12 @@ start_agentd() {
     psql_q -c "SET client_min_messages = warning" -c "TRUNCATE threads CASCADE" -c "CHECKPOINT" >/dev/null
     SRV=agentd
     SRV_PORT=$(free_port)
-    "$AGENTD" --host 127.0.0.1 --port "$SRV_PORT" --shards "$SHARDS" --log-level warn \
+    local -a conf=()
+    if [ -n "$DB_CONNS" ]; then
+        echo "{\"database\": {\"connections_per_shard\": $DB_CONNS}}" >"$OUT/agentd.json"
+        conf=(--config "$OUT/agentd.json")
+    fi
+    "$AGENTD" "${conf[@]}" --host 127.0.0.1 --port "$SRV_PORT" --shards "$SHARDS" --log-level warn \
         >"$OUT/$tag.agentd.log" 2>&1 &
     AG_PID=$!
     for ((i = 0; i < 200; i++)); do
@@ -465,8 +473,8 @@ measure() {
         run_wrk "$OUT/$tag.warmup.txt" "$WARMUP" "$scen" "$c" || log "  warning: warm-up wrk exited non-zero ($tag)"
     fi
     wait_server_idle
-    wait_quiet
-    sleep 1.5 # let the backends flush their statistics (see pg_counters)
+    wait_quiet # >= 2 s, unless -q is 0 or 1
+    [ "$QUIET_WAIT" -ge 2 ] || sleep 1.5 # let the backends flush their statistics (see pg_counters)
     g0=$(pg_counters)
     [ "$SRV" != agentd ] || m0=$(agentd_metrics) || m0=""
     mapfile -t pids < <(server_pids)
@@ -595,10 +603,10 @@ check_seed() {
 {
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     # shellcheck disable=SC2016 # the single quotes are literal text around the expanded value
-    echo "command: $0 -r $ROUNDS -d $DURATION -w $WARMUP -c '$CONNS_LIST' -n $SEED -s $SHARDS -S '$SERVERS' -x '$SCENARIOS'${PG_EXTRA:+ -g '$PG_EXTRA'}"
+    echo "command: $0 -r $ROUNDS -d $DURATION -w $WARMUP -c '$CONNS_LIST' -n $SEED -s $SHARDS${DB_CONNS:+ -C $DB_CONNS} -S '$SERVERS' -x '$SCENARIOS'${PG_EXTRA:+ -g '$PG_EXTRA'}"
     echo "git: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- core net protocol persist 2>/dev/null || echo ' (+ local changes in core/net/protocol/persist)')"
     echo "nproc: $NCPU; kernel: $(uname -r); cpu: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo); mem: $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
-    echo "agentd: $AGENTD ($("$AGENTD" --version 2>&1 | head -1)), --shards $SHARDS --log-level warn; Postgres over $TRANSPORT"
+    echo "agentd: $AGENTD ($("$AGENTD" --version 2>&1 | head -1)), --shards $SHARDS --log-level warn, database.connections_per_shard ${DB_CONNS:-default (2)}; Postgres over $TRANSPORT"
     if [[ " $SERVERS " == *" peer "* ]]; then
         echo "peer: $(node -e 'for (const p of ["@langchain/langgraph-api","@langchain/langgraph-cli","@langchain/langgraph"]) process.stdout.write(p + " " + require(process.argv[1] + "/node_modules/" + p + "/package.json").version + "; ")' "$PEER_DIR")node $(node --version), LOG_LEVEL=$PEER_LOG_LEVEL"
     fi
