@@ -156,6 +156,7 @@ stop_peer() {
     [ -n "$port" ] || return 0
     PEER_PORT=""
     timeout 30 "$PEER_SRC/run-peer.sh" stop "$port" "$PEER_DIR" >/dev/null 2>&1 || true
+    rm -rf "${PEER_DIR:?}/run-$port" # its copy of the graphs and the store it wrote
 }
 
 # Stops the wrk wrapper subshell and the timeout+wrk under it.
