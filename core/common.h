@@ -39,4 +39,16 @@ struct ag_iov {
         }                                                                                                              \
     } while (0)
 
+/* The value of hex digit c (either case), or -1 when c is not one. */
+static inline int ag_hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 #endif

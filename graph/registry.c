@@ -191,17 +191,6 @@ static void sha1_final(struct sha1 *c, uint8_t out[20])
     }
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int ag_uuid5(const char *ns, const char *name, size_t name_len, char out[37])
 {
     uint8_t nsb[16] = {0};
@@ -213,7 +202,7 @@ int ag_uuid5(const char *ns, const char *name, size_t name_len, char out[37])
                 return -1;
             continue;
         }
-        int v = hexval(ns[i]);
+        int v = ag_hexval(ns[i]);
         if (v < 0)
             return -1;
         nsb[nib / 2] |= (uint8_t)(nib % 2 ? v : v << 4);

@@ -3,17 +3,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "core/common.h"
 
 size_t ag_url_decode(char *dst, const char *src, size_t len, bool plus_space)
 {
@@ -23,7 +13,7 @@ size_t ag_url_decode(char *dst, const char *src, size_t len, bool plus_space)
         if (c == '%') {
             if (len - i < 3)
                 return (size_t)-1;
-            int hi = hexval(src[i + 1]), lo = hexval(src[i + 2]);
+            int hi = ag_hexval(src[i + 1]), lo = ag_hexval(src[i + 2]);
             if (hi < 0 || lo < 0)
                 return (size_t)-1;
             dst[o++] = (char)(hi << 4 | lo);
