@@ -331,6 +331,8 @@ static void conn_flush(struct pg_conn *c)
 
 static bool send_query(struct pg_conn *c, struct ag_pg_query *q)
 {
+    if (q->on_send)
+        q->on_send(q);
     if (!PQsendQueryPrepared(c->pg, sql_name[q->stmt], q->nparams, q->params, NULL, NULL, 0))
         return false;
     push_item(c, IT_QUERY, q);

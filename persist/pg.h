@@ -53,6 +53,10 @@ struct ag_pg_query {
     const char *params[AG_PG_MAX_PARAMS]; /* text format; NULL is SQL NULL */
     ag_pg_cb cb;
     void *ud;
+    /* Optional: called right before the query is sent (again before each resend of a retry), so
+     * the submitter can keep adding to it while it waits in the queue (one multi-row statement for
+     * everything that arrived meanwhile) and seal it here. Must leave nparams/params valid. */
+    void (*on_send)(struct ag_pg_query *q);
     /* Filled by the layer. */
     enum ag_pg_status status;
     const char *error;    /* valid during the callback */
