@@ -319,6 +319,33 @@ static json_t *read_body(struct ag_req *r, const struct ag_vfield *fields, size_
     return b;
 }
 
+/* Starts the query of a route on the assistant of r's path that takes a body checked against fields
+ * (and then by check, when not NULL): *body is the parsed body (decref it). Returns NULL after
+ * answering 422, with nothing left to free. */
+static struct aq *aq_path_body(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb,
+                               const struct ag_vfield *fields, size_t n, bool empty_ok,
+                               void (*check)(json_t *body, struct ag_verr *e), json_t **body)
+{
+    *body = NULL;
+    struct aq *a = aq_new(r, stmt, kind, cb);
+    if (!(a->id = path_id(r, &a->st))) {
+        aq_free(a);
+        return NULL;
+    }
+    struct ag_verr e = {0};
+    json_t *b = read_body(r, fields, n, empty_ok, &e);
+    if (b && check)
+        check(b, &e);
+    if (e.count) {
+        json_decref(b);
+        aq_free(a);
+        verr_answer(r, &e);
+        return NULL;
+    }
+    *body = b;
+    return a;
+}
+
 /* body[key] when it is present and not null, else NULL (borrowed). */
 static json_t *field(json_t *body, const char *key)
 {
@@ -679,21 +706,11 @@ int ag_assistants_patch(struct ag_req *r)
         {"name", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
         {"description", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
     };
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_PATCH, AG_PG_WRITE, on_update);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    json_t *body;
+    struct aq *a = aq_path_body(r, AG_SQL_ASSISTANT_PATCH, AG_PG_WRITE, on_update, fields, AG_ARRAY_LEN(fields), false,
+                                check_config, &body);
+    if (!a)
         return AG_OK;
-    }
-    struct ag_verr e = {0};
-    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), false, &e);
-    if (body)
-        check_config(body, &e);
-    if (e.count) {
-        json_decref(body);
-        aq_free(a);
-        verr_answer(r, &e);
-        return AG_OK;
-    }
     json_t *config = field(body, "config"), *context = field(body, "context");
     json_t *configurable = json_object_get(config, "configurable");
     if (!check_graph(r, body, "graph_id") ||
@@ -728,19 +745,11 @@ int ag_assistants_set_latest(struct ag_req *r)
     static const struct ag_vfield fields[] = {
         {"version", AG_V_INT, AG_VF_REQUIRED, INT64_MIN, INT64_MAX, NULL},
     };
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_SET_LATEST, AG_PG_WRITE, on_update);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    json_t *body;
+    struct aq *a = aq_path_body(r, AG_SQL_ASSISTANT_SET_LATEST, AG_PG_WRITE, on_update, fields, AG_ARRAY_LEN(fields),
+                                false, NULL, &body);
+    if (!a)
         return AG_OK;
-    }
-    struct ag_verr e = {0};
-    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), false, &e);
-    if (e.count) {
-        json_decref(body);
-        aq_free(a);
-        verr_answer(r, &e);
-        return AG_OK;
-    }
     a->version = ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
     json_decref(body);
     aq_param(a, a->id);
@@ -797,19 +806,11 @@ int ag_assistants_versions(struct ag_req *r)
         {"limit", AG_V_INT, AG_VF_NULLABLE, 1, PAGE_MAX, NULL},
         {"offset", AG_V_INT, AG_VF_NULLABLE, 0, OFFSET_MAX, NULL},
     };
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_VERSIONS, AG_PG_READ, on_json);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    json_t *body;
+    struct aq *a = aq_path_body(r, AG_SQL_ASSISTANT_VERSIONS, AG_PG_READ, on_json, fields, AG_ARRAY_LEN(fields), true,
+                                NULL, &body);
+    if (!a)
         return AG_OK;
-    }
-    struct ag_verr e = {0};
-    json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), true, &e);
-    if (e.count) {
-        json_decref(body);
-        aq_free(a);
-        verr_answer(r, &e);
-        return AG_OK;
-    }
     json_t *limit = field(body, "limit"), *offset = field(body, "offset");
     aq_param(a, a->id);
     aq_param(a, caller_owner(r));

@@ -305,17 +305,25 @@ static bool answer_problems(struct ag_req *r, struct ag_verr *e)
 
 /* --- callbacks --- */
 
-/* The statement's single value is the answer (200); no row is a 404 for t->id. */
-static void on_thread(struct ag_pg_query *q, PGresult *res)
+/* Answers t's statement on thread t->id, then finishes t: its failure; 404 when the thread was not
+ * found; 204 when no_content; else 200 with the value of row 0. */
+static void answer_thread(struct tq *t, const struct ag_pg_query *q, PGresult *res, bool found, bool no_content)
 {
-    struct tq *t = q->ud;
     if (q->status != AG_PG_OK)
         ag_dbq_fail(t->r, q);
-    else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
+    else if (!found)
         not_found(t);
+    else if (no_content)
+        ag_http_respond(t->r, 204, "application/json", NULL, 0);
     else
         ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     tq_done(t);
+}
+
+/* The statement's single value is the answer (200); no row is a 404 for t->id. */
+static void on_thread(struct ag_pg_query *q, PGresult *res)
+{
+    answer_thread(q->ud, q, res, PQntuples(res) >= 1 && !PQgetisnull(res, 0, 0), false);
 }
 
 /* The statement always answers one value: 200 with it. */
@@ -348,27 +356,12 @@ static void on_create(struct ag_pg_query *q, PGresult *res)
 static void on_patch(struct ag_pg_query *q, PGresult *res)
 {
     struct tq *t = q->ud;
-    if (q->status != AG_PG_OK)
-        ag_dbq_fail(t->r, q);
-    else if (PQntuples(res) < 1)
-        not_found(t);
-    else if (t->minimal)
-        ag_http_respond(t->r, 204, "application/json", NULL, 0);
-    else
-        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    tq_done(t);
+    answer_thread(t, q, res, PQntuples(res) >= 1, t->minimal);
 }
 
 static void on_delete(struct ag_pg_query *q, PGresult *res)
 {
-    struct tq *t = q->ud;
-    if (q->status != AG_PG_OK)
-        ag_dbq_fail(t->r, q);
-    else if (PQntuples(res) < 1)
-        not_found(t);
-    else
-        ag_http_respond(t->r, 204, "application/json", NULL, 0);
-    tq_done(t);
+    answer_thread(q->ud, q, res, PQntuples(res) >= 1, true);
 }
 
 static void on_search(struct ag_pg_query *q, PGresult *res)
