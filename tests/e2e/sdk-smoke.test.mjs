@@ -4,18 +4,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client } from '@langchain/langgraph-sdk';
-import { startAgentd } from '../integration/lib/harness.mjs';
+import { startSdk } from './lib.mjs';
 
 describe('LangGraph SDK smoke', () => {
   let server;
   let client;
 
   before(async () => {
-    server = await startAgentd({ waitReady: true }); // the thread lookup needs the database
-    // apiKey: null keeps LANGGRAPH_API_KEY and friends from the environment out of the requests;
-    // maxRetries: 0 makes a 5xx fail the test at once instead of after backoff.
-    client = new Client({ apiUrl: server.url, apiKey: null, callerOptions: { maxRetries: 0 } });
+    ({ server, client } = await startSdk()); // on DATABASE_URL: the thread lookup needs the database
   });
 
   after(async () => {

@@ -1,44 +1,16 @@
 // The store through the real LangGraph SDK (client.store.*): putItem, getItem, deleteItem,
 // searchItems and listNamespaces, with every option the SDK sends, against agentd on a fresh database.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '@langchain/langgraph-sdk';
-import { startAgentd } from '../integration/lib/harness.mjs';
-import { freshDatabase, psql } from '../integration/lib/pg.mjs';
-
-/** Asserts that promise rejects with the SDK's HTTP error of `status`; returns the parsed body. */
-async function rejectsWith(promise, status) {
-  let body;
-  await assert.rejects(promise, (err) => {
-    assert.equal(err.status, status, `unexpected error: ${err.stack}`);
-    body = JSON.parse(err.text);
-    return true;
-  });
-  return body;
-}
+import { psql } from '../integration/lib/pg.mjs';
+import { rejectsWith, useSdk } from './lib.mjs';
 
 describe('LangGraph SDK: store', { timeout: 120000 }, () => {
-  let db;
-  let server;
-  let client;
-
-  before(async () => {
-    db = await freshDatabase();
-    server = await startAgentd({ db: db.url, args: ['--shards', '2'], waitReady: true });
-    client = new Client({ apiUrl: server.url, apiKey: null, callerOptions: { maxRetries: 0 } });
-  });
-
-  after(async () => {
-    try {
-      if (server) await server.dispose();
-    } finally {
-      if (db) await db.drop();
-    }
-  });
+  const sdk = useSdk({ fresh: true, args: ['--shards', '2'] });
 
   test('putItem then getItem returns the item with its namespace exactly as written', async () => {
-    assert.equal(await client.store.putItem(['users', 'u1', 'prefs'], 'theme', { color: 'dark', size: 14 }), undefined);
-    const item = await client.store.getItem(['users', 'u1', 'prefs'], 'theme');
+    assert.equal(await sdk.client.store.putItem(['users', 'u1', 'prefs'], 'theme', { color: 'dark', size: 14 }), undefined);
+    const item = await sdk.client.store.getItem(['users', 'u1', 'prefs'], 'theme');
     assert.deepEqual(item.namespace, ['users', 'u1', 'prefs']);
     assert.equal(item.key, 'theme');
     assert.deepEqual(item.value, { color: 'dark', size: 14 });
@@ -49,32 +21,32 @@ describe('LangGraph SDK: store', { timeout: 120000 }, () => {
   });
 
   test('putItem with ttl and index: false; getItem with refreshTtl true and false', async () => {
-    await client.store.putItem(['ttl'], 'k', { v: 1 }, { ttl: 1, index: false });
+    await sdk.client.store.putItem(['ttl'], 'k', { v: 1 }, { ttl: 1, index: false });
     const where = "namespace = ARRAY['ttl']::text[] AND key = 'k'";
-    assert.equal(await psql(db.url, `SELECT ttl_minutes FROM store_items WHERE ${where}`), '1');
-    await psql(db.url, `UPDATE store_items SET expires_at = now() + interval '10 seconds' WHERE ${where}`);
-    const left = async () => Number(await psql(db.url, `SELECT extract(epoch FROM expires_at - now()) FROM store_items WHERE ${where}`));
-    assert.deepEqual((await client.store.getItem(['ttl'], 'k', { refreshTtl: false })).value, { v: 1 });
+    assert.equal(await psql(sdk.db.url, `SELECT ttl_minutes FROM store_items WHERE ${where}`), '1');
+    await psql(sdk.db.url, `UPDATE store_items SET expires_at = now() + interval '10 seconds' WHERE ${where}`);
+    const left = async () => Number(await psql(sdk.db.url, `SELECT extract(epoch FROM expires_at - now()) FROM store_items WHERE ${where}`));
+    assert.deepEqual((await sdk.client.store.getItem(['ttl'], 'k', { refreshTtl: false })).value, { v: 1 });
     assert.ok((await left()) <= 10, 'refreshTtl: false leaves the expiry');
-    assert.deepEqual((await client.store.getItem(['ttl'], 'k', { refreshTtl: true })).value, { v: 1 });
+    assert.deepEqual((await sdk.client.store.getItem(['ttl'], 'k', { refreshTtl: true })).value, { v: 1 });
     assert.ok((await left()) > 50, 'refreshTtl: true restarts the minute');
-    await client.store.putItem(['ttl'], 'k', { v: 2 }, { ttl: null, index: null });
-    assert.equal(await psql(db.url, `SELECT expires_at IS NULL FROM store_items WHERE ${where}`), 't');
+    await sdk.client.store.putItem(['ttl'], 'k', { v: 2 }, { ttl: null, index: null });
+    assert.equal(await psql(sdk.db.url, `SELECT expires_at IS NULL FROM store_items WHERE ${where}`), 't');
   });
 
   test('putItem with index fields is refused (no embedding index) and stores nothing', async () => {
-    const body = await rejectsWith(client.store.putItem(['ix'], 'k', { text: 'hello' }, { index: ['text'] }), 422);
+    const body = await rejectsWith(sdk.client.store.putItem(['ix'], 'k', { text: 'hello' }, { index: ['text'] }), 422);
     assert.deepEqual(body.detail[0].loc, ['body', 'index']);
     assert.match(body.detail[0].msg, /embedding/);
-    await rejectsWith(client.store.getItem(['ix'], 'k'), 404);
+    await rejectsWith(sdk.client.store.getItem(['ix'], 'k'), 404);
   });
 
   test('getItem of a missing item rejects with 404; deleteItem removes an item', async () => {
-    await rejectsWith(client.store.getItem(['nobody'], 'nothing'), 404);
-    await client.store.putItem(['del'], 'k', { v: 1 });
-    assert.equal(await client.store.deleteItem(['del'], 'k'), undefined);
-    await rejectsWith(client.store.getItem(['del'], 'k'), 404);
-    assert.equal(await client.store.deleteItem(['del'], 'k'), undefined, 'deleting a missing item is fine');
+    await rejectsWith(sdk.client.store.getItem(['nobody'], 'nothing'), 404);
+    await sdk.client.store.putItem(['del'], 'k', { v: 1 });
+    assert.equal(await sdk.client.store.deleteItem(['del'], 'k'), undefined);
+    await rejectsWith(sdk.client.store.getItem(['del'], 'k'), 404);
+    assert.equal(await sdk.client.store.deleteItem(['del'], 'k'), undefined, 'deleting a missing item is fine');
   });
 
   test('searchItems: prefix, filter with operators, limit/offset, refreshTtl; items carry createdAt', async () => {
@@ -84,19 +56,19 @@ describe('LangGraph SDK: store', { timeout: 120000 }, () => {
       [['docs', 'b'], 'd3', { type: 'note', n: 3 }],
       [['docsx'], 'd4', { type: 'article', n: 4 }],
     ]) {
-      await client.store.putItem(ns, key, value);
+      await sdk.client.store.putItem(ns, key, value);
     }
-    const all = await client.store.searchItems(['docs']);
+    const all = await sdk.client.store.searchItems(['docs']);
     assert.deepEqual(all.items.map((i) => i.key), ['d3', 'd2', 'd1']);
     assert.equal(all.items[0].createdAt, all.items[0].created_at);
     assert.equal(all.items[0].score, null);
-    const articles = await client.store.searchItems(['docs'], { filter: { type: 'article' } });
+    const articles = await sdk.client.store.searchItems(['docs'], { filter: { type: 'article' } });
     assert.deepEqual(articles.items.map((i) => i.key), ['d2', 'd1']);
-    const ops = await client.store.searchItems(['docs'], { filter: { n: { $gte: 2, $lt: 3 } } });
+    const ops = await sdk.client.store.searchItems(['docs'], { filter: { n: { $gte: 2, $lt: 3 } } });
     assert.deepEqual(ops.items.map((i) => i.key), ['d2']);
-    const page = await client.store.searchItems(['docs'], { limit: 1, offset: 1, refreshTtl: false });
+    const page = await sdk.client.store.searchItems(['docs'], { limit: 1, offset: 1, refreshTtl: false });
     assert.deepEqual(page.items.map((i) => i.key), ['d2']);
-    const raw = await (await fetch(`${server.url}/store/items/search`, {
+    const raw = await (await fetch(`${sdk.server.url}/store/items/search`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ namespace_prefix: ['docs'], limit: 1 }),
@@ -105,24 +77,24 @@ describe('LangGraph SDK: store', { timeout: 120000 }, () => {
   });
 
   test('searchItems with a semantic query is refused with 422', async () => {
-    const body = await rejectsWith(client.store.searchItems(['docs'], { query: 'what about articles?' }), 422);
+    const body = await rejectsWith(sdk.client.store.searchItems(['docs'], { query: 'what about articles?' }), 422);
     assert.deepEqual(body.detail[0].loc, ['body', 'query']);
   });
 
   test('listNamespaces: prefix, suffix, maxDepth, limit, offset', async () => {
-    const { namespaces } = await client.store.listNamespaces({ prefix: ['docs'] });
+    const { namespaces } = await sdk.client.store.listNamespaces({ prefix: ['docs'] });
     assert.deepEqual(namespaces, [['docs', 'a'], ['docs', 'b']]);
-    assert.deepEqual((await client.store.listNamespaces({ suffix: ['b'] })).namespaces, [['docs', 'b']]);
-    assert.deepEqual((await client.store.listNamespaces({ prefix: ['*', 'a'] })).namespaces, [['docs', 'a']]);
-    assert.deepEqual((await client.store.listNamespaces({ prefix: ['docs'], maxDepth: 1 })).namespaces, [['docs']]);
-    assert.deepEqual((await client.store.listNamespaces({ prefix: ['docs'], limit: 1, offset: 1 })).namespaces, [['docs', 'b']]);
-    const everything = (await client.store.listNamespaces()).namespaces;
+    assert.deepEqual((await sdk.client.store.listNamespaces({ suffix: ['b'] })).namespaces, [['docs', 'b']]);
+    assert.deepEqual((await sdk.client.store.listNamespaces({ prefix: ['*', 'a'] })).namespaces, [['docs', 'a']]);
+    assert.deepEqual((await sdk.client.store.listNamespaces({ prefix: ['docs'], maxDepth: 1 })).namespaces, [['docs']]);
+    assert.deepEqual((await sdk.client.store.listNamespaces({ prefix: ['docs'], limit: 1, offset: 1 })).namespaces, [['docs', 'b']]);
+    const everything = (await sdk.client.store.listNamespaces()).namespaces;
     assert.ok(everything.some((ns) => ns.join('/') === 'users/u1/prefs'), JSON.stringify(everything));
   });
 
   test('SIGTERM drains and exits 0 with no sanitizer report', async () => {
-    const code = await server.stop();
-    assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${server.stderr()}`);
-    assert.doesNotMatch(server.stderr(), /Sanitizer|runtime error:/, 'sanitizer report in the server log');
+    const code = await sdk.server.stop();
+    assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${sdk.server.stderr()}`);
+    assert.doesNotMatch(sdk.server.stderr(), /Sanitizer|runtime error:/, 'sanitizer report in the server log');
   });
 });

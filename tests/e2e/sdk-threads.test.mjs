@@ -1,41 +1,16 @@
 // The real LangGraph JS SDK (1.15.0) against agentd: every client.threads method of thread CRUD,
 // search, count, copy and prune, with the arguments the SDK can send, and its errors (404, 409, 422).
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client } from '@langchain/langgraph-sdk';
-import { startAgentd } from '../integration/lib/harness.mjs';
-import { freshDatabase, psql } from '../integration/lib/pg.mjs';
-
-/** Expects promise to reject with the SDK's HTTPError of `status`; returns the parsed body. */
-async function rejectsWith(promise, status) {
-    let body;
-    await assert.rejects(promise, (err) => {
-        assert.equal(err.status, status, `unexpected error: ${err.stack}`);
-        body = JSON.parse(err.text);
-        return true;
-    });
-    return body;
-}
+import { psql } from '../integration/lib/pg.mjs';
+import { rejectsWith, useSdk } from './lib.mjs';
 
 describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
-    let db;
-    let server;
-    let client;
-
-    before(async () => {
-        db = await freshDatabase();
-        server = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '2'] });
-        client = new Client({ apiUrl: server.url, apiKey: null, callerOptions: { maxRetries: 0 } });
-    });
-
-    after(async () => {
-        if (server) await server.dispose();
-        if (db) await db.drop();
-    });
+    const sdk = useSdk({ fresh: true, args: ['--shards', '2'] });
 
     test('create, get, update, delete', async () => {
-        const t = await client.threads.create({ metadata: { user: 'alice' }, graphId: 'agent' });
+        const t = await sdk.client.threads.create({ metadata: { user: 'alice' }, graphId: 'agent' });
         assert.match(t.thread_id, /^[0-9a-f-]{36}$/);
         assert.deepEqual(t.metadata, { user: 'alice', graph_id: 'agent' });
         assert.equal(t.status, 'idle');
@@ -44,107 +19,107 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         assert.equal(typeof t.created_at, 'string');
         assert.equal(typeof t.state_updated_at, 'string');
 
-        const g = await client.threads.get(t.thread_id);
+        const g = await sdk.client.threads.get(t.thread_id);
         assert.deepEqual(g, t);
 
-        const u = await client.threads.update(t.thread_id, { metadata: { topic: 'x' } });
+        const u = await sdk.client.threads.update(t.thread_id, { metadata: { topic: 'x' } });
         assert.deepEqual(u.metadata, { user: 'alice', graph_id: 'agent', topic: 'x' });
-        assert.equal(await client.threads.update(t.thread_id, { metadata: { more: 1 }, returnMinimal: true }), undefined);
-        assert.equal((await client.threads.get(t.thread_id)).metadata.more, 1);
+        assert.equal(await sdk.client.threads.update(t.thread_id, { metadata: { more: 1 }, returnMinimal: true }), undefined);
+        assert.equal((await sdk.client.threads.get(t.thread_id)).metadata.more, 1);
 
-        assert.equal(await client.threads.delete(t.thread_id), undefined);
-        const body = await rejectsWith(client.threads.get(t.thread_id), 404);
+        assert.equal(await sdk.client.threads.delete(t.thread_id), undefined);
+        const body = await rejectsWith(sdk.client.threads.get(t.thread_id), 404);
         assert.deepEqual(body, { error: 'not_found', message: `Thread '${t.thread_id}' not found`, details: null });
-        await rejectsWith(client.threads.delete(t.thread_id), 404);
-        await rejectsWith(client.threads.update(t.thread_id, { metadata: {} }), 404);
+        await rejectsWith(sdk.client.threads.delete(t.thread_id), 404);
+        await rejectsWith(sdk.client.threads.update(t.thread_id, { metadata: {} }), 404);
     });
 
     test('create with threadId and ifExists; 409 for a taken id', async () => {
         const id = randomUUID();
-        const t = await client.threads.create({ threadId: id, metadata: { n: 1 } });
+        const t = await sdk.client.threads.create({ threadId: id, metadata: { n: 1 } });
         assert.equal(t.thread_id, id);
-        const again = await client.threads.create({ threadId: id, ifExists: 'do_nothing', metadata: { n: 2 } });
+        const again = await sdk.client.threads.create({ threadId: id, ifExists: 'do_nothing', metadata: { n: 2 } });
         assert.deepEqual(again, t);
-        const body = await rejectsWith(client.threads.create({ threadId: id }), 409);
+        const body = await rejectsWith(sdk.client.threads.create({ threadId: id }), 409);
         assert.equal(body.message, `Thread '${id}' already exists`);
-        await rejectsWith(client.threads.create({ threadId: id, ifExists: 'raise' }), 409);
-        const bad = await rejectsWith(client.threads.create({ threadId: 'not-a-uuid' }), 422);
+        await rejectsWith(sdk.client.threads.create({ threadId: id, ifExists: 'raise' }), 409);
+        const bad = await rejectsWith(sdk.client.threads.create({ threadId: 'not-a-uuid' }), 422);
         assert.deepEqual(bad.detail[0].loc, ['body', 'thread_id']);
     });
 
     test('ttl on create and update; get with include ttl', async () => {
-        const t = await client.threads.create({ ttl: 15 });
-        const g = await client.threads.get(t.thread_id, { include: ['ttl'] });
+        const t = await sdk.client.threads.create({ ttl: 15 });
+        const g = await sdk.client.threads.get(t.thread_id, { include: ['ttl'] });
         assert.equal(g.ttl.strategy, 'delete');
         assert.equal(g.ttl.ttl_minutes, 15);
-        const o = await client.threads.create({ ttl: { ttl: 5, strategy: 'delete' } });
-        assert.equal((await client.threads.get(o.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 5);
-        await client.threads.update(t.thread_id, { metadata: {}, ttl: 120 });
-        assert.equal((await client.threads.get(t.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 120);
-        assert.ok(!('ttl' in (await client.threads.get(t.thread_id))));
+        const o = await sdk.client.threads.create({ ttl: { ttl: 5, strategy: 'delete' } });
+        assert.equal((await sdk.client.threads.get(o.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 5);
+        await sdk.client.threads.update(t.thread_id, { metadata: {}, ttl: 120 });
+        assert.equal((await sdk.client.threads.get(t.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 120);
+        assert.ok(!('ttl' in (await sdk.client.threads.get(t.thread_id))));
     });
 
     test('search: metadata, values, ids, status, paging, sorting, select, extract', async () => {
         const tag = randomUUID();
         const made = [];
-        for (let i = 0; i < 5; i++) made.push(await client.threads.create({ metadata: { tag, i, parity: i % 2 } }));
-        await psql(db.url, `UPDATE threads SET "values" = '{"messages":[{"content":"first"},{"content":"last"}]}', status = 'interrupted' WHERE thread_id = '${made[3].thread_id}'`);
+        for (let i = 0; i < 5; i++) made.push(await sdk.client.threads.create({ metadata: { tag, i, parity: i % 2 } }));
+        await psql(sdk.db.url, `UPDATE threads SET "values" = '{"messages":[{"content":"first"},{"content":"last"}]}', status = 'interrupted' WHERE thread_id = '${made[3].thread_id}'`);
 
-        const all = await client.threads.search({ metadata: { tag } });
+        const all = await sdk.client.threads.search({ metadata: { tag } });
         assert.deepEqual(all.map((t) => t.thread_id), made.map((t) => t.thread_id).reverse());
-        assert.deepEqual((await client.threads.search({ metadata: { tag, parity: 1 } })).map((t) => t.metadata.i).sort(), [1, 3]);
-        assert.deepEqual((await client.threads.search({ metadata: { tag }, values: { messages: [{ content: 'last' }] } })).map((t) => t.thread_id), [made[3].thread_id]);
-        assert.deepEqual((await client.threads.search({ metadata: { tag }, status: 'interrupted' })).map((t) => t.thread_id), [made[3].thread_id]);
+        assert.deepEqual((await sdk.client.threads.search({ metadata: { tag, parity: 1 } })).map((t) => t.metadata.i).sort(), [1, 3]);
+        assert.deepEqual((await sdk.client.threads.search({ metadata: { tag }, values: { messages: [{ content: 'last' }] } })).map((t) => t.thread_id), [made[3].thread_id]);
+        assert.deepEqual((await sdk.client.threads.search({ metadata: { tag }, status: 'interrupted' })).map((t) => t.thread_id), [made[3].thread_id]);
         const ids = [made[0].thread_id, made[4].thread_id];
-        assert.deepEqual((await client.threads.search({ ids })).map((t) => t.thread_id).sort(), [...ids].sort());
-        const page = await client.threads.search({ metadata: { tag }, limit: 2, offset: 1, sortBy: 'created_at', sortOrder: 'asc' });
+        assert.deepEqual((await sdk.client.threads.search({ ids })).map((t) => t.thread_id).sort(), [...ids].sort());
+        const page = await sdk.client.threads.search({ metadata: { tag }, limit: 2, offset: 1, sortBy: 'created_at', sortOrder: 'asc' });
         assert.deepEqual(page.map((t) => t.metadata.i), [1, 2]);
-        const byId = await client.threads.search({ metadata: { tag }, sortBy: 'thread_id', sortOrder: 'desc' });
+        const byId = await sdk.client.threads.search({ metadata: { tag }, sortBy: 'thread_id', sortOrder: 'desc' });
         assert.deepEqual(byId.map((t) => t.thread_id), made.map((t) => t.thread_id).sort().reverse());
-        for (const sortBy of ['status', 'updated_at', 'state_updated_at']) assert.equal((await client.threads.search({ metadata: { tag }, sortBy })).length, 5);
-        const sel = await client.threads.search({ ids: [made[3].thread_id], select: ['thread_id', 'status'] });
+        for (const sortBy of ['status', 'updated_at', 'state_updated_at']) assert.equal((await sdk.client.threads.search({ metadata: { tag }, sortBy })).length, 5);
+        const sel = await sdk.client.threads.search({ ids: [made[3].thread_id], select: ['thread_id', 'status'] });
         assert.deepEqual(sel, [{ thread_id: made[3].thread_id, status: 'interrupted' }]);
-        const ext = await client.threads.search({ ids: [made[3].thread_id], select: ['thread_id'], extract: { last: 'values.messages[-1].content', i: 'metadata.i' } });
+        const ext = await sdk.client.threads.search({ ids: [made[3].thread_id], select: ['thread_id'], extract: { last: 'values.messages[-1].content', i: 'metadata.i' } });
         assert.deepEqual(ext, [{ thread_id: made[3].thread_id, extracted: { last: 'last', i: 3 } }]);
-        const bad = await rejectsWith(client.threads.search({ limit: 5000 }), 422);
+        const bad = await rejectsWith(sdk.client.threads.search({ limit: 5000 }), 422);
         assert.deepEqual(bad.detail[0].loc, ['body', 'limit']);
     });
 
     test('count: metadata, values, status', async () => {
         const tag = randomUUID();
-        for (let i = 0; i < 3; i++) await client.threads.create({ metadata: { tag, i } });
-        assert.equal(await client.threads.count({ metadata: { tag } }), 3);
-        assert.equal(await client.threads.count({ metadata: { tag, i: 1 } }), 1);
-        assert.equal(await client.threads.count({ metadata: { tag }, status: 'busy' }), 0);
-        assert.equal(await client.threads.count({ metadata: { tag }, values: { x: 1 } }), 0);
-        assert.ok((await client.threads.count()) >= 3);
+        for (let i = 0; i < 3; i++) await sdk.client.threads.create({ metadata: { tag, i } });
+        assert.equal(await sdk.client.threads.count({ metadata: { tag } }), 3);
+        assert.equal(await sdk.client.threads.count({ metadata: { tag, i: 1 } }), 1);
+        assert.equal(await sdk.client.threads.count({ metadata: { tag }, status: 'busy' }), 0);
+        assert.equal(await sdk.client.threads.count({ metadata: { tag }, values: { x: 1 } }), 0);
+        assert.ok((await sdk.client.threads.count()) >= 3);
     });
 
     test('copy', async () => {
-        const src = await client.threads.create({ metadata: { copy: 'me' } });
-        const c = await client.threads.copy(src.thread_id);
+        const src = await sdk.client.threads.create({ metadata: { copy: 'me' } });
+        const c = await sdk.client.threads.copy(src.thread_id);
         assert.notEqual(c.thread_id, src.thread_id);
         assert.deepEqual(c.metadata, { copy: 'me' });
-        assert.deepEqual(await client.threads.get(c.thread_id), c);
-        await rejectsWith(client.threads.copy(randomUUID()), 404);
+        assert.deepEqual(await sdk.client.threads.get(c.thread_id), c);
+        await rejectsWith(sdk.client.threads.copy(randomUUID()), 404);
     });
 
     test('prune: delete and keep_latest', async () => {
-        const a = await client.threads.create({});
-        const b = await client.threads.create({});
-        assert.deepEqual(await client.threads.prune([a.thread_id, b.thread_id]), { pruned_count: 2 });
-        await rejectsWith(client.threads.get(a.thread_id), 404);
-        const k = await client.threads.create({});
-        await psql(db.url, `INSERT INTO checkpoints (thread_id, checkpoint_id, step, source) VALUES ('${k.thread_id}', 'c1', 0, 'loop'), ('${k.thread_id}', 'c2', 1, 'loop')`);
-        assert.deepEqual(await client.threads.prune([k.thread_id], { strategy: 'keep_latest' }), { pruned_count: 1 });
-        assert.equal(await psql(db.url, `SELECT string_agg(checkpoint_id, ',') FROM checkpoints WHERE thread_id = '${k.thread_id}'`), 'c2');
-        assert.equal((await client.threads.get(k.thread_id)).thread_id, k.thread_id);
-        await rejectsWith(client.threads.prune(['nope']), 422);
+        const a = await sdk.client.threads.create({});
+        const b = await sdk.client.threads.create({});
+        assert.deepEqual(await sdk.client.threads.prune([a.thread_id, b.thread_id]), { pruned_count: 2 });
+        await rejectsWith(sdk.client.threads.get(a.thread_id), 404);
+        const k = await sdk.client.threads.create({});
+        await psql(sdk.db.url, `INSERT INTO checkpoints (thread_id, checkpoint_id, step, source) VALUES ('${k.thread_id}', 'c1', 0, 'loop'), ('${k.thread_id}', 'c2', 1, 'loop')`);
+        assert.deepEqual(await sdk.client.threads.prune([k.thread_id], { strategy: 'keep_latest' }), { pruned_count: 1 });
+        assert.equal(await psql(sdk.db.url, `SELECT string_agg(checkpoint_id, ',') FROM checkpoints WHERE thread_id = '${k.thread_id}'`), 'c2');
+        assert.equal((await sdk.client.threads.get(k.thread_id)).thread_id, k.thread_id);
+        await rejectsWith(sdk.client.threads.prune(['nope']), 422);
     });
 
     test('the server exits 0 on SIGTERM with no sanitizer report', async () => {
-        const code = await server.stop();
-        assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${server.stderr()}`);
-        assert.doesNotMatch(server.stderr(), /Sanitizer|runtime error:/);
+        const code = await sdk.server.stop();
+        assert.equal(code, 0, `agentd exited with ${code}; stderr:\n${sdk.server.stderr()}`);
+        assert.doesNotMatch(sdk.server.stderr(), /Sanitizer|runtime error:/);
     });
 });
