@@ -89,3 +89,57 @@ void ag_dbq_strs_free(struct ag_dbq_strs *st)
         ag_free(st->p[i]);
     st->n = 0;
 }
+
+void *ag_dbreq_new(size_t size, struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
+{
+    AG_BUG_ON(size < sizeof(struct ag_dbreq));
+    struct ag_dbreq *d = ag_calloc(1, size);
+    d->r = r;
+    d->q.stmt = stmt;
+    d->q.kind = kind;
+    d->q.cb = cb;
+    d->q.ud = d;
+    return d;
+}
+
+void ag_dbreq_free(struct ag_dbreq *d)
+{
+    ag_dbq_strs_free(&d->strs);
+    ag_free(d);
+}
+
+void ag_dbreq_param(struct ag_dbreq *d, const char *p)
+{
+    AG_BUG_ON(d->q.nparams >= AG_PG_MAX_PARAMS);
+    d->q.params[d->q.nparams++] = p;
+}
+
+const char *ag_dbreq_str(struct ag_dbreq *d, const char *s, size_t len)
+{
+    return ag_dbq_strs_dup(&d->strs, s, len);
+}
+
+const char *ag_dbreq_json(struct ag_dbreq *d, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    AG_BUG_ON(!text);
+    const char *p = ag_dbreq_str(d, text, strlen(text));
+    ag_free(text);
+    return p;
+}
+
+int ag_dbreq_submit(struct ag_dbreq *d)
+{
+    int rc = ag_dbq_submit(d->r, &d->q);
+    if (rc != AG_AGAIN)
+        ag_dbreq_free(d);
+    return rc;
+}
+
+void ag_dbreq_finish(struct ag_dbreq *d)
+{
+    ag_http_done(d->r);
+    ag_dbreq_free(d);
+}

@@ -4,6 +4,7 @@
 #ifndef AG_PROTOCOL_DBQ_H
 #define AG_PROTOCOL_DBQ_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 
 #include "persist/pg.h"
@@ -37,5 +38,37 @@ struct ag_dbq_strs {
 const char *ag_dbq_strs_dup(struct ag_dbq_strs *st, const char *s, size_t len);
 const char *ag_dbq_strs_printf(struct ag_dbq_strs *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ag_dbq_strs_free(struct ag_dbq_strs *st);
+
+/* One request's database work: the query, the request it answers and the parameter strings it owns.
+ * A handler that needs more state embeds it as the first member of its own struct (allocated by
+ * ag_dbreq_new with that struct's size), so callbacks get back to it with AG_CONTAINER_OF or q->ud.
+ * Life: new → param... → submit; the callback answers and calls ag_dbreq_finish. */
+struct ag_dbreq {
+    struct ag_pg_query q;
+    struct ag_req *r;
+    struct ag_dbq_strs strs;
+};
+
+/* A zeroed block of size bytes (>= sizeof(struct ag_dbreq)) that starts with a struct ag_dbreq for
+ * r running stmt of kind with callback cb; q.ud points at the block. */
+void *ag_dbreq_new(size_t size, struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb);
+
+/* Frees d's strings and d (the whole block from ag_dbreq_new), without answering. */
+void ag_dbreq_free(struct ag_dbreq *d);
+
+/* Appends parameter p: a literal, a string owned by d (ag_dbreq_str/json, d->strs), or NULL for SQL NULL. */
+void ag_dbreq_param(struct ag_dbreq *d, const char *p);
+
+/* s[0..len) copied into d's strings (lives until d is freed). */
+const char *ag_dbreq_str(struct ag_dbreq *d, const char *s, size_t len);
+
+/* v as compact JSON text owned by d; NULL for a NULL v. */
+const char *ag_dbreq_json(struct ag_dbreq *d, const json_t *v);
+
+/* Submits d's query (ag_dbq_submit): AG_AGAIN when queued, or AG_OK after answering 503, with d freed. */
+int ag_dbreq_submit(struct ag_dbreq *d);
+
+/* Finishes the request after the callback answered (ag_http_done) and frees d. */
+void ag_dbreq_finish(struct ag_dbreq *d);
 
 #endif

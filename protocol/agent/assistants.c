@@ -39,10 +39,8 @@ static const char *caller_owner(const struct ag_req *r)
 enum show { SHOW_SCHEMAS, SHOW_GRAPH, SHOW_SUBGRAPHS };
 
 struct aq {
-    struct ag_pg_query q;
-    struct ag_req *r;
-    struct ag_dbq_strs st;
-    const char *id; /* the assistant id (in st), for messages */
+    struct ag_dbreq d;
+    const char *id; /* the assistant id (in d.strs), for messages */
     int64_t limit, offset;
     const char *version; /* set_latest, for messages */
     enum show show;
@@ -50,56 +48,12 @@ struct aq {
 
 static struct aq *aq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
 {
-    struct aq *a = ag_calloc(1, sizeof *a);
-    a->r = r;
-    a->q.stmt = stmt;
-    a->q.kind = kind;
-    a->q.cb = cb;
-    return a;
-}
-
-static void aq_free(struct aq *a)
-{
-    ag_dbq_strs_free(&a->st);
-    ag_free(a);
-}
-
-/* Appends parameter p (owned by a->st, a literal, or NULL for SQL NULL). */
-static void aq_param(struct aq *a, const char *p)
-{
-    AG_BUG_ON(a->q.nparams >= AG_PG_MAX_PARAMS);
-    a->q.params[a->q.nparams++] = p;
+    return ag_dbreq_new(sizeof(struct aq), r, stmt, kind, cb);
 }
 
 static const char *aq_str(struct aq *a, const char *s)
 {
-    return ag_dbq_strs_dup(&a->st, s, strlen(s));
-}
-
-/* v as compact JSON text owned by a->st; NULL for a NULL v. */
-static const char *aq_json(struct aq *a, const json_t *v)
-{
-    if (!v)
-        return NULL;
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    AG_BUG_ON(!text);
-    const char *p = aq_str(a, text);
-    ag_free(text);
-    return p;
-}
-
-static int aq_submit(struct aq *a)
-{
-    int rc = ag_dbq_submit(a->r, &a->q);
-    if (rc == AG_OK)
-        aq_free(a);
-    return rc;
-}
-
-static void aq_finish(struct aq *a)
-{
-    ag_http_done(a->r);
-    aq_free(a);
+    return ag_dbreq_str(&a->d, s, strlen(s));
 }
 
 /* Answers {"error","message","details":null} with a formatted message. */
@@ -328,8 +282,8 @@ static struct aq *aq_path_body(struct ag_req *r, enum ag_sql stmt, enum ag_pg_ki
 {
     *body = NULL;
     struct aq *a = aq_new(r, stmt, kind, cb);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    if (!(a->id = path_id(r, &a->d.strs))) {
+        ag_dbreq_free(&a->d);
         return NULL;
     }
     struct ag_verr e = {0};
@@ -338,7 +292,7 @@ static struct aq *aq_path_body(struct ag_req *r, enum ag_sql stmt, enum ag_pg_ki
         check(b, &e);
     if (e.count) {
         json_decref(b);
-        aq_free(a);
+        ag_dbreq_free(&a->d);
         verr_answer(r, &e);
         return NULL;
     }
@@ -393,14 +347,14 @@ static bool check_graph(struct ag_req *r, json_t *body, const char *key)
 
 static void on_create(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
     if (q->status == AG_PG_OK && PQntuples(res) > 0)
-        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+        ag_http_json(a->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     else if (q->status == AG_PG_OK || ag_dbq_sqlstate(q, "23505"))
-        answer(a->r, 409, "Assistant '%s' already exists", a->id);
+        answer(a->d.r, 409, "Assistant '%s' already exists", a->id);
     else
-        ag_dbq_fail(a->r, q);
-    aq_finish(a);
+        ag_dbq_fail(a->d.r, q);
+    ag_dbreq_finish(&a->d);
 }
 
 int ag_assistants_create(struct ag_req *r)
@@ -459,19 +413,19 @@ int ag_assistants_create(struct ag_req *r)
         const char *name = field_str(body, "name"), *desc = field_str(body, "description"),
                    *ifx = field_str(body, "if_exists");
         json_t *metadata = field(body, "metadata");
-        aq_param(a, a->id);
-        aq_param(a, caller_owner(r));
-        aq_param(a, aq_str(a, field_str(body, "graph_id")));
-        aq_param(a, aq_str(a, name ? name : "Untitled"));
-        aq_param(a, desc ? aq_str(a, desc) : NULL);
-        aq_param(a, aq_json(a, config));
-        aq_param(a, aq_json(a, context));
-        aq_param(a, metadata ? aq_json(a, metadata) : "{}");
-        aq_param(a, ifx ? aq_str(a, ifx) : "raise");
+        ag_dbreq_param(&a->d, a->id);
+        ag_dbreq_param(&a->d, caller_owner(r));
+        ag_dbreq_param(&a->d, aq_str(a, field_str(body, "graph_id")));
+        ag_dbreq_param(&a->d, aq_str(a, name ? name : "Untitled"));
+        ag_dbreq_param(&a->d, desc ? aq_str(a, desc) : NULL);
+        ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, config));
+        ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, context));
+        ag_dbreq_param(&a->d, metadata ? ag_dbreq_json(&a->d, metadata) : "{}");
+        ag_dbreq_param(&a->d, ifx ? aq_str(a, ifx) : "raise");
         json_decref(config);
         json_decref(context);
         json_decref(body);
-        return aq_submit(a);
+        return ag_dbreq_submit(&a->d);
     }
     json_decref(config);
     json_decref(context);
@@ -483,14 +437,14 @@ int ag_assistants_create(struct ag_req *r)
 
 static void on_json(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
     if (q->status != AG_PG_OK)
-        ag_dbq_fail(a->r, q);
+        ag_dbq_fail(a->d.r, q);
     else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0))
-        not_found(a->r, a->id ? a->id : "");
+        not_found(a->d.r, a->id ? a->id : "");
     else
-        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    aq_finish(a);
+        ag_http_json(a->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    ag_dbreq_finish(&a->d);
 }
 
 int ag_assistants_list(struct ag_req *r)
@@ -507,10 +461,10 @@ int ag_assistants_list(struct ag_req *r)
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
-    aq_param(a, caller_owner(r));
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, limit));
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, offset));
-    return aq_submit(a);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, limit));
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, offset));
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- POST /assistants/search, /assistants/count --- */
@@ -552,32 +506,32 @@ static void check_select(json_t *body, struct ag_verr *e)
 static void filter_params(struct aq *a, json_t *body)
 {
     const char *g = field_str(body, "graph_id"), *name = field_str(body, "name");
-    aq_param(a, caller_owner(a->r));
-    aq_param(a, g ? aq_str(a, g) : NULL);
-    aq_param(a, name ? aq_str(a, name) : NULL);
-    aq_param(a, aq_json(a, field(body, "metadata")));
+    ag_dbreq_param(&a->d, caller_owner(a->d.r));
+    ag_dbreq_param(&a->d, g ? aq_str(a, g) : NULL);
+    ag_dbreq_param(&a->d, name ? aq_str(a, name) : NULL);
+    ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
 }
 
 static void on_search(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(a->r, q);
+        ag_dbq_fail(a->d.r, q);
     } else {
         int64_t got = 0;
         parse_int(PQgetvalue(res, 0, 1), &got);
         char v[32];
         if (got > a->limit) {
             snprintf(v, sizeof v, "%" PRId64, a->offset + a->limit);
-            ag_http_add_header(a->r, "X-Pagination-Next", v);
+            ag_http_add_header(a->d.r, "X-Pagination-Next", v);
             snprintf(v, sizeof v, "%" PRId64, a->offset + a->limit + 1);
         } else {
             snprintf(v, sizeof v, "%" PRId64, a->offset + got);
         }
-        ag_http_add_header(a->r, "X-Pagination-Total", v);
-        ag_http_json(a->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+        ag_http_add_header(a->d.r, "X-Pagination-Total", v);
+        ag_http_json(a->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     }
-    aq_finish(a);
+    ag_dbreq_finish(&a->d);
 }
 
 int ag_assistants_search(struct ag_req *r)
@@ -613,10 +567,10 @@ int ag_assistants_search(struct ag_req *r)
     a->offset = offset ? json_integer_value(offset) : 0;
     const char *sb = field_str(body, "sort_by"), *so = field_str(body, "sort_order");
     filter_params(a, body);
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, a->limit));
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" PRId64, a->offset));
-    aq_param(a, sb ? aq_str(a, sb) : "created_at");
-    aq_param(a, so ? aq_str(a, so) : "desc");
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, a->limit));
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, a->offset));
+    ag_dbreq_param(&a->d, sb ? aq_str(a, sb) : "created_at");
+    ag_dbreq_param(&a->d, so ? aq_str(a, so) : "desc");
     if (json_array_size(sel)) {
         /* Items are field names (checked above), so the array literal needs no quoting. */
         struct ag_buf lit = {0};
@@ -624,13 +578,13 @@ int ag_assistants_search(struct ag_req *r)
         json_t *it;
         json_array_foreach(sel, i, it) ag_buf_printf(&lit, "%s%s", i ? "," : "{", json_string_value(it));
         ag_buf_puts(&lit, "}");
-        aq_param(a, ag_dbq_strs_dup(&a->st, lit.base, lit.len));
+        ag_dbreq_param(&a->d, ag_dbq_strs_dup(&a->d.strs, lit.base, lit.len));
         ag_buf_free(&lit);
     } else {
-        aq_param(a, NULL);
+        ag_dbreq_param(&a->d, NULL);
     }
     json_decref(body);
-    return aq_submit(a);
+    return ag_dbreq_submit(&a->d);
 }
 
 int ag_assistants_count(struct ag_req *r)
@@ -650,7 +604,7 @@ int ag_assistants_count(struct ag_req *r)
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_COUNT, AG_PG_READ, on_json);
     filter_params(a, body);
     json_decref(body);
-    return aq_submit(a);
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- GET /assistants/{assistant_id} --- */
@@ -664,13 +618,13 @@ int ag_assistants_get(struct ag_req *r)
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GET, AG_PG_READ, on_json);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    if (!(a->id = path_id(r, &a->d.strs))) {
+        ag_dbreq_free(&a->d);
         return AG_OK;
     }
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    return aq_submit(a);
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- PATCH /assistants/{assistant_id}, POST .../latest --- */
@@ -678,8 +632,8 @@ int ag_assistants_get(struct ag_req *r)
 /* Rows of PATCH and set-latest: (visible owner, updated assistant or NULL). */
 static void on_update(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
-    struct ag_req *r = a->r;
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
+    struct ag_req *r = a->d.r;
     if (q->status != AG_PG_OK) {
         ag_dbq_fail(r, q);
     } else if (PQntuples(res) < 1) {
@@ -693,7 +647,7 @@ static void on_update(struct ag_pg_query *q, PGresult *res)
     } else {
         ag_http_json(r, 200, PQgetvalue(res, 0, 1), (size_t)PQgetlength(res, 0, 1));
     }
-    aq_finish(a);
+    ag_dbreq_finish(&a->d);
 }
 
 int ag_assistants_patch(struct ag_req *r)
@@ -716,7 +670,7 @@ int ag_assistants_patch(struct ag_req *r)
     if (!check_graph(r, body, "graph_id") ||
         (nonempty_object(configurable) && nonempty_object(context) && (ag_http_error(r, 400, both_msg), true))) {
         json_decref(body);
-        aq_free(a);
+        ag_dbreq_free(&a->d);
         return AG_OK;
     }
     /* config.configurable and context mirror each other: the non-empty one given wins. */
@@ -727,17 +681,17 @@ int ag_assistants_patch(struct ag_req *r)
         ctx_to_config = true;
     const char *g = field_str(body, "graph_id"), *name = field_str(body, "name"),
                *desc = field_str(body, "description");
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    aq_param(a, g ? aq_str(a, g) : NULL);
-    aq_param(a, aq_json(a, config));
-    aq_param(a, aq_json(a, context));
-    aq_param(a, aq_json(a, field(body, "metadata")));
-    aq_param(a, name ? aq_str(a, name) : NULL);
-    aq_param(a, desc ? aq_str(a, desc) : NULL);
-    aq_param(a, ctx_to_config ? "true" : "false");
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, g ? aq_str(a, g) : NULL);
+    ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, config));
+    ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, context));
+    ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
+    ag_dbreq_param(&a->d, name ? aq_str(a, name) : NULL);
+    ag_dbreq_param(&a->d, desc ? aq_str(a, desc) : NULL);
+    ag_dbreq_param(&a->d, ctx_to_config ? "true" : "false");
     json_decref(body);
-    return aq_submit(a);
+    return ag_dbreq_submit(&a->d);
 }
 
 int ag_assistants_set_latest(struct ag_req *r)
@@ -750,28 +704,28 @@ int ag_assistants_set_latest(struct ag_req *r)
                                 false, NULL, &body);
     if (!a)
         return AG_OK;
-    a->version = ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
+    a->version = ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
     json_decref(body);
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    aq_param(a, a->version);
-    return aq_submit(a);
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, a->version);
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- DELETE /assistants/{assistant_id} --- */
 
 static void on_delete(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
     if (q->status != AG_PG_OK)
-        ag_dbq_fail(a->r, q);
+        ag_dbq_fail(a->d.r, q);
     else if (PQntuples(res) < 1)
-        not_found(a->r, a->id);
-    else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(a->r)))
-        system_forbidden(a->r, a->id, "deleted");
+        not_found(a->d.r, a->id);
+    else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(a->d.r)))
+        system_forbidden(a->d.r, a->id, "deleted");
     else
-        ag_http_respond(a->r, 204, "application/json", NULL, 0);
-    aq_finish(a);
+        ag_http_respond(a->d.r, 204, "application/json", NULL, 0);
+    ag_dbreq_finish(&a->d);
 }
 
 int ag_assistants_delete(struct ag_req *r)
@@ -787,14 +741,14 @@ int ag_assistants_delete(struct ag_req *r)
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_DELETE, AG_PG_WRITE, on_delete);
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    if (!(a->id = path_id(r, &a->d.strs))) {
+        ag_dbreq_free(&a->d);
         return AG_OK;
     }
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    aq_param(a, threads ? "true" : "false");
-    return aq_submit(a);
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, threads ? "true" : "false");
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- POST /assistants/{assistant_id}/versions --- */
@@ -812,13 +766,14 @@ int ag_assistants_versions(struct ag_req *r)
     if (!a)
         return AG_OK;
     json_t *limit = field(body, "limit"), *offset = field(body, "offset");
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    aq_param(a, aq_json(a, field(body, "metadata")));
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, limit ? json_integer_value(limit) : 10));
-    aq_param(a, ag_dbq_strs_printf(&a->st, "%" JSON_INTEGER_FORMAT, offset ? json_integer_value(offset) : 0));
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
+    json_int_t lim = limit ? json_integer_value(limit) : 10, off = offset ? json_integer_value(offset) : 0;
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, lim));
+    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, off));
     json_decref(body);
-    return aq_submit(a);
+    return ag_dbreq_submit(&a->d);
 }
 
 /* --- GET /assistants/{assistant_id}/schemas, /graph, /subgraphs --- */
@@ -882,14 +837,14 @@ static void write_graph(struct ag_jw *w, const struct ag_graph_info *g)
 
 static void on_graph_id(struct ag_pg_query *q, PGresult *res)
 {
-    struct aq *a = AG_CONTAINER_OF(q, struct aq, q);
+    struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
     const struct ag_graph_info *g = NULL;
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(a->r, q);
+        ag_dbq_fail(a->d.r, q);
     } else if (PQntuples(res) < 1) {
-        not_found(a->r, a->id);
+        not_found(a->d.r, a->id);
     } else if (!(g = ag_graph_find_n(PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)))) {
-        graph_not_found(a->r, PQgetvalue(res, 0, 0));
+        graph_not_found(a->d.r, PQgetvalue(res, 0, 0));
     } else {
         struct ag_buf b = {0};
         struct ag_jw w;
@@ -903,10 +858,10 @@ static void on_graph_id(struct ag_pg_query *q, PGresult *res)
             write_graph(&w, g);
         } /* SHOW_SUBGRAPHS: the registered graphs have none */
         ag_jw_end(&w);
-        ag_http_json(a->r, 200, b.base, b.len);
+        ag_http_json(a->d.r, 200, b.base, b.len);
         ag_buf_free(&b);
     }
-    aq_finish(a);
+    ag_dbreq_finish(&a->d);
 }
 
 static int show(struct ag_req *r, enum show what)
@@ -947,13 +902,13 @@ static int show(struct ag_req *r, enum show what)
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);
     a->show = what;
-    if (!(a->id = path_id(r, &a->st))) {
-        aq_free(a);
+    if (!(a->id = path_id(r, &a->d.strs))) {
+        ag_dbreq_free(&a->d);
         return AG_OK;
     }
-    aq_param(a, a->id);
-    aq_param(a, caller_owner(r));
-    return aq_submit(a);
+    ag_dbreq_param(&a->d, a->id);
+    ag_dbreq_param(&a->d, caller_owner(r));
+    return ag_dbreq_submit(&a->d);
 }
 
 int ag_assistants_schemas(struct ag_req *r)

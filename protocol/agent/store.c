@@ -43,9 +43,7 @@ static const char *const filter_ops[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$l
 /* --- one request's query --- */
 
 struct store_req {
-    struct ag_pg_query q;
-    struct ag_req *r;
-    struct ag_dbq_strs strs;
+    struct ag_dbreq d;
     int ok_status;        /* 204: row 0 says go (false: busy); 200: row 0 column 0 is the JSON, none a 404 */
     unsigned retries;     /* runs again after a deadlock */
     unsigned busy;        /* runs again because another transaction was writing the item */
@@ -53,20 +51,13 @@ struct store_req {
     struct ag_timer wait; /* the pause before running again */
 };
 
-static void store_req_finish(struct store_req *x)
-{
-    ag_http_done(x->r);
-    ag_dbq_strs_free(&x->strs);
-    ag_free(x);
-}
-
 /* Runs the query again (it did nothing the first time); false after answering 503 when it cannot. */
 static bool store_req_again(struct store_req *x)
 {
-    if (ag_pg_submit(x->r->shard, &x->q) == 0)
+    if (ag_pg_submit(x->d.r->shard, &x->d.q) == 0)
         return true;
-    ag_http_add_header(x->r, "retry-after", "1");
-    ag_http_error(x->r, 503, "database unavailable or queue full, retry later");
+    ag_http_add_header(x->d.r, "retry-after", "1");
+    ag_http_error(x->d.r, 503, "database unavailable or queue full, retry later");
     return false;
 }
 
@@ -74,19 +65,19 @@ static void on_wait(struct ag_timer *t)
 {
     struct store_req *x = AG_CONTAINER_OF(t, struct store_req, wait);
     if (!store_req_again(x))
-        store_req_finish(x);
+        ag_dbreq_finish(&x->d);
 }
 
 /* The item is being written by another transaction: try again after a pause growing from 1 ms to
  * 16 ms; false after answering 503 once BUSY_MAX_NS has passed. */
 static bool store_req_busy(struct store_req *x)
 {
-    struct ag_shard *s = x->r->shard;
+    struct ag_shard *s = x->d.r->shard;
     if (!x->busy++)
         x->busy_since = s->now_ns;
     if (s->now_ns - x->busy_since > BUSY_MAX_NS) {
-        ag_http_add_header(x->r, "retry-after", "1");
-        ag_http_error(x->r, 503, "the item is being written by other requests, retry later");
+        ag_http_add_header(x->d.r, "retry-after", "1");
+        ag_http_error(x->d.r, 503, "the item is being written by other requests, retry later");
         return false;
     }
     uint64_t pause = BUSY_PAUSE_NS << (x->busy < 5 ? x->busy - 1 : 4);
@@ -96,7 +87,7 @@ static bool store_req_busy(struct store_req *x)
 
 static void on_result(struct ag_pg_query *q, PGresult *res)
 {
-    struct store_req *x = AG_CONTAINER_OF(q, struct store_req, q);
+    struct store_req *x = AG_CONTAINER_OF(q, struct store_req, d.q);
     if (ag_dbq_sqlstate(q, "40P01") || ag_dbq_sqlstate(q, "40001")) {
         /* Writers of an item do not wait for each other (sql_store.def), but a writer outside agentd
          * can still hold a lock. The victim's transaction was rolled back: run it again, a few times. */
@@ -104,52 +95,37 @@ static void on_result(struct ag_pg_query *q, PGresult *res)
             if (store_req_again(x))
                 return;
         } else {
-            ag_http_add_header(x->r, "retry-after", "1");
-            ag_http_error(x->r, 503, "conflicting concurrent writes, retry");
+            ag_http_add_header(x->d.r, "retry-after", "1");
+            ag_http_error(x->d.r, 503, "conflicting concurrent writes, retry");
         }
     } else if (q->status != AG_PG_OK) {
-        ag_dbq_fail(x->r, q);
+        ag_dbq_fail(x->d.r, q);
     } else if (x->ok_status == 204) {
         bool go = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
         if (!go && store_req_busy(x))
             return;
         if (go)
-            ag_http_respond(x->r, 204, "application/json", NULL, 0);
+            ag_http_respond(x->d.r, 204, "application/json", NULL, 0);
     } else {
-        ag_dbq_json(x->r, res, 200, "Item not found");
+        ag_dbq_json(x->d.r, res, 200, "Item not found");
     }
-    store_req_finish(x);
+    ag_dbreq_finish(&x->d);
 }
 
-static struct store_req *store_req_new(enum ag_sql stmt, int ok_status)
+/* A read of stmt for r; its first parameter is the owner. */
+static struct store_req *store_req_new(struct ag_req *r, enum ag_sql stmt, int ok_status)
 {
-    struct store_req *x = ag_calloc(1, sizeof *x);
-    x->q.stmt = stmt;
-    x->q.kind = AG_PG_READ;
-    x->q.cb = on_result;
+    struct store_req *x = ag_dbreq_new(sizeof *x, r, stmt, AG_PG_READ, on_result);
     x->ok_status = ok_status;
     ag_timer_init(&x->wait, on_wait);
-    x->q.params[0] = STORE_OWNER;
-    x->q.nparams = 1;
+    ag_dbreq_param(&x->d, STORE_OWNER);
     return x;
-}
-
-static int store_req_submit(struct ag_req *r, struct store_req *x)
-{
-    x->r = r;
-    int rc = ag_dbq_submit(r, &x->q);
-    if (rc != AG_AGAIN) {
-        ag_dbq_strs_free(&x->strs);
-        ag_free(x);
-    }
-    return rc;
 }
 
 /* Adds parameter s (copied; NULL is SQL NULL). */
 static void param(struct store_req *x, const char *s, size_t len)
 {
-    AG_BUG_ON(x->q.nparams >= AG_PG_MAX_PARAMS);
-    x->q.params[x->q.nparams++] = s ? ag_dbq_strs_dup(&x->strs, s, len) : NULL;
+    ag_dbreq_param(&x->d, s ? ag_dbreq_str(&x->d, s, len) : NULL);
 }
 
 /* Adds the Postgres text[] literal of the first n labels (JSON strings), each quoted and escaped, with
@@ -376,8 +352,8 @@ int ag_store_put(struct ag_req *r)
     json_t *body = parse_body(r, put_fields, AG_ARRAY_LEN(put_fields), put_checks, AG_ARRAY_LEN(put_checks), &e);
     if (refuse(r, body, &e))
         return AG_OK;
-    struct store_req *x = store_req_new(AG_SQL_STORE_PUT, 204);
-    x->q.kind = AG_PG_WRITE;
+    struct store_req *x = store_req_new(r, AG_SQL_STORE_PUT, 204);
+    x->d.q.kind = AG_PG_WRITE;
     const json_t *ns = json_object_get(body, "namespace");
     const json_t *key = json_object_get(body, "key");
     param_labels(x, ns, json_array_size(ns), false);
@@ -392,7 +368,7 @@ int ag_store_put(struct ag_req *r)
         param(x, NULL, 0);
     }
     json_decref(body);
-    return store_req_submit(r, x);
+    return ag_dbreq_submit(&x->d);
 }
 
 /* --- GET /store/items --- */
@@ -498,8 +474,8 @@ int ag_store_get(struct ag_req *r)
     }
     struct store_req *x = NULL;
     if (!e.count) {
-        x = store_req_new(AG_SQL_STORE_GET, 200);
-        x->q.kind = refresh ? AG_PG_WRITE : AG_PG_READ;
+        x = store_req_new(r, AG_SQL_STORE_GET, 200);
+        x->d.q.kind = refresh ? AG_PG_WRITE : AG_PG_READ;
         param_labels(x, ns, json_array_size(ns), false);
         param(x, json_string_value(key), json_string_length(key));
         param_bool(x, refresh);
@@ -511,7 +487,7 @@ int ag_store_get(struct ag_req *r)
     ag_free(q.refresh_ttl);
     if (refuse(r, NULL, &e))
         return AG_OK;
-    return store_req_submit(r, x);
+    return ag_dbreq_submit(&x->d);
 }
 
 /* --- DELETE /store/items --- */
@@ -532,14 +508,14 @@ int ag_store_delete(struct ag_req *r)
     json_t *body = parse_body(r, delete_fields, AG_ARRAY_LEN(delete_fields), delete_checks, AG_ARRAY_LEN(delete_checks), &e);
     if (refuse(r, body, &e))
         return AG_OK;
-    struct store_req *x = store_req_new(AG_SQL_STORE_DELETE, 204);
-    x->q.kind = AG_PG_WRITE;
+    struct store_req *x = store_req_new(r, AG_SQL_STORE_DELETE, 204);
+    x->d.q.kind = AG_PG_WRITE;
     const json_t *ns = json_object_get(body, "namespace");
     const json_t *key = json_object_get(body, "key");
     param_labels(x, ns, json_array_size(ns), false);
     param(x, json_string_value(key), json_string_length(key));
     json_decref(body);
-    return store_req_submit(r, x);
+    return ag_dbreq_submit(&x->d);
 }
 
 /* --- POST /store/items/search --- */
@@ -628,8 +604,8 @@ int ag_store_search(struct ag_req *r)
         return AG_OK;
     const json_t *refresh = opt(body, "refresh_ttl");
     bool refresh_ttl = !refresh || json_is_true(refresh);
-    struct store_req *x = store_req_new(AG_SQL_STORE_SEARCH, 200);
-    x->q.kind = refresh_ttl ? AG_PG_WRITE : AG_PG_READ;
+    struct store_req *x = store_req_new(r, AG_SQL_STORE_SEARCH, 200);
+    x->d.q.kind = refresh_ttl ? AG_PG_WRITE : AG_PG_READ;
     const json_t *prefix = json_object_get(body, "namespace_prefix");
     param_range(x, prefix, json_array_size(prefix));
     param(x, r->body.base, r->body.len); /* the filter is read from it in SQL, numbers exactly as sent */
@@ -637,7 +613,7 @@ int ag_store_search(struct ag_req *r)
     param_int(x, int_or(body, "offset", 0));
     param_bool(x, refresh_ttl);
     json_decref(body);
-    return store_req_submit(r, x);
+    return ag_dbreq_submit(&x->d);
 }
 
 /* --- POST /store/namespaces --- */
@@ -661,7 +637,7 @@ int ag_store_namespaces(struct ag_req *r)
     json_t *body = parse_body(r, namespaces_fields, AG_ARRAY_LEN(namespaces_fields), namespaces_checks, AG_ARRAY_LEN(namespaces_checks), &e);
     if (refuse(r, body, &e))
         return AG_OK;
-    struct store_req *x = store_req_new(AG_SQL_STORE_NAMESPACES, 200);
+    struct store_req *x = store_req_new(r, AG_SQL_STORE_NAMESPACES, 200);
     const json_t *prefix = opt(body, "prefix"), *suffix = opt(body, "suffix");
     size_t fixed = 0; /* leading labels without a wildcard: they bound a primary key range */
     while (fixed < json_array_size(prefix) && strcmp(json_string_value(json_array_get(prefix, fixed)), "*"))
@@ -677,7 +653,7 @@ int ag_store_namespaces(struct ag_req *r)
     param_int(x, int_or(body, "limit", NAMESPACES_LIMIT_DEFAULT));
     param_int(x, int_or(body, "offset", 0));
     json_decref(body);
-    return store_req_submit(r, x);
+    return ag_dbreq_submit(&x->d);
 }
 
 /* --- the TTL sweeper (shard 0) --- */

@@ -31,11 +31,9 @@
 #define SWEEP_BATCH 1000
 #define SWEEP_BATCH_TEXT "1000"
 
-/* One request's database work: freed by tq_done after the answer. */
+/* One request's database work: freed by ag_dbreq_finish after the answer. */
 struct tq {
-    struct ag_pg_query q;
-    struct ag_req *r;
-    struct ag_dbq_strs st;
+    struct ag_dbreq d;
     char id[37];           /* the thread named by the request, for messages */
     int64_t limit, offset; /* search paging, for the pagination headers */
     bool minimal;          /* PATCH with Prefer: return=minimal */
@@ -43,60 +41,14 @@ struct tq {
 
 static struct tq *tq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
 {
-    struct tq *t = ag_calloc(1, sizeof *t);
-    t->r = r;
-    t->q.stmt = stmt;
-    t->q.kind = kind;
-    t->q.cb = cb;
-    t->q.ud = t;
-    return t;
-}
-
-static void tq_free(struct tq *t)
-{
-    ag_dbq_strs_free(&t->st);
-    ag_free(t);
-}
-
-/* Appends a parameter; s must live until the callback (a literal, or owned by t->st). */
-static void tq_param(struct tq *t, const char *s)
-{
-    AG_BUG_ON(t->q.nparams >= AG_PG_MAX_PARAMS);
-    t->q.params[t->q.nparams++] = s;
-}
-
-/* Appends a parameter that t takes ownership of (ag_malloc'd; json_dumps output qualifies). */
-static void tq_param_own(struct tq *t, char *s)
-{
-    AG_BUG_ON(t->st.n >= AG_PG_MAX_PARAMS);
-    t->st.p[t->st.n++] = s;
-    tq_param(t, s);
-}
-
-static void tq_param_dup(struct tq *t, const char *s, size_t len)
-{
-    tq_param(t, ag_dbq_strs_dup(&t->st, s, len));
-}
-
-static int tq_submit(struct tq *t)
-{
-    int rc = ag_dbq_submit(t->r, &t->q);
-    if (rc != AG_AGAIN)
-        tq_free(t);
-    return rc;
-}
-
-static void tq_done(struct tq *t)
-{
-    ag_http_done(t->r);
-    tq_free(t);
+    return ag_dbreq_new(sizeof(struct tq), r, stmt, kind, cb);
 }
 
 static void not_found(struct tq *t)
 {
     char msg[96];
     snprintf(msg, sizeof msg, "Thread '%s' not found", t->id);
-    ag_http_error(t->r, 404, msg);
+    ag_http_error(t->d.r, 404, msg);
 }
 
 /* --- input checks --- */
@@ -230,11 +182,11 @@ static unsigned parse_ttl(const json_t *v, double *minutes, const char **strateg
 static void param_ttl(struct tq *t, double minutes, const char *strategy)
 {
     if (minutes > 0) {
-        tq_param(t, ag_dbq_strs_printf(&t->st, "%.17g", minutes));
-        tq_param(t, ag_dbq_strs_dup(&t->st, strategy, strlen(strategy)));
+        ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%.17g", minutes));
+        ag_dbreq_param(&t->d, ag_dbq_strs_dup(&t->d.strs, strategy, strlen(strategy)));
     } else {
-        tq_param(t, NULL);
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
+        ag_dbreq_param(&t->d, NULL);
     }
 }
 
@@ -310,14 +262,14 @@ static bool answer_problems(struct ag_req *r, struct ag_verr *e)
 static void answer_thread(struct tq *t, const struct ag_pg_query *q, PGresult *res, bool found, bool no_content)
 {
     if (q->status != AG_PG_OK)
-        ag_dbq_fail(t->r, q);
+        ag_dbq_fail(t->d.r, q);
     else if (!found)
         not_found(t);
     else if (no_content)
-        ag_http_respond(t->r, 204, "application/json", NULL, 0);
+        ag_http_respond(t->d.r, 204, "application/json", NULL, 0);
     else
-        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    tq_done(t);
+        ag_http_json(t->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    ag_dbreq_finish(&t->d);
 }
 
 /* The statement's single value is the answer (200); no row is a 404 for t->id. */
@@ -331,26 +283,26 @@ static void on_json(struct ag_pg_query *q, PGresult *res)
 {
     struct tq *t = q->ud;
     if (q->status != AG_PG_OK)
-        ag_dbq_fail(t->r, q);
+        ag_dbq_fail(t->d.r, q);
     else
-        ag_dbq_json(t->r, res, 200, "no result");
-    tq_done(t);
+        ag_dbq_json(t->d.r, res, 200, "no result");
+    ag_dbreq_finish(&t->d);
 }
 
 static void on_create(struct ag_pg_query *q, PGresult *res)
 {
     struct tq *t = q->ud;
     if (q->status == AG_PG_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-        ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+        ag_http_json(t->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     } else if (q->status == AG_PG_OK || ag_dbq_sqlstate(q, "23505")) {
         /* Taken: by another owner (do_nothing finds no row of ours) or raise. */
         char msg[96];
         snprintf(msg, sizeof msg, "Thread '%s' already exists", t->id);
-        ag_http_error(t->r, 409, msg);
+        ag_http_error(t->d.r, 409, msg);
     } else {
-        ag_dbq_fail(t->r, q);
+        ag_dbq_fail(t->d.r, q);
     }
-    tq_done(t);
+    ag_dbreq_finish(&t->d);
 }
 
 static void on_patch(struct ag_pg_query *q, PGresult *res)
@@ -368,8 +320,8 @@ static void on_search(struct ag_pg_query *q, PGresult *res)
 {
     struct tq *t = q->ud;
     if (q->status != AG_PG_OK || PQntuples(res) != 1) {
-        ag_dbq_fail(t->r, q);
-        tq_done(t);
+        ag_dbq_fail(t->d.r, q);
+        ag_dbreq_finish(&t->d);
         return;
     }
     /* As LangGraph's server: total = offset + rows, plus one and a next offset when the page is full. */
@@ -378,14 +330,14 @@ static void on_search(struct ag_pg_query *q, PGresult *res)
     char num[24];
     if (rows == t->limit) {
         snprintf(num, sizeof num, "%" PRId64, next);
-        ag_http_add_header(t->r, "x-pagination-next", num);
+        ag_http_add_header(t->d.r, "x-pagination-next", num);
         snprintf(num, sizeof num, "%" PRId64, next + 1);
     } else {
         snprintf(num, sizeof num, "%" PRId64, next);
     }
-    ag_http_add_header(t->r, "x-pagination-total", num);
-    ag_http_json(t->r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    tq_done(t);
+    ag_http_add_header(t->d.r, "x-pagination-total", num);
+    ag_http_json(t->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+    ag_dbreq_finish(&t->d);
 }
 
 /* --- handlers --- */
@@ -444,12 +396,12 @@ int ag_threads_create(struct ag_req *r)
     }
     struct tq *t = tq_new(r, do_nothing ? AG_SQL_THREAD_CREATE_OR_GET : AG_SQL_THREAD_CREATE, AG_PG_WRITE, on_create);
     memcpy(t->id, id, sizeof id);
-    tq_param(t, t->id);
-    tq_param(t, OWNER);
-    tq_param_dup(t, r->body.base, r->body.len);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, r->body.base, r->body.len));
     param_ttl(t, ttl, strategy);
     json_decref(body);
-    return tq_submit(t);
+    return ag_dbreq_submit(&t->d);
 }
 
 int ag_threads_list(struct ag_req *r)
@@ -473,10 +425,10 @@ int ag_threads_list(struct ag_req *r)
     if (answer_problems(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_LIST, AG_PG_READ, on_json);
-    tq_param(t, OWNER);
-    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, limit));
-    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, offset));
-    return tq_submit(t);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, limit));
+    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, offset));
+    return ag_dbreq_submit(&t->d);
 }
 
 static const char *const status_choices[] = {"idle", "busy", "interrupted", "error", NULL};
@@ -649,23 +601,23 @@ static void param_filters(struct tq *t, const json_t *body, const struct ag_buf 
 {
     const json_t *v = json_object_get(body, "metadata");
     if (json_is_object(v))
-        tq_param_own(t, json_dumps(v, JSON_COMPACT));
+        ag_dbreq_param(&t->d, ag_dbreq_json(&t->d, v));
     else
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
     v = json_object_get(body, "values");
     if (json_is_object(v))
-        tq_param_own(t, json_dumps(v, JSON_COMPACT));
+        ag_dbreq_param(&t->d, ag_dbreq_json(&t->d, v));
     else
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
     v = json_object_get(body, "status");
     if (json_is_string(v))
-        tq_param_dup(t, json_string_value(v), json_string_length(v));
+        ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, json_string_value(v), json_string_length(v)));
     else
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
     if (ids && ids->len)
-        tq_param_dup(t, ids->base, ids->len);
+        ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, ids->base, ids->len));
     else
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
 }
 
 int ag_threads_search(struct ag_req *r)
@@ -704,10 +656,10 @@ int ag_threads_search(struct ag_req *r)
     t->limit = json_is_integer(v) ? json_integer_value(v) : SEARCH_LIMIT_DEFAULT;
     v = json_object_get(body, "offset");
     t->offset = json_is_integer(v) ? json_integer_value(v) : 0;
-    tq_param(t, OWNER);
+    ag_dbreq_param(&t->d, OWNER);
     param_filters(t, body, &ids);
-    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->limit));
-    tq_param(t, ag_dbq_strs_printf(&t->st, "%" PRId64, t->offset));
+    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, t->limit));
+    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, t->offset));
     v = json_object_get(body, "select");
     if (json_is_array(v)) {
         struct ag_buf sel = {0};
@@ -721,19 +673,19 @@ int ag_threads_search(struct ag_req *r)
             ag_buf_puts(&sel, json_string_value(s)); /* a known field name: no quoting needed */
         }
         ag_buf_puts(&sel, "}");
-        tq_param_dup(t, sel.base, sel.len);
+        ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, sel.base, sel.len));
         ag_buf_free(&sel);
     } else {
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
     }
     if (extract)
-        tq_param_own(t, json_dumps(extract, JSON_COMPACT));
+        ag_dbreq_param(&t->d, ag_dbreq_json(&t->d, extract));
     else
-        tq_param(t, NULL);
+        ag_dbreq_param(&t->d, NULL);
     json_decref(extract);
     json_decref(body);
     ag_buf_free(&ids);
-    return tq_submit(t);
+    return ag_dbreq_submit(&t->d);
 }
 
 int ag_threads_count(struct ag_req *r)
@@ -749,10 +701,10 @@ int ag_threads_count(struct ag_req *r)
         return AG_OK;
     }
     struct tq *t = tq_new(r, AG_SQL_THREAD_COUNT, AG_PG_READ, on_json);
-    tq_param(t, OWNER);
+    ag_dbreq_param(&t->d, OWNER);
     param_filters(t, body, NULL);
     json_decref(body);
-    return tq_submit(t);
+    return ag_dbreq_submit(&t->d);
 }
 
 static const char *const prune_strategies[] = {"delete", "keep_latest", NULL};
@@ -785,12 +737,12 @@ int ag_threads_prune(struct ag_req *r)
     }
     int strategy = choice_index(prune_strategies, json_object_get(body, "strategy"), 0);
     struct tq *t = tq_new(r, AG_SQL_THREAD_PRUNE, AG_PG_WRITE, on_json);
-    tq_param(t, OWNER);
-    tq_param_dup(t, ids.base, ids.len);
-    tq_param(t, prune_strategies[strategy]);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, ids.base, ids.len));
+    ag_dbreq_param(&t->d, prune_strategies[strategy]);
     json_decref(body);
     ag_buf_free(&ids);
-    return tq_submit(t);
+    return ag_dbreq_submit(&t->d);
 }
 
 int ag_threads_get(struct ag_req *r)
@@ -823,9 +775,9 @@ int ag_threads_get(struct ag_req *r)
         return AG_OK;
     struct tq *t = tq_new(r, ttl ? AG_SQL_THREAD_GET_TTL : AG_SQL_THREAD_GET, AG_PG_READ, on_thread);
     memcpy(t->id, id, sizeof id);
-    tq_param(t, t->id);
-    tq_param(t, OWNER);
-    return tq_submit(t);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    return ag_dbreq_submit(&t->d);
 }
 
 static const struct ag_vfield patch_fields[] = {
@@ -856,12 +808,12 @@ int ag_threads_patch(struct ag_req *r)
     memcpy(t->id, id, sizeof id);
     struct ag_iov prefer = ag_req_header(r, "prefer");
     t->minimal = prefer.len && memmem(prefer.base, prefer.len, "return=minimal", 14);
-    tq_param(t, t->id);
-    tq_param(t, OWNER);
-    tq_param_dup(t, r->body.base, r->body.len);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, r->body.base, r->body.len));
     param_ttl(t, ttl, strategy);
     json_decref(body);
-    return tq_submit(t);
+    return ag_dbreq_submit(&t->d);
 }
 
 int ag_threads_delete(struct ag_req *r)
@@ -875,9 +827,9 @@ int ag_threads_delete(struct ag_req *r)
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
     memcpy(t->id, id, sizeof id);
-    tq_param(t, t->id);
-    tq_param(t, OWNER);
-    return tq_submit(t);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    return ag_dbreq_submit(&t->d);
 }
 
 int ag_threads_copy(struct ag_req *r)
@@ -901,10 +853,10 @@ int ag_threads_copy(struct ag_req *r)
     memcpy(t->id, id, sizeof id);
     char copy[37];
     ag_owner_mint_thread_id(r->shard, copy); /* we run on the source's owner: the copy stays here */
-    tq_param(t, t->id);
-    tq_param(t, OWNER);
-    tq_param_dup(t, copy, 36);
-    return tq_submit(t);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, copy, 36));
+    return ag_dbreq_submit(&t->d);
 }
 
 /* --- TTL sweeper ---
