@@ -12,6 +12,7 @@
 #include "core/shard.h"
 #include "core/timer.h"
 #include "persist/pg.h"
+#include "protocol/agent/threads_batch.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/owner.h"
@@ -294,8 +295,9 @@ static void on_create(struct ag_pg_query *q, PGresult *res)
     struct tq *t = q->ud;
     if (q->status == AG_PG_OK && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
         ag_http_json(t->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
-    } else if (q->status == AG_PG_OK || ag_dbq_sqlstate(q, "23505")) {
-        /* Taken: by another owner (do_nothing finds no row of ours) or raise. */
+    } else if (q->status == AG_PG_OK) {
+        /* Taken by another owner: do_nothing finds no row of ours. (if_exists=raise creates go
+         * through threads_batch.c.) */
         char msg[96];
         snprintf(msg, sizeof msg, "Thread '%s' already exists", t->id);
         ag_http_error(t->d.r, 409, msg);
@@ -394,7 +396,12 @@ int ag_threads_create(struct ag_req *r)
             return ag_http_forward(r, owner); /* parsed again there */
         }
     }
-    struct tq *t = tq_new(r, do_nothing ? AG_SQL_THREAD_CREATE_OR_GET : AG_SQL_THREAD_CREATE, AG_PG_WRITE, on_create);
+    if (!do_nothing) {
+        int rc = ag_threads_batch_create(r, id, OWNER, ttl, strategy); /* strategy points into body */
+        json_decref(body);
+        return rc;
+    }
+    struct tq *t = tq_new(r, AG_SQL_THREAD_CREATE_OR_GET, AG_PG_WRITE, on_create);
     memcpy(t->id, id, sizeof id);
     ag_dbreq_param(&t->d, t->id);
     ag_dbreq_param(&t->d, OWNER);
