@@ -279,3 +279,12 @@ void ag_http_validation_error(struct ag_req *r, const struct ag_verr *e)
     ag_http_json(r, 422, b.base, b.len);
     ag_buf_free(&b);
 }
+
+bool ag_http_validation_refuse(struct ag_req *r, struct ag_verr *e)
+{
+    if (!e->count)
+        return false;
+    ag_http_validation_error(r, e);
+    ag_verr_free(e);
+    return true;
+}

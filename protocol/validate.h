@@ -94,4 +94,8 @@ json_t *ag_req_json(struct ag_req *r, struct ag_verr *e);
 /* Answers r with 422 and the collected problems. */
 void ag_http_validation_error(struct ag_req *r, const struct ag_verr *e);
 
+/* When e holds problems: answers r with 422 (ag_http_validation_error), frees e and returns true.
+ * Otherwise returns false and does nothing. */
+bool ag_http_validation_refuse(struct ag_req *r, struct ag_verr *e);
+
 #endif

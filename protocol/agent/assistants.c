@@ -17,6 +17,7 @@
 #include "protocol/http.h"
 #include "protocol/jsonw.h"
 #include "protocol/owner.h"
+#include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -85,12 +86,6 @@ static void system_forbidden(struct ag_req *r, const char *id, const char *what)
 
 /* --- request input --- */
 
-static void verr_answer(struct ag_req *r, struct ag_verr *e)
-{
-    ag_http_validation_error(r, e);
-    ag_verr_free(e);
-}
-
 /* Characters of UTF-8 text (valid UTF-8 assumed). */
 static size_t utf8_chars(const char *s, size_t n)
 {
@@ -127,12 +122,12 @@ static const char *path_id(struct ag_req *r, struct ag_dbq_strs *st)
     char *raw = ag_req_param_str(r, "assistant_id");
     if (!raw) {
         ag_verr_add(&e, &p, "value_error", "Value error, not a valid percent-encoded id", NULL);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return NULL;
     }
     if (check_id(raw, strlen(raw), &p, &e)) {
         ag_free(raw);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return NULL;
     }
     const char *id = ag_graph_resolve_assistant(raw);
@@ -156,13 +151,10 @@ static void query_read(struct ag_req *r, struct qparam *qp, size_t n, struct ag_
         size_t i = 0;
         while (k && i < n && strcmp(qp[i].name, k))
             i++;
-        struct ag_vpath p = {.key = {"query", k ? k : ""}, .n = 2};
         if (!k || !v) {
-            ag_verr_add(e, &p, "value_error", "Value error, not valid percent-encoded text", NULL);
+            ag_query_error(e, k ? k : "", "value_error", "Value error, not valid percent-encoded text", NULL);
         } else if (i == n) {
-            json_t *in = json_string(v);
-            ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", in);
-            json_decref(in);
+            ag_query_error(e, k, "extra_forbidden", "Extra inputs are not permitted", v);
         } else {
             ag_free(qp[i].value);
             qp[i].value = v;
@@ -181,73 +173,16 @@ static void query_free(struct qparam *qp, size_t n)
     }
 }
 
-/* Pydantic's boolean strings. Returns false when s is none of them. */
-static bool parse_bool(const char *s, bool *out)
-{
-    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
-    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
-    for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++) {
-        if (!strcasecmp(s, yes[i])) {
-            *out = true;
-            return true;
-        }
-        if (!strcasecmp(s, no[i])) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* A decimal integer (optional '-'), nothing else. */
-static bool parse_int(const char *s, int64_t *out)
-{
-    const char *p = s;
-    bool neg = *p == '-';
-    if (neg)
-        p++;
-    if (!*p)
-        return false;
-    int64_t v = 0;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10)
-            return false;
-        v = v * 10 + (*p - '0');
-    }
-    *out = neg ? -v : v;
-    return true;
-}
-
 static void query_bool(struct qparam *qp, bool *out, struct ag_verr *e)
 {
-    if (!qp->value || parse_bool(qp->value, out))
-        return;
-    struct ag_vpath p = {.key = {"query", qp->name}, .n = 2};
-    json_t *in = json_string(qp->value);
-    ag_verr_add(e, &p, "bool_parsing", "Input should be a valid boolean, unable to interpret input", in);
-    json_decref(in);
+    if (qp->value)
+        ag_query_bool(e, qp->name, qp->value, out);
 }
 
 static void query_int(struct qparam *qp, int64_t min, int64_t max, int64_t *out, struct ag_verr *e)
 {
-    if (!qp->value)
-        return;
-    struct ag_vpath p = {.key = {"query", qp->name}, .n = 2};
-    json_t *in = json_string(qp->value);
-    char msg[96];
-    int64_t v;
-    if (!parse_int(qp->value, &v)) {
-        ag_verr_add(e, &p, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", in);
-    } else if (v < min) {
-        snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, min);
-        ag_verr_add(e, &p, "greater_than_equal", msg, in);
-    } else if (v > max) {
-        snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, max);
-        ag_verr_add(e, &p, "less_than_equal", msg, in);
-    } else {
-        *out = v;
-    }
-    json_decref(in);
+    if (qp->value)
+        ag_query_int(e, qp->name, qp->value, min, max, out);
 }
 
 /* True when the body is empty or only white space. */
@@ -293,7 +228,7 @@ static struct aq *aq_path_body(struct ag_req *r, enum ag_sql stmt, enum ag_pg_ki
     if (e.count) {
         json_decref(b);
         ag_dbreq_free(&a->d);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return NULL;
     }
     *body = b;
@@ -382,7 +317,7 @@ int ag_assistants_create(struct ag_req *r)
     }
     if (e.count) {
         json_decref(body);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     if (!check_graph(r, body, "graph_id")) {
@@ -457,7 +392,7 @@ int ag_assistants_list(struct ag_req *r)
     query_int(&qp[1], 0, OFFSET_MAX, &offset, &e);
     query_free(qp, AG_ARRAY_LEN(qp));
     if (e.count) {
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
@@ -519,7 +454,7 @@ static void on_search(struct ag_pg_query *q, PGresult *res)
         ag_dbq_fail(a->d.r, q);
     } else {
         int64_t got = 0;
-        parse_int(PQgetvalue(res, 0, 1), &got);
+        ag_query_parse_int(PQgetvalue(res, 0, 1), &got);
         char v[32];
         if (got > a->limit) {
             snprintf(v, sizeof v, "%" PRId64, a->offset + a->limit);
@@ -554,7 +489,7 @@ int ag_assistants_search(struct ag_req *r)
         check_select(body, &e);
     if (e.count) {
         json_decref(body);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     if (!check_graph(r, body, "graph_id")) {
@@ -598,7 +533,7 @@ int ag_assistants_count(struct ag_req *r)
     json_t *body = read_body(r, fields, AG_ARRAY_LEN(fields), true, &e);
     if (e.count) {
         json_decref(body);
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_COUNT, AG_PG_READ, on_json);
@@ -614,7 +549,7 @@ int ag_assistants_get(struct ag_req *r)
     struct ag_verr e = {0};
     query_read(r, NULL, 0, &e);
     if (e.count) {
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GET, AG_PG_READ, on_json);
@@ -737,7 +672,7 @@ int ag_assistants_delete(struct ag_req *r)
     query_bool(&qp[0], &threads, &e);
     query_free(qp, AG_ARRAY_LEN(qp));
     if (e.count) {
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_DELETE, AG_PG_WRITE, on_delete);
@@ -888,7 +823,7 @@ static int show(struct ag_req *r, enum show what)
                strcasecmp(mine->value, "false")) {
         /* xray: true, false or a subgraph depth (a positive integer; 0 is refused, as LangGraph does). */
         int64_t depth;
-        if (!parse_int(mine->value, &depth) || depth <= 0) {
+        if (!ag_query_parse_int(mine->value, &depth) || depth <= 0) {
             struct ag_vpath p = {.key = {"query", "xray"}, .n = 2};
             json_t *in = json_string(mine->value);
             ag_verr_add(&e, &p, "value_error", "Value error, xray must be a boolean or a positive integer", in);
@@ -897,7 +832,7 @@ static int show(struct ag_req *r, enum show what)
     }
     query_free(qp, AG_ARRAY_LEN(qp));
     if (e.count) {
-        verr_answer(r, &e);
+        ag_http_validation_refuse(r, &e);
         return AG_OK;
     }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);

@@ -13,6 +13,7 @@
 #include "persist/pg.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -290,10 +291,8 @@ static json_t *parse_body(struct ag_req *r, const struct ag_vfield *fields, size
 /* Answers 422 when problems were collected; returns true then (body is released). */
 static bool refuse(struct ag_req *r, json_t *body, struct ag_verr *e)
 {
-    if (!e->count)
+    if (!ag_http_validation_refuse(r, e))
         return false;
-    ag_http_validation_error(r, e);
-    ag_verr_free(e);
     json_decref(body);
     return true;
 }
@@ -373,20 +372,6 @@ int ag_store_put(struct ag_req *r)
 
 /* --- GET /store/items --- */
 
-/* Pydantic's boolean words. Returns 1, 0, or -1 when s is none of them. */
-static int parse_bool(const char *s)
-{
-    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
-    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
-    for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++) {
-        if (!strcasecmp(s, yes[i]))
-            return 1;
-        if (!strcasecmp(s, no[i]))
-            return 0;
-    }
-    return -1;
-}
-
 #define UNICODE_MSG "Input should be a valid string, unable to parse raw data as a unicode string"
 
 /* The query parameters of GET /store/items, decoded (ag_free each). */
@@ -430,7 +415,7 @@ int ag_store_get(struct ag_req *r)
     parse_get_query(r, &q, &e);
     struct ag_vpath p = {.key = {"query"}, .n = 1};
     json_t *ns = NULL, *key = NULL;
-    int refresh = 1;
+    bool refresh = true;
     if (!e.count) {
         ag_vpath_push_key(&p, "namespace");
         if (!q.namespace) {
@@ -464,13 +449,8 @@ int ag_store_get(struct ag_req *r)
             check_key(key, &p, &e);
         }
         ag_vpath_pop(&p);
-        if (q.refresh_ttl && (refresh = parse_bool(q.refresh_ttl)) < 0) {
-            json_t *raw = json_string(q.refresh_ttl);
-            ag_vpath_push_key(&p, "refresh_ttl");
-            ag_verr_add(&e, &p, "bool_parsing", "Input should be a valid boolean, unable to interpret input", raw);
-            ag_vpath_pop(&p);
-            json_decref(raw);
-        }
+        if (q.refresh_ttl)
+            ag_query_bool(&e, "refresh_ttl", q.refresh_ttl, &refresh);
     }
     struct store_req *x = NULL;
     if (!e.count) {

@@ -16,6 +16,7 @@
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/owner.h"
+#include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -191,69 +192,16 @@ static void param_ttl(struct tq *t, double minutes, const char *strategy)
     }
 }
 
-/* Records a problem with query parameter `name`. */
-static void query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value)
-{
-    struct ag_vpath p = {.key = {"query", name}, .n = 2};
-    json_t *in = value ? json_string(value) : NULL;
-    ag_verr_add(e, &p, type, msg, in);
-    json_decref(in);
-}
-
-/* Parses a decimal query integer in [min, max] into *out; records a problem otherwise. */
-static void query_int(struct ag_verr *e, const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
-{
-    char msg[96];
-    int64_t v = 0;
-    const char *c = s;
-    bool neg = *c == '-';
-    if (neg)
-        c++;
-    if (!*c) {
-        query_error(e, name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer", s);
-        return;
-    }
-    for (; *c; c++) {
-        if (*c < '0' || *c > '9' || v > (INT64_MAX - 9) / 10) {
-            query_error(e, name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer",
-                        s);
-            return;
-        }
-        v = v * 10 + (*c - '0');
-    }
-    if (neg)
-        v = -v;
-    if (v < min) {
-        snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, min);
-        query_error(e, name, "greater_than_equal", msg, s);
-    } else if (v > max) {
-        snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, max);
-        query_error(e, name, "less_than_equal", msg, s);
-    } else {
-        *out = v;
-    }
-}
-
 /* Records every query parameter of r as a problem: routes that take a body take no query parameter. */
 static void refuse_query(struct ag_req *r, struct ag_verr *e)
 {
     struct ag_iov q = r->query, name, value;
     while (ag_query_next(&q, &name, &value)) {
         char *n = ag_query_str(name), *v = ag_query_str(value);
-        query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
         ag_free(n);
         ag_free(v);
     }
-}
-
-/* Answers 422 from e (and frees it) when it holds problems; returns true then. */
-static bool answer_problems(struct ag_req *r, struct ag_verr *e)
-{
-    if (!e->count)
-        return false;
-    ag_http_validation_error(r, e);
-    ag_verr_free(e);
-    return true;
 }
 
 /* --- callbacks --- */
@@ -378,7 +326,7 @@ int ag_threads_create(struct ag_req *r)
         v = json_object_get(body, "supersteps");
         supersteps = json_is_array(v) && json_array_size(v) > 0;
     }
-    if (answer_problems(r, &e)) {
+    if (ag_http_validation_refuse(r, &e)) {
         json_decref(body);
         return AG_OK;
     }
@@ -419,17 +367,17 @@ int ag_threads_list(struct ag_req *r)
     while (ag_query_next(&q, &name, &value)) {
         char *n = ag_query_str(name), *v = ag_query_str(value);
         if (!n || !v)
-            query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
+            ag_query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
         else if (!strcmp(n, "limit"))
-            query_int(&e, "limit", v, 1, SEARCH_LIMIT_MAX, &limit);
+            ag_query_int(&e, "limit", v, 1, SEARCH_LIMIT_MAX, &limit);
         else if (!strcmp(n, "offset"))
-            query_int(&e, "offset", v, 0, INT64_MAX, &offset);
+            ag_query_int(&e, "offset", v, 0, INT64_MAX, &offset);
         else
-            query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
         ag_free(n);
         ag_free(v);
     }
-    if (answer_problems(r, &e))
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_LIST, AG_PG_READ, on_json);
     ag_dbreq_param(&t->d, OWNER);
@@ -650,7 +598,7 @@ int ag_threads_search(struct ag_req *r)
         if (json_is_object(v))
             extract = check_extract(v, &p, &e);
     }
-    if (answer_problems(r, &e)) {
+    if (ag_http_validation_refuse(r, &e)) {
         json_decref(extract);
         json_decref(body);
         ag_buf_free(&ids);
@@ -703,7 +651,7 @@ int ag_threads_count(struct ag_req *r)
     refuse_query(r, &e);
     if (body)
         ag_validate_object(body, count_fields, AG_ARRAY_LEN(count_fields), false, &p, &e);
-    if (answer_problems(r, &e)) {
+    if (ag_http_validation_refuse(r, &e)) {
         json_decref(body);
         return AG_OK;
     }
@@ -737,7 +685,7 @@ int ag_threads_prune(struct ag_req *r)
             ag_vpath_pop(&p);
         }
     }
-    if (answer_problems(r, &e)) {
+    if (ag_http_validation_refuse(r, &e)) {
         json_decref(body);
         ag_buf_free(&ids);
         return AG_OK;
@@ -763,22 +711,22 @@ int ag_threads_get(struct ag_req *r)
     while (ag_query_next(&q, &name, &value)) {
         char *n = ag_query_str(name), *v = ag_query_str(value);
         if (!n || !v) {
-            query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
+            ag_query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
         } else if (!strcmp(n, "include")) {
             /* include=ttl, repeated (JS SDK) or comma-separated (Python SDK). */
             for (char *save = NULL, *item = strtok_r(v, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
                 if (!strcmp(item, "ttl"))
                     ttl = true;
                 else
-                    query_error(&e, "include", "literal_error", "Input should be 'ttl'", item);
+                    ag_query_error(&e, "include", "literal_error", "Input should be 'ttl'", item);
             }
         } else {
-            query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
         }
         ag_free(n);
         ag_free(v);
     }
-    if (answer_problems(r, &e))
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, ttl ? AG_SQL_THREAD_GET_TTL : AG_SQL_THREAD_GET, AG_PG_READ, on_thread);
     memcpy(t->id, id, sizeof id);
@@ -807,7 +755,7 @@ int ag_threads_patch(struct ag_req *r)
         ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
         parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
     }
-    if (answer_problems(r, &e)) {
+    if (ag_http_validation_refuse(r, &e)) {
         json_decref(body);
         return AG_OK;
     }
@@ -830,7 +778,7 @@ int ag_threads_delete(struct ag_req *r)
         return AG_OK;
     struct ag_verr e = {0};
     refuse_query(r, &e);
-    if (answer_problems(r, &e))
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
     memcpy(t->id, id, sizeof id);
@@ -854,7 +802,7 @@ int ag_threads_copy(struct ag_req *r)
         json_decref(body);
     }
     refuse_query(r, &e);
-    if (answer_problems(r, &e))
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_COPY, AG_PG_WRITE, on_thread);
     memcpy(t->id, id, sizeof id);

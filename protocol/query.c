@@ -1,0 +1,76 @@
+#include "protocol/query.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "core/common.h"
+#include "protocol/validate.h"
+
+bool ag_query_parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"1", "on", "t", "true", "y", "yes"};
+    static const char *const no[] = {"0", "off", "f", "false", "n", "no"};
+    for (size_t i = 0; i < AG_ARRAY_LEN(yes); i++) {
+        if (!strcasecmp(s, yes[i])) {
+            *out = true;
+            return true;
+        }
+        if (!strcasecmp(s, no[i])) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool ag_query_parse_int(const char *s, int64_t *out)
+{
+    const char *p = s;
+    bool neg = *p == '-';
+    if (neg)
+        p++;
+    if (!*p)
+        return false;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (INT64_MAX - (*p - '0')) / 10)
+            return false;
+        v = v * 10 + (*p - '0');
+    }
+    *out = neg ? -v : v;
+    return true;
+}
+
+void ag_query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value)
+{
+    struct ag_vpath p = {.key = {"query", name}, .n = 2};
+    json_t *in = value ? json_string(value) : NULL;
+    ag_verr_add(e, &p, type, msg, in);
+    json_decref(in);
+}
+
+void ag_query_bool(struct ag_verr *e, const char *name, const char *s, bool *out)
+{
+    if (!ag_query_parse_bool(s, out))
+        ag_query_error(e, name, "bool_parsing", "Input should be a valid boolean, unable to interpret input", s);
+}
+
+void ag_query_int(struct ag_verr *e, const char *name, const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    char msg[96];
+    int64_t v;
+    if (!ag_query_parse_int(s, &v)) {
+        ag_query_error(e, name, "int_parsing", "Input should be a valid integer, unable to parse string as an integer",
+                       s);
+    } else if (v < min) {
+        snprintf(msg, sizeof msg, "Input should be greater than or equal to %" PRId64, min);
+        ag_query_error(e, name, "greater_than_equal", msg, s);
+    } else if (v > max) {
+        snprintf(msg, sizeof msg, "Input should be less than or equal to %" PRId64, max);
+        ag_query_error(e, name, "less_than_equal", msg, s);
+    } else {
+        *out = v;
+    }
+}

@@ -1,0 +1,30 @@
+/* Query-string parameters of the resource routes: Pydantic's parsing of booleans and integers, and
+ * the 422 problems at ["query", name] when a value does not parse or is out of range. (Iterating
+ * and decoding the query string is protocol/urlenc.h.) */
+#ifndef AG_PROTOCOL_QUERY_H
+#define AG_PROTOCOL_QUERY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ag_verr;
+
+/* Pydantic's boolean words, any case: 1 on t true y yes → true, 0 off f false n no → false. Returns
+ * false (and leaves *out) when s is none of them. */
+bool ag_query_parse_bool(const char *s, bool *out);
+
+/* A decimal integer (an optional '-', then digits only) that fits int64_t → *out. Returns false (and
+ * leaves *out) otherwise. */
+bool ag_query_parse_int(const char *s, int64_t *out);
+
+/* Records a problem at ["query", name] with input value (NULL: null). */
+void ag_query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value);
+
+/* s, the value of query parameter name, as a boolean into *out; records bool_parsing otherwise. */
+void ag_query_bool(struct ag_verr *e, const char *name, const char *s, bool *out);
+
+/* s, the value of query parameter name, as an integer in [min, max] into *out; records int_parsing,
+ * greater_than_equal or less_than_equal otherwise (and leaves *out). */
+void ag_query_int(struct ag_verr *e, const char *name, const char *s, int64_t min, int64_t max, int64_t *out);
+
+#endif
