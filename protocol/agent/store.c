@@ -14,6 +14,7 @@
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/query.h"
+#include "protocol/sweep.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -636,72 +637,33 @@ int ag_store_namespaces(struct ag_req *r)
     return ag_dbreq_submit(&x->d);
 }
 
-/* --- the TTL sweeper (shard 0) --- */
+/* --- the TTL sweeper (shard 0, protocol/sweep.h) --- */
 
-/* Thread-local: one shard per thread, and the query must outlive ag_store_shard_exit (ag_pg_exit, which
- * runs after it, still walks the queries it holds). */
-struct sweeper {
-    struct ag_shard *s;
-    struct ag_timer timer;
-    struct ag_pg_query q;
-    bool inflight;
-};
-static _Thread_local struct sweeper sweeper;
-
-static void sweep_arm(struct sweeper *w, uint64_t delay_ns)
+/* Logs a run; true when it deleted a full batch (more are waiting: the next batch goes out next turn). */
+static bool swept(const struct ag_pg_query *q, PGresult *res)
 {
-    if (!w->s->draining && !w->s->stopping)
-        ag_timer_arm(&w->s->timers, &w->timer, w->s->now_ns + delay_ns);
-}
-
-static void on_swept(struct ag_pg_query *q, PGresult *res)
-{
-    struct sweeper *w = AG_CONTAINER_OF(q, struct sweeper, q);
-    w->inflight = false;
-    uint64_t delay = SWEEP_INTERVAL_NS;
     if (q->status == AG_PG_OK) {
         long n = atol(PQcmdTuples(res));
         if (n > 0)
             ag_log(AG_LOG_DEBUG, "msg=\"store items expired\" deleted=%ld", n);
-        if (n >= SWEEP_BATCH_N)
-            delay = 0; /* more are waiting: the next batch goes out next turn */
-    } else if (q->status == AG_PG_SQL_ERROR) {
+        return n >= SWEEP_BATCH_N;
+    }
+    if (q->status == AG_PG_SQL_ERROR)
         ag_log(AG_LOG_WARN, "msg=\"store sweep failed\" sqlstate=%.5s error=\"%s\"", q->sqlstate,
                q->error ? q->error : "");
-    }
-    sweep_arm(w, delay);
+    return false;
 }
 
-static void on_sweep_timer(struct ag_timer *t)
-{
-    struct sweeper *w = AG_CONTAINER_OF(t, struct sweeper, timer);
-    if (w->inflight || w->s->draining || w->s->stopping)
-        return;
-    memset(&w->q, 0, sizeof w->q);
-    w->q.stmt = AG_SQL_STORE_SWEEP;
-    w->q.kind = AG_PG_WRITE;
-    w->q.nparams = 1;
-    w->q.params[0] = SWEEP_BATCH;
-    w->q.cb = on_swept;
-    if (ag_pg_submit(w->s, &w->q) == 0)
-        w->inflight = true;
-    else
-        sweep_arm(w, SWEEP_INTERVAL_NS); /* no connection yet, or the queue is full */
-}
+static const struct ag_sweep_def sweep_def = {AG_SQL_STORE_SWEEP, SWEEP_BATCH, SWEEP_INTERVAL_NS, swept};
+
+static _Thread_local struct ag_sweep sweeper;
 
 void ag_store_shard_start(struct ag_shard *s)
 {
-    const struct ag_config *cfg = s->rt->cfg;
-    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
-        return;
-    memset(&sweeper, 0, sizeof sweeper);
-    sweeper.s = s;
-    ag_timer_init(&sweeper.timer, on_sweep_timer);
-    sweep_arm(&sweeper, SWEEP_INTERVAL_NS);
+    ag_sweep_start(&sweeper, s, &sweep_def);
 }
 
 void ag_store_shard_exit(struct ag_shard *s)
 {
-    if (sweeper.s == s)
-        ag_timer_cancel(&s->timers, &sweeper.timer);
+    ag_sweep_stop(&sweeper, s);
 }

@@ -17,6 +17,7 @@
 #include "protocol/http.h"
 #include "protocol/owner.h"
 #include "protocol/query.h"
+#include "protocol/sweep.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -815,83 +816,36 @@ int ag_threads_copy(struct ag_req *r)
 }
 
 /* --- TTL sweeper ---
- * One per process, on shard 0: the statement locks what it takes with SKIP LOCKED, so several
- * processes sharing the database never wait on each other. Its state is static, not allocated: the
- * database layer may still hold the query when the shard exits (it answers no callback then). */
+ * One per process, on shard 0 (protocol/sweep.h): the statement locks what it takes with SKIP LOCKED,
+ * so several processes sharing the database never wait on each other. */
 
-struct sweeper {
-    struct ag_shard *s;
-    struct ag_timer timer;
-    struct ag_pg_query q;
-    bool busy; /* q is submitted */
-};
-
-static struct sweeper sweeper;
-
-static void sweep_arm(struct sweeper *sw, uint64_t delay_ns)
+/* Logs a run; true when it found a full batch (a backlog: the next batch at once). */
+static bool swept(const struct ag_pg_query *q, PGresult *res)
 {
-    if (sw->s && !sw->s->draining)
-        ag_timer_arm(&sw->s->timers, &sw->timer, sw->s->now_ns + delay_ns);
-}
-
-static void on_sweep(struct ag_pg_query *q, PGresult *res)
-{
-    struct sweeper *sw = q->ud;
-    sw->busy = false;
-    uint64_t delay = SWEEP_INTERVAL_NS;
     if (q->status == AG_PG_OK && PQntuples(res) == 1) {
         long due = strtol(PQgetvalue(res, 0, 0), NULL, 10);
         long deleted = strtol(PQgetvalue(res, 0, 1), NULL, 10);
         long pruned = strtol(PQgetvalue(res, 0, 2), NULL, 10);
         if (due)
             ag_log(AG_LOG_INFO, "msg=\"thread ttl sweep\" deleted=%ld pruned=%ld", deleted, pruned);
-        if (due >= SWEEP_BATCH)
-            delay = 0; /* a backlog: the next batch at once */
-    } else if (q->status != AG_PG_OK) {
+        return due >= SWEEP_BATCH;
+    }
+    if (q->status != AG_PG_OK)
         ag_log(AG_LOG_WARN, "msg=\"thread ttl sweep failed\" status=%d error=\"%s\"", (int)q->status,
                q->error ? q->error : "");
-    }
-    sweep_arm(sw, delay);
+    return false;
 }
 
-static void on_sweep_timer(struct ag_timer *tm)
-{
-    struct sweeper *sw = AG_CONTAINER_OF(tm, struct sweeper, timer);
-    struct ag_shard *s = sw->s;
-    if (s->draining)
-        return;
-    if (!sw->busy && ag_pg_up(s)) {
-        memset(&sw->q, 0, sizeof sw->q);
-        sw->q.stmt = AG_SQL_THREAD_SWEEP;
-        sw->q.kind = AG_PG_WRITE;
-        sw->q.nparams = 1;
-        sw->q.params[0] = SWEEP_BATCH_TEXT;
-        sw->q.cb = on_sweep;
-        sw->q.ud = sw;
-        if (ag_pg_submit(s, &sw->q) == 0) {
-            sw->busy = true;
-            return; /* on_sweep re-arms */
-        }
-    }
-    sweep_arm(sw, SWEEP_INTERVAL_NS);
-}
+static const struct ag_sweep_def sweep_def = {AG_SQL_THREAD_SWEEP, SWEEP_BATCH_TEXT, SWEEP_INTERVAL_NS, swept};
+
+static _Thread_local struct ag_sweep sweeper;
 
 void ag_threads_shard_start(struct ag_shard *s)
 {
-    const struct ag_config *cfg = s->rt->cfg;
-    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
-        return;
-    memset(&sweeper, 0, sizeof sweeper);
-    sweeper.s = s;
-    ag_timer_init(&sweeper.timer, on_sweep_timer);
-    sweep_arm(&sweeper, SWEEP_INTERVAL_NS);
+    ag_sweep_start(&sweeper, s, &sweep_def);
 }
 
 void ag_threads_shard_exit(struct ag_shard *s)
 {
-    /* Only shard 0 ever touches the sweeper (other shards exit concurrently). */
-    if (s->id != 0 || sweeper.s != s)
-        return;
-    ag_timer_cancel(&s->timers, &sweeper.timer);
-    sweeper.s = NULL;
+    ag_sweep_stop(&sweeper, s);
 }
