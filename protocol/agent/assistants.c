@@ -208,6 +208,17 @@ static json_t *read_body(struct ag_req *r, const struct ag_vfield *fields, size_
     return b;
 }
 
+/* Starts the query of a route on the assistant of r's path (a->id); NULL after answering 422. */
+static struct aq *aq_path(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
+{
+    struct aq *a = aq_new(r, stmt, kind, cb);
+    if (!(a->id = path_id(r, &a->d.strs))) {
+        ag_dbreq_free(&a->d);
+        return NULL;
+    }
+    return a;
+}
+
 /* Starts the query of a route on the assistant of r's path that takes a body checked against fields
  * (and then by check, when not NULL): *body is the parsed body (decref it). Returns NULL after
  * answering 422, with nothing left to free. */
@@ -216,11 +227,9 @@ static struct aq *aq_path_body(struct ag_req *r, enum ag_sql stmt, enum ag_pg_ki
                                void (*check)(json_t *body, struct ag_verr *e), json_t **body)
 {
     *body = NULL;
-    struct aq *a = aq_new(r, stmt, kind, cb);
-    if (!(a->id = path_id(r, &a->d.strs))) {
-        ag_dbreq_free(&a->d);
+    struct aq *a = aq_path(r, stmt, kind, cb);
+    if (!a)
         return NULL;
-    }
     struct ag_verr e = {0};
     json_t *b = read_body(r, fields, n, empty_ok, &e);
     if (b && check)
@@ -391,10 +400,8 @@ int ag_assistants_list(struct ag_req *r)
     query_int(&qp[0], 1, PAGE_MAX, &limit, &e);
     query_int(&qp[1], 0, OFFSET_MAX, &offset, &e);
     query_free(qp, AG_ARRAY_LEN(qp));
-    if (e.count) {
-        ag_http_validation_refuse(r, &e);
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
-    }
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
     ag_dbreq_param(&a->d, caller_owner(r));
     ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, limit));
@@ -548,15 +555,11 @@ int ag_assistants_get(struct ag_req *r)
 {
     struct ag_verr e = {0};
     query_read(r, NULL, 0, &e);
-    if (e.count) {
-        ag_http_validation_refuse(r, &e);
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
-    }
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GET, AG_PG_READ, on_json);
-    if (!(a->id = path_id(r, &a->d.strs))) {
-        ag_dbreq_free(&a->d);
+    struct aq *a = aq_path(r, AG_SQL_ASSISTANT_GET, AG_PG_READ, on_json);
+    if (!a)
         return AG_OK;
-    }
     ag_dbreq_param(&a->d, a->id);
     ag_dbreq_param(&a->d, caller_owner(r));
     return ag_dbreq_submit(&a->d);
@@ -671,15 +674,11 @@ int ag_assistants_delete(struct ag_req *r)
     query_read(r, qp, AG_ARRAY_LEN(qp), &e);
     query_bool(&qp[0], &threads, &e);
     query_free(qp, AG_ARRAY_LEN(qp));
-    if (e.count) {
-        ag_http_validation_refuse(r, &e);
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
-    }
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_DELETE, AG_PG_WRITE, on_delete);
-    if (!(a->id = path_id(r, &a->d.strs))) {
-        ag_dbreq_free(&a->d);
+    struct aq *a = aq_path(r, AG_SQL_ASSISTANT_DELETE, AG_PG_WRITE, on_delete);
+    if (!a)
         return AG_OK;
-    }
     ag_dbreq_param(&a->d, a->id);
     ag_dbreq_param(&a->d, caller_owner(r));
     ag_dbreq_param(&a->d, threads ? "true" : "false");
@@ -831,16 +830,12 @@ static int show(struct ag_req *r, enum show what)
         }
     }
     query_free(qp, AG_ARRAY_LEN(qp));
-    if (e.count) {
-        ag_http_validation_refuse(r, &e);
+    if (ag_http_validation_refuse(r, &e))
         return AG_OK;
-    }
-    struct aq *a = aq_new(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);
+    struct aq *a = aq_path(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);
+    if (!a)
+        return AG_OK;
     a->show = what;
-    if (!(a->id = path_id(r, &a->d.strs))) {
-        ag_dbreq_free(&a->d);
-        return AG_OK;
-    }
     ag_dbreq_param(&a->d, a->id);
     ag_dbreq_param(&a->d, caller_owner(r));
     return ag_dbreq_submit(&a->d);

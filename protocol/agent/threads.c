@@ -293,6 +293,19 @@ static void on_search(struct ag_pg_query *q, PGresult *res)
 
 /* --- handlers --- */
 
+/* Submits t (create or patch of thread id) with $1 the id, $2 the owner, $3 the request body and
+ * $4, $5 the ttl (strategy may point into body, which is released here). */
+static int submit_body(struct tq *t, const char id[37], json_t *body, double ttl, const char *strategy)
+{
+    memcpy(t->id, id, sizeof t->id);
+    ag_dbreq_param(&t->d, t->id);
+    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, t->d.r->body.base, t->d.r->body.len));
+    param_ttl(t, ttl, strategy);
+    json_decref(body);
+    return ag_dbreq_submit(&t->d);
+}
+
 static const char *const if_exists_choices[] = {"raise", "do_nothing", NULL};
 
 static const struct ag_vfield create_fields[] = {
@@ -351,13 +364,7 @@ int ag_threads_create(struct ag_req *r)
         return rc;
     }
     struct tq *t = tq_new(r, AG_SQL_THREAD_CREATE_OR_GET, AG_PG_WRITE, on_create);
-    memcpy(t->id, id, sizeof id);
-    ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
-    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, r->body.base, r->body.len));
-    param_ttl(t, ttl, strategy);
-    json_decref(body);
-    return ag_dbreq_submit(&t->d);
+    return submit_body(t, id, body, ttl, strategy);
 }
 
 int ag_threads_list(struct ag_req *r)
@@ -761,15 +768,9 @@ int ag_threads_patch(struct ag_req *r)
         return AG_OK;
     }
     struct tq *t = tq_new(r, AG_SQL_THREAD_PATCH, AG_PG_WRITE, on_patch);
-    memcpy(t->id, id, sizeof id);
     struct ag_iov prefer = ag_req_header(r, "prefer");
     t->minimal = prefer.len && memmem(prefer.base, prefer.len, "return=minimal", 14);
-    ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
-    ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, r->body.base, r->body.len));
-    param_ttl(t, ttl, strategy);
-    json_decref(body);
-    return ag_dbreq_submit(&t->d);
+    return submit_body(t, id, body, ttl, strategy);
 }
 
 int ag_threads_delete(struct ag_req *r)
