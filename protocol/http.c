@@ -448,11 +448,16 @@ static int thread_owner(struct ag_req *r)
     int n = r->shard->rt->nshards;
     if (n == 1)
         return -1;
-    char *id = ag_req_param_str(r, "thread_id");
-    if (!id)
+    /* Decoded on the stack: this runs for every thread-scoped request. An id too long for it, or
+     * badly encoded, is not a thread id: the handler answers 422 where the request was read. */
+    struct ag_iov v = ag_req_param(r, "thread_id");
+    char id[256];
+    if (!v.base || v.len > sizeof id)
         return -1;
-    int owner = ag_owner_shard(id, strlen(id), n);
-    ag_free(id);
+    size_t len = ag_url_decode(id, v.base, v.len, false);
+    if (len == (size_t)-1 || memchr(id, 0, len))
+        return -1;
+    int owner = ag_owner_shard(id, len, n);
     return owner == r->shard->id ? -1 : owner;
 }
 
