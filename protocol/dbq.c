@@ -41,6 +41,13 @@ void ag_dbq_fail(struct ag_req *r, const struct ag_pg_query *q)
         ag_http_error(r, 503, "database connection lost; the change may or may not have been applied");
         break;
     default:
+        if (!strncmp(q->sqlstate, "40", 2)) {
+            /* A deadlock or serialization victim that persist/ already ran again alone, and lost
+             * again (a writer outside agentd holds the lock): nothing happened, the client may retry. */
+            ag_http_add_header(r, "retry-after", "1");
+            ag_http_error(r, 503, "conflicting concurrent writes, retry");
+            break;
+        }
         ag_log(AG_LOG_ERROR, "msg=\"query failed\" req=%.*s stmt=%d sqlstate=%.5s error=\"%s\"", (int)r->id_len, r->id,
                (int)q->stmt, q->sqlstate, q->error ? q->error : "");
         ag_http_error(r, 500, "An unexpected error occurred");

@@ -17,8 +17,9 @@ struct ag_req;
 int ag_dbq_submit(struct ag_req *r, struct ag_pg_query *q);
 
 /* Answers r for a query whose q->status is not AG_PG_OK: no database → 503 with Retry-After;
- * connection lost before the commit was confirmed → 503 saying the write may have happened; a SQL
- * error → 500 (the text is logged, not sent). Callers map the SQL errors they expect (unique
+ * connection lost before the commit was confirmed → 503 saying the write may have happened; a
+ * deadlock or serialization failure (class 40, persist/ retries those itself first) → 503 with
+ * Retry-After; any other SQL error → 500 (the text is logged, not sent). Callers map the SQL errors they expect (unique
  * violation → 409, ...) before calling this. */
 void ag_dbq_fail(struct ag_req *r, const struct ag_pg_query *q);
 

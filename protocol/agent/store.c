@@ -32,7 +32,6 @@
 /* ttl_minutes is an integer column. */
 #define TTL_MAX_MINUTES 2147483647.0
 
-#define DEADLOCK_RETRIES 5
 #define BUSY_PAUSE_NS (1000ull * 1000)
 #define BUSY_MAX_NS (10ull * 1000 * 1000 * 1000)
 
@@ -47,7 +46,6 @@ static const char *const filter_ops[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$l
 struct store_req {
     struct ag_dbreq d;
     int ok_status;        /* 204: row 0 says go (false: busy); 200: row 0 column 0 is the JSON, none a 404 */
-    unsigned retries;     /* runs again after a deadlock */
     unsigned busy;        /* runs again because another transaction was writing the item */
     uint64_t busy_since;  /* CLOCK_MONOTONIC ns of the first busy answer */
     struct ag_timer wait; /* the pause before running again */
@@ -90,17 +88,9 @@ static bool store_req_busy(struct store_req *x)
 static void on_result(struct ag_pg_query *q, PGresult *res)
 {
     struct store_req *x = AG_CONTAINER_OF(q, struct store_req, d.q);
-    if (ag_dbq_sqlstate(q, "40P01") || ag_dbq_sqlstate(q, "40001")) {
-        /* Writers of an item do not wait for each other (sql_store.def), but a writer outside agentd
-         * can still hold a lock. The victim's transaction was rolled back: run it again, a few times. */
-        if (x->retries++ < DEADLOCK_RETRIES) {
-            if (store_req_again(x))
-                return;
-        } else {
-            ag_http_add_header(x->d.r, "retry-after", "1");
-            ag_http_error(x->d.r, 503, "conflicting concurrent writes, retry");
-        }
-    } else if (q->status != AG_PG_OK) {
+    /* Deadlock victims (a writer outside agentd can still hold a lock; writers of an item inside it
+     * never wait for each other, sql_store.def) are run again by persist/ and mapped by ag_dbq_fail. */
+    if (q->status != AG_PG_OK) {
         ag_dbq_fail(x->d.r, q);
     } else if (x->ok_status == 204) {
         bool go = PQntuples(res) == 1 && !strcmp(PQgetvalue(res, 0, 0), "t");
