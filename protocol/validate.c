@@ -90,8 +90,7 @@ static const char *kind_msg(enum ag_vkind k)
     }
 }
 
-/* Length in characters of UTF-8 text (jansson guarantees valid UTF-8). */
-static size_t utf8_len(const char *s, size_t n)
+size_t ag_utf8_chars(const char *s, size_t n)
 {
     size_t c = 0;
     for (size_t i = 0; i < n; i++)
@@ -110,7 +109,7 @@ static unsigned check_field(const json_t *v, const struct ag_vfield *f, struct a
     case AG_V_STRING:
         if (!json_is_string(v))
             break;
-        if (f->max && utf8_len(json_string_value(v), json_string_length(v)) > (size_t)f->max) {
+        if (f->max && ag_utf8_chars(json_string_value(v), json_string_length(v)) > (size_t)f->max) {
             snprintf(msg, sizeof msg, "String should have at most %" PRId64 " characters", f->max);
             ag_verr_add(e, p, "string_too_long", msg, v);
             return 1;

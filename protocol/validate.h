@@ -86,6 +86,10 @@ void ag_verr_render(const struct ag_verr *e, struct ag_buf *out);
 unsigned ag_validate_object(const json_t *obj, const struct ag_vfield *fields, size_t n, bool allow_extra,
                             struct ag_vpath *p, struct ag_verr *e);
 
+/* Length in characters (code points) of the valid UTF-8 text s[0..n), as Pydantic counts string
+ * lengths. */
+size_t ag_utf8_chars(const char *s, size_t n);
+
 /* Parses the request body as JSON. Returns the value (the caller decrefs), or NULL after recording
  * why in e: an empty body is "missing" at ["body"], malformed JSON is "json_invalid" at
  * ["body", offset]. Nesting deeper than 256 levels is malformed. */

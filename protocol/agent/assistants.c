@@ -87,14 +87,6 @@ static void system_forbidden(struct ag_req *r, const char *id, const char *what)
 /* --- request input --- */
 
 /* Characters of UTF-8 text (valid UTF-8 assumed). */
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
 /* Checks an assistant id at path p: valid UTF-8, 1..ID_MAX characters. Returns the problems added. */
 static unsigned check_id(const char *id, size_t len, const struct ag_vpath *p, struct ag_verr *e)
 {
@@ -105,7 +97,7 @@ static unsigned check_id(const char *id, size_t len, const struct ag_vpath *p, s
                     NULL);
     else if (len == 0)
         ag_verr_add(e, p, "string_too_short", "String should have at least 1 character", in);
-    else if (utf8_chars(id, len) > ID_MAX)
+    else if (ag_utf8_chars(id, len) > ID_MAX)
         ag_verr_add(e, p, "string_too_long", "String should have at most 256 characters", in);
     else
         bad = 0;
