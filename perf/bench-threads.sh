@@ -273,45 +273,12 @@ cpu_ticks() {
     echo "$sum"
 }
 
-# CPU ticks of the cluster: the postmaster with its reaped children plus its live children.
-pg_ticks() {
-    local total=0 f line st
-    for f in /proc/[0-9]*/stat; do
-        { read -r line <"$f"; } 2>/dev/null || continue
-        read -r -a st <<<"${line##*") "}"
-        if [ "${f#/proc/}" = "$PMPID/stat" ]; then
-            total=$((total + st[11] + st[12] + st[13] + st[14]))
-        elif [ "${st[1]}" = "$PMPID" ]; then
-            total=$((total + st[11] + st[12]))
-        fi
-    done
-    echo "$total"
-}
-
-# "busy total" ticks over all CPUs (iowait counts as idle).
-sys_ticks() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat; }
+# sys_ticks, pg_ticks, wait_quiet
+# shellcheck source=perf/lib.sh
+. "$PERF_DIR/lib.sh"
 
 now() { date +%s.%N; }
 
-# Waits until the machine is idle (< 20% busy in 3 consecutive one-second samples), at most
-# QUIET_WAIT seconds.
-wait_quiet() {
-    local start=$SECONDS b0 t0 b1 t1 calm=0
-    [ "$QUIET_WAIT" -gt 0 ] || return 0
-    read -r b0 t0 < <(sys_ticks)
-    while ((SECONDS - start < QUIET_WAIT)); do
-        sleep 1
-        read -r b1 t1 < <(sys_ticks)
-        if awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN { exit !(t > 0 && b / t < 0.20) }'; then
-            calm=$((calm + 1))
-        else
-            calm=0
-        fi
-        b0=$b1 t0=$t1
-        ((calm < 3)) || return 0
-    done
-    log "  machine still busy after ${QUIET_WAIT}s; measuring anyway (see the 'other' column)"
-}
 
 # Waits (at most 60 s) until the server has used < 10% of a core for 0.5 s: a server still working
 # off requests that the warm-up's wrk abandoned (the peer answers a search in ~150 ms, 64 of them

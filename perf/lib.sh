@@ -1,0 +1,56 @@
+# perf/lib.sh: measurement helpers shared by the benchmarks that run next to a Postgres cluster
+# (bench-pg.sh, bench-threads.sh). Sourced, not run. The caller defines log() and sets PMPID (the
+# postmaster's pid) and QUIET_WAIT (seconds).
+
+# "busy total" CPU ticks of the whole machine (iowait counts as idle).
+sys_ticks() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat; }
+
+# CPU ticks of the cluster: the postmaster with its reaped children plus its live children.
+pg_ticks() {
+    local total=0 f line st
+    for f in /proc/[0-9]*/stat; do
+        # read, not cat: no process per sample, so sampling adds next to no CPU of its own
+        { read -r line <"$f"; } 2>/dev/null || continue
+        # After "pid (comm) ": st[0] is field 3 (state), st[1] the ppid, st[11..14] utime, stime,
+        # cutime, cstime (fields 14-17).
+        read -r -a st <<<"${line##*") "}"
+        if [ "${f#/proc/}" = "$PMPID/stat" ]; then
+            total=$((total + st[11] + st[12] + st[13] + st[14]))
+        elif [ "${st[1]}" = "$PMPID" ]; then
+            total=$((total + st[11] + st[12]))
+        fi
+    done
+    echo "$total"
+}
+
+# Waits until the machine is idle (< 20% busy in each of 3 consecutive one-second samples: another
+# benchmark's short pauses between its runs do not count), at most QUIET_WAIT seconds. Sets IDLE to
+# the busy fraction of the last sample ("" with QUIET_WAIT 0: no wait). (No subshell, so a signal
+# reaches cleanup within a second.)
+IDLE=""
+wait_quiet() {
+    local start=$SECONDS b0 t0 b1 t1 busy calm=0 said=0
+    IDLE=""
+    [ "$QUIET_WAIT" -gt 0 ] || return 0
+    read -r b0 t0 < <(sys_ticks)
+    while :; do
+        sleep 1
+        read -r b1 t1 < <(sys_ticks)
+        busy=$(awk -v b=$((b1 - b0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.2f", (t > 0) ? b / t : 0 }')
+        b0=$b1 t0=$t1
+        if awk -v x="$busy" 'BEGIN { exit !(x < 0.20) }'; then
+            calm=$((calm + 1))
+        else
+            calm=0
+        fi
+        if ((calm >= 3 || SECONDS - start >= QUIET_WAIT)); then
+            ((calm >= 3)) || log "  machine still busy ($busy) after ${QUIET_WAIT}s; running anyway"
+            IDLE=$busy
+            return
+        fi
+        if ((said == 0 && SECONDS - start >= 5)); then
+            log "  machine busy ($busy): waiting for 3 idle seconds (at most ${QUIET_WAIT}s)"
+            said=1
+        fi
+    done
+}
