@@ -2,99 +2,14 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/common.h"
-
-/* --- the built-in graphs' descriptions ---
- *
- * All three share LangGraph's MessagesAnnotation state: one `messages` channel with the
- * add-messages reducer (append, or replace the message with the same id). Input may use LangChain's
- * serialized shape ({type, content, ...}) or the OpenAI one ({role, content}). */
-
-#define MESSAGE_DEFS                                                                                                   \
-    "\"definitions\":{\"Message\":{\"title\":\"Message\",\"description\":\"A chat message: LangChain's serialized "   \
-    "form {type, content, ...} or the OpenAI form {role, content}.\",\"type\":\"object\",\"properties\":{"             \
-    "\"type\":{\"type\":\"string\",\"enum\":[\"human\",\"ai\",\"system\",\"tool\",\"function\",\"chat\",\"remove\"]}," \
-    "\"role\":{\"type\":\"string\"},"                                                                                  \
-    "\"content\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"object\"}}]},"            \
-    "\"id\":{\"type\":[\"string\",\"null\"]},"                                                                         \
-    "\"name\":{\"type\":[\"string\",\"null\"]},"                                                                       \
-    "\"additional_kwargs\":{\"type\":\"object\"},"                                                                     \
-    "\"response_metadata\":{\"type\":\"object\"},"                                                                     \
-    "\"tool_calls\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"                                             \
-    "\"tool_call_id\":{\"type\":\"string\"}}}}"
-
-#define MESSAGES_SCHEMA(title)                                                                                         \
-    "{\"title\":\"" title "\",\"type\":\"object\",\"properties\":{\"messages\":{\"title\":\"Messages\","               \
-    "\"type\":\"array\",\"items\":{\"$ref\":\"#/definitions/Message\"}}}," MESSAGE_DEFS "}"
-
-#define EMPTY_CONFIGURABLE "{\"title\":\"Configurable\",\"type\":\"object\",\"properties\":{}}"
-
-/* stress reads config.configurable (mirrored into context): tokens, mode, delay_ms. */
-#define STRESS_CONFIGURABLE                                                                                            \
-    "{\"title\":\"Configurable\",\"type\":\"object\",\"properties\":{"                                                \
-    "\"tokens\":{\"title\":\"Tokens\",\"description\":\"Number of tokens to emit.\",\"type\":\"integer\","          \
-    "\"minimum\":0,\"default\":10},"                                                                                   \
-    "\"mode\":{\"title\":\"Mode\",\"description\":\"custom: stream_mode custom events; messages: message chunks; "   \
-    "both.\",\"type\":\"string\",\"enum\":[\"custom\",\"messages\",\"both\"],\"default\":\"both\"},"                   \
-    "\"delay_ms\":{\"title\":\"Delay Ms\",\"description\":\"Sleep between tokens, in milliseconds.\","                \
-    "\"type\":\"integer\",\"minimum\":0,\"default\":0}}}"
-
-#define LINEAR_GRAPH(node)                                                                                             \
-    static const struct ag_graph_node_info node##_nodes[] = {{AG_GRAPH_START}, {#node}, {AG_GRAPH_END}};               \
-    static const struct ag_graph_edge_info node##_edges[] = {{AG_GRAPH_START, #node, false},                          \
-                                                             {#node, AG_GRAPH_END, false}};
-
-LINEAR_GRAPH(echo)
-LINEAR_GRAPH(emit)
-LINEAR_GRAPH(ask)
-
-static char assistant_ids[3][37];
-
-static struct ag_graph_info graphs[] = {
-    {
-        .graph_id = "echo",
-        .assistant_id = assistant_ids[0],
-        .input_schema = MESSAGES_SCHEMA("MessagesState"),
-        .output_schema = MESSAGES_SCHEMA("MessagesState"),
-        .state_schema = MESSAGES_SCHEMA("MessagesState"),
-        .config_schema = EMPTY_CONFIGURABLE,
-        .context_schema = EMPTY_CONFIGURABLE,
-        .nodes = echo_nodes,
-        .nnodes = AG_ARRAY_LEN(echo_nodes),
-        .edges = echo_edges,
-        .nedges = AG_ARRAY_LEN(echo_edges),
-    },
-    {
-        .graph_id = "stress",
-        .assistant_id = assistant_ids[1],
-        .input_schema = MESSAGES_SCHEMA("MessagesState"),
-        .output_schema = MESSAGES_SCHEMA("MessagesState"),
-        .state_schema = MESSAGES_SCHEMA("MessagesState"),
-        .config_schema = STRESS_CONFIGURABLE,
-        .context_schema = STRESS_CONFIGURABLE,
-        .nodes = emit_nodes,
-        .nnodes = AG_ARRAY_LEN(emit_nodes),
-        .edges = emit_edges,
-        .nedges = AG_ARRAY_LEN(emit_edges),
-    },
-    {
-        .graph_id = "interrupt",
-        .assistant_id = assistant_ids[2],
-        .input_schema = MESSAGES_SCHEMA("MessagesState"),
-        .output_schema = MESSAGES_SCHEMA("MessagesState"),
-        .state_schema = MESSAGES_SCHEMA("MessagesState"),
-        .config_schema = EMPTY_CONFIGURABLE,
-        .context_schema = EMPTY_CONFIGURABLE,
-        .nodes = ask_nodes,
-        .nnodes = AG_ARRAY_LEN(ask_nodes),
-        .edges = ask_edges,
-        .nedges = AG_ARRAY_LEN(ask_edges),
-    },
-};
-
-_Static_assert(AG_ARRAY_LEN(graphs) == AG_ARRAY_LEN(assistant_ids), "one assistant id per graph");
+#include "graph/builtin.h"
+#include "graph/graph.h"
 
 /* --- SHA-1 (FIPS 180-4), only for UUID5: not used for anything that needs collision resistance --- */
 
@@ -228,39 +143,80 @@ int ag_uuid5(const char *ns, const char *name, size_t name_len, char out[37])
     return 0;
 }
 
-/* --- lookup --- */
+/* --- the table --- */
 
-static pthread_once_t ids_once = PTHREAD_ONCE_INIT;
+static const struct ag_graph_def **table;
+static size_t ntable;
+static pthread_once_t builtins_once = PTHREAD_ONCE_INIT;
 
-static void compute_ids(void)
+static int add(struct ag_graph_def *g, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < AG_ARRAY_LEN(graphs); i++)
-        AG_BUG_ON(ag_uuid5(AG_GRAPH_ASSISTANT_NS, graphs[i].graph_id, strlen(graphs[i].graph_id), assistant_ids[i]));
+    if (ag_graph_def_compile(g, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < ntable; i++)
+        if (!strcmp(ag_graph_def_id(table[i]), ag_graph_def_id(g))) {
+            snprintf(err, errlen, "graph %s is registered twice", ag_graph_def_id(g));
+            return -1;
+        }
+    table = ag_realloc(table, (ntable + 1) * sizeof *table);
+    table[ntable++] = g;
+    return 0;
 }
+
+static void register_builtins(void)
+{
+    struct ag_graph_def *(*const make[])(void) = {ag_graph_builtin_echo, ag_graph_builtin_stress,
+                                                  ag_graph_builtin_interrupt};
+    char err[256];
+    for (size_t i = 0; i < AG_ARRAY_LEN(make); i++) {
+        struct ag_graph_def *g = make[i]();
+        if (add(g, err, sizeof err) < 0) {
+            fprintf(stderr, "agentd: built-in graph: %s\n", err);
+            abort();
+        }
+    }
+}
+
+int ag_graph_register(struct ag_graph_def *g, char *err, size_t errlen)
+{
+    pthread_once(&builtins_once, register_builtins);
+    return add(g, err, errlen);
+}
+
+/* --- lookup --- */
 
 size_t ag_graph_count(void)
 {
-    return AG_ARRAY_LEN(graphs);
+    pthread_once(&builtins_once, register_builtins);
+    return ntable;
 }
 
 const struct ag_graph_info *ag_graph_at(size_t i)
 {
-    pthread_once(&ids_once, compute_ids);
-    return i < AG_ARRAY_LEN(graphs) ? &graphs[i] : NULL;
+    pthread_once(&builtins_once, register_builtins);
+    return i < ntable ? ag_graph_def_info(table[i]) : NULL;
 }
 
 const struct ag_graph_info *ag_graph_find_n(const char *id, size_t len)
 {
-    pthread_once(&ids_once, compute_ids);
-    for (size_t i = 0; i < AG_ARRAY_LEN(graphs); i++)
-        if (strlen(graphs[i].graph_id) == len && !memcmp(graphs[i].graph_id, id, len))
-            return &graphs[i];
+    pthread_once(&builtins_once, register_builtins);
+    for (size_t i = 0; i < ntable; i++) {
+        const char *gid = ag_graph_def_id(table[i]);
+        if (strlen(gid) == len && !memcmp(gid, id, len))
+            return ag_graph_def_info(table[i]);
+    }
     return NULL;
 }
 
 const struct ag_graph_info *ag_graph_find(const char *graph_id)
 {
     return ag_graph_find_n(graph_id, strlen(graph_id));
+}
+
+const struct ag_graph_def *ag_graph_def_find(const char *graph_id)
+{
+    const struct ag_graph_info *g = ag_graph_find(graph_id);
+    return g ? g->def : NULL;
 }
 
 const char *ag_graph_resolve_assistant(const char *id)

@@ -1,16 +1,19 @@
 /* The graph registry: every graph this server can run, by graph id, with what the API shows of it
  * (the JSON Schemas of its input, output, state, config and context, and its drawable nodes and
- * edges) and the id of its system assistant.
+ * edges), the id of its system assistant and its definition (to run it: graph/engine.h).
  *
- * Today the table holds the built-in graphs (echo, stress, interrupt; their behaviour is defined in
- * shared/peer/graphs/, one .ts file per graph). When the run engine lands, each entry will be derived from a real graph
- * definition (built-in or a dlopen'ed plugin) registered at start-up; readers keep this interface.
- * The registry is immutable once the server runs, so any thread may read it without locks. */
+ * Entries are derived from compiled graph definitions (graph/graph.h). The built-in graphs (echo,
+ * stress, interrupt; their behaviour is defined in shared/peer/graphs/, one .ts file per graph) are
+ * registered by the first call of any reader (or ag_graph_register), in that order; other graphs
+ * (plugins) are added with ag_graph_register at start-up. The registry is immutable once the server
+ * runs, so any thread may read it without locks. */
 #ifndef AG_GRAPH_REGISTRY_H
 #define AG_GRAPH_REGISTRY_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+struct ag_graph_def;
 
 /* The entry and exit pseudo-nodes of every graph (LangGraph's START and END). */
 #define AG_GRAPH_START "__start__"
@@ -36,6 +39,7 @@ struct ag_graph_info {
     size_t nnodes;
     const struct ag_graph_edge_info *edges;
     size_t nedges;
+    const struct ag_graph_def *def; /* what ag_graph_run_start runs */
 };
 
 /* The namespace LangGraph Platform uses for system assistant ids (UUID5 of it and the graph id). */
@@ -49,6 +53,8 @@ const struct ag_graph_info *ag_graph_at(size_t i);
 const struct ag_graph_info *ag_graph_find_n(const char *id, size_t len);
 /* The graph named by the NUL-terminated graph_id, or NULL. */
 const struct ag_graph_info *ag_graph_find(const char *graph_id);
+/* The definition of the graph named graph_id, or NULL. */
+const struct ag_graph_def *ag_graph_def_find(const char *graph_id);
 /* An assistant id as the API accepts it: a registered graph id stands for that graph's system
  * assistant. Returns the system assistant id for a graph id, else id itself (not copied). */
 const char *ag_graph_resolve_assistant(const char *id);

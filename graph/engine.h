@@ -1,0 +1,142 @@
+/* The run engine, as the host (protocol/agent/runs) drives it: start a run of a compiled graph on a
+ * thread's owner shard, receive its events and its end, cancel it, free it.
+ *
+ * A run executes LangGraph's loop. With input: an input checkpoint (source "input", values before the
+ * input, next ["__start__"]), then the "__start__" step applies the input through the reducers
+ * (checkpoint source "loop"), then each step runs the triggered nodes and writes a "loop" checkpoint,
+ * until no node is triggered. Steps continue the thread's numbering: the input checkpoint of a fresh
+ * thread is step -1, that of a thread whose last checkpoint is step s is s+1.
+ *
+ * Events for one step, in order: TASK_START for each task (node name order); while nodes run, their
+ * CUSTOM and MESSAGE (chunk) events; as each task ends: MESSAGE for each message of its update not
+ * already streamed, UPDATES, TASK_RESULT; when the step is done: VALUES, then CHECKPOINT.
+ *
+ * Callbacks come on the shard that runs the run: from inside ag_graph_run_start (everything up to the
+ * first node that waits; a run that never waits even ends there, on_done included), from the timer
+ * callbacks the engine arms on host->timers (ag_timer_run), from ag_graph_task_finish called by a node's
+ * own completion, and from ag_graph_run_cancel (on_done only). Never call ag_graph_run_free from inside
+ * a callback (on_event, on_done): free after the engine call that led to on_done returned. */
+#ifndef AG_GRAPH_ENGINE_H
+#define AG_GRAPH_ENGINE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/graph.h"
+
+struct ag_timer_heap;
+struct ag_graph_run;
+
+enum ag_graph_ev_kind {
+    /* data: {"checkpoint_id","parent_checkpoint_id"|null,"step","source","values","next":[..],"tasks":[..],
+     * "metadata":{..run metadata..,"source","step","parents":{}}}; what the checkpoints table stores and
+     * GET /threads/{id}/state shows. tasks: {"id","name","error","interrupts":[{"id","value"}],
+     * "path":["__pregel_pull",name],"checkpoint":null,"state":null,"result"} (+ "resume":[..] when a
+     * node's earlier interrupts were answered; keep it, a later resume needs it). A checkpoint is
+     * emitted AGAIN, with the same checkpoint_id, when its tasks end with an interrupt or an error
+     * (tasks[].interrupts / error / result of the tasks that did finish filled in): the host replaces the
+     * stored row (upsert on (thread_id, checkpoint_ns, checkpoint_id)). */
+    AG_GEV_CHECKPOINT,
+    /* data: the full state after a step (not after the input checkpoint), and at the start of a run that
+     * continues a thread (resume, null input, command); at the end of a run interrupted by a node:
+     * {"__interrupt__":[{"id","value"}..]} (what LangGraph's values stream shows and /runs/wait returns). */
+    AG_GEV_VALUES,
+    /* data: {"<node>": <update or null>} as each task ends; {"__interrupt__":[{"value","id"}]} for a node
+     * interrupt, {"__interrupt__":[]} for interrupt_before / interrupt_after. */
+    AG_GEV_UPDATES,
+    /* data: the payload of ag_graph_task_custom; node: the emitting node. */
+    AG_GEV_CUSTOM,
+    /* data: a message chunk dict (ag_graph_task_message_chunk), or at a task's end a message of its update
+     * not streamed before; meta: {"tags":[] (chunks) | ["graph:step:<n>"] (end of task) (,"name":node),
+     * ..run metadata.., "langgraph_step","langgraph_node","langgraph_triggers":["branch:to:<node>"],
+     * "langgraph_path":["__pregel_pull",node],"langgraph_checkpoint_ns":"<node>:<task_id>","checkpoint_ns"}. */
+    AG_GEV_MESSAGE,
+    /* data: {"id","name","input":<state>,"triggers":["branch:to:<node>"],"interrupts":[],"metadata":<run metadata>}. */
+    AG_GEV_TASK_START,
+    /* data: {"id","name","result":<update or {}>,"interrupts":[..],"error":null|"msg"}. */
+    AG_GEV_TASK_RESULT,
+};
+
+struct ag_graph_event {
+    enum ag_graph_ev_kind kind;
+    int step;            /* the superstep the event belongs to */
+    const char *node;    /* NULL for VALUES, CHECKPOINT and run-level UPDATES */
+    const char *task_id; /* NULL as node */
+    json_t *data;        /* borrowed for the callback: json_incref what you keep; never modify it */
+    json_t *meta;        /* MESSAGE only, else NULL; borrowed likewise */
+};
+
+enum ag_graph_outcome { AG_GRAPH_SUCCESS, AG_GRAPH_INTERRUPTED, AG_GRAPH_ERROR, AG_GRAPH_CANCELLED };
+
+struct ag_graph_host {
+    void *ud;
+    struct ag_timer_heap *timers; /* the shard's heap; the engine arms timers embedded in its tasks */
+    uint64_t (*now_ns)(void *ud); /* monotonic clock for timer deadlines (tests pass a fake) */
+    void (*on_event)(void *ud, const struct ag_graph_event *ev);
+    /* The run ended, exactly once: final values (borrowed), interrupts (borrowed; [] unless a node
+     * interrupted: [{"id","value"}..]), error text (NULL unless AG_GRAPH_ERROR). May be called from inside
+     * ag_graph_run_start (a run that never waited) and from inside ag_graph_run_cancel. */
+    void (*on_done)(void *ud, enum ag_graph_outcome outcome, const json_t *values, const json_t *interrupts,
+                    const char *error);
+};
+
+struct ag_graph_run_params {
+    const struct ag_graph_def *graph;
+    const char *thread_id, *run_id;       /* copied */
+    json_t *config, *context, *metadata;  /* borrowed (kept by reference for the run); NULL = {};
+                                           * metadata goes into every checkpoint's metadata */
+    json_t *input;                        /* an object, or NULL */
+    json_t *command;                      /* {"resume"?, "update"?, "goto"?} or NULL */
+    json_t *from;                         /* the thread's latest checkpoint (AG_GEV_CHECKPOINT data as stored,
+                                           * the re-emitted version if there was one), or NULL: no state yet */
+    json_t *interrupt_before, *interrupt_after; /* "*" or an array of node names, or NULL */
+    int recursion_limit;                  /* 0 = 25: supersteps this run may execute (__start__ included) */
+};
+
+/* Starts a run. Semantics:
+ * - input (an object): through the reducers on top of from's values (a pending `next` in from is
+ *   dropped, as LangGraph discards unfinished tasks on new input).
+ * - no input, no command: continue from's pending next (after an interrupt_before/after, or a node
+ *   interrupt answered some other way); tasks of from that already have a result are not run again. A
+ *   thread with nothing pending ends AG_GRAPH_SUCCESS at once with its values.
+ * - command.resume: a bare value answers the pending interrupt (there must be exactly one); an object
+ *   whose keys are all 32-hex interrupt ids answers each by id. The interrupted nodes run again from the
+ *   start; their interrupt calls return the answers.
+ * - command.update (object, or list of [key, value] pairs) goes through the reducers as an "update"
+ *   checkpoint (step+1) whose next is from's pending next plus command.goto (a node name or a list);
+ *   goto alone writes that checkpoint too. The run then goes on from it.
+ * - interrupt_before: before a step whose nodes include a named one ("*" = any), the run ends
+ *   AG_GRAPH_INTERRUPTED (checkpoint next = those nodes). Not checked for the first step of a run that
+ *   continues from (so continuing goes past it). interrupt_after: after a step in which a named node ran.
+ * - a node that fails, an update a reducer refuses, a router naming an unknown node: AG_GRAPH_ERROR.
+ * - more than recursion_limit supersteps: AG_GRAPH_ERROR with LangGraph's GraphRecursionError text.
+ * Returns the run, or NULL with a reason in err for invalid params: no graph or ids, input not an
+ * object, resume without a pending interrupt (or a bare value with several pending, or an unknown
+ * interrupt id), an unknown goto node, interrupt_before/after naming an unknown node, no input and no
+ * state to continue. */
+struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const struct ag_graph_run_params *p, char *err,
+                                        size_t errlen);
+/* Stops the run now: timers disarmed, node user state freed, on_done(AG_GRAPH_CANCELLED) with the values
+ * of the last step. A run that already ended is left alone. */
+void ag_graph_run_cancel(struct ag_graph_run *r);
+/* Frees the run (a run not yet ended is cancelled first, on_done included). Not from inside a callback. */
+void ag_graph_run_free(struct ag_graph_run *r);
+/* The run's current values (borrowed; changes as steps complete). */
+const json_t *ag_graph_run_values(const struct ag_graph_run *r);
+
+/* POST /threads/{id}/state: applies values through the reducers as if node as_node had written them, on
+ * top of latest (the thread's latest checkpoint; NULL = no state yet), and returns the new checkpoint
+ * (a new reference, the AG_GEV_CHECKPOINT shape): source "update", step latest.step+1, parent latest,
+ * next = the nodes as_node's edges lead to (conditional edges evaluated on the new state with config),
+ * tasks for them, metadata = metadata (borrowed, may be NULL) + {"source":"update","step","parents":{}}.
+ * as_node NULL means the node that ran last, as LangGraph picks it: START when latest is NULL or an
+ * input checkpoint; else the single node named in prev->next (prev: the checkpoint before latest, may be
+ * NULL); else the graph's single node; else an error asking for as_node. as_node may be "__start__".
+ * Returns NULL with err for an unknown node, an ambiguous as_node, values that are not an object (null
+ * is fine: nothing written) or a reducer error. */
+json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
+                              const json_t *values, const char *as_node, const json_t *config,
+                              const json_t *metadata, char *err, size_t errlen);
+
+#endif

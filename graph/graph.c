@@ -1,0 +1,395 @@
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/common.h"
+#include "graph/graph_internal.h"
+#include "graph/messages.h"
+
+#define MESSAGE_DEFS                                                                                                   \
+    "\"definitions\":{\"Message\":{\"title\":\"Message\",\"description\":\"A chat message: LangChain's serialized "   \
+    "form {type, content, ...} or the OpenAI form {role, content}.\",\"type\":\"object\",\"properties\":{"             \
+    "\"type\":{\"type\":\"string\",\"enum\":[\"human\",\"ai\",\"system\",\"tool\",\"function\",\"chat\",\"remove\"]}," \
+    "\"role\":{\"type\":\"string\"},"                                                                                  \
+    "\"content\":{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"array\",\"items\":{\"type\":\"object\"}}]},"            \
+    "\"id\":{\"type\":[\"string\",\"null\"]},"                                                                         \
+    "\"name\":{\"type\":[\"string\",\"null\"]},"                                                                       \
+    "\"additional_kwargs\":{\"type\":\"object\"},"                                                                     \
+    "\"response_metadata\":{\"type\":\"object\"},"                                                                     \
+    "\"tool_calls\":{\"type\":\"array\",\"items\":{\"type\":\"object\"}},"                                             \
+    "\"tool_call_id\":{\"type\":\"string\"}}}}"
+
+const char ag_graph_messages_schema[] =
+    "{\"title\":\"MessagesState\",\"type\":\"object\",\"properties\":{\"messages\":{\"title\":\"Messages\","
+    "\"type\":\"array\",\"items\":{\"$ref\":\"#/definitions/Message\"}}}," MESSAGE_DEFS "}";
+
+const char ag_graph_empty_config_schema[] = "{\"title\":\"Configurable\",\"type\":\"object\",\"properties\":{}}";
+
+static bool reserved(const char *name)
+{
+    return !strcmp(name, AG_GRAPH_START) || !strcmp(name, AG_GRAPH_END);
+}
+
+struct ag_graph_def *ag_graph_def_new(const char *graph_id)
+{
+    struct ag_graph_def *g = ag_calloc(1, sizeof *g);
+    g->graph_id = ag_strdup(graph_id);
+    return g;
+}
+
+void ag_graph_def_free(struct ag_graph_def *g)
+{
+    if (!g)
+        return;
+    for (size_t i = 0; i < g->nchannels; i++) {
+        ag_free(g->channels[i].name);
+        json_decref(g->channels[i].dflt);
+    }
+    for (size_t i = 0; i < g->nnodes; i++)
+        ag_free(g->nodes[i].name);
+    for (size_t i = 0; i < g->nedges; i++) {
+        ag_free(g->edges[i].source);
+        ag_free(g->edges[i].target);
+    }
+    for (size_t i = 0; i < g->nbranches; i++) {
+        ag_free(g->branches[i].source);
+        for (char **p = g->branches[i].targets; p && *p; p++)
+            ag_free(*p);
+        ag_free(g->branches[i].targets);
+    }
+    for (size_t i = 0; i < AG_ARRAY_LEN(g->schemas); i++)
+        ag_free(g->schemas[i]);
+    ag_free(g->channels);
+    ag_free(g->nodes);
+    ag_free(g->edges);
+    ag_free(g->branches);
+    ag_free(g->info_nodes);
+    ag_free(g->info_edges);
+    ag_free(g->default_state_schema);
+    ag_free(g->graph_id);
+    ag_free(g);
+}
+
+int ag_graph_def_channel(struct ag_graph_def *g, const char *name, enum ag_graph_reducer reducer, json_t *dflt)
+{
+    if (ag_graph__channel(g, name) || g->compiled) {
+        json_decref(dflt);
+        return -1;
+    }
+    if (!dflt && reducer != AG_GRAPH_REPLACE)
+        dflt = json_array();
+    g->channels = ag_realloc(g->channels, (g->nchannels + 1) * sizeof *g->channels);
+    g->channels[g->nchannels++] = (struct ag_graph_channel){ag_strdup(name), reducer, dflt};
+    return 0;
+}
+
+int ag_graph_def_node(struct ag_graph_def *g, const char *name, ag_graph_node_fn fn, void *ud)
+{
+    if (!fn || !*name || reserved(name) || ag_graph__node(g, name) || g->compiled)
+        return -1;
+    g->nodes = ag_realloc(g->nodes, (g->nnodes + 1) * sizeof *g->nodes);
+    g->nodes[g->nnodes++] = (struct ag_graph_node){ag_strdup(name), fn, ud};
+    return 0;
+}
+
+int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *target)
+{
+    if (!strcmp(target, AG_GRAPH_START) || !strcmp(source, AG_GRAPH_END) || g->compiled)
+        return -1;
+    g->edges = ag_realloc(g->edges, (g->nedges + 1) * sizeof *g->edges);
+    g->edges[g->nedges++] = (struct ag_graph_edge){ag_strdup(source), ag_strdup(target)};
+    return 0;
+}
+
+int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, void *ud,
+                             const char *const *targets)
+{
+    if (!router || !strcmp(source, AG_GRAPH_END) || g->compiled)
+        return -1;
+    char **t = NULL;
+    if (targets) {
+        size_t n = 0;
+        while (targets[n])
+            n++;
+        t = ag_calloc(n + 1, sizeof *t);
+        for (size_t i = 0; i < n; i++)
+            t[i] = ag_strdup(targets[i]);
+    }
+    g->branches = ag_realloc(g->branches, (g->nbranches + 1) * sizeof *g->branches);
+    g->branches[g->nbranches++] = (struct ag_graph_branch){ag_strdup(source), router, ud, t};
+    return 0;
+}
+
+void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
+                          const char *config, const char *context)
+{
+    const char *s[5] = {input, output, state, config, context};
+    for (size_t i = 0; i < 5; i++) {
+        if (!s[i])
+            continue;
+        ag_free(g->schemas[i]);
+        g->schemas[i] = ag_strdup(s[i]);
+    }
+}
+
+static bool known_end(const struct ag_graph_def *g, const char *name, bool as_source)
+{
+    if (ag_graph__node(g, name))
+        return true;
+    return as_source ? !strcmp(name, AG_GRAPH_START) : !strcmp(name, AG_GRAPH_END);
+}
+
+/* A state schema from the channels when the author gave none: MessagesAnnotation's when the state is
+ * exactly one messages channel, else an object naming each channel. */
+static char *default_state_schema(const struct ag_graph_def *g)
+{
+    if (g->nchannels == 1 && g->channels[0].reducer == AG_GRAPH_MESSAGES && !strcmp(g->channels[0].name, "messages"))
+        return ag_strdup(ag_graph_messages_schema);
+    json_t *props = json_object();
+    for (size_t i = 0; i < g->nchannels; i++)
+        json_object_set_new(props, g->channels[i].name,
+                            g->channels[i].reducer == AG_GRAPH_REPLACE ? json_object()
+                                                                       : json_pack("{s:s}", "type", "array"));
+    json_t *doc = json_pack("{s:s,s:s,s:o}", "title", "State", "type", "object", "properties", props);
+    char *s = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return s;
+}
+
+int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
+{
+    if (g->compiled)
+        return 0;
+    bool from_start = false;
+    for (size_t i = 0; i < g->nedges; i++) {
+        const struct ag_graph_edge *e = &g->edges[i];
+        if (!known_end(g, e->source, true) || !known_end(g, e->target, false)) {
+            snprintf(err, errlen, "graph %s: edge %s -> %s names an unknown node", g->graph_id, e->source, e->target);
+            return -1;
+        }
+        from_start |= !strcmp(e->source, AG_GRAPH_START);
+    }
+    for (size_t i = 0; i < g->nbranches; i++) {
+        const struct ag_graph_branch *b = &g->branches[i];
+        if (!known_end(g, b->source, true)) {
+            snprintf(err, errlen, "graph %s: conditional edge out of unknown node %s", g->graph_id, b->source);
+            return -1;
+        }
+        for (char **p = b->targets; p && *p; p++)
+            if (!known_end(g, *p, false)) {
+                snprintf(err, errlen, "graph %s: conditional edge %s -> unknown node %s", g->graph_id, b->source, *p);
+                return -1;
+            }
+        from_start |= !strcmp(b->source, AG_GRAPH_START);
+    }
+    if (!from_start) {
+        snprintf(err, errlen, "graph %s: no edge out of %s", g->graph_id, AG_GRAPH_START);
+        return -1;
+    }
+    if (ag_uuid5(AG_GRAPH_ASSISTANT_NS, g->graph_id, strlen(g->graph_id), g->assistant_id) < 0) {
+        snprintf(err, errlen, "graph %s: cannot derive the assistant id", g->graph_id);
+        return -1;
+    }
+    /* The drawing: START, the nodes in definition order, END; fixed edges, then conditional ones. */
+    g->info_nodes = ag_calloc(g->nnodes + 2, sizeof *g->info_nodes);
+    g->info_nodes[0].id = AG_GRAPH_START;
+    for (size_t i = 0; i < g->nnodes; i++)
+        g->info_nodes[i + 1].id = g->nodes[i].name;
+    g->info_nodes[g->nnodes + 1].id = AG_GRAPH_END;
+    size_t ne = g->nedges;
+    for (size_t i = 0; i < g->nbranches; i++) {
+        size_t n = 0;
+        for (char **p = g->branches[i].targets; p && *p; p++)
+            n++;
+        ne += g->branches[i].targets ? n : g->nnodes + 1;
+    }
+    g->info_edges = ag_calloc(ne ? ne : 1, sizeof *g->info_edges);
+    size_t k = 0;
+    for (size_t i = 0; i < g->nedges; i++)
+        g->info_edges[k++] = (struct ag_graph_edge_info){g->edges[i].source, g->edges[i].target, false};
+    for (size_t i = 0; i < g->nbranches; i++) {
+        const struct ag_graph_branch *b = &g->branches[i];
+        if (b->targets) {
+            for (char **p = b->targets; *p; p++)
+                g->info_edges[k++] = (struct ag_graph_edge_info){b->source, *p, true};
+        } else {
+            for (size_t j = 0; j < g->nnodes; j++)
+                g->info_edges[k++] = (struct ag_graph_edge_info){b->source, g->nodes[j].name, true};
+            g->info_edges[k++] = (struct ag_graph_edge_info){b->source, AG_GRAPH_END, true};
+        }
+    }
+    g->default_state_schema = default_state_schema(g);
+    const char *state = g->schemas[2] ? g->schemas[2] : g->default_state_schema;
+    g->info = (struct ag_graph_info){
+        .graph_id = g->graph_id,
+        .assistant_id = g->assistant_id,
+        .input_schema = g->schemas[0] ? g->schemas[0] : state,
+        .output_schema = g->schemas[1] ? g->schemas[1] : state,
+        .state_schema = state,
+        .config_schema = g->schemas[3] ? g->schemas[3] : ag_graph_empty_config_schema,
+        .context_schema = g->schemas[4] ? g->schemas[4] : ag_graph_empty_config_schema,
+        .nodes = g->info_nodes,
+        .nnodes = g->nnodes + 2,
+        .edges = g->info_edges,
+        .nedges = k,
+        .def = g,
+    };
+    g->compiled = true;
+    return 0;
+}
+
+const char *ag_graph_def_id(const struct ag_graph_def *g)
+{
+    return g->graph_id;
+}
+
+const struct ag_graph_info *ag_graph_def_info(const struct ag_graph_def *g)
+{
+    return g->compiled ? &g->info : NULL;
+}
+
+/* --- state helpers --- */
+
+const struct ag_graph_node *ag_graph__node(const struct ag_graph_def *g, const char *name)
+{
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (!strcmp(g->nodes[i].name, name))
+            return &g->nodes[i];
+    return NULL;
+}
+
+const struct ag_graph_channel *ag_graph__channel(const struct ag_graph_def *g, const char *name)
+{
+    for (size_t i = 0; i < g->nchannels; i++)
+        if (!strcmp(g->channels[i].name, name))
+            return &g->channels[i];
+    return NULL;
+}
+
+json_t *ag_graph__defaults(const struct ag_graph_def *g)
+{
+    json_t *v = json_object();
+    for (size_t i = 0; i < g->nchannels; i++)
+        if (g->channels[i].dflt)
+            json_object_set(v, g->channels[i].name, g->channels[i].dflt);
+    return v;
+}
+
+json_t *ag_graph__normalize(const struct ag_graph_def *g, const json_t *update, char *err, size_t errlen)
+{
+    json_t *out = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)update, k, v)
+    {
+        const struct ag_graph_channel *c = ag_graph__channel(g, k);
+        if (c && c->reducer == AG_GRAPH_MESSAGES) {
+            json_t *msgs = ag_msg_coerce_list(v, err, errlen);
+            if (!msgs) {
+                json_decref(out);
+                return NULL;
+            }
+            json_object_set_new(out, k, msgs);
+        } else {
+            json_object_set(out, k, v);
+        }
+    }
+    return out;
+}
+
+json_t *ag_graph__apply(const struct ag_graph_def *g, const json_t *state, json_t *const *updates, size_t n,
+                        char *err, size_t errlen)
+{
+    json_t *out = json_copy((json_t *)state);
+    bool *written = ag_calloc(g->nchannels + 1, sizeof *written);
+    for (size_t u = 0; u < n; u++) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(updates[u], k, v)
+        {
+            const struct ag_graph_channel *c = ag_graph__channel(g, k);
+            if (!c)
+                continue;
+            size_t ci = (size_t)(c - g->channels);
+            json_t *cur = json_object_get(out, k), *nv = NULL;
+            switch (c->reducer) {
+            case AG_GRAPH_REPLACE:
+                if (written[ci]) {
+                    snprintf(err, errlen,
+                             "Invalid update for channel \"%s\": LastValue can only receive one value per step.", k);
+                    goto fail;
+                }
+                nv = json_incref(v);
+                break;
+            case AG_GRAPH_APPEND:
+                nv = json_is_array(cur) ? json_copy(cur) : json_array();
+                if (json_is_array(v))
+                    json_array_extend(nv, v);
+                else
+                    json_array_append(nv, v);
+                break;
+            case AG_GRAPH_MESSAGES:
+                nv = ag_msg_merge(json_is_array(cur) ? cur : NULL, v, err, errlen);
+                if (!nv)
+                    goto fail;
+                break;
+            }
+            written[ci] = true;
+            json_object_set_new(out, k, nv);
+        }
+    }
+    ag_free(written);
+    return out;
+fail:
+    ag_free(written);
+    json_decref(out);
+    return NULL;
+}
+
+int ag_graph__successors(const struct ag_graph_def *g, const char *source, const json_t *state, const json_t *config,
+                         json_t *set, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < g->nedges; i++)
+        if (!strcmp(g->edges[i].source, source) && strcmp(g->edges[i].target, AG_GRAPH_END))
+            json_object_set_new(set, g->edges[i].target, json_true());
+    for (size_t i = 0; i < g->nbranches; i++) {
+        const struct ag_graph_branch *b = &g->branches[i];
+        if (strcmp(b->source, source))
+            continue;
+        const char *to = b->fn(state, config, b->ud);
+        if (!to || !strcmp(to, AG_GRAPH_END))
+            continue;
+        if (!ag_graph__node(g, to)) {
+            snprintf(err, errlen, "Branch condition of node '%s' returned unknown node '%.100s'", source, to);
+            return -1;
+        }
+        json_object_set_new(set, to, json_true());
+    }
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+json_t *ag_graph__sorted_names(const json_t *set)
+{
+    size_t n = json_object_size(set), i = 0;
+    const char **names = ag_calloc(n + 1, sizeof *names);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)set, k, v)
+    {
+        names[i++] = k;
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    json_t *out = json_array();
+    for (i = 0; i < n; i++)
+        json_array_append_new(out, json_string(names[i]));
+    ag_free(names);
+    return out;
+}

@@ -1,0 +1,143 @@
+/* The public API for graph authors: built-in graphs (graph/builtin_*.c) and, later, dlopen'ed plugins
+ * use only this header (plus jansson).
+ *
+ * A graph is LangGraph's StateGraph: state channels, each with a reducer; named nodes; fixed and
+ * conditional edges between them and the pseudo-nodes START ("__start__") and END ("__end__"). A run
+ * executes it in supersteps (see graph/engine.h): the nodes triggered in a step run with the state as
+ * it was when the step began; when all of them are done their updates go through the reducers in node
+ * name order, a checkpoint is written, and the edges of the nodes that ran pick the next step's nodes.
+ *
+ * A node is an asynchronous function: it gets a task, reads the state and config from it, and ends
+ * the task exactly once with ag_graph_task_finish / _fail, or arranges that later (a timer through
+ * ag_graph_task_sleep, or its own completion after ag_graph_task_pending), or stops at an interrupt.
+ * It never blocks. All calls for one run happen on the shard that runs it. */
+#ifndef AG_GRAPH_GRAPH_H
+#define AG_GRAPH_GRAPH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "graph/registry.h"
+
+struct ag_graph_def;
+struct ag_graph_task;
+
+/* How a channel combines the updates written to it. */
+enum ag_graph_reducer {
+    AG_GRAPH_REPLACE,  /* last value wins; two writes in one step are an error (LangGraph LastValue) */
+    AG_GRAPH_APPEND,   /* list concatenation (operator.add); a non-list update appends one element */
+    AG_GRAPH_MESSAGES, /* add_messages: coerce, append, replace by id, remove (graph/messages.h) */
+};
+
+/* A node body, and the continuation a sleeping node resumes at. */
+typedef void (*ag_graph_node_fn)(struct ag_graph_task *t);
+/* A conditional edge: picks where to go after node `source` ran, from the state after the step (borrowed)
+ * and the run's config (borrowed). Returns a node name or AG_GRAPH_END (NULL is END too); the string
+ * must outlive the call (a literal, or the name of a node). */
+typedef const char *(*ag_graph_router_fn)(const json_t *state, const json_t *config, void *ud);
+
+/* --- defining a graph --- */
+
+/* A new empty definition for graph_id (copied). */
+struct ag_graph_def *ag_graph_def_new(const char *graph_id);
+/* Frees a definition that was not registered (registered ones live as long as the process). */
+void ag_graph_def_free(struct ag_graph_def *g);
+/* Adds a state channel. dflt (stolen; NULL = none) is its value before anything was written; APPEND
+ * and MESSAGES channels default to []. Returns 0, or -1 when the name is taken. */
+int ag_graph_def_channel(struct ag_graph_def *g, const char *name, enum ag_graph_reducer reducer, json_t *dflt);
+/* Adds a node named name (copied) running fn; ud is handed to fn through ag_graph_task_node_ud and must
+ * outlive the definition. Returns 0, or -1 when the name is taken or reserved. */
+int ag_graph_def_node(struct ag_graph_def *g, const char *name, ag_graph_node_fn fn, void *ud);
+/* Adds the edge source → target (node names, AG_GRAPH_START or AG_GRAPH_END). Returns 0 or -1 when
+ * the shape is impossible (into START, out of END). Names are checked by ag_graph_def_compile. */
+int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *target);
+/* Adds a conditional edge out of source (a node or AG_GRAPH_START): after source runs, router picks the
+ * next node. targets (NULL-terminated, may be NULL) lists where it may go, for drawing; without it the
+ * drawing shows an edge to every node and END. Returns 0 or -1. */
+int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, void *ud,
+                             const char *const *targets);
+/* Sets the JSON Schema documents the API shows (JSON text, copied; NULL keeps the default: a state
+ * schema derived from the channels, config and context schemas with no properties). */
+void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
+                          const char *config, const char *context);
+/* Checks the definition (every edge names a node, START has an edge out, no node is unreachable from
+ * START is NOT required) and builds what the registry shows. Returns 0, or -1 with the reason in err. */
+int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen);
+/* The graph id. */
+const char *ag_graph_def_id(const struct ag_graph_def *g);
+/* What the registry shows of a compiled definition (nodes, edges, schemas, system assistant id). */
+const struct ag_graph_info *ag_graph_def_info(const struct ag_graph_def *g);
+/* Compiles g (when not yet) and adds it to the registry, which owns it from then on. Call at start-up,
+ * before any shard reads the registry. Returns 0, or -1 with err (bad definition, duplicate id); g then
+ * stays the caller's. */
+int ag_graph_register(struct ag_graph_def *g, char *err, size_t errlen);
+
+/* The JSON Schemas of LangGraph's MessagesAnnotation state (one `messages` channel), for graphs built on
+ * it; with EMPTY_CONFIGURABLE for graphs with no config. */
+extern const char ag_graph_messages_schema[];
+extern const char ag_graph_empty_config_schema[];
+
+/* --- inside a node: reading --- */
+
+/* The state as it was when the step began (an object; borrowed, valid until the task ends). */
+const json_t *ag_graph_task_state(const struct ag_graph_task *t);
+/* The run's config (an object, "configurable" inside when given), context and metadata (objects; borrowed). */
+const json_t *ag_graph_task_config(const struct ag_graph_task *t);
+const json_t *ag_graph_task_context(const struct ag_graph_task *t);
+const json_t *ag_graph_task_metadata(const struct ag_graph_task *t);
+/* config.configurable[key], or NULL (borrowed). */
+const json_t *ag_graph_task_configurable(const struct ag_graph_task *t, const char *key);
+/* The node's name, the superstep it runs in, the task id (UUID text), the run and thread ids. */
+const char *ag_graph_task_node(const struct ag_graph_task *t);
+int ag_graph_task_step(const struct ag_graph_task *t);
+const char *ag_graph_task_id(const struct ag_graph_task *t);
+const char *ag_graph_task_run_id(const struct ag_graph_task *t);
+const char *ag_graph_task_thread_id(const struct ag_graph_task *t);
+/* The ud given to ag_graph_def_node. */
+void *ag_graph_task_node_ud(const struct ag_graph_task *t);
+
+/* --- per-task user state (kept across sleeps; gone when the task ends) --- */
+
+#define AG_GRAPH_TASK_SLOTS 8
+/* AG_GRAPH_TASK_SLOTS integers, zero when the task starts; the node may use them freely. */
+int64_t *ag_graph_task_slots(struct ag_graph_task *t);
+/* Attaches ud to the task; free_fn (may be NULL) is called with it once when the task is freed: after
+ * it ended, or when the run is cancelled or freed. A node with work in flight (after
+ * ag_graph_task_pending) stops that work in free_fn. Replacing a ud frees the previous one. */
+void ag_graph_task_set_ud(struct ag_graph_task *t, void *ud, void (*free_fn)(void *ud));
+void *ag_graph_task_ud(const struct ag_graph_task *t);
+
+/* --- inside a node: streaming --- */
+
+/* A custom stream event (stream_mode "custom", LangGraph's config.writer). payload is stolen. */
+void ag_graph_task_custom(struct ag_graph_task *t, json_t *payload);
+/* A streamed message chunk (stream_mode "messages"): an AIMessageChunk dict with an "id" that the
+ * node's final message repeats (that message is then not streamed again at the end). chunk is stolen. */
+void ag_graph_task_message_chunk(struct ag_graph_task *t, json_t *chunk);
+
+/* --- inside a node: ending, waiting, interrupting --- */
+
+/* Ends the task with update (an object of channel → value, stolen; NULL = no update). Messages in a
+ * MESSAGES channel are coerced and given ids now, so events and state show the same ids. An update
+ * that is not an object, or a message that cannot be coerced, fails the task instead. Do not touch t
+ * afterwards. */
+void ag_graph_task_finish(struct ag_graph_task *t, json_t *update);
+/* Ends the task with an error; the run ends AG_GRAPH_ERROR with this message. */
+void ag_graph_task_fail(struct ag_graph_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Re-enters the node at cont after ms milliseconds (a timer on the shard). The node returns right after
+ * calling this; slots and ud are kept. */
+void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn cont);
+/* Says the node will end the task later from its own completion (an outbound call, say); the node
+ * returns right after. Without this (or a sleep, or an interrupt), returning from a node without
+ * ending the task fails it. */
+void ag_graph_task_pending(struct ag_graph_task *t);
+/* LangGraph's interrupt(payload) (payload stolen). When the run carries the answer to this interrupt
+ * (matched by the index of this call within the node's execution), returns it (borrowed, valid until
+ * the task ends) and the node goes on. Otherwise records the interrupt (payload, a 32-hex id) and
+ * returns NULL: the node must return without ending the task, and the run ends AG_GRAPH_INTERRUPTED.
+ * A resuming run calls the node again from the start, and each interrupt call returns its answer. */
+json_t *ag_graph_task_interrupt(struct ag_graph_task *t, json_t *payload);
+
+#endif

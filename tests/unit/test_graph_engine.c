@@ -1,0 +1,878 @@
+/* The graph engine (graph/engine.h) driven by a recording host with a fake clock and a local timer heap:
+ * event order and checkpoint chains, the built-in graphs, interrupts and resumes, interrupt_before/after,
+ * fan-out and conditional edges, commands, failures, the recursion limit, state updates, the registry. */
+#include <string.h>
+
+#include "check.h"
+#include "core/alloc.h"
+#include "core/timer.h"
+#include "graph/builtin.h"
+#include "graph/engine.h"
+
+static const char *const kind_names[] = {"checkpoint", "values", "updates", "custom", "message", "task_start",
+                                         "task_result"};
+
+struct rec {
+    struct ag_timer_heap heap;
+    uint64_t now;
+    json_t *events; /* [{"kind","step","node","data","meta"}] */
+    int done;
+    enum ag_graph_outcome outcome;
+    json_t *values, *interrupts;
+    char *error;
+    struct ag_graph_run *run;
+    bool cancel_on_custom; /* cancel the run from inside the first custom event */
+};
+
+static uint64_t fake_now(void *ud)
+{
+    return ((struct rec *)ud)->now;
+}
+
+static void on_event(void *ud, const struct ag_graph_event *ev)
+{
+    struct rec *r = ud;
+    json_t *e = json_pack("{s:s,s:i,s:O}", "kind", kind_names[ev->kind], "step", ev->step, "data", ev->data);
+    if (ev->node)
+        json_object_set_new(e, "node", json_string(ev->node));
+    if (ev->meta)
+        json_object_set(e, "meta", ev->meta);
+    json_array_append_new(r->events, e);
+    if (ev->kind == AG_GEV_CUSTOM && r->cancel_on_custom && r->run) {
+        r->cancel_on_custom = false;
+        ag_graph_run_cancel(r->run);
+    }
+}
+
+static void on_done(void *ud, enum ag_graph_outcome o, const json_t *values, const json_t *interrupts,
+                    const char *error)
+{
+    struct rec *r = ud;
+    r->done++;
+    r->outcome = o;
+    json_decref(r->values);
+    json_decref(r->interrupts);
+    r->values = json_incref((json_t *)values);
+    r->interrupts = json_incref((json_t *)interrupts);
+    ag_free(r->error);
+    r->error = error ? ag_strdup(error) : NULL;
+}
+
+static struct ag_graph_host host_of(struct rec *r)
+{
+    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done};
+}
+
+static void rec_init(struct rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->events = json_array();
+}
+
+static void rec_reset(struct rec *r)
+{
+    ag_graph_run_free(r->run);
+    r->run = NULL;
+    json_array_clear(r->events);
+    json_decref(r->values);
+    json_decref(r->interrupts);
+    ag_free(r->error);
+    r->values = r->interrupts = NULL;
+    r->error = NULL;
+    r->done = 0;
+}
+
+static void rec_free(struct rec *r)
+{
+    rec_reset(r);
+    json_decref(r->events);
+    ag_timer_heap_free(&r->heap);
+}
+
+/* Fires timers at their deadlines until the run ended or nothing is armed. */
+static void run_timers(struct rec *r)
+{
+    while (!r->done && r->heap.len) {
+        r->now = ag_timer_next(&r->heap);
+        ag_timer_run(&r->heap, r->now, 64);
+    }
+}
+
+static json_t *parse(const char *s)
+{
+    json_error_t e;
+    json_t *v = json_loads(s, JSON_DECODE_ANY, &e);
+    if (!v)
+        fprintf(stderr, "bad test JSON: %s: %s\n", s, e.text);
+    return v;
+}
+
+struct start_opts {
+    const char *input, *command, *config, *ibefore, *iafter;
+    json_t *from;
+    int limit;
+};
+
+static struct ag_graph_run *start(struct rec *r, const struct ag_graph_def *g, struct start_opts o, char *err,
+                                  size_t errlen)
+{
+    struct ag_graph_host h = host_of(r);
+    json_t *input = o.input ? parse(o.input) : NULL, *command = o.command ? parse(o.command) : NULL;
+    json_t *config = o.config ? parse(o.config) : NULL;
+    json_t *ib = o.ibefore ? parse(o.ibefore) : NULL, *ia = o.iafter ? parse(o.iafter) : NULL;
+    json_t *meta = json_pack("{s:s,s:s}", "graph_id", ag_graph_def_id(g), "run_id", "run-1");
+    struct ag_graph_run_params p = {
+        .graph = g,
+        .thread_id = "thread-1",
+        .run_id = "run-1",
+        .config = config,
+        .metadata = meta,
+        .input = input,
+        .command = command,
+        .from = o.from,
+        .interrupt_before = ib,
+        .interrupt_after = ia,
+        .recursion_limit = o.limit,
+    };
+    struct ag_graph_run *run = ag_graph_run_start(&h, &p, err, errlen);
+    r->run = run;
+    json_decref(input);
+    json_decref(command);
+    json_decref(config);
+    json_decref(ib);
+    json_decref(ia);
+    json_decref(meta);
+    return run;
+}
+
+/* The kinds of the recorded events, space-separated. */
+static const char *kinds(const struct rec *r, char *out, size_t n)
+{
+    out[0] = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(r->events, i, e)
+    {
+        if (out[0])
+            strncat(out, " ", n - strlen(out) - 1);
+        strncat(out, json_string_value(json_object_get(e, "kind")), n - strlen(out) - 1);
+    }
+    return out;
+}
+
+/* The i-th event of kind (0-based), or NULL. */
+static json_t *nth(const struct rec *r, const char *kind, int i)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(r->events, k, e)
+    {
+        if (!strcmp(json_string_value(json_object_get(e, "kind")), kind) && i-- == 0)
+            return json_object_get(e, "data");
+    }
+    return NULL;
+}
+
+static int count(const struct rec *r, const char *kind)
+{
+    int n = 0;
+    while (nth(r, kind, n))
+        n++;
+    return n;
+}
+
+/* The last checkpoint emitted (a new reference, for continuing the thread). */
+static json_t *latest(const struct rec *r)
+{
+    json_t *last = NULL;
+    for (int i = 0; nth(r, "checkpoint", i); i++)
+        last = nth(r, "checkpoint", i);
+    return json_incref(last);
+}
+
+static const char *s_of(const json_t *v, const char *key)
+{
+    return json_string_value(json_object_get(v, key));
+}
+
+static json_t *last_message(const json_t *values)
+{
+    const json_t *m = json_object_get(values, "messages");
+    return json_array_get(m, json_array_size(m) - 1);
+}
+
+static bool is_hex32(const char *s)
+{
+    if (!s || strlen(s) != 32)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+            return false;
+    return true;
+}
+
+/* --- echo: events, checkpoint chain --- */
+
+static void test_echo(struct rec *r)
+{
+    char err[256], k[1024];
+    const struct ag_graph_def *g = ag_graph_def_find("echo");
+    CHECK(g);
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}"}, err,
+                sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(kinds(r, k, sizeof k), "checkpoint values checkpoint task_start custom message updates task_result "
+                                       "values checkpoint");
+    json_t *c0 = nth(r, "checkpoint", 0), *c1 = nth(r, "checkpoint", 1), *c2 = nth(r, "checkpoint", 2);
+    /* step -1: input, values before the input, next __start__ with the raw input as its result */
+    CHECK(json_integer_value(json_object_get(c0, "step")) == -1);
+    CHECK_STREQ(s_of(c0, "source"), "input");
+    CHECK(json_is_null(json_object_get(c0, "parent_checkpoint_id")));
+    CHECK(json_array_size(json_object_get(json_object_get(c0, "values"), "messages")) == 0);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c0, "next"), 0)), "__start__");
+    json_t *t0 = json_array_get(json_object_get(c0, "tasks"), 0);
+    CHECK_STREQ(s_of(t0, "name"), "__start__");
+    CHECK_STREQ(s_of(json_array_get(json_object_get(json_object_get(t0, "result"), "messages"), 0), "role"), "user");
+    json_t *m0 = json_object_get(c0, "metadata");
+    CHECK_STREQ(s_of(m0, "source"), "input");
+    CHECK(json_integer_value(json_object_get(m0, "step")) == -1);
+    CHECK_STREQ(s_of(m0, "graph_id"), "echo");
+    CHECK(json_is_object(json_object_get(m0, "parents")));
+    /* step 0: loop, the human message, next echo */
+    CHECK(json_integer_value(json_object_get(c1, "step")) == 0);
+    CHECK_STREQ(s_of(c1, "source"), "loop");
+    CHECK_STREQ(s_of(c1, "parent_checkpoint_id"), s_of(c0, "checkpoint_id"));
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c1, "next"), 0)), "echo");
+    json_t *human = json_array_get(json_object_get(json_object_get(c1, "values"), "messages"), 0);
+    CHECK_STREQ(s_of(human, "type"), "human");
+    json_t *t1 = json_array_get(json_object_get(c1, "tasks"), 0);
+    CHECK_STREQ(s_of(t1, "name"), "echo");
+    CHECK(json_is_null(json_object_get(t1, "error")));
+    CHECK(json_array_size(json_object_get(t1, "interrupts")) == 0);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(t1, "path"), 0)), "__pregel_pull");
+    /* step 1: both messages, next [] */
+    CHECK(json_integer_value(json_object_get(c2, "step")) == 1);
+    CHECK_STREQ(s_of(c2, "parent_checkpoint_id"), s_of(c1, "checkpoint_id"));
+    CHECK(json_array_size(json_object_get(c2, "next")) == 0);
+    CHECK(json_array_size(json_object_get(c2, "tasks")) == 0);
+    CHECK(strcmp(s_of(c0, "checkpoint_id"), s_of(c1, "checkpoint_id")) < 0);
+    CHECK(strcmp(s_of(c1, "checkpoint_id"), s_of(c2, "checkpoint_id")) < 0);
+    CHECK(s_of(c1, "checkpoint_id")[14] == '6');
+    json_t *ai = last_message(json_object_get(c2, "values"));
+    CHECK_STREQ(s_of(ai, "type"), "ai");
+    CHECK_STREQ(s_of(ai, "content"), "hello");
+    CHECK(json_is_array(json_object_get(ai, "tool_calls")));
+    CHECK(json_equal(r->values, json_object_get(c2, "values")));
+    /* the events around the node */
+    CHECK_STREQ(s_of(nth(r, "custom", 0), "echo"), "hello");
+    json_t *upd = nth(r, "updates", 0);
+    CHECK_STREQ(s_of(last_message(json_object_get(upd, "echo")), "id"), s_of(ai, "id"));
+    json_t *msg = nth(r, "message", 0);
+    CHECK_STREQ(s_of(msg, "id"), s_of(ai, "id"));
+    json_t *ev = json_array_get(r->events, 5);
+    json_t *meta = json_object_get(ev, "meta");
+    CHECK(json_integer_value(json_object_get(meta, "langgraph_step")) == 1);
+    CHECK_STREQ(s_of(meta, "langgraph_node"), "echo");
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(meta, "langgraph_triggers"), 0)), "branch:to:echo");
+    char ns[128];
+    snprintf(ns, sizeof ns, "echo:%s", s_of(t1, "id"));
+    CHECK_STREQ(s_of(meta, "langgraph_checkpoint_ns"), ns);
+    CHECK_STREQ(s_of(meta, "checkpoint_ns"), ns);
+    CHECK_STREQ(s_of(meta, "graph_id"), "echo");
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(meta, "tags"), 0)), "graph:step:1");
+    json_t *ts = nth(r, "task_start", 0);
+    CHECK_STREQ(s_of(ts, "id"), s_of(t1, "id"));
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(ts, "triggers"), 0)), "branch:to:echo");
+    CHECK(json_equal(json_object_get(ts, "input"), json_object_get(c1, "values")));
+    json_t *tr = nth(r, "task_result", 0);
+    CHECK(json_is_null(json_object_get(tr, "error")));
+    CHECK(json_equal(json_object_get(tr, "result"), json_object_get(upd, "echo")));
+    /* VALUES after step 0 and step 1, not after the input checkpoint */
+    CHECK(json_equal(nth(r, "values", 0), json_object_get(c1, "values")));
+
+    /* A second run on the same thread continues its steps: input 2, loop 3, loop 4. */
+    json_t *from = latest(r);
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":\"again\"}", .from = from}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK(json_integer_value(json_object_get(nth(r, "checkpoint", 0), "step")) == 2);
+    CHECK_STREQ(s_of(nth(r, "checkpoint", 0), "parent_checkpoint_id"), s_of(from, "checkpoint_id"));
+    CHECK(json_integer_value(json_object_get(nth(r, "checkpoint", 2), "step")) == 4);
+    CHECK(json_array_size(json_object_get(r->values, "messages")) == 4);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "again");
+    json_decref(from);
+    rec_reset(r);
+
+    /* A message that cannot be coerced ends the run in error, after the input checkpoint. */
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}"}, err,
+                sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_ERROR);
+    CHECK(r->error && strstr(r->error, "Unexpected message type"));
+    CHECK(count(r, "checkpoint") == 2 && count(r, "task_result") == 0);
+    CHECK_STREQ(s_of(nth(r, "checkpoint", 0), "checkpoint_id"), s_of(nth(r, "checkpoint", 1), "checkpoint_id"));
+    CHECK(strstr(s_of(json_array_get(json_object_get(nth(r, "checkpoint", 1), "tasks"), 0), "error"), "wizard"));
+    rec_reset(r);
+
+    /* Invalid parameters. */
+    CHECK(!start(r, g, (struct start_opts){.input = "[1]"}, err, sizeof err));
+    CHECK(!start(r, g, (struct start_opts){0}, err, sizeof err));
+    CHECK(strstr(err, "no input"));
+    CHECK(!start(r, g, (struct start_opts){.input = "{}", .ibefore = "[\"nope\"]"}, err, sizeof err));
+    CHECK(strstr(err, "unknown node"));
+    CHECK(!start(r, g, (struct start_opts){.command = "{\"resume\":1}"}, err, sizeof err));
+    CHECK(r->done == 0 && json_array_size(r->events) == 0);
+}
+
+/* --- stress: tokens, modes, delays, cancel --- */
+
+static void test_stress(struct rec *r)
+{
+    char err[256], k[1024];
+    const struct ag_graph_def *g = ag_graph_def_find("stress");
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[{\"role\":\"user\",\"content\":\"go\"}]}",
+                                    .config = "{\"configurable\":{\"tokens\":3}}"},
+                err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(kinds(r, k, sizeof k), "checkpoint values checkpoint task_start custom custom custom message message "
+                                       "message updates task_result values checkpoint");
+    CHECK(json_integer_value(json_object_get(nth(r, "custom", 2), "index")) == 2);
+    CHECK_STREQ(s_of(nth(r, "custom", 1), "token"), "t1");
+    json_t *c0 = nth(r, "message", 0), *c1 = nth(r, "message", 1);
+    CHECK_STREQ(s_of(c0, "content"), "t0");
+    CHECK_STREQ(s_of(c1, "content"), " t1");
+    CHECK_STREQ(s_of(c0, "type"), "ai");
+    CHECK(!strncmp(s_of(c0, "id"), "run-", 4));
+    CHECK_STREQ(s_of(c0, "id"), s_of(c1, "id"));
+    json_t *final = last_message(r->values);
+    CHECK_STREQ(s_of(final, "content"), "t0 t1 t2");
+    CHECK_STREQ(s_of(final, "id"), s_of(c0, "id"));
+    json_t *meta = json_object_get(json_array_get(r->events, 7), "meta");
+    CHECK(json_array_size(json_object_get(meta, "tags")) == 0);
+    CHECK_STREQ(s_of(meta, "langgraph_node"), "emit");
+    rec_reset(r);
+
+    /* mode custom: no chunks; the final message is shown in messages mode at the node's end */
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":\"4\",\"mode\":\"custom\"}}"},
+                err, sizeof err));
+    CHECK(r->done == 1);
+    CHECK(count(r, "custom") == 4 && count(r, "message") == 1);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "t0 t1 t2 t3");
+    CHECK_STREQ(s_of(nth(r, "message", 0), "id"), s_of(last_message(r->values), "id"));
+    rec_reset(r);
+
+    /* defaults: 10 tokens, both */
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":[]}"}, err, sizeof err));
+    CHECK(count(r, "custom") == 10 && count(r, "message") == 10);
+    rec_reset(r);
+
+    /* messages with a delay: one model call per token (own ids), then a new message with what they said */
+    r->now = 1000;
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":3,\"mode\":\"messages\",\"delay_ms\":100}}"},
+                err, sizeof err));
+    CHECK(r->done == 0 && count(r, "message") == 1);
+    run_timers(r);
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK(r->now == 1000 + 3 * 100 * 1000000ull);
+    CHECK(count(r, "message") == 4);
+    CHECK(strcmp(s_of(nth(r, "message", 0), "id"), s_of(nth(r, "message", 1), "id")));
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "t0 t1 t2");
+    CHECK(strncmp(s_of(last_message(r->values), "id"), "run-", 4));
+    rec_reset(r);
+
+    /* both with a delay: custom tokens first, each followed by a sleep */
+    r->now = 0;
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":2,\"delay_ms\":5}}"},
+                err, sizeof err));
+    run_timers(r);
+    CHECK(r->done == 1 && r->now == 4 * 5 * 1000000ull);
+    CHECK_STREQ(kinds(r, k, sizeof k), "checkpoint values checkpoint task_start custom custom message message message "
+                                       "updates task_result values checkpoint");
+    rec_reset(r);
+
+    /* many tokens without a delay yield to the loop now and then, and still finish */
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":1000,\"mode\":\"custom\"}}"},
+                err, sizeof err));
+    CHECK(r->done == 0);
+    run_timers(r);
+    CHECK(r->done == 1 && count(r, "custom") == 1000);
+    rec_reset(r);
+
+    /* cancel mid-run: timers disarmed, on_done(CANCELLED) once, nothing leaks */
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":20,\"delay_ms\":100}}"},
+                err, sizeof err));
+    r->now += 250 * 1000000ull;
+    ag_timer_run(&r->heap, r->now, 64);
+    ag_timer_run(&r->heap, r->now, 64);
+    CHECK(r->done == 0 && count(r, "custom") == 2);
+    ag_graph_run_cancel(r->run);
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_CANCELLED);
+    CHECK(r->heap.len == 0);
+    ag_graph_run_cancel(r->run);
+    CHECK(r->done == 1);
+    rec_reset(r);
+
+    /* cancel from inside an event callback, while the node is running */
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":3,\"delay_ms\":10}}"},
+                err, sizeof err));
+    r->cancel_on_custom = true;
+    run_timers(r);
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_CANCELLED);
+    CHECK(count(r, "custom") == 2 && count(r, "updates") == 0 && r->heap.len == 0);
+    rec_reset(r);
+
+    /* freeing a run that still sleeps cancels it */
+    CHECK(start(r, g,
+                (struct start_opts){.input = "{\"messages\":[]}",
+                                    .config = "{\"configurable\":{\"tokens\":5,\"delay_ms\":100}}"},
+                err, sizeof err));
+    ag_graph_run_free(r->run);
+    r->run = NULL;
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_CANCELLED && r->heap.len == 0);
+    rec_reset(r);
+}
+
+/* --- interrupts and resumes --- */
+
+static void test_interrupt(struct rec *r)
+{
+    char err[256];
+    const struct ag_graph_def *g = ag_graph_def_find("interrupt");
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}"}, err,
+                sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_INTERRUPTED);
+    CHECK(json_array_size(r->interrupts) == 1);
+    json_t *intr = json_array_get(r->interrupts, 0);
+    CHECK(is_hex32(s_of(intr, "id")));
+    CHECK_STREQ(s_of(json_object_get(intr, "value"), "question"), "what now?");
+    /* the step-0 checkpoint comes again with the interrupt on its task */
+    CHECK(count(r, "checkpoint") == 3);
+    json_t *c1 = nth(r, "checkpoint", 1), *c2 = nth(r, "checkpoint", 2);
+    CHECK_STREQ(s_of(c1, "checkpoint_id"), s_of(c2, "checkpoint_id"));
+    json_t *task = json_array_get(json_object_get(c2, "tasks"), 0);
+    CHECK(json_equal(json_object_get(task, "interrupts"), r->interrupts));
+    CHECK(json_is_null(json_object_get(task, "result")));
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c2, "next"), 0)), "ask");
+    json_t *upd = nth(r, "updates", 0);
+    CHECK(json_equal(json_object_get(upd, "__interrupt__"), r->interrupts));
+    json_t *vals = nth(r, "values", 1);
+    CHECK(json_equal(json_object_get(vals, "__interrupt__"), r->interrupts));
+    char iid[33];
+    snprintf(iid, sizeof iid, "%s", s_of(intr, "id"));
+    json_t *from = latest(r);
+    rec_reset(r);
+
+    /* no pending interrupt for a map with another id; a bare value resumes */
+    CHECK(!start(r, g, (struct start_opts){.command = "{\"resume\":{\"0123456789abcdef0123456789abcdef\":1}}", .from = from},
+                 err, sizeof err));
+    CHECK(strstr(err, "no pending interrupt has id"));
+    CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"yes\"}", .from = from}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "you said: yes");
+    CHECK(count(r, "checkpoint") == 1);
+    json_t *c = nth(r, "checkpoint", 0);
+    CHECK(json_integer_value(json_object_get(c, "step")) == 1);
+    CHECK_STREQ(s_of(c, "parent_checkpoint_id"), s_of(from, "checkpoint_id"));
+    /* the resume starts with the state (LangGraph's values on resume) */
+    char k[512];
+    CHECK_STREQ(kinds(r, k, sizeof k), "values task_start message updates task_result values checkpoint");
+    json_t *done_ckpt = latest(r);
+    rec_reset(r);
+
+    /* by id, with a non-string answer */
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "{\"resume\":{\"%s\":{\"a\":1}}}", iid);
+    CHECK(start(r, g, (struct start_opts){.command = cmd, .from = from}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "you said: {\"a\":1}");
+    rec_reset(r);
+
+    /* nothing pending any more */
+    CHECK(!start(r, g, (struct start_opts){.command = "{\"resume\":\"again\"}", .from = done_ckpt}, err, sizeof err));
+    CHECK(strstr(err, "no pending interrupt"));
+    json_decref(done_ckpt);
+    json_decref(from);
+}
+
+/* A node with two interrupts: each resume answers the next one. */
+static void two_questions(struct ag_graph_task *t)
+{
+    json_t *a = ag_graph_task_interrupt(t, json_string("first?"));
+    if (!a)
+        return;
+    json_t *b = ag_graph_task_interrupt(t, json_string("second?"));
+    if (!b)
+        return;
+    ag_graph_task_finish(t, json_pack("{s:[O,O]}", "log", a, b));
+}
+
+static void test_two_interrupts(struct rec *r)
+{
+    char err[256];
+    struct ag_graph_def *g = ag_graph_def_new("two");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_node(g, "q", two_questions, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "q");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_INTERRUPTED);
+    char first[33];
+    snprintf(first, sizeof first, "%s", s_of(json_array_get(r->interrupts, 0), "id"));
+    json_t *from = latest(r);
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"x\"}", .from = from}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_INTERRUPTED);
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(r->interrupts, 0), "value")), "second?");
+    CHECK(strcmp(s_of(json_array_get(r->interrupts, 0), "id"), first));
+    json_decref(from);
+    from = latest(r);
+    json_t *task = json_array_get(json_object_get(from, "tasks"), 0);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(task, "resume"), 0)), "x");
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"y\"}", .from = from}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    json_t *want = parse("{\"log\":[\"x\",\"y\"]}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    json_decref(from);
+    rec_reset(r);
+    ag_graph_def_free(g);
+}
+
+/* --- interrupt_before / interrupt_after --- */
+
+static void test_interrupt_before_after(struct rec *r)
+{
+    char err[256];
+    const struct ag_graph_def *g = ag_graph_def_find("echo");
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":\"hi\"}", .ibefore = "[\"echo\"]"}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_INTERRUPTED);
+    CHECK(json_array_size(r->interrupts) == 0);
+    CHECK(count(r, "task_start") == 0);
+    json_t *upd = nth(r, "updates", 0);
+    CHECK(json_is_array(json_object_get(upd, "__interrupt__")));
+    json_t *from = latest(r);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(from, "next"), 0)), "echo");
+    rec_reset(r);
+    /* input null continues past the interrupt, even with interrupt_before still set */
+    CHECK(start(r, g, (struct start_opts){.from = from, .ibefore = "\"*\""}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "hi");
+    CHECK_STREQ(s_of(nth(r, "checkpoint", 0), "parent_checkpoint_id"), s_of(from, "checkpoint_id"));
+    json_decref(from);
+    rec_reset(r);
+
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":\"hi\"}", .iafter = "\"*\""}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_INTERRUPTED);
+    CHECK(count(r, "checkpoint") == 3);
+    from = latest(r);
+    CHECK(json_array_size(json_object_get(from, "next")) == 0);
+    rec_reset(r);
+    /* nothing pending: the continuation ends at once with the values */
+    CHECK(start(r, g, (struct start_opts){.from = from}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS && count(r, "checkpoint") == 0);
+    CHECK(json_array_size(json_object_get(r->values, "messages")) == 2);
+    json_decref(from);
+    rec_reset(r);
+}
+
+/* --- fan-out, conditional edges, deterministic order, reducers --- */
+
+static void write_name(struct ag_graph_task *t)
+{
+    ag_graph_task_finish(t, json_pack("{s:[s]}", "log", ag_graph_task_node(t)));
+}
+
+static void slow_write_name(struct ag_graph_task *t)
+{
+    if (ag_graph_task_slots(t)[0]++ == 0) {
+        ag_graph_task_sleep(t, 10, slow_write_name);
+        return;
+    }
+    write_name(t);
+}
+
+static void count_up(struct ag_graph_task *t)
+{
+    json_int_t n = json_integer_value(json_object_get(ag_graph_task_state(t), "count"));
+    ag_graph_task_finish(t, json_pack("{s:[s],s:I}", "log", "c", "count", n + 1));
+}
+
+static const char *again_or_end(const json_t *state, const json_t *config, void *ud)
+{
+    (void)config;
+    (void)ud;
+    return json_integer_value(json_object_get(state, "count")) < 3 ? "c" : AG_GRAPH_END;
+}
+
+static const char *to_nowhere(const json_t *state, const json_t *config, void *ud)
+{
+    return "nowhere";
+}
+
+static void test_fanout(struct rec *r)
+{
+    char err[256], k[1024];
+    struct ag_graph_def *g = ag_graph_def_new("fan");
+    CHECK(ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL) == 0);
+    CHECK(ag_graph_def_channel(g, "count", AG_GRAPH_REPLACE, json_integer(0)) == 0);
+    CHECK(ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL) < 0);
+    /* defined b before a, and a is the slow one: the updates still apply in name order */
+    CHECK(ag_graph_def_node(g, "b", write_name, NULL) == 0);
+    CHECK(ag_graph_def_node(g, "a", slow_write_name, NULL) == 0);
+    CHECK(ag_graph_def_node(g, "c", count_up, NULL) == 0);
+    CHECK(ag_graph_def_node(g, AG_GRAPH_END, write_name, NULL) < 0);
+    ag_graph_def_edge(g, AG_GRAPH_START, "a");
+    ag_graph_def_edge(g, AG_GRAPH_START, "b");
+    ag_graph_def_edge(g, "a", "c");
+    ag_graph_def_edge(g, "b", "c");
+    static const char *const targets[] = {"c", AG_GRAPH_END, NULL};
+    ag_graph_def_conditional(g, "c", again_or_end, NULL, targets);
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    const struct ag_graph_info *info = ag_graph_def_info(g);
+    CHECK(info->nnodes == 5 && info->nedges == 6);
+    CHECK(info->edges[5].conditional);
+
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[\"in\"]}"}, err, sizeof err));
+    CHECK(r->done == 0);
+    run_timers(r);
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    json_t *want = parse("{\"log\":[\"in\",\"a\",\"b\",\"c\",\"c\",\"c\"],\"count\":3}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    json_t *c1 = nth(r, "checkpoint", 1);
+    CHECK(json_array_size(json_object_get(c1, "next")) == 2);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c1, "next"), 0)), "a");
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c1, "next"), 1)), "b");
+    /* b finished first (a slept) but its task started second; c ran once after both */
+    CHECK_STREQ(kinds(r, k, sizeof k),
+                "checkpoint values checkpoint task_start task_start updates task_result updates task_result values "
+                "checkpoint task_start updates task_result values checkpoint task_start updates task_result values "
+                "checkpoint task_start updates task_result values checkpoint");
+    CHECK_STREQ(s_of(nth(r, "task_start", 0), "name"), "a");
+    CHECK(json_object_get(nth(r, "updates", 0), "b"));
+    CHECK(json_array_size(json_object_get(nth(r, "checkpoint", 2), "next")) == 1);
+    CHECK(count(r, "checkpoint") == 6);
+    CHECK(json_integer_value(json_object_get(nth(r, "checkpoint", 5), "step")) == 4);
+    rec_reset(r);
+
+    /* recursion limit: 3 supersteps allowed (__start__, a+b, c) */
+    CHECK(start(r, g, (struct start_opts){.input = "{}", .limit = 3}, err, sizeof err));
+    run_timers(r);
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_ERROR);
+    CHECK_STREQ(r->error, "Recursion limit of 3 reached without hitting a stop condition. You can increase the limit "
+                          "by setting the \"recursionLimit\" config key.");
+    rec_reset(r);
+
+    /* interrupt_after a node in a fan-out step; continue */
+    CHECK(start(r, g, (struct start_opts){.input = "{}", .iafter = "[\"b\"]"}, err, sizeof err));
+    run_timers(r);
+    CHECK(r->outcome == AG_GRAPH_INTERRUPTED);
+    json_t *from = latest(r);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(from, "next"), 0)), "c");
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.from = from}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    CHECK(json_integer_value(json_object_get(r->values, "count")) == 3);
+    json_decref(from);
+    rec_reset(r);
+
+    /* command.goto and command.update (pairs) on a finished thread: an update checkpoint, then the step */
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    run_timers(r);
+    from = latest(r);
+    rec_reset(r);
+    CHECK(!start(r, g, (struct start_opts){.command = "{\"goto\":\"zzz\"}", .from = from}, err, sizeof err));
+    CHECK(strstr(err, "unknown node"));
+    CHECK(start(r, g,
+                (struct start_opts){.command = "{\"update\":[[\"log\",\"u1\"],[\"log\",[\"u2\"]],[\"count\",0]],"
+                                               "\"goto\":\"b\"}",
+                                    .from = from},
+                err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    json_t *u = nth(r, "checkpoint", 0);
+    CHECK_STREQ(s_of(u, "source"), "update");
+    CHECK(json_integer_value(json_object_get(u, "step")) == json_integer_value(json_object_get(from, "step")) + 1);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(u, "next"), 0)), "b");
+    want = parse("{\"log\":[\"a\",\"b\",\"c\",\"c\",\"c\",\"u1\",\"u2\",\"b\",\"c\",\"c\",\"c\"],\"count\":3}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    rec_reset(r);
+    /* two writes to a REPLACE channel in one update */
+    CHECK(!start(r, g, (struct start_opts){.command = "{\"update\":[[\"count\",1],[\"count\",2]]}", .from = from}, err,
+                 sizeof err));
+    CHECK(strstr(err, "LastValue"));
+    json_decref(from);
+    rec_reset(r);
+    ag_graph_def_free(g);
+
+    /* a router naming an unknown node */
+    g = ag_graph_def_new("lost");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_node(g, "a", write_name, NULL);
+    ag_graph_def_conditional(g, AG_GRAPH_START, to_nowhere, NULL, NULL);
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_ERROR && strstr(r->error, "nowhere"));
+    rec_reset(r);
+    ag_graph_def_free(g);
+
+    g = ag_graph_def_new("bad");
+    ag_graph_def_node(g, "a", write_name, NULL);
+    ag_graph_def_edge(g, "a", "b");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) < 0);
+    ag_graph_def_free(g);
+}
+
+/* --- failures --- */
+
+static void boom(struct ag_graph_task *t)
+{
+    ag_graph_task_fail(t, "boom %d", 42);
+}
+
+static void forgetful(struct ag_graph_task *t)
+{
+    (void)t;
+}
+
+static void sleepy(struct ag_graph_task *t)
+{
+    ag_graph_task_set_ud(t, ag_malloc(16), ag_free);
+    ag_graph_task_sleep(t, 1000, write_name);
+}
+
+static void test_failures(struct rec *r)
+{
+    char err[256];
+    struct ag_graph_def *g = ag_graph_def_new("fails");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_node(g, "a", sleepy, NULL);
+    ag_graph_def_node(g, "b", boom, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "a");
+    ag_graph_def_edge(g, AG_GRAPH_START, "b");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_ERROR);
+    CHECK_STREQ(r->error, "boom 42");
+    CHECK(r->heap.len == 0);
+    json_t *tr = nth(r, "task_result", 0);
+    CHECK_STREQ(s_of(tr, "error"), "boom 42");
+    json_t *c = latest(r);
+    CHECK(count(r, "checkpoint") == 3);
+    json_t *tb = json_array_get(json_object_get(c, "tasks"), 1);
+    CHECK_STREQ(s_of(tb, "error"), "boom 42");
+    json_decref(c);
+    rec_reset(r);
+    ag_graph_def_free(g);
+
+    g = ag_graph_def_new("forgets");
+    ag_graph_def_node(g, "a", forgetful, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "a");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_ERROR && strstr(r->error, "returned without finishing"));
+    rec_reset(r);
+    ag_graph_def_free(g);
+}
+
+/* --- state updates outside a run --- */
+
+static void test_state_update(struct rec *r)
+{
+    char err[256];
+    const struct ag_graph_def *g = ag_graph_def_find("echo");
+    json_t *vals = parse("{\"messages\":[{\"role\":\"user\",\"content\":\"injected\"}]}");
+    /* no state yet: as START, so echo is next */
+    json_t *c = ag_graph_state_update(g, NULL, NULL, vals, NULL, NULL, NULL, err, sizeof err);
+    CHECK(c);
+    CHECK_STREQ(s_of(c, "source"), "update");
+    CHECK(json_integer_value(json_object_get(c, "step")) == -1);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(c, "next"), 0)), "echo");
+    CHECK_STREQ(s_of(json_object_get(c, "metadata"), "source"), "update");
+    /* a run continues from it with null input */
+    CHECK(start(r, g, (struct start_opts){.from = c}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(s_of(last_message(r->values), "content"), "injected");
+    json_t *l = latest(r);
+    rec_reset(r);
+    /* as echo: nothing next; as NULL on a one-node graph: echo too */
+    json_t *c2 = ag_graph_state_update(g, l, NULL, vals, "echo", NULL, NULL, err, sizeof err);
+    CHECK(c2 && json_array_size(json_object_get(c2, "next")) == 0);
+    CHECK(json_integer_value(json_object_get(c2, "step")) == json_integer_value(json_object_get(l, "step")) + 1);
+    CHECK_STREQ(s_of(c2, "parent_checkpoint_id"), s_of(l, "checkpoint_id"));
+    CHECK(json_array_size(json_object_get(json_object_get(c2, "values"), "messages")) == 3);
+    json_t *c3 = ag_graph_state_update(g, l, NULL, NULL, NULL, NULL, NULL, err, sizeof err);
+    CHECK(c3 && json_array_size(json_object_get(c3, "next")) == 0);
+    json_t *c4 = ag_graph_state_update(g, l, NULL, vals, AG_GRAPH_START, NULL, NULL, err, sizeof err);
+    CHECK(c4 && json_array_size(json_object_get(c4, "next")) == 1);
+    CHECK(!ag_graph_state_update(g, l, NULL, vals, "nope", NULL, NULL, err, sizeof err));
+    CHECK(strstr(err, "does not exist"));
+    json_t *bad = parse("{\"messages\":[{\"type\":\"remove\",\"id\":\"missing\"}]}");
+    CHECK(!ag_graph_state_update(g, l, NULL, bad, "echo", NULL, NULL, err, sizeof err));
+    json_decref(bad);
+    json_decref(c);
+    json_decref(c2);
+    json_decref(c3);
+    json_decref(c4);
+    json_decref(l);
+    json_decref(vals);
+}
+
+/* --- the registry --- */
+
+static void test_registry(void)
+{
+    CHECK(ag_graph_count() == 3);
+    CHECK_STREQ(ag_graph_at(0)->graph_id, "echo");
+    CHECK_STREQ(ag_graph_at(1)->graph_id, "stress");
+    CHECK_STREQ(ag_graph_at(2)->graph_id, "interrupt");
+    const struct ag_graph_info *e = ag_graph_find("echo");
+    CHECK_STREQ(e->assistant_id, "046b5dc7-2108-582c-9c6c-31d556d138f0");
+    CHECK_STREQ(ag_graph_resolve_assistant("stress"), "a2613945-cc44-5b9d-b20b-aa8f8497bb3b");
+    CHECK_STREQ(ag_graph_resolve_assistant("interrupt"), "2e6b29d1-4009-5fcc-9319-4cffb1865dfe");
+    CHECK(e->nnodes == 3 && e->nedges == 2);
+    CHECK_STREQ(e->nodes[1].id, "echo");
+    CHECK(e->def == ag_graph_def_find("echo"));
+    CHECK(strstr(ag_graph_find("stress")->config_schema, "delay_ms"));
+    json_t *s = json_loads(e->state_schema, 0, NULL);
+    CHECK(json_is_object(s));
+    json_decref(s);
+    char err[128];
+    struct ag_graph_def *dup = ag_graph_builtin_echo();
+    CHECK(ag_graph_register(dup, err, sizeof err) < 0);
+    CHECK(strstr(err, "twice"));
+    ag_graph_def_free(dup);
+}
+
+int main(void)
+{
+    struct rec r;
+    rec_init(&r);
+    test_registry();
+    test_echo(&r);
+    rec_reset(&r);
+    test_stress(&r);
+    rec_reset(&r);
+    test_interrupt(&r);
+    rec_reset(&r);
+    test_two_interrupts(&r);
+    test_interrupt_before_after(&r);
+    test_fanout(&r);
+    test_failures(&r);
+    test_state_update(&r);
+    rec_free(&r);
+    return CHECK_DONE();
+}
