@@ -12,6 +12,14 @@ struct ag_limits {
     uint32_t max_conns_per_shard; /* open connections per shard; beyond: 503 and close */
     uint32_t idle_timeout_ms;     /* keep-alive connection with no request in progress */
     uint32_t header_timeout_ms;   /* from a request's first byte to its complete head; beyond: 408 */
+    uint32_t stream_backlog_bytes; /* output queued for a streaming client that does not read; beyond: cut off */
+};
+
+struct ag_run_limits {
+    uint32_t timeout_ms;      /* a run still active after this ends with status timeout */
+    uint32_t heartbeat_ms;    /* SSE heartbeat comments and /wait keep-alive newlines */
+    uint32_t queue_max;       /* runs pending on one thread (enqueue); beyond: 503 */
+    uint32_t events_max;      /* events kept in memory per run for join/attach replay */
 };
 
 struct ag_config {
@@ -24,6 +32,7 @@ struct ag_config {
     int log_level; /* enum ag_log_level */
     uint32_t shutdown_timeout_ms;
     struct ag_limits limits;
+    struct ag_run_limits runs;
 };
 
 enum ag_config_status {

@@ -17,7 +17,12 @@
 #include "protocol/urlenc.h"
 
 /* Cross-shard message types of this module. */
-enum { MSG_HTTP_RUN = 16, MSG_HTTP_DONE = 17 };
+enum {
+    MSG_HTTP_RUN = 16,      /* ptr: request to run on the receiving (owner) shard */
+    MSG_HTTP_DONE = 17,     /* ptr: request answered in full on the owner; write it */
+    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard */
+    MSG_HTTP_GONE = 19,     /* ptr: request whose client left, for the owner */
+};
 
 enum hstate {
     H_IDLE, /* between requests */
@@ -47,6 +52,14 @@ struct http_conn {
     struct ag_buf body; /* chunked bodies are copied here, without the chunk framing */
     struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous */
     bool close_after;   /* the peer shut its side while a handler was pending */
+    bool forwarded;     /* the request is on another shard (between MSG_HTTP_RUN and its end) */
+    int fwd_shard;
+    bool gone_sent;     /* MSG_HTTP_GONE went to the owner; wait for its ack before finishing */
+    bool end_pending;   /* the end arrived before that ack */
+    bool streaming;     /* the head of a streamed answer went out on this connection */
+    const char *hb;     /* heartbeat of a streamed answer, every hb_ms */
+    uint32_t hb_ms;
+    struct ag_task gone_retry;
     int err_status;     /* set by a callback that stopped the parser */
     const char *err_msg;
     struct ag_req req;
@@ -234,6 +247,50 @@ static char *put_uint(char *p, uint64_t v)
     return p;
 }
 
+/* Writes the status line and headers at p; len < 0 means a streamed body (chunked, or raw until
+ * close for HTTP/1.0). Returns the end. Needs at most head_max(r, content_type) bytes. */
+static size_t head_max(const struct ag_req *r, const char *content_type)
+{
+    return 440 + strlen(content_type) + strlen(ag_http_reason(r->status)) + r->id_len + r->extra_headers.len;
+}
+
+static char *write_head(struct ag_req *r, struct http_shard *hs, char *p, const char *content_type, int64_t len)
+{
+    int status = r->status;
+    const char *reason = ag_http_reason(status);
+    p = PUT_LIT(p, "HTTP/1.1 ");
+    p = put_uint(p, (uint64_t)status);
+    *p++ = ' ';
+    p = put(p, reason, strlen(reason));
+    if (status == 204 || status == 304) {
+        /* no body, and no Content-Length either (RFC 9110 §8.6) */
+    } else {
+        p = PUT_LIT(p, "\r\ncontent-type: ");
+        p = put(p, content_type, strlen(content_type));
+        if (len >= 0) {
+            p = PUT_LIT(p, "\r\ncontent-length: ");
+            p = put_uint(p, (uint64_t)len);
+        } else if (!r->http10) {
+            p = PUT_LIT(p, "\r\ntransfer-encoding: chunked");
+        }
+    }
+    p = PUT_LIT(p, "\r\ndate: ");
+    p = put(p, http_date(hs), 29);
+    p = PUT_LIT(p, "\r\nx-request-id: ");
+    p = put(p, r->id, r->id_len);
+    p = PUT_LIT(p, "\r\n");
+    if (r->cors)
+        p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
+                       "access-control-expose-headers: Content-Location, Location, X-Pagination-Total, X-Pagination-Next\r\n");
+    if (!r->keep_alive)
+        p = PUT_LIT(p, "connection: close\r\n");
+    else if (r->http10)
+        p = PUT_LIT(p, "connection: keep-alive\r\n");
+    if (r->extra_headers.len)
+        p = put(p, r->extra_headers.base, r->extra_headers.len);
+    return PUT_LIT(p, "\r\n");
+}
+
 void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len)
 {
     struct ag_conn *c = r->conn;
@@ -249,37 +306,10 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
         r->keep_alive = false; /* a drain began while an asynchronous handler worked */
     if (c->flags & AG_CONN_F_CLOSED)
         return; /* the client left while the answer was being prepared */
-    const char *reason = ag_http_reason(status);
-    size_t ctlen = strlen(content_type), rlen = strlen(reason);
-    size_t max = 400 + ctlen + rlen + r->id_len + r->extra_headers.len + len;
-    char *start = ag_conn_wbuf(c, max), *p = start;
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_uint(p, (uint64_t)status);
-    *p++ = ' ';
-    p = put(p, reason, rlen);
-    if (status == 204 || status == 304) {
-        len = 0; /* no body, and no Content-Length either (RFC 9110 §8.6) */
-    } else {
-        p = PUT_LIT(p, "\r\ncontent-type: ");
-        p = put(p, content_type, ctlen);
-        p = PUT_LIT(p, "\r\ncontent-length: ");
-        p = put_uint(p, len);
-    }
-    p = PUT_LIT(p, "\r\ndate: ");
-    p = put(p, http_date(hs_of(c->shard)), 29);
-    p = PUT_LIT(p, "\r\nx-request-id: ");
-    p = put(p, r->id, r->id_len);
-    p = PUT_LIT(p, "\r\n");
-    if (r->cors)
-        p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
-                       "access-control-expose-headers: Content-Location, Location, X-Pagination-Total, X-Pagination-Next\r\n");
-    if (!r->keep_alive)
-        p = PUT_LIT(p, "connection: close\r\n");
-    else if (r->http10)
-        p = PUT_LIT(p, "connection: keep-alive\r\n");
-    if (r->extra_headers.len)
-        p = put(p, r->extra_headers.base, r->extra_headers.len);
-    p = PUT_LIT(p, "\r\n");
+    if (status == 204 || status == 304)
+        len = 0;
+    char *start = ag_conn_wbuf(c, head_max(r, content_type) + len), *p = start;
+    p = write_head(r, hs_of(c->shard), p, content_type, (int64_t)len);
     if (len)
         p = put(p, body, len);
     r->resp_bytes = (uint64_t)(p - start);
@@ -492,7 +522,7 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
         if (m == 200) {
             int owner = r->match.route->thread_scoped ? thread_owner(r) : -1;
             int rc = owner >= 0 ? ag_http_forward(r, owner) : r->match.route->fn(r);
-            if (rc == AG_AGAIN && !r->status) {
+            if (rc == AG_AGAIN && (!r->status || r->streaming)) {
                 hold_request(h, win, msg_len);
                 h->state = H_WAIT;
                 ag_conn_hold(c);
@@ -535,11 +565,14 @@ static void send_forward(struct http_conn *h)
     struct ag_shard *s = r->shard;
     int to = r->fwd_to;
     r->fwd_to = -1;
+    h->forwarded = true;
+    h->fwd_shard = to;
     if (ag_shard_send(s, to, &m) == 0) {
         /* r belongs to the owner now: not one more access until it comes back. */
         ag_stat_add(&s->stats, AG_STAT_REQ_FORWARDED, 1);
         return;
     }
+    h->forwarded = false;
     ag_http_add_header(r, "retry-after", "1");
     ag_http_error(r, 503, "server busy: the thread's shard has too many requests queued");
     ag_http_done(r);
@@ -550,6 +583,7 @@ static void send_back_task(struct ag_task *t);
 static void send_back(struct ag_req *r)
 {
     struct ag_msg m = {.type = MSG_HTTP_DONE, .ptr = r};
+    r->x_ended = true; /* read by on_msg_gone if the client's goodbye crosses this answer */
     if (ag_shard_send(r->shard, r->conn->shard->id, &m) == 0)
         return;
     /* The way back is full: retry next turn (the answer exists, it must not be lost). */
@@ -568,16 +602,29 @@ static void on_msg_run(struct ag_shard *s, const struct ag_msg *m)
     r->shard = s;
     int rc = r->match.route->fn(r);
     AG_BUG_ON(r->fwd_to >= 0);
-    if (rc == AG_AGAIN && !r->status)
-        return; /* ag_http_done sends it back */
+    if (rc == AG_AGAIN && (!r->status || r->streaming))
+        return; /* ag_http_done (or the stream's end) sends it back */
     if (!r->status)
         ag_http_error(r, 500, "An unexpected error occurred");
     send_back(r);
 }
 
+static void write_done(struct ag_shard *s, struct ag_req *r);
+
 static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
 {
     struct ag_req *r = m->ptr;
+    struct http_conn *h = hc_of(r->conn);
+    if (h->gone_sent) {
+        h->end_pending = true; /* the owner still owes the ack of our goodbye */
+        return;
+    }
+    write_done(s, r);
+}
+
+static void write_done(struct ag_shard *s, struct ag_req *r)
+{
+    hc_of(r->conn)->forwarded = false;
     int status = r->status;
     r->status = 0;
     r->shard = s;
@@ -585,14 +632,360 @@ static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
     ag_http_done(r);
 }
 
+/* --- streamed answers ---
+ * On the connection's shard a piece is written straight to the connection. From an owner shard each
+ * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
+ * queue is sent in order, and whatever the connection's inbox cannot take now is retried next turn.
+ *
+ * A client that leaves a forwarded request: the connection's shard sends MSG_HTTP_GONE and keeps the
+ * request (and the held connection) until the owner acknowledges with an XP_GONE_ACK piece, so the
+ * owner can read the request's flags however the end and the goodbye cross. */
+
+enum xkind { XP_HEAD, XP_DATA, XP_END, XP_GONE_ACK };
+
+struct ag_http_xpiece {
+    struct ag_http_xpiece *next;
+    struct ag_req *r;
+    enum xkind kind;
+    uint32_t len;
+    char data[];
+};
+
+static void xq_flush(struct ag_req *r);
+
+static void xq_flush_task(struct ag_task *t)
+{
+    xq_flush(AG_CONTAINER_OF(t, struct ag_req, xtask));
+}
+
+/* Sends queued pieces in order. After the last send the request may be finished by the connection's
+ * shard: nothing of r is touched once its final piece left. */
+static void xq_flush(struct ag_req *r)
+{
+    struct ag_shard *s = r->shard;
+    int to = r->conn->shard->id;
+    while (r->xq_head) {
+        struct ag_http_xpiece *x = r->xq_head;
+        struct ag_http_xpiece *next = x->next;
+        bool last = !next && (x->kind == XP_END || x->kind == XP_GONE_ACK);
+        r->xq_head = next;
+        if (!next)
+            r->xq_tail = NULL;
+        struct ag_msg m = {.type = MSG_HTTP_PIECE, .ptr = x};
+        if (ag_shard_send(s, to, &m) != 0) {
+            x->next = r->xq_head;
+            r->xq_head = x;
+            if (!r->xq_tail)
+                r->xq_tail = x;
+            r->xtask.fn = xq_flush_task;
+            ag_shard_defer(s, &r->xtask);
+            return;
+        }
+        if (last)
+            return;
+    }
+}
+
+static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
+{
+    struct ag_http_xpiece *x = ag_malloc(sizeof *x + n);
+    x->next = NULL;
+    x->r = r;
+    x->kind = kind;
+    x->len = (uint32_t)n;
+    if (n)
+        memcpy(x->data, p, n);
+    bool idle = !r->xq_head && !r->xtask.queued;
+    if (r->xq_tail)
+        r->xq_tail->next = x;
+    else
+        r->xq_head = x;
+    r->xq_tail = x;
+    if (idle)
+        xq_flush(r);
+}
+
+static void on_heartbeat(struct ag_timer *t);
+
+static void arm_heartbeat(struct http_conn *h)
+{
+    struct ag_shard *s = h->conn->shard;
+    h->conn->timer.cb = on_heartbeat;
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)h->hb_ms * 1000000u);
+}
+
+/* Writes a body piece to the connection (on its shard), as a chunk unless HTTP/1.0. A client whose
+ * backlog grew past the limit is cut off: it reconnects and resumes from its last event id. */
+static void conn_piece(struct http_conn *h, const char *p, size_t n, struct ag_obuf *b, uint32_t off)
+{
+    struct ag_conn *c = h->conn;
+    if (!n || (c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
+        return;
+    bool chunked = !h->req.http10;
+    if (chunked) {
+        char hdr[20];
+        int k = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+        ag_conn_write(c, hdr, (size_t)k);
+    }
+    if (b)
+        ag_conn_write_obuf(c, b, off, (uint32_t)n);
+    else
+        ag_conn_write(c, p, n);
+    if (chunked)
+        ag_conn_write(c, "\r\n", 2);
+    h->req.resp_bytes += n;
+    if (c->out_bytes > hs_of(c->shard)->cfg->limits.stream_backlog_bytes) {
+        ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.id_len, h->req.id,
+               (unsigned long long)c->out_bytes);
+        ag_conn_close(c, AG_CLOSE_NOW);
+    }
+}
+
+static void on_heartbeat(struct ag_timer *t)
+{
+    struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
+    struct http_conn *h = hc_of(c);
+    if (h->state != H_WAIT || !h->hb)
+        return;
+    conn_piece(h, h->hb, strlen(h->hb), NULL, 0);
+    if (!ag_conn_closing(c))
+        arm_heartbeat(h);
+}
+
+/* The head of a streamed answer, on the connection's shard. */
+static void conn_head(struct http_conn *h, const char *head, size_t n)
+{
+    struct ag_conn *c = h->conn;
+    if (c->flags & AG_CONN_F_CLOSED)
+        return;
+    ag_conn_write(c, head, n);
+    h->req.resp_bytes += n;
+    h->streaming = true;
+    if (h->hb && h->hb_ms)
+        arm_heartbeat(h);
+}
+
+static void conn_end(struct http_conn *h)
+{
+    struct ag_conn *c = h->conn;
+    if (!(c->flags & AG_CONN_F_CLOSED) && !ag_conn_closing(c) && !h->req.http10)
+        ag_conn_write(c, "0\r\n\r\n", 5);
+    ag_timer_cancel(&c->shard->timers, &c->timer);
+    h->hb = NULL;
+    h->streaming = false;
+    h->forwarded = false;
+    finish(h);
+}
+
+void ag_http_stream_start(struct ag_req *r, int status, const char *content_type, const char *heartbeat,
+                          uint32_t heartbeat_ms)
+{
+    AG_BUG_ON(r->status != 0);
+    r->status = status;
+    r->streaming = true;
+    r->hb = heartbeat;
+    r->hb_ms = heartbeat_ms;
+    if (r->http10)
+        r->keep_alive = false; /* the body ends when the connection does */
+    if (r->shard->draining)
+        r->keep_alive = false;
+    size_t max = head_max(r, content_type);
+    if (r->shard == r->conn->shard) {
+        struct http_conn *h = hc_of(r->conn);
+        h->hb = heartbeat;
+        h->hb_ms = heartbeat_ms;
+        char *tmp = ag_malloc(max);
+        char *e = write_head(r, hs_of(r->shard), tmp, content_type, -1);
+        conn_head(h, tmp, (size_t)(e - tmp));
+        ag_free(tmp);
+        return;
+    }
+    struct ag_http_xpiece *x = ag_malloc(sizeof *x + max);
+    char *e = write_head(r, hs_of(r->shard), x->data, content_type, -1);
+    x->next = NULL;
+    x->r = r;
+    x->kind = XP_HEAD;
+    x->len = (uint32_t)(e - x->data);
+    bool idle = !r->xq_head && !r->xtask.queued;
+    if (r->xq_tail)
+        r->xq_tail->next = x;
+    else
+        r->xq_head = x;
+    r->xq_tail = x;
+    if (idle)
+        xq_flush(r);
+}
+
+void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
+{
+    AG_BUG_ON(!r->streaming || r->x_ended);
+    if (r->gone || !n)
+        return;
+    if (r->shard == r->conn->shard)
+        conn_piece(hc_of(r->conn), p, n, NULL, 0);
+    else
+        xq_push(r, XP_DATA, p, n);
+}
+
+void ag_http_stream_write_obuf(struct ag_req *r, struct ag_obuf *b, uint32_t off, uint32_t len)
+{
+    AG_BUG_ON(!r->streaming || r->x_ended);
+    if (r->gone || !len)
+        return;
+    if (r->shard == r->conn->shard)
+        conn_piece(hc_of(r->conn), NULL, len, b, off);
+    else
+        xq_push(r, XP_DATA, b->data + off, len);
+}
+
+static void stream_end_task(struct ag_task *t)
+{
+    ag_http_stream_end(AG_CONTAINER_OF(t, struct ag_req, xtask));
+}
+
+void ag_http_stream_end(struct ag_req *r)
+{
+    if (!r->streaming || r->gone_task.queued) {
+        ag_http_done(r);
+        return;
+    }
+    AG_BUG_ON(r->x_ended);
+    if (r->shard == r->conn->shard) {
+        struct http_conn *h = hc_of(r->conn);
+        if (h->state != H_WAIT) {
+            /* Ended inside its handler, before dispatch made it a waiting request: end it from the
+             * loop, once it is one. */
+            r->xtask.fn = stream_end_task;
+            ag_shard_defer(r->shard, &r->xtask);
+            return;
+        }
+        conn_end(h);
+        return;
+    }
+    r->x_ended = true;
+    xq_push(r, XP_END, NULL, 0);
+}
+
+static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
+{
+    struct ag_http_xpiece *x = m->ptr;
+    struct ag_req *r = x->r;
+    struct http_conn *h = hc_of(r->conn);
+    AG_BUG_ON(r->conn->shard != s || h->state != H_WAIT);
+    switch (x->kind) {
+    case XP_HEAD:
+        h->hb = r->hb;
+        h->hb_ms = r->hb_ms;
+        conn_head(h, x->data, x->len);
+        break;
+    case XP_DATA:
+        conn_piece(h, x->data, x->len, NULL, 0);
+        break;
+    case XP_END:
+        if (h->gone_sent) {
+            h->end_pending = true; /* the owner still owes the ack of our goodbye */
+            break;
+        }
+        r->shard = s;
+        conn_end(h);
+        break;
+    case XP_GONE_ACK:
+        h->gone_sent = false;
+        if (h->end_pending) {
+            h->end_pending = false;
+            if (r->streaming) {
+                r->shard = s;
+                conn_end(h);
+            } else {
+                write_done(s, r);
+            }
+        }
+        break;
+    }
+    ag_free(x);
+}
+
+/* Runs on_gone from the loop, never inside the write or close that noticed the client left. A
+ * request ended meanwhile is ended here, after the task left the shard's list (the request may be
+ * reused as soon as it ends). */
+static void gone_task(struct ag_task *t)
+{
+    struct ag_req *r = AG_CONTAINER_OF(t, struct ag_req, gone_task);
+    if (r->end_deferred) {
+        r->end_deferred = false;
+        ag_http_done(r);
+        return;
+    }
+    if (r->on_gone)
+        r->on_gone(r);
+}
+
+/* The owner learns that the client of r left. */
+static void on_msg_gone(struct ag_shard *s, const struct ag_msg *m)
+{
+    struct ag_req *r = m->ptr;
+    AG_BUG_ON(r->shard != s);
+    if (!r->x_ended && !r->gone) {
+        r->gone = true;
+        r->gone_task.fn = gone_task;
+        ag_shard_defer(s, &r->gone_task);
+    }
+    xq_push(r, XP_GONE_ACK, NULL, 0);
+}
+
+static void send_gone(struct http_conn *h);
+
+static void send_gone_task(struct ag_task *t)
+{
+    send_gone(AG_CONTAINER_OF(t, struct http_conn, gone_retry));
+}
+
+static void send_gone(struct http_conn *h)
+{
+    struct ag_msg m = {.type = MSG_HTTP_GONE, .ptr = &h->req};
+    if (ag_shard_send(h->conn->shard, h->fwd_shard, &m) != 0) {
+        h->gone_retry.fn = send_gone_task;
+        ag_shard_defer(h->conn->shard, &h->gone_retry);
+    }
+}
+
+/* The connection of a request still in its handler closed. */
+static void request_gone(struct http_conn *h)
+{
+    struct ag_req *r = &h->req;
+    ag_timer_cancel(&h->conn->shard->timers, &h->conn->timer);
+    if (h->forwarded) {
+        if (!h->gone_sent) {
+            h->gone_sent = true;
+            send_gone(h);
+        }
+        return;
+    }
+    if (!r->gone) {
+        r->gone = true;
+        r->gone_task.fn = gone_task;
+        ag_shard_defer(h->conn->shard, &r->gone_task);
+    }
+}
+
 void ag_http_register(void)
 {
     ag_shard_register_msg(MSG_HTTP_RUN, on_msg_run);
     ag_shard_register_msg(MSG_HTTP_DONE, on_msg_done);
+    ag_shard_register_msg(MSG_HTTP_PIECE, on_msg_piece);
+    ag_shard_register_msg(MSG_HTTP_GONE, on_msg_gone);
 }
 
 void ag_http_done(struct ag_req *r)
 {
+    if (r->gone_task.queued) {
+        r->end_deferred = true;
+        return;
+    }
+    if (r->streaming) {
+        ag_http_stream_end(r);
+        return;
+    }
     if (r->shard != r->conn->shard) {
         if (!r->status)
             ag_http_error(r, 500, "An unexpected error occurred");
@@ -827,6 +1220,8 @@ static void on_eof(struct ag_conn *c)
     struct http_conn *h = hc_of(c);
     if (h->state == H_WAIT) {
         h->close_after = true; /* answer first: a half-closed client still reads */
+        if (h->streaming)
+            request_gone(h); /* but nobody half-closes to read a stream: it left */
         return;
     }
     ag_conn_close(c, AG_CLOSE_AFTER_SEND);
@@ -835,8 +1230,10 @@ static void on_eof(struct ag_conn *c)
 static void on_close(struct ag_conn *c)
 {
     struct http_conn *h = hc_of(c);
-    if (h->state == H_WAIT)
+    if (h->state == H_WAIT) {
+        request_gone(h);
         return; /* a handler (maybe on another shard) still reads the request; finish() frees it */
+    }
     ag_buf_free(&h->body);
     ag_buf_free(&h->hold);
     ag_buf_free(&h->req.extra_headers);

@@ -16,6 +16,7 @@
 #include "core/common.h"
 #include "core/config.h"
 #include "net/conn.h"
+#include "net/obuf.h"
 #include "protocol/router.h"
 
 #define AG_HTTP_MAX_HEADERS 64
@@ -44,11 +45,22 @@ struct ag_req {
     int status; /* set when answered */
     uint64_t resp_bytes;
     struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
+    /* Streaming answers (ag_http_stream_*). */
+    bool streaming;                     /* the head went out; the body follows in chunks */
+    bool gone;                          /* the client left (on_gone was called or is queued) */
+    void (*on_gone)(struct ag_req *r);  /* set by the handler: the client left a streamed answer */
+    void *stream_ud;                    /* the handler's, for on_gone */
     /* Cross-shard execution (private to http.c). */
+    bool x_ended;            /* executing shard: the end of the answer was sent back */
+    bool end_deferred;       /* ended while the on_gone task was queued: end from that task */
+    struct ag_http_xpiece *xq_head, *xq_tail; /* executing shard: pieces not yet sent back */
+    const char *hb;          /* heartbeat of a streamed answer (ag_http_stream_start) */
+    uint32_t hb_ms;
     int fwd_to;              /* shard to run the handler on, set by ag_http_forward; -1 none */
     const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
     struct ag_buf xbody;
     struct ag_task xtask;
+    struct ag_task gone_task;
 };
 
 /* Installs the limits and per-shard state; call from each shard's on_start before ag_net_start. */
@@ -91,6 +103,32 @@ static inline void ag_http_json(struct ag_req *r, int status, const char *json, 
  * sent). The request's spans stay valid until this call; the connection is held open until then even
  * if the client leaves (writes to a closed connection are dropped). */
 void ag_http_done(struct ag_req *r);
+/* --- Streamed answers (SSE, or a JSON body that trickles heartbeats while a run works) ---
+ * From a handler that returned AG_AGAIN (or later), on the shard running it (r->shard, which may be
+ * the thread's owner and not the connection's): start the answer, write body pieces as they come,
+ * end it. HTTP/1.1 uses chunked transfer encoding (one chunk per write); HTTP/1.0 gets the raw body
+ * and the connection closes after it. A forwarded request's pieces are copied into messages to the
+ * connection's shard, in order. The connection's shard writes `heartbeat` every `heartbeat_ms`
+ * while the answer is open (SSE comments, or "\n" for JSON), independent of traffic. A client that
+ * stops reading is cut off once more than the configured output backlog is queued for it. */
+
+/* Sends the head: status, content_type (a literal), the extra headers, chunked encoding. heartbeat
+ * (a literal, or NULL for none) is written every heartbeat_ms. */
+void ag_http_stream_start(struct ag_req *r, int status, const char *content_type, const char *heartbeat,
+                          uint32_t heartbeat_ms);
+/* Writes p[0..n) as the next piece (copied). Ignored once the client left. */
+void ag_http_stream_write(struct ag_req *r, const char *p, size_t n);
+/* Writes len bytes of b from off as the next piece, shared by reference when the connection is on
+ * this shard (fan-out: one encoding for every subscriber), copied otherwise. */
+void ag_http_stream_write_obuf(struct ag_req *r, struct ag_obuf *b, uint32_t off, uint32_t len);
+/* Ends the answer (the terminating chunk) and completes the request, like ag_http_done; r is the
+ * connection's again after this call: do not touch it. Also the way to release a request whose
+ * client left (after on_gone). */
+void ag_http_stream_end(struct ag_req *r);
+/* r->on_gone is called on r->shard, from a deferred task, once the client of a streamed (or
+ * waiting) request has gone; the handler then stops producing and calls ag_http_stream_end (or
+ * ag_http_done when nothing was started). Set it before returning AG_AGAIN. */
+
 /* {"error":"<code for status>","message":msg,"details":null} */
 void ag_http_error(struct ag_req *r, int status, const char *msg);
 /* {"detail":detail} (the framework's shape, for 404/405) */
