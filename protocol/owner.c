@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <sys/random.h>
 
+#include "core/clock.h"
 #include "core/shard.h"
 
 int ag_owner_shard(const char *id, size_t len, int nshards)
@@ -43,6 +44,26 @@ void ag_uuid4(char out[37])
     lo = (lo & ~0xc000000000000000ull) | 0x8000000000000000ull; /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(hi >> 32), (unsigned)(hi >> 16) & 0xffffu,
              (unsigned)hi & 0xffffu, (unsigned)(lo >> 48), (unsigned long long)(lo & 0xffffffffffffull));
+}
+
+void ag_uuid7(char out[37])
+{
+    static _Thread_local uint64_t last_ms, seq;
+    uint64_t ms = ag_clock_real_us() / 1000u;
+    if (ms <= last_ms) {
+        ms = last_ms;
+        seq++;
+        if (seq > 0xfff) { /* 4096 ids in one millisecond: borrow the next one */
+            ms++;
+            seq = 0;
+        }
+    } else {
+        seq = rng_next() & 0x3ff; /* a random start leaves room to count up */
+    }
+    last_ms = ms;
+    uint64_t lo = (rng_next() & 0x3fffffffffffffffull) | 0x8000000000000000ull; /* variant 10 */
+    snprintf(out, 37, "%08x-%04x-7%03x-%04x-%012llx", (unsigned)(ms >> 16), (unsigned)(ms & 0xffffu),
+             (unsigned)seq, (unsigned)(lo >> 48), (unsigned long long)(lo & 0xffffffffffffull));
 }
 
 void ag_owner_mint_thread_id(struct ag_shard *s, char out[37])

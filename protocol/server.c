@@ -10,6 +10,7 @@
 #include "persist/migrate.h"
 #include "persist/pg.h"
 #include "protocol/agent/assistants.h"
+#include "protocol/agent/run.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/threads.h"
 #include "protocol/http.h"
@@ -32,6 +33,7 @@ static int shard_start(struct ag_shard *s)
     ag_pg_start(s, cfg);
     ag_threads_shard_start(s);
     ag_store_shard_start(s);
+    ag_run_shard_init(s, cfg);
     return ag_net_start(s, &nc);
 }
 
@@ -53,7 +55,8 @@ static void on_recheck(struct ag_shard *s, const struct ag_msg *m)
 static bool shard_idle(struct ag_shard *s)
 {
     struct ag_server *srv = s->rt->user;
-    bool mine = ag_net_idle(s);
+    bool runs_idle = ag_run_shard_idle(s); /* cancels what still runs: its streams end, then its conns */
+    bool mine = runs_idle && ag_net_idle(s);
     bool was = atomic_exchange(&srv->idle[s->id], mine);
     if (!mine)
         return false;
@@ -79,6 +82,7 @@ static void shard_flush(struct ag_shard *s)
 static void shard_exit(struct ag_shard *s)
 {
     ag_net_exit(s);
+    ag_run_shard_exit(s);
     ag_threads_shard_exit(s);
     ag_store_shard_exit(s);
     ag_pg_exit(s);

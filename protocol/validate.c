@@ -287,3 +287,41 @@ bool ag_http_validation_refuse(struct ag_req *r, struct ag_verr *e)
     ag_verr_free(e);
     return true;
 }
+
+bool ag_uuid_canon(const char *s, size_t len, char out[37])
+{
+    if (len != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = s[i];
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (c >= 'A' && c <= 'F') {
+            c = (char)(c - 'A' + 'a');
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+        out[i] = c;
+    }
+    out[36] = 0;
+    return true;
+}
+
+bool ag_req_uuid_param(struct ag_req *r, const char *name, char out[37])
+{
+    char *raw = ag_req_param_str(r, name);
+    if (raw && ag_uuid_canon(raw, strlen(raw), out)) {
+        ag_free(raw);
+        return true;
+    }
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"path", name}, .n = 2};
+    json_t *in = raw ? json_string(raw) : NULL;
+    ag_verr_add(&e, &p, "uuid_parsing", "Input should be a valid UUID", in);
+    json_decref(in);
+    ag_free(raw);
+    ag_http_validation_error(r, &e);
+    ag_verr_free(&e);
+    return false;
+}

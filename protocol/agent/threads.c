@@ -1,5 +1,6 @@
 #define _GNU_SOURCE /* memmem */
 #include "protocol/agent/threads.h"
+#include "protocol/agent/run.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -782,6 +783,7 @@ int ag_threads_delete(struct ag_req *r)
     refuse_query(r, &e);
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
+    ag_run_thread_deleted(r->shard, id); /* its runs stop now; their rows go with the thread */
     struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
     memcpy(t->id, id, sizeof id);
     ag_dbreq_param(&t->d, t->id);

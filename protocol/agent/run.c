@@ -1,0 +1,1303 @@
+#include "protocol/agent/run.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/strmap.h"
+#include "core/timer.h"
+#include "graph/engine.h"
+#include "graph/registry.h"
+#include "net/obuf.h"
+#include "persist/pg.h"
+#include "protocol/dbq.h"
+#include "protocol/http.h"
+#include "protocol/owner.h"
+
+#define OWNER "anonymous"
+/* Ended runs kept in memory per shard for join and attach (with their events). */
+#define RECENT_MAX 512
+#define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
+
+enum rstate {
+    R_CREATING,  /* RUN_CREATE in flight */
+    R_QUEUED,    /* waiting for the thread (enqueue) or its start time */
+    R_RUNNING,   /* the engine executes it */
+    R_FINISHING, /* RUN_FINISH in flight */
+    R_DONE,      /* ended and written; kept for join/attach until evicted */
+};
+
+enum sub_kind {
+    SUB_STREAM, /* SSE of the run's events */
+    SUB_WAIT,   /* the final output as a streamed JSON body (keep-alive newlines before it) */
+    SUB_CANCEL, /* cancel?wait=1: 204 once ended */
+};
+
+struct sub {
+    struct sub *next;
+    struct ag_run *run;
+    struct ag_req *r;
+    enum sub_kind kind;
+    bool cancel_on_gone;
+};
+
+/* A thread with runs on this shard. */
+struct trt {
+    char id[37];
+    struct ag_run *active;
+    struct ag_run *qhead, *qtail; /* R_QUEUED runs in admission order (run->qnext) */
+    unsigned creating;            /* runs in R_CREATING */
+    unsigned finishing;           /* runs in R_FINISHING (they still point here) */
+    json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
+    bool cp_known;
+};
+
+struct ag_run {
+    char run_id[37];
+    struct trt *t;
+    enum rstate state;
+    struct ag_run_spec spec;
+    enum ag_run_reply how;
+    struct ag_req *creator;  /* until it is answered */
+    json_t *kwargs;          /* as stored: merged config and context */
+    json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
+    json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
+    const struct ag_graph_def *graph;
+    struct ag_graph_run *exec;
+    /* Events, each one SSE frame; ids ev_first .. ev_first + nev - 1. */
+    struct ag_obuf **ev;
+    uint32_t nev, evcap;
+    uint64_t ev_first, next_id;
+    json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
+    json_t *msg_acc; /* messages mode: message id → message accumulated so far */
+    /* Outcome. */
+    const char *status;        /* terminal status (a literal) */
+    char *error;               /* error text for error/timeout */
+    const char *cancel_status; /* set by a cancel: interrupted / timeout / error */
+    bool rollback;
+    json_t *final_values, *final_interrupts;
+    /* Persistence. */
+    json_t *cps; /* checkpoints not yet written */
+    bool progress_inflight;
+    struct ag_pg_query q;
+    struct ag_dbq_strs strs;
+    struct ag_task flush_task;
+    struct ag_timer timer; /* timeout while running; start time while queued */
+    struct sub *subs;
+    struct ag_run *qnext;
+    struct ag_run *rnext, *rprev; /* the recent list (R_DONE) */
+};
+
+struct run_shard {
+    struct ag_shard *s;
+    const struct ag_config *cfg;
+    struct ag_strmap threads; /* id → struct trt */
+    struct ag_strmap runs;    /* run id → struct ag_run (any state after R_CREATING) */
+    struct ag_run *recent_head, *recent_tail;
+    uint32_t nrecent;
+    uint32_t live; /* runs not yet R_DONE */
+};
+
+static _Thread_local struct run_shard *rs;
+
+/* --- small helpers --- */
+
+void ag_run_spec_clear(struct ag_run_spec *spec)
+{
+    json_decref(spec->input);
+    json_decref(spec->command);
+    json_decref(spec->config);
+    json_decref(spec->context);
+    json_decref(spec->metadata);
+    json_decref(spec->checkpoint);
+    json_decref(spec->interrupt_before);
+    json_decref(spec->interrupt_after);
+    json_decref(spec->stream_mode);
+    json_decref(spec->feedback_keys);
+    memset(spec, 0, sizeof *spec);
+}
+
+static char *dumps(const json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+static void answer_error(struct ag_req *r, int status, const char *fmt, const char *arg)
+{
+    char msg[300];
+    snprintf(msg, sizeof msg, fmt, arg);
+    ag_http_error(r, status, msg);
+}
+
+/* --- thread runtime entries --- */
+
+static struct trt *trt_get(const char *id, bool create)
+{
+    struct trt *t = ag_strmap_get(&rs->threads, id, strlen(id));
+    if (t || !create)
+        return t;
+    t = ag_calloc(1, sizeof *t);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    ag_strmap_put(&rs->threads, t->id, strlen(t->id), t);
+    return t;
+}
+
+/* Runs that will change the thread's state (admission counts these). */
+static bool trt_busy(const struct trt *t)
+{
+    return t->active || t->qhead || t->creating;
+}
+
+static bool trt_referenced(const struct trt *t)
+{
+    return trt_busy(t) || t->finishing;
+}
+
+/* Frees t when nothing refers to it any more. Ended runs keep no pointer to it (run->t is cleared). */
+static void trt_release(struct trt *t)
+{
+    if (trt_referenced(t))
+        return;
+    ag_strmap_del(&rs->threads, t->id, strlen(t->id));
+    json_decref(t->last_cp);
+    ag_free(t);
+}
+
+static void set_last_cp(struct trt *t, json_t *cp)
+{
+    json_incref(cp);
+    json_decref(t->last_cp);
+    t->last_cp = cp;
+    t->cp_known = true;
+}
+
+/* --- events --- */
+
+/* Appends one SSE frame to the run's log and sends it to every stream subscriber. */
+static void emit_raw(struct ag_run *run, const char *event, const char *data, size_t dlen)
+{
+    char head[96];
+    uint64_t id = run->next_id++;
+    int hl = snprintf(head, sizeof head, "event: %s\ndata: ", event);
+    char tail[40];
+    int tl = snprintf(tail, sizeof tail, "\nid: %" PRIu64 "\n\n", id);
+    struct ag_obuf *b = ag_obuf_new((uint32_t)(hl + dlen + (size_t)tl));
+    memcpy(b->data, head, (size_t)hl);
+    memcpy(b->data + hl, data, dlen);
+    memcpy(b->data + hl + dlen, tail, (size_t)tl);
+    b->len = (uint32_t)(hl + dlen + (size_t)tl);
+    if (run->nev == run->evcap) {
+        uint32_t max = rs->cfg->runs.events_max;
+        if (run->nev >= max) { /* bounded: the oldest event goes */
+            ag_obuf_unref(run->ev[0]);
+            memmove(run->ev, run->ev + 1, (run->nev - 1) * sizeof *run->ev);
+            run->nev--;
+            run->ev_first++;
+        } else {
+            run->evcap = run->evcap ? AG_MIN(run->evcap * 2, max) : 8;
+            run->ev = ag_realloc(run->ev, run->evcap * sizeof *run->ev);
+        }
+    }
+    run->ev[run->nev++] = b;
+    for (struct sub *x = run->subs; x; x = x->next)
+        if (x->kind == SUB_STREAM && !x->r->gone)
+            ag_http_stream_write_obuf(x->r, b, 0, b->len);
+}
+
+static void emit(struct ag_run *run, const char *event, const json_t *data)
+{
+    char *s = dumps(data);
+    emit_raw(run, event, s, strlen(s));
+    ag_free(s);
+}
+
+static json_t *ckpt_ref(const char *thread_id, const json_t *id)
+{
+    return json_pack("{s:s,s:O,s:s,s:n}", "thread_id", thread_id, "checkpoint_id", id, "checkpoint_ns", "",
+                     "checkpoint_map");
+}
+
+static json_t *ckpt_config(const char *thread_id, const json_t *id)
+{
+    if (!json_is_string(id))
+        return json_null();
+    return json_pack("{s:{s:s,s:s,s:O}}", "configurable", "thread_id", thread_id, "checkpoint_ns", "",
+                     "checkpoint_id", id);
+}
+
+static void emit_checkpoint(struct ag_run *run, const json_t *cp)
+{
+    const char *tid = run->spec.thread_id;
+    const json_t *id = json_object_get(cp, "checkpoint_id"), *pid = json_object_get(cp, "parent_checkpoint_id");
+    if (run->spec.modes & AG_SM_CHECKPOINTS) {
+        json_t *d = json_pack("{s:o,s:o,s:O,s:O,s:O,s:O}", "config", ckpt_config(tid, id), "parent_config",
+                              ckpt_config(tid, pid), "values", json_object_get(cp, "values"), "metadata",
+                              json_object_get(cp, "metadata"), "next", json_object_get(cp, "next"), "tasks",
+                              json_object_get(cp, "tasks"));
+        emit(run, "checkpoints", d);
+        json_decref(d);
+    }
+    if (run->spec.modes & AG_SM_DEBUG) {
+        char ts[32];
+        ag_clock_iso8601(ag_clock_real_us(), ts);
+        json_t *payload = json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:o}", "config", ckpt_config(tid, id), "values",
+                                    json_object_get(cp, "values"), "metadata", json_object_get(cp, "metadata"),
+                                    "next", json_object_get(cp, "next"), "tasks", json_object_get(cp, "tasks"),
+                                    "checkpoint", ckpt_ref(tid, id), "parent_checkpoint",
+                                    json_is_string(pid) ? ckpt_ref(tid, pid) : json_null());
+        if (json_is_string(pid))
+            json_object_set_new(payload, "parent_config", ckpt_config(tid, pid));
+        json_t *d = json_pack("{s:O,s:s,s:s,s:o}", "step", json_object_get(cp, "step"), "type", "checkpoint",
+                              "timestamp", ts, "payload", payload);
+        emit(run, "debug", d);
+        json_decref(d);
+    }
+}
+
+static void emit_task_debug(struct ag_run *run, const struct ag_graph_event *ev)
+{
+    char ts[32];
+    ag_clock_iso8601(ag_clock_real_us(), ts);
+    json_t *d = json_pack("{s:i,s:s,s:s,s:O}", "step", ev->step, "type",
+                          ev->kind == AG_GEV_TASK_START ? "task" : "task_result", "timestamp", ts, "payload", ev->data);
+    emit(run, "debug", d);
+    json_decref(d);
+}
+
+/* messages mode: metadata on the first sighting of an id, then the message accumulated so far. */
+static void emit_message(struct ag_run *run, const struct ag_graph_event *ev)
+{
+    const json_t *msg = ev->data;
+    if (run->spec.modes & AG_SM_MESSAGES_TUPLE) {
+        json_t *d = json_pack("[O,O]", msg, ev->meta ? ev->meta : json_object());
+        emit(run, "messages", d);
+        json_decref(d);
+    }
+    if (!(run->spec.modes & AG_SM_MESSAGES))
+        return;
+    const char *id = json_string_value(json_object_get(msg, "id"));
+    const char *type = json_string_value(json_object_get(msg, "type"));
+    /* A chunk of a streaming model: AIMessageChunk (its dict has tool_call_chunks even when typed "ai"). */
+    bool chunk = (type && strstr(type, "Chunk")) || json_object_get(msg, "tool_call_chunks");
+    if (!run->msg_acc)
+        run->msg_acc = json_object();
+    json_t *acc = id ? json_object_get(run->msg_acc, id) : NULL;
+    if (id && !acc) {
+        json_t *d = json_pack("{s:{s:O}}", id, "metadata", ev->meta ? ev->meta : json_object());
+        emit(run, "messages/metadata", d);
+        json_decref(d);
+    }
+    json_t *now;
+    if (chunk && acc && json_is_string(json_object_get(acc, "content")) &&
+        json_is_string(json_object_get(msg, "content"))) {
+        now = json_deep_copy(acc);
+        json_t *c = json_object_get(now, "content");
+        size_t a = json_string_length(c), b = json_string_length(json_object_get(msg, "content"));
+        char *cat = ag_malloc(a + b + 1);
+        memcpy(cat, json_string_value(c), a);
+        memcpy(cat + a, json_string_value(json_object_get(msg, "content")), b);
+        cat[a + b] = 0;
+        json_object_set_new(now, "content", json_stringn(cat, a + b));
+        ag_free(cat);
+    } else {
+        now = json_deep_copy(msg);
+    }
+    if (id)
+        json_object_set(run->msg_acc, id, now);
+    json_t *d = json_pack("[o]", now);
+    emit(run, chunk ? "messages/partial" : "messages/complete", d);
+    json_decref(d);
+}
+
+static void flush_task(struct ag_task *tk);
+
+static void on_engine_event(void *ud, const struct ag_graph_event *ev)
+{
+    struct ag_run *run = ud;
+    unsigned m = run->spec.modes;
+    switch (ev->kind) {
+    case AG_GEV_CHECKPOINT: {
+        /* A checkpoint comes again, same id, when its tasks end with an interrupt or an error: the
+         * newer version replaces the one not yet written (or upserts the written one). */
+        size_t n = json_array_size(run->cps);
+        json_t *last = n ? json_array_get(run->cps, n - 1) : NULL;
+        if (last && json_equal(json_object_get(last, "checkpoint_id"), json_object_get(ev->data, "checkpoint_id")))
+            json_array_set(run->cps, n - 1, ev->data);
+        else
+            json_array_append(run->cps, ev->data);
+        set_last_cp(run->t, ev->data);
+        emit_checkpoint(run, ev->data);
+        /* A long run writes its checkpoints as it goes (one statement for all of a turn's); a run
+         * that ends in this turn writes them with its outcome. */
+        run->flush_task.fn = flush_task;
+        ag_shard_defer(rs->s, &run->flush_task);
+        break;
+    }
+    case AG_GEV_VALUES:
+        json_decref(run->output);
+        run->output = json_incref(ev->data);
+        if (m & AG_SM_VALUES)
+            emit(run, "values", ev->data);
+        break;
+    case AG_GEV_UPDATES:
+        if (m & AG_SM_UPDATES)
+            emit(run, "updates", ev->data);
+        if (json_object_get(ev->data, "__interrupt__")) {
+            /* v1 clients that asked only for values still see the interrupt, as a values event; it is
+             * also what wait and join answer. */
+            json_decref(run->output);
+            run->output = json_incref(ev->data);
+            if (!(m & AG_SM_UPDATES) && (m & AG_SM_VALUES))
+                emit(run, "values", ev->data);
+        }
+        break;
+    case AG_GEV_CUSTOM:
+        if (m & AG_SM_CUSTOM)
+            emit(run, "custom", ev->data);
+        break;
+    case AG_GEV_MESSAGE:
+        if (m & (AG_SM_MESSAGES | AG_SM_MESSAGES_TUPLE))
+            emit_message(run, ev);
+        break;
+    case AG_GEV_TASK_START:
+    case AG_GEV_TASK_RESULT:
+        if (m & AG_SM_TASKS)
+            emit(run, "tasks", ev->data);
+        if (m & AG_SM_DEBUG)
+            emit_task_debug(run, ev);
+        break;
+    }
+}
+
+/* --- subscribers --- */
+
+static void sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bool cancel_on_gone);
+static void run_cancel(struct ag_run *run, const char *status, bool rollback);
+
+static void sub_unlink(struct sub *x)
+{
+    struct sub **pp = &x->run->subs;
+    while (*pp != x)
+        pp = &(*pp)->next;
+    *pp = x->next;
+}
+
+static void on_sub_gone(struct ag_req *r)
+{
+    struct sub *x = r->stream_ud;
+    struct ag_run *run = x->run;
+    sub_unlink(x);
+    bool cancel = x->cancel_on_gone;
+    ag_free(x);
+    ag_http_stream_end(r);
+    if (cancel && (run->state == R_RUNNING || run->state == R_QUEUED))
+        run_cancel(run, "interrupted", false);
+}
+
+static void start_stream(struct ag_req *r, struct ag_run *run, bool wait)
+{
+    char loc[200];
+    snprintf(loc, sizeof loc, "/threads/%s/runs/%s", run->spec.thread_id, run->run_id);
+    ag_http_add_header(r, "content-location", loc);
+    size_t n = strlen(loc);
+    snprintf(loc + n, sizeof loc - n, wait ? "/join" : "/stream");
+    ag_http_add_header(r, "location", loc);
+    if (wait) {
+        ag_http_stream_start(r, 200, "application/json", "\n", rs->cfg->runs.heartbeat_ms);
+    } else {
+        ag_http_add_header(r, "cache-control", "no-cache");
+        ag_http_add_header(r, "x-accel-buffering", "no");
+        ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, rs->cfg->runs.heartbeat_ms);
+    }
+}
+
+static void sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bool cancel_on_gone)
+{
+    struct sub *x = ag_calloc(1, sizeof *x);
+    x->run = run;
+    x->r = r;
+    x->kind = kind;
+    x->cancel_on_gone = cancel_on_gone;
+    x->next = run->subs;
+    run->subs = x;
+    r->stream_ud = x;
+    r->on_gone = on_sub_gone;
+}
+
+/* The answer of wait and join: the last values (or the interrupt), {} when there is none, or the
+ * error for a failed run. */
+static char *outcome_json(struct ag_run *run)
+{
+    if (run->status && (!strcmp(run->status, "error") || !strcmp(run->status, "timeout"))) {
+        json_t *e = json_pack("{s:{s:s,s:s}}", "__error__", "error",
+                              !strcmp(run->status, "timeout") ? "TimeoutError" : "GraphError", "message",
+                              run->error ? run->error : "execution failed");
+        char *s = dumps(e);
+        json_decref(e);
+        return s;
+    }
+    return run->output ? dumps(run->output) : ag_strdup("{}");
+}
+
+static void sub_finish(struct sub *x)
+{
+    struct ag_run *run = x->run;
+    struct ag_req *r = x->r;
+    r->on_gone = NULL;
+    if (!r->gone) {
+        if (x->kind == SUB_WAIT) {
+            char *s = outcome_json(run);
+            ag_http_stream_write(r, s, strlen(s));
+            ag_free(s);
+        } else if (x->kind == SUB_CANCEL) {
+            ag_http_respond(r, 204, "application/json", "", 0);
+        }
+    }
+    enum sub_kind kind = x->kind;
+    ag_free(x);
+    if (kind == SUB_CANCEL)
+        ag_http_done(r);
+    else
+        ag_http_stream_end(r);
+}
+
+/* --- the recent list --- */
+
+static void run_free(struct ag_run *run)
+{
+    ag_strmap_del(&rs->runs, run->run_id, strlen(run->run_id));
+    for (uint32_t i = 0; i < run->nev; i++)
+        ag_obuf_unref(run->ev[i]);
+    ag_free(run->ev);
+    if (run->exec)
+        ag_graph_run_free(run->exec);
+    ag_timer_cancel(&rs->s->timers, &run->timer);
+    ag_run_spec_clear(&run->spec);
+    json_decref(run->kwargs);
+    json_decref(run->fork_cp);
+    json_decref(run->prev_cp);
+    json_decref(run->output);
+    json_decref(run->msg_acc);
+    json_decref(run->final_values);
+    json_decref(run->final_interrupts);
+    json_decref(run->cps);
+    ag_free(run->error);
+    ag_dbq_strs_free(&run->strs);
+    AG_BUG_ON(run->flush_task.queued);
+    ag_free(run);
+}
+
+static void recent_add(struct ag_run *run)
+{
+    run->rprev = rs->recent_tail;
+    run->rnext = NULL;
+    if (rs->recent_tail)
+        rs->recent_tail->rnext = run;
+    else
+        rs->recent_head = run;
+    rs->recent_tail = run;
+    if (++rs->nrecent > RECENT_MAX) {
+        struct ag_run *old = rs->recent_head;
+        rs->recent_head = old->rnext;
+        if (rs->recent_head)
+            rs->recent_head->rprev = NULL;
+        else
+            rs->recent_tail = NULL;
+        rs->nrecent--;
+        run_free(old);
+    }
+}
+
+/* --- persistence --- */
+
+static struct ag_run *run_of(struct ag_pg_query *q)
+{
+    return q->ud;
+}
+
+static void start_next(struct trt *t);
+static void run_ended(struct ag_run *run);
+static void submit_finish(struct ag_run *run);
+
+static void on_progress(struct ag_pg_query *q, PGresult *res)
+{
+    (void)res;
+    struct ag_run *run = run_of(q);
+    run->progress_inflight = false;
+    ag_dbq_strs_free(&run->strs);
+    if (q->status != AG_PG_OK)
+        ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
+    if (run->state == R_FINISHING) {
+        submit_finish(run); /* it waited for this statement's connection slot */
+        return;
+    }
+    if (json_array_size(run->cps)) {
+        run->flush_task.fn = flush_task;
+        ag_shard_defer(rs->s, &run->flush_task);
+    }
+}
+
+static void flush_task(struct ag_task *tk)
+{
+    struct ag_run *run = AG_CONTAINER_OF(tk, struct ag_run, flush_task);
+    if (run->state != R_RUNNING || run->progress_inflight || !json_array_size(run->cps))
+        return;
+    char *cps = dumps(run->cps);
+    json_array_clear(run->cps);
+    memset(&run->q, 0, sizeof run->q);
+    run->q.stmt = AG_SQL_RUN_PROGRESS;
+    run->q.kind = AG_PG_WRITE;
+    run->q.cb = on_progress;
+    run->q.ud = run;
+    run->q.params[0] = run->run_id;
+    run->q.params[1] = run->spec.thread_id;
+    run->q.params[2] = ag_dbq_strs_dup(&run->strs, cps, strlen(cps));
+    run->q.nparams = 3;
+    ag_free(cps);
+    if (ag_pg_submit(rs->s, &run->q) == 0)
+        run->progress_inflight = true;
+    else
+        ag_dbq_strs_free(&run->strs); /* written with the outcome instead (RUN_FINISH retries) */
+}
+
+static void finish_retry(struct ag_timer *tm)
+{
+    submit_finish(AG_CONTAINER_OF(tm, struct ag_run, timer));
+}
+
+static void on_finish(struct ag_pg_query *q, PGresult *res)
+{
+    (void)res;
+    struct ag_run *run = run_of(q);
+    ag_dbq_strs_free(&run->strs);
+    if (q->status == AG_PG_OK || q->status == AG_PG_SQL_ERROR || rs->s->stopping) {
+        if (q->status != AG_PG_OK)
+            ag_log(AG_LOG_ERROR, "run=%s outcome not written: %s", run->run_id, q->error ? q->error : "stopping");
+        run_ended(run);
+        return;
+    }
+    /* No database right now: the outcome must not be lost, nor reported before it is stored. */
+    run->timer.cb = finish_retry;
+    ag_timer_arm(&rs->s->timers, &run->timer, rs->s->now_ns + 500000000ull);
+}
+
+static const char *thread_status_after(struct ag_run *run)
+{
+    if (run->t && (run->t->active || run->t->qhead || run->t->creating))
+        return "busy";
+    if (!strcmp(run->status, "success"))
+        return "idle";
+    if (!strcmp(run->status, "interrupted"))
+        return run->cancel_status ? "idle" : "interrupted";
+    return "error";
+}
+
+/* {task id: [interrupts]} of the last checkpoint's tasks, as Thread.interrupts. */
+static json_t *thread_interrupts(struct ag_run *run)
+{
+    json_t *out = json_object();
+    const json_t *cp = run->t ? run->t->last_cp : NULL;
+    size_t i;
+    json_t *task;
+    json_array_foreach(json_object_get(cp, "tasks"), i, task) {
+        json_t *ints = json_object_get(task, "interrupts");
+        if (json_array_size(ints) && json_is_string(json_object_get(task, "id")))
+            json_object_set(out, json_string_value(json_object_get(task, "id")), ints);
+    }
+    return out;
+}
+
+static void submit_finish(struct ag_run *run)
+{
+    if (run->progress_inflight)
+        return; /* on_progress sends it: statements of one run stay in order */
+    memset(&run->q, 0, sizeof run->q);
+    ag_dbq_strs_free(&run->strs);
+    run->q.stmt = AG_SQL_RUN_FINISH;
+    run->q.kind = AG_PG_WRITE;
+    run->q.cb = on_finish;
+    run->q.ud = run;
+    struct ag_dbq_strs *st = &run->strs;
+    const char **p = run->q.params;
+    p[0] = run->run_id;
+    p[1] = run->spec.thread_id;
+    p[2] = run->status;
+    bool failed = !strcmp(run->status, "error") || !strcmp(run->status, "timeout");
+    char *s = failed || !run->output ? NULL : dumps(run->output);
+    p[3] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    p[4] = run->error ? ag_dbq_strs_dup(st, run->error, strlen(run->error)) : NULL;
+    /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
+    s = run->rollback ? NULL : dumps(run->cps);
+    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : "[]";
+    ag_free(s);
+    p[6] = thread_status_after(run);
+    json_t *vals = run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL;
+    s = vals ? dumps(vals) : NULL;
+    p[7] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    json_t *ints = thread_interrupts(run);
+    s = dumps(ints);
+    json_decref(ints);
+    p[8] = ag_dbq_strs_dup(st, s, strlen(s));
+    ag_free(s);
+    p[9] = run->rollback ? "true" : "false";
+    p[10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false";
+    run->q.nparams = 11;
+    if (ag_pg_submit(rs->s, &run->q) != 0) {
+        ag_dbq_strs_free(st);
+        run->timer.cb = finish_retry;
+        ag_timer_arm(&rs->s->timers, &run->timer, rs->s->now_ns + 500000000ull);
+    }
+}
+
+/* --- lifecycle --- */
+
+static void queue_remove(struct trt *t, struct ag_run *run)
+{
+    struct ag_run **pp = &t->qhead, *prev = NULL;
+    while (*pp && *pp != run) {
+        prev = *pp;
+        pp = &(*pp)->qnext;
+    }
+    if (!*pp)
+        return;
+    *pp = run->qnext;
+    if (t->qtail == run)
+        t->qtail = prev;
+    run->qnext = NULL;
+}
+
+/* The run reached its outcome (run->status set): write it, then answer its subscribers. */
+static void run_finish(struct ag_run *run)
+{
+    struct trt *t = run->t;
+    ag_timer_cancel(&rs->s->timers, &run->timer);
+    if (t->active == run)
+        t->active = NULL;
+    else
+        queue_remove(t, run);
+    if (run->rollback && run->prev_cp)
+        set_last_cp(t, json_is_null(run->prev_cp) ? NULL : run->prev_cp);
+    if (run->rollback && run->prev_cp && json_is_null(run->prev_cp))
+        t->cp_known = false;
+    run->state = R_FINISHING;
+    t->finishing++;
+    if (!strcmp(run->status, "error") || !strcmp(run->status, "timeout")) {
+        json_t *e = json_pack("{s:s,s:s}", "error", !strcmp(run->status, "timeout") ? "TimeoutError" : "GraphError",
+                              "message", run->error ? run->error : "execution failed");
+        emit(run, "error", e);
+        json_decref(e);
+    }
+    submit_finish(run);
+    start_next(t);
+}
+
+static void run_ended(struct ag_run *run)
+{
+    struct trt *t = run->t;
+    json_t *e = json_pack("{s:s}", "status", !strcmp(run->status, "timeout") ? "error" : run->status);
+    emit(run, "end", e);
+    json_decref(e);
+    run->state = R_DONE;
+    rs->live--;
+    while (run->subs) {
+        struct sub *x = run->subs;
+        run->subs = x->next;
+        sub_finish(x);
+    }
+    if (run->exec) {
+        ag_graph_run_free(run->exec);
+        run->exec = NULL;
+    }
+    json_decref(run->cps);
+    run->cps = NULL;
+    run->t = NULL;
+    t->finishing--;
+    trt_release(t);
+    recent_add(run);
+}
+
+static void on_engine_done(void *ud, enum ag_graph_outcome outcome, const json_t *values, const json_t *interrupts,
+                           const char *error)
+{
+    struct ag_run *run = ud;
+    (void)values;
+    (void)interrupts;
+    switch (outcome) {
+    case AG_GRAPH_SUCCESS: run->status = "success"; break;
+    case AG_GRAPH_INTERRUPTED: run->status = "interrupted"; break;
+    case AG_GRAPH_ERROR:
+        run->status = "error";
+        run->error = ag_strdup(error ? error : "execution failed");
+        break;
+    case AG_GRAPH_CANCELLED:
+        run->status = run->cancel_status ? run->cancel_status : "interrupted";
+        if (!strcmp(run->status, "timeout"))
+            run->error = ag_strdup("run exceeded its time limit");
+        break;
+    }
+    run_finish(run);
+}
+
+static void on_timeout(struct ag_timer *tm)
+{
+    run_cancel(AG_CONTAINER_OF(tm, struct ag_run, timer), "timeout", false);
+}
+
+static json_t *checkpoint_metadata(struct ag_run *run)
+{
+    json_t *md = json_object();
+    if (json_is_object(run->spec.metadata))
+        json_object_update(md, run->spec.metadata);
+    json_t *cfg = json_object_get(run->kwargs, "config");
+    json_t *c = json_object_get(cfg, "configurable");
+    json_object_set(md, "graph_id", json_object_get(c, "graph_id"));
+    json_object_set(md, "assistant_id", json_object_get(c, "assistant_id"));
+    json_object_set_new(md, "thread_id", json_string(run->spec.thread_id));
+    json_object_set_new(md, "run_id", json_string(run->run_id));
+    json_object_set_new(md, "run_attempt", json_integer(1));
+    return md;
+}
+
+static uint64_t host_now(void *ud)
+{
+    (void)ud;
+    return rs->s->now_ns;
+}
+
+static void run_start(struct ag_run *run)
+{
+    struct trt *t = run->t;
+    run->state = R_RUNNING;
+    t->active = run;
+    queue_remove(t, run);
+    run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
+    run->timer.cb = on_timeout;
+    ag_timer_arm(&rs->s->timers, &run->timer, rs->s->now_ns + (uint64_t)rs->cfg->runs.timeout_ms * 1000000ull);
+    struct ag_graph_host host = {
+        .ud = run,
+        .timers = &rs->s->timers,
+        .now_ns = host_now,
+        .on_event = on_engine_event,
+        .on_done = on_engine_done,
+    };
+    json_t *md = checkpoint_metadata(run);
+    json_t *cfg = json_object_get(run->kwargs, "config");
+    struct ag_graph_run_params p = {
+        .graph = run->graph,
+        .thread_id = run->spec.thread_id,
+        .run_id = run->run_id,
+        .config = cfg,
+        .context = json_object_get(run->kwargs, "context"),
+        .metadata = md,
+        .input = run->spec.input,
+        .command = run->spec.command,
+        .from = run->fork_cp ? run->fork_cp : (t->cp_known ? t->last_cp : NULL),
+        .interrupt_before = run->spec.interrupt_before,
+        .interrupt_after = run->spec.interrupt_after,
+        .recursion_limit = (int)json_integer_value(json_object_get(cfg, "recursion_limit")),
+    };
+    char err[256] = "";
+    struct ag_graph_run *exec = ag_graph_run_start(&host, &p, err, sizeof err);
+    json_decref(md);
+    if (run->state != R_RUNNING) {
+        /* it ended inside the start call (a graph that never waits) */
+        if (exec)
+            ag_graph_run_free(exec);
+        return;
+    }
+    if (!exec) {
+        run->status = "error";
+        run->error = ag_strdup(err[0] ? err : "the run could not start");
+        run_finish(run);
+        return;
+    }
+    run->exec = exec;
+}
+
+static void on_delay(struct ag_timer *tm)
+{
+    struct ag_run *run = AG_CONTAINER_OF(tm, struct ag_run, timer);
+    run->spec.after_seconds = 0;
+    start_next(run->t);
+}
+
+/* Starts the first queued run when the thread is free and its start time has come. */
+static void start_next(struct trt *t)
+{
+    if (t->active || !t->qhead || t->qhead->spec.after_seconds > 0)
+        return;
+    run_start(t->qhead);
+}
+
+static void run_cancel(struct ag_run *run, const char *status, bool rollback)
+{
+    switch (run->state) {
+    case R_QUEUED:
+        run->status = status;
+        run->rollback = rollback;
+        run->cancel_status = status;
+        run_finish(run);
+        break;
+    case R_RUNNING:
+        run->cancel_status = status;
+        run->rollback = rollback;
+        ag_graph_run_cancel(run->exec); /* on_engine_done(CANCELLED) follows */
+        break;
+    default:
+        break;
+    }
+}
+
+/* --- creation --- */
+
+static void on_created(struct ag_pg_query *q, PGresult *res)
+{
+    struct ag_run *run = run_of(q);
+    struct trt *t = run->t;
+    struct ag_req *r = run->creator;
+    t->creating--;
+    ag_dbq_strs_free(&run->strs);
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+        goto refused;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        answer_error(r, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        goto refused;
+    }
+    if (PQgetisnull(res, 0, 2)) {
+        if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
+            answer_error(r, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+        else
+            answer_error(r, 404, "Thread '%s' not found", run->spec.thread_id);
+        goto refused;
+    }
+    const char *graph_id = PQgetvalue(res, 0, 0);
+    run->graph = ag_graph_def_find(graph_id);
+    run->kwargs = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+    json_t *cp = PQgetisnull(res, 0, 3) ? NULL : json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    if (run->spec.checkpoint_id[0])
+        run->fork_cp = cp;
+    else if (!t->cp_known) {
+        set_last_cp(t, cp);
+        json_decref(cp);
+    } else {
+        json_decref(cp);
+    }
+    ag_strmap_put(&rs->runs, run->run_id, strlen(run->run_id), run);
+    rs->live++;
+    run->cps = json_array();
+
+    /* Admission: interrupt and rollback stop what runs on the thread now; enqueue waits behind it. */
+    if (run->spec.mt == AG_MT_INTERRUPT || run->spec.mt == AG_MT_ROLLBACK) {
+        bool rb = run->spec.mt == AG_MT_ROLLBACK;
+        while (t->qhead)
+            run_cancel(t->qhead, "interrupted", rb);
+        if (t->active)
+            run_cancel(t->active, "interrupted", rb);
+    }
+    run->state = R_QUEUED;
+    if (t->qtail)
+        t->qtail->qnext = run;
+    else
+        t->qhead = run;
+    t->qtail = run;
+
+    if (run->how == AG_RUN_REPLY_RUN) {
+        char loc[160];
+        snprintf(loc, sizeof loc, "/threads/%s/runs/%s", run->spec.thread_id, run->run_id);
+        ag_http_add_header(r, "content-location", loc);
+        size_t n = (size_t)PQgetlength(res, 0, 2);
+        ag_http_json(r, 200, PQgetvalue(res, 0, 2), n);
+        ag_http_done(r);
+    } else {
+        bool wait = run->how == AG_RUN_REPLY_WAIT;
+        start_stream(r, run, wait);
+        sub_add(run, r, wait ? SUB_WAIT : SUB_STREAM, run->spec.cancel_on_disconnect);
+    }
+    run->creator = NULL;
+    json_t *md = json_pack("{s:s,s:i}", "run_id", run->run_id, "attempt", 1);
+    emit(run, "metadata", md);
+    json_decref(md);
+    if (run->spec.after_seconds > 0) {
+        run->timer.cb = on_delay;
+        ag_timer_arm(&rs->s->timers, &run->timer,
+                     rs->s->now_ns + (uint64_t)(run->spec.after_seconds * 1e9));
+    }
+    start_next(t);
+    return;
+
+refused:
+    ag_http_done(r);
+    run->t = NULL;
+    trt_release(t);
+    ag_run_spec_clear(&run->spec);
+    json_decref(run->kwargs);
+    ag_free(run);
+}
+
+static const char *const mt_names[] = {"reject", "enqueue", "interrupt", "rollback"};
+
+/* kwargs as LangGraph Platform shows them (config and context are merged in SQL). */
+static json_t *base_kwargs(const struct ag_run_spec *sp)
+{
+    json_t *k = json_object();
+    json_object_set(k, "input", sp->input ? sp->input : json_null());
+    if (sp->command)
+        json_object_set(k, "command", sp->command);
+    json_object_set_new(k, "stream_mode", sp->stream_mode ? json_incref(sp->stream_mode) : json_pack("[s]", "values"));
+    json_object_set_new(k, "interrupt_before", sp->interrupt_before ? json_incref(sp->interrupt_before) : json_null());
+    json_object_set_new(k, "interrupt_after", sp->interrupt_after ? json_incref(sp->interrupt_after) : json_null());
+    if (sp->checkpoint)
+        json_object_set(k, "checkpoint", sp->checkpoint);
+    if (sp->checkpoint_id[0])
+        json_object_set_new(k, "checkpoint_id", json_string(sp->checkpoint_id));
+    json_object_set_new(k, "temporary", json_boolean(sp->stateless && sp->delete_thread));
+    json_object_set_new(k, "subgraphs", json_boolean(sp->subgraphs));
+    json_object_set_new(k, "resumable", json_boolean(sp->resumable));
+    json_object_set_new(k, "on_disconnect", json_string(sp->cancel_on_disconnect ? "cancel" : "continue"));
+    if (sp->feedback_keys)
+        json_object_set(k, "feedback_keys", sp->feedback_keys);
+    if (sp->durability)
+        json_object_set_new(k, "durability", json_string(sp->durability));
+    if (sp->after_seconds > 0)
+        json_object_set_new(k, "after_seconds", json_real(sp->after_seconds));
+    return k;
+}
+
+int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how)
+{
+    struct trt *t = trt_get(spec->thread_id, true);
+    if (trt_busy(t) && spec->mt == AG_MT_REJECT) {
+        ag_http_error(r, 409,
+                      "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
+        ag_run_spec_clear(spec);
+        trt_release(t);
+        return AG_OK;
+    }
+    if (t->qhead && spec->mt == AG_MT_ENQUEUE) {
+        unsigned n = 0;
+        for (struct ag_run *x = t->qhead; x; x = x->qnext)
+            n++;
+        if (n >= rs->cfg->runs.queue_max) {
+            ag_http_add_header(r, "retry-after", "1");
+            ag_http_error(r, 503, "too many runs queued on this thread");
+            ag_run_spec_clear(spec);
+            return AG_OK;
+        }
+    }
+    struct ag_run *run = ag_calloc(1, sizeof *run);
+    run->spec = *spec;
+    memset(spec, 0, sizeof *spec);
+    run->how = how;
+    run->creator = r;
+    run->t = t;
+    run->state = R_CREATING;
+    ag_uuid7(run->run_id);
+    t->creating++;
+
+    struct ag_dbq_strs *st = &run->strs;
+    struct ag_run_spec *sp = &run->spec;
+    run->q.stmt = AG_SQL_RUN_CREATE;
+    run->q.kind = AG_PG_WRITE;
+    run->q.cb = on_created;
+    run->q.ud = run;
+    const char **p = run->q.params;
+    p[0] = sp->thread_id;
+    p[1] = sp->assistant_id;
+    p[2] = OWNER;
+    p[3] = run->run_id;
+    char *s = sp->metadata ? dumps(sp->metadata) : NULL;
+    p[4] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    json_t *k = base_kwargs(sp);
+    s = dumps(k);
+    json_decref(k);
+    p[5] = ag_dbq_strs_dup(st, s, strlen(s));
+    ag_free(s);
+    s = sp->config ? dumps(sp->config) : NULL;
+    p[6] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    s = sp->context ? dumps(sp->context) : NULL;
+    p[7] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    p[8] = sp->create_thread ? "true" : "false";
+    p[9] = mt_names[sp->mt];
+    p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
+    p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
+    p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
+    run->q.nparams = 13;
+    int rc = ag_dbq_submit(r, &run->q);
+    if (rc != AG_AGAIN) {
+        t->creating--;
+        ag_dbq_strs_free(st);
+        ag_run_spec_clear(sp);
+        ag_free(run);
+        trt_release(t);
+        return AG_OK;
+    }
+    return AG_AGAIN;
+}
+
+/* --- existing runs --- */
+
+static struct ag_run *find_run(const char *thread_id, const char *run_id)
+{
+    struct ag_run *run = ag_strmap_get(&rs->runs, run_id, strlen(run_id));
+    if (!run || strcmp(run->spec.thread_id, thread_id) || run->state == R_CREATING)
+        return NULL;
+    return run;
+}
+
+struct outcome_req {
+    struct ag_dbreq d;
+    enum { O_JOIN, O_ATTACH, O_CANCEL, O_DELETE } what;
+    char run_id[37], thread_id[37];
+};
+
+static void on_outcome(struct ag_pg_query *q, PGresult *res)
+{
+    struct outcome_req *o = q->ud;
+    struct ag_req *r = o->d.r;
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+    } else if (PQntuples(res) == 0) {
+        answer_error(r, 404, "Run '%s' not found", o->run_id);
+    } else if (o->what == O_DELETE) {
+        ag_http_respond(r, 204, "application/json", "", 0);
+    } else {
+        const char *status = PQgetvalue(res, 0, 0);
+        bool active = !strcmp(status, "pending") || !strcmp(status, "running");
+        if (o->what == O_JOIN) {
+            const char *out = PQgetisnull(res, 0, 1) ? "{}" : PQgetvalue(res, 0, 1);
+            ag_http_json(r, 200, out, strlen(out));
+        } else if (o->what == O_CANCEL) {
+            if (active)
+                ag_http_error(r, 409, "the run is active on another agentd process");
+            else
+                ag_http_respond(r, 204, "application/json", "", 0);
+        } else {
+            /* Attach to a run that is not in memory any more: its end, as stored. */
+            char buf[128];
+            int n = snprintf(buf, sizeof buf, "event: end\ndata: {\"status\":\"%s\"}\n\n",
+                             !strcmp(status, "timeout") ? "error" : status);
+            ag_http_stream_start(r, 200, "text/event-stream", NULL, 0);
+            ag_http_stream_write(r, buf, (size_t)n);
+        }
+    }
+    ag_dbreq_finish(&o->d);
+}
+
+static int load_outcome(struct ag_req *r, const char *thread_id, const char *run_id, int what, enum ag_sql stmt)
+{
+    struct outcome_req *o = ag_dbreq_new(sizeof *o, r, stmt, stmt == AG_SQL_RUN_DELETE ? AG_PG_WRITE : AG_PG_READ,
+                                         on_outcome);
+    o->what = what;
+    snprintf(o->run_id, sizeof o->run_id, "%s", run_id);
+    snprintf(o->thread_id, sizeof o->thread_id, "%s", thread_id);
+    ag_dbreq_param(&o->d, o->run_id);
+    ag_dbreq_param(&o->d, o->thread_id);
+    ag_dbreq_param(&o->d, OWNER);
+    return ag_dbreq_submit(&o->d);
+}
+
+int ag_run_join(struct ag_req *r, const char *thread_id, const char *run_id)
+{
+    struct ag_run *run = find_run(thread_id, run_id);
+    if (!run)
+        return load_outcome(r, thread_id, run_id, O_JOIN, AG_SQL_RUN_OUTCOME);
+    if (run->state == R_DONE) {
+        char *s = outcome_json(run);
+        ag_http_json(r, 200, s, strlen(s));
+        ag_free(s);
+        return AG_OK;
+    }
+    start_stream(r, run, true);
+    sub_add(run, r, SUB_WAIT, false);
+    return AG_AGAIN;
+}
+
+int ag_run_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id)
+{
+    struct ag_run *run = find_run(thread_id, run_id);
+    if (!run)
+        return load_outcome(r, thread_id, run_id, O_ATTACH, AG_SQL_RUN_OUTCOME);
+    uint64_t from = run->ev_first;
+    if (last_event_id) {
+        char *end;
+        long long v = strtoll(last_event_id, &end, 10);
+        if (*end == 0 && v >= 0 && (uint64_t)v + 1 > from)
+            from = (uint64_t)v + 1;
+    } else if (run->state == R_DONE) {
+        from = run->ev_first + run->nev - 1; /* just the end */
+    }
+    char loc[160];
+    snprintf(loc, sizeof loc, "/threads/%s/runs/%s", thread_id, run_id);
+    ag_http_add_header(r, "content-location", loc);
+    ag_http_add_header(r, "cache-control", "no-cache");
+    ag_http_stream_start(r, 200, "text/event-stream", run->state == R_DONE ? NULL : SSE_HEARTBEAT,
+                         rs->cfg->runs.heartbeat_ms);
+    for (uint64_t i = from; i < run->ev_first + run->nev; i++) {
+        struct ag_obuf *b = run->ev[i - run->ev_first];
+        ag_http_stream_write_obuf(r, b, 0, b->len);
+    }
+    if (run->state == R_DONE) {
+        ag_http_stream_end(r);
+        return AG_AGAIN;
+    }
+    sub_add(run, r, SUB_STREAM, false);
+    return AG_AGAIN;
+}
+
+int ag_run_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait)
+{
+    struct ag_run *run = find_run(thread_id, run_id);
+    if (!run)
+        return load_outcome(r, thread_id, run_id, O_CANCEL, AG_SQL_RUN_OUTCOME);
+    if (run->state == R_DONE) {
+        ag_http_respond(r, 204, "application/json", "", 0);
+        return AG_OK;
+    }
+    run_cancel(run, "interrupted", rollback);
+    if (!wait && run->state != R_DONE) {
+        ag_http_respond(r, 204, "application/json", "", 0);
+        return AG_OK;
+    }
+    if (run->state == R_DONE) {
+        ag_http_respond(r, 204, "application/json", "", 0);
+        return AG_OK;
+    }
+    sub_add(run, r, SUB_CANCEL, false);
+    return AG_AGAIN;
+}
+
+int ag_run_delete(struct ag_req *r, const char *thread_id, const char *run_id, bool force)
+{
+    struct ag_run *run = find_run(thread_id, run_id);
+    if (run && run->state != R_DONE) {
+        if (!force) {
+            ag_http_error(r, 409, "Run is active. Retry with force=1 to cancel and delete.");
+            return AG_OK;
+        }
+        run_cancel(run, "interrupted", true); /* rollback deletes the run row with its checkpoints */
+        if (run->state == R_DONE) {
+            ag_http_respond(r, 204, "application/json", "", 0);
+            return AG_OK;
+        }
+        sub_add(run, r, SUB_CANCEL, false); /* 204 once the delete is written */
+        return AG_AGAIN;
+    }
+    if (run) {
+        /* Deleted rows must not come back from memory. */
+        struct ag_run **pp = &rs->recent_head;
+        (void)pp;
+        if (run->rprev)
+            run->rprev->rnext = run->rnext;
+        else
+            rs->recent_head = run->rnext;
+        if (run->rnext)
+            run->rnext->rprev = run->rprev;
+        else
+            rs->recent_tail = run->rprev;
+        rs->nrecent--;
+        run_free(run);
+    }
+    return load_outcome(r, thread_id, run_id, O_DELETE, AG_SQL_RUN_DELETE);
+}
+
+int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id)
+{
+    (void)last_event_id;
+    struct trt *t = trt_get(thread_id, false);
+    struct ag_run *run = t ? t->active : NULL;
+    if (!run) {
+        ag_http_add_header(r, "cache-control", "no-cache");
+        ag_http_stream_start(r, 200, "text/event-stream", NULL, 0);
+        ag_http_stream_end(r);
+        return AG_AGAIN;
+    }
+    ag_http_add_header(r, "cache-control", "no-cache");
+    ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, rs->cfg->runs.heartbeat_ms);
+    for (uint32_t i = 0; i < run->nev; i++)
+        ag_http_stream_write_obuf(r, run->ev[i], 0, run->ev[i]->len);
+    sub_add(run, r, SUB_STREAM, false);
+    return AG_AGAIN;
+}
+
+void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
+{
+    (void)s;
+    struct trt *t = trt_get(thread_id, false);
+    if (!t)
+        return;
+    while (t->qhead)
+        run_cancel(t->qhead, "interrupted", false);
+    if (t->active)
+        run_cancel(t->active, "interrupted", false);
+}
+
+bool ag_run_thread_busy(struct ag_shard *s, const char *thread_id)
+{
+    (void)s;
+    struct trt *t = trt_get(thread_id, false);
+    return t && trt_busy(t);
+}
+
+/* --- shard set-up --- */
+
+void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+{
+    rs = ag_calloc(1, sizeof *rs);
+    rs->s = s;
+    rs->cfg = cfg;
+}
+
+static void cancel_all(void)
+{
+    struct ag_strmap *m = &rs->threads;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        struct trt *t = m->slots[i].key ? m->slots[i].val : NULL;
+        if (!t)
+            continue;
+        while (t->qhead) {
+            t->qhead->error = ag_strdup("agentd shut down before the run started");
+            run_cancel(t->qhead, "error", false);
+        }
+        if (t->active && !t->active->cancel_status && t->active->exec) {
+            t->active->error = ag_strdup("agentd shut down while the run was active");
+            run_cancel(t->active, "error", false);
+        }
+    }
+}
+
+bool ag_run_shard_idle(struct ag_shard *s)
+{
+    (void)s;
+    if (!rs)
+        return true;
+    if (rs->live)
+        cancel_all();
+    return rs->live == 0 && rs->threads.len == 0;
+}
+
+void ag_run_shard_exit(struct ag_shard *s)
+{
+    (void)s;
+    if (!rs)
+        return;
+    while (rs->recent_head) {
+        struct ag_run *run = rs->recent_head;
+        rs->recent_head = run->rnext;
+        run_free(run);
+    }
+    ag_strmap_free(&rs->runs);
+    ag_strmap_free(&rs->threads);
+    ag_free(rs);
+    rs = NULL;
+}

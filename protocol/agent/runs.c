@@ -1,0 +1,412 @@
+#include "protocol/agent/runs.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "graph/registry.h"
+#include "protocol/agent/run.h"
+#include "protocol/http.h"
+#include "protocol/owner.h"
+#include "protocol/query.h"
+#include "protocol/urlenc.h"
+#include "protocol/validate.h"
+
+/* --- the RunCreate body --- */
+
+static const char *const mt_choices[] = {"reject", "enqueue", "interrupt", "rollback", NULL};
+static const char *const on_disconnect_choices[] = {"cancel", "continue", NULL};
+static const char *const on_completion_choices[] = {"delete", "keep", NULL};
+static const char *const if_not_exists_choices[] = {"create", "reject", NULL};
+static const char *const durability_choices[] = {"async", "exit", "sync", NULL};
+
+static const struct ag_vfield run_fields[] = {
+    {"assistant_id", AG_V_STRING, AG_VF_REQUIRED, 0, 0, NULL},
+    {"input", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"command", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"config", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"context", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"metadata", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"stream_mode", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"stream_subgraphs", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
+    {"stream_resumable", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
+    {"feedback_keys", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"interrupt_before", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"interrupt_after", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"checkpoint", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+    {"checkpoint_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    {"webhook", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    {"strict_resume", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
+    {"multitask_strategy", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, mt_choices},
+    {"on_completion", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, on_completion_choices},
+    {"on_disconnect", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, on_disconnect_choices},
+    {"after_seconds", AG_V_NUMBER, AG_VF_NULLABLE, 0, 0, NULL},
+    {"if_not_exists", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, if_not_exists_choices},
+    {"checkpoint_during", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
+    {"durability", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, durability_choices},
+    {"langsmith_tracer", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} modes[] = {
+    {"values", AG_SM_VALUES},     {"updates", AG_SM_UPDATES}, {"messages", AG_SM_MESSAGES},
+    {"messages-tuple", AG_SM_MESSAGES_TUPLE}, {"custom", AG_SM_CUSTOM}, {"events", AG_SM_EVENTS},
+    {"debug", AG_SM_DEBUG},       {"tasks", AG_SM_TASKS},     {"checkpoints", AG_SM_CHECKPOINTS},
+};
+
+static unsigned mode_bit(const char *s)
+{
+    for (size_t i = 0; i < AG_ARRAY_LEN(modes); i++)
+        if (!strcmp(s, modes[i].name))
+            return modes[i].bit;
+    return 0;
+}
+
+/* A field that is present and not null. */
+static json_t *present(const json_t *body, const char *key)
+{
+    json_t *v = json_object_get(body, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
+
+static void refuse(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *msg, const json_t *in)
+{
+    ag_vpath_push_key(p, key);
+    ag_verr_add(e, p, "value_error", msg, in);
+    ag_vpath_pop(p);
+}
+
+static void check_node_list(const json_t *v, const char *key, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!v || (json_is_string(v) && !strcmp(json_string_value(v), "*")))
+        return;
+    bool ok = json_is_array(v);
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) ok = ok && json_is_string(x);
+    if (!ok)
+        refuse(e, p, key, "Value error, expected \"*\" or a list of node names", v);
+}
+
+static void parse_stream_mode(json_t *v, struct ag_run_spec *sp, struct ag_vpath *p, struct ag_verr *e)
+{
+    if (!v) {
+        sp->modes = AG_SM_VALUES;
+        return;
+    }
+    json_t *list = json_is_string(v) ? json_pack("[O]", v) : json_incref(v);
+    bool ok = json_is_array(list) && json_array_size(list) > 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x) {
+        unsigned b = json_is_string(x) ? mode_bit(json_string_value(x)) : 0;
+        if (!b) {
+            ag_vpath_push_key(p, "stream_mode");
+            if (json_is_array(v))
+                ag_vpath_push_index(p, (int64_t)i);
+            ag_verr_add(e, p, "literal_error",
+                        "Input should be 'values', 'updates', 'messages', 'messages-tuple', 'custom', 'events', "
+                        "'debug', 'tasks' or 'checkpoints'",
+                        x);
+            if (json_is_array(v))
+                ag_vpath_pop(p);
+            ag_vpath_pop(p);
+            ok = true; /* reported */
+        }
+        sp->modes |= b;
+    }
+    if (!ok)
+        refuse(e, p, "stream_mode", "Value error, expected a stream mode or a non-empty list of them", v);
+    sp->stream_mode = list;
+}
+
+/* Fills sp from body; problems go to e. stateless: POST /runs*. */
+static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e)
+{
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    if (ag_validate_object(body, run_fields, AG_ARRAY_LEN(run_fields), false, &p, e))
+        return;
+    const char *aid = json_string_value(json_object_get(body, "assistant_id"));
+    const char *resolved = ag_graph_resolve_assistant(aid);
+    if (strlen(resolved) >= sizeof sp->assistant_id)
+        refuse(e, &p, "assistant_id", "Value error, assistant_id is too long", json_object_get(body, "assistant_id"));
+    else
+        snprintf(sp->assistant_id, sizeof sp->assistant_id, "%s", resolved);
+    json_t *v;
+    if ((v = present(body, "input")))
+        sp->input = json_incref(v);
+    if ((v = present(body, "command"))) {
+        const char *k;
+        json_t *x;
+        json_object_foreach(v, k, x) {
+            if (strcmp(k, "resume") && strcmp(k, "update") && strcmp(k, "goto")) {
+                ag_vpath_push_key(&p, "command");
+                ag_vpath_push_key(&p, k);
+                ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", x);
+                ag_vpath_pop(&p);
+                ag_vpath_pop(&p);
+            }
+        }
+        sp->command = json_incref(v);
+    }
+    if ((v = present(body, "config"))) {
+        json_t *c = json_object_get(v, "configurable");
+        if (c && !json_is_object(c) && !json_is_null(c)) {
+            ag_vpath_push_key(&p, "config");
+            refuse(e, &p, "configurable", "Value error, configurable must be an object", c);
+            ag_vpath_pop(&p);
+        }
+        sp->config = json_incref(v);
+    }
+    if ((v = present(body, "context")))
+        sp->context = json_incref(v);
+    if ((v = present(body, "metadata")))
+        sp->metadata = json_incref(v);
+    parse_stream_mode(present(body, "stream_mode"), sp, &p, e);
+    if (sp->modes & AG_SM_EVENTS)
+        refuse(e, &p, "stream_mode", "Value error, stream mode 'events' is not supported by this server",
+               json_object_get(body, "stream_mode"));
+    sp->subgraphs = json_is_true(json_object_get(body, "stream_subgraphs"));
+    sp->resumable = json_is_true(json_object_get(body, "stream_resumable"));
+    if ((v = present(body, "feedback_keys")) && json_array_size(v))
+        refuse(e, &p, "feedback_keys", "Value error, feedback keys need LangSmith, which this server does not use", v);
+    check_node_list(present(body, "interrupt_before"), "interrupt_before", &p, e);
+    check_node_list(present(body, "interrupt_after"), "interrupt_after", &p, e);
+    if ((v = present(body, "interrupt_before")))
+        sp->interrupt_before = json_incref(v);
+    if ((v = present(body, "interrupt_after")))
+        sp->interrupt_after = json_incref(v);
+    const char *cpid = json_string_value(present(body, "checkpoint_id"));
+    if ((v = present(body, "checkpoint"))) {
+        sp->checkpoint = json_incref(v);
+        json_t *id = json_object_get(v, "checkpoint_id");
+        if (json_is_string(id))
+            cpid = json_string_value(id);
+        json_t *ns = json_object_get(v, "checkpoint_ns");
+        if (ns && !json_is_null(ns) && !(json_is_string(ns) && !json_string_length(ns))) {
+            ag_vpath_push_key(&p, "checkpoint");
+            refuse(e, &p, "checkpoint_ns", "Value error, runs start from root checkpoints only (checkpoint_ns \"\")",
+                   ns);
+            ag_vpath_pop(&p);
+        }
+    }
+    if (cpid) {
+        if (strlen(cpid) >= sizeof sp->checkpoint_id)
+            refuse(e, &p, "checkpoint_id", "Value error, checkpoint_id is too long", present(body, "checkpoint_id"));
+        else
+            snprintf(sp->checkpoint_id, sizeof sp->checkpoint_id, "%s", cpid);
+    }
+    if ((v = present(body, "webhook")))
+        refuse(e, &p, "webhook", "Value error, webhooks are not supported by this server yet", v);
+    if (json_is_true(json_object_get(body, "strict_resume")))
+        refuse(e, &p, "strict_resume", "Value error, strict_resume is not supported by this server yet",
+               json_object_get(body, "strict_resume"));
+    if ((v = present(body, "langsmith_tracer")))
+        refuse(e, &p, "langsmith_tracer", "Value error, this server does not trace to LangSmith", v);
+    const char *mt = json_string_value(present(body, "multitask_strategy"));
+    sp->mt = !mt || !strcmp(mt, "reject")      ? AG_MT_REJECT
+             : !strcmp(mt, "enqueue")          ? AG_MT_ENQUEUE
+             : !strcmp(mt, "interrupt")        ? AG_MT_INTERRUPT
+                                               : AG_MT_ROLLBACK;
+    const char *od = json_string_value(present(body, "on_disconnect"));
+    sp->cancel_on_disconnect = !od || !strcmp(od, "cancel");
+    const char *oc = json_string_value(present(body, "on_completion"));
+    if (oc && !stateless)
+        refuse(e, &p, "on_completion", "Value error, on_completion applies to stateless runs (POST /runs) only",
+               present(body, "on_completion"));
+    sp->stateless = stateless;
+    sp->delete_thread = stateless && (!oc || !strcmp(oc, "delete"));
+    const char *ine = json_string_value(present(body, "if_not_exists"));
+    if (ine && stateless)
+        refuse(e, &p, "if_not_exists", "Value error, if_not_exists applies to runs on a thread only",
+               present(body, "if_not_exists"));
+    sp->create_thread = stateless || (ine && !strcmp(ine, "create"));
+    if ((v = present(body, "after_seconds"))) {
+        double s = json_number_value(v);
+        if (s < 0 || s > 86400 * 365)
+            refuse(e, &p, "after_seconds", "Value error, after_seconds must be between 0 and one year", v);
+        else
+            sp->after_seconds = s;
+    }
+    const char *du = json_string_value(present(body, "durability"));
+    json_t *cd = present(body, "checkpoint_during");
+    if (du && !strcmp(du, "sync"))
+        refuse(e, &p, "durability", "Value error, durability 'sync' is not supported yet: use 'async' or 'exit'",
+               present(body, "durability"));
+    if (cd && !json_is_true(cd))
+        refuse(e, &p, "checkpoint_during",
+               "Value error, checkpoint_during=false (durability 'exit') is not supported yet", cd);
+    if (du && !strcmp(du, "exit"))
+        refuse(e, &p, "durability", "Value error, durability 'exit' is not supported yet: use 'async'",
+               present(body, "durability"));
+    sp->durability = du ? "async" : NULL;
+}
+
+static void refuse_query(struct ag_req *r, struct ag_verr *e)
+{
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_free(n);
+        ag_free(v);
+    }
+}
+
+static int create(struct ag_req *r, bool stateless, enum ag_run_reply how)
+{
+    struct ag_run_spec sp = {0};
+    if (stateless) {
+        ag_owner_mint_thread_id(r->shard, sp.thread_id);
+    } else if (!ag_req_uuid_param(r, "thread_id", sp.thread_id)) {
+        return AG_OK;
+    }
+    struct ag_verr e = {0};
+    json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
+    if (body)
+        parse_run_create(body, stateless, &sp, &e);
+    json_decref(body);
+    if (ag_http_validation_refuse(r, &e)) {
+        ag_run_spec_clear(&sp);
+        return AG_OK;
+    }
+    return ag_run_submit(r, &sp, how);
+}
+
+int ag_runs_create(struct ag_req *r)
+{
+    return create(r, false, AG_RUN_REPLY_RUN);
+}
+int ag_runs_wait(struct ag_req *r)
+{
+    return create(r, false, AG_RUN_REPLY_WAIT);
+}
+int ag_runs_stream(struct ag_req *r)
+{
+    return create(r, false, AG_RUN_REPLY_STREAM);
+}
+int ag_runs_stateless_create(struct ag_req *r)
+{
+    return create(r, true, AG_RUN_REPLY_RUN);
+}
+int ag_runs_stateless_wait(struct ag_req *r)
+{
+    return create(r, true, AG_RUN_REPLY_WAIT);
+}
+int ag_runs_stateless_stream(struct ag_req *r)
+{
+    return create(r, true, AG_RUN_REPLY_STREAM);
+}
+
+/* --- one run --- */
+
+struct qflag {
+    const char *name;
+    bool *out;
+};
+
+/* Reads the {thread_id} and {run_id} path parameters and the boolean query flags named in flags
+ * (others: 422); answers and returns false on a problem. */
+static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct qflag *flags, size_t nflags,
+                     const char *enum_name, const char *const *enum_choices, const char **enum_out)
+{
+    if (!ag_req_uuid_param(r, "thread_id", tid) || !ag_req_uuid_param(r, "run_id", rid))
+        return false;
+    struct ag_verr e = {0};
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        bool known = false;
+        for (size_t i = 0; n && v && i < nflags; i++)
+            if (!strcmp(n, flags[i].name)) {
+                known = true;
+                ag_query_bool(&e, n, v, flags[i].out);
+            }
+        if (n && v && enum_name && !strcmp(n, enum_name)) {
+            known = true;
+            const char *hit = NULL;
+            for (size_t i = 0; enum_choices[i]; i++)
+                if (!strcmp(v, enum_choices[i]))
+                    hit = enum_choices[i];
+            if (!hit)
+                ag_query_error(&e, n, "literal_error", "Input should be 'interrupt' or 'rollback'", v);
+            *enum_out = hit;
+        }
+        if (!known)
+            ag_query_error(&e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_free(n);
+        ag_free(v);
+    }
+    return !ag_http_validation_refuse(r, &e);
+}
+
+int ag_runs_join(struct ag_req *r)
+{
+    char tid[37], rid[37];
+    bool cancel = false;
+    const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
+    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+        return AG_OK;
+    if (cancel) {
+        ag_http_error(r, 422, "cancel_on_disconnect=1 is not supported by this server yet");
+        return AG_OK;
+    }
+    return ag_run_join(r, tid, rid);
+}
+
+int ag_runs_attach(struct ag_req *r)
+{
+    char tid[37], rid[37];
+    bool cancel = false;
+    const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
+    /* _stream_mode / stream_mode narrow nothing here: the run's modes were fixed at its start. */
+    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+        return AG_OK;
+    if (cancel) {
+        ag_http_error(r, 422, "cancel_on_disconnect=1 is not supported by this server yet");
+        return AG_OK;
+    }
+    struct ag_iov h = ag_req_header(r, "last-event-id");
+    char last[32] = "";
+    if (h.len && h.len < sizeof last)
+        memcpy(last, h.base, h.len);
+    return ag_run_attach(r, tid, rid, h.len ? last : NULL);
+}
+
+static const char *const action_choices[] = {"interrupt", "rollback", NULL};
+
+int ag_runs_cancel(struct ag_req *r)
+{
+    char tid[37], rid[37];
+    bool wait = false;
+    const char *action = "interrupt";
+    const struct qflag f[] = {{"wait", &wait}};
+    if (!run_path(r, tid, rid, f, 1, "action", action_choices, &action))
+        return AG_OK;
+    return ag_run_cancel(r, tid, rid, !strcmp(action, "rollback"), wait);
+}
+
+int ag_runs_delete(struct ag_req *r)
+{
+    char tid[37], rid[37];
+    bool force = false;
+    const struct qflag f[] = {{"force", &force}};
+    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+        return AG_OK;
+    return ag_run_delete(r, tid, rid, force);
+}
+
+int ag_runs_thread_stream(struct ag_req *r)
+{
+    char tid[37];
+    if (!ag_req_uuid_param(r, "thread_id", tid))
+        return AG_OK;
+    struct ag_iov h = ag_req_header(r, "last-event-id");
+    char last[32] = "";
+    if (h.len && h.len < sizeof last)
+        memcpy(last, h.base, h.len);
+    return ag_run_thread_stream(r, tid, h.len ? last : NULL);
+}

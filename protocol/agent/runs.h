@@ -1,0 +1,32 @@
+/* Run endpoints (LangGraph Platform runs API, v1): create on a thread (background, wait, stream),
+ * stateless runs on a fresh thread, join, attach, cancel, delete, and the thread's run stream.
+ * Handlers validate the request and hand it to protocol/agent/run (the runtime on the owner shard).
+ * The read side (GET runs, GET run) lives with thread state in protocol/agent/state. */
+#ifndef AG_PROTOCOL_AGENT_RUNS_H
+#define AG_PROTOCOL_AGENT_RUNS_H
+
+struct ag_req;
+
+/* POST /threads/{thread_id}/runs: the Run (pending). */
+int ag_runs_create(struct ag_req *r);
+/* POST /threads/{thread_id}/runs/wait: the final output. */
+int ag_runs_wait(struct ag_req *r);
+/* POST /threads/{thread_id}/runs/stream: SSE of the run. */
+int ag_runs_stream(struct ag_req *r);
+/* POST /runs, /runs/wait, /runs/stream: the same on a new thread, deleted afterwards unless
+ * on_completion is keep. */
+int ag_runs_stateless_create(struct ag_req *r);
+int ag_runs_stateless_wait(struct ag_req *r);
+int ag_runs_stateless_stream(struct ag_req *r);
+/* GET /threads/{thread_id}/runs/{run_id}/join */
+int ag_runs_join(struct ag_req *r);
+/* GET /threads/{thread_id}/runs/{run_id}/stream (Last-Event-ID resumes) */
+int ag_runs_attach(struct ag_req *r);
+/* POST /threads/{thread_id}/runs/{run_id}/cancel?wait&action=interrupt|rollback */
+int ag_runs_cancel(struct ag_req *r);
+/* DELETE /threads/{thread_id}/runs/{run_id}?force */
+int ag_runs_delete(struct ag_req *r);
+/* GET /threads/{thread_id}/stream */
+int ag_runs_thread_stream(struct ag_req *r);
+
+#endif

@@ -1,0 +1,376 @@
+// Runs on threads and stateless runs, against the real binary and a fresh database: background, wait
+// and stream; every v1 stream mode with the built-in graphs; join, attach with Last-Event-ID, cancel,
+// delete; multitask strategies; interrupts and resume; RunCreate validation; what lands in Postgres
+// (runs, checkpoints, thread status and values).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+
+import { startAgentd } from './lib/harness.mjs';
+import { freshDatabase, psql } from './lib/pg.mjs';
+import { call, expect422 } from './lib/threads-util.mjs';
+
+const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
+const STRESS = 'a2613945-cc44-5b9d-b20b-aa8f8497bb3b';
+const INTERRUPT = '2e6b29d1-4009-5fcc-9319-4cffb1865dfe';
+const human = (content) => ({ messages: [{ role: 'user', content }] });
+
+/** Splits an SSE body into {event, data, id} frames (data parsed as JSON). */
+export function parseSse(text) {
+    const frames = [];
+    for (const block of text.split('\n\n')) {
+        if (!block.trim() || block.startsWith(':')) continue;
+        const f = {};
+        for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const i = line.indexOf(': ');
+            const k = i < 0 ? line : line.slice(0, i);
+            const v = i < 0 ? '' : line.slice(i + 2);
+            if (k === 'data') f.data = v === '' ? null : JSON.parse(v);
+            else f[k] = v;
+        }
+        if (f.event) frames.push(f);
+    }
+    return frames;
+}
+
+describe('runs', { timeout: 180000 }, () => {
+    let db;
+    let srv;
+    let base;
+    const api = (method, path, body, headers) => call(srv.port, method, path, body, headers);
+    const sql = (text) => psql(db.url, text);
+    const thread = async () => {
+        const res = await api('POST', '/threads', {});
+        assert.equal(res.status, 200, res.text);
+        return res.json.thread_id;
+    };
+    const post = (path, body, opts = {}) =>
+        fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(opts.headers || {}) }, body: JSON.stringify(body), signal: opts.signal });
+    const stream = async (tid, body) => {
+        const res = await post(`/threads/${tid}/runs/stream`, body);
+        assert.equal(res.status, 200);
+        assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+        return { res, frames: parseSse(await res.text()) };
+    };
+    const wait = async (tid, body) => {
+        const res = await post(`/threads/${tid}/runs/wait`, body);
+        const text = await res.text();
+        return { res, status: res.status, json: JSON.parse(text), text };
+    };
+    const runIdOf = (res) => res.headers.get('content-location').split('/').pop();
+
+    before(async () => {
+        db = await freshDatabase();
+        srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '2'] });
+        base = `http://127.0.0.1:${srv.port}`;
+    });
+
+    after(async () => {
+        if (srv) await srv.dispose();
+        if (db) await db.drop();
+    });
+
+    describe('wait', () => {
+        it('echo: the final values, the run success, the thread idle with its values, 3 checkpoints', async () => {
+            const tid = await thread();
+            const { res, status, json } = await wait(tid, { assistant_id: ECHO, input: human('hello') });
+            assert.equal(status, 200);
+            const rid = runIdOf(res);
+            assert.equal(res.headers.get('content-location'), `/threads/${tid}/runs/${rid}`);
+            assert.equal(res.headers.get('location'), `/threads/${tid}/runs/${rid}/join`);
+            assert.equal(json.messages.length, 2);
+            assert.equal(json.messages[0].type, 'human');
+            assert.equal(json.messages[0].content, 'hello');
+            assert.equal(json.messages[1].type, 'ai');
+            assert.equal(json.messages[1].content, 'hello');
+            assert.ok(json.messages[0].id && json.messages[1].id);
+            const run = await api('GET', `/threads/${tid}/runs/${rid}`);
+            assert.equal(run.status, 200, run.text);
+            assert.equal(run.json.status, 'success');
+            assert.equal(run.json.assistant_id, ECHO);
+            assert.equal(run.json.kwargs.config.configurable.thread_id, tid);
+            assert.equal(run.json.kwargs.config.configurable.run_id, rid);
+            assert.equal(run.json.kwargs.config.configurable.graph_id, 'echo');
+            const t = await api('GET', `/threads/${tid}`);
+            assert.equal(t.json.status, 'idle');
+            assert.deepEqual(t.json.values, json);
+            assert.equal(t.json.metadata.graph_id, 'echo');
+            assert.equal(t.json.metadata.assistant_id, ECHO);
+            const rows = await sql(`SELECT step, source, array_to_string(next, ',') FROM checkpoints WHERE thread_id = '${tid}' ORDER BY created_at`);
+            assert.equal(rows, '-1|input|__start__\n0|loop|echo\n1|loop|');
+            const st = await api('GET', `/threads/${tid}/state`);
+            assert.deepEqual(st.json.values, json);
+            assert.deepEqual(st.json.next, []);
+            const hist = await api('POST', `/threads/${tid}/history`, {});
+            assert.equal(hist.json.length, 3);
+        });
+
+        it('a second run on the thread continues its messages', async () => {
+            const tid = await thread();
+            await wait(tid, { assistant_id: 'echo', input: human('one') });
+            const { json } = await wait(tid, { assistant_id: 'echo', input: human('two') });
+            assert.deepEqual(json.messages.map((m) => m.content), ['one', 'one', 'two', 'two']);
+            const rows = await sql(`SELECT count(*) FROM checkpoints WHERE thread_id = '${tid}'`);
+            assert.equal(rows, '6');
+        });
+    });
+
+    describe('stream', () => {
+        it('values: metadata first, one values per step, end last; Location headers', async () => {
+            const tid = await thread();
+            const { res, frames } = await stream(tid, { assistant_id: ECHO, input: human('hi values'), stream_mode: 'values' });
+            const rid = runIdOf(res);
+            assert.equal(res.headers.get('location'), `/threads/${tid}/runs/${rid}/stream`);
+            assert.deepEqual(frames.map((f) => f.event), ['metadata', 'values', 'values', 'end']);
+            assert.deepEqual(frames[0].data, { run_id: rid, attempt: 1 });
+            assert.deepEqual(frames.map((f) => f.id), ['0', '1', '2', '3']);
+            assert.equal(frames[1].data.messages.length, 1);
+            assert.equal(frames[2].data.messages[1].content, 'hi values');
+            assert.deepEqual(frames[3].data, { status: 'success' });
+        });
+
+        it('updates, custom, checkpoints, tasks, messages-tuple of echo', async () => {
+            const tid = await thread();
+            const { frames } = await stream(tid, {
+                assistant_id: ECHO, input: human('x'), stream_mode: ['updates', 'custom', 'checkpoints', 'tasks', 'messages-tuple'],
+            });
+            const ev = frames.map((f) => f.event);
+            assert.equal(ev[0], 'metadata');
+            assert.equal(ev.at(-1), 'end');
+            assert.equal(ev.filter((e) => e === 'checkpoints').length, 3);
+            const custom = frames.find((f) => f.event === 'custom');
+            assert.deepEqual(custom.data, { echo: 'x' });
+            const upd = frames.find((f) => f.event === 'updates' && f.data.echo);
+            assert.equal(upd.data.echo.messages[0].content, 'x');
+            const tuple = frames.find((f) => f.event === 'messages');
+            assert.equal(tuple.data[0].content, 'x');
+            assert.equal(tuple.data[1].langgraph_node, 'echo');
+            const tasks = frames.filter((f) => f.event === 'tasks' && f.data.name === 'echo');
+            assert.equal(tasks.length, 2);
+            assert.ok('input' in tasks[0].data && 'result' in tasks[1].data);
+        });
+
+        it('stress: custom tokens, then message chunks (messages mode accumulates), final message', async () => {
+            const tid = await thread();
+            const { frames } = await stream(tid, {
+                assistant_id: STRESS, input: human('go'), stream_mode: ['custom', 'messages', 'values'], config: { configurable: { tokens: 3 } },
+            });
+            const custom = frames.filter((f) => f.event === 'custom').map((f) => f.data);
+            assert.deepEqual(custom, [{ token: 't0', index: 0 }, { token: 't1', index: 1 }, { token: 't2', index: 2 }]);
+            const partial = frames.filter((f) => f.event === 'messages/partial').map((f) => f.data[0].content);
+            assert.deepEqual(partial, ['t0', 't0 t1', 't0 t1 t2']);
+            assert.ok(frames.some((f) => f.event === 'messages/metadata'));
+            const last = frames.filter((f) => f.event === 'values').at(-1);
+            assert.equal(last.data.messages.at(-1).content, 't0 t1 t2');
+        });
+
+        it('debug frames carry checkpoint and task payloads', async () => {
+            const tid = await thread();
+            const { frames } = await stream(tid, { assistant_id: ECHO, input: human('d'), stream_mode: 'debug' });
+            const types = frames.filter((f) => f.event === 'debug').map((f) => f.data.type);
+            assert.deepEqual(types.filter((t) => t === 'checkpoint').length, 3);
+            assert.ok(types.includes('task') && types.includes('task_result'));
+            const cp = frames.find((f) => f.event === 'debug' && f.data.type === 'checkpoint');
+            assert.equal(cp.data.payload.checkpoint.thread_id, tid);
+        });
+
+        it('attach: Last-Event-ID replays what follows it; an ended run without one answers its end', async () => {
+            const tid = await thread();
+            const { res, frames } = await stream(tid, { assistant_id: STRESS, input: human('go'), stream_mode: 'custom', config: { configurable: { tokens: 3, mode: 'custom' } } });
+            const rid = runIdOf(res);
+            const again = await fetch(`${base}/threads/${tid}/runs/${rid}/stream`, { headers: { 'last-event-id': '1' } });
+            const replay = parseSse(await again.text());
+            assert.deepEqual(replay.map((f) => f.id), frames.slice(2).map((f) => f.id));
+            const plain = parseSse(await (await fetch(`${base}/threads/${tid}/runs/${rid}/stream`)).text());
+            assert.deepEqual(plain.map((f) => f.event), ['end']);
+        });
+    });
+
+    describe('background runs', () => {
+        it('POST /runs answers the pending Run; join answers its output; list shows it', async () => {
+            const tid = await thread();
+            const res = await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, input: human('bg'), metadata: { k: 'v' } });
+            assert.equal(res.status, 200, res.text);
+            assert.equal(res.json.status, 'pending');
+            assert.equal(res.json.metadata.k, 'v');
+            assert.equal(res.headers['content-location'], `/threads/${tid}/runs/${res.json.run_id}`);
+            const join = await api('GET', `/threads/${tid}/runs/${res.json.run_id}/join`);
+            assert.equal(join.status, 200, join.text);
+            assert.equal(join.json.messages[1].content, 'bg');
+            const list = await api('GET', `/threads/${tid}/runs`);
+            assert.equal(list.json[0].run_id, res.json.run_id);
+            assert.equal(list.json[0].status, 'success');
+        });
+    });
+
+    describe('interrupts', () => {
+        it('the interrupt graph stops with its question; a resume answers it', async () => {
+            const tid = await thread();
+            const first = await wait(tid, { assistant_id: INTERRUPT, input: human('q') });
+            assert.equal(first.json.__interrupt__.length, 1);
+            const intr = first.json.__interrupt__[0];
+            assert.deepEqual(intr.value, { question: 'what now?' });
+            assert.match(intr.id, /^[0-9a-f]{32}$/);
+            let t = await api('GET', `/threads/${tid}`);
+            assert.equal(t.json.status, 'interrupted');
+            const ints = Object.values(t.json.interrupts);
+            assert.equal(ints.length, 1);
+            assert.equal(ints[0][0].id, intr.id);
+            const st = await api('GET', `/threads/${tid}/state`);
+            assert.deepEqual(st.json.next, ['ask']);
+            assert.equal(st.json.tasks[0].interrupts[0].id, intr.id);
+            const run1 = await api('GET', `/threads/${tid}/runs/${runIdOf(first.res)}`);
+            assert.equal(run1.json.status, 'interrupted');
+
+            const second = await wait(tid, { assistant_id: INTERRUPT, command: { resume: 'yes' } });
+            assert.deepEqual(second.json.messages.map((m) => m.content), ['q', 'you said: yes']);
+            t = await api('GET', `/threads/${tid}`);
+            assert.equal(t.json.status, 'idle');
+            assert.deepEqual(t.json.interrupts, {});
+        });
+
+        it('resume by interrupt id; interrupt_before stops before the node and a null-input run continues', async () => {
+            const tid = await thread();
+            const first = await wait(tid, { assistant_id: INTERRUPT, input: human('q') });
+            const id = first.json.__interrupt__[0].id;
+            const second = await wait(tid, { assistant_id: INTERRUPT, command: { resume: { [id]: { ok: 1 } } } });
+            assert.equal(second.json.messages.at(-1).content, 'you said: {"ok":1}');
+
+            const t2 = await thread();
+            const a = await wait(t2, { assistant_id: ECHO, input: human('b'), interrupt_before: ['echo'] });
+            assert.equal(a.status, 200);
+            let st = await api('GET', `/threads/${t2}/state`);
+            assert.deepEqual(st.json.next, ['echo']);
+            assert.equal((await api('GET', `/threads/${t2}`)).json.status, 'interrupted');
+            const b = await wait(t2, { assistant_id: ECHO, input: null });
+            assert.deepEqual(b.json.messages.map((m) => m.content), ['b', 'b']);
+            st = await api('GET', `/threads/${t2}/state`);
+            assert.deepEqual(st.json.next, []);
+        });
+
+        it('a resume without a pending interrupt ends the run in error', async () => {
+            const tid = await thread();
+            const res = await wait(tid, { assistant_id: INTERRUPT, command: { resume: 'x' } });
+            assert.equal(res.status, 200);
+            assert.ok(res.json.__error__, res.text);
+            const run = await api('GET', `/threads/${tid}/runs/${runIdOf(res.res)}`);
+            assert.equal(run.json.status, 'error');
+            assert.equal((await api('GET', `/threads/${tid}`)).json.status, 'error');
+        });
+    });
+
+    describe('multitask and cancel', () => {
+        const slow = { assistant_id: STRESS, input: human('slow'), config: { configurable: { tokens: 50, delay_ms: 100, mode: 'custom' } } };
+
+        it('reject (the default): 409 while a run is active', async () => {
+            const tid = await thread();
+            const first = await api('POST', `/threads/${tid}/runs`, slow);
+            assert.equal(first.status, 200);
+            const second = await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, input: human('x') });
+            assert.equal(second.status, 409, second.text);
+            const c = await api('POST', `/threads/${tid}/runs/${first.json.run_id}/cancel?wait=1`);
+            assert.equal(c.status, 204, c.text);
+            const run = await api('GET', `/threads/${tid}/runs/${first.json.run_id}`);
+            assert.equal(run.json.status, 'interrupted');
+            assert.equal((await api('GET', `/threads/${tid}`)).json.status, 'idle');
+        });
+
+        it('interrupt: the active run ends interrupted, the new one runs', async () => {
+            const tid = await thread();
+            const first = await api('POST', `/threads/${tid}/runs`, slow);
+            const second = await wait(tid, { assistant_id: ECHO, input: human('second'), multitask_strategy: 'interrupt' });
+            assert.equal(second.json.messages.at(-1).content, 'second');
+            assert.equal((await api('GET', `/threads/${tid}/runs/${first.json.run_id}`)).json.status, 'interrupted');
+        });
+
+        it('rollback: the active run and its checkpoints are gone', async () => {
+            const tid = await thread();
+            const first = await api('POST', `/threads/${tid}/runs`, slow);
+            const second = await wait(tid, { assistant_id: ECHO, input: human('second'), multitask_strategy: 'rollback' });
+            assert.deepEqual(second.json.messages.map((m) => m.content), ['second', 'second']);
+            assert.equal((await api('GET', `/threads/${tid}/runs/${first.json.run_id}`)).status, 404);
+            assert.equal(await sql(`SELECT count(*) FROM checkpoints WHERE run_id = '${first.json.run_id}'`), '0');
+        });
+
+        it('enqueue: the new run waits for the active one and sees its state', async () => {
+            const tid = await thread();
+            const quick = { ...slow, config: { configurable: { tokens: 5, delay_ms: 20, mode: 'custom' } } };
+            const first = await api('POST', `/threads/${tid}/runs`, quick);
+            const second = await wait(tid, { assistant_id: ECHO, input: human('after'), multitask_strategy: 'enqueue' });
+            assert.deepEqual(second.json.messages.map((m) => m.content), ['slow', 't0 t1 t2 t3 t4', 'after', 'after']);
+            assert.equal((await api('GET', `/threads/${tid}/runs/${first.json.run_id}`)).json.status, 'success');
+        });
+
+        it('on_disconnect cancel: leaving a stream cancels its run', async () => {
+            const tid = await thread();
+            const ac = new AbortController();
+            const res = await post(`/threads/${tid}/runs/stream`, { ...slow, stream_mode: 'custom' }, { signal: ac.signal });
+            const rid = runIdOf(res);
+            const reader = res.body.getReader();
+            await reader.read(); // the stream started
+            ac.abort();
+            const join = await api('GET', `/threads/${tid}/runs/${rid}/join`);
+            assert.equal(join.status, 200);
+            assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).json.status, 'interrupted');
+        });
+
+        it('delete: 409 while active, 204 with force, then 404', async () => {
+            const tid = await thread();
+            const first = await api('POST', `/threads/${tid}/runs`, slow);
+            const rid = first.json.run_id;
+            assert.equal((await api('DELETE', `/threads/${tid}/runs/${rid}`)).status, 409);
+            assert.equal((await api('DELETE', `/threads/${tid}/runs/${rid}?force=1`)).status, 204);
+            const gone = await api('GET', `/threads/${tid}/runs/${rid}/join`);
+            assert.ok(gone.status === 404 || gone.status === 200, gone.text);
+            await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: ECHO, input: human('x') });
+            assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).status, 404);
+        });
+    });
+
+    describe('stateless runs', () => {
+        it('/runs/wait runs on a new thread and deletes it; on_completion keep keeps it', async () => {
+            const a = await post('/runs/wait', { assistant_id: ECHO, input: human('s') });
+            const out = await a.json();
+            assert.equal(out.messages[1].content, 's');
+            const tid = a.headers.get('content-location').split('/')[2];
+            assert.equal((await api('GET', `/threads/${tid}`)).status, 404);
+            const b = await post('/runs/wait', { assistant_id: ECHO, input: human('k'), on_completion: 'keep' });
+            await b.text();
+            const kept = b.headers.get('content-location').split('/')[2];
+            assert.equal((await api('GET', `/threads/${kept}`)).json.status, 'idle');
+        });
+
+        it('/runs/stream streams a stateless run', async () => {
+            const res = await post('/runs/stream', { assistant_id: ECHO, input: human('s'), stream_mode: 'updates' });
+            const frames = parseSse(await res.text());
+            assert.deepEqual(frames.map((f) => f.event), ['metadata', 'updates', 'end']);
+        });
+    });
+
+    describe('validation', () => {
+        it('422 names the bad field; 404 for unknown assistants and threads', async () => {
+            const tid = await thread();
+            const path = `/threads/${tid}/runs`;
+            expect422(assert, await api('POST', path, {}), ['body', 'assistant_id'], 'missing');
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, bogus: 1 }), ['body', 'bogus'], 'extra_forbidden');
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, stream_mode: 'nope' }), ['body', 'stream_mode'], 'literal_error');
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, stream_mode: ['values', 7] }), ['body', 'stream_mode', 1], 'literal_error');
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, multitask_strategy: 'x' }), ['body', 'multitask_strategy']);
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, webhook: 'http://127.0.0.1:1/x' }), ['body', 'webhook']);
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, command: { resume: 1, nope: 2 } }), ['body', 'command', 'nope']);
+            expect422(assert, await api('POST', path, { assistant_id: ECHO, on_completion: 'keep' }), ['body', 'on_completion']);
+            expect422(assert, await api('POST', '/threads/not-a-uuid/runs', { assistant_id: ECHO }), ['path', 'thread_id'], 'uuid_parsing');
+            const na = await api('POST', path, { assistant_id: randomUUID(), input: {} });
+            assert.equal(na.status, 404, na.text);
+            const nt = await api('POST', `/threads/${randomUUID()}/runs`, { assistant_id: ECHO, input: {} });
+            assert.equal(nt.status, 404, nt.text);
+            const created = randomUUID();
+            const ok = await api('POST', `/threads/${created}/runs/wait`, { assistant_id: ECHO, input: human('c'), if_not_exists: 'create' });
+            assert.equal(ok.status, 200, ok.text);
+            assert.equal((await api('GET', `/threads/${created}`)).json.status, 'idle');
+            const nr = await api('GET', `/threads/${tid}/runs/${randomUUID()}/join`);
+            assert.equal(nr.status, 404);
+        });
+    });
+});
