@@ -130,11 +130,11 @@ static json_t *task_meta(struct ag_graph_run *r, const struct ag_graph_task *t, 
         json_object_set_new(m, "name", json_string(t->name));
     }
     json_object_update(m, r->metadata);
-    char ns[160];
-    snprintf(ns, sizeof ns, "%s:%s", t->name, t->id);
-    json_t *extra = json_pack("{s:i,s:s,s:[s+],s:[s,s],s:s,s:s}", "langgraph_step", r->step + 1, "langgraph_node",
+    json_t *ns = json_pack("s++", t->name, ":", t->id);
+    json_t *extra = json_pack("{s:i,s:s,s:[s+],s:[s,s],s:O,s:O}", "langgraph_step", r->step + 1, "langgraph_node",
                               t->name, "langgraph_triggers", "branch:to:", t->name, "langgraph_path", "__pregel_pull",
                               t->name, "langgraph_checkpoint_ns", ns, "checkpoint_ns", ns);
+    json_decref(ns);
     json_object_update(m, extra);
     json_decref(extra);
     return m;
@@ -399,6 +399,17 @@ static char *fmt(const char *f, ...)
     return s;
 }
 
+/* A task stopped at an interrupt: the tasks stream shows it with its interrupts. */
+static void settle_interrupted(struct ag_graph_task *t)
+{
+    emit(t->run, AG_GEV_TASK_RESULT, t->run->step + 1, t,
+         json_pack("{s:s,s:s,s:{},s:O,s:n}", "id", t->id, "name", t->name, "result", "interrupts", t->interrupts,
+                   "error"),
+         NULL);
+    if (!ended(t->run))
+        settle(t, TS_INTERRUPTED);
+}
+
 static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
 {
     struct ag_graph_run *r = t->run;
@@ -412,7 +423,7 @@ static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
     if (ended(r) || t->st != TS_RUNNING)
         return;
     if (t->interrupted)
-        settle(t, TS_INTERRUPTED);
+        settle_interrupted(t);
     else
         fail_task(t, fmt("Node '%s' returned without finishing its task", t->name));
 }
@@ -500,7 +511,6 @@ static void complete_step(struct ag_graph_run *r)
             json_array_extend(ints, r->tasks[i]->interrupts);
     if (json_array_size(ints)) {
         rewrite_checkpoint(r);
-        emit(r, AG_GEV_VALUES, r->step + 1, NULL, json_pack("{s:O}", "__interrupt__", ints), NULL);
         end_run(r, AG_GRAPH_INTERRUPTED, ints, NULL);
         return;
     }
@@ -697,7 +707,7 @@ void ag_graph_task_finish(struct ag_graph_task *t, json_t *update)
 {
     if (t->interrupted && !ended(t->run) && t->st != TS_INTERRUPTED) {
         json_decref(update);
-        settle(t, TS_INTERRUPTED);
+        settle_interrupted(t);
         return;
     }
     if (!live(t)) {
@@ -738,7 +748,7 @@ void ag_graph_task_finish(struct ag_graph_task *t, json_t *update)
 void ag_graph_task_fail(struct ag_graph_task *t, const char *f, ...)
 {
     if (t->interrupted && !ended(t->run) && t->st != TS_INTERRUPTED) {
-        settle(t, TS_INTERRUPTED);
+        settle_interrupted(t);
         return;
     }
     if (!live(t))
@@ -757,7 +767,8 @@ void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn 
     struct ag_graph_run *r = t->run;
     t->cont = cont;
     t->st = TS_SLEEPING;
-    ag_timer_arm(r->h.timers, &t->timer, r->h.now_ns(r->h.ud) + ms * 1000000u);
+    uint64_t now = r->h.now_ns(r->h.ud), d = ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX : now + ms * 1000000u;
+    ag_timer_arm(r->h.timers, &t->timer, d);
 }
 
 void ag_graph_task_pending(struct ag_graph_task *t)

@@ -9,7 +9,9 @@
  *
  * Events for one step, in order: TASK_START for each task (node name order); while nodes run, their
  * CUSTOM and MESSAGE (chunk) events; as each task ends: MESSAGE for each message of its update not
- * already streamed, UPDATES, TASK_RESULT; when the step is done: VALUES, then CHECKPOINT.
+ * already streamed, UPDATES, TASK_RESULT (an interrupt: UPDATES {"__interrupt__"} at the interrupt call,
+ * TASK_RESULT when the node returns); when the step is done: VALUES, then CHECKPOINT. A step that ends
+ * with an interrupt or an error re-emits the step's starting CHECKPOINT instead, then on_done.
  *
  * Callbacks come on the shard that runs the run: from inside ag_graph_run_start (everything up to the
  * first node that waits; a run that never waits even ends there, on_done included), from the timer
@@ -39,8 +41,7 @@ enum ag_graph_ev_kind {
      * stored row (upsert on (thread_id, checkpoint_ns, checkpoint_id)). */
     AG_GEV_CHECKPOINT,
     /* data: the full state after a step (not after the input checkpoint), and at the start of a run that
-     * continues a thread (resume, null input, command); at the end of a run interrupted by a node:
-     * {"__interrupt__":[{"id","value"}..]} (what LangGraph's values stream shows and /runs/wait returns). */
+     * continues a thread (resume, null input, command). Interrupts come as UPDATES only. */
     AG_GEV_VALUES,
     /* data: {"<node>": <update or null>} as each task ends; {"__interrupt__":[{"value","id"}]} for a node
      * interrupt, {"__interrupt__":[]} for interrupt_before / interrupt_after. */
@@ -54,7 +55,8 @@ enum ag_graph_ev_kind {
     AG_GEV_MESSAGE,
     /* data: {"id","name","input":<state>,"triggers":["branch:to:<node>"],"interrupts":[],"metadata":<run metadata>}. */
     AG_GEV_TASK_START,
-    /* data: {"id","name","result":<update or {}>,"interrupts":[..],"error":null|"msg"}. */
+    /* data: {"id","name","result":<update or {}>,"interrupts":[..],"error":null|"msg"}; a task stopped at an
+     * interrupt: result {} and its interrupts. */
     AG_GEV_TASK_RESULT,
 };
 

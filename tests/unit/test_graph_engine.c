@@ -467,8 +467,11 @@ static void test_interrupt(struct rec *r)
     CHECK_STREQ(json_string_value(json_array_get(json_object_get(c2, "next"), 0)), "ask");
     json_t *upd = nth(r, "updates", 0);
     CHECK(json_equal(json_object_get(upd, "__interrupt__"), r->interrupts));
-    json_t *vals = nth(r, "values", 1);
-    CHECK(json_equal(json_object_get(vals, "__interrupt__"), r->interrupts));
+    CHECK(count(r, "values") == 1);
+    json_t *tres = nth(r, "task_result", 0);
+    CHECK(json_equal(json_object_get(tres, "interrupts"), r->interrupts));
+    char ks[512];
+    CHECK_STREQ(kinds(r, ks, sizeof ks), "checkpoint values checkpoint task_start updates task_result checkpoint");
     char iid[33];
     snprintf(iid, sizeof iid, "%s", s_of(intr, "id"));
     json_t *from = latest(r);
@@ -544,6 +547,45 @@ static void test_two_interrupts(struct rec *r)
     CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"y\"}", .from = from}, err, sizeof err));
     CHECK(r->outcome == AG_GRAPH_SUCCESS);
     json_t *want = parse("{\"log\":[\"x\",\"y\"]}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    json_decref(from);
+    rec_reset(r);
+    ag_graph_def_free(g);
+}
+
+static void write_name(struct ag_graph_task *t);
+
+/* One node of a fan-out step interrupts, its sibling finishes: the sibling's result is kept in the
+ * checkpoint and not run again on resume; both updates apply once. */
+static void ask_log(struct ag_graph_task *t)
+{
+    json_t *a = ag_graph_task_interrupt(t, json_string("?"));
+    if (a)
+        ag_graph_task_finish(t, json_pack("{s:[O]}", "log", a));
+}
+
+static void test_interrupt_sibling(struct rec *r)
+{
+    char err[256], k[512];
+    struct ag_graph_def *g = ag_graph_def_new("sib");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_node(g, "a", ask_log, NULL);
+    ag_graph_def_node(g, "b", write_name, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "a");
+    ag_graph_def_edge(g, AG_GRAPH_START, "b");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_INTERRUPTED);
+    json_t *from = latest(r);
+    json_t *tb = json_array_get(json_object_get(from, "tasks"), 1);
+    CHECK_STREQ(s_of(tb, "name"), "b");
+    CHECK(json_array_size(json_object_get(json_object_get(tb, "result"), "log")) == 1);
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"A\"}", .from = from}, err, sizeof err));
+    CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(kinds(r, k, sizeof k), "values task_start updates task_result values checkpoint");
+    json_t *want = parse("{\"log\":[\"A\",\"b\"]}");
     CHECK(json_equal(r->values, want));
     json_decref(want);
     json_decref(from);
@@ -788,6 +830,66 @@ static void test_failures(struct rec *r)
     ag_graph_def_free(g);
 }
 
+/* A node that finishes from its own completion (here: the test, later). */
+static struct ag_graph_task *parked;
+static int parked_freed;
+
+static void park(struct ag_graph_task *t)
+{
+    ag_graph_task_set_ud(t, &parked_freed, NULL);
+    parked = t;
+    ag_graph_task_pending(t);
+}
+
+static void count_free(void *ud)
+{
+    (*(int *)ud)++;
+}
+
+static void park_counted(struct ag_graph_task *t)
+{
+    ag_graph_task_set_ud(t, &parked_freed, count_free);
+    parked = t;
+    ag_graph_task_pending(t);
+}
+
+static void test_pending(struct rec *r)
+{
+    char err[256];
+    struct ag_graph_def *g = ag_graph_def_new("park");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_node(g, "p", park, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "p");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    CHECK(r->done == 0 && parked && r->heap.len == 0);
+    CHECK(ag_graph_task_ud(parked) == &parked_freed);
+    CHECK_STREQ(ag_graph_task_node(parked), "p");
+    CHECK(ag_graph_task_step(parked) == 1);
+    ag_graph_task_custom(parked, json_pack("{s:i}", "later", 1));
+    ag_graph_task_finish(parked, json_pack("{s:[s]}", "log", "late"));
+    parked = NULL;
+    CHECK(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS);
+    CHECK(count(r, "custom") == 1);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(r->values, "log"), 0)), "late");
+    rec_reset(r);
+    ag_graph_def_free(g);
+
+    /* cancelled while pending: its ud is freed once */
+    g = ag_graph_def_new("park2");
+    ag_graph_def_node(g, "p", park_counted, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "p");
+    CHECK(ag_graph_def_compile(g, err, sizeof err) == 0);
+    parked_freed = 0;
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    ag_graph_run_cancel(r->run);
+    CHECK(r->outcome == AG_GRAPH_CANCELLED && parked_freed == 1);
+    rec_reset(r);
+    CHECK(parked_freed == 1);
+    parked = NULL;
+    ag_graph_def_free(g);
+}
+
 /* --- state updates outside a run --- */
 
 static void test_state_update(struct rec *r)
@@ -869,9 +971,11 @@ int main(void)
     test_interrupt(&r);
     rec_reset(&r);
     test_two_interrupts(&r);
+    test_interrupt_sibling(&r);
     test_interrupt_before_after(&r);
     test_fanout(&r);
     test_failures(&r);
+    test_pending(&r);
     test_state_update(&r);
     rec_free(&r);
     return CHECK_DONE();
