@@ -1242,6 +1242,17 @@ void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
         run_cancel(t->active, "interrupted", false);
 }
 
+void ag_run_thread_state_changed(struct ag_shard *s, const char *thread_id)
+{
+    (void)s;
+    struct trt *t = trt_get(thread_id, false);
+    if (t) {
+        json_decref(t->last_cp);
+        t->last_cp = NULL;
+        t->cp_known = false;
+    }
+}
+
 bool ag_run_thread_busy(struct ag_shard *s, const char *thread_id)
 {
     (void)s;

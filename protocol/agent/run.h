@@ -87,6 +87,9 @@ int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *la
 
 /* The thread is being deleted: cancel its runs without writing their outcome (the rows go with it). */
 void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id);
+/* The thread's state changed outside a run (POST /threads/{id}/state): the next run reads the
+ * latest checkpoint from Postgres instead of the copy kept in memory. */
+void ag_run_thread_state_changed(struct ag_shard *s, const char *thread_id);
 /* True when the thread has a run active or queued on this shard. */
 bool ag_run_thread_busy(struct ag_shard *s, const char *thread_id);
 
