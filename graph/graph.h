@@ -62,8 +62,9 @@ int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_grap
  * schema derived from the channels, config and context schemas with no properties). */
 void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
                           const char *config, const char *context);
-/* Checks the definition (every edge names a node, START has an edge out, no node is unreachable from
- * START is NOT required) and builds what the registry shows. Returns 0, or -1 with the reason in err. */
+/* Checks the definition (every edge and listed router target names a node, START has an edge out;
+ * unreachable nodes are allowed) and builds what the registry shows; no more channels, nodes or edges
+ * may be added afterwards. Returns 0, or -1 with the reason in err. */
 int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen);
 /* The graph id. */
 const char *ag_graph_def_id(const struct ag_graph_def *g);
