@@ -47,6 +47,7 @@ static const struct opt opts[] = {
     {"runs.heartbeat_ms", NULL, T_U32, OFF(runs.heartbeat_ms), 10, 3600000},
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
     {"runs.events_max", NULL, T_U32, OFF(runs.events_max), 16, 10000000},
+    {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
 };
 #undef OFF
 
@@ -196,6 +197,7 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->runs.heartbeat_ms = 5000;
     cfg->runs.queue_max = 1000;
     cfg->runs.events_max = 100000;
+    cfg->runs.lease_ms = 30000;
 
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},

@@ -29,8 +29,9 @@ static void on_sweep_timer(struct ag_timer *t)
     memset(&w->q, 0, sizeof w->q);
     w->q.stmt = w->def->stmt;
     w->q.kind = AG_PG_WRITE;
-    w->q.nparams = 1;
+    w->q.nparams = w->def->arg2 ? 2 : 1;
     w->q.params[0] = w->def->batch;
+    w->q.params[1] = w->def->arg2;
     w->q.cb = on_swept;
     w->q.ud = w;
     if (ag_pg_submit(s, &w->q) == 0)
@@ -48,7 +49,7 @@ void ag_sweep_start(struct ag_sweep *w, struct ag_shard *s, const struct ag_swee
     w->def = def;
     w->s = s;
     ag_timer_init(&w->timer, on_sweep_timer);
-    sweep_arm(w, def->interval_ns);
+    sweep_arm(w, def->first_ns ? def->first_ns : def->interval_ns);
 }
 
 void ag_sweep_stop(struct ag_sweep *w, struct ag_shard *s)

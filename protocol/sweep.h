@@ -19,8 +19,10 @@ struct ag_shard;
 /* What a sweeper runs (a static const table in the module). */
 struct ag_sweep_def {
     enum ag_sql stmt;     /* a write; $1 is batch */
-    const char *batch;    /* the batch size, as text */
-    uint64_t interval_ns; /* pause between runs (and before the first) */
+    const char *batch;    /* the batch size, as text (or whatever $1 is) */
+    const char *arg2;     /* $2, or NULL when the statement has one parameter */
+    uint64_t interval_ns; /* pause between runs (and before the first, unless first_ns) */
+    uint64_t first_ns;    /* pause before the first run; 0: interval_ns */
     /* Reads the outcome of a run (q->status, res) and logs what it wants; returns true when the batch
      * was full (more are waiting: the next run goes out at once). */
     bool (*done)(const struct ag_pg_query *q, PGresult *res);

@@ -1,6 +1,7 @@
 #include "protocol/agent/run.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/owner.h"
+#include "protocol/sweep.h"
 
 #define OWNER "anonymous"
 /* Ended runs kept in memory per shard for join and attach (with their events). */
@@ -103,6 +105,15 @@ struct run_shard {
 };
 
 static _Thread_local struct run_shard *rs;
+
+/* This process's id as the claimant of its runs (runs.claimed_by), one per process. */
+static char boot_id[37];
+static pthread_once_t boot_once = PTHREAD_ONCE_INIT;
+
+static void make_boot_id(void)
+{
+    ag_uuid4(boot_id);
+}
 
 /* --- small helpers --- */
 
@@ -1032,7 +1043,9 @@ int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
     p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
     p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
-    run->q.nparams = 13;
+    p[13] = boot_id;
+    p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
+    run->q.nparams = 15;
     int rc = ag_dbq_submit(r, &run->q);
     if (rc != AG_AGAIN) {
         t->creating--;
@@ -1262,11 +1275,40 @@ bool ag_run_thread_busy(struct ag_shard *s, const char *thread_id)
 
 /* --- shard set-up --- */
 
+/* --- leases (protocol/sweep.h: shard 0 only) --- */
+
+static bool leased(const struct ag_pg_query *q, PGresult *res)
+{
+    if (q->status == AG_PG_OK && PQntuples(res) == 1) {
+        long dead = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        if (dead)
+            ag_log(AG_LOG_WARN, "msg=\"runs of a stopped process ended as error\" runs=%ld", dead);
+    } else if (q->status != AG_PG_OK) {
+        ag_log(AG_LOG_WARN, "msg=\"run lease renewal failed\" error=\"%s\"", q->error ? q->error : "no database");
+    }
+    return false;
+}
+
+static _Thread_local struct ag_sweep lease_sweep;
+static _Thread_local struct ag_sweep_def lease_def;
+static _Thread_local char lease_text[16];
+
 void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg)
 {
+    pthread_once(&boot_once, make_boot_id);
     rs = ag_calloc(1, sizeof *rs);
     rs->s = s;
     rs->cfg = cfg;
+    snprintf(lease_text, sizeof lease_text, "%u", cfg->runs.lease_ms);
+    lease_def = (struct ag_sweep_def){
+        .stmt = AG_SQL_RUN_LEASE,
+        .batch = boot_id,
+        .arg2 = lease_text,
+        .interval_ns = (uint64_t)cfg->runs.lease_ms * 1000000ull / 3,
+        .first_ns = 1, /* at once: runs a crashed process left behind end now, not a lease later */
+        .done = leased,
+    };
+    ag_sweep_start(&lease_sweep, s, &lease_def);
 }
 
 static void cancel_all(void)
@@ -1299,7 +1341,7 @@ bool ag_run_shard_idle(struct ag_shard *s)
 
 void ag_run_shard_exit(struct ag_shard *s)
 {
-    (void)s;
+    ag_sweep_stop(&lease_sweep, s);
     if (!rs)
         return;
     while (rs->recent_head) {

@@ -839,7 +839,8 @@ static bool swept(const struct ag_pg_query *q, PGresult *res)
     return false;
 }
 
-static const struct ag_sweep_def sweep_def = {AG_SQL_THREAD_SWEEP, SWEEP_BATCH_TEXT, SWEEP_INTERVAL_NS, swept};
+static const struct ag_sweep_def sweep_def = {
+    .stmt = AG_SQL_THREAD_SWEEP, .batch = SWEEP_BATCH_TEXT, .interval_ns = SWEEP_INTERVAL_NS, .done = swept};
 
 static _Thread_local struct ag_sweep sweeper;
 
