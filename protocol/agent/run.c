@@ -76,6 +76,7 @@ struct ag_run {
     uint64_t ev_first, next_id;
     json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
     json_t *msg_acc; /* messages mode: message id → message accumulated so far */
+    json_t *md;      /* the run's metadata as nodes and checkpoints see it */
     /* Outcome. */
     const char *status;        /* terminal status (a literal) */
     char *error;               /* error text for error/timeout */
@@ -324,6 +325,47 @@ static void emit_message(struct ag_run *run, const struct ag_graph_event *ev)
     json_decref(d);
 }
 
+/* events mode: LangChain astream_events (v2) objects for the graph and each of its node runs. */
+static void emit_lc(struct ag_run *run, const char *event, const char *name, const char *id, json_t *tags, json_t *md,
+                    json_t *data)
+{
+    json_t *d = json_pack("{s:s,s:o,s:s,s:o,s:s,s:o}", "event", event, "data", data, "name", name, "tags", tags,
+                          "run_id", id, "metadata", md);
+    emit(run, "events", d);
+    json_decref(d);
+}
+
+static json_t *node_md(struct ag_run *run, const struct ag_graph_event *ev)
+{
+    json_t *md = json_deep_copy(run->md);
+    char ns[160];
+    snprintf(ns, sizeof ns, "%s:%s", ev->node ? ev->node : "", ev->task_id ? ev->task_id : "");
+    json_object_set_new(md, "langgraph_step", json_integer(ev->step));
+    json_object_set_new(md, "langgraph_node", json_string(ev->node ? ev->node : ""));
+    json_object_set_new(md, "langgraph_triggers", json_pack("[s+]", "branch:to:", ev->node ? ev->node : ""));
+    json_object_set_new(md, "langgraph_path", json_pack("[s,s]", "__pregel_pull", ev->node ? ev->node : ""));
+    json_object_set_new(md, "langgraph_checkpoint_ns", json_string(ns));
+    json_object_set_new(md, "checkpoint_ns", json_string(ns));
+    return md;
+}
+
+static void emit_task_events(struct ag_run *run, const struct ag_graph_event *ev)
+{
+    const char *id = ev->task_id ? ev->task_id : json_string_value(json_object_get(ev->data, "id"));
+    const char *name = json_string_value(json_object_get(ev->data, "name"));
+    if (!id || !name || !strcmp(name, "__start__"))
+        return;
+    char step[32];
+    snprintf(step, sizeof step, "graph:step:%d", ev->step);
+    json_t *tags = json_pack("[s]", step);
+    if (ev->kind == AG_GEV_TASK_START)
+        emit_lc(run, "on_chain_start", name, id, tags, node_md(run, ev),
+                json_pack("{s:O}", "input", json_object_get(ev->data, "input")));
+    else
+        emit_lc(run, "on_chain_end", name, id, tags, node_md(run, ev),
+                json_pack("{s:O}", "output", json_object_get(ev->data, "result")));
+}
+
 static void flush_task(struct ag_task *tk);
 
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
@@ -373,9 +415,16 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
     case AG_GEV_MESSAGE:
         if (m & (AG_SM_MESSAGES | AG_SM_MESSAGES_TUPLE))
             emit_message(run, ev);
+        if ((m & AG_SM_EVENTS) && json_is_string(json_object_get(ev->data, "id")) &&
+            json_object_get(ev->data, "tool_call_chunks"))
+            emit_lc(run, "on_chat_model_stream", "FakeStreamingChatModel", json_string_value(json_object_get(ev->data, "id")),
+                    json_array(), ev->meta ? json_incref(ev->meta) : json_object(),
+                    json_pack("{s:O}", "chunk", ev->data));
         break;
     case AG_GEV_TASK_START:
     case AG_GEV_TASK_RESULT:
+        if (m & AG_SM_EVENTS)
+            emit_task_events(run, ev);
         if (m & AG_SM_TASKS)
             emit(run, "tasks", ev->data);
         if (m & AG_SM_DEBUG)
@@ -493,6 +542,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->prev_cp);
     json_decref(run->output);
     json_decref(run->msg_acc);
+    json_decref(run->md);
     json_decref(run->final_values);
     json_decref(run->final_interrupts);
     json_decref(run->cps);
@@ -698,6 +748,9 @@ static void run_finish(struct ag_run *run)
         t->cp_known = false;
     run->state = R_FINISHING;
     t->finishing++;
+    if ((run->spec.modes & AG_SM_EVENTS) && run->md)
+        emit_lc(run, "on_chain_end", "LangGraph", run->run_id, json_array(), json_incref(run->md),
+                json_pack("{s:O}", "output", run->output ? run->output : json_object()));
     if (!strcmp(run->status, "error") || !strcmp(run->status, "timeout")) {
         json_t *e = json_pack("{s:s,s:s}", "error", !strcmp(run->status, "timeout") ? "TimeoutError" : "GraphError",
                               "message", run->error ? run->error : "execution failed");
@@ -798,6 +851,11 @@ static void run_start(struct ag_run *run)
         .on_done = on_engine_done,
     };
     json_t *md = checkpoint_metadata(run);
+    json_decref(run->md);
+    run->md = json_incref(md);
+    if (run->spec.modes & AG_SM_EVENTS)
+        emit_lc(run, "on_chain_start", "LangGraph", run->run_id, json_array(), json_incref(md),
+                json_pack("{s:O}", "input", run->spec.input ? run->spec.input : json_null()));
     json_t *cfg = json_object_get(run->kwargs, "config");
     struct ag_graph_run_params p = {
         .graph = run->graph,

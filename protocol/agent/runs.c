@@ -165,9 +165,6 @@ static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *s
     if ((v = present(body, "metadata")))
         sp->metadata = json_incref(v);
     parse_stream_mode(present(body, "stream_mode"), sp, &p, e);
-    if (sp->modes & AG_SM_EVENTS)
-        refuse(e, &p, "stream_mode", "Value error, stream mode 'events' is not supported by this server",
-               json_object_get(body, "stream_mode"));
     sp->subgraphs = json_is_true(json_object_get(body, "stream_subgraphs"));
     sp->resumable = json_is_true(json_object_get(body, "stream_resumable"));
     if ((v = present(body, "feedback_keys")) && json_array_size(v))

@@ -165,6 +165,18 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal(last.data.messages.at(-1).content, 't0 t1 t2');
         });
 
+        it('events: LangChain astream_events objects for the graph and its node', async () => {
+            const tid = await thread();
+            const { frames } = await stream(tid, { assistant_id: ECHO, input: human('e'), stream_mode: 'events' });
+            const ev = frames.filter((f) => f.event === 'events').map((f) => `${f.data.event}:${f.data.name}`);
+            assert.deepEqual(ev, ['on_chain_start:LangGraph', 'on_chain_start:echo', 'on_chain_end:echo', 'on_chain_end:LangGraph']);
+            const end = frames.filter((f) => f.event === 'events').at(-1);
+            assert.equal(end.data.data.output.messages[1].content, 'e');
+            const node = frames.find((f) => f.event === 'events' && f.data.name === 'echo');
+            assert.equal(node.data.metadata.langgraph_node, 'echo');
+            assert.deepEqual(node.data.tags, ['graph:step:1']);
+        });
+
         it('debug frames carry checkpoint and task payloads', async () => {
             const tid = await thread();
             const { frames } = await stream(tid, { assistant_id: ECHO, input: human('d'), stream_mode: 'debug' });
