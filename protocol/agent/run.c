@@ -215,6 +215,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
         }
     }
     run->ev[run->nev++] = b;
+    ag_stat_add(&rs->s->stats, AG_STAT_RUN_EVENTS, 1);
     for (struct sub *x = run->subs; x; x = x->next)
         if (x->kind == SUB_STREAM && !x->r->gone)
             ag_http_stream_write_obuf(x->r, b, 0, b->len);
@@ -451,6 +452,7 @@ static void on_sub_gone(struct ag_req *r)
     struct sub *x = r->stream_ud;
     struct ag_run *run = x->run;
     sub_unlink(x);
+    ag_stat_sub(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
     bool cancel = x->cancel_on_gone;
     ag_free(x);
     ag_http_stream_end(r);
@@ -484,6 +486,7 @@ static void sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bo
     x->cancel_on_gone = cancel_on_gone;
     x->next = run->subs;
     run->subs = x;
+    ag_stat_add(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
     r->stream_ud = x;
     r->on_gone = on_sub_gone;
 }
@@ -508,6 +511,7 @@ static void sub_finish(struct sub *x)
     struct ag_run *run = x->run;
     struct ag_req *r = x->r;
     r->on_gone = NULL;
+    ag_stat_sub(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
     if (!r->gone) {
         if (x->kind == SUB_WAIT) {
             char *s = outcome_json(run);
@@ -769,6 +773,13 @@ static void run_ended(struct ag_run *run)
     json_decref(e);
     run->state = R_DONE;
     rs->live--;
+    ag_stat_sub(&rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);
+    ag_stat_add(&rs->s->stats,
+                !strcmp(run->status, "success")       ? AG_STAT_RUNS_SUCCESS
+                : !strcmp(run->status, "interrupted") ? AG_STAT_RUNS_INTERRUPTED
+                : !strcmp(run->status, "timeout")     ? AG_STAT_RUNS_TIMEOUT
+                                                      : AG_STAT_RUNS_ERROR,
+                1);
     while (run->subs) {
         struct sub *x = run->subs;
         run->subs = x->next;
@@ -839,6 +850,7 @@ static void run_start(struct ag_run *run)
     struct trt *t = run->t;
     run->state = R_RUNNING;
     t->active = run;
+    ag_stat_add(&rs->s->stats, AG_STAT_RUNS_STARTED, 1);
     queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
     run->timer.cb = on_timeout;
@@ -961,6 +973,7 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     }
     ag_strmap_put(&rs->runs, run->run_id, strlen(run->run_id), run);
     rs->live++;
+    ag_stat_add(&rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);
     run->cps = json_array();
 
     /* Admission: interrupt and rollback stop what runs on the thread now; enqueue waits behind it. */

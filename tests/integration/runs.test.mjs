@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
-import { startAgentd } from './lib/harness.mjs';
+import { getMetrics, metricSum, startAgentd } from './lib/harness.mjs';
 import { freshDatabase, psql } from './lib/pg.mjs';
 import { call, expect422 } from './lib/threads-util.mjs';
 
@@ -383,6 +383,20 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal((await api('GET', `/threads/${created}`)).json.status, 'idle');
             const nr = await api('GET', `/threads/${tid}/runs/${randomUUID()}/join`);
             assert.equal(nr.status, 404);
+        });
+    });
+
+    describe('metrics', () => {
+        it('counts runs by outcome and returns the active gauge to 0', async () => {
+            const tid = await thread();
+            await wait(tid, { assistant_id: ECHO, input: human('m') });
+            const m = (await getMetrics(srv.port)).samples;
+            assert.ok(metricSum(m, 'agentd_runs_finished_total', { status: 'success' }) >= 1);
+            assert.ok(metricSum(m, 'agentd_runs_finished_total', { status: 'interrupted' }) >= 1);
+            assert.ok(metricSum(m, 'agentd_runs_started_total') >= 1);
+            assert.ok(metricSum(m, 'agentd_run_events_total') >= 3);
+            assert.equal(metricSum(m, 'agentd_runs_active'), 0);
+            assert.equal(metricSum(m, 'agentd_stream_subscribers'), 0);
         });
     });
 });
