@@ -50,6 +50,8 @@ static void do_close(struct ag_conn *c)
     io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_CLOSE, c->gen, c->idx));
     c->inflight++;
     c->fd = -1;
+    if (handler_of(c)->on_hangup)
+        handler_of(c)->on_hangup(c);
 }
 
 static void on_linger_timeout(struct ag_timer *t)

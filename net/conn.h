@@ -66,6 +66,10 @@ struct ag_conn_handler {
     void (*on_eof)(struct ag_conn *c);
     /* The output queue became empty after a send. */
     void (*on_drained)(struct ag_conn *c);
+    /* The socket is being closed (peer reset, error, or ag_conn_close): no more input, output is
+     * dropped. Called once, at that moment, even while the connection is held (its memory stays
+     * until the last unhold; on_close follows then). Optional. */
+    void (*on_hangup)(struct ag_conn *c);
     /* The connection is closing (error, EOF, or ag_conn_close): drop references to it. Called once. */
     void (*on_close)(struct ag_conn *c);
     /* The shard is exiting and frees the connection's memory, whatever state it is in (a held

@@ -1227,6 +1227,14 @@ static void on_eof(struct ag_conn *c)
     ag_conn_close(c, AG_CLOSE_AFTER_SEND);
 }
 
+/* A held connection whose socket closed: the handler of its pending request learns the client left. */
+static void on_hangup(struct ag_conn *c)
+{
+    struct http_conn *h = hc_of(c);
+    if (h->conn == c && h->state == H_WAIT)
+        request_gone(h);
+}
+
 static void on_close(struct ag_conn *c)
 {
     struct http_conn *h = hc_of(c);
@@ -1254,6 +1262,7 @@ const struct ag_conn_handler ag_http_conn_handler = {
     .on_open = on_open,
     .on_data = on_data,
     .on_eof = on_eof,
+    .on_hangup = on_hangup,
     .on_close = on_close,
     .on_exit = on_exit_conn,
 };

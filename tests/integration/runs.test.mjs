@@ -8,31 +8,13 @@ import { after, before, describe, it } from 'node:test';
 
 import { getMetrics, metricSum, startAgentd } from './lib/harness.mjs';
 import { freshDatabase, psql } from './lib/pg.mjs';
+import { parseSse } from './lib/sse.mjs';
 import { call, expect422 } from './lib/threads-util.mjs';
 
 const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
 const STRESS = 'a2613945-cc44-5b9d-b20b-aa8f8497bb3b';
 const INTERRUPT = '2e6b29d1-4009-5fcc-9319-4cffb1865dfe';
 const human = (content) => ({ messages: [{ role: 'user', content }] });
-
-/** Splits an SSE body into {event, data, id} frames (data parsed as JSON). */
-export function parseSse(text) {
-    const frames = [];
-    for (const block of text.split('\n\n')) {
-        if (!block.trim() || block.startsWith(':')) continue;
-        const f = {};
-        for (const line of block.split('\n')) {
-            if (line.startsWith(':')) continue;
-            const i = line.indexOf(': ');
-            const k = i < 0 ? line : line.slice(0, i);
-            const v = i < 0 ? '' : line.slice(i + 2);
-            if (k === 'data') f.data = v === '' ? null : JSON.parse(v);
-            else f[k] = v;
-        }
-        if (f.event) frames.push(f);
-    }
-    return frames;
-}
 
 describe('runs', { timeout: 180000 }, () => {
     let db;
