@@ -7,7 +7,11 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "graph/engine.h"
+#include "graph/ids.h"
+#include "graph/registry.h"
 #include "persist/pg.h"
+#include "protocol/agent/run.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/query.h"
@@ -341,11 +345,281 @@ int ag_state_post(struct ag_req *r)
     return rc;
 }
 
+/* --- state updates --- */
+
+/* Studio's as_node for "copy this checkpoint" (with values null). */
+#define COPY_NODE "__copy__"
+
+/* An update through its two statements (the read, then the write). */
+struct upd {
+    struct ag_dbreq d;
+    char id[37];     /* the thread */
+    json_t *values;  /* owned: the update (arrays merged into one object), or NULL */
+    char *as_node;   /* owned, or NULL */
+    const char *cid; /* the checkpoint to update from (a parameter string of d), or NULL: the latest */
+    char new_id[37]; /* the write: the id of the checkpoint written */
+};
+
+static void upd_free(struct upd *u)
+{
+    json_decref(u->values);
+    ag_free(u->as_node);
+    ag_dbreq_free(&u->d);
+}
+
+/* Column c of row 0 as JSON (a new reference), or NULL when it is NULL. */
+static json_t *col_json(PGresult *res, int c)
+{
+    if (PQgetisnull(res, 0, c))
+        return NULL;
+    return json_loadb(PQgetvalue(res, 0, c), (size_t)PQgetlength(res, 0, c), JSON_DECODE_ANY, NULL);
+}
+
+/* values as the engine takes them: an object (a new reference), an array of objects merged left to
+ * right into one, or NULL for null. */
+static json_t *merged_values(const json_t *v)
+{
+    if (json_is_object(v))
+        return json_incref((json_t *)v);
+    if (!json_is_array(v))
+        return NULL;
+    json_t *m = json_object();
+    size_t i;
+    json_t *it;
+    json_array_foreach(v, i, it)
+    {
+        json_object_update(m, it);
+    }
+    return m;
+}
+
+/* as_node "__copy__" without values: a copy of cp next to it (same parent), as LangGraph forks one:
+ * source "fork", step + 1, the same values and next, fresh tasks (the pending writes and interrupts
+ * of cp stay with cp). meta is the new checkpoint's metadata before source, step and parents. */
+static json_t *fork_checkpoint(const json_t *cp, const json_t *meta, char *err, size_t errlen)
+{
+    if (!cp) {
+        snprintf(err, errlen, "Cannot copy a non-existent checkpoint");
+        return NULL;
+    }
+    int step = (int)json_integer_value(json_object_get(cp, "step")) + 1;
+    char id[37], tid[37];
+    ag_graph_checkpoint_id(step, id);
+    json_t *next = json_array(), *tasks = json_array();
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(cp, "next"), i, n)
+    {
+        const char *name = json_string_value(n);
+        if (!name)
+            continue;
+        ag_graph_make_task_id(id, name, tid);
+        json_array_append(next, n);
+        json_array_append_new(tasks, json_pack("{s:s,s:s,s:n,s:[],s:[s,s],s:n,s:n,s:n}", "id", tid, "name", name,
+                                               "error", "interrupts", "path", "__pregel_pull", name, "checkpoint",
+                                               "state", "result"));
+    }
+    json_t *md = json_is_object(meta) ? json_copy((json_t *)meta) : json_object();
+    json_object_set_new(md, "source", json_string("fork"));
+    json_object_set_new(md, "step", json_integer(step));
+    json_object_set_new(md, "parents", json_object());
+    json_t *parent = json_object_get(cp, "parent_checkpoint_id");
+    json_t *values = json_object_get(cp, "values");
+    json_t *c = json_object();
+    json_object_set_new(c, "checkpoint_id", json_string(id));
+    json_object_set_new(c, "parent_checkpoint_id", json_is_string(parent) ? json_copy(parent) : json_null());
+    json_object_set_new(c, "step", json_integer(step));
+    json_object_set_new(c, "source", json_string("fork"));
+    json_object_set_new(c, "values", json_is_object(values) ? json_copy(values) : json_object());
+    json_object_set_new(c, "next", next);
+    json_object_set_new(c, "tasks", tasks);
+    json_object_set_new(c, "metadata", md);
+    return c;
+}
+
+/* {task id: [interrupts]} of checkpoint cp's tasks that carry some (Thread.interrupts). */
+static json_t *pending_interrupts(const json_t *cp)
+{
+    json_t *out = json_object();
+    size_t i;
+    json_t *task;
+    json_array_foreach(json_object_get(cp, "tasks"), i, task)
+    {
+        json_t *ints = json_object_get(task, "interrupts");
+        const char *tid = json_string_value(json_object_get(task, "id"));
+        if (tid && json_array_size(ints))
+            json_object_set(out, tid, ints);
+    }
+    return out;
+}
+
+static void busy(struct ag_req *r)
+{
+    ag_http_error(r, 409, "Thread is busy: a run is active or queued");
+}
+
+/* The write went through: answer the new checkpoint as LangGraph does. */
+static void on_update_written(struct ag_pg_query *q, PGresult *res)
+{
+    struct upd *u = q->ud;
+    struct ag_req *r = u->d.r;
+    char msg[192];
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+    } else if (PQntuples(res) < 1 || strcmp(PQgetvalue(res, 0, 0), "t")) {
+        if (PQntuples(res) > 0 && !strcmp(PQgetvalue(res, 0, 1), "t")) {
+            busy(r);
+        } else {
+            snprintf(msg, sizeof msg, "Thread '%s' not found", u->id);
+            ag_http_error(r, 404, msg);
+        }
+    } else {
+        ag_run_thread_state_changed(r->shard, u->id);
+        char body[256];
+        int n = snprintf(body, sizeof body,
+                         "{\"checkpoint\":{\"thread_id\":\"%s\",\"checkpoint_ns\":\"\",\"checkpoint_id\":\"%s\","
+                         "\"checkpoint_map\":null}}",
+                         u->id, u->new_id);
+        ag_http_json(r, 200, body, (size_t)n);
+    }
+    ag_http_done(r);
+    upd_free(u);
+}
+
+/* Submits the write of checkpoint ck (stolen) for the update u read. Answers r itself on failure. */
+static void submit_update_write(struct upd *u, json_t *ck)
+{
+    struct ag_req *r = u->d.r;
+    struct upd *w = ag_dbreq_new(sizeof(struct upd), r, AG_SQL_STATE_UPDATE_WRITE, AG_PG_WRITE, on_update_written);
+    memcpy(w->id, u->id, sizeof w->id);
+    snprintf(w->new_id, sizeof w->new_id, "%s", json_string_value(json_object_get(ck, "checkpoint_id")));
+    json_t *ints = pending_interrupts(ck);
+    ag_dbreq_param(&w->d, w->id);
+    ag_dbreq_param(&w->d, OWNER);
+    ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ck));
+    ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ints));
+    ag_dbreq_param(&w->d, json_object_size(ints) ? "interrupted" : "idle");
+    json_decref(ints);
+    json_decref(ck);
+    /* A run created while the write is in flight must read the thread's checkpoint from Postgres. */
+    ag_run_thread_state_changed(r->shard, u->id);
+    if (ag_dbq_submit(r, &w->d.q) != AG_AGAIN) {
+        ag_http_done(r);
+        upd_free(w);
+    }
+}
+
+/* The read: the thread, its graph, the checkpoint to update and its parent. Computes the new checkpoint
+ * and writes it, or answers why not. */
+static void on_update_read(struct ag_pg_query *q, PGresult *res)
+{
+    struct upd *u = q->ud;
+    struct ag_req *r = u->d.r;
+    char msg[300];
+    json_t *cp = NULL, *prev = NULL, *config = NULL, *meta = NULL;
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+        goto answered;
+    }
+    if (PQntuples(res) < 1) {
+        snprintf(msg, sizeof msg, "Thread '%s' not found", u->id);
+        ag_http_error(r, 404, msg);
+        goto answered;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        snprintf(msg, sizeof msg, "Thread %s has no graph ID", u->id);
+        ag_http_error(r, 400, msg);
+        goto answered;
+    }
+    const char *graph_id = PQgetvalue(res, 0, 0);
+    if (!strcmp(PQgetvalue(res, 0, 1), "busy") || ag_run_thread_busy(r->shard, u->id)) {
+        busy(r);
+        goto answered;
+    }
+    if (u->cid && PQgetisnull(res, 0, 3)) {
+        snprintf(msg, sizeof msg, "Checkpoint '%.120s' not found", u->cid);
+        ag_http_error(r, 404, msg);
+        goto answered;
+    }
+    const struct ag_graph_def *def = ag_graph_def_find(graph_id);
+    if (!def) {
+        snprintf(msg, sizeof msg, "Thread %s has graph ID '%.100s', which is not a registered graph", u->id, graph_id);
+        ag_http_error(r, 400, msg);
+        goto answered;
+    }
+    config = col_json(res, 2);
+    cp = col_json(res, 3);
+    prev = col_json(res, 4);
+    meta = col_json(res, 5);
+    char err[256] = "";
+    json_t *ck = !u->values && u->as_node && !strcmp(u->as_node, COPY_NODE)
+                     ? fork_checkpoint(cp, meta, err, sizeof err)
+                     : ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
+    json_decref(config);
+    json_decref(cp);
+    json_decref(prev);
+    json_decref(meta);
+    if (!ck) {
+        ag_http_error(r, 400, err[0] ? err : "invalid update");
+        goto answered;
+    }
+    submit_update_write(u, ck);
+    upd_free(u);
+    return;
+answered:
+    ag_http_done(r);
+    upd_free(u);
+}
+
+/* Only the root namespace can be updated: a 422 at p[key] for any other. */
+static void check_root_ns(const json_t *o, struct ag_vpath *p, struct ag_verr *e)
+{
+    const char *ns = str_member(o, "checkpoint_ns");
+    if (!ns || !ns[0])
+        return;
+    ag_vpath_push_key(p, "checkpoint_ns");
+    ag_verr_add(e, p, "value_error", "Value error, only the root namespace (\"\") of a thread can be updated",
+                json_object_get(o, "checkpoint_ns"));
+    ag_vpath_pop(p);
+}
+
 int ag_state_update(struct ag_req *r, json_t *body)
 {
-    (void)body;
-    ag_http_error(r, 501, "POST /threads/{id}/state with values is not supported yet");
-    return AG_OK;
+    char id[37];
+    if (!path_uuid(r, "thread_id", id))
+        return AG_OK;
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    const json_t *cp = json_object_get(body, "checkpoint");
+    check_root_ns(body, &p, &e);
+    if (json_is_object(cp)) {
+        ag_vpath_push_key(&p, "checkpoint");
+        check_root_ns(cp, &p, &e);
+        ag_vpath_pop(&p);
+    }
+    if (ag_http_validation_refuse(r, &e))
+        return AG_OK;
+    if (ag_run_thread_busy(r->shard, id)) {
+        busy(r);
+        return AG_OK;
+    }
+    const char *cid = str_member(body, "checkpoint_id");
+    if (!cid)
+        cid = str_member(cp, "checkpoint_id");
+    const char *as_node = str_member(body, "as_node");
+    struct upd *u = ag_dbreq_new(sizeof(struct upd), r, AG_SQL_STATE_UPDATE_READ, AG_PG_READ, on_update_read);
+    memcpy(u->id, id, sizeof u->id);
+    u->values = merged_values(json_object_get(body, "values"));
+    u->as_node = as_node ? ag_strdup(as_node) : NULL;
+    u->cid = cid ? ag_dbreq_str(&u->d, cid, strlen(cid)) : NULL;
+    ag_dbreq_param(&u->d, u->id);
+    ag_dbreq_param(&u->d, OWNER);
+    ag_dbreq_param(&u->d, u->cid);
+    if (ag_dbq_submit(r, &u->d.q) != AG_AGAIN) {
+        upd_free(u);
+        return AG_OK;
+    }
+    return AG_AGAIN;
 }
 
 /* --- history --- */

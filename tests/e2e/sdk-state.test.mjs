@@ -1,0 +1,81 @@
+// The real LangGraph JS SDK (1.15.0) against agentd: client.threads.updateState (as a node, from a
+// given checkpoint, Studio's "__copy__" fork) seen through getState / getHistory and the runs that
+// follow, and its refusals as the SDK reports them.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rejectsWith, useSdk } from './lib.mjs';
+
+const human = (content) => ({ messages: [{ role: 'user', content }] });
+const contents = (values) => values.messages.map((m) => m.content);
+
+describe('LangGraph SDK: client.threads.updateState', { timeout: 120000 }, () => {
+    const sdk = useSdk({ fresh: true, args: ['--shards', '2'] });
+
+    test('update as a node after a run: getState, getHistory, and the next run continue from it', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        await c.runs.wait(t.thread_id, 'echo', { input: human('a') });
+        // The server answers LangGraph's {"checkpoint": {...}} (the SDK's type says Pick<Config, "configurable">).
+        const res = await c.threads.updateState(t.thread_id, { values: human('injected'), asNode: 'echo' });
+        assert.deepEqual(Object.keys(res), ['checkpoint']);
+        assert.equal(res.checkpoint.thread_id, t.thread_id);
+        assert.equal(res.checkpoint.checkpoint_ns, '');
+
+        const state = await c.threads.getState(t.thread_id);
+        assert.equal(state.checkpoint.checkpoint_id, res.checkpoint.checkpoint_id);
+        assert.deepEqual(contents(state.values), ['a', 'a', 'injected']);
+        assert.deepEqual(state.next, []);
+        assert.equal(state.metadata.source, 'update');
+        assert.equal(state.metadata.step, 2);
+
+        const hist = await c.threads.getHistory(t.thread_id);
+        assert.equal(hist.length, 4);
+        assert.equal(hist[0].metadata.source, 'update');
+        assert.equal((await c.threads.get(t.thread_id)).status, 'idle');
+
+        const out = await c.runs.wait(t.thread_id, 'echo', { input: human('b') });
+        assert.deepEqual(contents(out), ['a', 'a', 'injected', 'b', 'b']);
+    });
+
+    test('from an older checkpoint (getState at it), and a "__copy__" fork a run continues', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        await c.runs.wait(t.thread_id, 'echo', { input: human('a') });
+        const hist = await c.threads.getHistory(t.thread_id);
+        const step0 = hist.find((h) => h.metadata.step === 0);
+
+        const res = await c.threads.updateState(t.thread_id, { values: human('branch'), asNode: 'echo', checkpointId: step0.checkpoint.checkpoint_id });
+        const at = await c.threads.getState(t.thread_id, res.checkpoint.checkpoint_id);
+        assert.deepEqual(contents(at.values), ['a', 'branch']);
+        assert.equal(at.parent_checkpoint.checkpoint_id, step0.checkpoint.checkpoint_id);
+
+        const copy = await c.threads.updateState(t.thread_id, { values: null, asNode: '__copy__', checkpoint: step0.checkpoint });
+        const state = await c.threads.getState(t.thread_id);
+        assert.equal(state.checkpoint.checkpoint_id, copy.checkpoint.checkpoint_id);
+        assert.equal(state.metadata.source, 'fork');
+        assert.deepEqual(state.next, ['echo']);
+        const out = await c.runs.wait(t.thread_id, 'echo', { input: null });
+        assert.deepEqual(contents(out), ['a', 'a']);
+    });
+
+    test('refusals: unknown node 400, no graph 400, missing thread 404, busy thread 409', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        let body = await rejectsWith(c.threads.updateState(t.thread_id, { values: human('x'), asNode: 'echo' }), 400);
+        assert.equal(body.message, `Thread ${t.thread_id} has no graph ID`);
+        await c.runs.wait(t.thread_id, 'echo', { input: human('a') });
+        body = await rejectsWith(c.threads.updateState(t.thread_id, { values: human('x'), asNode: 'nope' }), 400);
+        assert.equal(body.message, 'Node nope does not exist');
+        await rejectsWith(c.threads.updateState('00000000-0000-4000-8000-000000000000', { values: human('x') }), 404);
+
+        const run = await c.runs.create(t.thread_id, 'stress', {
+            input: human('slow'),
+            config: { configurable: { tokens: 50, delay_ms: 100, mode: 'custom' } },
+        });
+        body = await rejectsWith(c.threads.updateState(t.thread_id, { values: human('x'), asNode: 'echo' }), 409);
+        assert.equal(body.error, 'conflict');
+        await c.runs.cancel(t.thread_id, run.run_id, true);
+        await c.threads.updateState(t.thread_id, { values: human('x') });
+        assert.deepEqual(contents((await c.threads.getState(t.thread_id)).values).at(-1), 'x');
+    });
+});
