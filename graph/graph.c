@@ -273,8 +273,8 @@ json_t *ag_graph__defaults(const struct ag_graph_def *g)
 {
     json_t *v = json_object();
     for (size_t i = 0; i < g->nchannels; i++)
-        if (g->channels[i].dflt)
-            json_object_set(v, g->channels[i].name, g->channels[i].dflt);
+        if (g->channels[i].dflt) /* a copy: the definition is shared by every shard, its refcounts must not move */
+            json_object_set_new(v, g->channels[i].name, json_deep_copy(g->channels[i].dflt));
     return v;
 }
 
