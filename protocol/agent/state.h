@@ -31,8 +31,13 @@ int ag_state_post(struct ag_req *r);
 /* The update form of POST /threads/{thread_id}/state, called once the path thread_id and the body
  * have been validated (values is an object, an array of objects or null; as_node and checkpoint_id
  * strings; checkpoint an object {thread_id?, checkpoint_id?, checkpoint_ns?, checkpoint_map?}).
- * Borrows body (incref to keep it past the return). Returns a handler result (AG_OK / AG_AGAIN).
- * For now answers 501 (the graph engine cannot apply updates yet). */
+ * Borrows body. Only the root namespace (a non-empty checkpoint_ns → 422). 409 while the thread has
+ * a run active or queued; 404 (thread, or the checkpoint named); 400 without a graph_id, or when the
+ * engine refuses (unknown or ambiguous as_node). Computes the new checkpoint from the selected one
+ * (checkpoint_id, checkpoint.checkpoint_id, else the latest) with ag_graph_state_update, or, for
+ * values null with as_node "__copy__", a "fork" copy beside it; writes it (no run) with the thread's
+ * values, interrupts and status, and answers 200 {"checkpoint":{thread_id, checkpoint_ns:"",
+ * checkpoint_id, checkpoint_map:null}}. Returns a handler result (AG_OK / AG_AGAIN). */
 int ag_state_update(struct ag_req *r, json_t *body);
 /* GET /threads/{thread_id}/history?limit=&before=&checkpoint_ns=&subgraphs=&metadata= and POST
  * /threads/{thread_id}/history {limit?, before?, metadata?, checkpoint?, checkpoint_ns?, subgraphs?}

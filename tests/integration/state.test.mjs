@@ -317,21 +317,6 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
             assert.deepEqual(await ok('POST', `/threads/${fresh}/state`, {}), emptyState(fresh));
         });
 
-        it('an update (values, as_node, checkpoint_id or checkpoint present) is not supported yet: 501', async () => {
-            const tid = await thread();
-            for (const body of [
-                { values: { messages: [] } },
-                { values: [{ a: 1 }, { b: 2 }] },
-                { values: null, as_node: '__copy__' },
-                { checkpoint_id: cpid(1) },
-                { checkpoint: { checkpoint_id: cpid(1) } },
-            ]) {
-                const res = await api('POST', `/threads/${tid}/state`, body);
-                assert.equal(res.status, 501, `${JSON.stringify(body)}: ${res.text}`);
-                assert.deepEqual(res.json, { error: 'not_implemented', message: 'POST /threads/{id}/state with values is not supported yet', details: null });
-            }
-        });
-
         it('422 for a malformed body, whichever form it has', async () => {
             const tid = await thread();
             const path = `/threads/${tid}/state`;
