@@ -1279,8 +1279,6 @@ int ag_run_delete(struct ag_req *r, const char *thread_id, const char *run_id, b
     }
     if (run) {
         /* Deleted rows must not come back from memory. */
-        struct ag_run **pp = &rs->recent_head;
-        (void)pp;
         if (run->rprev)
             run->rprev->rnext = run->rnext;
         else

@@ -82,7 +82,9 @@ int ag_run_attach(struct ag_req *r, const char *thread_id, const char *run_id, c
 int ag_run_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait);
 /* DELETE .../runs/{run_id}: 409 while active unless force (which cancels first). */
 int ag_run_delete(struct ag_req *r, const char *thread_id, const char *run_id, bool force);
-/* GET /threads/{thread_id}/stream: every event of the thread's active and later runs. */
+/* GET /threads/{thread_id}/stream: the events of the thread's active run from its start, until it
+ * ends; on a thread with no active run the stream ends at once. (Runs that start later are not
+ * followed yet, and last_event_id is not used yet.) */
 int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id);
 
 /* The thread is being deleted: cancel its runs without writing their outcome (the rows go with it). */
