@@ -65,6 +65,8 @@ struct ag_run {
     struct ag_run_spec spec;
     enum ag_run_reply how;
     struct ag_req *creator;  /* until it is answered */
+    ag_run_created_fn created_cb; /* instead of a creator: told the Run (ag_run_submit_cb) */
+    void *created_ud;
     json_t *kwargs;          /* as stored: merged config and context */
     json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
@@ -937,6 +939,22 @@ static void run_cancel(struct ag_run *run, const char *status, bool rollback)
 
 /* --- creation --- */
 
+/* A creation refused: answers the creating request, or tells the callback. */
+static void refuse_create(struct ag_run *run, int status, const char *fmt, const char *arg)
+{
+    if (run->creator) {
+        answer_error(run->creator, status, fmt, arg);
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, fmt, arg);
+    json_t *e = json_pack("{s:s,s:s,s:n}", "error", ag_http_error_code(status), "message", msg, "details");
+    char *body = dumps(e);
+    json_decref(e);
+    run->created_cb(run->created_ud, status, body, strlen(body));
+    ag_free(body);
+}
+
 static void on_created(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = run_of(q);
@@ -945,18 +963,21 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     t->creating--;
     ag_dbq_strs_free(&run->strs);
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(r, q);
+        if (r)
+            ag_dbq_fail(r, q);
+        else
+            refuse_create(run, 503, "%s", "the database could not create the run; retry");
         goto refused;
     }
     if (PQgetisnull(res, 0, 0)) {
-        answer_error(r, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
         goto refused;
     }
     if (PQgetisnull(res, 0, 2)) {
         if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
-            answer_error(r, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+            refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
         else
-            answer_error(r, 404, "Thread '%s' not found", run->spec.thread_id);
+            refuse_create(run, 404, "Thread '%s' not found", run->spec.thread_id);
         goto refused;
     }
     const char *graph_id = PQgetvalue(res, 0, 0);
@@ -991,7 +1012,9 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
         t->qhead = run;
     t->qtail = run;
 
-    if (run->how == AG_RUN_REPLY_RUN) {
+    if (!r) {
+        run->created_cb(run->created_ud, 200, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
+    } else if (run->how == AG_RUN_REPLY_RUN) {
         char loc[160];
         snprintf(loc, sizeof loc, "/threads/%s/runs/%s", run->spec.thread_id, run->run_id);
         ag_http_add_header(r, "content-location", loc);
@@ -1016,7 +1039,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     return;
 
 refused:
-    ag_http_done(r);
+    if (r)
+        ag_http_done(r);
     run->t = NULL;
     trt_release(t);
     ag_run_spec_clear(&run->spec);
@@ -1053,7 +1077,22 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
     return k;
 }
 
+static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud);
+
 int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how)
+{
+    return submit(r, spec, how, NULL, NULL);
+}
+
+void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
+{
+    static const char busy[] =
+        "{\"error\":\"service_unavailable\",\"message\":\"the database queue is full or down; retry\",\"details\":null}";
+    if (submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud) != AG_AGAIN)
+        cb(ud, 503, busy, sizeof busy - 1);
+}
+
+static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)
 {
     struct trt *t = trt_get(spec->thread_id, true);
     if (trt_busy(t) && spec->mt == AG_MT_REJECT) {
@@ -1079,6 +1118,8 @@ int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     memset(spec, 0, sizeof *spec);
     run->how = how;
     run->creator = r;
+    run->created_cb = cb;
+    run->created_ud = ud;
     run->t = t;
     run->state = R_CREATING;
     ag_uuid7(run->run_id);
@@ -1117,7 +1158,7 @@ int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     p[13] = boot_id;
     p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
     run->q.nparams = 15;
-    int rc = ag_dbq_submit(r, &run->q);
+    int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
     if (rc != AG_AGAIN) {
         t->creating--;
         ag_dbq_strs_free(st);

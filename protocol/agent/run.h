@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/config.h"
@@ -71,6 +72,14 @@ bool ag_run_shard_idle(struct ag_shard *s);
 /* Creates the run described by spec on r->shard (the thread's owner) and answers r as `how` says.
  * Takes spec's references. Returns AG_AGAIN (answered later) or AG_OK (answered now: 404/409/503). */
 int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how);
+
+/* The outcome of ag_run_submit_cb: status 200 and the Run JSON, or an error status and its body
+ * (valid during the call). */
+typedef void (*ag_run_created_fn)(void *ud, int status, const char *body, size_t len);
+/* Creates a background run like ag_run_submit with AG_RUN_REPLY_RUN on the calling shard (which
+ * must own spec->thread_id), telling cb instead of answering a request (POST /runs/batch). Takes
+ * spec's references. cb is called exactly once, possibly before this returns. */
+void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud);
 
 /* GET .../runs/{run_id}/join: the run's final output once it ends. */
 int ag_run_join(struct ag_req *r, const char *thread_id, const char *run_id);

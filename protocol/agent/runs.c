@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/shard.h"
 #include "graph/registry.h"
 #include "protocol/agent/run.h"
 #include "protocol/http.h"
@@ -122,10 +123,11 @@ static void parse_stream_mode(json_t *v, struct ag_run_spec *sp, struct ag_vpath
     sp->stream_mode = list;
 }
 
-/* Fills sp from body; problems go to e. stateless: POST /runs*. */
-static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e)
+/* Fills sp from body (at path base); problems go to e. stateless: POST /runs*. */
+static void parse_run_create_at(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
+                                const struct ag_vpath *base)
 {
-    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    struct ag_vpath p = *base;
     if (ag_validate_object(body, run_fields, AG_ARRAY_LEN(run_fields), false, &p, e))
         return;
     const char *aid = json_string_value(json_object_get(body, "assistant_id"));
@@ -241,6 +243,12 @@ static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *s
     sp->durability = du ? "async" : NULL;
 }
 
+static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e)
+{
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    parse_run_create_at(body, stateless, sp, e, &p);
+}
+
 static void refuse_query(struct ag_req *r, struct ag_verr *e)
 {
     struct ag_iov q = r->query, name, value;
@@ -296,6 +304,99 @@ int ag_runs_stateless_wait(struct ag_req *r)
 int ag_runs_stateless_stream(struct ag_req *r)
 {
     return create(r, true, AG_RUN_REPLY_STREAM);
+}
+
+/* --- POST /runs/batch --- */
+
+#define BATCH_MAX 100
+
+struct batch {
+    struct ag_req *r;
+    size_t pending; /* runs not yet created, plus one for the handler (released from a task) */
+    int status;     /* 200, or the first failure's */
+    char *fail;     /* that failure's body */
+    json_t *runs;
+    struct ag_task task;
+};
+
+static void batch_release(struct batch *b)
+{
+    if (--b->pending)
+        return;
+    struct ag_req *r = b->r;
+    if (b->status == 200) {
+        char *s = json_dumps(b->runs, JSON_COMPACT);
+        ag_http_json(r, 200, s, strlen(s));
+        ag_free(s);
+    } else {
+        ag_http_json(r, b->status, b->fail, strlen(b->fail));
+    }
+    json_decref(b->runs);
+    ag_free(b->fail);
+    ag_free(b);
+    ag_http_done(r);
+}
+
+static void on_batch_run(void *ud, int status, const char *body, size_t len)
+{
+    struct batch *b = ud;
+    if (status == 200) {
+        json_t *run = json_loadb(body, len, 0, NULL);
+        if (run)
+            json_array_append_new(b->runs, run);
+    } else if (b->status == 200) {
+        b->status = status;
+        b->fail = ag_strndup(body, len);
+    }
+    batch_release(b);
+}
+
+/* The handler's own reference goes from the loop, so the answer never comes inside the handler. */
+static void batch_task(struct ag_task *t)
+{
+    batch_release(AG_CONTAINER_OF(t, struct batch, task));
+}
+
+/* Background stateless runs, each on its own new thread; answers the list of Runs once every one
+ * was created (or the first failure). */
+int ag_runs_stateless_batch(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    json_t *body = ag_req_json(r, &e);
+    refuse_query(r, &e);
+    size_t n = json_array_size(body);
+    if (body && (!json_is_array(body) || n == 0 || n > BATCH_MAX)) {
+        struct ag_vpath p = {.key = {"body"}, .n = 1};
+        ag_verr_add(&e, &p, json_is_array(body) ? "too_long" : "list_type",
+                    json_is_array(body) ? "List should have between 1 and 100 runs" : "Input should be a valid list", body);
+    }
+    struct ag_run_spec *specs = ag_calloc(n ? n : 1, sizeof *specs);
+    if (!e.count) {
+        for (size_t i = 0; i < n; i++) {
+            struct ag_vpath p = {.key = {"body"}, .n = 1};
+            ag_vpath_push_index(&p, (int64_t)i);
+            ag_owner_mint_thread_id(r->shard, specs[i].thread_id);
+            parse_run_create_at(json_array_get(body, i), true, &specs[i], &e, &p);
+        }
+    }
+    json_decref(body);
+    if (ag_http_validation_refuse(r, &e)) {
+        for (size_t i = 0; i < n; i++)
+            ag_run_spec_clear(&specs[i]);
+        ag_free(specs);
+        return AG_OK;
+    }
+    struct batch *b = ag_calloc(1, sizeof *b);
+    b->r = r;
+    b->pending = n + 1;
+    b->status = 200;
+    b->runs = json_array();
+    for (size_t i = 0; i < n; i++)
+        ag_run_submit_cb(&specs[i], on_batch_run, b);
+    ag_free(specs);
+    b->task.fn = batch_task;
+    ag_shard_defer(r->shard, &b->task);
+    return AG_AGAIN;
 }
 
 /* --- one run --- */

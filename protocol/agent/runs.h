@@ -18,6 +18,8 @@ int ag_runs_stream(struct ag_req *r);
 int ag_runs_stateless_create(struct ag_req *r);
 int ag_runs_stateless_wait(struct ag_req *r);
 int ag_runs_stateless_stream(struct ag_req *r);
+/* POST /runs/batch: up to 100 background stateless runs; the list of their Runs. */
+int ag_runs_stateless_batch(struct ag_req *r);
 /* GET /threads/{thread_id}/runs/{run_id}/join */
 int ag_runs_join(struct ag_req *r);
 /* GET /threads/{thread_id}/runs/{run_id}/stream (Last-Event-ID resumes) */

@@ -335,6 +335,25 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal((await api('GET', `/threads/${kept}`)).json.status, 'idle');
         });
 
+        it('/runs/batch creates background runs on new threads; bad items are 422 by index', async () => {
+            const res = await api('POST', '/runs/batch', [
+                { assistant_id: ECHO, input: human('b1'), on_completion: 'keep' },
+                { assistant_id: 'echo', input: human('b2'), on_completion: 'keep' },
+            ]);
+            assert.equal(res.status, 200, res.text);
+            assert.equal(res.json.length, 2);
+            assert.notEqual(res.json[0].thread_id, res.json[1].thread_id);
+            for (const [i, run] of res.json.entries()) {
+                const join = await api('GET', `/threads/${run.thread_id}/runs/${run.run_id}/join`);
+                assert.equal(join.json.messages[1].content, `b${i + 1}`);
+            }
+            expect422(assert, await api('POST', '/runs/batch', [{ assistant_id: ECHO }, { bogus: 1 }]), ['body', 1, 'bogus'], 'extra_forbidden');
+            expect422(assert, await api('POST', '/runs/batch', []), ['body']);
+            expect422(assert, await api('POST', '/runs/batch', { assistant_id: ECHO }), ['body'], 'list_type');
+            const missing = await api('POST', '/runs/batch', [{ assistant_id: ECHO, input: {} }, { assistant_id: '00000000-0000-0000-0000-000000000000', input: {} }]);
+            assert.equal(missing.status, 404, missing.text);
+        });
+
         it('/runs/stream streams a stateless run', async () => {
             const res = await post('/runs/stream', { assistant_id: ECHO, input: human('s'), stream_mode: 'updates' });
             const frames = parseSse(await res.text());
