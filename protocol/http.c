@@ -706,6 +706,7 @@ static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
 }
 
 static void on_heartbeat(struct ag_timer *t);
+static void conn_wrote(struct http_conn *h, size_t n);
 
 static void arm_heartbeat(struct http_conn *h)
 {
@@ -716,7 +717,7 @@ static void arm_heartbeat(struct http_conn *h)
 
 /* Writes a body piece to the connection (on its shard), as a chunk unless HTTP/1.0. A client whose
  * backlog grew past the limit is cut off: it reconnects and resumes from its last event id. */
-static void conn_piece(struct http_conn *h, const char *p, size_t n, struct ag_obuf *b, uint32_t off)
+static void conn_piece(struct http_conn *h, const char *p, size_t n)
 {
     struct ag_conn *c = h->conn;
     if (!n || (c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
@@ -727,12 +728,16 @@ static void conn_piece(struct http_conn *h, const char *p, size_t n, struct ag_o
         int k = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
         ag_conn_write(c, hdr, (size_t)k);
     }
-    if (b)
-        ag_conn_write_obuf(c, b, off, (uint32_t)n);
-    else
-        ag_conn_write(c, p, n);
+    ag_conn_write(c, p, n);
     if (chunked)
         ag_conn_write(c, "\r\n", 2);
+    conn_wrote(h, n);
+}
+
+/* Accounts a body piece written to the connection, and cuts off a client that stopped reading. */
+static void conn_wrote(struct http_conn *h, size_t n)
+{
+    struct ag_conn *c = h->conn;
     h->req.resp_bytes += n;
     if (c->out_bytes > hs_of(c->shard)->cfg->limits.stream_backlog_bytes) {
         ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.id_len, h->req.id,
@@ -747,7 +752,7 @@ static void on_heartbeat(struct ag_timer *t)
     struct http_conn *h = hc_of(c);
     if (h->state != H_WAIT || !h->hb)
         return;
-    conn_piece(h, h->hb, strlen(h->hb), NULL, 0);
+    conn_piece(h, h->hb, strlen(h->hb));
     if (!ag_conn_closing(c))
         arm_heartbeat(h);
 }
@@ -822,20 +827,41 @@ void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
     if (r->gone || !n)
         return;
     if (r->shard == r->conn->shard)
-        conn_piece(hc_of(r->conn), p, n, NULL, 0);
+        conn_piece(hc_of(r->conn), p, n);
     else
         xq_push(r, XP_DATA, p, n);
 }
 
-void ag_http_stream_write_obuf(struct ag_req *r, struct ag_obuf *b, uint32_t off, uint32_t len)
+struct ag_obuf *ag_http_piece_new(size_t n)
+{
+    struct ag_obuf *b = ag_obuf_new((uint32_t)(n + AG_HTTP_PIECE_HEAD + 2));
+    char hdr[AG_HTTP_PIECE_HEAD + 1];
+    snprintf(hdr, sizeof hdr, "%08zx\r\n", n); /* leading zeros are fine in a chunk size (RFC 9112 §7.1) */
+    memcpy(b->data, hdr, AG_HTTP_PIECE_HEAD);
+    memcpy(b->data + AG_HTTP_PIECE_HEAD + n, "\r\n", 2);
+    b->len = (uint32_t)(n + AG_HTTP_PIECE_HEAD + 2);
+    return b;
+}
+
+void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
 {
     AG_BUG_ON(!r->streaming || r->x_ended);
-    if (r->gone || !len)
+    uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
+    if (r->gone || !n)
         return;
-    if (r->shard == r->conn->shard)
-        conn_piece(hc_of(r->conn), NULL, len, b, off);
+    if (r->shard != r->conn->shard) {
+        xq_push(r, XP_DATA, b->data + AG_HTTP_PIECE_HEAD, n);
+        return;
+    }
+    struct http_conn *h = hc_of(r->conn);
+    struct ag_conn *c = h->conn;
+    if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
+        return;
+    if (r->http10)
+        ag_conn_write_obuf(c, b, AG_HTTP_PIECE_HEAD, n);
     else
-        xq_push(r, XP_DATA, b->data + off, len);
+        ag_conn_write_obuf(c, b, 0, b->len);
+    conn_wrote(h, n);
 }
 
 static void stream_end_task(struct ag_task *t)
@@ -879,7 +905,7 @@ static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
         conn_head(h, x->data, x->len);
         break;
     case XP_DATA:
-        conn_piece(h, x->data, x->len, NULL, 0);
+        conn_piece(h, x->data, x->len);
         break;
     case XP_END:
         if (h->gone_sent) {

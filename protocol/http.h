@@ -118,9 +118,19 @@ void ag_http_stream_start(struct ag_req *r, int status, const char *content_type
                           uint32_t heartbeat_ms);
 /* Writes p[0..n) as the next piece (copied). Ignored once the client left. */
 void ag_http_stream_write(struct ag_req *r, const char *p, size_t n);
-/* Writes len bytes of b from off as the next piece, shared by reference when the connection is on
- * this shard (fan-out: one encoding for every subscriber), copied otherwise. */
-void ag_http_stream_write_obuf(struct ag_req *r, struct ag_obuf *b, uint32_t off, uint32_t len);
+/* Pieces framed once for every subscriber (fan-out): a buffer holding one body piece of n bytes
+ * inside its chunk framing ("<8 hex digits>\r\n" before, "\r\n" after), so each chunked connection
+ * queues a reference to the same bytes and nothing else (an HTTP/1.0 one the middle part). Write the
+ * piece at ag_http_piece_data(b); the buffer has one reference, the caller's. */
+#define AG_HTTP_PIECE_HEAD 10
+struct ag_obuf *ag_http_piece_new(size_t n);
+static inline char *ag_http_piece_data(struct ag_obuf *b)
+{
+    return b->data + AG_HTTP_PIECE_HEAD;
+}
+/* Writes piece b (from ag_http_piece_new) as the next piece: shared when the connection is on this
+ * shard, its payload copied otherwise. */
+void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b);
 /* Ends the answer (the terminating chunk) and completes the request, like ag_http_done; r is the
  * connection's again after this call: do not touch it. Also the way to release a request whose
  * client left (after on_gone). */

@@ -199,11 +199,12 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     int hl = snprintf(head, sizeof head, "event: %s\ndata: ", event);
     char tail[40];
     int tl = snprintf(tail, sizeof tail, "\nid: %" PRIu64 "\n\n", id);
-    struct ag_obuf *b = ag_obuf_new((uint32_t)(hl + dlen + (size_t)tl));
-    memcpy(b->data, head, (size_t)hl);
-    memcpy(b->data + hl, data, dlen);
-    memcpy(b->data + hl + dlen, tail, (size_t)tl);
-    b->len = (uint32_t)(hl + dlen + (size_t)tl);
+    /* Framed once (SSE and chunk) for every subscriber. */
+    struct ag_obuf *b = ag_http_piece_new((size_t)hl + dlen + (size_t)tl);
+    char *p = ag_http_piece_data(b);
+    memcpy(p, head, (size_t)hl);
+    memcpy(p + hl, data, dlen);
+    memcpy(p + hl + dlen, tail, (size_t)tl);
     if (run->nev == run->evcap) {
         uint32_t max = rs->cfg->runs.events_max;
         if (run->nev >= max) { /* bounded: the oldest event goes */
@@ -220,7 +221,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     ag_stat_add(&rs->s->stats, AG_STAT_RUN_EVENTS, 1);
     for (struct sub *x = run->subs; x; x = x->next)
         if (x->kind == SUB_STREAM && !x->r->gone)
-            ag_http_stream_write_obuf(x->r, b, 0, b->len);
+            ag_http_stream_write_piece(x->r, b);
 }
 
 static void emit(struct ag_run *run, const char *event, const json_t *data)
@@ -1269,8 +1270,7 @@ int ag_run_attach(struct ag_req *r, const char *thread_id, const char *run_id, c
     ag_http_stream_start(r, 200, "text/event-stream", run->state == R_DONE ? NULL : SSE_HEARTBEAT,
                          rs->cfg->runs.heartbeat_ms);
     for (uint64_t i = from; i < run->ev_first + run->nev; i++) {
-        struct ag_obuf *b = run->ev[i - run->ev_first];
-        ag_http_stream_write_obuf(r, b, 0, b->len);
+        ag_http_stream_write_piece(r, run->ev[i - run->ev_first]);
     }
     if (run->state == R_DONE) {
         ag_http_stream_end(r);
@@ -1348,7 +1348,7 @@ int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *la
     ag_http_add_header(r, "cache-control", "no-cache");
     ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, rs->cfg->runs.heartbeat_ms);
     for (uint32_t i = 0; i < run->nev; i++)
-        ag_http_stream_write_obuf(r, run->ev[i], 0, run->ev[i]->len);
+        ag_http_stream_write_piece(r, run->ev[i]);
     sub_add(run, r, SUB_STREAM, false);
     return AG_AGAIN;
 }
