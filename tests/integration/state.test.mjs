@@ -77,13 +77,14 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
 
     const task = (name, { interrupts = [], result = null, error = null } = {}) => ({ id: randomUUID(), name, path: ['__pregel_pull', name], error, interrupts, result });
 
-    /** Inserts a run of tid created i seconds into 2026. */
+    /** Inserts a run of tid created i seconds into 2026. An active one is claimed by another (live)
+     * process with a lease of a day, so this server's lease sweep leaves it alone. */
     const run = async (tid, i, { status = 'success', metadata = { k: i }, kwargs = { input: { n: i }, config: {}, stream_mode: ['values'] } } = {}) => {
         const id = randomUUID();
         const at = `2026-01-01T00:00:${String(i).padStart(2, '0')}Z`;
         await sql(
-            `INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, created_at, updated_at) ` +
-                `VALUES (${q(id)}, ${q(tid)}, ${q(ASSISTANT)}, ${q(status)}, ${jq(metadata)}, ${jq(kwargs)}, ${q(at)}, ${q(at)})`,
+            `INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, created_at, updated_at, claimed_by, lease_expires_at) ` +
+                `VALUES (${q(id)}, ${q(tid)}, ${q(ASSISTANT)}, ${q(status)}, ${jq(metadata)}, ${jq(kwargs)}, ${q(at)}, ${q(at)}, 'another-process', now() + interval '1 day')`,
         );
         return { run_id: id, thread_id: tid, assistant_id: ASSISTANT, metadata, status, kwargs, multitask_strategy: 'reject', created_at: at.replace('Z', '+00:00'), updated_at: at.replace('Z', '+00:00') };
     };
