@@ -69,47 +69,6 @@ static int submit(struct sq *x)
 
 /* --- input checks --- */
 
-/* True when s[0..len) is a UUID in 8-4-4-4-12 hex form (any case); writes it lowercased to out. */
-static bool uuid_canon(const char *s, size_t len, char out[37])
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (c >= 'A' && c <= 'F') {
-            c = (char)(c - 'A' + 'a');
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-        out[i] = c;
-    }
-    out[36] = 0;
-    return true;
-}
-
-/* Reads UUID path parameter `name` into id (lowercase). A malformed one is answered with 422 at
- * ["path", name] and false is returned. */
-static bool path_uuid(struct ag_req *r, const char *name, char id[37])
-{
-    char *raw = ag_req_param_str(r, name);
-    if (raw && uuid_canon(raw, strlen(raw), id)) {
-        ag_free(raw);
-        return true;
-    }
-    struct ag_verr e = {0};
-    struct ag_vpath p = {.key = {"path", name}, .n = 2};
-    json_t *in = raw ? json_string(raw) : NULL;
-    ag_verr_add(&e, &p, "uuid_parsing", "Input should be a valid UUID", in);
-    json_decref(in);
-    ag_free(raw);
-    ag_http_validation_error(r, &e);
-    ag_verr_free(&e);
-    return false;
-}
-
 /* Postgres refuses text that is not UTF-8; a query or path string must be valid before it is sent. */
 static bool utf8_ok(const char *s)
 {
@@ -216,7 +175,7 @@ static int submit_state(struct ag_req *r, const char id[37], const char *ns, con
 int ag_state_get(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct state_query sq = {0};
@@ -231,7 +190,7 @@ int ag_state_get(struct ag_req *r)
 int ag_state_get_at(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct state_query sq = {0};
@@ -257,7 +216,7 @@ static const struct ag_vfield checkpoint_fields[] = {
 int ag_state_get_checkpoint(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -318,7 +277,7 @@ static bool has(const json_t *body, const char *key)
 int ag_state_post(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -586,7 +545,7 @@ static void check_root_ns(const json_t *o, struct ag_vpath *p, struct ag_verr *e
 int ag_state_update(struct ag_req *r, json_t *body)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -679,7 +638,7 @@ static int submit_history(struct ag_req *r, const char id[37], const struct hist
 int ag_state_history_get(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct history h = {.limit = HISTORY_LIMIT_DEFAULT};
@@ -733,7 +692,7 @@ static const char *before_id(const json_t *v, struct ag_vpath *p, struct ag_verr
 int ag_state_history_post(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -827,7 +786,7 @@ static bool runs_param(void *ctx, struct ag_verr *e, const char *name, char **va
 int ag_state_runs_list(struct ag_req *r)
 {
     char id[37];
-    if (!path_uuid(r, "thread_id", id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct runs_query rq = {.limit = RUNS_LIMIT_DEFAULT};
@@ -854,7 +813,7 @@ int ag_state_runs_list(struct ag_req *r)
 int ag_state_run_get(struct ag_req *r)
 {
     char id[37], run_id[37];
-    if (!path_uuid(r, "thread_id", id) || !path_uuid(r, "run_id", run_id))
+    if (!ag_req_uuid_param(r, "thread_id", id) || !ag_req_uuid_param(r, "run_id", run_id))
         return AG_OK;
     struct ag_verr e = {0};
     scan_query(r, &e, no_query, NULL);

@@ -57,54 +57,11 @@ static void not_found(struct tq *t)
 
 /* --- input checks --- */
 
-/* True when s[0..len) is a UUID in 8-4-4-4-12 hex form (any case); writes it lowercased to out. */
-static bool uuid_canon(const char *s, size_t len, char out[37])
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (c >= 'A' && c <= 'F') {
-            c = (char)(c - 'A' + 'a');
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-        out[i] = c;
-    }
-    out[36] = 0;
-    return true;
-}
-
 static void add_uuid_error(struct ag_verr *e, const struct ag_vpath *p, const json_t *input)
 {
     ag_verr_add(e, p, "uuid_parsing", "Input should be a valid UUID", input);
 }
 
-/* Reads the {thread_id} path parameter into id (lowercase). A malformed one is answered with 422 at
- * ["path","thread_id"] and false is returned. */
-static bool path_thread_id(struct ag_req *r, char id[37])
-{
-    char *raw = ag_req_param_str(r, "thread_id");
-    if (raw && uuid_canon(raw, strlen(raw), id)) {
-        ag_free(raw);
-        return true;
-    }
-    struct ag_verr e = {0};
-    struct ag_vpath p = {.key = {"path", "thread_id"}, .n = 2};
-    json_t *in = raw ? json_string(raw) : NULL;
-    add_uuid_error(&e, &p, in);
-    json_decref(in);
-    ag_free(raw);
-    ag_http_validation_error(r, &e);
-    ag_verr_free(&e);
-    return false;
-}
-
-/* Checks a JSON array of thread ids (at path p, already known to hold only strings) and renders it
- * as a Postgres text[] literal of lowercase ids into out. Returns the problems added. */
 static unsigned ids_literal(const json_t *arr, struct ag_buf *out, struct ag_vpath *p, struct ag_verr *e)
 {
     unsigned bad = 0;
@@ -118,7 +75,7 @@ static unsigned ids_literal(const json_t *arr, struct ag_buf *out, struct ag_vpa
             bad++; /* reported by the type check */
             continue;
         }
-        if (!uuid_canon(json_string_value(v), json_string_length(v), id)) {
+        if (!ag_uuid_canon(json_string_value(v), json_string_length(v), id)) {
             ag_vpath_push_index(p, (int64_t)i);
             add_uuid_error(e, p, v);
             ag_vpath_pop(p);
@@ -330,7 +287,7 @@ int ag_threads_create(struct ag_req *r)
     if (body) {
         ag_validate_object(body, create_fields, AG_ARRAY_LEN(create_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_id");
-        if (json_is_string(v) && !uuid_canon(json_string_value(v), json_string_length(v), id)) {
+        if (json_is_string(v) && !ag_uuid_canon(json_string_value(v), json_string_length(v), id)) {
             ag_vpath_push_key(&p, "thread_id");
             add_uuid_error(&e, &p, v);
             ag_vpath_pop(&p);
@@ -712,7 +669,7 @@ int ag_threads_prune(struct ag_req *r)
 int ag_threads_get(struct ag_req *r)
 {
     char id[37];
-    if (!path_thread_id(r, id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     bool ttl = false;
@@ -752,7 +709,7 @@ static const struct ag_vfield patch_fields[] = {
 int ag_threads_patch(struct ag_req *r)
 {
     char id[37];
-    if (!path_thread_id(r, id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -777,7 +734,7 @@ int ag_threads_patch(struct ag_req *r)
 int ag_threads_delete(struct ag_req *r)
 {
     char id[37];
-    if (!path_thread_id(r, id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     refuse_query(r, &e);
@@ -794,7 +751,7 @@ int ag_threads_delete(struct ag_req *r)
 int ag_threads_copy(struct ag_req *r)
 {
     char id[37];
-    if (!path_thread_id(r, id))
+    if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
     if (r->body.len) {
