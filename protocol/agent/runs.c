@@ -232,7 +232,7 @@ static void parse_run_create_at(json_t *body, bool stateless, struct ag_run_spec
     const char *du = json_string_value(present(body, "durability"));
     json_t *cd = present(body, "checkpoint_during");
     if (du && !strcmp(du, "sync"))
-        refuse(e, &p, "durability", "Value error, durability 'sync' is not supported yet: use 'async' or 'exit'",
+        refuse(e, &p, "durability", "Value error, durability 'sync' is not supported yet: use 'async'",
                present(body, "durability"));
     if (cd && !json_is_true(cd))
         refuse(e, &p, "checkpoint_during",
