@@ -6,7 +6,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,12 +57,30 @@ static void write_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
+/* A connect interrupted by a signal (libFuzzer's timer alarm) goes on in the background: wait for
+ * it and read its outcome. True when it succeeded. */
+static bool connect_finished(int fd)
+{
+    if (errno != EINTR)
+        return false;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int n;
+    while ((n = poll(&p, 1, 5000)) < 0 && errno == EINTR)
+        ;
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (n != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        return false;
+    errno = err;
+    return err == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 && !connect_finished(fd)) {
         fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
         abort();
     }
