@@ -48,6 +48,9 @@ static const struct opt opts[] = {
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
     {"runs.events_max", NULL, T_U32, OFF(runs.events_max), 16, 10000000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
+    {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
+    {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},
+    {"events.idle_close_ms", NULL, T_U32, OFF(events.idle_close_ms), 10, 86400000},
 };
 #undef OFF
 
@@ -198,6 +201,9 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->runs.queue_max = 1000;
     cfg->runs.events_max = 100000;
     cfg->runs.lease_ms = 30000;
+    cfg->events.retain_per_thread = 10000;
+    cfg->events.memory_per_thread = 1024;
+    cfg->events.idle_close_ms = 30000;
 
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},

@@ -24,6 +24,12 @@ struct ag_run_limits {
                                * whose lease expired (its process is gone) ends as error */
 };
 
+struct ag_event_limits {
+    uint32_t retain_per_thread; /* v2 events kept in Postgres per thread; older ones are deleted */
+    uint32_t memory_per_thread; /* recent v2 events kept in memory per thread for quick replays */
+    uint32_t idle_close_ms;     /* a v2 stream with nothing to send and no run on its thread ends */
+};
+
 struct ag_config {
     char *host;
     int port; /* 0: the kernel picks one, shared by all shards */
@@ -35,6 +41,7 @@ struct ag_config {
     uint32_t shutdown_timeout_ms;
     struct ag_limits limits;
     struct ag_run_limits runs;
+    struct ag_event_limits events;
 };
 
 enum ag_config_status {

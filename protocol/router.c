@@ -6,6 +6,7 @@
 
 #include "protocol/agent/assistants.h"
 #include "protocol/agent/runs.h"
+#include "protocol/agent/v2.h"
 #include "protocol/agent/state.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/system.h"

@@ -12,6 +12,7 @@
 #include "protocol/agent/assistants.h"
 #include "protocol/agent/run.h"
 #include "protocol/agent/store.h"
+#include "protocol/agent/tlog.h"
 #include "protocol/agent/threads.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
@@ -33,6 +34,7 @@ static int shard_start(struct ag_shard *s)
     ag_pg_start(s, cfg);
     ag_threads_shard_start(s);
     ag_store_shard_start(s);
+    ag_tlog_shard_init(s, cfg);
     ag_run_shard_init(s, cfg);
     return ag_net_start(s, &nc);
 }
@@ -56,6 +58,7 @@ static bool shard_idle(struct ag_shard *s)
 {
     struct ag_server *srv = s->rt->user;
     bool runs_idle = ag_run_shard_idle(s); /* cancels what still runs: its streams end, then its conns */
+    runs_idle = ag_tlog_shard_idle(s) && runs_idle; /* v2 streams end; the last events are written */
     bool mine = runs_idle && ag_net_idle(s);
     bool was = atomic_exchange(&srv->idle[s->id], mine);
     if (!mine)
@@ -83,6 +86,7 @@ static void shard_exit(struct ag_shard *s)
 {
     ag_net_exit(s);
     ag_run_shard_exit(s);
+    ag_tlog_shard_exit(s);
     ag_threads_shard_exit(s);
     ag_store_shard_exit(s);
     ag_pg_exit(s);

@@ -15,6 +15,8 @@
 #include "graph/registry.h"
 #include "net/obuf.h"
 #include "persist/pg.h"
+#include "protocol/agent/tlog.h"
+#include "protocol/agent/v2proj.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/owner.h"
@@ -72,6 +74,7 @@ struct ag_run {
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
     const struct ag_graph_def *graph;
     struct ag_graph_run *exec;
+    struct ag_v2proj *v2;    /* its events in the thread's v2 log (NULL for a stateless run deleted after) */
     /* Events, each one SSE frame; ids ev_first .. ev_first + nev - 1. */
     struct ag_obuf **ev;
     uint32_t nev, evcap;
@@ -376,6 +379,8 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
     unsigned m = run->spec.modes;
+    if (run->v2)
+        ag_v2proj_event(run->v2, ev);
     switch (ev->kind) {
     case AG_GEV_CHECKPOINT: {
         /* A checkpoint comes again, same id, when its tasks end with an interrupt or an error: the
@@ -542,6 +547,7 @@ static void run_free(struct ag_run *run)
     ag_free(run->ev);
     if (run->exec)
         ag_graph_run_free(run->exec);
+    ag_v2proj_free(run->v2);
     ag_timer_cancel(&rs->s->timers, &run->timer);
     ag_run_spec_clear(&run->spec);
     json_decref(run->kwargs);
@@ -774,6 +780,13 @@ static void run_ended(struct ag_run *run)
     json_t *e = json_pack("{s:s}", "status", !strcmp(run->status, "timeout") ? "error" : run->status);
     emit(run, "end", e);
     json_decref(e);
+    if (run->v2) {
+        /* After the outcome is stored: a client told "interrupted" can answer at once. */
+        ag_v2proj_end(run->v2, run->status, run->error);
+        ag_v2proj_free(run->v2);
+        run->v2 = NULL;
+        ag_tlog_run_end(run->spec.thread_id);
+    }
     run->state = R_DONE;
     rs->live--;
     ag_stat_sub(&rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);
@@ -868,6 +881,11 @@ static void run_start(struct ag_run *run)
     json_t *md = checkpoint_metadata(run);
     json_decref(run->md);
     run->md = json_incref(md);
+    if (!(run->spec.stateless && run->spec.delete_thread)) {
+        run->v2 = ag_v2proj_new(run->spec.thread_id, run->run_id, json_string_value(json_object_get(md, "graph_id")));
+        ag_tlog_run_begin(run->spec.thread_id);
+        ag_v2proj_start(run->v2);
+    }
     if (run->spec.modes & AG_SM_EVENTS)
         emit_lc(run, "on_chain_start", "LangGraph", run->run_id, json_array(), json_incref(md),
                 json_pack("{s:O}", "input", run->spec.input ? run->spec.input : json_null()));
@@ -981,6 +999,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
             refuse_create(run, 404, "Thread '%s' not found", run->spec.thread_id);
         goto refused;
     }
+    if (!PQgetisnull(res, 0, 5))
+        ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
     const char *graph_id = PQgetvalue(res, 0, 0);
     run->graph = ag_graph_def_find(graph_id);
     run->kwargs = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
@@ -1093,25 +1113,40 @@ void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
         cb(ud, 503, busy, sizeof busy - 1);
 }
 
+/* Refuses a creation before it started: answers r, or tells cb. */
+static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg)
+{
+    if (r) {
+        if (status == 503)
+            ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, status, msg);
+        return;
+    }
+    json_t *e = json_pack("{s:s,s:s,s:n}", "error", ag_http_error_code(status), "message", msg, "details");
+    char *body = dumps(e);
+    json_decref(e);
+    cb(ud, status, body, strlen(body));
+    ag_free(body);
+}
+
 static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)
 {
     struct trt *t = trt_get(spec->thread_id, true);
     if (trt_busy(t) && spec->mt == AG_MT_REJECT) {
-        ag_http_error(r, 409,
-                      "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
+        refuse_early(r, cb, ud, 409,
+                     "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
         ag_run_spec_clear(spec);
         trt_release(t);
-        return AG_OK;
+        return r ? AG_OK : AG_AGAIN;
     }
     if (t->qhead && spec->mt == AG_MT_ENQUEUE) {
         unsigned n = 0;
         for (struct ag_run *x = t->qhead; x; x = x->qnext)
             n++;
         if (n >= rs->cfg->runs.queue_max) {
-            ag_http_add_header(r, "retry-after", "1");
-            ag_http_error(r, 503, "too many runs queued on this thread");
+            refuse_early(r, cb, ud, 503, "too many runs queued on this thread");
             ag_run_spec_clear(spec);
-            return AG_OK;
+            return r ? AG_OK : AG_AGAIN;
         }
     }
     struct ag_run *run = ag_calloc(1, sizeof *run);
@@ -1158,7 +1193,11 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
     p[13] = boot_id;
     p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
-    run->q.nparams = 15;
+    char seq[24];
+    const char *reserve = ag_tlog_reservation(sp->thread_id, seq);
+    p[15] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
+    p[16] = AG_TLOG_RESERVE_TEXT;
+    run->q.nparams = 17;
     int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
     if (rc != AG_AGAIN) {
         t->creating--;
@@ -1356,6 +1395,7 @@ int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *la
 void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
 {
     (void)s;
+    ag_tlog_thread_deleted(thread_id);
     struct trt *t = trt_get(thread_id, false);
     if (!t)
         return;

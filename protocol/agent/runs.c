@@ -249,6 +249,11 @@ static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *s
     parse_run_create_at(body, stateless, sp, e, &p);
 }
 
+void ag_runs_parse_create(json_t *body, struct ag_run_spec *sp, struct ag_verr *e)
+{
+    parse_run_create(body, false, sp, e);
+}
+
 static void refuse_query(struct ag_req *r, struct ag_verr *e)
 {
     struct ag_iov q = r->query, name, value;

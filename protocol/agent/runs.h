@@ -5,7 +5,15 @@
 #ifndef AG_PROTOCOL_AGENT_RUNS_H
 #define AG_PROTOCOL_AGENT_RUNS_H
 
+#include <jansson.h>
+
 struct ag_req;
+struct ag_run_spec;
+struct ag_verr;
+
+/* Fills sp from a RunCreate body for a run on a thread (POST /threads/{id}/runs), as the run
+ * endpoints validate it; problems go to e (paths from ["body"]). sp->thread_id is not touched. */
+void ag_runs_parse_create(json_t *body, struct ag_run_spec *sp, struct ag_verr *e);
 
 /* POST /threads/{thread_id}/runs: the Run (pending). */
 int ag_runs_create(struct ag_req *r);

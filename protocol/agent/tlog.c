@@ -1,0 +1,856 @@
+#include "protocol/agent/tlog.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/shard.h"
+#include "core/strmap.h"
+#include "core/timer.h"
+#include "net/obuf.h"
+#include "persist/pg.h"
+#include "protocol/dbq.h"
+#include "protocol/http.h"
+
+#define OWNER "anonymous"
+#define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
+/* Events read from Postgres per replay statement. */
+#define PAGE 500
+/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq. */
+#define IDLE_MAX 4096
+#define RETRY_NS 500000000ull
+
+/* One event in memory, framed once. */
+struct tev {
+    uint64_t seq;
+    unsigned chan;
+    char *custom;  /* data.name of a custom event, or NULL */
+    json_t *ns;    /* array of strings */
+    struct ag_obuf *frame;
+};
+
+struct tsub;
+
+/* A thread's log on this shard. */
+struct tlog {
+    char id[37];
+    bool known;          /* tail is the thread's real last seq */
+    uint64_t tail;       /* last seq handed out */
+    uint64_t reserved;   /* seqs up to this are covered by a committed last_seq */
+    uint64_t delivered;  /* events up to this went to the live streams */
+    uint64_t evicted;    /* events up to this left memory (they are in Postgres) */
+    uint64_t flushed;    /* events up to this are committed */
+    uint64_t last_event_ns;
+    unsigned runs;
+    /* Recent events, ev[start..n). */
+    struct tev *ev;
+    uint32_t start, n, cap;
+    /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
+    struct ag_buf pend;
+    uint64_t pend_max;
+    struct ag_buf sent; /* what the write in flight carries (put back in front of pend if it must be retried) */
+    /* The write in flight. */
+    bool inflight, retry_armed, deleted;
+    uint64_t inflight_max;
+    struct ag_pg_query q;
+    struct ag_dbq_strs strs;
+    struct ag_task flush_task;
+    struct ag_timer retry;
+    struct tsub *subs;
+    struct tlog *inext, *iprev; /* the idle list */
+    bool idle;
+};
+
+struct tsub {
+    struct tsub *next;
+    struct tlog *l;
+    struct ag_req *r;
+    struct ag_tlog_filter f;
+    uint64_t cursor;      /* last seq considered */
+    uint64_t since;
+    bool live, reading, started, gone;
+    uint64_t opened_ns;
+    struct ag_pg_query q;
+    struct ag_dbq_strs strs;
+    struct ag_timer idle;
+};
+
+struct tlog_shard {
+    struct ag_shard *s;
+    const struct ag_config *cfg;
+    struct ag_strmap logs;
+    struct tlog *idle_head, *idle_tail;
+    uint32_t nidle;
+    uint32_t inflight; /* logs with a write in flight (drain waits for them) */
+};
+
+static _Thread_local struct tlog_shard *ts;
+
+/* --- filters --- */
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} chans[] = {
+    {"values", AG_TCH_VALUES},       {"updates", AG_TCH_UPDATES},
+    {"messages", AG_TCH_MESSAGES},   {"tools", AG_TCH_TOOLS},
+    {"lifecycle", AG_TCH_LIFECYCLE}, {"input", AG_TCH_INPUT},
+    {"checkpoints", AG_TCH_CHECKPOINTS}, {"tasks", AG_TCH_TASKS},
+    {"custom", AG_TCH_CUSTOM},
+};
+
+unsigned ag_tlog_channel_bit(const char *name)
+{
+    if (!strncmp(name, "custom:", 7))
+        return name[7] ? AG_TCH_CUSTOM : 0;
+    for (size_t i = 0; i < AG_ARRAY_LEN(chans); i++)
+        if (!strcmp(chans[i].name, name))
+            return chans[i].bit;
+    return 0;
+}
+
+/* The channel of an envelope method. */
+static unsigned method_chan(const char *method)
+{
+    if (!strcmp(method, "input.requested"))
+        return AG_TCH_INPUT;
+    return ag_tlog_channel_bit(method);
+}
+
+void ag_tlog_filter_clear(struct ag_tlog_filter *f)
+{
+    json_decref(f->custom_names);
+    json_decref(f->namespaces);
+    memset(f, 0, sizeof *f);
+}
+
+/* A prefix segment matches a namespace segment literally or, when it has no ':', the segment's part
+ * before its ':' ("researcher" matches "researcher:9c1e..."). */
+static bool segment_matches(const char *p, const char *seg)
+{
+    if (!strcmp(p, seg))
+        return true;
+    if (strchr(p, ':'))
+        return false;
+    size_t n = strlen(p);
+    return !strncmp(seg, p, n) && seg[n] == ':';
+}
+
+static bool passes(const struct ag_tlog_filter *f, const struct tev *e)
+{
+    if (!(f->channels & e->chan)) {
+        bool named = false;
+        if (e->chan == AG_TCH_CUSTOM && e->custom) {
+            size_t i;
+            json_t *v;
+            json_array_foreach(f->custom_names, i, v) if (!strcmp(json_string_value(v), e->custom)) named = true;
+        }
+        if (!named)
+            return false;
+    }
+    size_t depth = json_array_size(e->ns);
+    if (depth == 0)
+        return true; /* the root passes namespace and depth filters */
+    if (f->depth >= 0 && depth > (size_t)f->depth)
+        return false;
+    if (!f->namespaces)
+        return true;
+    size_t i;
+    json_t *prefix;
+    json_array_foreach(f->namespaces, i, prefix) {
+        size_t n = json_array_size(prefix);
+        if (n > depth)
+            continue;
+        bool ok = true;
+        for (size_t k = 0; k < n && ok; k++)
+            ok = segment_matches(json_string_value(json_array_get(prefix, k)),
+                                 json_string_value(json_array_get(e->ns, k)));
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+/* --- framing --- */
+
+/* Frames one event: the SSE frame of its envelope, data being JSON text. */
+static struct ag_obuf *frame_event(uint64_t seq, const char *method, const char *ns, const char *data, size_t dlen,
+                                   uint64_t ts_ms)
+{
+    char head[400];
+    int hl = snprintf(head, sizeof head,
+                      "event: %s\ndata: {\"type\":\"event\",\"event_id\":\"%" PRIu64 "\",\"seq\":%" PRIu64
+                      ",\"method\":\"%s\",\"params\":{\"namespace\":",
+                      method, seq, seq, method);
+    char mid[64];
+    int ml = snprintf(mid, sizeof mid, ",\"timestamp\":%" PRIu64 ",\"data\":", ts_ms);
+    char tail[48];
+    int tl = snprintf(tail, sizeof tail, "}}\nid: %" PRIu64 "\n\n", seq);
+    size_t nl = strlen(ns);
+    struct ag_obuf *b = ag_http_piece_new((size_t)hl + nl + (size_t)ml + dlen + (size_t)tl);
+    char *p = ag_http_piece_data(b);
+    memcpy(p, head, (size_t)hl);
+    p += hl;
+    memcpy(p, ns, nl);
+    p += nl;
+    memcpy(p, mid, (size_t)ml);
+    p += ml;
+    memcpy(p, data, dlen);
+    p += dlen;
+    memcpy(p, tail, (size_t)tl);
+    return b;
+}
+
+static void tev_clear(struct tev *e)
+{
+    ag_free(e->custom);
+    json_decref(e->ns);
+    ag_obuf_unref(e->frame);
+}
+
+/* --- log entries --- */
+
+static void idle_unlink(struct tlog *l)
+{
+    if (!l->idle)
+        return;
+    if (l->iprev)
+        l->iprev->inext = l->inext;
+    else
+        ts->idle_head = l->inext;
+    if (l->inext)
+        l->inext->iprev = l->iprev;
+    else
+        ts->idle_tail = l->iprev;
+    l->inext = l->iprev = NULL;
+    l->idle = false;
+    ts->nidle--;
+}
+
+static void log_free(struct tlog *l)
+{
+    idle_unlink(l);
+    ag_strmap_del(&ts->logs, l->id, strlen(l->id));
+    for (uint32_t i = l->start; i < l->n; i++)
+        tev_clear(&l->ev[i]);
+    ag_free(l->ev);
+    ag_buf_free(&l->pend);
+    ag_buf_free(&l->sent);
+    ag_dbq_strs_free(&l->strs);
+    ag_timer_cancel(&ts->s->timers, &l->retry);
+    AG_BUG_ON(l->flush_task.queued);
+    ag_free(l);
+}
+
+static struct tlog *log_get(const char *id, bool create)
+{
+    struct tlog *l = ag_strmap_get(&ts->logs, id, strlen(id));
+    if (l || !create) {
+        if (l)
+            idle_unlink(l);
+        return l;
+    }
+    l = ag_calloc(1, sizeof *l);
+    snprintf(l->id, sizeof l->id, "%s", id);
+    ag_strmap_put(&ts->logs, l->id, strlen(l->id), l);
+    return l;
+}
+
+/* Drops the events that need not stay in memory: beyond memory_per_thread, only ones committed and
+ * delivered leave. */
+static void trim_memory(struct tlog *l, uint32_t keep)
+{
+    while (l->n - l->start > keep) {
+        struct tev *e = &l->ev[l->start];
+        if (e->seq > l->flushed || e->seq > l->delivered)
+            break;
+        l->evicted = e->seq;
+        tev_clear(e);
+        l->start++;
+    }
+    if (l->start == l->n) {
+        l->start = l->n = 0;
+    } else if (l->start > l->n / 2 && l->start > 64) {
+        memmove(l->ev, l->ev + l->start, (l->n - l->start) * sizeof *l->ev);
+        l->n -= l->start;
+        l->start = 0;
+    }
+}
+
+/* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
+ * oldest idle ones go. */
+static void log_settle(struct tlog *l)
+{
+    if (l->deleted) {
+        if (!l->inflight && !l->subs)
+            log_free(l);
+        return;
+    }
+    if (l->runs || l->subs || l->inflight || l->pend.len || l->flush_task.queued || l->retry_armed || l->idle)
+        return;
+    trim_memory(l, 0);
+    if (!l->known) {
+        if (l->n == l->start)
+            log_free(l);
+        return;
+    }
+    l->idle = true;
+    l->iprev = ts->idle_tail;
+    l->inext = NULL;
+    if (ts->idle_tail)
+        ts->idle_tail->inext = l;
+    else
+        ts->idle_head = l;
+    ts->idle_tail = l;
+    if (++ts->nidle > IDLE_MAX)
+        log_free(ts->idle_head);
+}
+
+/* --- delivery --- */
+
+static void sub_write(struct tsub *x, const struct tev *e)
+{
+    if (x->gone || x->r->gone)
+        return;
+    if (passes(&x->f, e))
+        ag_http_stream_write_piece(x->r, e->frame);
+}
+
+/* Sends the events the reservation covers to the live streams. */
+static void deliver(struct tlog *l)
+{
+    for (uint32_t i = l->start; i < l->n; i++) {
+        struct tev *e = &l->ev[i];
+        if (e->seq <= l->delivered)
+            continue;
+        if (e->seq > l->reserved)
+            break;
+        for (struct tsub *x = l->subs; x; x = x->next)
+            if (x->live && e->seq > x->cursor) {
+                sub_write(x, e);
+                x->cursor = e->seq;
+            }
+        l->delivered = e->seq;
+    }
+}
+
+/* --- writing --- */
+
+static void flush_task(struct ag_task *tk);
+
+static void schedule_flush(struct tlog *l)
+{
+    if (l->inflight || l->retry_armed)
+        return;
+    l->flush_task.fn = flush_task;
+    ag_shard_defer(ts->s, &l->flush_task);
+}
+
+static void retry_flush(struct ag_timer *tm)
+{
+    struct tlog *l = AG_CONTAINER_OF(tm, struct tlog, retry);
+    l->retry_armed = false;
+    schedule_flush(l);
+    log_settle(l);
+}
+
+static void on_flushed(struct ag_pg_query *q, PGresult *res)
+{
+    struct tlog *l = q->ud;
+    l->inflight = false;
+    ts->inflight--;
+    ag_dbq_strs_free(&l->strs);
+    if (l->deleted) {
+        log_settle(l);
+        return;
+    }
+    if (q->status == AG_PG_OK) {
+        if (PQntuples(res) == 1) {
+            uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+            if (last > l->reserved)
+                l->reserved = last;
+        }
+        if (l->inflight_max > l->flushed)
+            l->flushed = l->inflight_max;
+        l->sent.len = 0;
+        deliver(l);
+    } else if (q->status == AG_PG_SQL_ERROR || ts->s->stopping) {
+        ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 events not written\" error=\"%s\"", l->id,
+               q->error ? q->error : "stopping");
+        if (l->inflight_max > l->flushed)
+            l->flushed = l->inflight_max; /* gone for good; memory may let them go */
+        l->sent.len = 0;
+    } else {
+        /* No database right now: write them again later, in front of what came since. */
+        if (l->pend.len) {
+            ag_buf_puts(&l->sent, ",");
+            ag_buf_append(&l->sent, l->pend.base, l->pend.len);
+        }
+        struct ag_buf t = l->pend;
+        l->pend = l->sent;
+        l->sent = t;
+        l->sent.len = 0;
+        ag_log(AG_LOG_WARN, "thread=%s msg=\"v2 events not written yet\" error=\"%s\"", l->id,
+               q->error ? q->error : "no database");
+        l->retry_armed = true;
+        l->retry.cb = retry_flush;
+        ag_timer_arm(&ts->s->timers, &l->retry, ts->s->now_ns + RETRY_NS);
+    }
+    trim_memory(l, ts->cfg->events.memory_per_thread);
+    if (l->pend.len || l->tail > l->reserved)
+        schedule_flush(l);
+    log_settle(l);
+}
+
+static void flush_task(struct ag_task *tk)
+{
+    struct tlog *l = AG_CONTAINER_OF(tk, struct tlog, flush_task);
+    if (l->deleted || l->inflight || l->retry_armed) {
+        log_settle(l);
+        return;
+    }
+    /* Reserve ahead while a run is on: events past the reservation would wait for this write. */
+    uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
+    if (!l->pend.len && !want) {
+        log_settle(l);
+        return;
+    }
+    uint64_t last = AG_MAX(l->pend_max, want);
+    memset(&l->q, 0, sizeof l->q);
+    l->q.stmt = AG_SQL_TEV_APPEND;
+    l->q.kind = AG_PG_WRITE;
+    l->q.cb = on_flushed;
+    l->q.ud = l;
+    l->q.params[0] = l->id;
+    struct ag_buf b = {0};
+    ag_buf_puts(&b, "[");
+    if (l->pend.len)
+        ag_buf_append(&b, l->pend.base, l->pend.len);
+    ag_buf_puts(&b, "]");
+    l->q.params[1] = ag_dbq_strs_dup(&l->strs, b.base, b.len);
+    ag_buf_free(&b);
+    l->q.params[2] = ag_dbq_strs_printf(&l->strs, "%" PRIu64, last);
+    uint32_t retain = ts->cfg->events.retain_per_thread;
+    l->q.params[3] = l->pend_max > retain ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max - retain) : NULL;
+    l->q.nparams = 4;
+    if (ag_pg_submit(ts->s, &l->q) != 0) {
+        ag_dbq_strs_free(&l->strs);
+        l->retry_armed = true;
+        l->retry.cb = retry_flush;
+        ag_timer_arm(&ts->s->timers, &l->retry, ts->s->now_ns + RETRY_NS);
+        return;
+    }
+    l->inflight = true;
+    ts->inflight++;
+    l->inflight_max = l->pend_max;
+    /* pend is in flight: it becomes sent, and pend starts over. */
+    struct ag_buf t = l->sent;
+    l->sent = l->pend;
+    l->pend = t;
+    l->pend.len = 0;
+}
+
+/* --- the producer side --- */
+
+const char *ag_tlog_reservation(const char *thread_id, char buf[24])
+{
+    struct tlog *l = log_get(thread_id, false);
+    if (!l || !l->known) {
+        if (l)
+            log_settle(l);
+        return NULL;
+    }
+    snprintf(buf, 24, "%" PRIu64, l->tail + AG_TLOG_RESERVE);
+    log_settle(l);
+    return buf;
+}
+
+void ag_tlog_reserved(const char *thread_id, uint64_t last_seq)
+{
+    struct tlog *l = log_get(thread_id, true);
+    if (!l->known) {
+        /* Not known here: the stored value was just raised by a whole block. */
+        uint64_t tail = last_seq >= AG_TLOG_RESERVE ? last_seq - AG_TLOG_RESERVE : 0;
+        if (tail > l->tail)
+            l->tail = tail;
+        if (l->delivered < l->tail)
+            l->delivered = l->tail;
+        if (l->flushed < l->tail)
+            l->flushed = l->tail;
+        if (l->evicted < l->tail)
+            l->evicted = l->tail;
+        l->known = true;
+    }
+    if (last_seq > l->reserved)
+        l->reserved = last_seq;
+    deliver(l);
+    log_settle(l);
+}
+
+void ag_tlog_run_begin(const char *thread_id)
+{
+    struct tlog *l = log_get(thread_id, true);
+    l->runs++;
+}
+
+void ag_tlog_run_end(const char *thread_id)
+{
+    struct tlog *l = log_get(thread_id, false);
+    if (!l)
+        return;
+    if (l->runs)
+        l->runs--;
+    l->last_event_ns = ts->s->now_ns;
+    log_settle(l);
+}
+
+uint64_t ag_tlog_last_seq(const char *thread_id)
+{
+    struct tlog *l = ag_strmap_get(&ts->logs, thread_id, strlen(thread_id));
+    return l && l->known ? l->tail : 0;
+}
+
+void ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                    const json_t *data)
+{
+    struct tlog *l = log_get(thread_id, true);
+    if (!l->known || l->deleted) {
+        ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 event dropped: the thread's seq is not known\" method=%s", thread_id,
+               method);
+        log_settle(l);
+        return;
+    }
+    uint64_t seq = ++l->tail;
+    uint64_t ts_ms = ag_clock_real_us() / 1000;
+    char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *n = ns ? json_dumps(ns, JSON_COMPACT) : NULL;
+    const char *nstr = n ? n : "[]";
+    size_t dlen = strlen(d);
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->ev = ag_realloc(l->ev, l->cap * sizeof *l->ev);
+    }
+    struct tev *e = &l->ev[l->n++];
+    memset(e, 0, sizeof *e);
+    e->seq = seq;
+    e->chan = method_chan(method);
+    if (e->chan == AG_TCH_CUSTOM) {
+        const char *name = json_string_value(json_object_get(data, "name"));
+        if (name)
+            e->custom = ag_strdup(name);
+    }
+    e->ns = ns ? json_deep_copy(ns) : json_array();
+    e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
+    /* For Postgres: [seq, run, method, ns, data, ts]. */
+    if (l->pend.len)
+        ag_buf_puts(&l->pend, ",");
+    ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
+    ag_buf_append(&l->pend, d, dlen);
+    ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
+    l->pend_max = seq;
+    l->last_event_ns = ts->s->now_ns;
+    ag_free(d);
+    ag_free(n);
+    deliver(l);
+    schedule_flush(l);
+}
+
+/* --- streams --- */
+
+static void sub_read(struct tsub *x);
+
+static void sub_free(struct tsub *x)
+{
+    ag_tlog_filter_clear(&x->f);
+    ag_dbq_strs_free(&x->strs);
+    ag_timer_cancel(&ts->s->timers, &x->idle);
+    ag_free(x);
+}
+
+static void sub_unlink(struct tsub *x)
+{
+    struct tsub **pp = &x->l->subs;
+    while (*pp && *pp != x)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = x->next;
+}
+
+/* Ends x's stream (the client may still be there) and forgets it once no statement refers to it. */
+static void sub_end(struct tsub *x)
+{
+    struct tlog *l = x->l;
+    if (!x->gone) {
+        x->gone = true;
+        x->r->on_gone = NULL;
+        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+        if (x->started)
+            ag_http_stream_end(x->r);
+    }
+    if (x->reading)
+        return; /* on_read frees it */
+    sub_unlink(x);
+    sub_free(x);
+    log_settle(l);
+}
+
+static void on_sub_gone(struct ag_req *r)
+{
+    sub_end(r->stream_ud);
+}
+
+static void on_idle(struct ag_timer *tm)
+{
+    struct tsub *x = AG_CONTAINER_OF(tm, struct tsub, idle);
+    struct tlog *l = x->l;
+    uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
+    uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
+    if (l->runs || ts->s->now_ns < last + idle_ns) {
+        ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
+        return;
+    }
+    sub_end(x);
+}
+
+/* Replay done: the events in memory after the cursor, then live. */
+static void go_live(struct tsub *x)
+{
+    struct tlog *l = x->l;
+    for (uint32_t i = l->start; i < l->n; i++) {
+        struct tev *e = &l->ev[i];
+        if (e->seq <= x->cursor || e->seq > l->delivered)
+            continue;
+        sub_write(x, e);
+        x->cursor = e->seq;
+    }
+    if (x->cursor < l->delivered)
+        x->cursor = l->delivered;
+    x->live = true;
+    x->idle.cb = on_idle;
+    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
+}
+
+static void write_notice(struct tsub *x, uint64_t trimmed)
+{
+    char buf[512];
+    int n = snprintf(buf, sizeof buf,
+                     "event: lifecycle\ndata: {\"type\":\"event\",\"event_id\":\"truncated:%" PRIu64
+                     "\",\"method\":\"lifecycle\",\"params\":{\"namespace\":[],\"timestamp\":%" PRIu64
+                     ",\"data\":{\"event\":\"truncated\",\"since\":%" PRIu64 ",\"oldest_seq\":%" PRIu64
+                     ",\"message\":\"events up to seq %" PRIu64
+                     " are no longer retained; the stream starts at the oldest one kept\"}}}\n\n",
+                     trimmed, ag_clock_real_us() / 1000, x->since, trimmed + 1, trimmed);
+    ag_http_stream_write(x->r, buf, (size_t)n);
+}
+
+static void on_read(struct ag_pg_query *q, PGresult *res)
+{
+    struct tsub *x = q->ud;
+    struct tlog *l = x->l;
+    x->reading = false;
+    ag_dbq_strs_free(&x->strs);
+    if (x->gone) {
+        sub_end(x);
+        return;
+    }
+    if (q->status != AG_PG_OK || PQntuples(res) == 0) {
+        if (x->started) { /* the database went away mid-replay: the client resumes with since */
+            sub_end(x);
+            return;
+        }
+        if (q->status != AG_PG_OK)
+            ag_dbq_fail(x->r, q);
+        else {
+            char msg[80];
+            snprintf(msg, sizeof msg, "Thread '%s' not found", l->id);
+            ag_http_error(x->r, 404, msg);
+        }
+        ag_http_done(x->r);
+        x->gone = true;
+        x->r->on_gone = NULL;
+        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+        sub_unlink(x);
+        sub_free(x);
+        log_settle(l);
+        return;
+    }
+    if (!x->started) {
+        x->started = true;
+        ag_http_add_header(x->r, "cache-control", "no-cache");
+        ag_http_add_header(x->r, "x-accel-buffering", "no");
+        ag_http_stream_start(x->r, 200, "text/event-stream", SSE_HEARTBEAT, ts->cfg->runs.heartbeat_ms);
+        uint64_t trimmed = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+        if (x->since < trimmed)
+            write_notice(x, trimmed);
+    }
+    int rows = PQntuples(res);
+    int got = 0;
+    for (int i = 0; i < rows; i++) {
+        if (PQgetisnull(res, i, 2))
+            continue;
+        got++;
+        uint64_t seq = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+        if (seq <= x->cursor)
+            continue;
+        const char *method = PQgetvalue(res, i, 3);
+        struct tev e = {.seq = seq, .chan = method_chan(method)};
+        json_t *data = NULL;
+        e.ns = json_loads(PQgetvalue(res, i, 4), 0, NULL);
+        if (e.chan == AG_TCH_CUSTOM) {
+            data = json_loads(PQgetvalue(res, i, 5), 0, NULL);
+            e.custom = (char *)json_string_value(json_object_get(data, "name"));
+        }
+        if (passes(&x->f, &e)) {
+            struct ag_obuf *b = frame_event(seq, method, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+                                            (size_t)PQgetlength(res, i, 5), strtoull(PQgetvalue(res, i, 6), NULL, 10));
+            ag_http_stream_write_piece(x->r, b);
+            ag_obuf_unref(b);
+        }
+        json_decref(e.ns);
+        json_decref(data);
+        x->cursor = seq;
+    }
+    if (got == PAGE || l->evicted > x->cursor) {
+        sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
+        return;
+    }
+    go_live(x);
+}
+
+static void sub_read(struct tsub *x)
+{
+    memset(&x->q, 0, sizeof x->q);
+    x->q.stmt = AG_SQL_TEV_READ;
+    x->q.kind = AG_PG_READ;
+    x->q.cb = on_read;
+    x->q.ud = x;
+    x->q.params[0] = x->l->id;
+    x->q.params[1] = OWNER;
+    x->q.params[2] = ag_dbq_strs_printf(&x->strs, "%" PRIu64, x->cursor);
+    x->q.params[3] = ag_dbq_strs_printf(&x->strs, "%d", PAGE);
+    x->q.nparams = 4;
+    if (ag_pg_submit(ts->s, &x->q) != 0) {
+        ag_dbq_strs_free(&x->strs);
+        if (x->started) {
+            sub_end(x);
+            return;
+        }
+        ag_http_add_header(x->r, "retry-after", "1");
+        ag_http_error(x->r, 503, "the database queue is full or down; retry");
+        ag_http_done(x->r);
+        x->gone = true;
+        x->r->on_gone = NULL;
+        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+        struct tlog *l = x->l;
+        sub_unlink(x);
+        sub_free(x);
+        log_settle(l);
+        return;
+    }
+    x->reading = true;
+}
+
+int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since)
+{
+    struct tlog *l = log_get(thread_id, true);
+    struct tsub *x = ag_calloc(1, sizeof *x);
+    x->l = l;
+    x->r = r;
+    x->f = *f;
+    memset(f, 0, sizeof *f);
+    x->cursor = since;
+    x->since = since;
+    x->opened_ns = ts->s->now_ns;
+    x->next = l->subs;
+    l->subs = x;
+    r->stream_ud = x;
+    r->on_gone = on_sub_gone;
+    ag_stat_add(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+    sub_read(x);
+    return AG_AGAIN;
+}
+
+void ag_tlog_thread_deleted(const char *thread_id)
+{
+    struct tlog *l = log_get(thread_id, false);
+    if (!l)
+        return;
+    l->deleted = true;
+    l->pend.len = 0;
+    struct tsub *x = l->subs;
+    while (x) {
+        struct tsub *next = x->next;
+        sub_end(x);
+        x = next;
+    }
+    if (l->flush_task.queued)
+        return; /* flush_task settles it */
+    ag_timer_cancel(&ts->s->timers, &l->retry);
+    l->retry_armed = false;
+    if (ag_strmap_get(&ts->logs, thread_id, strlen(thread_id)) == l)
+        log_settle(l);
+}
+
+/* --- shard set-up --- */
+
+void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+{
+    ts = ag_calloc(1, sizeof *ts);
+    ts->s = s;
+    ts->cfg = cfg;
+}
+
+bool ag_tlog_shard_idle(struct ag_shard *s)
+{
+    (void)s;
+    if (!ts)
+        return true;
+    struct ag_strmap *m = &ts->logs;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        struct tlog *l = m->slots[i].key ? m->slots[i].val : NULL;
+        if (!l || !l->subs)
+            continue;
+        /* Ending a stream may free its log (and move slots): start over after each. */
+        sub_end(l->subs);
+        i = (uint32_t)-1;
+    }
+    return ts->inflight == 0;
+}
+
+void ag_tlog_shard_exit(struct ag_shard *s)
+{
+    (void)s;
+    if (!ts)
+        return;
+    struct ag_strmap *m = &ts->logs;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        struct tlog *l = m->slots[i].key ? m->slots[i].val : NULL;
+        if (!l)
+            continue;
+        /* A statement still held by the database layer keeps its memory (only a forced exit leaves one). */
+        bool held = l->inflight;
+        for (struct tsub *x = l->subs, *next; x; x = next) {
+            next = x->next;
+            if (x->reading)
+                held = true;
+            else
+                sub_free(x);
+        }
+        if (held)
+            continue;
+        for (uint32_t k = l->start; k < l->n; k++)
+            tev_clear(&l->ev[k]);
+        ag_free(l->ev);
+        ag_buf_free(&l->pend);
+        ag_buf_free(&l->sent);
+        ag_dbq_strs_free(&l->strs);
+        ag_free(l);
+    }
+    ag_strmap_free(&ts->logs);
+    ag_free(ts);
+    ts = NULL;
+}

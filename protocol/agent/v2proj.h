@@ -1,0 +1,42 @@
+/* A run's events in protocol v2 form: the projection of the graph engine's events (graph/engine.h)
+ * onto the channels of the thread event log (protocol/agent/tlog.h), as the Agent Protocol defines
+ * them and LangChain's JS server frames them:
+ *
+ *   lifecycle  `running` when the run starts; `started` / `completed` / `failed` for the namespace
+ *              ["<node>:<task id>"] of a node task, opened by the first event inside it (its
+ *              messages); at the end, open namespaces are closed, then `completed`, `interrupted`
+ *              or `failed` (with `error`) at the root.
+ *   messages   content-block events per message: message-start, content-block-start / -delta /
+ *              -finish, message-finish; streamed chunks become deltas, whole messages arrive at once.
+ *   values     the state, messages in protocol shape, `__interrupt__` removed.
+ *   updates    {"node", "values"} per node update; interrupts go to input.requested instead.
+ *   input.requested  {"interrupt_id", "payload", "value"}, once per interrupt.
+ *   custom     {"payload"}; checkpoints {"id", "parent_id", "step", "source"}; tasks as the engine
+ *              reports them.
+ *
+ * Runs on the run's shard. */
+#ifndef AG_PROTOCOL_AGENT_V2PROJ_H
+#define AG_PROTOCOL_AGENT_V2PROJ_H
+
+#include <jansson.h>
+
+struct ag_graph_event;
+struct ag_v2proj;
+
+/* A projection for run_id on thread_id of graph graph_name (copied). */
+struct ag_v2proj *ag_v2proj_new(const char *thread_id, const char *run_id, const char *graph_name);
+void ag_v2proj_free(struct ag_v2proj *p);
+
+/* The run started: lifecycle `running`. */
+void ag_v2proj_start(struct ag_v2proj *p);
+/* One engine event. */
+void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev);
+/* The run ended with status (success, interrupted, error, timeout) and error (NULL unless failed):
+ * open namespaces close, then the root's terminal lifecycle event. */
+void ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error);
+
+/* values in protocol shape: messages of any top-level list normalized, `__interrupt__` dropped. A
+ * new reference. */
+json_t *ag_v2_normalize_values(const json_t *values);
+
+#endif
