@@ -75,6 +75,7 @@ struct ag_run {
     const struct ag_graph_def *graph;
     struct ag_graph_run *exec;
     struct ag_v2proj *v2;    /* its events in the thread's v2 log (NULL for a stateless run deleted after) */
+    uint64_t v2_end;         /* the seq of its terminal v2 event, held until the outcome is stored */
     /* Events, each one SSE frame; ids ev_first .. ev_first + nev - 1. */
     struct ag_obuf **ev;
     uint32_t nev, evcap;
@@ -770,6 +771,13 @@ static void run_finish(struct ag_run *run)
         emit(run, "error", e);
         json_decref(e);
     }
+    if (run->v2) {
+        /* In the log now, before a run started next; the streams get it once the outcome is stored. */
+        run->v2_end = ag_v2proj_end(run->v2, run->status, run->error);
+        ag_v2proj_free(run->v2);
+        run->v2 = NULL;
+        ag_tlog_run_end(run->spec.thread_id);
+    }
     submit_finish(run);
     start_next(t);
 }
@@ -780,13 +788,8 @@ static void run_ended(struct ag_run *run)
     json_t *e = json_pack("{s:s}", "status", !strcmp(run->status, "timeout") ? "error" : run->status);
     emit(run, "end", e);
     json_decref(e);
-    if (run->v2) {
-        /* After the outcome is stored: a client told "interrupted" can answer at once. */
-        ag_v2proj_end(run->v2, run->status, run->error);
-        ag_v2proj_free(run->v2);
-        run->v2 = NULL;
-        ag_tlog_run_end(run->spec.thread_id);
-    }
+    if (run->v2_end) /* the outcome is stored: a client told "interrupted" can answer at once */
+        ag_tlog_release(run->spec.thread_id, run->v2_end);
     run->state = R_DONE;
     rs->live--;
     ag_stat_sub(&rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);

@@ -28,6 +28,7 @@
 struct tev {
     uint64_t seq;
     unsigned chan;
+    bool held;
     char *custom;  /* data.name of a custom event, or NULL */
     json_t *ns;    /* array of strings */
     struct ag_obuf *frame;
@@ -327,7 +328,7 @@ static void deliver(struct tlog *l)
         struct tev *e = &l->ev[i];
         if (e->seq <= l->delivered)
             continue;
-        if (e->seq > l->reserved)
+        if (e->seq > l->reserved || e->held)
             break;
         for (struct tsub *x = l->subs; x; x = x->next)
             if (x->live && e->seq > x->cursor) {
@@ -514,15 +515,15 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
     return l && l->known ? l->tail : 0;
 }
 
-void ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                    const json_t *data)
+uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                        const json_t *data, bool hold)
 {
     struct tlog *l = log_get(thread_id, true);
     if (!l->known || l->deleted) {
         ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 event dropped: the thread's seq is not known\" method=%s", thread_id,
                method);
         log_settle(l);
-        return;
+        return 0;
     }
     uint64_t seq = ++l->tail;
     uint64_t ts_ms = ag_clock_real_us() / 1000;
@@ -537,6 +538,7 @@ void ag_tlog_append(const char *thread_id, const char *run_id, const char *metho
     struct tev *e = &l->ev[l->n++];
     memset(e, 0, sizeof *e);
     e->seq = seq;
+    e->held = hold;
     e->chan = method_chan(method);
     if (e->chan == AG_TCH_CUSTOM) {
         const char *name = json_string_value(json_object_get(data, "name"));
@@ -557,6 +559,20 @@ void ag_tlog_append(const char *thread_id, const char *run_id, const char *metho
     ag_free(n);
     deliver(l);
     schedule_flush(l);
+    return seq;
+}
+
+void ag_tlog_release(const char *thread_id, uint64_t seq)
+{
+    struct tlog *l = log_get(thread_id, false);
+    if (!l)
+        return;
+    for (uint32_t i = l->start; i < l->n; i++)
+        if (l->ev[i].seq == seq)
+            l->ev[i].held = false;
+    deliver(l);
+    trim_memory(l, ts->cfg->events.memory_per_thread);
+    log_settle(l);
 }
 
 /* --- streams --- */
@@ -689,6 +705,7 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
     }
     int rows = PQntuples(res);
     int got = 0;
+    bool caught_up = false;
     for (int i = 0; i < rows; i++) {
         if (PQgetisnull(res, i, 2))
             continue;
@@ -696,6 +713,10 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
         uint64_t seq = strtoull(PQgetvalue(res, i, 2), NULL, 10);
         if (seq <= x->cursor)
             continue;
+        if (l->known && seq > l->delivered) {
+            caught_up = true; /* held back from the live streams (go_live and deliver send it) */
+            break;
+        }
         const char *method = PQgetvalue(res, i, 3);
         struct tev e = {.seq = seq, .chan = method_chan(method)};
         json_t *data = NULL;
@@ -714,7 +735,7 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
         json_decref(data);
         x->cursor = seq;
     }
-    if (got == PAGE || l->evicted > x->cursor) {
+    if (!caught_up && (got == PAGE || l->evicted > x->cursor)) {
         sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
         return;
     }
@@ -809,16 +830,28 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     (void)s;
     if (!ts)
         return true;
+    /* The streams still open, collected first: ending one may free its log (and move map slots). */
+    struct tsub **open = NULL;
+    size_t n = 0, cap = 0;
+    bool reading = false;
     struct ag_strmap *m = &ts->logs;
     for (uint32_t i = 0; i < m->cap; i++) {
         struct tlog *l = m->slots[i].key ? m->slots[i].val : NULL;
-        if (!l || !l->subs)
-            continue;
-        /* Ending a stream may free its log (and move slots): start over after each. */
-        sub_end(l->subs);
-        i = (uint32_t)-1;
+        for (struct tsub *x = l ? l->subs : NULL; x; x = x->next) {
+            reading |= x->reading;
+            if (x->gone)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                open = ag_realloc(open, cap * sizeof *open);
+            }
+            open[n++] = x;
+        }
     }
-    return ts->inflight == 0;
+    for (size_t i = 0; i < n; i++)
+        sub_end(open[i]);
+    ag_free(open);
+    return ts->inflight == 0 && !reading;
 }
 
 void ag_tlog_shard_exit(struct ag_shard *s)

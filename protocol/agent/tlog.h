@@ -72,17 +72,23 @@ void ag_tlog_run_end(const char *thread_id);
 /* Appends one event: the next seq, written to Postgres within the turn, sent to every stream whose
  * filter takes it. method is the envelope's ("lifecycle", "values", "updates", "messages",
  * "input.requested", "custom", "checkpoints", "tasks"); ns the namespace (array of strings, NULL:
- * root); data the payload (borrowed). The thread's seq must be known (after ag_tlog_reserved). */
-void ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                    const json_t *data);
+ * root); data the payload (borrowed). The thread's seq must be known (after ag_tlog_reserved).
+ * hold: the streams get neither it nor any later event until ag_tlog_release (a run's end waits for
+ * its outcome to be stored, so a client told "interrupted" finds the thread interrupted). Returns
+ * the seq (0 when the event was dropped). */
+uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                        const json_t *data, bool hold);
+/* Lets the held event seq (and what waits behind it) go to the streams. */
+void ag_tlog_release(const char *thread_id, uint64_t seq);
 
 /* The last seq handed out on this shard for the thread, or 0 when not known here. */
 uint64_t ag_tlog_last_seq(const char *thread_id);
 
-/* Serves r (on the thread's owner shard) as a v2 event stream: 404 without the thread, else SSE of
- * the events after `since` that pass f, then live ones, until the client leaves, the thread is
- * deleted or it has been idle events.idle_close_ms with no run on it. Takes f's references. Returns
- * AG_AGAIN. */
+/* Serves r (on the thread's owner shard) as a v2 event stream: 404 for someone else's thread, else
+ * SSE of the events after `since` that pass f, then live ones, until the client leaves, the thread
+ * is deleted or it has been idle events.idle_close_ms with no run on it. A thread that does not
+ * exist yet is streamed too (the protocol lets clients open the stream before run.start creates
+ * it). Takes f's references. Returns AG_AGAIN. */
 int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since);
 
 /* The thread is being deleted: its streams end, its unwritten events are dropped. */

@@ -31,7 +31,7 @@ struct ag_v2proj {
 
 static void put(struct ag_v2proj *p, const char *method, const json_t *ns, json_t *data)
 {
-    ag_tlog_append(p->thread_id, p->run_id, method, ns, data);
+    ag_tlog_append(p->thread_id, p->run_id, method, ns, data, false);
     json_decref(data);
 }
 
@@ -373,7 +373,7 @@ void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
     }
 }
 
-void ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error)
+uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error)
 {
     for (size_t i = p->ntasks; i-- > 0;) {
         struct ptask *t = &p->tasks[i];
@@ -387,5 +387,7 @@ void ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error)
     json_t *d = lifecycle(ok ? "completed" : intr ? "interrupted" : "failed", p->graph);
     if (!ok && !intr)
         json_object_set_new(d, "error", json_string(error ? error : status));
-    put(p, "lifecycle", NULL, d);
+    uint64_t seq = ag_tlog_append(p->thread_id, p->run_id, "lifecycle", NULL, d, true);
+    json_decref(d);
+    return seq;
 }

@@ -19,6 +19,7 @@
 #define AG_PROTOCOL_AGENT_V2PROJ_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct ag_graph_event;
 struct ag_v2proj;
@@ -32,8 +33,9 @@ void ag_v2proj_start(struct ag_v2proj *p);
 /* One engine event. */
 void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev);
 /* The run ended with status (success, interrupted, error, timeout) and error (NULL unless failed):
- * open namespaces close, then the root's terminal lifecycle event. */
-void ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error);
+ * open namespaces close, then the root's terminal lifecycle event, held back from the streams (see
+ * ag_tlog_append) until the caller releases the seq returned. */
+uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error);
 
 /* values in protocol shape: messages of any top-level list normalized, `__interrupt__` dropped. A
  * new reference. */
