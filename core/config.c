@@ -48,6 +48,8 @@ static const struct opt opts[] = {
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
     {"runs.events_max", NULL, T_U32, OFF(runs.events_max), 16, 10000000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
+    {"crons.poll_ms", NULL, T_U32, OFF(crons.poll_ms), 10, 3600000},
+    {"crons.claim_ms", NULL, T_U32, OFF(crons.claim_ms), 1000, 86400000},
 };
 #undef OFF
 
@@ -198,6 +200,8 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->runs.queue_max = 1000;
     cfg->runs.events_max = 100000;
     cfg->runs.lease_ms = 30000;
+    cfg->crons.poll_ms = 1000;
+    cfg->crons.claim_ms = 60000;
 
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},

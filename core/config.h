@@ -24,6 +24,11 @@ struct ag_run_limits {
                                * whose lease expired (its process is gone) ends as error */
 };
 
+struct ag_cron_limits {
+    uint32_t poll_ms;  /* the longest pause between two looks for due crons (sooner when one is due) */
+    uint32_t claim_ms; /* how long a process's claim on a due cron lasts before another may fire it */
+};
+
 struct ag_config {
     char *host;
     int port; /* 0: the kernel picks one, shared by all shards */
@@ -35,6 +40,7 @@ struct ag_config {
     uint32_t shutdown_timeout_ms;
     struct ag_limits limits;
     struct ag_run_limits runs;
+    struct ag_cron_limits crons;
 };
 
 enum ag_config_status {

@@ -1087,18 +1087,31 @@ int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
 
 void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
 {
-    static const char busy[] =
-        "{\"error\":\"service_unavailable\",\"message\":\"the database queue is full or down; retry\",\"details\":null}";
-    if (submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud) != AG_AGAIN)
-        cb(ud, 503, busy, sizeof busy - 1);
+    (void)submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud);
+}
+
+/* A creation refused before it was queued: answers r, or tells cb (without a request). */
+static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg)
+{
+    if (r) {
+        if (status == 503)
+            ag_http_add_header(r, "retry-after", "1");
+        ag_http_error(r, status, msg);
+        return;
+    }
+    json_t *e = json_pack("{s:s,s:s,s:n}", "error", ag_http_error_code(status), "message", msg, "details");
+    char *body = dumps(e);
+    json_decref(e);
+    cb(ud, status, body, strlen(body));
+    ag_free(body);
 }
 
 static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)
 {
     struct trt *t = trt_get(spec->thread_id, true);
     if (trt_busy(t) && spec->mt == AG_MT_REJECT) {
-        ag_http_error(r, 409,
-                      "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
+        refuse_early(r, cb, ud, 409,
+                     "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
         ag_run_spec_clear(spec);
         trt_release(t);
         return AG_OK;
@@ -1108,8 +1121,7 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
         for (struct ag_run *x = t->qhead; x; x = x->qnext)
             n++;
         if (n >= rs->cfg->runs.queue_max) {
-            ag_http_add_header(r, "retry-after", "1");
-            ag_http_error(r, 503, "too many runs queued on this thread");
+            refuse_early(r, cb, ud, 503, "too many runs queued on this thread");
             ag_run_spec_clear(spec);
             return AG_OK;
         }
@@ -1161,6 +1173,8 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     run->q.nparams = 15;
     int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
     if (rc != AG_AGAIN) {
+        if (!r)
+            refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
         t->creating--;
         ag_dbq_strs_free(st);
         ag_run_spec_clear(sp);
