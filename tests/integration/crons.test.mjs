@@ -79,6 +79,7 @@ describe('crons: the endpoints', () => {
 
     it('refuses bad fields with 422 naming each one', async () => {
         const p = srv.port;
+        assert.equal((await call(p, 'GET', '/info')).json.flags.crons, true);
         const base = { assistant_id: 'echo', schedule: '*/5 * * * *', input: {} };
         const bad = async (patch, loc, type, path = '/runs/crons') => {
             const res = await call(p, 'POST', path, { ...base, ...patch });
