@@ -51,6 +51,8 @@ static const struct opt opts[] = {
     {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
     {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},
     {"events.idle_close_ms", NULL, T_U32, OFF(events.idle_close_ms), 10, 86400000},
+    {"crons.poll_ms", NULL, T_U32, OFF(crons.poll_ms), 10, 3600000},
+    {"crons.claim_ms", NULL, T_U32, OFF(crons.claim_ms), 1000, 86400000},
 };
 #undef OFF
 
@@ -204,6 +206,8 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->events.retain_per_thread = 10000;
     cfg->events.memory_per_thread = 1024;
     cfg->events.idle_close_ms = 30000;
+    cfg->crons.poll_ms = 1000;
+    cfg->crons.claim_ms = 60000;
 
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},

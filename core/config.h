@@ -30,6 +30,11 @@ struct ag_event_limits {
     uint32_t idle_close_ms;     /* a v2 stream with nothing to send and no run on its thread ends */
 };
 
+struct ag_cron_limits {
+    uint32_t poll_ms;  /* the longest pause between two looks for due crons (sooner when one is due) */
+    uint32_t claim_ms; /* how long a process's claim on a due cron lasts before another may fire it */
+};
+
 struct ag_config {
     char *host;
     int port; /* 0: the kernel picks one, shared by all shards */
@@ -42,6 +47,7 @@ struct ag_config {
     struct ag_limits limits;
     struct ag_run_limits runs;
     struct ag_event_limits events;
+    struct ag_cron_limits crons;
 };
 
 enum ag_config_status {

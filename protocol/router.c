@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "protocol/agent/assistants.h"
+#include "protocol/agent/crons.h"
 #include "protocol/agent/runs.h"
 #include "protocol/agent/v2.h"
 #include "protocol/agent/state.h"

@@ -1,15 +1,18 @@
 #include "protocol/server.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/cpu.h"
 #include "core/log.h"
+#include "core/tz.h"
 #include "net/net.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
 #include "protocol/agent/assistants.h"
+#include "protocol/agent/cron_scheduler.h"
 #include "protocol/agent/run.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/tlog.h"
@@ -36,6 +39,7 @@ static int shard_start(struct ag_shard *s)
     ag_store_shard_start(s);
     ag_tlog_shard_init(s, cfg);
     ag_run_shard_init(s, cfg);
+    ag_cron_scheduler_start(s);
     return ag_net_start(s, &nc);
 }
 
@@ -59,7 +63,7 @@ static bool shard_idle(struct ag_shard *s)
     struct ag_server *srv = s->rt->user;
     bool runs_idle = ag_run_shard_idle(s); /* cancels what still runs: its streams end, then its conns */
     runs_idle = ag_tlog_shard_idle(s) && runs_idle; /* v2 streams end; the last events are written */
-    bool mine = runs_idle && ag_net_idle(s);
+    bool mine = runs_idle && ag_cron_scheduler_idle(s) && ag_net_idle(s);
     bool was = atomic_exchange(&srv->idle[s->id], mine);
     if (!mine)
         return false;
@@ -85,6 +89,7 @@ static void shard_flush(struct ag_shard *s)
 static void shard_exit(struct ag_shard *s)
 {
     ag_net_exit(s);
+    ag_cron_scheduler_stop(s);
     ag_run_shard_exit(s);
     ag_tlog_shard_exit(s);
     ag_threads_shard_exit(s);
@@ -142,12 +147,18 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_net_register();
     ag_pg_register();
     ag_http_register();
+    ag_cron_scheduler_register();
     ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
+    /* Cron time zones: read once here, never by a shard (TZDIR moves the database, as for the C library). */
+    const char *tzdir = getenv("TZDIR");
+    if (ag_tz_db_load(tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo") == 0)
+        ag_log(AG_LOG_WARN, "msg=\"no time zone database (install tzdata): cron schedules accept only UTC\"");
     ag_migrate_set_seed(ag_assistants_seed);
     if (cfg->database_url && *cfg->database_url)
         ag_migrate_start(cfg->database_url);
     if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {
         ag_migrate_stop();
+        ag_tz_db_free();
         close_listeners(srv);
         return -1;
     }
@@ -172,6 +183,7 @@ int ag_server_running(struct ag_server *srv)
 void ag_server_join(struct ag_server *srv)
 {
     ag_runtime_join(&srv->rt);
+    ag_tz_db_free();
     ag_migrate_stop();
     close_listeners(srv);
 }

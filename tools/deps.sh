@@ -19,6 +19,7 @@ default_packages() {
         liburing-dev libpq-dev libmimalloc-dev libjansson-dev node-llhttp
         libclang-rt-14-dev # clang 14's ASan/UBSan/TSan/libFuzzer runtimes
         postgresql         # server 15 under /usr/lib/postgresql/15/bin
+        tzdata             # /usr/share/zoneinfo: the time zones of cron schedules
     )
     # Node may come from elsewhere (nodesource ships npm inside its nodejs); only fill the gaps.
     command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -1110,13 +1110,10 @@ int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
 
 void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
 {
-    static const char busy[] =
-        "{\"error\":\"service_unavailable\",\"message\":\"the database queue is full or down; retry\",\"details\":null}";
-    if (submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud) != AG_AGAIN)
-        cb(ud, 503, busy, sizeof busy - 1);
+    (void)submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud);
 }
 
-/* Refuses a creation before it started: answers r, or tells cb. */
+/* A creation refused before it was queued: answers r, or tells cb (without a request). */
 static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg)
 {
     if (r) {
@@ -1203,6 +1200,8 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     run->q.nparams = 17;
     int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
     if (rc != AG_AGAIN) {
+        if (!r)
+            refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
         t->creating--;
         ag_dbq_strs_free(st);
         ag_run_spec_clear(sp);

@@ -123,9 +123,8 @@ static void parse_stream_mode(json_t *v, struct ag_run_spec *sp, struct ag_vpath
     sp->stream_mode = list;
 }
 
-/* Fills sp from body (at path base); problems go to e. stateless: POST /runs*. */
-static void parse_run_create_at(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
-                                const struct ag_vpath *base)
+void ag_runs_parse_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
+                          const struct ag_vpath *base)
 {
     struct ag_vpath p = *base;
     if (ag_validate_object(body, run_fields, AG_ARRAY_LEN(run_fields), false, &p, e))
@@ -246,12 +245,7 @@ static void parse_run_create_at(json_t *body, bool stateless, struct ag_run_spec
 static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e)
 {
     struct ag_vpath p = {.key = {"body"}, .n = 1};
-    parse_run_create_at(body, stateless, sp, e, &p);
-}
-
-void ag_runs_parse_create(json_t *body, struct ag_run_spec *sp, struct ag_verr *e)
-{
-    parse_run_create(body, false, sp, e);
+    ag_runs_parse_create(body, stateless, sp, e, &p);
 }
 
 static void refuse_query(struct ag_req *r, struct ag_verr *e)
@@ -381,7 +375,7 @@ int ag_runs_stateless_batch(struct ag_req *r)
             struct ag_vpath p = {.key = {"body"}, .n = 1};
             ag_vpath_push_index(&p, (int64_t)i);
             ag_owner_mint_thread_id(r->shard, specs[i].thread_id);
-            parse_run_create_at(json_array_get(body, i), true, &specs[i], &e, &p);
+            ag_runs_parse_create(json_array_get(body, i), true, &specs[i], &e, &p);
         }
     }
     json_decref(body);

@@ -6,14 +6,19 @@
 #define AG_PROTOCOL_AGENT_RUNS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct ag_req;
 struct ag_run_spec;
 struct ag_verr;
+struct ag_vpath;
 
-/* Fills sp from a RunCreate body for a run on a thread (POST /threads/{id}/runs), as the run
- * endpoints validate it; problems go to e (paths from ["body"]). sp->thread_id is not touched. */
-void ag_runs_parse_create(json_t *body, struct ag_run_spec *sp, struct ag_verr *e);
+/* Validates a RunCreate body (at path base, e.g. ["body"]) into sp, leaving sp->thread_id as it is;
+ * every problem goes to e with its field path. stateless: the body of POST /runs (on_completion
+ * allowed, if_not_exists not). Crons build each firing's run through this, so a cron accepts exactly
+ * what a run accepts. sp holds references to body's values (ag_run_spec_clear frees them). */
+void ag_runs_parse_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
+                          const struct ag_vpath *base);
 
 /* POST /threads/{thread_id}/runs: the Run (pending). */
 int ag_runs_create(struct ag_req *r);

@@ -133,7 +133,7 @@ int ag_sys_info(struct ag_req *r)
     ag_jw_key(&w, "assistants");
     ag_jw_bool(&w, true);
     ag_jw_key(&w, "crons");
-    ag_jw_bool(&w, false);
+    ag_jw_bool(&w, true);
     ag_jw_key(&w, "langsmith");
     ag_jw_bool(&w, false);
     ag_jw_end(&w);

@@ -241,7 +241,8 @@ static void start_run(struct cmd *c, json_t *body, json_t *command_override)
     struct ag_run_spec sp = {0};
     struct ag_verr e = {0};
     json_object_set_new(body, "if_not_exists", json_string("create"));
-    ag_runs_parse_create(body, &sp, &e);
+    struct ag_vpath path = {.key = {"params"}, .n = 1};
+    ag_runs_parse_create(body, false, &sp, &e, &path);
     json_decref(body);
     if (e.count) {
         char msg[400];
