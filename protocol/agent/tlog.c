@@ -18,8 +18,8 @@
 
 #define OWNER "anonymous"
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
-/* Events read from Postgres per replay statement. */
-#define PAGE 500
+/* Batches read from Postgres per replay statement. */
+#define PAGE 64
 /* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq. */
 #define IDLE_MAX 4096
 #define RETRY_NS 500000000ull
@@ -52,8 +52,9 @@ struct tlog {
     uint32_t start, n, cap;
     /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
     struct ag_buf pend;
-    uint64_t pend_max;
+    uint64_t pend_first, pend_max; /* seqs of its first and last event */
     struct ag_buf sent; /* what the write in flight carries (put back in front of pend if it must be retried) */
+    uint64_t sent_first;
     /* The write in flight. */
     bool inflight, retry_armed, deleted;
     uint64_t inflight_max;
@@ -390,7 +391,11 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
         if (l->pend.len) {
             ag_buf_puts(&l->sent, ",");
             ag_buf_append(&l->sent, l->pend.base, l->pend.len);
+        } else {
+            l->pend_max = l->inflight_max;
         }
+        if (l->sent.len)
+            l->pend_first = l->sent_first;
         struct ag_buf t = l->pend;
         l->pend = l->sent;
         l->sent = t;
@@ -434,10 +439,14 @@ static void flush_task(struct ag_task *tk)
     ag_buf_puts(&b, "]");
     l->q.params[1] = ag_dbq_strs_dup(&l->strs, b.base, b.len);
     ag_buf_free(&b);
-    l->q.params[2] = ag_dbq_strs_printf(&l->strs, "%" PRIu64, last);
+    l->q.params[2] = l->pend.len ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_first) : NULL;
+    l->q.params[3] = l->pend.len ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max) : NULL;
+    l->q.params[4] = ag_dbq_strs_printf(&l->strs, "%" PRIu64, last);
     uint32_t retain = ts->cfg->events.retain_per_thread;
-    l->q.params[3] = l->pend_max > retain ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max - retain) : NULL;
-    l->q.nparams = 4;
+    l->q.params[5] = l->pend.len && l->pend_max > retain
+                         ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max - retain)
+                         : NULL;
+    l->q.nparams = 6;
     if (ag_pg_submit(ts->s, &l->q) != 0) {
         ag_dbq_strs_free(&l->strs);
         l->retry_armed = true;
@@ -448,6 +457,7 @@ static void flush_task(struct ag_task *tk)
     l->inflight = true;
     ts->inflight++;
     l->inflight_max = l->pend_max;
+    l->sent_first = l->pend_first;
     /* pend is in flight: it becomes sent, and pend starts over. */
     struct ag_buf t = l->sent;
     l->sent = l->pend;
@@ -550,6 +560,8 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     /* For Postgres: [seq, run, method, ns, data, ts]. */
     if (l->pend.len)
         ag_buf_puts(&l->pend, ",");
+    else
+        l->pend_first = seq;
     ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
     ag_buf_append(&l->pend, d, dlen);
     ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
@@ -706,34 +718,39 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
     int rows = PQntuples(res);
     int got = 0;
     bool caught_up = false;
-    for (int i = 0; i < rows; i++) {
+    for (int i = 0; i < rows && !caught_up; i++) {
         if (PQgetisnull(res, i, 2))
             continue;
         got++;
-        uint64_t seq = strtoull(PQgetvalue(res, i, 2), NULL, 10);
-        if (seq <= x->cursor)
-            continue;
-        if (l->known && seq > l->delivered) {
-            caught_up = true; /* held back from the live streams (go_live and deliver send it) */
-            break;
+        json_t *batch = json_loadb(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3), 0, NULL);
+        size_t k;
+        json_t *ev;
+        json_array_foreach(batch, k, ev) {
+            uint64_t seq = (uint64_t)json_integer_value(json_array_get(ev, 0));
+            if (seq <= x->cursor)
+                continue;
+            if (l->known && seq > l->delivered) {
+                caught_up = true; /* held back from the live streams (go_live and deliver send it) */
+                break;
+            }
+            const char *method = json_string_value(json_array_get(ev, 2));
+            json_t *data = json_array_get(ev, 4);
+            struct tev e = {.seq = seq, .chan = method ? method_chan(method) : 0, .ns = json_array_get(ev, 3)};
+            if (e.chan == AG_TCH_CUSTOM)
+                e.custom = (char *)json_string_value(json_object_get(data, "name"));
+            if (method && passes(&x->f, &e)) {
+                char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
+                char *n = json_dumps(e.ns, JSON_COMPACT);
+                struct ag_obuf *b = frame_event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
+                                                (uint64_t)json_integer_value(json_array_get(ev, 5)));
+                ag_http_stream_write_piece(x->r, b);
+                ag_obuf_unref(b);
+                ag_free(d);
+                ag_free(n);
+            }
+            x->cursor = seq;
         }
-        const char *method = PQgetvalue(res, i, 3);
-        struct tev e = {.seq = seq, .chan = method_chan(method)};
-        json_t *data = NULL;
-        e.ns = json_loads(PQgetvalue(res, i, 4), 0, NULL);
-        if (e.chan == AG_TCH_CUSTOM) {
-            data = json_loads(PQgetvalue(res, i, 5), 0, NULL);
-            e.custom = (char *)json_string_value(json_object_get(data, "name"));
-        }
-        if (passes(&x->f, &e)) {
-            struct ag_obuf *b = frame_event(seq, method, PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-                                            (size_t)PQgetlength(res, i, 5), strtoull(PQgetvalue(res, i, 6), NULL, 10));
-            ag_http_stream_write_piece(x->r, b);
-            ag_obuf_unref(b);
-        }
-        json_decref(e.ns);
-        json_decref(data);
-        x->cursor = seq;
+        json_decref(batch);
     }
     if (!caught_up && (got == PAGE || l->evicted > x->cursor)) {
         sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */

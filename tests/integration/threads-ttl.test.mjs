@@ -50,7 +50,7 @@ describe('thread TTL sweeper', { timeout: 120000 }, () => {
             `INSERT INTO assistants (assistant_id, graph_id, name) VALUES ('${aid}', 'g', 'n'); ` +
                 `INSERT INTO runs (thread_id, assistant_id, status) VALUES ('${id}', '${aid}', 'success'); ` +
                 `INSERT INTO checkpoints (thread_id, checkpoint_id, step, source) VALUES ('${id}', 'c1', 0, 'loop'); ` +
-                `INSERT INTO thread_events (thread_id, seq, method, data) VALUES ('${id}', 1, 'values', '{}'); ` +
+                `INSERT INTO thread_events (thread_id, last_seq, first_seq, events) VALUES ('${id}', 1, 1, '[[1,"","values",[],{},0]]'); ` +
                 `UPDATE threads SET expires_at = now() - interval '1 minute' WHERE thread_id = '${id}'`,
         );
         await until(gone(id), `thread ${id} to be swept`);

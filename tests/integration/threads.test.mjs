@@ -303,7 +303,7 @@ describe('threads endpoints', { timeout: 120000 }, () => {
                 `INSERT INTO assistants (assistant_id, graph_id, name) VALUES ('${aid}', 'g', 'n'); ` +
                     `INSERT INTO runs (thread_id, assistant_id) VALUES ('${id}', '${aid}'); ` +
                     checkpoint(id, '', 'c1') +
-                    `INSERT INTO thread_events (thread_id, seq, method, data) VALUES ('${id}', 1, 'values', '{}');`,
+                    `INSERT INTO thread_events (thread_id, last_seq, first_seq, events) VALUES ('${id}', 1, 1, '[[1,"","values",[],{},0]]');`,
             );
             const res = await api('DELETE', `/threads/${id}`);
             assert.equal(res.status, 204);
@@ -330,7 +330,7 @@ describe('threads endpoints', { timeout: 120000 }, () => {
                     checkpoint(id, '', 'c1') +
                     checkpoint(id, '', 'c2') +
                     checkpoint(id, 'sub:1', 'c3') +
-                    `INSERT INTO thread_events (thread_id, seq, method, data) VALUES ('${id}', 1, 'values', '{"a":1}'), ('${id}', 2, 'values', '{"a":2}');`,
+                    `INSERT INTO thread_events (thread_id, last_seq, first_seq, events) VALUES ('${id}', 1, 1, '[[1,"","values",[],{"a":1},0]]'), ('${id}', 2, 2, '[[2,"","values",[],{"a":2},0]]');`,
             );
             const res = await api('POST', `/threads/${id}/copy`);
             assert.equal(res.status, 200, res.text);
@@ -349,7 +349,7 @@ describe('threads endpoints', { timeout: 120000 }, () => {
                     `WHERE thread_id = '${c.thread_id}' ORDER BY checkpoint_id`,
             );
             assert.equal(cps, `:c1:${c.thread_id}\n:c2:${c.thread_id}\nsub:1:c3:${c.thread_id}`);
-            assert.equal(await sql(`SELECT string_agg(seq || '=' || data::text, ',' ORDER BY seq) FROM thread_events WHERE thread_id = '${c.thread_id}'`), '1={"a": 1},2={"a": 2}');
+            assert.equal(await sql(`SELECT string_agg(last_seq || '=' || events, ',' ORDER BY last_seq) FROM thread_events WHERE thread_id = '${c.thread_id}'`), '1=[[1,"","values",[],{"a":1},0]],2=[[2,"","values",[],{"a":2},0]]');
             assert.equal(await sql(`SELECT last_seq FROM threads WHERE thread_id = '${c.thread_id}'`), '2');
             // The source is untouched.
             assert.equal(await sql(`SELECT count(*) FROM checkpoints WHERE thread_id = '${id}'`), '3');
