@@ -39,11 +39,13 @@ enum sub_kind {
     SUB_STREAM, /* SSE of the run's events */
     SUB_WAIT,   /* the final output as a streamed JSON body (keep-alive newlines before it) */
     SUB_CANCEL, /* cancel?wait=1: 204 once ended */
+    SUB_THREAD, /* GET /threads/{id}/stream: every run of the thread in turn (ids "<run id>:<n>") */
 };
 
 struct sub {
     struct sub *next;
-    struct ag_run *run;
+    struct ag_run *run; /* SUB_THREAD: the run it follows now, or NULL while it waits on t */
+    struct trt *t;      /* SUB_THREAD only */
     struct ag_req *r;
     enum sub_kind kind;
     bool cancel_on_gone;
@@ -58,6 +60,8 @@ struct trt {
     unsigned finishing;           /* runs in R_FINISHING (they still point here) */
     json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
     bool cp_known;
+    struct sub *waiting;          /* thread streams between runs (SUB_THREAD with run NULL) */
+    unsigned nthread_subs;        /* thread streams, waiting or following a run */
 };
 
 struct ag_run {
@@ -172,7 +176,7 @@ static bool trt_busy(const struct trt *t)
 
 static bool trt_referenced(const struct trt *t)
 {
-    return trt_busy(t) || t->finishing;
+    return trt_busy(t) || t->finishing || t->nthread_subs;
 }
 
 /* Frees t when nothing refers to it any more. Ended runs keep no pointer to it (run->t is cleared). */
@@ -194,6 +198,35 @@ static void set_last_cp(struct trt *t, json_t *cp)
 }
 
 /* --- events --- */
+
+/* A run's frame as a thread stream sends it: its id "<n>" becomes "<run id>:<n>", so that a
+ * Last-Event-ID names the run as well as the event. */
+static struct ag_obuf *thread_frame(const struct ag_run *run, const struct ag_obuf *b)
+{
+    const char *p = b->data + AG_HTTP_PIECE_HEAD;
+    size_t n = b->len - AG_HTTP_PIECE_HEAD - 2, cut = n;
+    for (size_t i = n; i-- > 0;)
+        if (!strncmp(p + i, "\nid: ", 5)) {
+            cut = i;
+            break;
+        }
+    const char *id = cut < n ? p + cut + 5 : "";
+    size_t idlen = cut < n ? n - cut - 5 - 2 : 0; /* without the blank line */
+    size_t rl = strlen(run->run_id);
+    struct ag_obuf *t = ag_http_piece_new(cut + 5 + rl + 1 + idlen + 2);
+    char *q = ag_http_piece_data(t);
+    memcpy(q, p, cut);
+    q += cut;
+    memcpy(q, "\nid: ", 5);
+    q += 5;
+    memcpy(q, run->run_id, rl);
+    q += rl;
+    *q++ = ':';
+    memcpy(q, id, idlen);
+    q += idlen;
+    memcpy(q, "\n\n", 2);
+    return t;
+}
 
 /* Appends one SSE frame to the run's log and sends it to every stream subscriber. */
 static void emit_raw(struct ag_run *run, const char *event, const char *data, size_t dlen)
@@ -223,9 +256,20 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     }
     run->ev[run->nev++] = b;
     ag_stat_add(&rs->s->stats, AG_STAT_RUN_EVENTS, 1);
-    for (struct sub *x = run->subs; x; x = x->next)
-        if (x->kind == SUB_STREAM && !x->r->gone)
+    struct ag_obuf *tb = NULL;
+    for (struct sub *x = run->subs; x; x = x->next) {
+        if (x->r->gone)
+            continue;
+        if (x->kind == SUB_STREAM) {
             ag_http_stream_write_piece(x->r, b);
+        } else if (x->kind == SUB_THREAD) {
+            if (!tb)
+                tb = thread_frame(run, b);
+            ag_http_stream_write_piece(x->r, tb);
+        }
+    }
+    if (tb)
+        ag_obuf_unref(tb);
 }
 
 static void emit(struct ag_run *run, const char *event, const json_t *data)
@@ -456,10 +500,81 @@ static void sub_unlink(struct sub *x)
     *pp = x->next;
 }
 
+static void trt_release(struct trt *t);
+
+/* --- thread streams (SUB_THREAD) --- */
+
+/* Follows run from its event from_id on: the ones buffered now, then live. */
+static void thread_sub_attach(struct sub *x, struct ag_run *run, uint64_t from_id)
+{
+    x->run = run;
+    x->next = run->subs;
+    run->subs = x;
+    for (uint64_t i = AG_MAX(from_id, run->ev_first); i < run->ev_first + run->nev; i++) {
+        struct ag_obuf *b = thread_frame(run, run->ev[i - run->ev_first]);
+        ag_http_stream_write_piece(x->r, b);
+        ag_obuf_unref(b);
+    }
+}
+
+/* x stops following its run: on to the thread's active run, or waiting for the next. */
+static void thread_sub_next(struct sub *x)
+{
+    struct trt *t = x->t;
+    x->run = NULL;
+    if (t->active) {
+        thread_sub_attach(x, t->active, 0);
+        return;
+    }
+    x->next = t->waiting;
+    t->waiting = x;
+}
+
+static void thread_sub_free(struct sub *x)
+{
+    struct trt *t = x->t;
+    struct ag_req *r = x->r;
+    r->on_gone = NULL;
+    ag_stat_sub(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+    ag_free(x);
+    ag_http_stream_end(r);
+    t->nthread_subs--;
+    trt_release(t);
+}
+
+/* Ends every thread stream of t (the thread is deleted, or the shard stops). */
+static void thread_subs_end(struct trt *t)
+{
+    while (t->waiting) {
+        struct sub *x = t->waiting;
+        t->waiting = x->next;
+        thread_sub_free(x);
+    }
+    if (!t->active)
+        return;
+    for (struct sub **pp = &t->active->subs; *pp;) {
+        struct sub *x = *pp;
+        if (x->kind == SUB_THREAD) {
+            *pp = x->next;
+            thread_sub_free(x);
+        } else {
+            pp = &x->next;
+        }
+    }
+}
+
 static void on_sub_gone(struct ag_req *r)
 {
     struct sub *x = r->stream_ud;
     struct ag_run *run = x->run;
+    if (x->kind == SUB_THREAD) {
+        struct sub **pp = run ? &run->subs : &x->t->waiting;
+        while (*pp != x)
+            pp = &(*pp)->next;
+        *pp = x->next;
+        thread_sub_free(x);
+        return;
+    }
     sub_unlink(x);
     ag_stat_sub(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
     bool cancel = x->cancel_on_gone;
@@ -802,7 +917,10 @@ static void run_ended(struct ag_run *run)
     while (run->subs) {
         struct sub *x = run->subs;
         run->subs = x->next;
-        sub_finish(x);
+        if (x->kind == SUB_THREAD)
+            thread_sub_next(x);
+        else
+            sub_finish(x);
     }
     if (run->exec) {
         ag_graph_run_free(run->exec);
@@ -869,6 +987,11 @@ static void run_start(struct ag_run *run)
     struct trt *t = run->t;
     run->state = R_RUNNING;
     t->active = run;
+    while (t->waiting) {
+        struct sub *x = t->waiting;
+        t->waiting = x->next;
+        thread_sub_attach(x, run, 0);
+    }
     ag_stat_add(&rs->s->stats, AG_STAT_RUNS_STARTED, 1);
     queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
@@ -1377,20 +1500,34 @@ int ag_run_delete(struct ag_req *r, const char *thread_id, const char *run_id, b
 
 int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id)
 {
-    (void)last_event_id;
-    struct trt *t = trt_get(thread_id, false);
-    struct ag_run *run = t ? t->active : NULL;
-    if (!run) {
-        ag_http_add_header(r, "cache-control", "no-cache");
-        ag_http_stream_start(r, 200, "text/event-stream", NULL, 0);
-        ag_http_stream_end(r);
-        return AG_AGAIN;
-    }
+    struct trt *t = trt_get(thread_id, true);
     ag_http_add_header(r, "cache-control", "no-cache");
+    ag_http_add_header(r, "x-accel-buffering", "no");
     ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, rs->cfg->runs.heartbeat_ms);
-    for (uint32_t i = 0; i < run->nev; i++)
-        ag_http_stream_write_piece(r, run->ev[i]);
-    sub_add(run, r, SUB_STREAM, false);
+    struct sub *x = ag_calloc(1, sizeof *x);
+    x->kind = SUB_THREAD;
+    x->t = t;
+    x->r = r;
+    t->nthread_subs++;
+    ag_stat_add(&rs->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+    r->stream_ud = x;
+    r->on_gone = on_sub_gone;
+    /* "<run id>:<n>": on from after that event when the run is still active; a run that has ended
+     * was seen to its end, so the next one is followed from its start. */
+    const char *colon = last_event_id ? strchr(last_event_id, ':') : NULL;
+    if (colon && colon - last_event_id == 36) {
+        char rid[37];
+        memcpy(rid, last_event_id, 36);
+        rid[36] = 0;
+        char *end;
+        unsigned long long n = strtoull(colon + 1, &end, 10);
+        struct ag_run *run = find_run(thread_id, rid);
+        if (run && *end == 0 && run->state != R_DONE && run->t == t && run == t->active) {
+            thread_sub_attach(x, run, (uint64_t)n + 1);
+            return AG_AGAIN;
+        }
+    }
+    thread_sub_next(x);
     return AG_AGAIN;
 }
 
@@ -1401,10 +1538,14 @@ void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
     struct trt *t = trt_get(thread_id, false);
     if (!t)
         return;
+    t->nthread_subs++; /* holds t while its streams end and its runs are cancelled */
+    thread_subs_end(t);
     while (t->qhead)
         run_cancel(t->qhead, "interrupted", false);
     if (t->active)
         run_cancel(t->active, "interrupted", false);
+    t->nthread_subs--;
+    trt_release(t);
 }
 
 void ag_run_thread_state_changed(struct ag_shard *s, const char *thread_id)
@@ -1479,6 +1620,23 @@ static void cancel_all(void)
             run_cancel(t->active, "error", false);
         }
     }
+    /* Thread streams end (collected first: ending the last one frees its entry, moving slots). */
+    struct trt **with = NULL;
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->cap; i++) {
+        struct trt *t = m->slots[i].key ? m->slots[i].val : NULL;
+        if (t && t->nthread_subs) {
+            with = ag_realloc(with, (n + 1) * sizeof *with);
+            with[n++] = t;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        with[i]->nthread_subs++;
+        thread_subs_end(with[i]);
+        with[i]->nthread_subs--;
+        trt_release(with[i]);
+    }
+    ag_free(with);
 }
 
 bool ag_run_shard_idle(struct ag_shard *s)

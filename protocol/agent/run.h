@@ -91,9 +91,10 @@ int ag_run_attach(struct ag_req *r, const char *thread_id, const char *run_id, c
 int ag_run_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait);
 /* DELETE .../runs/{run_id}: 409 while active unless force (which cancels first). */
 int ag_run_delete(struct ag_req *r, const char *thread_id, const char *run_id, bool force);
-/* GET /threads/{thread_id}/stream: the events of the thread's active run from its start, until it
- * ends; on a thread with no active run the stream ends at once. (Runs that start later are not
- * followed yet, and last_event_id is not used yet.) */
+/* GET /threads/{thread_id}/stream: every run of the thread in turn, each in its own stream modes:
+ * the active run's events from its start, then each run that starts later, until the client leaves,
+ * the thread is deleted or the shard stops. Event ids are "<run id>:<n>"; with last_event_id naming
+ * the active run, its events after n; naming a run that has ended, the next run from its start. */
 int ag_run_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id);
 
 /* The thread is being deleted: cancel its runs without writing their outcome (the rows go with it). */

@@ -467,7 +467,7 @@ int ag_runs_attach(struct ag_req *r)
         return AG_OK;
     }
     struct ag_iov h = ag_req_header(r, "last-event-id");
-    char last[32] = "";
+    char last[80] = "";
     if (h.len && h.len < sizeof last)
         memcpy(last, h.base, h.len);
     return ag_run_attach(r, tid, rid, h.len ? last : NULL);
@@ -501,8 +501,25 @@ int ag_runs_thread_stream(struct ag_req *r)
     char tid[37];
     if (!ag_req_uuid_param(r, "thread_id", tid))
         return AG_OK;
+    /* Each run is streamed in the modes it was created with (LangGraph's stream_mode=run_modes). */
+    struct ag_verr e = {0};
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        if (!n || strcmp(n, "stream_mode"))
+            ag_query_error(&e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        else if (!v || strcmp(v, "run_modes"))
+            ag_query_error(&e, n, "enum",
+                           "Input should be 'run_modes': a thread stream sends each run in the stream modes it was "
+                           "created with",
+                           v);
+        ag_free(n);
+        ag_free(v);
+    }
+    if (ag_http_validation_refuse(r, &e))
+        return AG_OK;
     struct ag_iov h = ag_req_header(r, "last-event-id");
-    char last[32] = "";
+    char last[80] = "";
     if (h.len && h.len < sizeof last)
         memcpy(last, h.base, h.len);
     return ag_run_thread_stream(r, tid, h.len ? last : NULL);

@@ -1,5 +1,5 @@
 // The real LangGraph JS SDK (1.15.0) against agentd: client.runs (create, wait, stream with several
-// modes, join, joinStream, get, list, cancel, delete), stateless runs, interrupts resumed with
+// modes, join, joinStream, get, list, cancel, delete), client.threads.joinStream, stateless runs, interrupts resumed with
 // Command, multitask strategies, and client.threads.getState / getHistory after runs.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +58,29 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         for await (const p of c.runs.joinStream(t.thread_id, run.run_id)) parts.push(p);
         assert.ok(parts.length >= 1);
         assert.equal((await c.runs.get(t.thread_id, run.run_id)).metadata.who, 'me');
+    });
+
+    test('client.threads.joinStream follows the runs of a thread and resumes with lastEventId', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        await c.runs.create(t.thread_id, 'stress', {
+            input: human('go'), streamMode: ['custom'], config: { configurable: { tokens: 20, delay_ms: 10 } },
+        });
+        const ac = new AbortController();
+        const first = [];
+        for await (const p of c.threads.joinStream(t.thread_id, { signal: ac.signal })) {
+            first.push(p);
+            if (p.event === 'custom' && p.data.index === 3) break;
+        }
+        const last = first.at(-1).id;
+        assert.match(last, /^[0-9a-f-]{36}:\d+$/);
+        const rest = [];
+        for await (const p of c.threads.joinStream(t.thread_id, { lastEventId: last })) {
+            rest.push(p);
+            if (p.event === 'end') break;
+        }
+        const tokens = [...first, ...rest].filter((p) => p.event === 'custom').map((p) => p.data.index);
+        assert.deepEqual(tokens, [...Array(20).keys()]);
     });
 
     test('interrupt and resume with Command', async () => {

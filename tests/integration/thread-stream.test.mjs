@@ -1,0 +1,143 @@
+// GET /threads/{thread_id}/stream: every run of the thread in turn (each in its own stream modes),
+// ids "<run id>:<n>", Last-Event-ID resuming inside the active run, the query it accepts, and the end
+// of the stream when the thread is deleted. Against the real binary on 2 shards and a fresh database.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+
+import { startAgentd } from './lib/harness.mjs';
+import { freshDatabase } from './lib/pg.mjs';
+import { parseSse } from './lib/sse.mjs';
+import { call, expect422 } from './lib/threads-util.mjs';
+
+const human = (content) => ({ messages: [{ role: 'user', content }] });
+
+/** GET the thread stream; frames parsed as they come; waitFor(pred) resolves with the first match. */
+async function openThreadStream(base, tid, headers = {}) {
+    const ac = new AbortController();
+    let closed = false;
+    const res = await fetch(`${base}/threads/${tid}/stream`, { headers, signal: ac.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/event-stream/);
+    const frames = [];
+    const waiters = [];
+    let buf = '';
+    const ended = (async () => {
+        const dec = new TextDecoder();
+        try {
+            for await (const chunk of res.body) {
+                buf += dec.decode(chunk, { stream: true });
+                let i;
+                while ((i = buf.indexOf('\n\n')) >= 0) {
+                    frames.push(...parseSse(buf.slice(0, i + 2)));
+                    buf = buf.slice(i + 2);
+                }
+                for (const w of [...waiters]) {
+                    const f = frames.find(w.pred);
+                    if (f) {
+                        waiters.splice(waiters.indexOf(w), 1);
+                        w.resolve(f);
+                    }
+                }
+            }
+        } catch (e) {
+            if (!closed) throw e;
+        }
+    })();
+    return {
+        frames,
+        ended,
+        close: () => {
+            closed = true;
+            ac.abort();
+        },
+        waitFor(pred, what) {
+            const f = frames.find(pred);
+            if (f) return Promise.resolve(f);
+            return new Promise((resolve, reject) => {
+                const w = { pred, resolve };
+                waiters.push(w);
+                setTimeout(() => reject(new Error(`no ${what} within 20 s; got ${frames.map((x) => x.event)}`)), 20000).unref();
+            });
+        },
+    };
+}
+
+describe('GET /threads/{thread_id}/stream', { timeout: 120000 }, () => {
+    let db;
+    let srv;
+    let base;
+    const api = (method, path, body) => call(srv.port, method, path, body);
+    const thread = async () => (await api('POST', '/threads', {})).json.thread_id;
+
+    before(async () => {
+        db = await freshDatabase();
+        srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '2'] });
+        base = `http://127.0.0.1:${srv.port}`;
+    });
+    after(async () => {
+        if (srv) await srv.dispose();
+        if (db) await db.drop();
+    });
+
+    it('opened on an idle thread, it follows each run that starts later, in order, with run-scoped ids', async () => {
+        const tid = await thread();
+        const s = await openThreadStream(base, tid);
+        const r1 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('one') });
+        assert.equal(r1.status, 200);
+        const r2 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('two'), stream_mode: ['updates'] });
+        assert.equal(r2.status, 200);
+        const ends = () => s.frames.filter((f) => f.event === 'end').length;
+        await s.waitFor(() => ends() === 2, 'two ends');
+        s.close();
+        const metas = s.frames.filter((f) => f.event === 'metadata').map((f) => f.data.run_id);
+        assert.equal(metas.length, 2);
+        // Each run in its own modes: values for the first, updates for the second.
+        const byRun = (rid) => s.frames.filter((f) => f.id.startsWith(`${rid}:`)).map((f) => f.event);
+        assert.deepEqual(byRun(metas[0]), ['metadata', 'values', 'values', 'end']);
+        assert.deepEqual(byRun(metas[1]), ['metadata', 'updates', 'end']);
+        for (const f of s.frames) assert.match(f.id, /^[0-9a-f-]{36}:\d+$/);
+        assert.equal(s.frames.at(-1).event, 'end');
+    });
+
+    it('Last-Event-ID inside the active run resumes after that event, then goes on to the next run', async () => {
+        const tid = await thread();
+        const run = await api('POST', `/threads/${tid}/runs`, {
+            assistant_id: 'stress', input: human('go'), stream_mode: ['custom'], config: { configurable: { tokens: 30, delay_ms: 10 } },
+        });
+        assert.equal(run.status, 200);
+        const s1 = await openThreadStream(base, tid);
+        const seen = await s1.waitFor((f) => f.event === 'custom' && f.data.index === 4, 'token 4');
+        s1.close();
+        await s1.ended;
+        const last = s1.frames.at(-1).id;
+        assert.ok(s1.frames.indexOf(seen) >= 0);
+        const s2 = await openThreadStream(base, tid, { 'last-event-id': last });
+        await s2.waitFor((f) => f.event === 'end', 'the end of the stress run');
+        const got = [...s1.frames, ...s2.frames].filter((f) => f.event === 'custom').map((f) => f.data.index);
+        assert.deepEqual(got, [...Array(30).keys()], 'every token once');
+        assert.ok(!s2.frames.some((f) => f.event === 'metadata'), 'the run is not replayed from its start');
+        // The same stream follows the next run.
+        const next = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('next') });
+        assert.equal(next.status, 200);
+        await s2.waitFor((f) => f.event === 'end' && !f.id.startsWith(run.json.run_id), 'the next run');
+        s2.close();
+    });
+
+    it('refuses stream modes it would not honour and other query parameters', async () => {
+        const tid = await thread();
+        expect422(assert, await api('GET', `/threads/${tid}/stream?stream_mode=values`), ['query', 'stream_mode'], 'enum');
+        expect422(assert, await api('GET', `/threads/${tid}/stream?foo=1`), ['query', 'foo'], 'extra_forbidden');
+        const ok = await fetch(`${base}/threads/${tid}/stream?stream_mode=run_modes`);
+        assert.equal(ok.status, 200);
+        await ok.body.cancel();
+    });
+
+    it('ends when the thread is deleted', async () => {
+        const tid = await thread();
+        const s = await openThreadStream(base, tid);
+        const del = await api('DELETE', `/threads/${tid}`);
+        assert.equal(del.status, 204);
+        await s.ended;
+        assert.equal(s.frames.length, 0);
+    });
+});
