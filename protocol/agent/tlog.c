@@ -371,7 +371,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
         return;
     }
     if (q->status == AG_PG_OK) {
-        if (PQntuples(res) == 1) {
+        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
             uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
             if (last > l->reserved)
                 l->reserved = last;
