@@ -850,10 +850,13 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     /* The streams still open, collected first: ending one may free its log (and move map slots). */
     struct tsub **open = NULL;
     size_t n = 0, cap = 0;
-    bool reading = false;
+    bool reading = false, unwritten = false;
     struct ag_strmap *m = &ts->logs;
     for (uint32_t i = 0; i < m->cap; i++) {
         struct tlog *l = m->slots[i].key ? m->slots[i].val : NULL;
+        /* Events not written yet go first (unless the database is away: the shutdown deadline rules). */
+        if (l && l->pend.len && !l->retry_armed && !l->deleted)
+            unwritten = true;
         for (struct tsub *x = l ? l->subs : NULL; x; x = x->next) {
             reading |= x->reading;
             if (x->gone)
@@ -868,7 +871,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     for (size_t i = 0; i < n; i++)
         sub_end(open[i]);
     ag_free(open);
-    return ts->inflight == 0 && !reading;
+    return ts->inflight == 0 && !reading && !unwritten;
 }
 
 void ag_tlog_shard_exit(struct ag_shard *s)
