@@ -22,10 +22,10 @@ def fan: .key | startswith("fanout");
 def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
 
 . as $all
-| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "stream", "v2", "mixed", "fanout", "fanout.paced" ] as $keys
+| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "wait.open", "stream", "v2", "mixed", "fanout", "fanout.paced" ] as $keys
 | [ "agentd", "peer", "nginx" ] as $servers
 | { "ok": "GET /ok, 64 conns", "threads.create": "POST /threads, 64 conns", "threads.search": "POST /threads/search, 64 conns",
-    "wait.c1": "runs.wait echo, 1 conn", "wait.c64": "runs.wait echo, 64 conns", "stream": "runs.stream echo (values), 8 conns",
+    "wait.c1": "runs.wait echo, 1 conn", "wait.c64": "runs.wait echo, 64 conns", "wait.open": "runs.wait echo, open loop 50/s", "stream": "runs.stream echo (values), 8 conns",
     "v2": "v2.session echo, 8 conns", "mixed": "mixed profile, 64 conns",
     "fanout": "fanout 1000 subs × 1000 events, delay 0", "fanout.paced": "fanout 1000 subs × 100 events, delay 5 ms" } as $desc
 | [ $keys[] as $k | $servers[] as $s
@@ -48,7 +48,7 @@ def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
         complete: ([ .[] | .extra.complete_subscribers // empty ] | map(tostring) | join(", ")) } ] as $rows
 | def row(k; s): [ $rows[] | select(.key == k and .server == s) ] | first;
   "### Medians of the rounds\n",
-  "Latency is per task from its start (closed loop), for fan-out the delivery lag (receive time minus the first subscriber's receive time of the same event: v1 custom events carry no server timestamp). CPU is the server's, from /proc/PID/task/*/schedstat over the measured window, per request (per session, per delivery).\n",
+  "Latency is per task from its start (closed loop) or from its scheduled arrival (open loop); for fan-out the delivery lag (receive time minus the first subscriber's receive time of the same event: v1 custom events carry no server timestamp). CPU is the server's, from /proc/PID/task/*/schedstat over the measured window, per request (per session, per delivery).\n",
   "| scenario | server | **ok/s** (deliveries/s) | rounds | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU-µs per unit | server peak RSS MiB | failed (rounds summed) | complete subscribers |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ( $rows[] | if .skipped then

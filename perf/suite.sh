@@ -11,6 +11,7 @@
 # order alternates between rounds. Scenarios (agentload -s ..., see perf/README.md):
 #   ok            -c 64                      threads.create  -c 64        threads.search -c 64
 #   wait.c1       runs.wait -c 1 (pool)      wait.c64        runs.wait -c 64 (pool)
+#   wait.open     runs.wait open loop, 50 arrivals/s over up to 64 connections (latency from arrival)
 #   stream        runs.stream -c 8 (pool, stream_mode values)
 #   v2            v2.session -c 8 (skipped on a server that answers 404/405)
 #   mixed         mixed -c 64 (pool)
@@ -42,7 +43,7 @@ POOL=4000
 SHARDS=2
 DB_CONNS=""
 SERVERS="agentd peer nginx"
-ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 stream v2 mixed fanout fanout.paced"
+ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced"
 SCENARIOS=$ALL_SCENARIOS
 MEMCONNS=10000
 MEMORY=1
@@ -260,6 +261,7 @@ scenario() {
     threads.search) load "$tag" "$round" "$key" -s threads.search -c 64 "${t[@]}" ;;
     wait.c1) load "$tag" "$round" "$key" -s runs.wait -c 1 --pool "$POOL" "${t[@]}" ;;
     wait.c64) load "$tag" "$round" "$key" -s runs.wait -c 64 --pool "$POOL" -T 60 "${t[@]}" ;;
+    wait.open) load "$tag" "$round" "$key" -s runs.wait -c 64 -r 50 --pool "$POOL" -T 60 "${t[@]}" ;;
     stream) load "$tag" "$round" "$key" -s runs.stream -c 8 --pool "$POOL" -T 60 "${t[@]}" ;;
     v2) load "$tag" "$round" "$key" -s v2.session -c 8 -T 60 "${t[@]}" ;;
     mixed) load "$tag" "$round" "$key" -s mixed -c 64 --pool "$POOL" -T 60 "${t[@]}" ;;
