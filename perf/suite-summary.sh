@@ -40,6 +40,8 @@ def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
         p999: ([ .[] | select(.unsupported | not) | .total.latency_ms.p99_9 ] | median),
         max: ([ .[] | select(.unsupported | not) | .total.latency_ms.max ] | median),
         cpu: ([ .[] | select(.unsupported | not) | .server.cpu_us ] | median),
+        pg: ([ .[] | select(.unsupported | not) | .aux.cpu_us // empty ] | median),
+        tot: ([ .[] | select(.unsupported | not) | .server.cpu_us + (.aux.cpu_us // 0) ] | median),
         unit: ([ .[] | .server.cpu_us_per ] | first),
         hwm: ([ .[] | .server.peak_rss_kib ] | max),
         failed: ([ .[] | .total.failed ] | add),
@@ -48,20 +50,20 @@ def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
         complete: ([ .[] | .extra.complete_subscribers // empty ] | map(tostring) | join(", ")) } ] as $rows
 | def row(k; s): [ $rows[] | select(.key == k and .server == s) ] | first;
   "### Medians of the rounds\n",
-  "Latency is per task from its start (closed loop) or from its scheduled arrival (open loop); for fan-out the delivery lag (receive time minus the first subscriber's receive time of the same event: v1 custom events carry no server timestamp). CPU is the server's, from /proc/PID/task/*/schedstat over the measured window, per request (per session, per delivery).\n",
-  "| scenario | server | **ok/s** (deliveries/s) | rounds | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU-µs per unit | server peak RSS MiB | failed (rounds summed) | complete subscribers |",
-  "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+  "Latency is per task from its start (closed loop) or from its scheduled arrival (open loop); for fan-out the delivery lag (receive time minus the first subscriber's receive time of the same event: v1 custom events carry no server timestamp). CPU is from /proc/PID/task/*/schedstat over the measured window, per request (per session, per delivery): the server's processes, and for agentd separately its Postgres (postmaster and children); the peer keeps its state in memory.\n",
+  "| scenario | server | **ok/s** (deliveries/s) | rounds | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU-µs per unit | Postgres CPU-µs per unit | server peak RSS MiB | failed (rounds summed) | complete subscribers |",
+  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ( $rows[] | if .skipped then
-      "| \($desc[.key]) | \(.server) | skipped | – | – | – | – | – | – | – | – | – | \(.skipped) |"
+      "| \($desc[.key]) | \(.server) | skipped | – | – | – | – | – | – | – | – | – | – | \(.skipped) |"
     else
-      "| \($desc[.key]) | \(.server) | **\(.rate | k)** | \(.rates | map(k) | join(", ")) | \(.p50 | f(3)) | \(.p90 | f(3)) | \(.p99 | f(2)) | \(.p999 | f(2)) | \(.max | f(2)) | \(.cpu | f(2)) per \(.unit) | \(if .hwm then (.hwm / 1024 | f(0)) else "–" end) | \(.failed)\(if .statuses != "" or .errs != "" then " (" + ([.statuses, .errs] | map(select(. != "")) | join(" ")) + ")" else "" end) | \(if .complete != "" then .complete else "–" end) |"
+      "| \($desc[.key]) | \(.server) | **\(.rate | k)** | \(.rates | map(k) | join(", ")) | \(.p50 | f(3)) | \(.p90 | f(3)) | \(.p99 | f(2)) | \(.p999 | f(2)) | \(.max | f(2)) | \(.cpu | f(2)) per \(.unit) | \(.pg | f(2)) | \(if .hwm then (.hwm / 1024 | f(0)) else "–" end) | \(.failed)\(if .statuses != "" or .errs != "" then " (" + ([.statuses, .errs] | map(select(. != "")) | join(" ")) + ")" else "" end) | \(if .complete != "" then .complete else "–" end) |"
     end ),
   "",
   "### agentd against the peer (and nginx)\n",
-  "| scenario | throughput agentd / peer | p50 peer / agentd | p99 peer / agentd | server CPU per unit peer / agentd |",
+  "| scenario | throughput agentd / peer | p50 peer / agentd | p99 peer / agentd | CPU per unit, peer / agentd incl. its Postgres |",
   "|---|---|---|---|---|",
   ( $keys[] as $k | row($k; "agentd") as $a | row($k; "peer") as $p | select($a != null and $p != null)
-    | "| \($desc[$k]) | **\(x($a.rate; $p.rate))** | \(x($p.p50; $a.p50)) | \(x($p.p99; $a.p99)) | \(x($p.cpu; $a.cpu)) |" ),
+    | "| \($desc[$k]) | **\(x($a.rate; $p.rate))** | \(x($p.p50; $a.p50)) | \(x($p.p99; $a.p99)) | \(x($p.tot; $a.tot)) |" ),
   ( row("ok"; "agentd") as $a | row("ok"; "nginx") as $n | select($a != null and $n != null)
     | "| GET /ok against nginx (2 workers) | \(x($a.rate; $n.rate)) | \(x($n.p50; $a.p50)) | \(x($n.p99; $a.p99)) | nginx / agentd CPU: \(x($n.cpu; $a.cpu)) |" ),
   "",

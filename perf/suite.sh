@@ -234,8 +234,12 @@ load() {
     shift 3
     wait_quiet
     pids=$(pid_list)
-    echo "agentload -u http://127.0.0.1:\$PORT -p \$PIDS $*" >"$OUT/$tag.cmd"
-    "$AGENTLOAD" -u "http://127.0.0.1:$SRV_PORT" -p "$pids" -q -j "$OUT/$tag.json" "$@" >"$OUT/$tag.txt" 2>"$OUT/$tag.stderr" &
+    local -a aux=()
+    # agentd's Postgres (the postmaster and its children: agentd's backends among them) is part of
+    # what a request costs; the peer keeps everything in its own memory.
+    [ "$SRV" != agentd ] || aux=(--aux-pid "$({ echo "$PMPID"; pgrep -P "$PMPID" || true; } | paste -sd,)")
+    echo "agentload -u http://127.0.0.1:\$PORT -p \$SERVER_PIDS ${aux:+--aux-pid \$POSTGRES_PIDS }$*" >"$OUT/$tag.cmd"
+    "$AGENTLOAD" -u "http://127.0.0.1:$SRV_PORT" -p "$pids" "${aux[@]}" -q -j "$OUT/$tag.json" "$@" >"$OUT/$tag.txt" 2>"$OUT/$tag.stderr" &
     LOAD_PID=$!
     wait "$LOAD_PID" || rc=$?
     LOAD_PID=""

@@ -269,7 +269,7 @@ int al_drive(struct al_run *r, struct al_phase *p)
     uint64_t period = open_loop ? (uint64_t)(1e9 / ph->rate) : 0;
     if (open_loop && !period)
         period = 1;
-    uint64_t next_arrival = t0, generated_measured = 0, last_check = t0, cpu0 = 0;
+    uint64_t next_arrival = t0, generated_measured = 0, last_check = t0, cpu0 = 0, aux0 = 0;
     bool scheduling = true, in_window = false;
     bool sample = ph->sample_server && run->have_proc;
 
@@ -279,6 +279,8 @@ int al_drive(struct al_run *r, struct al_phase *p)
             in_window = true;
             if (sample)
                 cpu0 = al_proc_cpu_ns(&run->proc);
+            if (ph->sample_server && run->have_aux)
+                aux0 = al_proc_cpu_ns(&run->aux);
         }
         if (now >= hard) {
             ph->aborted = true;
@@ -349,6 +351,8 @@ int al_drive(struct al_run *r, struct al_phase *p)
     ph->t_end = last_done ? last_done : al_now();
     if (sample)
         run->cpu_ns = al_proc_cpu_ns(&run->proc) - cpu0;
+    if (ph->sample_server && run->have_aux)
+        run->aux_cpu_ns = al_proc_cpu_ns(&run->aux) - aux0;
 
 out:
     for (unsigned i = 0; i < ph->conns; i++) {

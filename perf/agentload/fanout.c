@@ -164,10 +164,13 @@ static void close_subs(void)
     subs = NULL;
 }
 
-static void sample_server(struct al_run *r, uint64_t *cpu)
+/* The server's CPU in cpu[0], its aux processes' in cpu[1]. */
+static void sample_server(struct al_run *r, uint64_t cpu[2])
 {
     if (r->have_proc)
-        *cpu = al_proc_cpu_ns(&r->proc);
+        cpu[0] = al_proc_cpu_ns(&r->proc);
+    if (r->have_aux)
+        cpu[1] = al_proc_cpu_ns(&r->aux);
 }
 
 int al_fanout_run(struct al_run *r)
@@ -178,8 +181,8 @@ int al_fanout_run(struct al_run *r)
     al_hist_reset(&server_lag);
     char tid[40], rid[40], conf[256];
     snprintf(conf, sizeof conf, "{\"tokens\":%u,\"mode\":\"custom\",\"delay_ms\":%u}", r->o.tokens, r->o.delay_ms);
-    uint64_t cpu0 = 0, cpu1 = 0, t0 = al_now();
-    sample_server(r, &cpu0);
+    uint64_t cpu0[2] = {0, 0}, cpu1[2] = {0, 0}, t0 = al_now();
+    sample_server(r, cpu0);
     if (make_run(r, conf, r->o.after_s, tid, rid) < 0)
         return -1;
     nindex = r->o.tokens ? r->o.tokens : 1;
@@ -196,7 +199,7 @@ int al_fanout_run(struct al_run *r)
         }
         al_conn_loop_poll(TICK_MS);
     }
-    sample_server(r, &cpu1);
+    sample_server(r, cpu1);
     if (aborted && !r->o.quiet)
         fprintf(stderr, "agentload: fanout stopped by the %s with %u of %u subscribers done\n",
                 al_now() >= hard ? "time limit" : "idle limit", ndone, nsubs);
@@ -207,7 +210,8 @@ int al_fanout_run(struct al_run *r)
     r->mode = "fanout";
     r->t_window = t_first;
     r->t_end = t_last > t_first ? t_last : t_first + 1;
-    r->cpu_ns = cpu1 - cpu0;
+    r->cpu_ns = cpu1[0] - cpu0[0];
+    r->aux_cpu_ns = cpu1[1] - cpu0[1];
     r->tasks = deliveries;
     r->cpu_per = "delivery";
     double span = (double)(r->t_end - r->t_window) / 1e9;
@@ -246,10 +250,10 @@ int al_sse_idle_run(struct al_run *r)
         return -1;
     nindex = 1;
     first_seen = calloc(1, sizeof *first_seen);
-    uint64_t rss0 = 0, hwm0 = 0, rss1 = 0, hwm1 = 0, t0 = al_now(), cpu0 = 0, cpu1 = 0;
+    uint64_t rss0 = 0, hwm0 = 0, rss1 = 0, hwm1 = 0, t0 = al_now(), cpu0[2] = {0, 0}, cpu1[2] = {0, 0};
     if (r->have_proc)
         al_proc_mem_kib(&r->proc, &rss0, &hwm0);
-    sample_server(r, &cpu0);
+    sample_server(r, cpu0);
     open_subs(tid, rid);
     uint64_t hard = t0 + (uint64_t)(r->o.max_seconds * 1e9);
     while (n200 + ndone < nsubs && al_now() < hard)
@@ -260,7 +264,7 @@ int al_sse_idle_run(struct al_run *r)
         al_conn_loop_poll(TICK_MS);
     if (r->have_proc)
         al_proc_mem_kib(&r->proc, &rss1, &hwm1);
-    sample_server(r, &cpu1);
+    sample_server(r, cpu1);
     unsigned open_now = 0;
     for (unsigned i = 0; i < nsubs; i++)
         open_now += subs[i].ok200 && !subs[i].done;
@@ -277,7 +281,8 @@ int al_sse_idle_run(struct al_run *r)
     r->mode = "hold";
     r->t_window = t0;
     r->t_end = t_up > t0 ? t_up : t0 + 1;
-    r->cpu_ns = cpu1 - cpu0;
+    r->cpu_ns = cpu1[0] - cpu0[0];
+    r->aux_cpu_ns = cpu1[1] - cpu0[1];
     r->tasks = n200;
     r->cpu_per = "subscriber";
     al_run_extra(r, "subscribers", nsubs, 0);

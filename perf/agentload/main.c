@@ -58,6 +58,7 @@ static const char usage_text[] =
     "      --idle-stop S      fanout ends once nothing arrived for S seconds after the first event (15)\n"
     "output:\n"
     "  -p, --pid PID[,PID]    the server's processes: CPU per request (schedstat), RSS\n"
+    "      --aux-pid PID[,PID] processes working for the server (its Postgres): CPU per request, apart\n"
     "  -j, --json FILE        also write the JSON result to FILE (- for stdout)\n"
     "  -l, --label TEXT       copied into the JSON      -q, --quiet   no progress or error lines\n"
     "exit status: 0 all tasks succeeded; 1 some failed; 2 usage; 3 set-up failed; 4 the server does not\n"
@@ -247,6 +248,7 @@ enum {
     OPT_AFTER,
     OPT_HOLD,
     OPT_IDLE_STOP,
+    OPT_AUX_PID,
 };
 
 int main(int argc, char **argv)
@@ -284,7 +286,8 @@ int main(int argc, char **argv)
         {"mix", required_argument, NULL, OPT_MIX},    {"subs", required_argument, NULL, OPT_SUBS},
         {"tokens", required_argument, NULL, OPT_TOKENS}, {"delay-ms", required_argument, NULL, OPT_DELAY},
         {"after", required_argument, NULL, OPT_AFTER}, {"hold", required_argument, NULL, OPT_HOLD},
-        {"idle-stop", required_argument, NULL, OPT_IDLE_STOP}, {NULL, 0, NULL, 0},
+        {"idle-stop", required_argument, NULL, OPT_IDLE_STOP}, {"aux-pid", required_argument, NULL, OPT_AUX_PID},
+        {NULL, 0, NULL, 0},
     };
     int c;
     double v;
@@ -304,6 +307,7 @@ int main(int argc, char **argv)
         case OPT_STREAM_MODE: o->stream_mode = optarg; break;
         case OPT_CHANNELS: o->channels = optarg; break;
         case OPT_MIX: o->mix = optarg; break;
+        case OPT_AUX_PID: o->aux_pids = optarg; break;
         case 'r': ok = parse_num(optarg, &o->rate); break;
         case 'd': ok = parse_num(optarg, &o->duration) && o->duration > 0; break;
         case 'w': ok = parse_num(optarg, &o->warmup); break;
@@ -338,6 +342,11 @@ int main(int argc, char **argv)
         if (al_proc_parse(&r->proc, o->pids) < 0)
             return usage_error("--pid takes PID[,PID...]");
         r->have_proc = true;
+    }
+    if (o->aux_pids) {
+        if (al_proc_parse(&r->aux, o->aux_pids) < 0)
+            return usage_error("--aux-pid takes PID[,PID...]");
+        r->have_aux = true;
     }
     const char *a = o->assistant ? o->assistant : (is_fanout || is_sse_idle) ? "stress" : "echo";
     for (size_t i = 0; i < sizeof known_graphs / sizeof known_graphs[0]; i++)

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AL_PROC_MAX_PIDS 16
+#define AL_PROC_MAX_PIDS 64
 
 struct al_proc {
     int pids[AL_PROC_MAX_PIDS];

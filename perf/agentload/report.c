@@ -109,6 +109,9 @@ void al_report_table(const struct al_run *r, FILE *f)
                 r->tasks ? (double)r->cpu_ns / 1e3 / (double)r->tasks : 0, r->cpu_per,
                 w > 0 ? (double)r->cpu_ns / 1e9 / w : 0, (double)rss / 1024, (double)hwm / 1024);
     }
+    if (r->have_aux)
+        fprintf(f, "aux (pid %s): %.2f CPU-us per %s\n", o->aux_pids,
+                r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0, r->cpu_per);
     const struct al_conn_totals *t = al_conn_totals();
     fprintf(f, "client: %.2f CPU-s, %llu connections opened, %llu connect failures\n", client_cpu_s(),
             (unsigned long long)t->opened, (unsigned long long)t->connect_failed);
@@ -194,6 +197,9 @@ void al_report_json(const struct al_run *r, FILE *f)
                 r->tasks ? (double)r->cpu_ns / 1e3 / (double)r->tasks : 0, (unsigned long long)rss,
                 (unsigned long long)hwm);
     }
+    if (r->have_aux)
+        fprintf(f, ",\"aux\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cpu_us\":%.3f}", o->aux_pids, (double)r->aux_cpu_ns / 1e9,
+                r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0);
     const struct al_conn_totals *ct = al_conn_totals();
     fprintf(f, ",\"client\":{\"cpu_s\":%.4f,\"connections_opened\":%llu,\"connect_failures\":%llu}", client_cpu_s(),
             (unsigned long long)ct->opened, (unsigned long long)ct->connect_failed);

@@ -40,7 +40,7 @@ struct al_op_stats {
 
 struct al_opts {
     const char *url, *scenario, *assistant, *input, *config, *stream_mode, *channels, *mix, *json_out,
-        *label, *pids;
+        *label, *pids, *aux_pids;
     unsigned conns, subs, tokens, delay_ms, after_s, pool;
     double rate, duration, warmup, timeout, max_seconds, hold, idle_stop;
     uint64_t requests;
@@ -61,6 +61,8 @@ struct al_run {
     char assistant[64];     /* assistant id (graph names echo/stress/interrupt mapped to their ids) */
     struct al_proc proc;    /* the server's pids, when given */
     bool have_proc;
+    struct al_proc aux;     /* processes working for the server (its Postgres), reported apart */
+    bool have_aux;
 
     /* The thread pool of the runs scenarios: ids and a FIFO of the free ones. */
     char (*pool_ids)[40];
@@ -72,6 +74,7 @@ struct al_run {
     const char *mode;        /* "closed" or "open" */
     uint64_t t_window, t_end; /* measured window, monotonic ns */
     uint64_t cpu_ns;         /* server CPU over the window */
+    uint64_t aux_cpu_ns;     /* the aux processes' CPU over the same window */
     uint64_t rss_kib, hwm_kib;
     uint64_t tasks;          /* what CPU per request divides by (measured tasks, or deliveries) */
     const char *cpu_per;     /* "request", "session", "delivery", ... */
