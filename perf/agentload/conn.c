@@ -64,13 +64,11 @@ static void drop(struct al_conn *c)
             prev = *pp, pp = &(*pp)->next_queued;
         if (*pp) {
             *pp = c->next_queued;
-            if (queue_tail == c)
-                queue_tail = prev;
+            if (queue_tail == c) queue_tail = prev;
             queued--;
         }
     }
-    if (c->fd >= 0)
-        close(c->fd); /* also removes it from the epoll set */
+    if (c->fd >= 0) close(c->fd); /* also removes it from the epoll set */
     c->fd = -1;
     c->state = AL_CONN_CLOSED;
     c->awaiting = false;
@@ -85,8 +83,7 @@ void al_conn_close(struct al_conn *c)
     free(c->wbuf);
     c->wbuf = NULL;
     c->wcap = 0;
-    if (was_connecting)
-        start_next_queued();
+    if (was_connecting) start_next_queued();
 }
 
 static void fail(struct al_conn *c, const char *what)
@@ -97,8 +94,7 @@ static void fail(struct al_conn *c, const char *what)
         totals.connect_failed++;
         start_next_queued();
     }
-    if (c->ops->on_error)
-        c->ops->on_error(c, what);
+    if (c->ops->on_error) c->ops->on_error(c, what);
 }
 
 static void connect_now(struct al_conn *c)
@@ -128,8 +124,7 @@ static void start_next_queued(void)
     while (queue_head && connecting < AL_CONN_CONNECT_WINDOW) {
         struct al_conn *c = queue_head;
         queue_head = c->next_queued;
-        if (!queue_head)
-            queue_tail = NULL;
+        if (!queue_head) queue_tail = NULL;
         c->next_queued = NULL;
         queued--;
         connect_now(c);
@@ -138,8 +133,7 @@ static void start_next_queued(void)
 
 void al_conn_open(struct al_conn *c)
 {
-    if (c->state != AL_CONN_CLOSED)
-        return;
+    if (c->state != AL_CONN_CLOSED) return;
     if (connecting >= AL_CONN_CONNECT_WINDOW) {
         c->state = AL_CONN_QUEUED;
         c->next_queued = NULL;
@@ -160,8 +154,7 @@ static int flush(struct al_conn *c)
     while (c->woff < c->wlen) {
         ssize_t k = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             if (errno == EAGAIN) {
                 set_events(c, EPOLLIN | EPOLLOUT, EPOLL_CTL_MOD);
                 return 0;
@@ -190,22 +183,19 @@ void al_conn_request(struct al_conn *c, const char *req, size_t len)
     c->wlen += len;
     al_resp_init(&c->resp);
     c->awaiting = true;
-    if (c->state == AL_CONN_OPEN && !blocked)
-        flush(c);
+    if (c->state == AL_CONN_OPEN && !blocked) flush(c);
 }
 
 static void cb_head(void *ud, struct al_resp *r)
 {
     struct al_conn *c = ud;
-    if (c->ops->on_head)
-        c->ops->on_head(c, r);
+    if (c->ops->on_head) c->ops->on_head(c, r);
 }
 
 static void cb_body(void *ud, const char *p, size_t n)
 {
     struct al_conn *c = ud;
-    if (c->ops->on_body)
-        c->ops->on_body(c, p, n);
+    if (c->ops->on_body) c->ops->on_body(c, p, n);
 }
 
 static void cb_done(void *ud, struct al_resp *r)
@@ -213,8 +203,7 @@ static void cb_done(void *ud, struct al_resp *r)
     struct al_conn *c = ud;
     c->awaiting = false;
     c->responses++;
-    if (c->ops->on_done)
-        c->ops->on_done(c, r);
+    if (c->ops->on_done) c->ops->on_done(c, r);
 }
 
 static const struct al_resp_cb resp_cb = {cb_head, cb_body, cb_done};
@@ -230,10 +219,8 @@ static void on_readable(struct al_conn *c)
     for (int rounds = 0; rounds < 4 && c->state == AL_CONN_OPEN; rounds++) {
         ssize_t k = recv(c->fd, rbuf, sizeof rbuf, 0);
         if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                fail(c, errno == ECONNRESET ? "connection reset" : "recv");
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) fail(c, errno == ECONNRESET ? "connection reset" : "recv");
             return;
         }
         totals.reads++;
@@ -256,8 +243,7 @@ static void on_readable(struct al_conn *c)
         struct al_resp *r = &c->resp;
         long used = al_resp_feed(r, rbuf, (size_t)k, &resp_cb, c);
         /* on_done may have sent the next request (r re-armed) or closed c. */
-        if (c->state != AL_CONN_OPEN)
-            return;
+        if (c->state != AL_CONN_OPEN) return;
         if (used < 0) {
             fail(c, "malformed response");
             return;
@@ -268,12 +254,10 @@ static void on_readable(struct al_conn *c)
         }
         if (!c->awaiting && closing_after(c, r)) {
             al_conn_close(c);
-            if (c->ops->on_error)
-                c->ops->on_error(c, "server closes (Connection: close)");
+            if (c->ops->on_error) c->ops->on_error(c, "server closes (Connection: close)");
             return;
         }
-        if ((size_t)k < sizeof rbuf)
-            return;
+        if ((size_t)k < sizeof rbuf) return;
     }
 }
 
@@ -286,38 +270,30 @@ static void on_event(struct al_conn *c, uint32_t ev)
             fail(c, err == ECONNREFUSED ? "connect refused" : "connect");
             return;
         }
-        if (!(ev & EPOLLOUT))
-            return;
+        if (!(ev & EPOLLOUT)) return;
         connecting--;
         c->state = AL_CONN_OPEN;
         c->responses = 0;
         totals.opened++;
         set_events(c, EPOLLIN, EPOLL_CTL_MOD);
         start_next_queued();
-        if (c->wlen && flush(c) < 0)
-            return;
-        if (c->ops->on_open)
-            c->ops->on_open(c);
+        if (c->wlen && flush(c) < 0) return;
+        if (c->ops->on_open) c->ops->on_open(c);
         return;
     }
-    if (c->state != AL_CONN_OPEN)
-        return;
+    if (c->state != AL_CONN_OPEN) return;
     if (ev & EPOLLOUT) {
-        if (flush(c) < 0)
-            return;
-        if (c->wlen == 0)
-            set_events(c, EPOLLIN, EPOLL_CTL_MOD);
+        if (flush(c) < 0) return;
+        if (c->wlen == 0) set_events(c, EPOLLIN, EPOLL_CTL_MOD);
     }
-    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR))
-        on_readable(c);
+    if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
 }
 
 int al_conn_loop_poll(int timeout_ms)
 {
     struct epoll_event evs[MAX_EVENTS];
     int n = epoll_wait(ep, evs, MAX_EVENTS, timeout_ms);
-    if (n < 0)
-        return errno == EINTR ? 0 : -errno;
+    if (n < 0) return errno == EINTR ? 0 : -errno;
     for (int i = 0; i < n; i++)
         on_event(evs[i].data.ptr, evs[i].events);
     return n;

@@ -38,8 +38,8 @@ struct al_conn {
     const struct al_conn_ops *ops;
     void *owner;
     struct al_resp resp;
-    bool awaiting;      /* a request was sent and its response has not ended */
-    char *wbuf;         /* queued request bytes not yet written (owned) */
+    bool awaiting; /* a request was sent and its response has not ended */
+    char *wbuf;    /* queued request bytes not yet written (owned) */
     size_t wlen, woff, wcap;
     uint64_t responses; /* completed on this connection since it opened */
     struct al_conn *next_queued;

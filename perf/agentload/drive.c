@@ -28,8 +28,7 @@ static struct al_worker *owner_of(struct al_conn *c, bool *aux)
 static void on_open(struct al_conn *c)
 {
     (void)c;
-    if (opening)
-        opening--;
+    if (opening) opening--;
 }
 
 static void on_head(struct al_conn *c, struct al_resp *r)
@@ -38,8 +37,7 @@ static void on_head(struct al_conn *c, struct al_resp *r)
     struct al_worker *w = owner_of(c, &aux);
     w->status = r->status;
     const struct al_op *op = ph->ops[w->op];
-    if (w->busy && op->on_head)
-        op->on_head(w, aux, r);
+    if (w->busy && op->on_head) op->on_head(w, aux, r);
 }
 
 static void on_body(struct al_conn *c, const char *p, size_t n)
@@ -47,8 +45,7 @@ static void on_body(struct al_conn *c, const char *p, size_t n)
     bool aux;
     struct al_worker *w = owner_of(c, &aux);
     const struct al_op *op = ph->ops[w->op];
-    if (!w->busy)
-        return;
+    if (!w->busy) return;
     if (op->on_body)
         op->on_body(w, aux, p, n);
     else
@@ -59,8 +56,7 @@ static void on_done(struct al_conn *c, struct al_resp *r)
 {
     bool aux;
     struct al_worker *w = owner_of(c, &aux);
-    if (w->busy)
-        ph->ops[w->op]->on_done(w, aux, r);
+    if (w->busy) ph->ops[w->op]->on_done(w, aux, r);
 }
 
 static void on_error(struct al_conn *c, const char *what)
@@ -68,25 +64,21 @@ static void on_error(struct al_conn *c, const char *what)
     bool aux;
     struct al_worker *w = owner_of(c, &aux);
     bool connecting = c->resp.state == AL_RESP_HEAD && c->responses == 0 && !strncmp(what, "connect", 7);
-    if (opening && !w->busy && connecting)
-        opening--;
+    if (opening && !w->busy && connecting) opening--;
     if (!ph->quiet && errors_shown < ERRORS_SHOWN && (w->busy || connecting)) {
         errors_shown++;
         fprintf(stderr, "agentload: connection error: %s%s\n", what,
                 errors_shown == ERRORS_SHOWN ? " (further errors not shown)" : "");
     }
-    if (w->busy)
-        al_task_done(w, 0, connecting ? AL_E_CONNECT : AL_E_CLOSED);
+    if (w->busy) al_task_done(w, 0, connecting ? AL_E_CONNECT : AL_E_CLOSED);
 }
 
 static const struct al_conn_ops conn_ops = {on_open, on_head, on_body, on_done, on_error};
 
 void al_worker_keep_body(struct al_worker *w, const char *p, size_t n)
 {
-    if (w->blen >= AL_BODY_MAX)
-        return;
-    if (n > AL_BODY_MAX - w->blen)
-        n = AL_BODY_MAX - w->blen;
+    if (w->blen >= AL_BODY_MAX) return;
+    if (n > AL_BODY_MAX - w->blen) n = AL_BODY_MAX - w->blen;
     if (w->blen + n + 1 > w->bcap) {
         size_t cap = w->bcap ? w->bcap : 4096;
         while (cap < w->blen + n + 1)
@@ -103,8 +95,7 @@ void al_worker_send(struct al_worker *w, bool aux, const char *req, size_t len)
 {
     struct al_conn *c = aux ? &w->aux : &w->conn;
     w->blen = 0;
-    if (c->state == AL_CONN_CLOSED)
-        al_conn_open(c);
+    if (c->state == AL_CONN_CLOSED) al_conn_open(c);
     al_conn_request(c, req, len);
 }
 
@@ -121,34 +112,27 @@ static void record(unsigned op, bool measured, int status, int err, uint64_t t_s
         s->warm++;
         return;
     }
-    if (status > 0 && status < 600)
-        s->status[status]++;
+    if (status > 0 && status < 600) s->status[status]++;
     if (err < 0 && status >= 200 && status < 300) {
         s->ok++;
         al_hist_record(&s->lat, now - t_sched);
     } else {
         s->failed++;
-        if (err >= 0)
-            s->err[err]++;
+        if (err >= 0) s->err[err]++;
     }
-    if (now > last_done)
-        last_done = now;
+    if (now > last_done) last_done = now;
 }
 
 void al_task_done(struct al_worker *w, int status, int err)
 {
-    if (!w->busy)
-        return;
+    if (!w->busy) return;
     uint64_t now = al_now();
     record(w->op, w->measured, status, err, w->t_sched, now);
-    if (w->pool_slot >= 0)
-        al_pool_give(run, w->pool_slot);
+    if (w->pool_slot >= 0) al_pool_give(run, w->pool_slot);
     w->pool_slot = -1;
     /* A connection still inside a response, or one that failed, cannot carry the next task. */
-    if (err >= 0 || w->conn.awaiting)
-        al_conn_close(&w->conn);
-    if (w->aux.state != AL_CONN_CLOSED)
-        al_conn_close(&w->aux);
+    if (err >= 0 || w->conn.awaiting) al_conn_close(&w->conn);
+    if (w->aux.state != AL_CONN_CLOSED) al_conn_close(&w->aux);
     w->busy = false;
     busy_count--;
     push_idle(w);
@@ -156,15 +140,13 @@ void al_task_done(struct al_worker *w, int status, int err)
 
 static unsigned pick_op(void)
 {
-    if (ph->nops == 1)
-        return 0;
+    if (ph->nops == 1) return 0;
     unsigned total = 0;
     for (unsigned i = 0; i < ph->nops; i++)
         total += ph->weight[i];
     unsigned x = (unsigned)(al_run_rand() % total);
     for (unsigned i = 0; i < ph->nops; i++) {
-        if (x < ph->weight[i])
-            return i;
+        if (x < ph->weight[i]) return i;
         x -= ph->weight[i];
     }
     return 0;
@@ -178,8 +160,7 @@ static void start_task(struct al_worker *w, uint64_t t_sched, uint64_t now)
     w->t_sched = t_sched;
     w->t_start = now;
     w->measured = t_sched >= ph->t_window;
-    if (w->measured)
-        ph->measured_started++;
+    if (w->measured) ph->measured_started++;
     w->phase = 0;
     w->status = 0;
     w->flag_a = w->flag_b = false;
@@ -230,8 +211,7 @@ int al_drive(struct al_run *r, struct al_phase *p)
     ph->aborted = false;
     workers = calloc(ph->conns, sizeof *workers);
     bool open_loop = ph->rate > 0;
-    if (open_loop)
-        arrivals = malloc(QUEUE_MAX * sizeof *arrivals);
+    if (open_loop) arrivals = malloc(QUEUE_MAX * sizeof *arrivals);
 
     /* Open every connection before the clock starts. */
     uint64_t t_open = al_now();
@@ -267,8 +247,7 @@ int al_drive(struct al_run *r, struct al_phase *p)
     uint64_t t_stop = ph->count ? UINT64_MAX : ph->t_window + (uint64_t)(ph->duration * 1e9);
     uint64_t hard = t0 + (uint64_t)(ph->max_seconds * 1e9);
     uint64_t period = open_loop ? (uint64_t)(1e9 / ph->rate) : 0;
-    if (open_loop && !period)
-        period = 1;
+    if (open_loop && !period) period = 1;
     uint64_t next_arrival = t0, generated_measured = 0, last_check = t0, cpu0 = 0, aux0 = 0;
     bool scheduling = true, in_window = false;
     bool sample = ph->sample_server && run->have_proc;
@@ -277,10 +256,8 @@ int al_drive(struct al_run *r, struct al_phase *p)
         uint64_t now = al_now();
         if (!in_window && now >= ph->t_window) {
             in_window = true;
-            if (sample)
-                cpu0 = al_proc_cpu_ns(&run->proc);
-            if (ph->sample_server && run->have_aux)
-                aux0 = al_proc_cpu_ns(&run->aux);
+            if (sample) cpu0 = al_proc_cpu_ns(&run->proc);
+            if (ph->sample_server && run->have_aux) aux0 = al_proc_cpu_ns(&run->aux);
         }
         if (now >= hard) {
             ph->aborted = true;
@@ -289,8 +266,8 @@ int al_drive(struct al_run *r, struct al_phase *p)
                         busy_count);
             break;
         }
-        if (scheduling && (now >= t_stop || measured_quota_reached() ||
-                           (open_loop && ph->count && generated_measured >= ph->count)))
+        if (scheduling &&
+            (now >= t_stop || measured_quota_reached() || (open_loop && ph->count && generated_measured >= ph->count)))
             scheduling = false;
         if (open_loop) {
             while (scheduling && next_arrival <= now && !(ph->count && generated_measured >= ph->count) &&
@@ -302,8 +279,7 @@ int al_drive(struct al_run *r, struct al_phase *p)
                     run->ops[ph->stat[0]].failed++;
                     run->ops[ph->stat[0]].err[AL_E_OVERLOAD]++;
                 }
-                if (next_arrival >= ph->t_window)
-                    generated_measured++;
+                if (next_arrival >= ph->t_window) generated_measured++;
                 next_arrival += period;
             }
             uint64_t limit = (uint64_t)(ph->timeout * 1e9);
@@ -335,24 +311,19 @@ int al_drive(struct al_run *r, struct al_phase *p)
             check_timeouts(now);
             last_check = now;
         }
-        if (!scheduling && !busy_count && !q_len)
-            break;
+        if (!scheduling && !busy_count && !q_len) break;
         int wait = TICK_MS;
         if (open_loop && scheduling) {
             uint64_t d = next_arrival > now ? next_arrival - now : 0;
             int ms = (int)((d + 999999) / 1000000);
-            if (ms < wait)
-                wait = ms;
+            if (ms < wait) wait = ms;
         }
-        if (idle_head && scheduling && !open_loop)
-            wait = 0;
+        if (idle_head && scheduling && !open_loop) wait = 0;
         al_conn_loop_poll(wait);
     }
     ph->t_end = last_done ? last_done : al_now();
-    if (sample)
-        run->cpu_ns = al_proc_cpu_ns(&run->proc) - cpu0;
-    if (ph->sample_server && run->have_aux)
-        run->aux_cpu_ns = al_proc_cpu_ns(&run->aux) - aux0;
+    if (sample) run->cpu_ns = al_proc_cpu_ns(&run->proc) - cpu0;
+    if (ph->sample_server && run->have_aux) run->aux_cpu_ns = al_proc_cpu_ns(&run->aux) - aux0;
 
 out:
     for (unsigned i = 0; i < ph->conns; i++) {
@@ -360,13 +331,11 @@ out:
         al_conn_close(&workers[i].aux);
         al_sse_free(&workers[i].sse);
         free(workers[i].body);
-        if (workers[i].pool_slot >= 0)
-            al_pool_give(run, workers[i].pool_slot);
+        if (workers[i].pool_slot >= 0) al_pool_give(run, workers[i].pool_slot);
     }
     free(workers);
     workers = NULL;
-    if (open_loop)
-        free(arrivals);
+    if (open_loop) free(arrivals);
     arrivals = NULL;
     return rc;
 }

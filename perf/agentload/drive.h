@@ -38,15 +38,15 @@ struct al_worker {
     unsigned idx;
     struct al_conn conn, aux;
     bool busy, measured;
-    unsigned op;      /* index into the phase's ops */
+    unsigned op; /* index into the phase's ops */
     uint64_t t_sched, t_start;
-    int pool_slot;    /* -1: none */
-    int phase;        /* the op's own progress marker */
-    int status;       /* last HTTP status seen */
+    int pool_slot; /* -1: none */
+    int phase;     /* the op's own progress marker */
+    int status;    /* last HTTP status seen */
     bool flag_a, flag_b;
     char thread_id[40], run_id[40];
     struct al_sse sse;
-    char *body;       /* the response body so far (the first AL_BODY_MAX bytes) */
+    char *body; /* the response body so far (the first AL_BODY_MAX bytes) */
     size_t blen, bcap;
     struct al_worker *next_idle;
 };

@@ -40,8 +40,7 @@ static void on_head(struct al_conn *c, struct al_resp *r)
     struct sub *s = c->owner;
     if (r->status == 200) {
         s->ok200 = true;
-        if (++n200 == nsubs)
-            t_subscribed = al_now();
+        if (++n200 == nsubs) t_subscribed = al_now();
     } else if (r->status < 600) {
         run->ops[op].status[r->status]++;
     }
@@ -50,19 +49,16 @@ static void on_head(struct al_conn *c, struct al_resp *r)
 static void on_frame(void *ud, const struct al_sse_frame *f)
 {
     struct sub *s = ud;
-    if (f->event_len == 3 && !memcmp(f->event, "end", 3))
-        return;
+    if (f->event_len == 3 && !memcmp(f->event, "end", 3)) return;
     double idx;
     if (!(f->event_len == 6 && !memcmp(f->event, "custom", 6)) || !al_jscan_num(f->data, f->data_len, "index", &idx))
         return;
     s->frames++;
     deliveries++;
-    if (!t_first)
-        t_first = t_read;
+    if (!t_first) t_first = t_read;
     t_last = t_read;
     unsigned i = idx >= 0 && idx < nindex ? (unsigned)idx : 0;
-    if (!first_seen[i])
-        first_seen[i] = t_read;
+    if (!first_seen[i]) first_seen[i] = t_read;
     struct al_op_stats *st = &run->ops[op];
     st->ok++;
     st->status[200]++;
@@ -79,21 +75,17 @@ static void on_body(struct al_conn *c, const char *p, size_t n)
 {
     struct sub *s = c->owner;
     t_read = al_now();
-    if (s->ok200 && al_sse_feed(&s->sse, p, n, on_frame, s) < 0)
-        run->ops[op].err[AL_E_PARSE]++;
+    if (s->ok200 && al_sse_feed(&s->sse, p, n, on_frame, s) < 0) run->ops[op].err[AL_E_PARSE]++;
 }
 
 static void finish_sub(struct sub *s, bool failed)
 {
-    if (s->done)
-        return;
+    if (s->done) return;
     s->done = true;
     ndone++;
-    if (failed)
-        nfailed++;
+    if (failed) nfailed++;
     s->complete = !failed && s->ok200 && (!expect_events || s->frames >= run->o.tokens);
-    if (s->complete)
-        ncomplete++;
+    if (s->complete) ncomplete++;
 }
 
 static void on_done(struct al_conn *c, struct al_resp *r)
@@ -108,8 +100,7 @@ static void on_error(struct al_conn *c, const char *what)
     struct sub *s = c->owner;
     if (!s->done) {
         run->ops[op].err[strncmp(what, "connect", 7) ? AL_E_CLOSED : AL_E_CONNECT]++;
-        if (!run->o.quiet && nfailed < 3)
-            fprintf(stderr, "agentload: subscriber: %s\n", what);
+        if (!run->o.quiet && nfailed < 3) fprintf(stderr, "agentload: subscriber: %s\n", what);
     }
     finish_sub(s, true);
 }
@@ -167,10 +158,8 @@ static void close_subs(void)
 /* The server's CPU in cpu[0], its aux processes' in cpu[1]. */
 static void sample_server(struct al_run *r, uint64_t cpu[2])
 {
-    if (r->have_proc)
-        cpu[0] = al_proc_cpu_ns(&r->proc);
-    if (r->have_aux)
-        cpu[1] = al_proc_cpu_ns(&r->aux);
+    if (r->have_proc) cpu[0] = al_proc_cpu_ns(&r->proc);
+    if (r->have_aux) cpu[1] = al_proc_cpu_ns(&r->aux);
 }
 
 int al_fanout_run(struct al_run *r)
@@ -183,8 +172,7 @@ int al_fanout_run(struct al_run *r)
     snprintf(conf, sizeof conf, "{\"tokens\":%u,\"mode\":\"custom\",\"delay_ms\":%u}", r->o.tokens, r->o.delay_ms);
     uint64_t cpu0[2] = {0, 0}, cpu1[2] = {0, 0}, t0 = al_now();
     sample_server(r, cpu0);
-    if (make_run(r, conf, r->o.after_s, tid, rid) < 0)
-        return -1;
+    if (make_run(r, conf, r->o.after_s, tid, rid) < 0) return -1;
     nindex = r->o.tokens ? r->o.tokens : 1;
     first_seen = calloc(nindex, sizeof *first_seen);
     t_first = t_last = t_subscribed = deliveries = server_lag_n = 0;
@@ -204,8 +192,7 @@ int al_fanout_run(struct al_run *r)
         fprintf(stderr, "agentload: fanout stopped by the %s with %u of %u subscribers done\n",
                 al_now() >= hard ? "time limit" : "idle limit", ndone, nsubs);
     for (unsigned i = 0; i < nsubs; i++)
-        if (!subs[i].done && subs[i].ok200 && subs[i].frames < r->o.tokens)
-            r->ops[op].err[AL_E_TIMEOUT]++;
+        if (!subs[i].done && subs[i].ok200 && subs[i].frames < r->o.tokens) r->ops[op].err[AL_E_TIMEOUT]++;
     r->ops[op].failed = nsubs - ncomplete;
     r->mode = "fanout";
     r->t_window = t_first;
@@ -246,13 +233,11 @@ int al_sse_idle_run(struct al_run *r)
     op = al_run_op(r, "sse.subscribe");
     char tid[40], rid[40];
     unsigned after = (unsigned)(r->o.hold + r->o.max_seconds + 60);
-    if (make_run(r, "{\"tokens\":1,\"mode\":\"custom\",\"delay_ms\":0}", after, tid, rid) < 0)
-        return -1;
+    if (make_run(r, "{\"tokens\":1,\"mode\":\"custom\",\"delay_ms\":0}", after, tid, rid) < 0) return -1;
     nindex = 1;
     first_seen = calloc(1, sizeof *first_seen);
     uint64_t rss0 = 0, hwm0 = 0, rss1 = 0, hwm1 = 0, t0 = al_now(), cpu0[2] = {0, 0}, cpu1[2] = {0, 0};
-    if (r->have_proc)
-        al_proc_mem_kib(&r->proc, &rss0, &hwm0);
+    if (r->have_proc) al_proc_mem_kib(&r->proc, &rss0, &hwm0);
     sample_server(r, cpu0);
     open_subs(tid, rid);
     uint64_t hard = t0 + (uint64_t)(r->o.max_seconds * 1e9);
@@ -262,8 +247,7 @@ int al_sse_idle_run(struct al_run *r)
     uint64_t hold_until = t_up + (uint64_t)(r->o.hold * 1e9);
     while (al_now() < hold_until)
         al_conn_loop_poll(TICK_MS);
-    if (r->have_proc)
-        al_proc_mem_kib(&r->proc, &rss1, &hwm1);
+    if (r->have_proc) al_proc_mem_kib(&r->proc, &rss1, &hwm1);
     sample_server(r, cpu1);
     unsigned open_now = 0;
     for (unsigned i = 0; i < nsubs; i++)

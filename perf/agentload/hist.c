@@ -6,8 +6,7 @@
 
 static unsigned bucket_of(uint64_t v)
 {
-    if (v < (1u << AL_HIST_SUB_BITS))
-        return (unsigned)v;
+    if (v < (1u << AL_HIST_SUB_BITS)) return (unsigned)v;
     unsigned top = 63u - (unsigned)__builtin_clzll(v);
     unsigned shift = top - (AL_HIST_SUB_BITS - 1);
     return shift * HALF + (unsigned)(v >> shift);
@@ -34,10 +33,8 @@ void al_hist_reset(struct al_hist *h)
 
 void al_hist_record(struct al_hist *h, uint64_t ns)
 {
-    if (h->count == 0 || ns < h->min)
-        h->min = ns;
-    if (ns > h->max)
-        h->max = ns;
+    if (h->count == 0 || ns < h->min) h->min = ns;
+    if (ns > h->max) h->max = ns;
     h->count++;
     h->sum += (double)ns;
     h->bucket[bucket_of(ns)]++;
@@ -45,12 +42,9 @@ void al_hist_record(struct al_hist *h, uint64_t ns)
 
 void al_hist_merge(struct al_hist *dst, const struct al_hist *src)
 {
-    if (!src->count)
-        return;
-    if (dst->count == 0 || src->min < dst->min)
-        dst->min = src->min;
-    if (src->max > dst->max)
-        dst->max = src->max;
+    if (!src->count) return;
+    if (dst->count == 0 || src->min < dst->min) dst->min = src->min;
+    if (src->max > dst->max) dst->max = src->max;
     dst->count += src->count;
     dst->sum += src->sum;
     for (unsigned i = 0; i < AL_HIST_BUCKETS; i++)
@@ -59,13 +53,10 @@ void al_hist_merge(struct al_hist *dst, const struct al_hist *src)
 
 uint64_t al_hist_percentile(const struct al_hist *h, double p)
 {
-    if (!h->count)
-        return 0;
-    if (p >= 100.0)
-        return h->max;
+    if (!h->count) return 0;
+    if (p >= 100.0) return h->max;
     uint64_t want = (uint64_t)((p / 100.0) * (double)h->count + 0.999999999);
-    if (want < 1)
-        want = 1;
+    if (want < 1) want = 1;
     uint64_t seen = 0;
     for (unsigned i = 0; i < AL_HIST_BUCKETS; i++) {
         seen += h->bucket[i];
@@ -73,10 +64,8 @@ uint64_t al_hist_percentile(const struct al_hist *h, double p)
             uint64_t lo, width, v;
             bucket_range(i, &lo, &width);
             v = lo + width / 2;
-            if (v < h->min)
-                v = h->min;
-            if (v > h->max)
-                v = h->max;
+            if (v < h->min) v = h->min;
+            if (v > h->max) v = h->max;
             return v;
         }
     }

@@ -26,8 +26,7 @@ static void on_open(struct al_conn *c)
 static void on_done(struct al_conn *c, struct al_resp *r)
 {
     struct idle_conn *k = c->owner;
-    if (r->status < 600)
-        run->ops[op].status[r->status]++;
+    if (r->status < 600) run->ops[op].status[r->status]++;
     if (r->status == 200) {
         k->served = true;
         served++;
@@ -44,10 +43,8 @@ static void on_error(struct al_conn *c, const char *what)
         k->failed = true;
         failed++;
         run->ops[op].err[k->served ? AL_E_CLOSED : AL_E_CONNECT]++;
-        if (k->served)
-            served--;
-        if (!run->o.quiet && failed <= 3)
-            fprintf(stderr, "agentload: idle connection: %s\n", what);
+        if (k->served) served--;
+        if (!run->o.quiet && failed <= 3) fprintf(stderr, "agentload: idle connection: %s\n", what);
     }
 }
 

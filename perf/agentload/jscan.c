@@ -11,8 +11,7 @@ static const char *value_of(const char *json, size_t n, const char *key)
     const char *end = json + n, *p = json;
     while (p < end) {
         const char *q = memchr(p, '"', (size_t)(end - p));
-        if (!q || (size_t)(end - q) < klen + 2)
-            return NULL;
+        if (!q || (size_t)(end - q) < klen + 2) return NULL;
         if (!memcmp(q + 1, key, klen) && q[klen + 1] == '"') {
             const char *v = q + klen + 2;
             while (v < end && (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r'))
@@ -32,22 +31,18 @@ static const char *value_of(const char *json, size_t n, const char *key)
 bool al_jscan_str(const char *json, size_t n, const char *key, char *out, size_t outsz)
 {
     const char *end = json + n, *v = value_of(json, n, key);
-    if (!v || *v != '"')
-        return false;
+    if (!v || *v != '"') return false;
     v++;
     size_t i = 0;
     while (v < end && *v != '"') {
         if (*v == '\\' && v + 1 < end) {
-            if (i + 2 >= outsz)
-                return false;
+            if (i + 2 >= outsz) return false;
             out[i++] = *v++;
         }
-        if (i + 1 >= outsz)
-            return false;
+        if (i + 1 >= outsz) return false;
         out[i++] = *v++;
     }
-    if (v >= end)
-        return false;
+    if (v >= end) return false;
     out[i] = 0;
     return true;
 }
@@ -55,8 +50,7 @@ bool al_jscan_str(const char *json, size_t n, const char *key, char *out, size_t
 bool al_jscan_num(const char *json, size_t n, const char *key, double *out)
 {
     const char *end = json + n, *v = value_of(json, n, key);
-    if (!v || !(*v == '-' || (*v >= '0' && *v <= '9')))
-        return false;
+    if (!v || !(*v == '-' || (*v >= '0' && *v <= '9'))) return false;
     char tmp[64];
     size_t i = 0;
     while (v < end && i + 1 < sizeof tmp && strchr("0123456789+-.eE", *v))

@@ -82,8 +82,7 @@ static bool parse_num(const char *s, double *out)
 {
     char *e;
     double v = strtod(s, &e);
-    if (e == s || *e || v < 0)
-        return false;
+    if (e == s || *e || v < 0) return false;
     *out = v;
     return true;
 }
@@ -92,22 +91,19 @@ static bool parse_num(const char *s, double *out)
 static int parse_url(struct al_run *r)
 {
     const char *u = r->o.url;
-    if (strncmp(u, "http://", 7))
-        return -1;
+    if (strncmp(u, "http://", 7)) return -1;
     u += 7;
     char host[64];
     const char *colon = strchr(u, ':');
     size_t hl = colon ? (size_t)(colon - u) : strcspn(u, "/");
-    if (!hl || hl >= sizeof host)
-        return -1;
+    if (!hl || hl >= sizeof host) return -1;
     memcpy(host, u, hl);
     host[hl] = 0;
     long port = 80;
     if (colon) {
         char *e;
         port = strtol(colon + 1, &e, 10);
-        if (port <= 0 || port > 65535 || (*e && strcmp(e, "/")))
-            return -1;
+        if (port <= 0 || port > 65535 || (*e && strcmp(e, "/"))) return -1;
     }
     const char *ip = !strcmp(host, "localhost") ? "127.0.0.1" : host;
     memset(&r->addr, 0, sizeof r->addr);
@@ -192,8 +188,7 @@ static int run_tasks(struct al_run *r)
     if (!strcmp(o->scenario, "mixed")) {
         struct al_phase probe = {0};
         struct al_run scratch = *r;
-        if (parse_mix(&scratch, &probe, o->mix) < 0)
-            return EXIT_USAGE;
+        if (parse_mix(&scratch, &probe, o->mix) < 0) return EXIT_USAGE;
         for (unsigned i = 0; i < probe.nops; i++)
             pool |= probe.ops[i]->uses_pool;
     } else {
@@ -202,35 +197,29 @@ static int run_tasks(struct al_run *r)
     }
     if (!strcmp(o->scenario, "v2.session")) {
         int rc = probe_v2(r);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     if (pool) {
         unsigned n = o->pool ? o->pool : (o->conns * 4 > 64 ? o->conns * 4 : 64);
-        if (!o->quiet)
-            fprintf(stderr, "agentload: creating a pool of %u threads\n", n);
-        if (al_ops_fill_pool(r, n) < 0)
-            return EXIT_SETUP;
+        if (!o->quiet) fprintf(stderr, "agentload: creating a pool of %u threads\n", n);
+        if (al_ops_fill_pool(r, n) < 0) return EXIT_SETUP;
     }
     if (!strcmp(o->scenario, "mixed")) {
-        if (parse_mix(r, &ph, o->mix) < 0)
-            return EXIT_USAGE;
+        if (parse_mix(r, &ph, o->mix) < 0) return EXIT_USAGE;
     } else {
         ph.ops[0] = al_op_find(o->scenario);
         ph.weight[0] = 1;
         ph.stat[0] = al_run_op(r, o->scenario);
         ph.nops = 1;
     }
-    ph.max_seconds = o->max_seconds > 0 ? o->max_seconds
-                                        : (o->requests ? 300 : o->warmup + o->duration + o->timeout + 10);
-    if (al_drive(r, &ph) < 0)
-        return EXIT_SETUP;
+    ph.max_seconds =
+        o->max_seconds > 0 ? o->max_seconds : (o->requests ? 300 : o->warmup + o->duration + o->timeout + 10);
+    if (al_drive(r, &ph) < 0) return EXIT_SETUP;
     r->mode = o->rate > 0 ? "open" : "closed";
     r->t_window = ph.t_window;
     r->t_end = ph.t_end;
     r->cpu_per = "request";
-    if (!strcmp(o->scenario, "v2.session"))
-        r->cpu_per = "session";
+    if (!strcmp(o->scenario, "v2.session")) r->cpu_per = "session";
     for (unsigned i = 0; i < r->nops; i++)
         r->tasks += r->ops[i].ok + r->ops[i].failed;
     return 0;
@@ -273,20 +262,34 @@ int main(int argc, char **argv)
         .idle_stop = 15,
     };
     static const struct option longopts[] = {
-        {"url", required_argument, NULL, 'u'},        {"scenario", required_argument, NULL, 's'},
-        {"conns", required_argument, NULL, 'c'},      {"rate", required_argument, NULL, 'r'},
-        {"duration", required_argument, NULL, 'd'},   {"requests", required_argument, NULL, 'n'},
-        {"warmup", required_argument, NULL, 'w'},     {"timeout", required_argument, NULL, 'T'},
-        {"max-seconds", required_argument, NULL, 'L'}, {"assistant", required_argument, NULL, 'a'},
-        {"input", required_argument, NULL, 'i'},      {"pid", required_argument, NULL, 'p'},
-        {"json", required_argument, NULL, 'j'},       {"label", required_argument, NULL, 'l'},
-        {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
-        {"config", required_argument, NULL, OPT_CONFIG}, {"stream-mode", required_argument, NULL, OPT_STREAM_MODE},
-        {"channels", required_argument, NULL, OPT_CHANNELS}, {"pool", required_argument, NULL, OPT_POOL},
-        {"mix", required_argument, NULL, OPT_MIX},    {"subs", required_argument, NULL, OPT_SUBS},
-        {"tokens", required_argument, NULL, OPT_TOKENS}, {"delay-ms", required_argument, NULL, OPT_DELAY},
-        {"after", required_argument, NULL, OPT_AFTER}, {"hold", required_argument, NULL, OPT_HOLD},
-        {"idle-stop", required_argument, NULL, OPT_IDLE_STOP}, {"aux-pid", required_argument, NULL, OPT_AUX_PID},
+        {"url", required_argument, NULL, 'u'},
+        {"scenario", required_argument, NULL, 's'},
+        {"conns", required_argument, NULL, 'c'},
+        {"rate", required_argument, NULL, 'r'},
+        {"duration", required_argument, NULL, 'd'},
+        {"requests", required_argument, NULL, 'n'},
+        {"warmup", required_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"max-seconds", required_argument, NULL, 'L'},
+        {"assistant", required_argument, NULL, 'a'},
+        {"input", required_argument, NULL, 'i'},
+        {"pid", required_argument, NULL, 'p'},
+        {"json", required_argument, NULL, 'j'},
+        {"label", required_argument, NULL, 'l'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"stream-mode", required_argument, NULL, OPT_STREAM_MODE},
+        {"channels", required_argument, NULL, OPT_CHANNELS},
+        {"pool", required_argument, NULL, OPT_POOL},
+        {"mix", required_argument, NULL, OPT_MIX},
+        {"subs", required_argument, NULL, OPT_SUBS},
+        {"tokens", required_argument, NULL, OPT_TOKENS},
+        {"delay-ms", required_argument, NULL, OPT_DELAY},
+        {"after", required_argument, NULL, OPT_AFTER},
+        {"hold", required_argument, NULL, OPT_HOLD},
+        {"idle-stop", required_argument, NULL, OPT_IDLE_STOP},
+        {"aux-pid", required_argument, NULL, OPT_AUX_PID},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -294,69 +297,123 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "u:s:c:r:d:n:w:T:L:a:i:p:j:l:qh", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
-        case 'u': o->url = optarg; break;
-        case 's': o->scenario = optarg; break;
-        case 'a': o->assistant = optarg; break;
-        case 'i': o->input = optarg; break;
-        case 'p': o->pids = optarg; break;
-        case 'j': o->json_out = optarg; break;
-        case 'l': o->label = optarg; break;
-        case 'q': o->quiet = true; break;
-        case 'h': fputs(usage_text, stdout); return 0;
-        case OPT_CONFIG: o->config = optarg; break;
-        case OPT_STREAM_MODE: o->stream_mode = optarg; break;
-        case OPT_CHANNELS: o->channels = optarg; break;
-        case OPT_MIX: o->mix = optarg; break;
-        case OPT_AUX_PID: o->aux_pids = optarg; break;
-        case 'r': ok = parse_num(optarg, &o->rate); break;
-        case 'd': ok = parse_num(optarg, &o->duration) && o->duration > 0; break;
-        case 'w': ok = parse_num(optarg, &o->warmup); break;
-        case 'T': ok = parse_num(optarg, &o->timeout) && o->timeout > 0; break;
-        case 'L': ok = parse_num(optarg, &o->max_seconds) && o->max_seconds > 0; break;
-        case OPT_HOLD: ok = parse_num(optarg, &o->hold); break;
-        case OPT_IDLE_STOP: ok = parse_num(optarg, &o->idle_stop) && o->idle_stop > 0; break;
-        case 'n': ok = parse_num(optarg, &v) && v >= 1; o->requests = (uint64_t)v; break;
-        case 'c': ok = parse_num(optarg, &v) && v >= 1 && v <= 100000; o->conns = (unsigned)v; break;
-        case OPT_POOL: ok = parse_num(optarg, &v) && v <= 1000000; o->pool = (unsigned)v; break;
-        case OPT_SUBS: ok = parse_num(optarg, &v) && v >= 1 && v <= 100000; o->subs = (unsigned)v; break;
-        case OPT_TOKENS: ok = parse_num(optarg, &v) && v >= 1 && v <= 10000000; o->tokens = (unsigned)v; break;
-        case OPT_DELAY: ok = parse_num(optarg, &v) && v <= 60000; o->delay_ms = (unsigned)v; break;
-        case OPT_AFTER: ok = parse_num(optarg, &v) && v <= 3600; o->after_s = (unsigned)v; break;
-        default: return usage_error("unknown option");
+        case 'u':
+            o->url = optarg;
+            break;
+        case 's':
+            o->scenario = optarg;
+            break;
+        case 'a':
+            o->assistant = optarg;
+            break;
+        case 'i':
+            o->input = optarg;
+            break;
+        case 'p':
+            o->pids = optarg;
+            break;
+        case 'j':
+            o->json_out = optarg;
+            break;
+        case 'l':
+            o->label = optarg;
+            break;
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return 0;
+        case OPT_CONFIG:
+            o->config = optarg;
+            break;
+        case OPT_STREAM_MODE:
+            o->stream_mode = optarg;
+            break;
+        case OPT_CHANNELS:
+            o->channels = optarg;
+            break;
+        case OPT_MIX:
+            o->mix = optarg;
+            break;
+        case OPT_AUX_PID:
+            o->aux_pids = optarg;
+            break;
+        case 'r':
+            ok = parse_num(optarg, &o->rate);
+            break;
+        case 'd':
+            ok = parse_num(optarg, &o->duration) && o->duration > 0;
+            break;
+        case 'w':
+            ok = parse_num(optarg, &o->warmup);
+            break;
+        case 'T':
+            ok = parse_num(optarg, &o->timeout) && o->timeout > 0;
+            break;
+        case 'L':
+            ok = parse_num(optarg, &o->max_seconds) && o->max_seconds > 0;
+            break;
+        case OPT_HOLD:
+            ok = parse_num(optarg, &o->hold);
+            break;
+        case OPT_IDLE_STOP:
+            ok = parse_num(optarg, &o->idle_stop) && o->idle_stop > 0;
+            break;
+        case 'n':
+            ok = parse_num(optarg, &v) && v >= 1;
+            o->requests = (uint64_t)v;
+            break;
+        case 'c':
+            ok = parse_num(optarg, &v) && v >= 1 && v <= 100000;
+            o->conns = (unsigned)v;
+            break;
+        case OPT_POOL:
+            ok = parse_num(optarg, &v) && v <= 1000000;
+            o->pool = (unsigned)v;
+            break;
+        case OPT_SUBS:
+            ok = parse_num(optarg, &v) && v >= 1 && v <= 100000;
+            o->subs = (unsigned)v;
+            break;
+        case OPT_TOKENS:
+            ok = parse_num(optarg, &v) && v >= 1 && v <= 10000000;
+            o->tokens = (unsigned)v;
+            break;
+        case OPT_DELAY:
+            ok = parse_num(optarg, &v) && v <= 60000;
+            o->delay_ms = (unsigned)v;
+            break;
+        case OPT_AFTER:
+            ok = parse_num(optarg, &v) && v <= 3600;
+            o->after_s = (unsigned)v;
+            break;
+        default:
+            return usage_error("unknown option");
         }
-        if (!ok)
-            return usage_error("bad numeric value");
+        if (!ok) return usage_error("bad numeric value");
     }
-    if (optind < argc)
-        return usage_error("unexpected argument");
-    if (!o->scenario)
-        return usage_error("-s SCENARIO is required");
+    if (optind < argc) return usage_error("unexpected argument");
+    if (!o->scenario) return usage_error("-s SCENARIO is required");
     bool tasks = al_op_find(o->scenario) || !strcmp(o->scenario, "mixed");
     bool is_fanout = !strcmp(o->scenario, "fanout"), is_sse_idle = !strcmp(o->scenario, "sse.idle"),
          is_idle = !strcmp(o->scenario, "idle");
-    if (!tasks && !is_fanout && !is_sse_idle && !is_idle)
-        return usage_error("unknown scenario");
-    if (parse_url(r) < 0)
-        return usage_error("--url must be http://127.x.y.z:PORT or http://localhost:PORT");
+    if (!tasks && !is_fanout && !is_sse_idle && !is_idle) return usage_error("unknown scenario");
+    if (parse_url(r) < 0) return usage_error("--url must be http://127.x.y.z:PORT or http://localhost:PORT");
     if (o->pids) {
-        if (al_proc_parse(&r->proc, o->pids) < 0)
-            return usage_error("--pid takes PID[,PID...]");
+        if (al_proc_parse(&r->proc, o->pids) < 0) return usage_error("--pid takes PID[,PID...]");
         r->have_proc = true;
     }
     if (o->aux_pids) {
-        if (al_proc_parse(&r->aux, o->aux_pids) < 0)
-            return usage_error("--aux-pid takes PID[,PID...]");
+        if (al_proc_parse(&r->aux, o->aux_pids) < 0) return usage_error("--aux-pid takes PID[,PID...]");
         r->have_aux = true;
     }
     const char *a = o->assistant ? o->assistant : (is_fanout || is_sse_idle) ? "stress" : "echo";
     for (size_t i = 0; i < sizeof known_graphs / sizeof known_graphs[0]; i++)
-        if (!strcmp(a, known_graphs[i].name))
-            a = known_graphs[i].id;
-    if (strlen(a) >= sizeof r->assistant || strchr(a, '"') || strchr(a, '\\'))
-        return usage_error("bad --assistant");
+        if (!strcmp(a, known_graphs[i].name)) a = known_graphs[i].id;
+    if (strlen(a) >= sizeof r->assistant || strchr(a, '"') || strchr(a, '\\')) return usage_error("bad --assistant");
     snprintf(r->assistant, sizeof r->assistant, "%s", a);
-    if (o->max_seconds <= 0 && (is_fanout || is_sse_idle || is_idle))
-        o->max_seconds = is_fanout ? 120 : 60;
+    if (o->max_seconds <= 0 && (is_fanout || is_sse_idle || is_idle)) o->max_seconds = is_fanout ? 120 : 60;
 
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
@@ -379,11 +436,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "agentload: %s: skipped: %s\n", o->scenario, r->unsupported);
         r->mode = "skipped";
     }
-    if (!r->mode)
-        r->mode = "none";
+    if (!r->mode) r->mode = "none";
     if (rc == 0 || rc == EXIT_UNSUPPORTED || r->nops) {
-        if (!o->quiet || rc == 0)
-            al_report_table(r, stdout);
+        if (!o->quiet || rc == 0) al_report_table(r, stdout);
         if (o->json_out) {
             FILE *f = strcmp(o->json_out, "-") ? fopen(o->json_out, "w") : stdout;
             if (!f) {
@@ -391,11 +446,9 @@ int main(int argc, char **argv)
                 return EXIT_SETUP;
             }
             al_report_json(r, f);
-            if (f != stdout)
-                fclose(f);
+            if (f != stdout) fclose(f);
         }
     }
-    if (rc == 0 && al_report_failures(r))
-        rc = EXIT_FAILURES;
+    if (rc == 0 && al_report_failures(r)) rc = EXIT_FAILURES;
     return rc;
 }

@@ -14,8 +14,8 @@
 
 #include "drive.h"
 
-extern const struct al_op al_op_ok, al_op_threads_create, al_op_threads_search, al_op_runs_wait,
-    al_op_runs_stream, al_op_v2_session;
+extern const struct al_op al_op_ok, al_op_threads_create, al_op_threads_search, al_op_runs_wait, al_op_runs_stream,
+    al_op_v2_session;
 
 /* The op named `name`, or NULL. */
 const struct al_op *al_op_find(const char *name);

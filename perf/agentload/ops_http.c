@@ -57,8 +57,7 @@ static void tc_done(struct al_worker *w, bool aux, struct al_resp *r)
 {
     char id[40];
     bool ok = w->body && al_jscan_str(w->body, w->blen, "thread_id", id, sizeof id);
-    if (ok && is_2xx(r->status) && al_ops_capture_threads)
-        al_pool_add(w->run, id);
+    if (ok && is_2xx(r->status) && al_ops_capture_threads) al_pool_add(w->run, id);
     finish(w, r, ok);
 }
 
@@ -148,15 +147,13 @@ const struct al_op *al_op_find(const char *name)
     static const struct al_op *const all[] = {&al_op_ok,        &al_op_threads_create, &al_op_threads_search,
                                               &al_op_runs_wait, &al_op_runs_stream,    &al_op_v2_session};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(all[i]->name, name))
-            return all[i];
+        if (!strcmp(all[i]->name, name)) return all[i];
     return NULL;
 }
 
 int al_ops_fill_pool(struct al_run *r, unsigned n)
 {
-    if (r->pool_n >= n)
-        return 0;
+    if (r->pool_n >= n) return 0;
     struct al_phase ph = {
         .ops = {&al_op_threads_create},
         .weight = {1},

@@ -15,8 +15,7 @@ static char body[60 * 1024];
 
 static void maybe_finish(struct al_worker *w)
 {
-    if ((w->phase & P_COMMAND) && w->flag_a)
-        al_task_done(w, 200, w->flag_b ? AL_E_BODY : -1);
+    if ((w->phase & P_COMMAND) && w->flag_a) al_task_done(w, 200, w->flag_b ? AL_E_BODY : -1);
 }
 
 static void v2_start(struct al_worker *w)
@@ -48,8 +47,7 @@ static void send_run_start(struct al_worker *w)
 
 static void v2_head(struct al_worker *w, bool aux, struct al_resp *r)
 {
-    if (!aux)
-        return;
+    if (!aux) return;
     if (r->status != 200) {
         al_task_done(w, r->status, -1);
         return;
@@ -61,9 +59,9 @@ static void v2_head(struct al_worker *w, bool aux, struct al_resp *r)
 static void v2_frame(void *ud, const struct al_sse_frame *f)
 {
     struct al_worker *w = ud;
-    if (!w->busy || w->flag_a)
-        return;
-    if (f->event_len != 9 || memcmp(f->event, "lifecycle", 9) || !al_jscan_has(f->data, f->data_len, "\"namespace\":[]"))
+    if (!w->busy || w->flag_a) return;
+    if (f->event_len != 9 || memcmp(f->event, "lifecycle", 9) ||
+        !al_jscan_has(f->data, f->data_len, "\"namespace\":[]"))
         return;
     bool completed = al_jscan_has(f->data, f->data_len, "\"event\":\"completed\"");
     if (completed || al_jscan_has(f->data, f->data_len, "\"event\":\"failed\"") ||
@@ -80,15 +78,13 @@ static void v2_body(struct al_worker *w, bool aux, const char *p, size_t n)
         al_worker_keep_body(w, p, n);
         return;
     }
-    if (al_sse_feed(&w->sse, p, n, v2_frame, w) < 0 && w->busy)
-        al_task_done(w, 200, AL_E_PARSE);
+    if (al_sse_feed(&w->sse, p, n, v2_frame, w) < 0 && w->busy) al_task_done(w, 200, AL_E_PARSE);
 }
 
 static void v2_done(struct al_worker *w, bool aux, struct al_resp *r)
 {
     if (aux) { /* the server ended the stream before the run's terminal event */
-        if (!w->flag_a)
-            al_task_done(w, r->status, AL_E_CLOSED);
+        if (!w->flag_a) al_task_done(w, r->status, AL_E_CLOSED);
         return;
     }
     if (r->status != 200) {

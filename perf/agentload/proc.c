@@ -14,8 +14,7 @@ int al_proc_parse(struct al_proc *p, const char *list)
     while (*s) {
         char *e;
         long v = strtol(s, &e, 10);
-        if (e == s || v <= 0 || p->n == AL_PROC_MAX_PIDS)
-            return -1;
+        if (e == s || v <= 0 || p->n == AL_PROC_MAX_PIDS) return -1;
         p->pids[p->n++] = (int)v;
         if (*e == ',')
             e++;
@@ -33,20 +32,16 @@ uint64_t al_proc_cpu_ns(const struct al_proc *p)
         char dir[64];
         snprintf(dir, sizeof dir, "/proc/%d/task", p->pids[i]);
         DIR *d = opendir(dir);
-        if (!d)
-            continue;
+        if (!d) continue;
         struct dirent *de;
         while ((de = readdir(d))) {
-            if (de->d_name[0] < '0' || de->d_name[0] > '9')
-                continue;
+            if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
             char path[128];
             snprintf(path, sizeof path, "%s/%s/schedstat", dir, de->d_name);
             FILE *f = fopen(path, "r");
-            if (!f)
-                continue;
+            if (!f) continue;
             unsigned long long run = 0;
-            if (fscanf(f, "%llu", &run) == 1)
-                sum += run;
+            if (fscanf(f, "%llu", &run) == 1) sum += run;
             fclose(f);
         }
         closedir(d);
@@ -61,8 +56,7 @@ void al_proc_mem_kib(const struct al_proc *p, uint64_t *rss, uint64_t *hwm)
         char path[64], line[256];
         snprintf(path, sizeof path, "/proc/%d/status", p->pids[i]);
         FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
+        if (!f) continue;
         while (fgets(line, sizeof line, f)) {
             unsigned long long v;
             if (sscanf(line, "VmRSS: %llu", &v) == 1)
@@ -77,7 +71,6 @@ void al_proc_mem_kib(const struct al_proc *p, uint64_t *rss, uint64_t *hwm)
 bool al_proc_alive(const struct al_proc *p)
 {
     for (int i = 0; i < p->n; i++)
-        if (kill(p->pids[i], 0) != 0)
-            return false;
+        if (kill(p->pids[i], 0) != 0) return false;
     return true;
 }

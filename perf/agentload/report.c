@@ -75,8 +75,7 @@ static void failures_line(const struct al_op_stats *s, FILE *f)
             fprintf(f, "%s %s x%llu", any ? "," : "  failures:", al_err_names[k], (unsigned long long)s->err[k]);
             any = true;
         }
-    if (any)
-        fprintf(f, " (%s)\n", s->name);
+    if (any) fprintf(f, " (%s)\n", s->name);
 }
 
 void al_report_table(const struct al_run *r, FILE *f)
@@ -88,8 +87,7 @@ void al_report_table(const struct al_run *r, FILE *f)
     else if (!strcmp(r->mode, "closed"))
         fprintf(f, " loop, %u connection%s", o->conns, o->conns == 1 ? "" : "s");
     fprintf(f, ", %.2f s measured", window_s(r));
-    if (!strcmp(r->mode, "open") || !strcmp(r->mode, "closed"))
-        fprintf(f, " after %.1f s warm-up", o->warmup);
+    if (!strcmp(r->mode, "open") || !strcmp(r->mode, "closed")) fprintf(f, " after %.1f s warm-up", o->warmup);
     fprintf(f, "\n%-17s %10s %7s %11s %9s %9s %9s %9s %9s\n", "operation", "ok", "failed", "ok/s",
             strcmp(r->mode, "fanout") ? "p50 ms" : "lag p50", "p90 ms", "p99 ms", "p99.9 ms", "max ms");
     for (unsigned i = 0; i < r->nops; i++)
@@ -144,11 +142,12 @@ static void json_op(const struct al_run *r, const struct al_op_stats *s, FILE *f
     json_str(f, s->name);
     fprintf(f, ",\"ok\":%llu,\"failed\":%llu,\"warmup\":%llu,\"ok_per_s\":%.2f", (unsigned long long)s->ok,
             (unsigned long long)s->failed, (unsigned long long)s->warm, w > 0 ? (double)s->ok / w : 0);
-    fprintf(f, ",\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p99_9\":%.4f,\"max\":%.4f,\"min\":%.4f,"
-               "\"mean\":%.4f}",
+    fprintf(f,
+            ",\"latency_ms\":{\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"p99_9\":%.4f,\"max\":%.4f,\"min\":%.4f,"
+            "\"mean\":%.4f}",
             ms(al_hist_percentile(&s->lat, 50)), ms(al_hist_percentile(&s->lat, 90)),
-            ms(al_hist_percentile(&s->lat, 99)), ms(al_hist_percentile(&s->lat, 99.9)), ms(s->lat.max),
-            ms(s->lat.min), al_hist_mean(&s->lat) / 1e6);
+            ms(al_hist_percentile(&s->lat, 99)), ms(al_hist_percentile(&s->lat, 99.9)), ms(s->lat.max), ms(s->lat.min),
+            al_hist_mean(&s->lat) / 1e6);
     fprintf(f, ",\"status\":{");
     bool first = true;
     for (int k = 0; k < 600; k++)
@@ -179,8 +178,7 @@ void al_report_json(const struct al_run *r, FILE *f)
             o->rate, o->warmup, window_s(r));
     fprintf(f, ",\"ops\":[");
     for (unsigned i = 0; i < r->nops; i++) {
-        if (i)
-            fputc(',', f);
+        if (i) fputc(',', f);
         json_op(r, &r->ops[i], f);
     }
     struct al_op_stats t;
@@ -191,15 +189,16 @@ void al_report_json(const struct al_run *r, FILE *f)
         uint64_t rss, hwm;
         al_proc_mem_kib(&r->proc, &rss, &hwm);
         double w = window_s(r);
-        fprintf(f, ",\"server\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cores\":%.3f,\"cpu_us_per\":\"%s\","
-                   "\"cpu_us\":%.3f,\"rss_kib\":%llu,\"peak_rss_kib\":%llu}",
+        fprintf(f,
+                ",\"server\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cores\":%.3f,\"cpu_us_per\":\"%s\","
+                "\"cpu_us\":%.3f,\"rss_kib\":%llu,\"peak_rss_kib\":%llu}",
                 o->pids, (double)r->cpu_ns / 1e9, w > 0 ? (double)r->cpu_ns / 1e9 / w : 0, r->cpu_per,
                 r->tasks ? (double)r->cpu_ns / 1e3 / (double)r->tasks : 0, (unsigned long long)rss,
                 (unsigned long long)hwm);
     }
     if (r->have_aux)
-        fprintf(f, ",\"aux\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cpu_us\":%.3f}", o->aux_pids, (double)r->aux_cpu_ns / 1e9,
-                r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0);
+        fprintf(f, ",\"aux\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cpu_us\":%.3f}", o->aux_pids,
+                (double)r->aux_cpu_ns / 1e9, r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0);
     const struct al_conn_totals *ct = al_conn_totals();
     fprintf(f, ",\"client\":{\"cpu_s\":%.4f,\"connections_opened\":%llu,\"connect_failures\":%llu}", client_cpu_s(),
             (unsigned long long)ct->opened, (unsigned long long)ct->connect_failed);

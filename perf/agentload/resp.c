@@ -32,16 +32,14 @@ static bool token_has(const char *v, size_t n, const char *tok)
 {
     size_t t = strlen(tok);
     for (size_t i = 0; i + t <= n; i++)
-        if (!strncasecmp(v + i, tok, t))
-            return true;
+        if (!strncasecmp(v + i, tok, t)) return true;
     return false;
 }
 
 static void finish(struct al_resp *r, const struct al_resp_cb *cb, void *ud)
 {
     r->state = AL_RESP_DONE;
-    if (cb && cb->on_done)
-        cb->on_done(ud, r);
+    if (cb && cb->on_done) cb->on_done(ud, r);
 }
 
 /* Parses the complete head in r->head[0..r->hlen). */
@@ -49,25 +47,19 @@ static int parse_head(struct al_resp *r)
 {
     char *p = r->head, *end = r->head + r->hlen;
     char *eol = memchr(p, '\n', (size_t)(end - p));
-    if (!eol || end - p < 12 || strncmp(p, "HTTP/1.", 7))
-        return -1;
+    if (!eol || end - p < 12 || strncmp(p, "HTTP/1.", 7)) return -1;
     bool http10 = p[7] == '0';
-    if (p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9')
-        return -1;
+    if (p[8] != ' ' || p[9] < '1' || p[9] > '5' || p[10] < '0' || p[10] > '9' || p[11] < '0' || p[11] > '9') return -1;
     r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
     bool keepalive = false;
     for (p = eol + 1; p < end; p = eol + 1) {
         eol = memchr(p, '\n', (size_t)(end - p));
-        if (!eol)
-            break;
+        if (!eol) break;
         size_t len = (size_t)(eol - p);
-        if (len && p[len - 1] == '\r')
-            len--;
-        if (!len)
-            break;
+        if (len && p[len - 1] == '\r') len--;
+        if (!len) break;
         char *colon = memchr(p, ':', len);
-        if (!colon)
-            return -1;
+        if (!colon) return -1;
         size_t nlen = (size_t)(colon - p);
         const char *v = colon + 1;
         size_t vlen = len - nlen - 1;
@@ -75,25 +67,20 @@ static int parse_head(struct al_resp *r)
             v++, vlen--;
         if (nlen == 14 && !strncasecmp(p, "content-length", 14)) {
             int64_t cl = 0;
-            if (!vlen)
-                return -1;
+            if (!vlen) return -1;
             for (size_t i = 0; i < vlen && v[i] != ' ' && v[i] != '\t'; i++) {
-                if (v[i] < '0' || v[i] > '9' || cl > (INT64_MAX - 9) / 10)
-                    return -1;
+                if (v[i] < '0' || v[i] > '9' || cl > (INT64_MAX - 9) / 10) return -1;
                 cl = cl * 10 + (v[i] - '0');
             }
             r->content_length = cl;
         } else if (nlen == 17 && !strncasecmp(p, "transfer-encoding", 17)) {
             r->chunked = token_has(v, vlen, "chunked");
         } else if (nlen == 10 && !strncasecmp(p, "connection", 10)) {
-            if (token_has(v, vlen, "close"))
-                r->close = true;
-            if (token_has(v, vlen, "keep-alive"))
-                keepalive = true;
+            if (token_has(v, vlen, "close")) r->close = true;
+            if (token_has(v, vlen, "keep-alive")) keepalive = true;
         }
     }
-    if (http10 && !keepalive)
-        r->close = true;
+    if (http10 && !keepalive) r->close = true;
     return 0;
 }
 
@@ -101,8 +88,7 @@ static int parse_head(struct al_resp *r)
 static bool start_body(struct al_resp *r)
 {
     r->state = AL_RESP_BODY;
-    if ((r->status >= 100 && r->status < 200) || r->status == 204 || r->status == 304)
-        return true;
+    if ((r->status >= 100 && r->status < 200) || r->status == 204 || r->status == 304) return true;
     if (r->chunked) {
         r->kstate = K_SIZE;
         r->krem = 0;
@@ -120,18 +106,14 @@ static bool start_body(struct al_resp *r)
 static void body(struct al_resp *r, const char *p, size_t n, const struct al_resp_cb *cb, void *ud)
 {
     r->body_bytes += n;
-    if (n && cb && cb->on_body)
-        cb->on_body(ud, p, n);
+    if (n && cb && cb->on_body) cb->on_body(ud, p, n);
 }
 
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -145,8 +127,7 @@ static long feed_chunked(struct al_resp *r, const char *p, size_t n, const struc
         case K_SIZE: {
             int h = hexval(c);
             if (h >= 0) {
-                if (r->krem >> 59)
-                    return fail(r, "chunk size too large");
+                if (r->krem >> 59) return fail(r, "chunk size too large");
                 r->krem = r->krem * 16 + (uint64_t)h;
             } else if (c == ';' || c == ' ' || c == '\t')
                 r->kstate = K_EXT;
@@ -167,20 +148,17 @@ static long feed_chunked(struct al_resp *r, const char *p, size_t n, const struc
             i++;
             break;
         case K_SIZE_LF:
-            if (c != '\n')
-                return fail(r, "bad chunk size line");
+            if (c != '\n') return fail(r, "bad chunk size line");
             r->kstate = r->krem ? K_DATA : K_TRAILER;
             i++;
             break;
         case K_DATA: {
             size_t take = n - i;
-            if (take > r->krem)
-                take = (size_t)r->krem;
+            if (take > r->krem) take = (size_t)r->krem;
             body(r, p + i, take, cb, ud);
             i += take;
             r->krem -= take;
-            if (!r->krem)
-                r->kstate = K_DATA_CR;
+            if (!r->krem) r->kstate = K_DATA_CR;
             break;
         }
         case K_DATA_CR:
@@ -193,8 +171,7 @@ static long feed_chunked(struct al_resp *r, const char *p, size_t n, const struc
             i++;
             break;
         case K_DATA_LF:
-            if (c != '\n')
-                return fail(r, "chunk data not followed by CRLF");
+            if (c != '\n') return fail(r, "chunk data not followed by CRLF");
             r->kstate = K_SIZE;
             i++;
             break;
@@ -208,15 +185,13 @@ static long feed_chunked(struct al_resp *r, const char *p, size_t n, const struc
                 r->kstate = K_TRAILER_LINE;
             break;
         case K_TRAILER_LF:
-            if (c != '\n')
-                return fail(r, "bad end of chunked body");
+            if (c != '\n') return fail(r, "bad end of chunked body");
             i++;
             finish(r, cb, ud);
             break;
         case K_TRAILER_LINE:
             i++;
-            if (c == '\n')
-                r->kstate = K_TRAILER;
+            if (c == '\n') r->kstate = K_TRAILER;
             break;
         }
     }
@@ -226,10 +201,8 @@ static long feed_chunked(struct al_resp *r, const char *p, size_t n, const struc
 long al_resp_feed(struct al_resp *r, const char *p, size_t n, const struct al_resp_cb *cb, void *ud)
 {
     size_t used = 0;
-    if (r->state == AL_RESP_ERROR)
-        return -1;
-    if (r->state == AL_RESP_DONE)
-        return 0;
+    if (r->state == AL_RESP_ERROR) return -1;
+    if (r->state == AL_RESP_DONE) return 0;
     if (r->state == AL_RESP_HEAD) {
         /* Copy into the head buffer until the blank line; resume the search a few bytes back. */
         size_t from = r->hlen > 3 ? r->hlen - 3 : 0;
@@ -249,18 +222,15 @@ long al_resp_feed(struct al_resp *r, const char *p, size_t n, const struct al_re
             }
         }
         if (!end) {
-            if (r->hlen == sizeof r->head)
-                return fail(r, "response head too large");
+            if (r->hlen == sizeof r->head) return fail(r, "response head too large");
             return (long)n;
         }
         size_t headlen = (size_t)(end - h);
         used = headlen - (r->hlen - take); /* bytes of this buffer that belonged to the head */
         r->hlen = headlen;
-        if (parse_head(r) < 0)
-            return fail(r, "malformed status line or header");
+        if (parse_head(r) < 0) return fail(r, "malformed status line or header");
         bool empty = start_body(r);
-        if (cb && cb->on_head)
-            cb->on_head(ud, r);
+        if (cb && cb->on_head) cb->on_head(ud, r);
         if (empty) {
             finish(r, cb, ud);
             return (long)used;
@@ -279,8 +249,7 @@ long al_resp_feed(struct al_resp *r, const char *p, size_t n, const struct al_re
     size_t take = n < r->krem ? n : (size_t)r->krem;
     body(r, p, take, cb, ud);
     r->krem -= take;
-    if (!r->krem)
-        finish(r, cb, ud);
+    if (!r->krem) finish(r, cb, ud);
     return (long)(used + take);
 }
 
@@ -290,8 +259,7 @@ int al_resp_eof(struct al_resp *r, const struct al_resp_cb *cb, void *ud)
         finish(r, cb, ud);
         return 0;
     }
-    if (r->state == AL_RESP_DONE)
-        return 0;
+    if (r->state == AL_RESP_DONE) return 0;
     r->error = (r->state == AL_RESP_HEAD && r->hlen == 0) ? "closed" : "truncated";
     r->state = AL_RESP_ERROR;
     return -1;

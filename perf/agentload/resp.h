@@ -30,10 +30,10 @@ struct al_resp {
     int status;
     int64_t content_length; /* -1: none */
     bool chunked;
-    bool close;             /* "Connection: close", or HTTP/1.0 without keep-alive */
-    bool until_eof;         /* the body ends when the connection does */
-    uint64_t body_bytes;    /* de-chunked body bytes so far */
-    const char *error;      /* what was wrong, in state AL_RESP_ERROR */
+    bool close;          /* "Connection: close", or HTTP/1.0 without keep-alive */
+    bool until_eof;      /* the body ends when the connection does */
+    uint64_t body_bytes; /* de-chunked body bytes so far */
+    const char *error;   /* what was wrong, in state AL_RESP_ERROR */
     /* private */
     int kstate;
     uint64_t krem;

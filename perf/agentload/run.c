@@ -29,15 +29,13 @@ void al_run_extra(struct al_run *r, const char *key, double value, int decimals)
             r->extra[i].decimals = decimals;
             return;
         }
-    if (r->nextra < AL_EXTRA_MAX)
-        r->extra[r->nextra++] = (struct al_extra){key, value, decimals};
+    if (r->nextra < AL_EXTRA_MAX) r->extra[r->nextra++] = (struct al_extra){key, value, decimals};
 }
 
 unsigned al_run_op(struct al_run *r, const char *name)
 {
     for (unsigned i = 0; i < r->nops; i++)
-        if (!strcmp(r->ops[i].name, name))
-            return i;
+        if (!strcmp(r->ops[i].name, name)) return i;
     struct al_op_stats *s = &r->ops[r->nops];
     memset(s, 0, sizeof *s);
     s->name = name;
@@ -61,8 +59,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 uint64_t al_run_rand(void)
 {
-    if (rng_state == 0x9e3779b97f4a7c15ull)
-        rng_state ^= al_now();
+    if (rng_state == 0x9e3779b97f4a7c15ull) rng_state ^= al_now();
     uint64_t x = rng_state;
     x ^= x << 13;
     x ^= x >> 7;
@@ -73,7 +70,7 @@ uint64_t al_run_rand(void)
 void al_run_uuid(char out[37])
 {
     uint64_t a = al_run_rand(), b = al_run_rand();
-    a = (a & ~0xf000ull) | 0x4000ull;                     /* version 4 */
+    a = (a & ~0xf000ull) | 0x4000ull;                        /* version 4 */
     b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull; /* variant 10 */
     snprintf(out, 37, "%08x-%04x-%04x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16) & 0xffff,
              (unsigned)a & 0xffff, (unsigned)(b >> 48), (unsigned long long)(b & 0xffffffffffffull));
@@ -81,8 +78,7 @@ void al_run_uuid(char out[37])
 
 int al_pool_add(struct al_run *r, const char *id)
 {
-    if (strlen(id) >= sizeof r->pool_ids[0])
-        return -1;
+    if (strlen(id) >= sizeof r->pool_ids[0]) return -1;
     if (r->pool_n == r->pool_cap) {
         unsigned cap = r->pool_cap ? r->pool_cap * 2 : 256;
         r->pool_ids = realloc(r->pool_ids, cap * sizeof r->pool_ids[0]);
@@ -102,8 +98,7 @@ int al_pool_add(struct al_run *r, const char *id)
 
 int al_pool_take(struct al_run *r)
 {
-    if (!r->pool_count)
-        return -1;
+    if (!r->pool_count) return -1;
     unsigned slot = r->pool_free[r->pool_head];
     r->pool_head = (r->pool_head + 1) % r->pool_cap;
     r->pool_count--;

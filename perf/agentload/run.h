@@ -39,8 +39,8 @@ struct al_op_stats {
 };
 
 struct al_opts {
-    const char *url, *scenario, *assistant, *input, *config, *stream_mode, *channels, *mix, *json_out,
-        *label, *pids, *aux_pids;
+    const char *url, *scenario, *assistant, *input, *config, *stream_mode, *channels, *mix, *json_out, *label, *pids,
+        *aux_pids;
     unsigned conns, subs, tokens, delay_ms, after_s, pool;
     double rate, duration, warmup, timeout, max_seconds, hold, idle_stop;
     uint64_t requests;
@@ -57,11 +57,11 @@ struct al_extra {
 struct al_run {
     struct al_opts o;
     struct sockaddr_in addr;
-    char host[64];          /* Host header value */
-    char assistant[64];     /* assistant id (graph names echo/stress/interrupt mapped to their ids) */
-    struct al_proc proc;    /* the server's pids, when given */
+    char host[64];       /* Host header value */
+    char assistant[64];  /* assistant id (graph names echo/stress/interrupt mapped to their ids) */
+    struct al_proc proc; /* the server's pids, when given */
     bool have_proc;
-    struct al_proc aux;     /* processes working for the server (its Postgres), reported apart */
+    struct al_proc aux; /* processes working for the server (its Postgres), reported apart */
     bool have_aux;
 
     /* The thread pool of the runs scenarios: ids and a FIFO of the free ones. */
@@ -71,13 +71,13 @@ struct al_run {
 
     struct al_op_stats ops[AL_OPS_MAX];
     unsigned nops;
-    const char *mode;        /* "closed" or "open" */
+    const char *mode;         /* "closed" or "open" */
     uint64_t t_window, t_end; /* measured window, monotonic ns */
-    uint64_t cpu_ns;         /* server CPU over the window */
-    uint64_t aux_cpu_ns;     /* the aux processes' CPU over the same window */
+    uint64_t cpu_ns;          /* server CPU over the window */
+    uint64_t aux_cpu_ns;      /* the aux processes' CPU over the same window */
     uint64_t rss_kib, hwm_kib;
-    uint64_t tasks;          /* what CPU per request divides by (measured tasks, or deliveries) */
-    const char *cpu_per;     /* "request", "session", "delivery", ... */
+    uint64_t tasks;      /* what CPU per request divides by (measured tasks, or deliveries) */
+    const char *cpu_per; /* "request", "session", "delivery", ... */
     struct al_extra extra[AL_EXTRA_MAX];
     unsigned nextra;
     const char *unsupported; /* the server does not implement the scenario's endpoint: why */

@@ -16,8 +16,7 @@ void al_sse_free(struct al_sse *s)
 
 static int reserve(struct al_sse *s, size_t more)
 {
-    if (s->len + more <= s->cap)
-        return 0;
+    if (s->len + more <= s->cap) return 0;
     if (s->len + more > AL_SSE_LINE_MAX) {
         s->error = "SSE line too long";
         return -1;
@@ -73,12 +72,10 @@ static void end_line(struct al_sse *s, al_sse_frame_cb cb, void *ud)
     size_t flen = colon ? (size_t)(colon - l) : n;
     const char *v = colon ? colon + 1 : l + n;
     size_t vlen = colon ? n - flen - 1 : 0;
-    if (vlen && *v == ' ')
-        v++, vlen--;
+    if (vlen && *v == ' ') v++, vlen--;
     if (flen == 4 && !memcmp(l, "data", 4)) {
         /* The value moves down to the end of the data so far (memmove: it may overlap). */
-        if (s->has_data)
-            s->line[s->len++] = '\n';
+        if (s->has_data) s->line[s->len++] = '\n';
         memmove(s->line + s->len, v, vlen);
         s->len += vlen;
         s->data_len = s->len;
@@ -108,13 +105,11 @@ int al_sse_feed(struct al_sse *s, const char *p, size_t n, al_sse_frame_cb cb, v
         while (j < n && p[j] != '\n' && p[j] != '\r')
             j++;
         if (j > i) {
-            if (reserve(s, j - i + 1) < 0)
-                return -1;
+            if (reserve(s, j - i + 1) < 0) return -1;
             memcpy(s->line + s->len, p + i, j - i);
             s->len += j - i;
         }
-        if (j == n)
-            break;
+        if (j == n) break;
         if (reserve(s, 1) < 0) /* room for the LF joining data lines */
             return -1;
         s->cr = p[j] == '\r';

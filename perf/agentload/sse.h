@@ -22,7 +22,7 @@ typedef void (*al_sse_frame_cb)(void *ud, const struct al_sse_frame *f);
 struct al_sse {
     char *line; /* the line being read, then the frame's data (owned) */
     size_t len, cap;
-    size_t data_len;   /* the frame's data: line[0..data_len) while a new line is read after it */
+    size_t data_len; /* the frame's data: line[0..data_len) while a new line is read after it */
     bool has_data, cr;
     char event[64], id[128];
     size_t event_len, id_len;

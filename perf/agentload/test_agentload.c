@@ -44,10 +44,8 @@ static long feed_split(struct al_resp *r, struct got *g, const char *msg, size_t
     memset(g, 0, sizeof *g);
     al_resp_init(r);
     long a = al_resp_feed(r, msg, cut, &cb, g);
-    if (a < 0)
-        return -1;
-    if (r->state == AL_RESP_DONE)
-        return a;
+    if (a < 0) return -1;
+    if (r->state == AL_RESP_DONE) return a;
     long b = al_resp_feed(r, msg + cut, len - cut, &cb, g);
     return b < 0 ? -1 : a + b;
 }
@@ -57,8 +55,9 @@ static void test_resp(void)
     static struct al_resp r;
     struct got g;
     const char *cl = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
-    const char *ch = "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0000006\r\n world\r\n"
-                     "0\r\nX-Trailer: 1\r\n\r\n";
+    const char *ch =
+        "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0000006\r\n world\r\n"
+        "0\r\nX-Trailer: 1\r\n\r\n";
     const char *lf = "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n";
     for (size_t cut = 0; cut <= strlen(cl); cut++) {
         CHECK(feed_split(&r, &g, cl, strlen(cl), cut) == (long)strlen(cl));
@@ -104,8 +103,7 @@ struct frames {
 static void on_frame(void *ud, const struct al_sse_frame *f)
 {
     struct frames *fr = ud;
-    if (fr->n == 8)
-        return;
+    if (fr->n == 8) return;
     snprintf(fr->ev[fr->n], 32, "%.*s", (int)f->event_len, f->event);
     snprintf(fr->data[fr->n], 128, "%.*s", (int)f->data_len, f->data);
     snprintf(fr->id[fr->n], 32, "%.*s", (int)f->id_len, f->id);
