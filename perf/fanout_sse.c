@@ -1,4 +1,7 @@
-/* fanout_sse: N keep-alive SSE subscribers on one stream URL, read with one epoll loop; measures how
+/* Superseded by agentload's `fanout` scenario (perf/agentload/fanout.c), which measures the same
+ * figures the same way; kept because perf/bench-runs.sh and its recorded results use it.
+ *
+ * fanout_sse: N keep-alive SSE subscribers on one stream URL, read with one epoll loop; measures how
  * many events reach them per second and how far each delivery lags behind the first delivery of the
  * same event. perf/bench-runs.sh runs it against GET /threads/{id}/runs/{run_id}/stream of a `stress`
  * run (stream_mode custom) that starts after every subscriber has joined.
