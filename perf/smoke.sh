@@ -2,8 +2,8 @@
 # perf/smoke.sh AGENTD AGENTLOAD: the perf suite as a smoke check (ctest perf/agentload-smoke).
 # Starts the real agentd (2 shards, port 0) against $DATABASE_URL and runs every agentload scenario
 # for a fraction of a second each. It asserts only that each one completes without a failed request,
-# never a figure: this is not a timed test. v2.session runs when the server answers
-# /threads/{id}/stream/events; on 404/405 (agentload exits 4) it is skipped with the reason printed.
+# never a figure: this is not a timed test. Every scenario must run, v2.session included (agentload
+# exits 4 when the server lacks an endpoint: that fails here).
 set -euo pipefail
 
 AGENTD=${1:?usage: smoke.sh AGENTD AGENTLOAD}
@@ -39,7 +39,7 @@ URL=http://127.0.0.1:$PORT
 echo "agentd pid $AG_PID on $URL"
 
 failed=0
-# run NAME ARGS...: one scenario; exit 0 passes, exit 4 (endpoint not implemented) skips.
+# run NAME ARGS...: one scenario; exit 0 passes, anything else fails.
 run() {
     local name=$1 rc=0
     shift
@@ -47,7 +47,6 @@ run() {
     "$LOAD" -u "$URL" -p "$AG_PID" -T 20 -j "$TMP/$name.json" "$@" || rc=$?
     case $rc in
     0) echo "--- $name: ok" ;;
-    4) echo "--- $name: SKIPPED: $(sed -n 's/.*"unsupported":"\([^"]*\)".*/\1/p' "$TMP/$name.json")" ;;
     *)
         echo "--- $name: FAILED (exit $rc)"
         failed=$((failed + 1))

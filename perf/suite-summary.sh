@@ -19,14 +19,14 @@ def f(d): if . == null then "–" else (. * pow(10; d) | round / pow(10; d) | to
 def k: if . == null then "–" elif . >= 1e6 then ((. / 1e4 | round) / 100 | tostring) + "M" elif . >= 1e4 then ((. / 100 | round) / 10 | tostring) + "k" else (. | round | tostring) end;
 def x(a; b): if a == null or b == null or b == 0 then "–" else ((a / b * 10 | round) / 10 | tostring) + "×" end;
 def fan: .key | startswith("fanout");
-def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
+def rate: if fan or (.key | startswith("v2.fanout")) then .extra.deliveries_per_s else .total.ok_per_s end;
 
 . as $all
-| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "wait.open", "stream", "v2", "mixed", "fanout", "fanout.paced" ] as $keys
+| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "wait.open", "stream", "v2", "v2.fanout", "v2.fanout.paced", "mixed", "fanout", "fanout.paced" ] as $keys
 | [ "agentd", "peer", "nginx" ] as $servers
 | { "ok": "GET /ok, 64 conns", "threads.create": "POST /threads, 64 conns", "threads.search": "POST /threads/search, 64 conns",
     "wait.c1": "runs.wait echo, 1 conn", "wait.c64": "runs.wait echo, 64 conns", "wait.open": "runs.wait echo, open loop 50/s", "stream": "runs.stream echo (values), 8 conns",
-    "v2": "v2.session echo, 8 conns", "mixed": "mixed profile, 64 conns",
+    "v2": "v2.session echo, 8 conns", "v2.fanout": "v2 fan-out: 1000 sessions × stress 100 tokens (deliveries)", "v2.fanout.paced": "v2 fan-out paced: 1000 sessions × 20 tokens 200 ms apart (deliveries)", "mixed": "mixed profile, 64 conns",
     "fanout": "fanout 1000 subs × 1000 events, delay 0", "fanout.paced": "fanout 1000 subs × 100 events, delay 5 ms" } as $desc
 | [ $keys[] as $k | $servers[] as $s
     | [ $all[] | select(.key == $k and .srv == $s) ] | select(length > 0)
@@ -40,6 +40,8 @@ def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
         p999: ([ .[] | select(.unsupported | not) | .total.latency_ms.p99_9 ] | median),
         max: ([ .[] | select(.unsupported | not) | .total.latency_ms.max ] | median),
         cpu: ([ .[] | select(.unsupported | not) | .server.cpu_us ] | median),
+        lag50: ([ .[] | select(.unsupported | not) | .extra.server_lag_p50_ms // empty ] | median),
+        lag99: ([ .[] | select(.unsupported | not) | .extra.server_lag_p99_ms // empty ] | median),
         pg: ([ .[] | select(.unsupported | not) | .aux.cpu_us // empty ] | median),
         tot: ([ .[] | select(.unsupported | not) | .server.cpu_us + (.aux.cpu_us // 0) ] | median),
         unit: ([ .[] | .server.cpu_us_per ] | first),
@@ -58,6 +60,12 @@ def rate: if fan then .extra.deliveries_per_s else .total.ok_per_s end;
     else
       "| \($desc[.key]) | \(.server) | **\(.rate | k)** | \(.rates | map(k) | join(", ")) | \(.p50 | f(3)) | \(.p90 | f(3)) | \(.p99 | f(2)) | \(.p999 | f(2)) | \(.max | f(2)) | \(.cpu | f(2)) per \(.unit) | \(.pg | f(2)) | \(if .hwm then (.hwm / 1024 | f(0)) else "–" end) | \(.failed)\(if .statuses != "" or .errs != "" then " (" + ([.statuses, .errs] | map(select(. != "")) | join(" ")) + ")" else "" end) | \(if .complete != "" then .complete else "–" end) |"
     end ),
+  "",
+  "### v2 fan-out: lag of each delivered frame from the server's params.timestamp\n",
+  "| scenario | server | deliveries/s | lag p50 ms | lag p99 ms | session p50 ms | session p99 ms |",
+  "|---|---|---|---|---|---|---|",
+  ( ("v2.fanout", "v2.fanout.paced") as $k | $servers[] as $s | row($k; $s) as $v | select($v != null and ($v.skipped | not))
+    | "| \($desc[$k]) | \($s) | **\($v.rate | k)** | \($v.lag50 | f(2)) | **\($v.lag99 | f(2))** | \($v.p50 | f(1)) | \($v.p99 | f(1)) |" ),
   "",
   "### agentd against the peer (and nginx)\n",
   "| scenario | throughput agentd / peer | p50 peer / agentd | p99 peer / agentd | CPU per unit, peer / agentd incl. its Postgres |",

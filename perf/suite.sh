@@ -14,6 +14,10 @@
 #   wait.open     runs.wait open loop, 50 arrivals/s over up to 64 connections (latency from arrival)
 #   stream        runs.stream -c 8 (pool, stream_mode values)
 #   v2            v2.session -c 8 (skipped on a server that answers 404/405)
+#   v2.fanout     1,000 v2 sessions at once, each its own thread running stress (100 tokens) with a
+#                 stream on lifecycle, messages and custom: deliveries/s and lag from params.timestamp
+#   v2.fanout.paced  the same with 20 tokens 200 ms apart (~12k deliveries/s offered): lag at a rate
+#                 both servers can serve
 #   mixed         mixed -c 64 (pool)
 #   fanout        1,000 subscribers, one stress run of 1,000 custom events, delay 0 (capacity)
 #   fanout.paced  1,000 subscribers, 100 events, delay_ms 5 (lag at ~200k deliveries/s)
@@ -43,7 +47,7 @@ POOL=4000
 SHARDS=2
 DB_CONNS=""
 SERVERS="agentd peer nginx"
-ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced"
+ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 v2.fanout v2.fanout.paced mixed fanout fanout.paced"
 SCENARIOS=$ALL_SCENARIOS
 MEMCONNS=10000
 MEMORY=1
@@ -268,6 +272,10 @@ scenario() {
     wait.open) load "$tag" "$round" "$key" -s runs.wait -c 64 -r 50 --pool "$POOL" -T 60 "${t[@]}" ;;
     stream) load "$tag" "$round" "$key" -s runs.stream -c 8 --pool "$POOL" -T 60 "${t[@]}" ;;
     v2) load "$tag" "$round" "$key" -s v2.session -c 8 -T 60 "${t[@]}" ;;
+    v2.fanout) load "$tag" "$round" "$key" -s v2.session -a stress -c 1000 -n 1000 -w 0 -T 150 -L 180 \
+        --config '{"configurable":{"tokens":100}}' --channels '["lifecycle","messages","custom"]' ;;
+    v2.fanout.paced) load "$tag" "$round" "$key" -s v2.session -a stress -c 1000 -n 1000 -w 0 -T 150 -L 180 \
+        --config '{"configurable":{"tokens":20,"delay_ms":200}}' --channels '["lifecycle","messages","custom"]' ;;
     mixed) load "$tag" "$round" "$key" -s mixed -c 64 --pool "$POOL" -T 60 "${t[@]}" ;;
     fanout) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 1000 --delay-ms 0 --after 3 -L 60 ;;
     fanout.paced) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 100 --delay-ms 5 --after 3 -L 40 ;;

@@ -219,7 +219,10 @@ static int run_tasks(struct al_run *r)
     r->t_window = ph.t_window;
     r->t_end = ph.t_end;
     r->cpu_per = "request";
-    if (!strcmp(o->scenario, "v2.session")) r->cpu_per = "session";
+    if (!strcmp(o->scenario, "v2.session")) {
+        r->cpu_per = "session";
+        al_v2_report(r);
+    }
     for (unsigned i = 0; i < r->nops; i++)
         r->tasks += r->ops[i].ok + r->ops[i].failed;
     return 0;

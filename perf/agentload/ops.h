@@ -17,6 +17,11 @@
 extern const struct al_op al_op_ok, al_op_threads_create, al_op_threads_search, al_op_runs_wait, al_op_runs_stream,
     al_op_v2_session;
 
+/* v2.session's figures for the report: frames delivered by the sessions' streams, deliveries/s
+ * (from the first frame to the last, warm-up included), and the lag of each frame from the server's
+ * params.timestamp (p50/p99/max). */
+void al_v2_report(struct al_run *r);
+
 /* The op named `name`, or NULL. */
 const struct al_op *al_op_find(const char *name);
 

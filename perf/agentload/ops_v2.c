@@ -1,8 +1,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hist.h"
 #include "jscan.h"
 #include "ops.h"
+#include "run.h"
 
 /* v2.session progress: phase bit 1 = the stream answered 200 and run.start was sent, bit 2 = the
  * command answered success; flag_a = the root terminal lifecycle arrived, flag_b = it was not
@@ -12,6 +14,12 @@
 
 static char req[64 * 1024];
 static char body[60 * 1024];
+
+/* Every frame the sessions' streams deliver: how many, when the first and last came, and the lag of
+ * each from the server's params.timestamp (same machine, wall clock). */
+static uint64_t deliveries, lag_n;
+static double t_first_ms, t_last_ms;
+static struct al_hist lag;
 
 static void maybe_finish(struct al_worker *w)
 {
@@ -60,6 +68,13 @@ static void v2_frame(void *ud, const struct al_sse_frame *f)
 {
     struct al_worker *w = ud;
     if (!w->busy || w->flag_a) return;
+    double now = al_wall_ms(), ts;
+    if (!deliveries++) t_first_ms = now;
+    t_last_ms = now;
+    if (al_jscan_num(f->data, f->data_len, "timestamp", &ts) && ts > 1e12) {
+        al_hist_record(&lag, now > ts ? (uint64_t)((now - ts) * 1e6) : 0);
+        lag_n++;
+    }
     if (f->event_len != 9 || memcmp(f->event, "lifecycle", 9) ||
         !al_jscan_has(f->data, f->data_len, "\"namespace\":[]"))
         return;
@@ -101,3 +116,15 @@ static void v2_done(struct al_worker *w, bool aux, struct al_resp *r)
 
 const struct al_op al_op_v2_session = {
     .name = "v2.session", .start = v2_start, .on_head = v2_head, .on_body = v2_body, .on_done = v2_done};
+
+void al_v2_report(struct al_run *r)
+{
+    double span_s = (t_last_ms - t_first_ms) / 1e3;
+    al_run_extra(r, "deliveries", (double)deliveries, 0);
+    al_run_extra(r, "deliveries_per_s", span_s > 0 ? (double)deliveries / span_s : 0, 0);
+    if (lag_n) {
+        al_run_extra(r, "server_lag_p50_ms", (double)al_hist_percentile(&lag, 50) / 1e6, 2);
+        al_run_extra(r, "server_lag_p99_ms", (double)al_hist_percentile(&lag, 99) / 1e6, 2);
+        al_run_extra(r, "server_lag_max_ms", (double)lag.max / 1e6, 2);
+    }
+}
