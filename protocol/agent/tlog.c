@@ -55,13 +55,11 @@ struct tlog {
     uint64_t pend_first, pend_max; /* seqs of its first and last event */
     struct ag_buf sent; /* what the write in flight carries (put back in front of pend if it must be retried) */
     uint64_t sent_first;
-    /* The write in flight. */
-    bool inflight, retry_armed, deleted;
+    /* Writing: dirty = queued for the shard's next statement, inflight = in the one in flight. */
+    bool dirty, inflight, deleted;
+    struct tlog *dnext;
     uint64_t inflight_max;
     struct ag_pg_query q;
-    struct ag_dbq_strs strs;
-    struct ag_task flush_task;
-    struct ag_timer retry;
     struct tsub *subs;
     struct tlog *inext, *iprev; /* the idle list */
     bool idle;
@@ -87,7 +85,15 @@ struct tlog_shard {
     struct ag_strmap logs;
     struct tlog *idle_head, *idle_tail;
     uint32_t nidle;
-    uint32_t inflight; /* logs with a write in flight (drain waits for them) */
+    /* The shard's one event write: the logs it carries, those waiting for the next one. */
+    struct ag_pg_query q;
+    struct ag_dbq_strs strs;
+    bool inflight, retry_armed;
+    struct tlog **batch;
+    size_t nbatch, batch_cap;
+    struct tlog *dirty_head, *dirty_tail;
+    struct ag_task flush_task;
+    struct ag_timer retry;
 };
 
 static _Thread_local struct tlog_shard *ts;
@@ -242,9 +248,7 @@ static void log_free(struct tlog *l)
     ag_free(l->ev);
     ag_buf_free(&l->pend);
     ag_buf_free(&l->sent);
-    ag_dbq_strs_free(&l->strs);
-    ag_timer_cancel(&ts->s->timers, &l->retry);
-    AG_BUG_ON(l->flush_task.queued);
+    AG_BUG_ON(l->dirty || l->inflight);
     ag_free(l);
 }
 
@@ -288,11 +292,11 @@ static void trim_memory(struct tlog *l, uint32_t keep)
 static void log_settle(struct tlog *l)
 {
     if (l->deleted) {
-        if (!l->inflight && !l->subs)
+        if (!l->inflight && !l->subs && !l->dirty)
             log_free(l);
         return;
     }
-    if (l->runs || l->subs || l->inflight || l->pend.len || l->flush_task.queued || l->retry_armed || l->idle)
+    if (l->runs || l->subs || l->inflight || l->pend.len || l->dirty || l->idle)
         return;
     trim_memory(l, 0);
     if (!l->known) {
@@ -340,129 +344,218 @@ static void deliver(struct tlog *l)
     }
 }
 
-/* --- writing --- */
+/* --- writing: one statement per shard for every log with something to write --- */
 
-static void flush_task(struct ag_task *tk);
+static void shard_flush_task(struct ag_task *tk);
 
+/* l has events to write (or a reservation to extend): it joins the next statement. */
 static void schedule_flush(struct tlog *l)
 {
-    if (l->inflight || l->retry_armed)
+    if (!l->dirty) {
+        l->dirty = true;
+        l->dnext = NULL;
+        if (ts->dirty_tail)
+            ts->dirty_tail->dnext = l;
+        else
+            ts->dirty_head = l;
+        ts->dirty_tail = l;
+    }
+    if (ts->inflight || ts->retry_armed || ts->flush_task.queued)
         return;
-    l->flush_task.fn = flush_task;
-    ag_shard_defer(ts->s, &l->flush_task);
+    ts->flush_task.fn = shard_flush_task;
+    ag_shard_defer(ts->s, &ts->flush_task);
 }
 
 static void retry_flush(struct ag_timer *tm)
 {
-    struct tlog *l = AG_CONTAINER_OF(tm, struct tlog, retry);
-    l->retry_armed = false;
-    schedule_flush(l);
-    log_settle(l);
+    (void)tm;
+    ts->retry_armed = false;
+    if (ts->dirty_head && !ts->flush_task.queued) {
+        ts->flush_task.fn = shard_flush_task;
+        ag_shard_defer(ts->s, &ts->flush_task);
+    }
+}
+
+static void arm_retry(void)
+{
+    ts->retry_armed = true;
+    ts->retry.cb = retry_flush;
+    ag_timer_arm(&ts->s->timers, &ts->retry, ts->s->now_ns + RETRY_NS);
+}
+
+/* A write that may be retried failed: what it carried goes back in front of what came since. */
+static void put_back(struct tlog *l)
+{
+    if (l->pend.len) {
+        ag_buf_puts(&l->sent, ",");
+        ag_buf_append(&l->sent, l->pend.base, l->pend.len);
+    } else {
+        l->pend_max = l->inflight_max;
+    }
+    if (l->sent.len)
+        l->pend_first = l->sent_first;
+    struct ag_buf t = l->pend;
+    l->pend = l->sent;
+    l->sent = t;
+    l->sent.len = 0;
 }
 
 static void on_flushed(struct ag_pg_query *q, PGresult *res)
 {
-    struct tlog *l = q->ud;
-    l->inflight = false;
-    ts->inflight--;
-    ag_dbq_strs_free(&l->strs);
-    if (l->deleted) {
-        log_settle(l);
-        return;
-    }
-    if (q->status == AG_PG_OK) {
-        if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
-            uint64_t last = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-            if (last > l->reserved)
-                l->reserved = last;
+    ts->inflight = false;
+    ag_dbq_strs_free(&ts->strs);
+    bool ok = q->status == AG_PG_OK;
+    bool lost = !ok && (q->status == AG_PG_SQL_ERROR || ts->s->stopping);
+    if (!ok)
+        ag_log(lost ? AG_LOG_ERROR : AG_LOG_WARN, "msg=\"v2 events %s\" threads=%zu error=\"%s\"",
+               lost ? "not written" : "not written yet", ts->nbatch, q->error ? q->error : "stopping");
+    int rows = ok ? PQntuples(res) : 0;
+    for (size_t i = 0; i < ts->nbatch; i++) {
+        struct tlog *l = ts->batch[i];
+        l->inflight = false;
+        if (l->deleted) {
+            l->sent.len = 0;
+            continue;
         }
-        if (l->inflight_max > l->flushed)
-            l->flushed = l->inflight_max;
-        l->sent.len = 0;
-        deliver(l);
-    } else if (q->status == AG_PG_SQL_ERROR || ts->s->stopping) {
-        ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 events not written\" error=\"%s\"", l->id,
-               q->error ? q->error : "stopping");
-        if (l->inflight_max > l->flushed)
-            l->flushed = l->inflight_max; /* gone for good; memory may let them go */
-        l->sent.len = 0;
-    } else {
-        /* No database right now: write them again later, in front of what came since. */
-        if (l->pend.len) {
-            ag_buf_puts(&l->sent, ",");
-            ag_buf_append(&l->sent, l->pend.base, l->pend.len);
+        if (ok || lost) {
+            /* Written, or gone for good (memory may let them go either way). */
+            if (l->inflight_max > l->flushed)
+                l->flushed = l->inflight_max;
+            l->sent.len = 0;
+            if (ok && (int)i < rows && !PQgetisnull(res, (int)i, 1)) {
+                uint64_t last = strtoull(PQgetvalue(res, (int)i, 1), NULL, 10);
+                if (last > l->reserved)
+                    l->reserved = last;
+            }
+            deliver(l);
+            trim_memory(l, ts->cfg->events.memory_per_thread);
         } else {
-            l->pend_max = l->inflight_max;
+            put_back(l);
         }
-        if (l->sent.len)
-            l->pend_first = l->sent_first;
-        struct ag_buf t = l->pend;
-        l->pend = l->sent;
-        l->sent = t;
-        l->sent.len = 0;
-        ag_log(AG_LOG_WARN, "thread=%s msg=\"v2 events not written yet\" error=\"%s\"", l->id,
-               q->error ? q->error : "no database");
-        l->retry_armed = true;
-        l->retry.cb = retry_flush;
-        ag_timer_arm(&ts->s->timers, &l->retry, ts->s->now_ns + RETRY_NS);
     }
-    trim_memory(l, ts->cfg->events.memory_per_thread);
-    if (l->pend.len || l->tail > l->reserved)
-        schedule_flush(l);
-    log_settle(l);
+    if (!ok && !lost)
+        arm_retry();
+    /* What came meanwhile (and what must be written again) goes next; then idle logs settle. */
+    for (size_t i = 0; i < ts->nbatch; i++) {
+        struct tlog *l = ts->batch[i];
+        if (!l->deleted && (l->pend.len || l->tail > l->reserved))
+            schedule_flush(l);
+    }
+    if (ts->dirty_head && !ts->retry_armed && !ts->flush_task.queued) {
+        ts->flush_task.fn = shard_flush_task;
+        ag_shard_defer(ts->s, &ts->flush_task);
+    }
+    size_t n = ts->nbatch;
+    ts->nbatch = 0;
+    for (size_t i = 0; i < n; i++)
+        log_settle(ts->batch[i]);
 }
 
-static void flush_task(struct ag_task *tk)
+/* Appends s[0..n) to b as an element of a Postgres array literal (quoted, \ and " escaped). */
+static void array_text(struct ag_buf *b, const char *s, size_t n)
 {
-    struct tlog *l = AG_CONTAINER_OF(tk, struct tlog, flush_task);
-    if (l->deleted || l->inflight || l->retry_armed) {
-        log_settle(l);
+    ag_buf_puts(b, "\"");
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '"' || s[i] == '\\') {
+            ag_buf_append(b, s + from, i - from);
+            ag_buf_puts(b, "\\");
+            from = i;
+        }
+    ag_buf_append(b, s + from, n - from);
+    ag_buf_puts(b, "\"");
+}
+
+static void shard_flush_task(struct ag_task *tk)
+{
+    (void)tk;
+    if (ts->inflight || ts->retry_armed)
         return;
-    }
-    /* Reserve ahead while a run is on: events past the reservation would wait for this write. */
-    uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
-    if (!l->pend.len && !want) {
-        log_settle(l);
-        return;
-    }
-    uint64_t last = AG_MAX(l->pend_max, want);
-    memset(&l->q, 0, sizeof l->q);
-    l->q.stmt = AG_SQL_TEV_APPEND;
-    l->q.kind = AG_PG_WRITE;
-    l->q.cb = on_flushed;
-    l->q.ud = l;
-    l->q.params[0] = l->id;
-    struct ag_buf b = {0};
-    ag_buf_puts(&b, "[");
-    if (l->pend.len)
-        ag_buf_append(&b, l->pend.base, l->pend.len);
-    ag_buf_puts(&b, "]");
-    l->q.params[1] = ag_dbq_strs_dup(&l->strs, b.base, b.len);
-    ag_buf_free(&b);
-    l->q.params[2] = l->pend.len ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_first) : NULL;
-    l->q.params[3] = l->pend.len ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max) : NULL;
-    l->q.params[4] = ag_dbq_strs_printf(&l->strs, "%" PRIu64, last);
+    struct ag_buf ids = {0}, firsts = {0}, lasts = {0}, events = {0}, reserves = {0}, trims = {0};
+    ts->nbatch = 0;
     uint32_t retain = ts->cfg->events.retain_per_thread;
-    l->q.params[5] = l->pend.len && l->pend_max > retain
-                         ? ag_dbq_strs_printf(&l->strs, "%" PRIu64, l->pend_max - retain)
-                         : NULL;
-    l->q.nparams = 6;
-    if (ag_pg_submit(ts->s, &l->q) != 0) {
-        ag_dbq_strs_free(&l->strs);
-        l->retry_armed = true;
-        l->retry.cb = retry_flush;
-        ag_timer_arm(&ts->s->timers, &l->retry, ts->s->now_ns + RETRY_NS);
+    for (struct tlog *l = ts->dirty_head, *next; l; l = next) {
+        next = l->dnext;
+        l->dirty = false;
+        l->dnext = NULL;
+        /* Reserve ahead while a run is on: events past the reservation wait for this write. */
+        uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
+        if (l->deleted || (!l->pend.len && !want && l->tail <= l->reserved)) {
+            log_settle(l);
+            continue;
+        }
+        if (ts->nbatch == ts->batch_cap) {
+            ts->batch_cap = ts->batch_cap ? ts->batch_cap * 2 : 64;
+            ts->batch = ag_realloc(ts->batch, ts->batch_cap * sizeof *ts->batch);
+        }
+        ts->batch[ts->nbatch++] = l;
+        const char *sep = ts->nbatch > 1 ? "," : "";
+        ag_buf_printf(&ids, "%s\"%s\"", sep, l->id);
+        if (l->pend.len) {
+            ag_buf_printf(&firsts, "%s%" PRIu64, sep, l->pend_first);
+            ag_buf_printf(&lasts, "%s%" PRIu64, sep, l->pend_max);
+            ag_buf_puts(&events, sep);
+            struct ag_buf arr = {0};
+            ag_buf_puts(&arr, "[");
+            ag_buf_append(&arr, l->pend.base, l->pend.len);
+            ag_buf_puts(&arr, "]");
+            array_text(&events, arr.base, arr.len);
+            ag_buf_free(&arr);
+        } else {
+            ag_buf_printf(&firsts, "%sNULL", sep);
+            ag_buf_printf(&lasts, "%sNULL", sep);
+            ag_buf_printf(&events, "%sNULL", sep);
+        }
+        ag_buf_printf(&reserves, "%s%" PRIu64, sep, AG_MAX(AG_MAX(l->pend_max, want), l->tail));
+        if (l->pend.len && l->pend_max > retain)
+            ag_buf_printf(&trims, "%s%" PRIu64, sep, l->pend_max - retain);
+        else
+            ag_buf_printf(&trims, "%sNULL", sep);
+        /* pend is in flight: it becomes sent, and pend starts over. */
+        l->inflight = true;
+        l->inflight_max = l->pend_max;
+        l->sent_first = l->pend_first;
+        struct ag_buf t = l->sent;
+        l->sent = l->pend;
+        l->pend = t;
+        l->pend.len = 0;
+    }
+    ts->dirty_head = ts->dirty_tail = NULL;
+    if (!ts->nbatch) {
+        ag_buf_free(&ids), ag_buf_free(&firsts), ag_buf_free(&lasts);
+        ag_buf_free(&events), ag_buf_free(&reserves), ag_buf_free(&trims);
         return;
     }
-    l->inflight = true;
-    ts->inflight++;
-    l->inflight_max = l->pend_max;
-    l->sent_first = l->pend_first;
-    /* pend is in flight: it becomes sent, and pend starts over. */
-    struct ag_buf t = l->sent;
-    l->sent = l->pend;
-    l->pend = t;
-    l->pend.len = 0;
+    struct ag_buf *cols[] = {&ids, &firsts, &lasts, &events, &reserves, &trims};
+    memset(&ts->q, 0, sizeof ts->q);
+    ts->q.stmt = AG_SQL_TEV_APPEND;
+    ts->q.kind = AG_PG_WRITE;
+    ts->q.cb = on_flushed;
+    for (int c = 0; c < 6; c++) {
+        struct ag_buf lit = {0};
+        ag_buf_puts(&lit, "{");
+        if (cols[c]->len)
+            ag_buf_append(&lit, cols[c]->base, cols[c]->len);
+        ag_buf_puts(&lit, "}");
+        ts->q.params[c] = ag_dbq_strs_dup(&ts->strs, lit.base, lit.len);
+        ag_buf_free(&lit);
+        ag_buf_free(cols[c]);
+    }
+    ts->q.nparams = 6;
+    if (ag_pg_submit(ts->s, &ts->q) == 0) {
+        ts->inflight = true;
+        return;
+    }
+    /* The database queue is full or there is no database: try again a little later. */
+    ag_dbq_strs_free(&ts->strs);
+    for (size_t i = 0; i < ts->nbatch; i++) {
+        struct tlog *l = ts->batch[i];
+        l->inflight = false;
+        put_back(l);
+        schedule_flush(l);
+    }
+    ts->nbatch = 0;
+    arm_retry();
 }
 
 /* --- the producer side --- */
@@ -825,12 +918,8 @@ void ag_tlog_thread_deleted(const char *thread_id)
         sub_end(x);
         x = next;
     }
-    if (l->flush_task.queued)
-        return; /* flush_task settles it */
-    ag_timer_cancel(&ts->s->timers, &l->retry);
-    l->retry_armed = false;
     if (ag_strmap_get(&ts->logs, thread_id, strlen(thread_id)) == l)
-        log_settle(l);
+        log_settle(l); /* a log still in a write is freed when the write is done */
 }
 
 /* --- shard set-up --- */
@@ -855,7 +944,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     for (uint32_t i = 0; i < m->cap; i++) {
         struct tlog *l = m->slots[i].key ? m->slots[i].val : NULL;
         /* Events not written yet go first (unless the database is away: the shutdown deadline rules). */
-        if (l && l->pend.len && !l->retry_armed && !l->deleted)
+        if (l && l->pend.len && !ts->retry_armed && !l->deleted)
             unwritten = true;
         for (struct tsub *x = l ? l->subs : NULL; x; x = x->next) {
             reading |= x->reading;
@@ -871,7 +960,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     for (size_t i = 0; i < n; i++)
         sub_end(open[i]);
     ag_free(open);
-    return ts->inflight == 0 && !reading && !unwritten;
+    return !ts->inflight && !reading && !unwritten;
 }
 
 void ag_tlog_shard_exit(struct ag_shard *s)
@@ -885,7 +974,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
         if (!l)
             continue;
         /* A statement still held by the database layer keeps its memory (only a forced exit leaves one). */
-        bool held = l->inflight;
+        bool held = l->inflight || l->dirty;
         for (struct tsub *x = l->subs, *next; x; x = next) {
             next = x->next;
             if (x->reading)
@@ -900,10 +989,14 @@ void ag_tlog_shard_exit(struct ag_shard *s)
         ag_free(l->ev);
         ag_buf_free(&l->pend);
         ag_buf_free(&l->sent);
-        ag_dbq_strs_free(&l->strs);
         ag_free(l);
     }
     ag_strmap_free(&ts->logs);
+    ag_timer_cancel(&ts->s->timers, &ts->retry);
+    if (ts->inflight || ts->flush_task.queued)
+        return; /* held by the database layer or the task queue (only a forced exit leaves one) */
+    ag_dbq_strs_free(&ts->strs);
+    ag_free(ts->batch);
     ag_free(ts);
     ts = NULL;
 }
