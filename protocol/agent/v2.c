@@ -465,6 +465,38 @@ static void state_fork_cmd(struct cmd *c, PGresult *res)
     start_run(c, body, NULL);
 }
 
+/* input.inject: the message as the input of a run queued behind the active one (LangGraph's
+ * double-texting with enqueue), or started at once on an idle thread; the built-in graphs read their
+ * input between supersteps, never inside one. */
+static void input_inject_cmd(struct cmd *c, PGresult *res)
+{
+    static const char *const keys[] = {"namespace", "message", "assistant_id", NULL};
+    if (!only_keys(c, keys)) {
+        cmd_done(c);
+        return;
+    }
+    json_t *msg = json_object_get(c->params, "message");
+    const char *role = json_string_value(json_object_get(msg, "role"));
+    const char *aid = assistant_for(c, res);
+    const char *code = NULL, *text = NULL;
+    if (!json_is_object(msg) || !json_is_string(json_object_get(msg, "content")) || !role ||
+        (strcmp(role, "user") && strcmp(role, "system"))) {
+        code = "invalid_argument";
+        text = "input.inject requires a message {role: user|system, content: string}.";
+    } else if (!aid) {
+        code = "no_such_run";
+        text = "No run on this thread to inject into.";
+    }
+    if (code) {
+        reply_err(c->r, c->id, code, text);
+        cmd_done(c);
+        return;
+    }
+    json_t *body = json_pack("{s:s,s:{s:[O]},s:s}", "assistant_id", aid, "input", "messages", msg,
+                             "multitask_strategy", "enqueue");
+    start_run(c, body, NULL);
+}
+
 static const char *tree_status(const char *thread_status)
 {
     if (!strcmp(thread_status, "busy"))
@@ -509,6 +541,8 @@ static void on_thread(struct ag_pg_query *q, PGresult *res)
         input_respond_cmd(c, res);
     else if (!strcmp(c->method, "state.fork"))
         state_fork_cmd(c, res);
+    else if (!strcmp(c->method, "input.inject"))
+        input_inject_cmd(c, res);
     else
         get_tree_cmd(c, res);
 }
@@ -677,11 +711,10 @@ int ag_v2_commands(struct ag_req *r)
         param(c, "false");
         return submit_read(c, AG_SQL_STATE_HISTORY, on_history);
     } else if (!strcmp(m, "input.inject")) {
-        reply_err(r, c->id, "not_supported",
-                  "input.inject is not supported: this server's graphs cannot take input while a run is active; use "
-                  "run.start (multitask_strategy enqueue or interrupt).");
-        cmd_free(c);
-        return AG_OK;
+        if (!root_namespace(c)) {
+            cmd_free(c);
+            return AG_OK;
+        }
     } else if (!strncmp(m, "subscription.", 13)) {
         reply_err(r, c->id, "not_supported",
                   "Subscriptions are commands of the WebSocket transport; over HTTP open POST "
@@ -695,7 +728,7 @@ int ag_v2_commands(struct ag_req *r)
         cmd_free(c);
         return AG_OK;
     }
-    /* run.start, input.respond, state.fork, agent.getTree: the thread first. */
+    /* run.start, input.respond, input.inject, state.fork, agent.getTree: the thread first. */
     param(c, c->tid);
     param(c, OWNER);
     return submit_read(c, AG_SQL_TEV_THREAD, on_thread);

@@ -12,9 +12,10 @@ struct ag_req;
 int ag_v2_stream_events(struct ag_req *r);
 
 /* POST /threads/{thread_id}/commands: {id, method, params} → 200 with a success or error envelope
- * (422 only for a body of another shape). Methods: run.start, input.respond, state.get,
- * state.listCheckpoints, state.fork, agent.getTree; input.inject and subscription.* answer
- * not_supported, anything else unknown_command. */
+ * (422 only for a body of another shape). Methods: run.start, input.respond, input.inject (the
+ * message as a run queued behind the active one), state.get, state.listCheckpoints, state.fork,
+ * agent.getTree; subscription.* (WebSocket-only) answer not_supported, anything else
+ * unknown_command. */
 int ag_v2_commands(struct ag_req *r);
 
 #endif

@@ -214,6 +214,22 @@ describe('protocol v2', { timeout: 180000 }, () => {
         assert.equal(named.frames.filter((x) => x.event === 'custom').length, 0, 'the echo event has no name');
     });
 
+    it('input.inject queues the message as the next run behind the active one', async () => {
+        const tid = await newThread();
+        const s = await stream(tid, { channels: ['lifecycle', 'values'] });
+        await command(tid, 1, 'run.start', {
+            assistant_id: 'stress', input: human('first'), config: { configurable: { tokens: 20, delay_ms: 10 } },
+        });
+        const inj = await command(tid, 2, 'input.inject', { namespace: [], message: { role: 'user', content: 'later' } });
+        assert.equal(inj.type, 'success', JSON.stringify(inj));
+        await s.waitFor((x) => isRootEnd(x) && s.frames.filter(isRootEnd).length === 2, 'both runs ending');
+        s.close();
+        assert.deepEqual(s.frames.filter((x) => x.event === 'lifecycle' && x.data.params.namespace.length === 0)
+            .map((x) => x.data.params.data.event), ['running', 'completed', 'running', 'completed']);
+        const last = s.frames.filter((x) => x.event === 'values').at(-1).data.params.data.messages;
+        assert.equal(last.filter((m) => m.type === 'human').map((m) => m.content).join(','), 'first,later');
+    });
+
     it('state.listCheckpoints, state.fork and agent.getTree', async () => {
         const tid = await newThread();
         const s = await stream(tid, { channels: ['lifecycle'] });
@@ -271,7 +287,8 @@ describe('protocol v2', { timeout: 180000 }, () => {
         await e('run.start', { assistant_id: 'echo', input: human('x'), multitask_strategy: 'sometimes' }, 'invalid_argument',
             /multitask_strategy/);
         await e('run.start', { assistant_id: 'no-such-graph', input: human('x') }, 'no_such_run', /not found/);
-        await e('input.inject', { namespace: [], message: { role: 'user', content: 'x' } }, 'not_supported');
+        await e('input.inject', { namespace: [], message: { role: 'user', content: 'x' } }, 'no_such_run', /No run/);
+        await e('input.inject', { namespace: [], message: { role: 'robot', content: 'x' } }, 'invalid_argument');
         await e('subscription.subscribe', { channels: ['values'] }, 'not_supported');
         await e('state.get', { namespace: ['child:1'] }, 'no_such_namespace');
         await e('input.respond', { response: 1 }, 'invalid_argument', /interrupted/);
