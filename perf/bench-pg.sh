@@ -54,18 +54,9 @@ BUILD=$ROOT/build/release
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-usage() {
-    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-    exit "${1:-0}"
-}
-# fd 3 is the script's stderr, so that messages from a trap that fires while a command's output is
-# redirected (run_child ... >file) still reach the terminal.
-exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# usage, log, die
+# shellcheck source=perf/lib.sh
+. "$PERF_DIR/lib.sh"
 
 while getopts "r:d:w:c:s:n:j:S:PTq:R:o:h" opt; do
     case $opt in

@@ -87,18 +87,9 @@ PEER_LOG_LEVEL=${PEER_LOG_LEVEL:-warn}
 CLK_TCK=$(getconf CLK_TCK)
 NCPU=$(nproc)
 
-usage() {
-    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-    exit "${1:-0}"
-}
-# fd 3 is the script's stderr, so that messages from a trap still reach the terminal while a
-# command's output is redirected.
-exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# usage, log, die
+# shellcheck source=perf/lib.sh
+. "$PERF_DIR/lib.sh"
 
 while getopts "r:d:w:c:T:s:C:S:x:n:k:D:A:L:P:g:q:o:h" opt; do
     case $opt in

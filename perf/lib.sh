@@ -1,6 +1,23 @@
-# perf/lib.sh: measurement helpers shared by the benchmarks that run next to a Postgres cluster
-# (bench-pg.sh, bench-threads.sh). Sourced, not run. The caller defines log() and sets PMPID (the
-# postmaster's pid) and QUIET_WAIT (seconds).
+# perf/lib.sh: what the benchmark scripts share (bench-pg.sh, bench-threads.sh, bench-runs.sh,
+# suite.sh, and side.sh): usage, log and die, and the measurement helpers of runs next to a Postgres
+# cluster. Sourced, not run (once: sourcing it again does nothing). The measurement helpers need
+# PMPID (the postmaster's pid) and QUIET_WAIT (seconds).
+[ -z "${AG_PERF_LIB:-}" ] || return 0
+AG_PERF_LIB=1
+
+# The calling script's header comment (its lines from 2 to the first blank one), then exit $1.
+usage() {
+    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0"
+    exit "${1:-0}"
+}
+# fd 3 is the script's stderr, so that messages from a trap still reach the terminal while a
+# command's output is redirected.
+exec 3>&2
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
+die() {
+    log "error: $*"
+    exit 1
+}
 
 # "busy total" CPU ticks of the whole machine (iowait counts as idle).
 sys_ticks() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat; }

@@ -1,6 +1,6 @@
 # perf/side.sh: agentd and the JS peer side by side, the part bench-threads.sh and bench-runs.sh
 # share: the private Postgres cluster, starting and stopping either server, the CPU and Postgres
-# counters of a measured run. Sourced, not run. The caller defines log() and die() and sets ROOT,
+# counters of a measured run. Sourced, not run. The caller sources perf/lib.sh (log, die) and sets ROOT,
 # PERF_DIR, OUT, PGDIR, PG_EXTRA, AGENTD, SHARDS, DB_CONNS, PEER_DIR, PEER_SRC, PEER_LOG_LEVEL and
 # the pid variables its cleanup reads (see start_agentd / start_peer).
 

@@ -67,16 +67,9 @@ NGINX=${NGINX:-nginx}
 CLK_TCK=$(getconf CLK_TCK)
 ARGS="$*"
 
-usage() {
-    sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
-    exit "${1:-0}"
-}
-exec 3>&2
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&3; }
-die() {
-    log "error: $*"
-    exit 1
-}
+# usage, log, die
+# shellcheck source=perf/lib.sh
+. "$PERF_DIR/lib.sh"
 
 while getopts "r:d:w:T:s:S:x:m:MNP:q:o:h" opt; do
     case $opt in

@@ -15,6 +15,7 @@
 #include "graph/registry.h"
 #include "net/obuf.h"
 #include "persist/pg.h"
+#include "protocol/agent/run_modes.h"
 #include "protocol/agent/tlog.h"
 #include "protocol/agent/v2proj.h"
 #include "protocol/dbq.h"
@@ -85,7 +86,7 @@ struct ag_run {
     uint32_t nev, evcap;
     uint64_t ev_first, next_id;
     json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
-    json_t *msg_acc; /* messages mode: message id → message accumulated so far */
+    struct ag_run_modes modes; /* its v1 stream modes' framing */
     json_t *md;      /* the run's metadata as nodes and checkpoints see it */
     /* Outcome. */
     const char *status;        /* terminal status (a literal) */
@@ -279,143 +280,10 @@ static void emit(struct ag_run *run, const char *event, const json_t *data)
     ag_free(s);
 }
 
-static json_t *ckpt_ref(const char *thread_id, const json_t *id)
+/* What protocol/agent/run_modes frames for the run's stream modes goes to its log. */
+static void emit_modes(void *ud, const char *event, const json_t *data)
 {
-    return json_pack("{s:s,s:O,s:s,s:n}", "thread_id", thread_id, "checkpoint_id", id, "checkpoint_ns", "",
-                     "checkpoint_map");
-}
-
-static json_t *ckpt_config(const char *thread_id, const json_t *id)
-{
-    if (!json_is_string(id))
-        return json_null();
-    return json_pack("{s:{s:s,s:s,s:O}}", "configurable", "thread_id", thread_id, "checkpoint_ns", "",
-                     "checkpoint_id", id);
-}
-
-static void emit_checkpoint(struct ag_run *run, const json_t *cp)
-{
-    const char *tid = run->spec.thread_id;
-    const json_t *id = json_object_get(cp, "checkpoint_id"), *pid = json_object_get(cp, "parent_checkpoint_id");
-    if (run->spec.modes & AG_SM_CHECKPOINTS) {
-        json_t *d = json_pack("{s:o,s:o,s:O,s:O,s:O,s:O}", "config", ckpt_config(tid, id), "parent_config",
-                              ckpt_config(tid, pid), "values", json_object_get(cp, "values"), "metadata",
-                              json_object_get(cp, "metadata"), "next", json_object_get(cp, "next"), "tasks",
-                              json_object_get(cp, "tasks"));
-        emit(run, "checkpoints", d);
-        json_decref(d);
-    }
-    if (run->spec.modes & AG_SM_DEBUG) {
-        char ts[32];
-        ag_clock_iso8601(ag_clock_real_us(), ts);
-        json_t *payload = json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:o}", "config", ckpt_config(tid, id), "values",
-                                    json_object_get(cp, "values"), "metadata", json_object_get(cp, "metadata"),
-                                    "next", json_object_get(cp, "next"), "tasks", json_object_get(cp, "tasks"),
-                                    "checkpoint", ckpt_ref(tid, id), "parent_checkpoint",
-                                    json_is_string(pid) ? ckpt_ref(tid, pid) : json_null());
-        if (json_is_string(pid))
-            json_object_set_new(payload, "parent_config", ckpt_config(tid, pid));
-        json_t *d = json_pack("{s:O,s:s,s:s,s:o}", "step", json_object_get(cp, "step"), "type", "checkpoint",
-                              "timestamp", ts, "payload", payload);
-        emit(run, "debug", d);
-        json_decref(d);
-    }
-}
-
-static void emit_task_debug(struct ag_run *run, const struct ag_graph_event *ev)
-{
-    char ts[32];
-    ag_clock_iso8601(ag_clock_real_us(), ts);
-    json_t *d = json_pack("{s:i,s:s,s:s,s:O}", "step", ev->step, "type",
-                          ev->kind == AG_GEV_TASK_START ? "task" : "task_result", "timestamp", ts, "payload", ev->data);
-    emit(run, "debug", d);
-    json_decref(d);
-}
-
-/* messages mode: metadata on the first sighting of an id, then the message accumulated so far. */
-static void emit_message(struct ag_run *run, const struct ag_graph_event *ev)
-{
-    const json_t *msg = ev->data;
-    if (run->spec.modes & AG_SM_MESSAGES_TUPLE) {
-        json_t *d = json_pack("[O,O]", msg, ev->meta ? ev->meta : json_object());
-        emit(run, "messages", d);
-        json_decref(d);
-    }
-    if (!(run->spec.modes & AG_SM_MESSAGES))
-        return;
-    const char *id = json_string_value(json_object_get(msg, "id"));
-    const char *type = json_string_value(json_object_get(msg, "type"));
-    /* A chunk of a streaming model: AIMessageChunk (its dict has tool_call_chunks even when typed "ai"). */
-    bool chunk = (type && strstr(type, "Chunk")) || json_object_get(msg, "tool_call_chunks");
-    if (!run->msg_acc)
-        run->msg_acc = json_object();
-    json_t *acc = id ? json_object_get(run->msg_acc, id) : NULL;
-    if (id && !acc) {
-        json_t *d = json_pack("{s:{s:O}}", id, "metadata", ev->meta ? ev->meta : json_object());
-        emit(run, "messages/metadata", d);
-        json_decref(d);
-    }
-    json_t *now;
-    if (chunk && acc && json_is_string(json_object_get(acc, "content")) &&
-        json_is_string(json_object_get(msg, "content"))) {
-        now = json_deep_copy(acc);
-        json_t *c = json_object_get(now, "content");
-        size_t a = json_string_length(c), b = json_string_length(json_object_get(msg, "content"));
-        char *cat = ag_malloc(a + b + 1);
-        memcpy(cat, json_string_value(c), a);
-        memcpy(cat + a, json_string_value(json_object_get(msg, "content")), b);
-        cat[a + b] = 0;
-        json_object_set_new(now, "content", json_stringn(cat, a + b));
-        ag_free(cat);
-    } else {
-        now = json_deep_copy(msg);
-    }
-    if (id)
-        json_object_set(run->msg_acc, id, now);
-    json_t *d = json_pack("[o]", now);
-    emit(run, chunk ? "messages/partial" : "messages/complete", d);
-    json_decref(d);
-}
-
-/* events mode: LangChain astream_events (v2) objects for the graph and each of its node runs. */
-static void emit_lc(struct ag_run *run, const char *event, const char *name, const char *id, json_t *tags, json_t *md,
-                    json_t *data)
-{
-    json_t *d = json_pack("{s:s,s:o,s:s,s:o,s:s,s:o}", "event", event, "data", data, "name", name, "tags", tags,
-                          "run_id", id, "metadata", md);
-    emit(run, "events", d);
-    json_decref(d);
-}
-
-static json_t *node_md(struct ag_run *run, const struct ag_graph_event *ev)
-{
-    json_t *md = json_deep_copy(run->md);
-    char ns[160];
-    snprintf(ns, sizeof ns, "%s:%s", ev->node ? ev->node : "", ev->task_id ? ev->task_id : "");
-    json_object_set_new(md, "langgraph_step", json_integer(ev->step));
-    json_object_set_new(md, "langgraph_node", json_string(ev->node ? ev->node : ""));
-    json_object_set_new(md, "langgraph_triggers", json_pack("[s+]", "branch:to:", ev->node ? ev->node : ""));
-    json_object_set_new(md, "langgraph_path", json_pack("[s,s]", "__pregel_pull", ev->node ? ev->node : ""));
-    json_object_set_new(md, "langgraph_checkpoint_ns", json_string(ns));
-    json_object_set_new(md, "checkpoint_ns", json_string(ns));
-    return md;
-}
-
-static void emit_task_events(struct ag_run *run, const struct ag_graph_event *ev)
-{
-    const char *id = ev->task_id ? ev->task_id : json_string_value(json_object_get(ev->data, "id"));
-    const char *name = json_string_value(json_object_get(ev->data, "name"));
-    if (!id || !name || !strcmp(name, "__start__"))
-        return;
-    char step[32];
-    snprintf(step, sizeof step, "graph:step:%d", ev->step);
-    json_t *tags = json_pack("[s]", step);
-    if (ev->kind == AG_GEV_TASK_START)
-        emit_lc(run, "on_chain_start", name, id, tags, node_md(run, ev),
-                json_pack("{s:O}", "input", json_object_get(ev->data, "input")));
-    else
-        emit_lc(run, "on_chain_end", name, id, tags, node_md(run, ev),
-                json_pack("{s:O}", "output", json_object_get(ev->data, "result")));
+    emit(ud, event, data);
 }
 
 static void flush_task(struct ag_task *tk);
@@ -423,7 +291,6 @@ static void flush_task(struct ag_task *tk);
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
-    unsigned m = run->spec.modes;
     if (run->v2)
         ag_v2proj_event(run->v2, ev);
     switch (ev->kind) {
@@ -437,7 +304,6 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
         else
             json_array_append(run->cps, ev->data);
         set_last_cp(run->t, ev->data);
-        emit_checkpoint(run, ev->data);
         /* A long run writes its checkpoints as it goes (one statement for all of a turn's); a run
          * that ends in this turn writes them with its outcome. */
         run->flush_task.fn = flush_task;
@@ -447,44 +313,16 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
     case AG_GEV_VALUES:
         json_decref(run->output);
         run->output = json_incref(ev->data);
-        if (m & AG_SM_VALUES)
-            emit(run, "values", ev->data);
         break;
     case AG_GEV_UPDATES:
-        if (m & AG_SM_UPDATES)
-            emit(run, "updates", ev->data);
-        if (json_object_get(ev->data, "__interrupt__")) {
-            /* v1 clients that asked only for values still see the interrupt, as a values event; it is
-             * also what wait and join answer. */
+        if (json_object_get(ev->data, "__interrupt__")) { /* also what wait and join answer */
             json_decref(run->output);
             run->output = json_incref(ev->data);
-            if (!(m & AG_SM_UPDATES) && (m & AG_SM_VALUES))
-                emit(run, "values", ev->data);
         }
         break;
-    case AG_GEV_CUSTOM:
-        if (m & AG_SM_CUSTOM)
-            emit(run, "custom", ev->data);
-        break;
-    case AG_GEV_MESSAGE:
-        if (m & (AG_SM_MESSAGES | AG_SM_MESSAGES_TUPLE))
-            emit_message(run, ev);
-        if ((m & AG_SM_EVENTS) && json_is_string(json_object_get(ev->data, "id")) &&
-            json_object_get(ev->data, "tool_call_chunks"))
-            emit_lc(run, "on_chat_model_stream", "FakeStreamingChatModel", json_string_value(json_object_get(ev->data, "id")),
-                    json_array(), ev->meta ? json_incref(ev->meta) : json_object(),
-                    json_pack("{s:O}", "chunk", ev->data));
-        break;
-    case AG_GEV_TASK_START:
-    case AG_GEV_TASK_RESULT:
-        if (m & AG_SM_EVENTS)
-            emit_task_events(run, ev);
-        if (m & AG_SM_TASKS)
-            emit(run, "tasks", ev->data);
-        if (m & AG_SM_DEBUG)
-            emit_task_debug(run, ev);
-        break;
+    default: break;
     }
+    ag_run_modes_event(&run->modes, ev);
 }
 
 /* --- subscribers --- */
@@ -670,7 +508,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->fork_cp);
     json_decref(run->prev_cp);
     json_decref(run->output);
-    json_decref(run->msg_acc);
+    ag_run_modes_clear(&run->modes);
     json_decref(run->md);
     json_decref(run->final_values);
     json_decref(run->final_interrupts);
@@ -877,15 +715,7 @@ static void run_finish(struct ag_run *run)
         t->cp_known = false;
     run->state = R_FINISHING;
     t->finishing++;
-    if ((run->spec.modes & AG_SM_EVENTS) && run->md)
-        emit_lc(run, "on_chain_end", "LangGraph", run->run_id, json_array(), json_incref(run->md),
-                json_pack("{s:O}", "output", run->output ? run->output : json_object()));
-    if (!strcmp(run->status, "error") || !strcmp(run->status, "timeout")) {
-        json_t *e = json_pack("{s:s,s:s}", "error", !strcmp(run->status, "timeout") ? "TimeoutError" : "GraphError",
-                              "message", run->error ? run->error : "execution failed");
-        emit(run, "error", e);
-        json_decref(e);
-    }
+    ag_run_modes_end(&run->modes, run->status, run->error, run->output);
     if (run->v2) {
         /* In the log now, before a run started next; the streams get it once the outcome is stored. */
         run->v2_end = ag_v2proj_end(run->v2, run->status, run->error);
@@ -1012,9 +842,8 @@ static void run_start(struct ag_run *run)
         ag_tlog_run_begin(run->spec.thread_id);
         ag_v2proj_start(run->v2);
     }
-    if (run->spec.modes & AG_SM_EVENTS)
-        emit_lc(run, "on_chain_start", "LangGraph", run->run_id, json_array(), json_incref(md),
-                json_pack("{s:O}", "input", run->spec.input ? run->spec.input : json_null()));
+    run->modes.md = run->md;
+    ag_run_modes_start(&run->modes, run->spec.input);
     json_t *cfg = json_object_get(run->kwargs, "config");
     struct ag_graph_run_params p = {
         .graph = run->graph,
@@ -1084,20 +913,14 @@ static void run_cancel(struct ag_run *run, const char *status, bool rollback)
 
 /* --- creation --- */
 
+static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg);
+
 /* A creation refused: answers the creating request, or tells the callback. */
 static void refuse_create(struct ag_run *run, int status, const char *fmt, const char *arg)
 {
-    if (run->creator) {
-        answer_error(run->creator, status, fmt, arg);
-        return;
-    }
     char msg[300];
     snprintf(msg, sizeof msg, fmt, arg);
-    json_t *e = json_pack("{s:s,s:s,s:n}", "error", ag_http_error_code(status), "message", msg, "details");
-    char *body = dumps(e);
-    json_decref(e);
-    run->created_cb(run->created_ud, status, body, strlen(body));
-    ag_free(body);
+    refuse_early(run->creator, run->created_cb, run->created_ud, status, msg);
 }
 
 static void on_created(struct ag_pg_query *q, PGresult *res)
@@ -1236,7 +1059,7 @@ void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
     (void)submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud);
 }
 
-/* A creation refused before it was queued: answers r, or tells cb (without a request). */
+/* A creation refused: answers r, or tells cb (without a request). */
 static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg)
 {
     if (r) {
@@ -1282,6 +1105,8 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     run->t = t;
     run->state = R_CREATING;
     ag_uuid7(run->run_id);
+    run->modes = (struct ag_run_modes){.modes = run->spec.modes, .thread_id = run->spec.thread_id,
+                                       .run_id = run->run_id, .emit = emit_modes, .ud = run};
     t->creating++;
 
     struct ag_dbq_strs *st = &run->strs;

@@ -30,7 +30,7 @@ struct tev {
     unsigned chan;
     bool held;
     char *custom;  /* data.name of a custom event, or NULL */
-    json_t *ns;    /* array of strings */
+    json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
     struct ag_obuf *frame;
 };
 
@@ -648,7 +648,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
         if (name)
             e->custom = ag_strdup(name);
     }
-    e->ns = ns ? json_deep_copy(ns) : json_array();
+    e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
     e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
     /* For Postgres: [seq, run, method, ns, data, ts]. */
     if (l->pend.len)
@@ -682,7 +682,7 @@ void ag_tlog_release(const char *thread_id, uint64_t seq)
 
 /* --- streams --- */
 
-static void sub_read(struct tsub *x);
+static bool sub_read(struct tsub *x);
 
 static void sub_free(struct tsub *x)
 {
@@ -846,13 +846,15 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
         json_decref(batch);
     }
     if (!caught_up && (got == PAGE || l->evicted > x->cursor)) {
-        sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
+        (void)sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
         return;
     }
     go_live(x);
 }
 
-static void sub_read(struct tsub *x)
+/* Reads the next page of x's replay. False only for the first read when it could not be queued
+ * (the request was answered with 503); a later one that fails ends the stream. */
+static bool sub_read(struct tsub *x)
 {
     memset(&x->q, 0, sizeof x->q);
     x->q.stmt = AG_SQL_TEV_READ;
@@ -864,25 +866,19 @@ static void sub_read(struct tsub *x)
     x->q.params[2] = ag_dbq_strs_printf(&x->strs, "%" PRIu64, x->cursor);
     x->q.params[3] = ag_dbq_strs_printf(&x->strs, "%d", PAGE);
     x->q.nparams = 4;
-    if (ag_pg_submit(ts->s, &x->q) != 0) {
-        ag_dbq_strs_free(&x->strs);
-        if (x->started) {
-            sub_end(x);
-            return;
+    if (!x->started) {
+        /* The first read, from the handler: a full queue or no database is the request's 503. */
+        if (ag_dbq_submit(x->r, &x->q) != AG_AGAIN) {
+            ag_dbq_strs_free(&x->strs);
+            return false;
         }
-        ag_http_add_header(x->r, "retry-after", "1");
-        ag_http_error(x->r, 503, "the database queue is full or down; retry");
-        ag_http_done(x->r);
-        x->gone = true;
-        x->r->on_gone = NULL;
-        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        struct tlog *l = x->l;
-        sub_unlink(x);
-        sub_free(x);
-        log_settle(l);
-        return;
+    } else if (ag_pg_submit(ts->s, &x->q) != 0) {
+        ag_dbq_strs_free(&x->strs);
+        sub_end(x); /* the database went away mid-replay: the client resumes with since */
+        return true;
     }
     x->reading = true;
+    return true;
 }
 
 int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since)
@@ -901,8 +897,15 @@ int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filte
     r->stream_ud = x;
     r->on_gone = on_sub_gone;
     ag_stat_add(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    sub_read(x);
-    return AG_AGAIN;
+    if (sub_read(x))
+        return AG_AGAIN;
+    x->gone = true;
+    r->on_gone = NULL;
+    ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+    sub_unlink(x);
+    sub_free(x);
+    log_settle(l);
+    return AG_OK;
 }
 
 void ag_tlog_thread_deleted(const char *thread_id)

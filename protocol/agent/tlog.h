@@ -88,7 +88,8 @@ uint64_t ag_tlog_last_seq(const char *thread_id);
  * SSE of the events after `since` that pass f, then live ones, until the client leaves, the thread
  * is deleted or it has been idle events.idle_close_ms with no run on it. A thread that does not
  * exist yet is streamed too (the protocol lets clients open the stream before run.start creates
- * it). Takes f's references. Returns AG_AGAIN. */
+ * it). Takes f's references. Returns AG_AGAIN, or AG_OK when it answered at once (503: the database
+ * queue is full or there is no database). */
 int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since);
 
 /* The thread is being deleted: its streams end, its unwritten events are dropped. */

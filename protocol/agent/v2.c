@@ -130,10 +130,9 @@ static const struct ag_vfield command_fields[] = {
     {"params", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
 };
 
-/* One command in progress. */
+/* One command in progress: its database work (d.r is the request) and what it was asked. */
 struct cmd {
-    struct ag_dbreq d; /* the thread read (first member) */
-    struct ag_req *r;
+    struct ag_dbreq d; /* first member: ag_dbreq_new allocates the whole struct */
     char tid[37];
     int64_t id;
     char method[64];
@@ -143,8 +142,7 @@ struct cmd {
 static void cmd_free(struct cmd *c)
 {
     json_decref(c->params);
-    ag_dbq_strs_free(&c->d.strs);
-    ag_free(c);
+    ag_dbreq_free(&c->d);
 }
 
 /* The response envelope's meta: the thread and the last seq of its event log. */
@@ -175,9 +173,8 @@ static void reply_err(struct ag_req *r, int64_t id, const char *code, const char
 /* Ends an asynchronous command: answered, freed. */
 static void cmd_done(struct cmd *c)
 {
-    struct ag_req *r = c->r;
-    cmd_free(c);
-    ag_http_done(r);
+    json_decref(c->params);
+    ag_dbreq_finish(&c->d);
 }
 
 /* The first problem of a validation as one line ("loc: msg"). */
@@ -225,10 +222,10 @@ static void on_run_created(void *ud, int status, const char *body, size_t len)
                          : !strcmp(c->method, "state.fork")
                              ? json_pack("{s:O,s:s}", "run_id", json_object_get(v, "run_id"), "thread_id", c->tid)
                              : json_pack("{s:O}", "run_id", json_object_get(v, "run_id"));
-        reply_ok(c->r, c->id, c->tid, result);
+        reply_ok(c->d.r, c->id, c->tid, result);
     } else {
         const char *msg = json_string_value(json_object_get(v, "message"));
-        reply_err(c->r, c->id, code_of(status), msg ? msg : "the run could not be created");
+        reply_err(c->d.r, c->id, code_of(status), msg ? msg : "the run could not be created");
     }
     json_decref(v);
     cmd_done(c);
@@ -249,7 +246,7 @@ static void start_run(struct cmd *c, json_t *body, json_t *command_override)
         first_problem(&e, msg, sizeof msg);
         ag_verr_free(&e);
         ag_run_spec_clear(&sp);
-        reply_err(c->r, c->id, "invalid_argument", msg);
+        reply_err(c->d.r, c->id, "invalid_argument", msg);
         cmd_done(c);
         return;
     }
@@ -285,7 +282,7 @@ static bool only_keys(struct cmd *c, const char *const *keys)
         if (!known) {
             char msg[200];
             snprintf(msg, sizeof msg, "%s does not take the parameter '%.64s'.", c->method, k);
-            reply_err(c->r, c->id, "invalid_argument", msg);
+            reply_err(c->d.r, c->id, "invalid_argument", msg);
             return false;
         }
     }
@@ -367,7 +364,7 @@ static void input_respond_cmd(struct cmd *c, PGresult *res)
         return;
     }
     if (PQntuples(res) == 0 || strcmp(PQgetvalue(res, 0, 0), "interrupted")) {
-        reply_err(c->r, c->id, "invalid_argument", "input.respond can only be used while the run is interrupted.");
+        reply_err(c->d.r, c->id, "invalid_argument", "input.respond can only be used while the run is interrupted.");
         cmd_done(c);
         return;
     }
@@ -431,7 +428,7 @@ static void input_respond_cmd(struct cmd *c, PGresult *res)
     }
     if (code) {
         json_decref(resume);
-        reply_err(c->r, c->id, code, msg);
+        reply_err(c->d.r, c->id, code, msg);
         cmd_done(c);
         return;
     }
@@ -454,7 +451,7 @@ static void state_fork_cmd(struct cmd *c, PGresult *res)
     const char *cp = json_string_value(json_object_get(c->params, "checkpoint_id"));
     const char *aid = assistant_for(c, res);
     if (!cp || !aid) {
-        reply_err(c->r, c->id, cp ? "no_such_run" : "invalid_argument",
+        reply_err(c->d.r, c->id, cp ? "no_such_run" : "invalid_argument",
                   cp ? "No run on this thread to fork from." : "state.fork requires a string checkpoint_id.");
         cmd_done(c);
         return;
@@ -488,7 +485,7 @@ static void input_inject_cmd(struct cmd *c, PGresult *res)
         text = "No run on this thread to inject into.";
     }
     if (code) {
-        reply_err(c->r, c->id, code, text);
+        reply_err(c->d.r, c->id, code, text);
         cmd_done(c);
         return;
     }
@@ -516,14 +513,14 @@ static void get_tree_cmd(struct cmd *c, PGresult *res)
         return;
     }
     if (PQntuples(res) == 0 || PQgetisnull(res, 0, 4)) {
-        reply_err(c->r, c->id, "no_such_run", "No run on this thread.");
+        reply_err(c->d.r, c->id, "no_such_run", "No run on this thread.");
         cmd_done(c);
         return;
     }
     /* The root graph; built-in graphs have no subgraphs, so it has no children. */
     json_t *tree = json_pack("{s:[],s:s,s:s}", "namespace", "status", tree_status(PQgetvalue(res, 0, 0)), "graph_name",
                              PQgetvalue(res, 0, 4));
-    reply_ok(c->r, c->id, c->tid, json_pack("{s:o}", "tree", tree));
+    reply_ok(c->d.r, c->id, c->tid, json_pack("{s:o}", "tree", tree));
     cmd_done(c);
 }
 
@@ -531,7 +528,7 @@ static void on_thread(struct ag_pg_query *q, PGresult *res)
 {
     struct cmd *c = q->ud;
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(c->r, q);
+        ag_dbq_fail(c->d.r, q);
         cmd_done(c);
         return;
     }
@@ -552,12 +549,12 @@ static void on_state(struct ag_pg_query *q, PGresult *res)
 {
     struct cmd *c = q->ud;
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(c->r, q);
+        ag_dbq_fail(c->d.r, q);
         cmd_done(c);
         return;
     }
     if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0)) {
-        reply_err(c->r, c->id, "no_such_run", "Thread not found.");
+        reply_err(c->d.r, c->id, "no_such_run", "Thread not found.");
         cmd_done(c);
         return;
     }
@@ -582,7 +579,7 @@ static void on_state(struct ag_pg_query *q, PGresult *res)
     if (json_is_string(cpid))
         json_object_set_new(result, "checkpoint", json_pack("{s:O,s:s}", "id", cpid, "ns", ""));
     json_decref(st);
-    reply_ok(c->r, c->id, c->tid, result);
+    reply_ok(c->d.r, c->id, c->tid, result);
     cmd_done(c);
 }
 
@@ -591,12 +588,12 @@ static void on_history(struct ag_pg_query *q, PGresult *res)
 {
     struct cmd *c = q->ud;
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(c->r, q);
+        ag_dbq_fail(c->d.r, q);
         cmd_done(c);
         return;
     }
     if (PQntuples(res) == 0) {
-        reply_err(c->r, c->id, "no_such_run", "Thread not found.");
+        reply_err(c->d.r, c->id, "no_such_run", "Thread not found.");
         cmd_done(c);
         return;
     }
@@ -612,7 +609,7 @@ static void on_history(struct ag_pg_query *q, PGresult *res)
         json_array_append_new(out, s);
     }
     json_decref(list);
-    reply_ok(c->r, c->id, c->tid, json_pack("{s:o}", "checkpoints", out));
+    reply_ok(c->d.r, c->id, c->tid, json_pack("{s:o}", "checkpoints", out));
     cmd_done(c);
 }
 
@@ -621,26 +618,24 @@ static bool root_namespace(struct cmd *c)
     json_t *ns = json_object_get(c->params, "namespace");
     if (!ns || json_is_null(ns) || (json_is_array(ns) && !json_array_size(ns)))
         return true;
-    reply_err(c->r, c->id, "no_such_namespace", "Only the root namespace ([]) has state: built-in graphs have no subgraphs.");
+    reply_err(c->d.r, c->id, "no_such_namespace", "Only the root namespace ([]) has state: built-in graphs have no subgraphs.");
     return false;
 }
 
 static int submit_read(struct cmd *c, enum ag_sql stmt, ag_pg_cb cb)
 {
     c->d.q.stmt = stmt;
-    c->d.q.kind = AG_PG_READ;
     c->d.q.cb = cb;
-    c->d.q.ud = c;
-    c->d.r = c->r;
-    int rc = ag_dbq_submit(c->r, &c->d.q);
+    json_t *params = c->params;
+    int rc = ag_dbreq_submit(&c->d); /* frees c when it answered at once (503) */
     if (rc != AG_AGAIN)
-        cmd_free(c);
+        json_decref(params);
     return rc;
 }
 
 static void param(struct cmd *c, const char *v)
 {
-    c->d.q.params[c->d.q.nparams++] = v;
+    ag_dbreq_param(&c->d, v);
 }
 
 int ag_v2_commands(struct ag_req *r)
@@ -658,8 +653,8 @@ int ag_v2_commands(struct ag_req *r)
         json_decref(body);
         return AG_OK;
     }
-    struct cmd *c = ag_calloc(1, sizeof *c);
-    c->r = r;
+    /* The statement and callback are set by submit_read, for the methods that read. */
+    struct cmd *c = ag_dbreq_new(sizeof *c, r, AG_SQL_TEV_THREAD, AG_PG_READ, NULL);
     snprintf(c->tid, sizeof c->tid, "%s", tid);
     c->id = json_integer_value(json_object_get(body, "id"));
     snprintf(c->method, sizeof c->method, "%s", json_string_value(json_object_get(body, "method")));
