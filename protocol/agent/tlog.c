@@ -701,19 +701,30 @@ static void sub_unlink(struct tsub *x)
         *pp = x->next;
 }
 
-/* Ends x's stream (the client may still be there) and forgets it once no statement refers to it. */
+/* Ends x's stream (the client may still be there) and forgets it once no statement refers to it.
+ * A stream not started yet (its first read in flight) is answered when that read is done: 503 when
+ * the client is still there (the shard is stopping), nothing when it left. */
 static void sub_end(struct tsub *x)
 {
     struct tlog *l = x->l;
     if (!x->gone) {
         x->gone = true;
-        x->r->on_gone = NULL;
         ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        if (x->started)
+        if (x->started) {
+            x->r->on_gone = NULL;
             ag_http_stream_end(x->r);
+        }
     }
     if (x->reading)
-        return; /* on_read frees it */
+        return; /* on_read comes back here */
+    if (!x->started) {
+        x->r->on_gone = NULL;
+        if (!x->r->gone) {
+            ag_http_add_header(x->r, "retry-after", "1");
+            ag_http_error(x->r, 503, "the server is shutting down; retry");
+        }
+        ag_http_done(x->r);
+    }
     sub_unlink(x);
     sub_free(x);
     log_settle(l);
