@@ -93,6 +93,11 @@ struct ag_run {
     char *error;               /* error text for error/timeout */
     const char *cancel_status; /* set by a cancel: interrupted / timeout / error */
     bool rollback;
+    /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
+     * checkpoints and the thread together), unless it outlives the turn it started in: then it is
+     * promoted, created like any run (RUN_CREATE), and its creator is answered from then on. */
+    bool direct;
+    bool orphan; /* its promotion failed: nothing of it is written, its creator was answered */
     json_t *final_values, *final_interrupts;
     /* Persistence. */
     json_t *cps; /* checkpoints not yet written */
@@ -100,6 +105,7 @@ struct ag_run {
     struct ag_pg_query q;
     struct ag_dbq_strs strs;
     struct ag_task flush_task;
+    struct ag_task end_task; /* a direct run that ends with nothing to write */
     struct ag_timer timer; /* timeout while running; start time while queued */
     struct sub *subs;
     struct ag_run *qnext;
@@ -453,6 +459,22 @@ static void sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bo
     r->on_gone = on_sub_gone;
 }
 
+/* A direct or promoted run's creator is answered from now on: the headers, then for a stream the
+ * events so far and the live ones. */
+static void attach_creator(struct ag_run *run)
+{
+    struct ag_req *r = run->creator;
+    if (!r)
+        return;
+    run->creator = NULL;
+    bool wait = run->how == AG_RUN_REPLY_WAIT;
+    start_stream(r, run, wait);
+    sub_add(run, r, wait ? SUB_WAIT : SUB_STREAM, run->spec.cancel_on_disconnect);
+    if (!wait)
+        for (uint32_t i = 0; i < run->nev; i++)
+            ag_http_stream_write_piece(r, run->ev[i]);
+}
+
 /* The answer of wait and join: the last values (or the interrupt), {} when there is none, or the
  * error for a failed run. */
 static char *outcome_json(struct ag_run *run)
@@ -597,14 +619,30 @@ static void finish_retry(struct ag_timer *tm)
     submit_finish(AG_CONTAINER_OF(tm, struct ag_run, timer));
 }
 
+/* RUN_RECORD of a direct run ended: its creator hears of it now. */
+static void direct_written(struct ag_run *run, const struct ag_pg_query *q, PGresult *res)
+{
+    if (q->status == AG_PG_OK) {
+        if (!PQgetisnull(res, 0, 1))
+            ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
+        attach_creator(run);
+    } else if (run->creator) {
+        /* Nothing of the run is stored: its creator must not be told that it ran. */
+        ag_dbq_fail(run->creator, q);
+        ag_http_done(run->creator);
+        run->creator = NULL;
+    }
+}
+
 static void on_finish(struct ag_pg_query *q, PGresult *res)
 {
-    (void)res;
     struct ag_run *run = run_of(q);
     ag_dbq_strs_free(&run->strs);
     if (q->status == AG_PG_OK || q->status == AG_PG_SQL_ERROR || rs->s->stopping) {
         if (q->status != AG_PG_OK)
             ag_log(AG_LOG_ERROR, "run=%s outcome not written: %s", run->run_id, q->error ? q->error : "stopping");
+        if (run->direct)
+            direct_written(run, q, res);
         run_ended(run);
         return;
     }
@@ -639,45 +677,93 @@ static json_t *thread_interrupts(struct ag_run *run)
     return out;
 }
 
-static void submit_finish(struct ag_run *run)
+/* The outcome as RUN_FINISH ($3..$9) and RUN_RECORD ($9..$15) take it, in p[0..7): run status,
+ * output, error, checkpoints not written yet, thread status, thread values, thread interrupts. */
+static void outcome_params(struct ag_run *run, const char **p)
 {
-    if (run->progress_inflight)
-        return; /* on_progress sends it: statements of one run stay in order */
-    memset(&run->q, 0, sizeof run->q);
-    ag_dbq_strs_free(&run->strs);
-    run->q.stmt = AG_SQL_RUN_FINISH;
-    run->q.kind = AG_PG_WRITE;
-    run->q.cb = on_finish;
-    run->q.ud = run;
     struct ag_dbq_strs *st = &run->strs;
-    const char **p = run->q.params;
-    p[0] = run->run_id;
-    p[1] = run->spec.thread_id;
-    p[2] = run->status;
+    p[0] = run->status;
     bool failed = !strcmp(run->status, "error") || !strcmp(run->status, "timeout");
     char *s = failed || !run->output ? NULL : dumps(run->output);
-    p[3] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    p[1] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
     ag_free(s);
-    p[4] = run->error ? ag_dbq_strs_dup(st, run->error, strlen(run->error)) : NULL;
+    p[2] = run->error ? ag_dbq_strs_dup(st, run->error, strlen(run->error)) : NULL;
     /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
     s = run->rollback ? NULL : dumps(run->cps);
-    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : "[]";
+    p[3] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : "[]";
     ag_free(s);
-    p[6] = thread_status_after(run);
+    p[4] = thread_status_after(run);
     json_t *vals = run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL;
     s = vals ? dumps(vals) : NULL;
-    p[7] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
     ag_free(s);
     json_t *ints = thread_interrupts(run);
     s = dumps(ints);
     json_decref(ints);
-    p[8] = ag_dbq_strs_dup(st, s, strlen(s));
+    p[6] = ag_dbq_strs_dup(st, s, strlen(s));
     ag_free(s);
-    p[9] = run->rollback ? "true" : "false";
-    p[10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false";
-    run->q.nparams = 11;
+}
+
+static const char *const mt_names[] = {"reject", "enqueue", "interrupt", "rollback"};
+
+/* RUN_RECORD: a direct run, its checkpoints and the thread, written together. */
+static void record_query(struct ag_run *run)
+{
+    struct ag_dbq_strs *st = &run->strs;
+    const char **p = run->q.params;
+    json_t *c = json_object_get(json_object_get(run->kwargs, "config"), "configurable");
+    run->q.stmt = AG_SQL_RUN_RECORD;
+    p[0] = run->run_id;
+    p[1] = run->spec.thread_id;
+    p[2] = OWNER;
+    p[3] = json_string_value(json_object_get(c, "assistant_id"));
+    p[4] = json_string_value(json_object_get(c, "graph_id"));
+    char *s = run->spec.metadata ? dumps(run->spec.metadata) : NULL;
+    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
+    ag_free(s);
+    s = dumps(run->kwargs);
+    p[6] = ag_dbq_strs_dup(st, s, strlen(s));
+    ag_free(s);
+    p[7] = mt_names[run->spec.mt];
+    outcome_params(run, p + 8);
+    p[15] = boot_id;
+    char seq[24];
+    const char *reserve = ag_tlog_reservation(run->spec.thread_id, seq);
+    p[16] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
+    run->q.nparams = 17;
+}
+
+static void direct_end_task(struct ag_task *tk);
+
+static void submit_finish(struct ag_run *run)
+{
+    if (run->progress_inflight)
+        return; /* on_progress sends it: statements of one run stay in order */
+    if (run->orphan || (run->direct && run->rollback)) {
+        /* Nothing of it was written, and nothing is to be. */
+        run->end_task.fn = direct_end_task;
+        ag_shard_defer(rs->s, &run->end_task);
+        return;
+    }
+    memset(&run->q, 0, sizeof run->q);
+    ag_dbq_strs_free(&run->strs);
+    run->q.kind = AG_PG_WRITE;
+    run->q.cb = on_finish;
+    run->q.ud = run;
+    if (run->direct) {
+        record_query(run);
+    } else {
+        const char **p = run->q.params;
+        run->q.stmt = AG_SQL_RUN_FINISH;
+        p[0] = run->run_id;
+        p[1] = run->spec.thread_id;
+        outcome_params(run, p + 2);
+        p[9] = run->rollback ? "true" : "false";
+        p[10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false";
+        run->q.nparams = 11;
+    }
     if (ag_pg_submit(rs->s, &run->q) != 0) {
-        ag_dbq_strs_free(st);
+        ag_dbq_strs_free(&run->strs);
         run->timer.cb = finish_retry;
         ag_timer_arm(&rs->s->timers, &run->timer, rs->s->now_ns + 500000000ull);
     }
@@ -762,6 +848,13 @@ static void run_ended(struct ag_run *run)
     t->finishing--;
     trt_release(t);
     recent_add(run);
+}
+
+static void direct_end_task(struct ag_task *tk)
+{
+    struct ag_run *run = AG_CONTAINER_OF(tk, struct ag_run, end_task);
+    attach_creator(run);
+    run_ended(run);
 }
 
 static void on_engine_done(void *ud, enum ag_graph_outcome outcome, const json_t *values, const json_t *interrupts,
@@ -923,37 +1016,27 @@ static void refuse_create(struct ag_run *run, int status, const char *fmt, const
     refuse_early(run->creator, run->created_cb, run->created_ud, status, msg);
 }
 
-static void on_created(struct ag_pg_query *q, PGresult *res)
+/* A run whose creation was refused (its creator answered) goes away. */
+static void drop_refused(struct ag_run *run)
 {
-    struct ag_run *run = run_of(q);
     struct trt *t = run->t;
-    struct ag_req *r = run->creator;
-    t->creating--;
-    ag_dbq_strs_free(&run->strs);
-    if (q->status != AG_PG_OK) {
-        if (r)
-            ag_dbq_fail(r, q);
-        else
-            refuse_create(run, 503, "%s", "the database could not create the run; retry");
-        goto refused;
-    }
-    if (PQgetisnull(res, 0, 0)) {
-        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
-        goto refused;
-    }
-    if (PQgetisnull(res, 0, 2)) {
-        if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
-            refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
-        else
-            refuse_create(run, 404, "Thread '%s' not found", run->spec.thread_id);
-        goto refused;
-    }
-    if (!PQgetisnull(res, 0, 5))
-        ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
-    const char *graph_id = PQgetvalue(res, 0, 0);
+    if (run->creator)
+        ag_http_done(run->creator);
+    run->t = NULL;
+    trt_release(t);
+    ag_run_spec_clear(&run->spec);
+    json_decref(run->kwargs);
+    ag_free(run);
+}
+
+/* Takes the run in once its assistant, kwargs and start checkpoint are known (text of RUN_CREATE's
+ * or RUN_PREPARE's row; cp NULL: none): it becomes R_QUEUED on its thread. */
+static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text)
+{
+    struct trt *t = run->t;
     run->graph = ag_graph_def_find(graph_id);
-    run->kwargs = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
-    json_t *cp = PQgetisnull(res, 0, 3) ? NULL : json_loads(PQgetvalue(res, 0, 3), 0, NULL);
+    run->kwargs = json_loads(kwargs, 0, NULL);
+    json_t *cp = cp_text ? json_loads(cp_text, 0, NULL) : NULL;
     if (run->spec.checkpoint_id[0])
         run->fork_cp = cp;
     else if (!t->cp_known) {
@@ -981,6 +1064,46 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     else
         t->qhead = run;
     t->qtail = run;
+}
+
+static void emit_metadata(struct ag_run *run)
+{
+    json_t *md = json_pack("{s:s,s:i}", "run_id", run->run_id, "attempt", 1);
+    emit(run, "metadata", md);
+    json_decref(md);
+}
+
+static void on_created(struct ag_pg_query *q, PGresult *res)
+{
+    struct ag_run *run = run_of(q);
+    struct trt *t = run->t;
+    struct ag_req *r = run->creator;
+    t->creating--;
+    ag_dbq_strs_free(&run->strs);
+    if (q->status != AG_PG_OK) {
+        if (r)
+            ag_dbq_fail(r, q);
+        else
+            refuse_create(run, 503, "%s", "the database could not create the run; retry");
+        drop_refused(run);
+        return;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        drop_refused(run);
+        return;
+    }
+    if (PQgetisnull(res, 0, 2)) {
+        if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
+            refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+        else
+            refuse_create(run, 404, "Thread '%s' not found", run->spec.thread_id);
+        drop_refused(run);
+        return;
+    }
+    if (!PQgetisnull(res, 0, 5))
+        ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
 
     if (!r) {
         run->created_cb(run->created_ud, 200, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
@@ -997,28 +1120,14 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
         sub_add(run, r, wait ? SUB_WAIT : SUB_STREAM, run->spec.cancel_on_disconnect);
     }
     run->creator = NULL;
-    json_t *md = json_pack("{s:s,s:i}", "run_id", run->run_id, "attempt", 1);
-    emit(run, "metadata", md);
-    json_decref(md);
+    emit_metadata(run);
     if (run->spec.after_seconds > 0) {
         run->timer.cb = on_delay;
         ag_timer_arm(&rs->s->timers, &run->timer,
                      rs->s->now_ns + (uint64_t)(run->spec.after_seconds * 1e9));
     }
     start_next(t);
-    return;
-
-refused:
-    if (r)
-        ag_http_done(r);
-    run->t = NULL;
-    trt_release(t);
-    ag_run_spec_clear(&run->spec);
-    json_decref(run->kwargs);
-    ag_free(run);
 }
-
-static const char *const mt_names[] = {"reject", "enqueue", "interrupt", "rollback"};
 
 /* kwargs as LangGraph Platform shows them (config and context are merged in SQL). */
 static json_t *base_kwargs(const struct ag_run_spec *sp)
@@ -1045,6 +1154,183 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
     if (sp->after_seconds > 0)
         json_object_set_new(k, "after_seconds", json_real(sp->after_seconds));
     return k;
+}
+
+/* The JSON text of v owned by st, or NULL for a NULL v. */
+static const char *strs_json(struct ag_dbq_strs *st, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *s = dumps(v);
+    const char *p = ag_dbq_strs_dup(st, s, strlen(s));
+    ag_free(s);
+    return p;
+}
+
+/* run->q becomes its RUN_CREATE (answered by on_created). */
+static void create_query(struct ag_run *run)
+{
+    struct ag_dbq_strs *st = &run->strs;
+    struct ag_run_spec *sp = &run->spec;
+    memset(&run->q, 0, sizeof run->q);
+    run->q.stmt = AG_SQL_RUN_CREATE;
+    run->q.kind = AG_PG_WRITE;
+    run->q.cb = on_created;
+    run->q.ud = run;
+    const char **p = run->q.params;
+    p[0] = sp->thread_id;
+    p[1] = sp->assistant_id;
+    p[2] = OWNER;
+    p[3] = run->run_id;
+    p[4] = strs_json(st, sp->metadata);
+    json_t *k = base_kwargs(sp);
+    p[5] = strs_json(st, k);
+    json_decref(k);
+    p[6] = strs_json(st, sp->config);
+    p[7] = strs_json(st, sp->context);
+    p[8] = sp->create_thread ? "true" : "false";
+    p[9] = mt_names[sp->mt];
+    p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
+    p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
+    p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
+    p[13] = boot_id;
+    p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
+    char seq[24];
+    const char *reserve = ag_tlog_reservation(sp->thread_id, seq);
+    p[15] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
+    p[16] = AG_TLOG_RESERVE_TEXT;
+    run->q.nparams = 17;
+}
+
+static void on_prepared(struct ag_pg_query *q, PGresult *res);
+
+/* run->q becomes its RUN_PREPARE (a direct run). */
+static void prepare_query(struct ag_run *run)
+{
+    struct ag_dbq_strs *st = &run->strs;
+    struct ag_run_spec *sp = &run->spec;
+    memset(&run->q, 0, sizeof run->q);
+    run->q.stmt = AG_SQL_RUN_PREPARE;
+    run->q.kind = AG_PG_READ;
+    run->q.cb = on_prepared;
+    run->q.ud = run;
+    const char **p = run->q.params;
+    p[0] = sp->thread_id;
+    p[1] = sp->assistant_id;
+    p[2] = OWNER;
+    p[3] = run->run_id;
+    json_t *k = base_kwargs(sp);
+    p[4] = strs_json(st, k);
+    json_decref(k);
+    p[5] = strs_json(st, sp->config);
+    p[6] = strs_json(st, sp->context);
+    p[7] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
+    run->q.nparams = 8;
+}
+
+/* The promotion of a direct run failed: its creator hears why, and nothing of it will be written. */
+static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q)
+{
+    ag_log(AG_LOG_WARN, "run=%s msg=\"run not created: %s\"", run->run_id,
+           q && q->error ? q->error : "no database or the thread is gone");
+    if (run->creator) {
+        if (q && q->status != AG_PG_OK)
+            ag_dbq_fail(run->creator, q);
+        else if (q)
+            answer_error(run->creator, 404, "Thread '%s' not found", run->spec.thread_id);
+        else
+            refuse_early(run->creator, NULL, NULL, 503, "the database queue is full or down; retry");
+        ag_http_done(run->creator);
+        run->creator = NULL;
+    }
+    run->orphan = true;
+    run->direct = false;
+}
+
+static void on_promoted(struct ag_pg_query *q, PGresult *res)
+{
+    struct ag_run *run = run_of(q);
+    run->progress_inflight = false;
+    ag_dbq_strs_free(&run->strs);
+    if (q->status == AG_PG_OK && !PQgetisnull(res, 0, 2)) {
+        run->direct = false;
+        if (!PQgetisnull(res, 0, 5))
+            ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
+        attach_creator(run);
+    } else {
+        promotion_failed(run, q);
+        if (run->state == R_RUNNING) {
+            run->error = ag_strdup("the run could not be stored");
+            run_cancel(run, "error", false); /* its end writes nothing */
+            return;
+        }
+    }
+    if (run->state == R_FINISHING) {
+        submit_finish(run); /* it waited for this statement */
+        return;
+    }
+    if (json_array_size(run->cps)) {
+        run->flush_task.fn = flush_task;
+        ag_shard_defer(rs->s, &run->flush_task);
+    }
+}
+
+/* A direct run that did not end in the turn it started in is created like any run (RUN_CREATE, in
+ * place of its first checkpoint write) and its creator answered once that is stored. */
+static void promote(struct ag_run *run)
+{
+    create_query(run);
+    run->q.cb = on_promoted;
+    run->progress_inflight = true;
+    if (ag_pg_submit(rs->s, &run->q) == 0)
+        return;
+    run->progress_inflight = false;
+    ag_dbq_strs_free(&run->strs);
+    promotion_failed(run, NULL);
+    run->error = ag_strdup("the run could not be stored");
+    run_cancel(run, "error", false);
+}
+
+static void on_prepared(struct ag_pg_query *q, PGresult *res)
+{
+    struct ag_run *run = run_of(q);
+    struct trt *t = run->t;
+    struct ag_req *r = run->creator;
+    t->creating--;
+    ag_dbq_strs_free(&run->strs);
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(r, q);
+        drop_refused(run);
+        return;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        drop_refused(run);
+        return;
+    }
+    if (PQgetvalue(res, 0, 4)[0] == 'f') {
+        refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+        drop_refused(run);
+        return;
+    }
+    if (PQgetisnull(res, 0, 2) || trt_busy(t) || t->finishing) {
+        /* A thread to create, or runs admitted meanwhile: created like any run. */
+        run->direct = false;
+        create_query(run);
+        t->creating++;
+        if (ag_dbq_submit(r, &run->q) == AG_AGAIN)
+            return;
+        t->creating--;
+        ag_dbq_strs_free(&run->strs);
+        drop_refused(run);
+        return;
+    }
+    ag_tlog_stored(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
+    emit_metadata(run);
+    start_next(t);
+    if (run->state == R_RUNNING)
+        promote(run);
 }
 
 static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud);
@@ -1107,52 +1393,22 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     ag_uuid7(run->run_id);
     run->modes = (struct ag_run_modes){.modes = run->spec.modes, .thread_id = run->spec.thread_id,
                                        .run_id = run->run_id, .emit = emit_modes, .ud = run};
+    /* Answered only with its outcome or its stream, on an idle thread that exists: written once, at
+     * its end, when it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
+    run->direct = r && how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
+                  !trt_busy(t) && !t->finishing;
     t->creating++;
-
-    struct ag_dbq_strs *st = &run->strs;
-    struct ag_run_spec *sp = &run->spec;
-    run->q.stmt = AG_SQL_RUN_CREATE;
-    run->q.kind = AG_PG_WRITE;
-    run->q.cb = on_created;
-    run->q.ud = run;
-    const char **p = run->q.params;
-    p[0] = sp->thread_id;
-    p[1] = sp->assistant_id;
-    p[2] = OWNER;
-    p[3] = run->run_id;
-    char *s = sp->metadata ? dumps(sp->metadata) : NULL;
-    p[4] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
-    json_t *k = base_kwargs(sp);
-    s = dumps(k);
-    json_decref(k);
-    p[5] = ag_dbq_strs_dup(st, s, strlen(s));
-    ag_free(s);
-    s = sp->config ? dumps(sp->config) : NULL;
-    p[6] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
-    s = sp->context ? dumps(sp->context) : NULL;
-    p[7] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
-    p[8] = sp->create_thread ? "true" : "false";
-    p[9] = mt_names[sp->mt];
-    p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
-    p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
-    p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
-    p[13] = boot_id;
-    p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
-    char seq[24];
-    const char *reserve = ag_tlog_reservation(sp->thread_id, seq);
-    p[15] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
-    p[16] = AG_TLOG_RESERVE_TEXT;
-    run->q.nparams = 17;
+    if (run->direct)
+        prepare_query(run);
+    else
+        create_query(run);
     int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
     if (rc != AG_AGAIN) {
         if (!r)
             refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
         t->creating--;
-        ag_dbq_strs_free(st);
-        ag_run_spec_clear(sp);
+        ag_dbq_strs_free(&run->strs);
+        ag_run_spec_clear(&run->spec);
         ag_free(run);
         trt_release(t);
         return AG_OK;

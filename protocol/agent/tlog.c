@@ -474,6 +474,7 @@ static void shard_flush_task(struct ag_task *tk)
     struct ag_buf ids = {0}, firsts = {0}, lasts = {0}, events = {0}, reserves = {0}, trims = {0};
     ts->nbatch = 0;
     uint32_t retain = ts->cfg->events.retain_per_thread;
+    uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
     for (struct tlog *l = ts->dirty_head, *next; l; l = next) {
         next = l->dnext;
         l->dirty = false;
@@ -506,9 +507,11 @@ static void shard_flush_task(struct ag_task *tk)
             ag_buf_printf(&lasts, "%sNULL", sep);
             ag_buf_printf(&events, "%sNULL", sep);
         }
-        ag_buf_printf(&reserves, "%s%" PRIu64, sep, AG_MAX(AG_MAX(l->pend_max, want), l->tail));
-        if (l->pend.len && l->pend_max > retain)
-            ag_buf_printf(&trims, "%s%" PRIu64, sep, l->pend_max - retain);
+        one_reserve = AG_MAX(AG_MAX(l->pend_max, want), l->tail);
+        ag_buf_printf(&reserves, "%s%" PRIu64, sep, one_reserve);
+        one_trim = l->pend.len && l->pend_max > retain ? l->pend_max - retain : 0;
+        if (one_trim)
+            ag_buf_printf(&trims, "%s%" PRIu64, sep, one_trim);
         else
             ag_buf_printf(&trims, "%sNULL", sep);
         /* pend is in flight: it becomes sent, and pend starts over. */
@@ -528,20 +531,43 @@ static void shard_flush_task(struct ag_task *tk)
     }
     struct ag_buf *cols[] = {&ids, &firsts, &lasts, &events, &reserves, &trims};
     memset(&ts->q, 0, sizeof ts->q);
-    ts->q.stmt = AG_SQL_TEV_APPEND;
     ts->q.kind = AG_PG_WRITE;
     ts->q.cb = on_flushed;
-    for (int c = 0; c < 6; c++) {
-        struct ag_buf lit = {0};
-        ag_buf_puts(&lit, "{");
-        if (cols[c]->len)
-            ag_buf_append(&lit, cols[c]->base, cols[c]->len);
-        ag_buf_puts(&lit, "}");
-        ts->q.params[c] = ag_dbq_strs_dup(&ts->strs, lit.base, lit.len);
-        ag_buf_free(&lit);
-        ag_buf_free(cols[c]);
-    }
     ts->q.nparams = 6;
+    if (ts->nbatch == 1) {
+        /* One thread (a quiet shard): the statement Postgres does not plan again every time. */
+        struct tlog *l = ts->batch[0];
+        struct ag_dbq_strs *st = &ts->strs;
+        const char **p = ts->q.params;
+        ts->q.stmt = AG_SQL_TEV_APPEND1;
+        p[0] = l->id;
+        if (l->sent.len) {
+            p[1] = ag_dbq_strs_printf(st, "%" PRIu64, l->sent_first);
+            p[2] = ag_dbq_strs_printf(st, "%" PRIu64, l->inflight_max);
+            struct ag_buf arr = {0};
+            ag_buf_puts(&arr, "[");
+            ag_buf_append(&arr, l->sent.base, l->sent.len);
+            ag_buf_puts(&arr, "]");
+            p[3] = ag_dbq_strs_dup(st, arr.base, arr.len);
+            ag_buf_free(&arr);
+        }
+        p[4] = ag_dbq_strs_printf(st, "%" PRIu64, one_reserve);
+        p[5] = one_trim ? ag_dbq_strs_printf(st, "%" PRIu64, one_trim) : NULL;
+        for (int c = 0; c < 6; c++)
+            ag_buf_free(cols[c]);
+    } else {
+        ts->q.stmt = AG_SQL_TEV_APPEND;
+        for (int c = 0; c < 6; c++) {
+            struct ag_buf lit = {0};
+            ag_buf_puts(&lit, "{");
+            if (cols[c]->len)
+                ag_buf_append(&lit, cols[c]->base, cols[c]->len);
+            ag_buf_puts(&lit, "}");
+            ts->q.params[c] = ag_dbq_strs_dup(&ts->strs, lit.base, lit.len);
+            ag_buf_free(&lit);
+            ag_buf_free(cols[c]);
+        }
+    }
     if (ag_pg_submit(ts->s, &ts->q) == 0) {
         ts->inflight = true;
         return;
@@ -573,25 +599,41 @@ const char *ag_tlog_reservation(const char *thread_id, char buf[24])
     return buf;
 }
 
+/* The thread's seq becomes known here: tail is the last seq handed out before (none of those is
+ * in memory: they are in Postgres). */
+static void log_learn(struct tlog *l, uint64_t tail)
+{
+    if (tail > l->tail)
+        l->tail = tail;
+    if (l->delivered < l->tail)
+        l->delivered = l->tail;
+    if (l->flushed < l->tail)
+        l->flushed = l->tail;
+    if (l->evicted < l->tail)
+        l->evicted = l->tail;
+    l->known = true;
+}
+
 void ag_tlog_reserved(const char *thread_id, uint64_t last_seq)
 {
     struct tlog *l = log_get(thread_id, true);
-    if (!l->known) {
-        /* Not known here: the stored value was just raised by a whole block. */
-        uint64_t tail = last_seq >= AG_TLOG_RESERVE ? last_seq - AG_TLOG_RESERVE : 0;
-        if (tail > l->tail)
-            l->tail = tail;
-        if (l->delivered < l->tail)
-            l->delivered = l->tail;
-        if (l->flushed < l->tail)
-            l->flushed = l->tail;
-        if (l->evicted < l->tail)
-            l->evicted = l->tail;
-        l->known = true;
-    }
+    if (!l->known) /* not known here: the stored value was just raised by a whole block */
+        log_learn(l, last_seq >= AG_TLOG_RESERVE ? last_seq - AG_TLOG_RESERVE : 0);
     if (last_seq > l->reserved)
         l->reserved = last_seq;
     deliver(l);
+    log_settle(l);
+}
+
+void ag_tlog_stored(const char *thread_id, uint64_t last_seq)
+{
+    struct tlog *l = log_get(thread_id, true);
+    if (!l->known) {
+        /* No seq past the stored value was ever handed out (events wait for their reservation). */
+        log_learn(l, last_seq);
+        if (last_seq > l->reserved)
+            l->reserved = last_seq;
+    }
     log_settle(l);
 }
 

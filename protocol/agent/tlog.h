@@ -59,11 +59,15 @@ void ag_tlog_shard_exit(struct ag_shard *s);
 /* Drain: ends every stream; true when no write is pending any more. */
 bool ag_tlog_shard_idle(struct ag_shard *s);
 
-/* RUN_CREATE's reservation parameter for thread_id: the last seq handed out plus AG_TLOG_RESERVE as
- * text in buf, or NULL when this shard does not know the thread's seq. */
+/* RUN_CREATE's and RUN_RECORD's reservation parameter for thread_id: the last seq handed out plus
+ * AG_TLOG_RESERVE as text in buf, or NULL when this shard does not know the thread's seq. */
 const char *ag_tlog_reservation(const char *thread_id, char buf[24]);
 /* RUN_CREATE committed: the thread's last_seq is now last_seq (a reservation of AG_TLOG_RESERVE). */
 void ag_tlog_reserved(const char *thread_id, uint64_t last_seq);
+/* The thread's stored last_seq was read (nothing reserved): when this shard does not know the
+ * thread's seq yet, it goes on from there, every new event held back from the streams until a write
+ * that covers it commits (the event write itself, or RUN_RECORD with ag_tlog_reservation). */
+void ag_tlog_stored(const char *thread_id, uint64_t last_seq);
 
 /* A run on the thread started / ended (a stream does not close for idleness while one is active). */
 void ag_tlog_run_begin(const char *thread_id);

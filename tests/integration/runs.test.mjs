@@ -254,6 +254,69 @@ describe('runs', { timeout: 180000 }, () => {
         });
     });
 
+    describe('written at their end (RUN_PREPARE, then one RUN_RECORD)', () => {
+        it('a wait run that ends at once is stored whole: the run row, the thread (config, status) and its events', async () => {
+            const tid = await thread();
+            const { res } = await wait(tid, { assistant_id: ECHO, input: human('once'), metadata: { tag: 'x' } });
+            const rid = runIdOf(res);
+            const row = await sql(`SELECT status, started_at IS NOT NULL, ended_at IS NOT NULL, claimed_by IS NOT NULL, ` +
+                `multitask_strategy, metadata->>'tag', metadata->>'graph_id', kwargs->'config'->'configurable'->>'run_id' ` +
+                `FROM runs WHERE run_id = '${rid}'`);
+            assert.equal(row, `success|t|t|t|reject|x|echo|${rid}`);
+            const t = await sql(`SELECT status, config->'configurable'->>'run_id', last_seq > 0, ` +
+                `jsonb_array_length("values"->'messages') FROM threads WHERE thread_id = '${tid}'`);
+            assert.equal(t, `idle|${rid}|t|2`);
+            // The run's v2 events were written in the same transaction, inside the seq reservation.
+            const ev = await sql(`SELECT e.first_seq, e.last_seq <= t.last_seq, e.events LIKE '%${rid}%' ` +
+                `FROM thread_events e JOIN threads t USING (thread_id) WHERE thread_id = '${tid}'`);
+            assert.equal(ev, '1|t|t');
+        });
+
+        it('a wait run that outlives its turn is created first: its headers come once it is stored, busy and running', async () => {
+            const tid = await thread();
+            const res = await post(`/threads/${tid}/runs/wait`, {
+                assistant_id: STRESS, input: human('slow'), config: { configurable: { tokens: 10, delay_ms: 200, mode: 'custom' } },
+            });
+            assert.equal(res.status, 200);
+            const rid = runIdOf(res);
+            const stored = await sql(`SELECT r.status IN ('pending', 'running'), t.status FROM runs r JOIN threads t USING (thread_id) ` +
+                `WHERE r.run_id = '${rid}'`);
+            assert.equal(stored, 't|busy');
+            const busy = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: ECHO, input: human('x') });
+            assert.equal(busy.status, 409, busy.text);
+            const out = JSON.parse(await res.text());
+            assert.equal(out.messages.at(-1).content, 't0 t1 t2 t3 t4 t5 t6 t7 t8 t9');
+            assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).json.status, 'success');
+            assert.equal((await api('GET', `/threads/${tid}`)).json.status, 'idle');
+        });
+
+        it('a stream run that ends at once sends every frame once it is stored', async () => {
+            const tid = await thread();
+            const { res, frames } = await stream(tid, { assistant_id: ECHO, input: human('s'), stream_mode: ['values', 'updates'] });
+            const rid = runIdOf(res);
+            assert.deepEqual(frames.map((f) => f.event), ['metadata', 'values', 'updates', 'values', 'end']);
+            assert.deepEqual(frames.map((f) => f.id), ['0', '1', '2', '3', '4']);
+            assert.equal(frames[0].data.run_id, rid);
+            assert.equal(await sql(`SELECT status FROM runs WHERE run_id = '${rid}'`), 'success');
+        });
+
+        it('a run on a thread that is missing, or one with a run finishing, is created first', async () => {
+            const missing = randomUUID();
+            const res = await post(`/threads/${missing}/runs/wait`, { assistant_id: ECHO, input: human('new'), if_not_exists: 'create' });
+            assert.equal(res.status, 200);
+            assert.equal(JSON.parse(await res.text()).messages.length, 2);
+            assert.equal(await sql(`SELECT status FROM threads WHERE thread_id = '${missing}'`), 'idle');
+            const gone = await post(`/threads/${randomUUID()}/runs/wait`, { assistant_id: ECHO, input: human('x') });
+            assert.equal(gone.status, 404);
+            const fork = await api('POST', `/threads/${missing}/history`, {});
+            const first = fork.json.at(-1).checkpoint.checkpoint_id;
+            const f = await wait(missing, { assistant_id: ECHO, input: human('fork'), checkpoint_id: first });
+            assert.deepEqual(f.json.messages.map((m) => m.content), ['fork', 'fork']);
+            const bad = await post(`/threads/${missing}/runs/wait`, { assistant_id: ECHO, input: human('x'), checkpoint_id: randomUUID() });
+            assert.equal(bad.status, 404);
+        });
+    });
+
     describe('multitask and cancel', () => {
         const slow = { assistant_id: STRESS, input: human('slow'), config: { configurable: { tokens: 50, delay_ms: 100, mode: 'custom' } } };
 

@@ -352,6 +352,30 @@ describe('protocol v2: durability, retention, idle close', { timeout: 180000 }, 
         assert.deepEqual(firstAfter.data.params.data, { event: 'running', graph_name: 'echo' });
     });
 
+    it('runs/wait after a restart: events of a run written once at its end go on from the stored seq', async (t) => {
+        const db = await freshDatabase({ t });
+        let srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '2'] });
+        const tid = (await call(srv.port, 'POST', '/threads', {})).json.thread_id;
+        const wait = (s, content) => call(s.port, 'POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human(content) });
+        assert.equal((await wait(srv, 'before')).status, 200);
+        const stored = Number(await psql(db.url, `SELECT max(last_seq) FROM thread_events WHERE thread_id = '${tid}'`));
+        assert.ok(stored > 0);
+        assert.equal(await srv.stop('SIGTERM'), 0);
+        srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '2'] });
+        t.after(() => srv.dispose());
+        const s = await openSse(`${srv.url}/threads/${tid}/stream/events`, { channels: ALL, since: stored });
+        const w = await wait(srv, 'after');
+        assert.equal(w.status, 200, w.text);
+        await s.waitFor(isRootEnd, 'the run after the restart ending');
+        s.close();
+        const seqs = s.frames.map((x) => x.data.seq);
+        assert.ok(seqs[0] > stored && seqs.every((q, i) => i === 0 || q > seqs[i - 1]), `seqs ${seqs}`);
+        assert.deepEqual(s.frames[0].data.params.data, { event: 'running', graph_name: 'echo' });
+        const kept = await psql(db.url, `SELECT max(e.last_seq), bool_and(e.last_seq <= t.last_seq) FROM thread_events e ` +
+            `JOIN threads t USING (thread_id) WHERE thread_id = '${tid}'`);
+        assert.equal(kept, `${seqs.at(-1)}|t`);
+    });
+
     it('retention: old events are deleted; a resume from before them says so, then starts at the oldest kept', async (t) => {
         const db = await freshDatabase({ t });
         const config = writeTempFile('agentd.json', { events: { retain_per_thread: 16 } });
