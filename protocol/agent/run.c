@@ -75,6 +75,7 @@ struct ag_run {
     ag_run_created_fn created_cb; /* instead of a creator: told the Run (ag_run_submit_cb) */
     void *created_ud;
     json_t *kwargs;          /* as stored: merged config and context */
+    char *kwargs_text;       /* a direct run's kwargs as RUN_PREPARE read them (RUN_RECORD writes them) */
     json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
     const struct ag_graph_def *graph;
@@ -155,6 +156,17 @@ static char *dumps(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
+/* The JSON text of v owned by st, or NULL for a NULL v. */
+static const char *strs_json(struct ag_dbq_strs *st, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    char *s = dumps(v);
+    const char *p = ag_dbq_strs_dup(st, s, strlen(s));
+    ag_free(s);
+    return p;
+}
+
 static void answer_error(struct ag_req *r, int status, const char *fmt, const char *arg)
 {
     char msg[300];
@@ -179,6 +191,12 @@ static struct trt *trt_get(const char *id, bool create)
 static bool trt_busy(const struct trt *t)
 {
     return t->active || t->qhead || t->creating;
+}
+
+/* A run may be written once, at its end, only when nothing else on the thread is being written. */
+static bool direct_ok(const struct trt *t)
+{
+    return !trt_busy(t) && !t->finishing;
 }
 
 static bool trt_referenced(const struct trt *t)
@@ -527,6 +545,7 @@ static void run_free(struct ag_run *run)
     ag_timer_cancel(&rs->s->timers, &run->timer);
     ag_run_spec_clear(&run->spec);
     json_decref(run->kwargs);
+    ag_free(run->kwargs_text);
     json_decref(run->fork_cp);
     json_decref(run->prev_cp);
     json_decref(run->output);
@@ -573,16 +592,24 @@ static void start_next(struct trt *t);
 static void run_ended(struct ag_run *run);
 static void submit_finish(struct ag_run *run);
 
-static void on_progress(struct ag_pg_query *q, PGresult *res)
+/* run->q becomes a new query of the run (its parameters still to fill). */
+static void query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
 {
-    (void)res;
-    struct ag_run *run = run_of(q);
+    memset(&run->q, 0, sizeof run->q);
+    run->q.stmt = stmt;
+    run->q.kind = kind;
+    run->q.cb = cb;
+    run->q.ud = run;
+}
+
+/* A statement that held the run's later writes back (a checkpoint write, a promotion) is done: the
+ * outcome goes now if the run has ended meanwhile, else the checkpoints that came meanwhile. */
+static void progress_done(struct ag_run *run)
+{
     run->progress_inflight = false;
     ag_dbq_strs_free(&run->strs);
-    if (q->status != AG_PG_OK)
-        ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
     if (run->state == R_FINISHING) {
-        submit_finish(run); /* it waited for this statement's connection slot */
+        submit_finish(run);
         return;
     }
     if (json_array_size(run->cps)) {
@@ -591,27 +618,31 @@ static void on_progress(struct ag_pg_query *q, PGresult *res)
     }
 }
 
+static void on_progress(struct ag_pg_query *q, PGresult *res)
+{
+    (void)res;
+    struct ag_run *run = run_of(q);
+    if (q->status != AG_PG_OK)
+        ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
+    progress_done(run);
+}
+
 static void flush_task(struct ag_task *tk)
 {
     struct ag_run *run = AG_CONTAINER_OF(tk, struct ag_run, flush_task);
     if (run->state != R_RUNNING || run->progress_inflight || !json_array_size(run->cps))
         return;
-    char *cps = dumps(run->cps);
-    json_array_clear(run->cps);
-    memset(&run->q, 0, sizeof run->q);
-    run->q.stmt = AG_SQL_RUN_PROGRESS;
-    run->q.kind = AG_PG_WRITE;
-    run->q.cb = on_progress;
-    run->q.ud = run;
+    query_init(run, AG_SQL_RUN_PROGRESS, AG_PG_WRITE, on_progress);
     run->q.params[0] = run->run_id;
     run->q.params[1] = run->spec.thread_id;
-    run->q.params[2] = ag_dbq_strs_dup(&run->strs, cps, strlen(cps));
+    run->q.params[2] = strs_json(&run->strs, run->cps);
     run->q.nparams = 3;
-    ag_free(cps);
-    if (ag_pg_submit(rs->s, &run->q) == 0)
+    if (ag_pg_submit(rs->s, &run->q) == 0) {
+        json_array_clear(run->cps);
         run->progress_inflight = true;
-    else
-        ag_dbq_strs_free(&run->strs); /* written with the outcome instead (RUN_FINISH retries) */
+    } else {
+        ag_dbq_strs_free(&run->strs); /* kept for the outcome's write (RUN_FINISH retries) */
+    }
 }
 
 static void finish_retry(struct ag_timer *tm)
@@ -684,24 +715,23 @@ static void outcome_params(struct ag_run *run, const char **p)
     struct ag_dbq_strs *st = &run->strs;
     p[0] = run->status;
     bool failed = !strcmp(run->status, "error") || !strcmp(run->status, "timeout");
-    char *s = failed || !run->output ? NULL : dumps(run->output);
-    p[1] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
+    p[1] = failed ? NULL : strs_json(st, run->output);
     p[2] = run->error ? ag_dbq_strs_dup(st, run->error, strlen(run->error)) : NULL;
     /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
-    s = run->rollback ? NULL : dumps(run->cps);
-    p[3] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : "[]";
-    ag_free(s);
+    p[3] = run->rollback || !run->cps ? "[]" : strs_json(st, run->cps);
     p[4] = thread_status_after(run);
-    json_t *vals = run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL;
-    s = vals ? dumps(vals) : NULL;
-    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
+    p[5] = strs_json(st, run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL);
     json_t *ints = thread_interrupts(run);
-    s = dumps(ints);
+    p[6] = strs_json(st, ints);
     json_decref(ints);
-    p[6] = ag_dbq_strs_dup(st, s, strlen(s));
-    ag_free(s);
+}
+
+/* The thread's event seq reservation as RUN_CREATE and RUN_RECORD take it (NULL: not known here). */
+static const char *reservation_param(struct ag_run *run)
+{
+    char seq[24];
+    const char *reserve = ag_tlog_reservation(run->spec.thread_id, seq);
+    return reserve ? ag_dbq_strs_dup(&run->strs, reserve, strlen(reserve)) : NULL;
 }
 
 static const char *const mt_names[] = {"reject", "enqueue", "interrupt", "rollback"};
@@ -712,24 +742,17 @@ static void record_query(struct ag_run *run)
     struct ag_dbq_strs *st = &run->strs;
     const char **p = run->q.params;
     json_t *c = json_object_get(json_object_get(run->kwargs, "config"), "configurable");
-    run->q.stmt = AG_SQL_RUN_RECORD;
     p[0] = run->run_id;
     p[1] = run->spec.thread_id;
     p[2] = OWNER;
     p[3] = json_string_value(json_object_get(c, "assistant_id"));
     p[4] = json_string_value(json_object_get(c, "graph_id"));
-    char *s = run->spec.metadata ? dumps(run->spec.metadata) : NULL;
-    p[5] = s ? ag_dbq_strs_dup(st, s, strlen(s)) : NULL;
-    ag_free(s);
-    s = dumps(run->kwargs);
-    p[6] = ag_dbq_strs_dup(st, s, strlen(s));
-    ag_free(s);
+    p[5] = strs_json(st, run->spec.metadata);
+    p[6] = run->kwargs_text;
     p[7] = mt_names[run->spec.mt];
     outcome_params(run, p + 8);
     p[15] = boot_id;
-    char seq[24];
-    const char *reserve = ag_tlog_reservation(run->spec.thread_id, seq);
-    p[16] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
+    p[16] = reservation_param(run);
     run->q.nparams = 17;
 }
 
@@ -745,16 +768,13 @@ static void submit_finish(struct ag_run *run)
         ag_shard_defer(rs->s, &run->end_task);
         return;
     }
-    memset(&run->q, 0, sizeof run->q);
     ag_dbq_strs_free(&run->strs);
-    run->q.kind = AG_PG_WRITE;
-    run->q.cb = on_finish;
-    run->q.ud = run;
     if (run->direct) {
+        query_init(run, AG_SQL_RUN_RECORD, AG_PG_WRITE, on_finish);
         record_query(run);
     } else {
+        query_init(run, AG_SQL_RUN_FINISH, AG_PG_WRITE, on_finish);
         const char **p = run->q.params;
-        run->q.stmt = AG_SQL_RUN_FINISH;
         p[0] = run->run_id;
         p[1] = run->spec.thread_id;
         outcome_params(run, p + 2);
@@ -1036,6 +1056,8 @@ static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, 
     struct trt *t = run->t;
     run->graph = ag_graph_def_find(graph_id);
     run->kwargs = json_loads(kwargs, 0, NULL);
+    if (run->direct)
+        run->kwargs_text = ag_strdup(kwargs);
     json_t *cp = cp_text ? json_loads(cp_text, 0, NULL) : NULL;
     if (run->spec.checkpoint_id[0])
         run->fork_cp = cp;
@@ -1156,15 +1178,20 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
     return k;
 }
 
-/* The JSON text of v owned by st, or NULL for a NULL v. */
-static const char *strs_json(struct ag_dbq_strs *st, const json_t *v)
+/* What RUN_CREATE and RUN_PREPARE both take, in their order: thread id, assistant id, owner, run id
+ * in p[0..4); kwargs without config and context, request config, request context in kw[0..3). */
+static void request_params(struct ag_run *run, const char **p, const char **kw)
 {
-    if (!v)
-        return NULL;
-    char *s = dumps(v);
-    const char *p = ag_dbq_strs_dup(st, s, strlen(s));
-    ag_free(s);
-    return p;
+    struct ag_run_spec *sp = &run->spec;
+    p[0] = sp->thread_id;
+    p[1] = sp->assistant_id;
+    p[2] = OWNER;
+    p[3] = run->run_id;
+    json_t *k = base_kwargs(sp);
+    kw[0] = strs_json(&run->strs, k);
+    json_decref(k);
+    kw[1] = strs_json(&run->strs, sp->config);
+    kw[2] = strs_json(&run->strs, sp->context);
 }
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
@@ -1172,22 +1199,10 @@ static void create_query(struct ag_run *run)
 {
     struct ag_dbq_strs *st = &run->strs;
     struct ag_run_spec *sp = &run->spec;
-    memset(&run->q, 0, sizeof run->q);
-    run->q.stmt = AG_SQL_RUN_CREATE;
-    run->q.kind = AG_PG_WRITE;
-    run->q.cb = on_created;
-    run->q.ud = run;
+    query_init(run, AG_SQL_RUN_CREATE, AG_PG_WRITE, on_created);
     const char **p = run->q.params;
-    p[0] = sp->thread_id;
-    p[1] = sp->assistant_id;
-    p[2] = OWNER;
-    p[3] = run->run_id;
+    request_params(run, p, p + 5);
     p[4] = strs_json(st, sp->metadata);
-    json_t *k = base_kwargs(sp);
-    p[5] = strs_json(st, k);
-    json_decref(k);
-    p[6] = strs_json(st, sp->config);
-    p[7] = strs_json(st, sp->context);
     p[8] = sp->create_thread ? "true" : "false";
     p[9] = mt_names[sp->mt];
     p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
@@ -1195,9 +1210,7 @@ static void create_query(struct ag_run *run)
     p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
     p[13] = boot_id;
     p[14] = ag_dbq_strs_printf(st, "%u", rs->cfg->runs.lease_ms);
-    char seq[24];
-    const char *reserve = ag_tlog_reservation(sp->thread_id, seq);
-    p[15] = reserve ? ag_dbq_strs_dup(st, reserve, strlen(reserve)) : NULL;
+    p[15] = reservation_param(run);
     p[16] = AG_TLOG_RESERVE_TEXT;
     run->q.nparams = 17;
 }
@@ -1207,24 +1220,10 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res);
 /* run->q becomes its RUN_PREPARE (a direct run). */
 static void prepare_query(struct ag_run *run)
 {
-    struct ag_dbq_strs *st = &run->strs;
-    struct ag_run_spec *sp = &run->spec;
-    memset(&run->q, 0, sizeof run->q);
-    run->q.stmt = AG_SQL_RUN_PREPARE;
-    run->q.kind = AG_PG_READ;
-    run->q.cb = on_prepared;
-    run->q.ud = run;
+    query_init(run, AG_SQL_RUN_PREPARE, AG_PG_READ, on_prepared);
     const char **p = run->q.params;
-    p[0] = sp->thread_id;
-    p[1] = sp->assistant_id;
-    p[2] = OWNER;
-    p[3] = run->run_id;
-    json_t *k = base_kwargs(sp);
-    p[4] = strs_json(st, k);
-    json_decref(k);
-    p[5] = strs_json(st, sp->config);
-    p[6] = strs_json(st, sp->context);
-    p[7] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
+    request_params(run, p, p + 4);
+    p[7] = run->spec.checkpoint_id[0] ? run->spec.checkpoint_id : NULL;
     run->q.nparams = 8;
 }
 
@@ -1245,13 +1244,15 @@ static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q)
     }
     run->orphan = true;
     run->direct = false;
+    if (run->state == R_RUNNING) {
+        run->error = ag_strdup("the run could not be stored");
+        run_cancel(run, "error", false); /* its end writes nothing */
+    }
 }
 
 static void on_promoted(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = run_of(q);
-    run->progress_inflight = false;
-    ag_dbq_strs_free(&run->strs);
     if (q->status == AG_PG_OK && !PQgetisnull(res, 0, 2)) {
         run->direct = false;
         if (!PQgetisnull(res, 0, 5))
@@ -1259,20 +1260,8 @@ static void on_promoted(struct ag_pg_query *q, PGresult *res)
         attach_creator(run);
     } else {
         promotion_failed(run, q);
-        if (run->state == R_RUNNING) {
-            run->error = ag_strdup("the run could not be stored");
-            run_cancel(run, "error", false); /* its end writes nothing */
-            return;
-        }
     }
-    if (run->state == R_FINISHING) {
-        submit_finish(run); /* it waited for this statement */
-        return;
-    }
-    if (json_array_size(run->cps)) {
-        run->flush_task.fn = flush_task;
-        ag_shard_defer(rs->s, &run->flush_task);
-    }
+    progress_done(run);
 }
 
 /* A direct run that did not end in the turn it started in is created like any run (RUN_CREATE, in
@@ -1287,8 +1276,6 @@ static void promote(struct ag_run *run)
     run->progress_inflight = false;
     ag_dbq_strs_free(&run->strs);
     promotion_failed(run, NULL);
-    run->error = ag_strdup("the run could not be stored");
-    run_cancel(run, "error", false);
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res)
@@ -1313,7 +1300,7 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         drop_refused(run);
         return;
     }
-    if (PQgetisnull(res, 0, 2) || trt_busy(t) || t->finishing) {
+    if (PQgetisnull(res, 0, 2) || !direct_ok(t)) {
         /* A thread to create, or runs admitted meanwhile: created like any run. */
         run->direct = false;
         create_query(run);
@@ -1395,8 +1382,7 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
                                        .run_id = run->run_id, .emit = emit_modes, .ud = run};
     /* Answered only with its outcome or its stream, on an idle thread that exists: written once, at
      * its end, when it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
-    run->direct = r && how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
-                  !trt_busy(t) && !t->finishing;
+    run->direct = r && how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 && direct_ok(t);
     t->creating++;
     if (run->direct)
         prepare_query(run);
