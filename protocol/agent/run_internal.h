@@ -1,0 +1,198 @@
+/* Module-private parts of the run engine (protocol/agent/run.c): the per-shard state of runs and
+ * their threads, shared with creation and admission (run_create.c) and the endpoints on existing
+ * runs and thread streams (run_ops.c). Everything here is used on the thread's owner shard only.
+ * run.c owns the lifecycle (events, subscribers, execution, persistence of progress and outcome);
+ * the other two call into it, never the reverse. */
+#ifndef AG_PROTOCOL_AGENT_RUN_INTERNAL_H
+#define AG_PROTOCOL_AGENT_RUN_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/shard.h"
+#include "core/strmap.h"
+#include "core/timer.h"
+#include "net/obuf.h"
+#include "persist/pg.h"
+#include "protocol/agent/run.h"
+#include "protocol/agent/run_modes.h"
+#include "protocol/dbq.h"
+
+struct ag_graph_def;
+struct ag_graph_run;
+struct ag_req;
+struct ag_v2proj;
+
+#define AG_RUN__SSE_HEARTBEAT ": heartbeat\r\n\r\n"
+
+enum rstate {
+    R_CREATING,  /* RUN_CREATE in flight */
+    R_QUEUED,    /* waiting for the thread (enqueue) or its start time */
+    R_RUNNING,   /* the engine executes it */
+    R_FINISHING, /* RUN_FINISH in flight */
+    R_DONE,      /* ended and written; kept for join/attach until evicted */
+};
+
+enum sub_kind {
+    SUB_STREAM, /* SSE of the run's events */
+    SUB_WAIT,   /* the final output as a streamed JSON body (keep-alive newlines before it) */
+    SUB_CANCEL, /* cancel?wait=1: 204 once ended */
+    SUB_THREAD, /* GET /threads/{id}/stream: every run of the thread in turn (ids "<run id>:<n>") */
+};
+
+struct sub {
+    struct sub *next;
+    struct ag_run *run; /* SUB_THREAD: the run it follows now, or NULL while it waits on t */
+    struct trt *t;      /* SUB_THREAD only */
+    struct ag_req *r;
+    enum sub_kind kind;
+    bool cancel_on_gone;
+};
+
+/* A thread with runs on this shard. */
+struct trt {
+    char id[37];
+    struct ag_run *active;
+    struct ag_run *qhead, *qtail; /* R_QUEUED runs in admission order (run->qnext) */
+    unsigned creating;            /* runs in R_CREATING */
+    unsigned finishing;           /* runs in R_FINISHING (they still point here) */
+    json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
+    bool cp_known;
+    struct sub *waiting;          /* thread streams between runs (SUB_THREAD with run NULL) */
+    unsigned nthread_subs;        /* thread streams, waiting or following a run */
+};
+
+struct ag_run {
+    char run_id[37];
+    struct trt *t;
+    enum rstate state;
+    struct ag_run_spec spec;
+    enum ag_run_reply how;
+    struct ag_req *creator;  /* until it is answered */
+    ag_run_created_fn created_cb; /* instead of a creator: told the Run (ag_run_submit_cb) */
+    void *created_ud;
+    json_t *kwargs;          /* as stored: merged config and context */
+    char *kwargs_text;       /* a direct run's kwargs as RUN_PREPARE read them (RUN_RECORD writes them) */
+    json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
+    json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
+    const struct ag_graph_def *graph;
+    struct ag_graph_run *exec;
+    struct ag_v2proj *v2;    /* its events in the thread's v2 log (NULL for a stateless run deleted after) */
+    uint64_t v2_end;         /* the seq of its terminal v2 event, held until the outcome is stored */
+    /* Events, each one SSE frame; ids ev_first .. ev_first + nev - 1. */
+    struct ag_obuf **ev;
+    uint32_t nev, evcap;
+    uint64_t ev_first, next_id;
+    json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
+    struct ag_run_modes modes; /* its v1 stream modes' framing */
+    json_t *md;      /* the run's metadata as nodes and checkpoints see it */
+    /* Outcome. */
+    const char *status;        /* terminal status (a literal) */
+    char *error;               /* error text for error/timeout */
+    const char *cancel_status; /* set by a cancel: interrupted / timeout / error */
+    bool rollback;
+    /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
+     * checkpoints and the thread together), unless it outlives the turn it started in: then it is
+     * promoted, created like any run (RUN_CREATE), and its creator is answered from then on. */
+    bool direct;
+    bool orphan; /* its promotion failed: nothing of it is written, its creator was answered */
+    json_t *final_values, *final_interrupts;
+    /* Persistence. */
+    json_t *cps; /* checkpoints not yet written */
+    bool progress_inflight;
+    struct ag_pg_query q;
+    struct ag_dbq_strs strs;
+    struct ag_task flush_task;
+    struct ag_task end_task; /* a direct run that ends with nothing to write */
+    struct ag_timer timer; /* timeout while running; start time while queued */
+    struct sub *subs;
+    struct ag_run *qnext;
+    struct ag_run *rnext, *rprev; /* the recent list (R_DONE) */
+};
+
+struct run_shard {
+    struct ag_shard *s;
+    const struct ag_config *cfg;
+    struct ag_strmap threads; /* id → struct trt */
+    struct ag_strmap runs;    /* run id → struct ag_run (any state after R_CREATING) */
+    struct ag_run *recent_head, *recent_tail;
+    uint32_t nrecent;
+    uint32_t live; /* runs not yet R_DONE */
+};
+
+/* This shard's runs (NULL before ag_run_shard_init). */
+extern _Thread_local struct run_shard *ag_run__rs;
+/* This process's id as the claimant of its runs (runs.claimed_by). */
+extern char ag_run__boot_id[37];
+/* multitask_strategy as stored, by enum ag_mt. */
+extern const char *const ag_run__mt_names[];
+
+/* --- helpers --- */
+
+/* Compact JSON text of v (any value), to free with ag_free; NULL for NULL. */
+char *ag_run__dumps(const json_t *v);
+/* The JSON text of v owned by st, or NULL for a NULL v. */
+const char *ag_run__strs_json(struct ag_dbq_strs *st, const json_t *v);
+/* Answers r with status and the message fmt (one %s: arg). */
+void ag_run__answer_error(struct ag_req *r, int status, const char *fmt, const char *arg);
+
+/* --- thread entries --- */
+
+/* The thread's entry, created when missing and create is set (else NULL). */
+struct trt *ag_run__trt_get(const char *id, bool create);
+/* Runs that will change the thread's state (admission counts these). */
+bool ag_run__trt_busy(const struct trt *t);
+/* A run may be written once, at its end, only when nothing else on the thread is being written. */
+bool ag_run__direct_ok(const struct trt *t);
+/* Frees t when nothing refers to it any more. Ended runs keep no pointer to it (run->t is cleared). */
+void ag_run__trt_release(struct trt *t);
+/* cp (borrowed; NULL: none) becomes the thread's latest checkpoint known here. */
+void ag_run__set_last_cp(struct trt *t, json_t *cp);
+
+/* --- events and subscribers --- */
+
+/* Appends one v1 event (data encoded once) to the run's log and sends it to its stream subscribers. */
+void ag_run__emit(struct ag_run *run, const char *event, const json_t *data);
+/* What protocol/agent/run_modes frames for a run's stream modes goes to its log (ud: the run). */
+void ag_run__emit_modes(void *ud, const char *event, const json_t *data);
+/* Starts r's streamed answer for run: Content-Location and Location, then JSON (wait) or SSE. */
+void ag_run__start_stream(struct ag_req *r, struct ag_run *run, bool wait);
+/* r follows run as kind; cancel_on_gone: its departure cancels the run. */
+void ag_run__sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bool cancel_on_gone);
+/* A subscriber's request left (r->on_gone of every run subscriber). */
+void ag_run__on_sub_gone(struct ag_req *r);
+/* A direct or promoted run's creator is answered from now on: the headers, then for a stream the
+ * events so far and the live ones. */
+void ag_run__attach_creator(struct ag_run *run);
+/* The answer of wait and join: the last values (or the interrupt), {} when there is none, or the
+ * error for a failed run. To free with ag_free. */
+char *ag_run__outcome_json(struct ag_run *run);
+/* Follows run from its event from_id on: the ones buffered now, then live. */
+void ag_run__thread_sub_attach(struct sub *x, struct ag_run *run, uint64_t from_id);
+/* x stops following its run: on to the thread's active run, or waiting for the next. */
+void ag_run__thread_sub_next(struct sub *x);
+/* Ends every thread stream of t (the thread is deleted, or the shard stops). */
+void ag_run__thread_subs_end(struct trt *t);
+
+/* --- lifecycle and persistence --- */
+
+/* The run a query of it belongs to. */
+struct ag_run *ag_run__run_of(struct ag_pg_query *q);
+/* run->q becomes a new query of the run (its parameters still to fill). */
+void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb);
+/* A statement that held the run's later writes back (a checkpoint write, a promotion) is done: the
+ * outcome goes now if the run has ended meanwhile, else the checkpoints that came meanwhile. */
+void ag_run__progress_done(struct ag_run *run);
+/* The thread's event seq reservation as RUN_CREATE and RUN_RECORD take it (NULL: not known here). */
+const char *ag_run__reservation_param(struct ag_run *run);
+/* Timer of a run delayed by after_seconds: its start time has come. */
+void ag_run__on_delay(struct ag_timer *tm);
+/* Starts the first queued run when the thread is free and its start time has come. */
+void ag_run__start_next(struct trt *t);
+/* Ends a queued or running run with status (its checkpoints and the run go with rollback). */
+void ag_run__run_cancel(struct ag_run *run, const char *status, bool rollback);
+/* An ended run leaves the recent list and memory. */
+void ag_run__forget(struct ag_run *run);
+
+#endif
