@@ -6,60 +6,17 @@ import { after, before, describe, it } from 'node:test';
 
 import { startAgentd } from './lib/harness.mjs';
 import { freshDatabase } from './lib/pg.mjs';
-import { parseSse } from './lib/sse.mjs';
+import { openSse } from './lib/sse.mjs';
 import { call, expect422 } from './lib/threads-util.mjs';
 
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 
-/** GET the thread stream; frames parsed as they come; waitFor(pred) resolves with the first match. */
+/** GET the thread stream (frames parsed as they come; lib/sse.mjs openSse). */
 async function openThreadStream(base, tid, headers = {}) {
-    const ac = new AbortController();
-    let closed = false;
-    const res = await fetch(`${base}/threads/${tid}/stream`, { headers, signal: ac.signal });
-    assert.equal(res.status, 200);
-    assert.match(res.headers.get('content-type'), /^text\/event-stream/);
-    const frames = [];
-    const waiters = [];
-    let buf = '';
-    const ended = (async () => {
-        const dec = new TextDecoder();
-        try {
-            for await (const chunk of res.body) {
-                buf += dec.decode(chunk, { stream: true });
-                let i;
-                while ((i = buf.indexOf('\n\n')) >= 0) {
-                    frames.push(...parseSse(buf.slice(0, i + 2)));
-                    buf = buf.slice(i + 2);
-                }
-                for (const w of [...waiters]) {
-                    const f = frames.find(w.pred);
-                    if (f) {
-                        waiters.splice(waiters.indexOf(w), 1);
-                        w.resolve(f);
-                    }
-                }
-            }
-        } catch (e) {
-            if (!closed) throw e;
-        }
-    })();
-    return {
-        frames,
-        ended,
-        close: () => {
-            closed = true;
-            ac.abort();
-        },
-        waitFor(pred, what) {
-            const f = frames.find(pred);
-            if (f) return Promise.resolve(f);
-            return new Promise((resolve, reject) => {
-                const w = { pred, resolve };
-                waiters.push(w);
-                setTimeout(() => reject(new Error(`no ${what} within 20 s; got ${frames.map((x) => x.event)}`)), 20000).unref();
-            });
-        },
-    };
+    const s = await openSse(`${base}/threads/${tid}/stream`, undefined, { headers });
+    assert.equal(s.status, 200, s.text);
+    assert.match(s.headers.get('content-type'), /^text\/event-stream/);
+    return s;
 }
 
 describe('GET /threads/{thread_id}/stream', { timeout: 120000 }, () => {

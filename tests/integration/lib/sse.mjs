@@ -20,19 +20,22 @@ export function parseSse(text) {
 }
 
 /**
- * Opens an SSE response with fetch and parses it as it arrives. Returns
+ * Opens an SSE response with fetch and parses it as it arrives: POST with body as JSON, or GET when
+ * body is undefined; headers are added to the request's. Returns
  * { status, headers, frames (grows), waitFor(pred, what, ms) → the first frame matching pred,
  *   ended: Promise (the server ended the body or the stream was closed), close() }.
  * A non-200 answer resolves with { status, text } and no frames.
  */
-export async function openSse(url, body, { timeoutMs = 20000 } = {}) {
+export async function openSse(url, body, { timeoutMs = 20000, headers = {} } = {}) {
     const ac = new AbortController();
-    const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-        body: JSON.stringify(body),
-        signal: ac.signal,
-    });
+    const res = await fetch(url, body === undefined
+        ? { headers: { accept: 'text/event-stream', ...headers }, signal: ac.signal }
+        : {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...headers },
+            body: JSON.stringify(body),
+            signal: ac.signal,
+        });
     if (res.status !== 200) return { status: res.status, text: await res.text() };
     const frames = [];
     const waiters = [];
