@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "core/alloc.h"
 #include "core/common.h"
+#include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
 bool ag_query_parse_bool(const char *s, bool *out)
@@ -72,5 +74,16 @@ void ag_query_int(struct ag_verr *e, const char *name, const char *s, int64_t mi
         ag_query_error(e, name, "less_than_equal", msg, s);
     } else {
         *out = v;
+    }
+}
+
+void ag_query_refuse_all(const struct ag_iov *query, struct ag_verr *e)
+{
+    struct ag_iov q = *query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        ag_free(n);
+        ag_free(v);
     }
 }

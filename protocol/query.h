@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct ag_iov;
 struct ag_verr;
 
 /* Pydantic's boolean words, any case: 1 on t true y yes → true, 0 off f false n no → false. Returns
@@ -19,6 +20,10 @@ bool ag_query_parse_int(const char *s, int64_t *out);
 
 /* Records a problem at ["query", name] with input value (NULL: null). */
 void ag_query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value);
+
+/* Records every parameter of the query string as extra_forbidden (routes that take their input from
+ * the body alone), with its decoded value as input. */
+void ag_query_refuse_all(const struct ag_iov *query, struct ag_verr *e);
 
 /* s, the value of query parameter name, as a boolean into *out; records bool_parsing otherwise. */
 void ag_query_bool(struct ag_verr *e, const char *name, const char *s, bool *out);

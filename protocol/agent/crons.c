@@ -223,17 +223,6 @@ bool ag_crons_firing_spec(const char *cron_id, const char *assistant_id, bool st
     return false;
 }
 
-static void refuse_query(struct ag_req *r, struct ag_verr *e)
-{
-    struct ag_iov q = r->query, name, value;
-    while (ag_query_next(&q, &name, &value)) {
-        char *n = ag_query_str(name), *v = ag_query_str(value);
-        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
-        ag_free(n);
-        ag_free(v);
-    }
-}
-
 static int64_t now_s(void)
 {
     return (int64_t)(ag_clock_real_us() / 1000000);
@@ -365,7 +354,7 @@ static int create(struct ag_req *r, bool stateless)
     struct ag_verr e = {0};
     struct cron_body cb;
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body)
         parse_body(body, stateless ? BODY_CREATE_STATELESS : BODY_CREATE_THREAD, &cb, &e);
     int64_t first = -1, second = -1;
@@ -602,7 +591,7 @@ int ag_crons_update(struct ag_req *r)
     struct ag_verr e = {0};
     struct cron_body cb;
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body)
         parse_body(body, BODY_PATCH, &cb, &e);
     if (ag_http_validation_refuse(r, &e)) {
@@ -639,7 +628,7 @@ int ag_crons_delete(struct ag_req *r)
         return AG_OK;
     }
     struct ag_verr e = {0};
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (ag_http_validation_refuse(r, &e)) {
         ag_dbreq_free(&x->d);
         return AG_OK;
@@ -710,7 +699,7 @@ static json_t *read_filter_body(struct ag_req *r, const struct ag_vfield *fields
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body) {
         ag_validate_object(body, fields, n, false, &p, &e);
         json_t *sel = json_object_get(body, "select");

@@ -248,17 +248,6 @@ static void parse_run_create(json_t *body, bool stateless, struct ag_run_spec *s
     ag_runs_parse_create(body, stateless, sp, e, &p);
 }
 
-static void refuse_query(struct ag_req *r, struct ag_verr *e)
-{
-    struct ag_iov q = r->query, name, value;
-    while (ag_query_next(&q, &name, &value)) {
-        char *n = ag_query_str(name), *v = ag_query_str(value);
-        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
-        ag_free(n);
-        ag_free(v);
-    }
-}
-
 static int create(struct ag_req *r, bool stateless, enum ag_run_reply how)
 {
     struct ag_run_spec sp = {0};
@@ -269,7 +258,7 @@ static int create(struct ag_req *r, bool stateless, enum ag_run_reply how)
     }
     struct ag_verr e = {0};
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body)
         parse_run_create(body, stateless, &sp, &e);
     json_decref(body);
@@ -362,7 +351,7 @@ int ag_runs_stateless_batch(struct ag_req *r)
 {
     struct ag_verr e = {0};
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     size_t n = json_array_size(body);
     if (body && (!json_is_array(body) || n == 0 || n > BATCH_MAX)) {
         struct ag_vpath p = {.key = {"body"}, .n = 1};

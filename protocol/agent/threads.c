@@ -151,18 +151,6 @@ static void param_ttl(struct tq *t, double minutes, const char *strategy)
     }
 }
 
-/* Records every query parameter of r as a problem: routes that take a body take no query parameter. */
-static void refuse_query(struct ag_req *r, struct ag_verr *e)
-{
-    struct ag_iov q = r->query, name, value;
-    while (ag_query_next(&q, &name, &value)) {
-        char *n = ag_query_str(name), *v = ag_query_str(value);
-        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
-        ag_free(n);
-        ag_free(v);
-    }
-}
-
 /* --- callbacks --- */
 
 /* Answers t's statement on thread t->id, then finishes t: its failure; 404 when the thread was not
@@ -283,7 +271,7 @@ int ag_threads_create(struct ag_req *r)
     const char *strategy = NULL;
     bool do_nothing = false, supersteps = false;
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body) {
         ag_validate_object(body, create_fields, AG_ARRAY_LEN(create_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_id");
@@ -548,7 +536,7 @@ int ag_threads_search(struct ag_req *r)
     struct ag_buf ids = {0};
     json_t *extract = NULL;
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body) {
         ag_validate_object(body, search_fields, AG_ARRAY_LEN(search_fields), false, &p, &e);
         json_t *v = json_object_get(body, "ids");
@@ -614,7 +602,7 @@ int ag_threads_count(struct ag_req *r)
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body)
         ag_validate_object(body, count_fields, AG_ARRAY_LEN(count_fields), false, &p, &e);
     if (ag_http_validation_refuse(r, &e)) {
@@ -641,7 +629,7 @@ int ag_threads_prune(struct ag_req *r)
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     struct ag_buf ids = {0};
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body) {
         ag_validate_object(body, prune_fields, AG_ARRAY_LEN(prune_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_ids");
@@ -716,7 +704,7 @@ int ag_threads_patch(struct ag_req *r)
     double ttl = 0;
     const char *strategy = NULL;
     json_t *body = ag_req_json(r, &e);
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (body) {
         ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
         parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
@@ -737,7 +725,7 @@ int ag_threads_delete(struct ag_req *r)
     if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     ag_run_thread_deleted(r->shard, id); /* its runs stop now; their rows go with the thread */
@@ -762,7 +750,7 @@ int ag_threads_copy(struct ag_req *r)
             ag_validate_object(body, NULL, 0, false, &p, &e);
         json_decref(body);
     }
-    refuse_query(r, &e);
+    ag_query_refuse_all(&r->query, &e);
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_COPY, AG_PG_WRITE, on_thread);
