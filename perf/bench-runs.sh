@@ -90,6 +90,8 @@ NCPU=$(nproc)
 # usage, log, die
 # shellcheck source=perf/lib.sh
 . "$PERF_DIR/lib.sh"
+# shellcheck source=perf/side.sh
+. "$PERF_DIR/side.sh"
 
 while getopts "r:d:w:c:T:s:C:S:x:n:k:D:A:L:P:g:q:o:h" opt; do
     case $opt in
@@ -153,41 +155,6 @@ SEED_PID=""    # the node seeding client
 FAN_PID=""     # the fanout client
 CLUSTER_STARTED=0
 
-stop_agentd() {
-    local pid=$AG_PID i
-    [ -n "$pid" ] || return 0
-    AG_PID=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "warning: agentd (pid $pid) still alive 5 s after SIGTERM; sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-
-stop_peer() {
-    local port=$PEER_PORT
-    [ -n "$port" ] || return 0
-    PEER_PORT=""
-    timeout 30 "$PEER_SRC/run-peer.sh" stop "$port" "$PEER_DIR" >/dev/null 2>&1 || true
-    rm -rf "${PEER_DIR:?}/run-$port" # its copy of the graphs and the store it wrote
-}
-
-# Stops the wrk wrapper subshell and the timeout+wrk under it.
-stop_wrk() {
-    local pid=$WRK_PID kids i
-    [ -n "$pid" ] || return 0
-    WRK_PID=""
-    kids=$(pgrep -P "$pid" || true)
-    for i in $kids; do kill -TERM "$i" 2>/dev/null || true; done
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -239,8 +206,6 @@ fi
 
 # --- cluster and servers (perf/side.sh) ------------------------------------------------------------
 
-# shellcheck source=perf/side.sh
-. "$PERF_DIR/side.sh"
 start_cluster
 
 # run_wrk OUTFILE SECONDS CONNS: wrk under timeout in a background subshell (so signals reach our trap

@@ -2,7 +2,8 @@
 # share: the private Postgres cluster, starting and stopping either server, the CPU and Postgres
 # counters of a measured run. Sourced, not run. The caller sources perf/lib.sh (log, die) and sets ROOT,
 # PERF_DIR, OUT, PGDIR, PG_EXTRA, AGENTD, SHARDS, DB_CONNS, PEER_DIR, PEER_SRC, PEER_LOG_LEVEL and
-# the pid variables its cleanup reads (see start_agentd / start_peer).
+# the pid variables its cleanup reads (AG_PID, PEER_PORT, WRK_PID: see start_agentd / start_peer and
+# the stop_* functions). Only functions: source it before the cleanup trap is set.
 
 # --- cluster ---------------------------------------------------------------------------------------
 
@@ -50,6 +51,45 @@ start_cluster() {
         echo "extra settings (-g): ${PG_EXTRA:-none}"
     } >"$OUT/settings.txt"
     log "Postgres: $(grep -E '^(synchronous_commit|fsync|commit_delay|shared_buffers)=' "$OUT/settings.txt" | tr '\n' ' ')"
+}
+
+# --- stopping what the caller started (its cleanup calls these; each is a no-op when not running) ---
+
+# stop_agentd: SIGTERM to $AG_PID, SIGKILL after 5 s; clears AG_PID.
+# stop_peer: run-peer.sh stop for $PEER_PORT and its run directory; clears PEER_PORT.
+# stop_wrk: the wrk wrapper subshell $WRK_PID and the timeout+wrk under it; clears WRK_PID.
+stop_agentd() {
+    local pid=$AG_PID i
+    [ -n "$pid" ] || return 0
+    AG_PID=""
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "warning: agentd (pid $pid) still alive 5 s after SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_peer() {
+    local port=$PEER_PORT
+    [ -n "$port" ] || return 0
+    PEER_PORT=""
+    timeout 30 "$PEER_SRC/run-peer.sh" stop "$port" "$PEER_DIR" >/dev/null 2>&1 || true
+    rm -rf "${PEER_DIR:?}/run-$port" # its copy of the graphs and the store it wrote
+}
+
+stop_wrk() {
+    local pid=$WRK_PID kids i
+    [ -n "$pid" ] || return 0
+    WRK_PID=""
+    kids=$(pgrep -P "$pid" || true)
+    for i in $kids; do kill -TERM "$i" 2>/dev/null || true; done
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
 }
 
 # --- measurement helpers ---------------------------------------------------------------------------

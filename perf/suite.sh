@@ -70,6 +70,8 @@ ARGS="$*"
 # usage, log, die
 # shellcheck source=perf/lib.sh
 . "$PERF_DIR/lib.sh"
+# shellcheck source=perf/side.sh
+. "$PERF_DIR/side.sh"
 
 while getopts "r:d:w:T:s:S:x:m:MNP:q:o:h" opt; do
     case $opt in
@@ -115,27 +117,6 @@ PEER_PORT=""
 NGINX_PID=""
 LOAD_PID=""
 CLUSTER_STARTED=0
-
-stop_agentd() {
-    local pid=$AG_PID i
-    [ -n "$pid" ] || return 0
-    AG_PID=""
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$pid" 2>/dev/null && { log "warning: agentd still alive 5 s after SIGTERM; SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; }
-    wait "$pid" 2>/dev/null || true
-}
-
-stop_peer() {
-    local port=$PEER_PORT
-    [ -n "$port" ] || return 0
-    PEER_PORT=""
-    timeout 30 "$PEER_SRC/run-peer.sh" stop "$port" "$PEER_DIR" >/dev/null 2>&1 || true
-    rm -rf "${PEER_DIR:?}/run-$port"
-}
 
 stop_nginx() {
     local pid=$NGINX_PID i
@@ -185,8 +166,6 @@ fi
 
 # --- cluster and servers (perf/side.sh) -------------------------------------------------------------
 
-# shellcheck source=perf/side.sh
-. "$PERF_DIR/side.sh"
 start_cluster
 
 start_nginx() {
