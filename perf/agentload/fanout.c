@@ -262,20 +262,10 @@ int al_sse_idle_run(struct al_run *r)
     al_sync_request(r, "POST", path, "{}", false, 10, NULL, 0);
     free(first_seen);
     first_seen = NULL;
-    r->mode = "hold";
-    r->t_window = t0;
-    r->t_end = t_up > t0 ? t_up : t0 + 1;
     r->cpu_ns = cpu1[0] - cpu0[0];
     r->aux_cpu_ns = cpu1[1] - cpu0[1];
     r->tasks = n200;
-    r->cpu_per = "subscriber";
-    al_run_extra(r, "subscribers", nsubs, 0);
-    al_run_extra(r, "open_at_sample", open_now, 0);
-    al_run_extra(r, "connect_s", (double)(t_up - t0) / 1e9, 3);
-    if (r->have_proc) {
-        al_run_extra(r, "server_rss_before_kib", (double)rss0, 0);
-        al_run_extra(r, "server_rss_after_kib", (double)rss1, 0);
-        al_run_extra(r, "server_kib_per_subscriber", open_now ? ((double)rss1 - (double)rss0) / open_now : 0, 2);
-    }
+    al_run_report_hold(r, "subscribers", "subscriber", "server_kib_per_subscriber",
+                       nsubs, open_now, t0, t_up, rss0, rss1);
     return n200 ? 0 : -1;
 }

@@ -82,19 +82,9 @@ int al_idle_run(struct al_run *r)
     for (unsigned i = 0; i < n; i++)
         al_conn_close(&cs[i].conn);
     free(cs);
-    r->mode = "hold";
-    r->t_window = t0;
-    r->t_end = t_up > t0 ? t_up : t0 + 1;
     r->cpu_ns = cpu1 - cpu0;
     r->tasks = served;
-    r->cpu_per = "connection";
-    al_run_extra(r, "connections", n, 0);
-    al_run_extra(r, "open_at_sample", served, 0);
-    al_run_extra(r, "connect_s", (double)(t_up - t0) / 1e9, 3);
-    if (r->have_proc) {
-        al_run_extra(r, "server_rss_before_kib", (double)rss0, 0);
-        al_run_extra(r, "server_rss_after_kib", (double)rss1, 0);
-        al_run_extra(r, "server_kib_per_connection", served ? ((double)rss1 - (double)rss0) / served : 0, 2);
-    }
+    al_run_report_hold(r, "connections", "connection", "server_kib_per_connection",
+                       n, served, t0, t_up, rss0, rss1);
     return served ? 0 : -1;
 }

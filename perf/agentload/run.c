@@ -110,3 +110,20 @@ void al_pool_give(struct al_run *r, int slot)
     r->pool_free[(r->pool_head + r->pool_count) % r->pool_cap] = (unsigned)slot;
     r->pool_count++;
 }
+
+void al_run_report_hold(struct al_run *r, const char *key, const char *unit, const char *per_key, unsigned n,
+                        unsigned open, uint64_t t0, uint64_t t_up, uint64_t rss0, uint64_t rss1)
+{
+    r->mode = "hold";
+    r->t_window = t0;
+    r->t_end = t_up > t0 ? t_up : t0 + 1;
+    r->cpu_per = unit;
+    al_run_extra(r, key, n, 0);
+    al_run_extra(r, "open_at_sample", open, 0);
+    al_run_extra(r, "connect_s", (double)(t_up - t0) / 1e9, 3);
+    if (r->have_proc) {
+        al_run_extra(r, "server_rss_before_kib", (double)rss0, 0);
+        al_run_extra(r, "server_rss_after_kib", (double)rss1, 0);
+        al_run_extra(r, per_key, open ? ((double)rss1 - (double)rss0) / open : 0, 2);
+    }
+}

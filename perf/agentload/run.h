@@ -92,6 +92,13 @@ double al_wall_ms(void);
 /* Adds (or replaces) a scenario figure for the report. */
 void al_run_extra(struct al_run *r, const char *key, double value, int decimals);
 
+/* The report of a hold scenario (idle, sse.idle): n of them asked for (figure `key`), open at the
+ * sample, all up between t0 and t_up, and the server's RSS in KiB before and after (with --pid):
+ * figure per_key is the growth divided by open. Sets the mode, window and unit (CPU per unit); the
+ * caller sets tasks and the CPU counters. The strings are kept (literals). */
+void al_run_report_hold(struct al_run *r, const char *key, const char *unit, const char *per_key, unsigned n,
+                        unsigned open, uint64_t t0, uint64_t t_up, uint64_t rss0, uint64_t rss1);
+
 /* Registers an operation name; returns its index in r->ops. */
 unsigned al_run_op(struct al_run *r, const char *name);
 
