@@ -27,10 +27,10 @@ struct ag_v2proj;
 #define AG_RUN__SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 
 enum rstate {
-    R_CREATING,  /* RUN_CREATE in flight */
+    R_CREATING,  /* RUN_CREATE (or a direct run's RUN_PREPARE) in flight */
     R_QUEUED,    /* waiting for the thread (enqueue) or its start time */
     R_RUNNING,   /* the engine executes it */
-    R_FINISHING, /* RUN_FINISH in flight */
+    R_FINISHING, /* RUN_FINISH (or RUN_RECORD) in flight */
     R_DONE,      /* ended and written; kept for join/attach until evicted */
 };
 
