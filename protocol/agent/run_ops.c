@@ -208,8 +208,9 @@ void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
         return;
     t->nthread_subs++; /* holds t while its streams end and its runs are cancelled */
     ag_run__thread_subs_end(t);
-    while (t->qhead)
-        ag_run__run_cancel(t->qhead, "interrupted", false);
+    /* Runs still creating fail to be created: their thread is gone. */
+    for (struct ag_run *x; (x = ag_run__first_queued(t));)
+        ag_run__run_cancel(x, "interrupted", false);
     if (t->active)
         ag_run__run_cancel(t->active, "interrupted", false);
     t->nthread_subs--;
