@@ -39,6 +39,11 @@ static void make_boot_id(void)
     ag_uuid4(ag_run__boot_id);
 }
 
+void ag_run__boot_id_init(void)
+{
+    pthread_once(&boot_once, make_boot_id);
+}
+
 /* --- small helpers --- */
 
 void ag_run_spec_clear(struct ag_run_spec *spec)
@@ -995,7 +1000,7 @@ static _Thread_local char lease_text[16];
 
 void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg)
 {
-    pthread_once(&boot_once, make_boot_id);
+    ag_run__boot_id_init();
     ag_run__rs = ag_calloc(1, sizeof *ag_run__rs);
     ag_run__rs->s = s;
     ag_run__rs->cfg = cfg;

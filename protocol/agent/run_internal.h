@@ -133,8 +133,10 @@ struct run_shard {
 
 /* This shard's runs (NULL before ag_run_shard_init). */
 extern _Thread_local struct run_shard *ag_run__rs;
-/* This process's id as the claimant of its runs (runs.claimed_by). */
+/* This process's id as the claimant of its runs (runs.claimed_by), set by ag_run__boot_id_init. */
 extern char ag_run__boot_id[37];
+/* Makes ag_run__boot_id, once per process (any thread may call it). */
+void ag_run__boot_id_init(void);
 /* multitask_strategy as stored, by enum ag_mt. */
 extern const char *const ag_run__mt_names[];
 
