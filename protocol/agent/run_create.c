@@ -18,6 +18,11 @@
 #include "protocol/owner.h"
 
 #define OWNER "anonymous"
+/* The thread has an active run claimed by another agentd process (one %s: its id). No strategy can
+ * act on it from here: enqueue cannot start after it, interrupt and rollback cannot stop it. */
+#define FOREIGN_BUSY                                                                                                   \
+    "Thread is already running a task: run %s is active on another agentd process (if that process "              \
+    "stopped, the run ends as error when its lease expires). Wait for it to finish."
 
 /* --- creation --- */
 
@@ -138,6 +143,11 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
         drop_refused(run);
         return;
     }
+    if (!PQgetisnull(res, 0, 6)) {
+        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 6));
+        drop_refused(run);
+        return;
+    }
     if (PQgetisnull(res, 0, 2)) {
         if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
             refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
@@ -243,17 +253,21 @@ static void prepare_query(struct ag_run *run)
     const char **p = run->q.params;
     request_params(run, p, p + 4);
     p[7] = run->spec.checkpoint_id[0] ? run->spec.checkpoint_id : NULL;
-    run->q.nparams = 8;
+    p[8] = ag_run__boot_id;
+    run->q.nparams = 9;
 }
 
 /* The promotion of a direct run failed: its creator hears why, and nothing of it will be written. */
-static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q)
+/* foreign: the id of another process's active run that refused it (NULL: none). */
+static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q, const char *foreign)
 {
     ag_log(AG_LOG_WARN, "run=%s msg=\"run not created: %s\"", run->run_id,
            q && q->error ? q->error : "no database or the thread is gone");
     if (run->creator) {
         if (q && q->status != AG_PG_OK)
             ag_dbq_fail(run->creator, q);
+        else if (foreign)
+            ag_run__answer_error(run->creator, 409, FOREIGN_BUSY, foreign);
         else if (q)
             ag_run__answer_error(run->creator, 404, "Thread '%s' not found", run->spec.thread_id);
         else
@@ -278,7 +292,7 @@ static void on_promoted(struct ag_pg_query *q, PGresult *res)
             ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
         ag_run__attach_creator(run);
     } else {
-        promotion_failed(run, q);
+        promotion_failed(run, q, q->status == AG_PG_OK && !PQgetisnull(res, 0, 6) ? PQgetvalue(res, 0, 6) : NULL);
     }
     ag_run__progress_done(run);
 }
@@ -294,7 +308,7 @@ static void promote(struct ag_run *run)
         return;
     run->progress_inflight = false;
     ag_dbq_strs_free(&run->strs);
-    promotion_failed(run, NULL);
+    promotion_failed(run, NULL, NULL);
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res)
@@ -316,6 +330,11 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
     }
     if (PQgetvalue(res, 0, 4)[0] == 'f') {
         refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+        drop_refused(run);
+        return;
+    }
+    if (!PQgetisnull(res, 0, 5)) {
+        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 5));
         drop_refused(run);
         return;
     }
