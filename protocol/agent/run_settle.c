@@ -3,6 +3,7 @@
 #include "protocol/agent/run.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,26 @@ static bool pid_alive(long pid, unsigned long long start)
     return state != 'Z' && state != 'X' && now_start == start;
 }
 
+/* Where a pid names one process: "<kernel boot id> <pid namespace>" into out (size n), "" when it
+ * cannot be read (then no pid is checked). Two containers on one host may share a host name, not a
+ * pid namespace; a rebooted host reuses pids and start times. */
+static void pid_scope(char *out, size_t n)
+{
+    char boot[64] = "", ns[64] = "";
+    out[0] = 0;
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f)
+        return;
+    bool ok = fgets(boot, sizeof boot, f) != NULL;
+    fclose(f);
+    boot[strcspn(boot, "\n")] = 0;
+    ssize_t l = readlink("/proc/self/ns/pid", ns, sizeof ns - 1);
+    if (!ok || !boot[0] || l <= 0)
+        return;
+    ns[l] = 0;
+    snprintf(out, n, "%s %s", boot, ns);
+}
+
 static int fail(PGresult *res, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "%s: %s", what, PQresultErrorMessage(res));
@@ -70,19 +91,23 @@ int ag_run_settle_dead(PGconn *pg, char *err, size_t errlen)
     char host[256] = "";
     if (gethostname(host, sizeof host - 1) != 0 || !host[0])
         snprintf(host, sizeof host, "unknown");
+    char scope[160];
+    pid_scope(scope, sizeof scope);
     char state;
     unsigned long long self_start = 0;
-    if (pid_stat((long)getpid(), &state, &self_start) != 0)
+    if (pid_stat((long)getpid(), &state, &self_start) != 0) {
         self_start = 0;
+        scope[0] = 0; /* nobody can check this process either */
+    }
 
     /* Processes of this host that are gone: their runs end now, with their threads. */
     char max[16];
     snprintf(max, sizeof max, "%d", SETTLE_MAX);
-    const char *hp[3] = {host, ag_run__boot_id, max};
+    const char *hp[4] = {host, ag_run__boot_id, max, scope};
     PGresult *res = PQexecParams(pg,
-                                 "SELECT boot_id, pid, pid_start FROM agentd_processes WHERE host = $1 AND boot_id <> $2 "
-                                 "ORDER BY started_at LIMIT $3::int",
-                                 3, NULL, hp, NULL, NULL, 0);
+                                 "SELECT boot_id, pid, pid_start FROM agentd_processes WHERE host = $1 AND pid_scope = $4 "
+                                 "AND $4 <> '' AND boot_id <> $2 ORDER BY started_at LIMIT $3::int",
+                                 4, NULL, hp, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         return fail(res, "listing agentd processes", err, errlen);
     /* A Postgres text[] literal of the dead boot ids (uuids: nothing to quote). */
@@ -129,11 +154,11 @@ int ag_run_settle_dead(PGconn *pg, char *err, size_t errlen)
     char pid[24], start[24];
     snprintf(pid, sizeof pid, "%ld", (long)getpid());
     snprintf(start, sizeof start, "%llu", self_start);
-    const char *ip[4] = {ag_run__boot_id, host, pid, start};
+    const char *ip[5] = {ag_run__boot_id, host, pid, start, scope};
     res = PQexecParams(pg,
-                       "INSERT INTO agentd_processes (boot_id, host, pid, pid_start) VALUES ($1, $2, $3, $4) "
+                       "INSERT INTO agentd_processes (boot_id, host, pid, pid_start, pid_scope) VALUES ($1, $2, $3, $4, $5) "
                        "ON CONFLICT (boot_id) DO UPDATE SET heartbeat_at = now()",
-                       4, NULL, ip, NULL, NULL, 0);
+                       5, NULL, ip, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_COMMAND_OK)
         return fail(res, "registering this agentd process", err, errlen);
     PQclear(res);
