@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,8 @@ static bool pid_alive(long pid, unsigned long long start)
     char state;
     unsigned long long now_start;
     int rc = pid_stat(pid, &state, &now_start);
-    if (rc == -ENOENT)
-        return false;
+    if (rc == -ENOENT) /* or hidden from us (hidepid): kill tells EPERM from ESRCH */
+        return !(kill((pid_t)pid, 0) == -1 && errno == ESRCH);
     if (rc < 0)
         return true; /* cannot tell: the lease decides */
     return state != 'Z' && state != 'X' && now_start == start;
