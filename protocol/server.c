@@ -118,6 +118,14 @@ static void close_listeners(struct ag_server *srv)
     srv->idle = NULL;
 }
 
+/* Rows every server needs, then the runs of dead processes settled before this one takes work. */
+static int seed_and_settle(PGconn *pg, char *err, size_t errlen)
+{
+    if (ag_assistants_seed(pg, err, errlen))
+        return -1;
+    return ag_run_settle_dead(pg, err, errlen);
+}
+
 int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
 {
     memset(srv, 0, sizeof *srv);
@@ -153,7 +161,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     const char *tzdir = getenv("TZDIR");
     if (ag_tz_db_load(tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo") == 0)
         ag_log(AG_LOG_WARN, "msg=\"no time zone database (install tzdata): cron schedules accept only UTC\"");
-    ag_migrate_set_seed(ag_assistants_seed);
+    ag_migrate_set_seed(seed_and_settle);
     if (cfg->database_url && *cfg->database_url)
         ag_migrate_start(cfg->database_url);
     if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {

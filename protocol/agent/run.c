@@ -39,6 +39,11 @@ static void make_boot_id(void)
     ag_uuid4(ag_run__boot_id);
 }
 
+void ag_run__boot_id_init(void)
+{
+    pthread_once(&boot_once, make_boot_id);
+}
+
 /* --- small helpers --- */
 
 void ag_run_spec_clear(struct ag_run_spec *spec)
@@ -98,10 +103,29 @@ bool ag_run__trt_busy(const struct trt *t)
     return t->active || t->qhead || t->creating;
 }
 
-/* A run may be written once, at its end, only when nothing else on the thread is being written. */
-bool ag_run__direct_ok(const struct trt *t)
+bool ag_run__direct_ok(const struct trt *t, const struct ag_run *self)
 {
-    return !ag_run__trt_busy(t) && !t->finishing;
+    if (!self)
+        return !ag_run__trt_busy(t) && !t->finishing;
+    return !t->active && t->qhead == self && !self->qnext && t->creating == 1 && !t->finishing;
+}
+
+void ag_run__queue_append(struct trt *t, struct ag_run *run)
+{
+    run->qnext = NULL;
+    if (t->qtail)
+        t->qtail->qnext = run;
+    else
+        t->qhead = run;
+    t->qtail = run;
+}
+
+struct ag_run *ag_run__first_queued(const struct trt *t)
+{
+    for (struct ag_run *x = t->qhead; x; x = x->qnext)
+        if (x->state == R_QUEUED)
+            return x;
+    return NULL;
 }
 
 static bool trt_referenced(const struct trt *t)
@@ -533,6 +557,12 @@ void ag_run__progress_done(struct ag_run *run)
     }
 }
 
+/* A wall-clock time of the run as the statements take it (NULL for 0: not yet). */
+static const char *us_param(struct ag_dbq_strs *st, uint64_t us)
+{
+    return us ? ag_dbq_strs_printf(st, "%" PRIu64, us) : NULL;
+}
+
 static void on_progress(struct ag_pg_query *q, PGresult *res)
 {
     (void)res;
@@ -551,7 +581,8 @@ static void flush_task(struct ag_task *tk)
     run->q.params[0] = run->run_id;
     run->q.params[1] = run->spec.thread_id;
     run->q.params[2] = ag_run__strs_json(&run->strs, run->cps);
-    run->q.nparams = 3;
+    run->q.params[3] = us_param(&run->strs, run->started_us);
+    run->q.nparams = 4;
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0) {
         json_array_clear(run->cps);
         run->progress_inflight = true;
@@ -668,7 +699,10 @@ static void record_query(struct ag_run *run)
     outcome_params(run, p + 8);
     p[15] = ag_run__boot_id;
     p[16] = ag_run__reservation_param(run);
-    run->q.nparams = 17;
+    p[17] = us_param(st, run->accepted_us);
+    p[18] = us_param(st, run->started_us);
+    p[19] = us_param(st, run->ended_us);
+    run->q.nparams = 20;
 }
 
 static void direct_end_task(struct ag_task *tk);
@@ -695,7 +729,9 @@ static void submit_finish(struct ag_run *run)
         outcome_params(run, p + 2);
         p[9] = run->rollback ? "true" : "false";
         p[10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false";
-        run->q.nparams = 11;
+        p[11] = us_param(&run->strs, run->started_us);
+        p[12] = us_param(&run->strs, run->ended_us);
+        run->q.nparams = 13;
     }
     if (ag_pg_submit(ag_run__rs->s, &run->q) != 0) {
         ag_dbq_strs_free(&run->strs);
@@ -706,7 +742,7 @@ static void submit_finish(struct ag_run *run)
 
 /* --- lifecycle --- */
 
-static void queue_remove(struct trt *t, struct ag_run *run)
+void ag_run__queue_remove(struct trt *t, struct ag_run *run)
 {
     struct ag_run **pp = &t->qhead, *prev = NULL;
     while (*pp && *pp != run) {
@@ -729,12 +765,13 @@ static void run_finish(struct ag_run *run)
     if (t->active == run)
         t->active = NULL;
     else
-        queue_remove(t, run);
+        ag_run__queue_remove(t, run);
     if (run->rollback && run->prev_cp)
         ag_run__set_last_cp(t, json_is_null(run->prev_cp) ? NULL : run->prev_cp);
     if (run->rollback && run->prev_cp && json_is_null(run->prev_cp))
         t->cp_known = false;
     run->state = R_FINISHING;
+    run->ended_us = ag_clock_real_us();
     t->finishing++;
     ag_run_modes_end(&run->modes, run->status, run->error, run->output);
     if (run->v2) {
@@ -844,6 +881,7 @@ static void run_start(struct ag_run *run)
 {
     struct trt *t = run->t;
     run->state = R_RUNNING;
+    run->started_us = ag_clock_real_us();
     t->active = run;
     while (t->waiting) {
         struct sub *x = t->waiting;
@@ -851,7 +889,7 @@ static void run_start(struct ag_run *run)
         ag_run__thread_sub_attach(x, run, 0);
     }
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUNS_STARTED, 1);
-    queue_remove(t, run);
+    ag_run__queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
     run->timer.cb = on_timeout;
     uint64_t limit_ns = (uint64_t)ag_run__rs->cfg->runs.timeout_ms * 1000000ull;
@@ -916,7 +954,7 @@ void ag_run__on_delay(struct ag_timer *tm)
 /* Starts the first queued run when the thread is free and its start time has come. */
 void ag_run__start_next(struct trt *t)
 {
-    if (t->active || !t->qhead || t->qhead->spec.after_seconds > 0)
+    if (t->active || !t->qhead || t->qhead->state != R_QUEUED || t->qhead->spec.after_seconds > 0)
         return;
     run_start(t->qhead);
 }
@@ -962,7 +1000,7 @@ static _Thread_local char lease_text[16];
 
 void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg)
 {
-    pthread_once(&boot_once, make_boot_id);
+    ag_run__boot_id_init();
     ag_run__rs = ag_calloc(1, sizeof *ag_run__rs);
     ag_run__rs->s = s;
     ag_run__rs->cfg = cfg;
@@ -985,9 +1023,10 @@ static void cancel_all(void)
         struct trt *t = m->slots[i].key ? m->slots[i].val : NULL;
         if (!t)
             continue;
-        while (t->qhead) {
-            t->qhead->error = ag_strdup("agentd shut down before the run started");
-            ag_run__run_cancel(t->qhead, "error", false);
+        /* Runs still creating are cancelled on a later call, once created. */
+        for (struct ag_run *x; (x = ag_run__first_queued(t));) {
+            x->error = ag_strdup("agentd shut down before the run started");
+            ag_run__run_cancel(x, "error", false);
         }
         if (t->active && !t->active->cancel_status && t->active->exec) {
             t->active->error = ag_strdup("agentd shut down while the run was active");

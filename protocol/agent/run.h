@@ -18,6 +18,7 @@
 
 struct ag_req;
 struct ag_shard;
+struct pg_conn; /* libpq's PGconn */
 
 enum ag_mt { AG_MT_REJECT, AG_MT_ENQUEUE, AG_MT_INTERRUPT, AG_MT_ROLLBACK };
 
@@ -62,6 +63,13 @@ struct ag_run_spec {
 
 /* Frees what spec owns. */
 void ag_run_spec_clear(struct ag_run_spec *spec);
+
+/* Start-up, on the bootstrap thread's connection pg inside the migration transaction (blocking; never
+ * on a shard), before any shard takes work: the active runs of agentd processes of this host that are
+ * gone (their pid no longer runs, or runs another program) end as error with a message naming the
+ * process, their threads too unless a newer run of theirs decides their status, and this process
+ * registers itself (agentd_processes). Returns 0, or -1 after writing the reason to err. */
+int ag_run_settle_dead(struct pg_conn *pg, char *err, size_t errlen);
 
 /* Per-shard set-up and tear-down (the protocol's on_start / on_exit). */
 void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg);

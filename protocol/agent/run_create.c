@@ -3,11 +3,13 @@
  * creating request. Part of the run engine (protocol/agent/run_internal.h). */
 #include "protocol/agent/run.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "graph/registry.h"
 #include "protocol/agent/run_internal.h"
@@ -16,6 +18,11 @@
 #include "protocol/owner.h"
 
 #define OWNER "anonymous"
+/* The thread has an active run claimed by another agentd process (one %s: its id). No strategy can
+ * act on it from here: enqueue cannot start after it, interrupt and rollback cannot stop it. */
+#define FOREIGN_BUSY                                                                                                   \
+    "Thread is already running a task: run %s is active on another agentd process (if that process "              \
+    "stopped, the run ends as error when its lease expires). Wait for it to finish."
 
 /* --- creation --- */
 
@@ -29,21 +36,33 @@ static void refuse_create(struct ag_run *run, int status, const char *fmt, const
     refuse_early(run->creator, run->created_cb, run->created_ud, status, msg);
 }
 
-/* A run whose creation was refused (its creator answered) goes away. */
+/* A run whose creation was refused (its creator answered) goes away, and gives its place in the
+ * queue to the runs behind it. */
 static void drop_refused(struct ag_run *run)
 {
     struct trt *t = run->t;
     if (run->creator)
         ag_http_done(run->creator);
+    ag_run__queue_remove(t, run);
     run->t = NULL;
+    ag_run__start_next(t);
     ag_run__trt_release(t);
     ag_run_spec_clear(&run->spec);
     json_decref(run->kwargs);
     ag_free(run);
 }
 
+/* The first R_QUEUED run ahead of run in its thread's queue (NULL: none). */
+static struct ag_run *queued_ahead(const struct trt *t, const struct ag_run *run)
+{
+    for (struct ag_run *x = t->qhead; x && x != run; x = x->qnext)
+        if (x->state == R_QUEUED)
+            return x;
+    return NULL;
+}
+
 /* Takes the run in once its assistant, kwargs and start checkpoint are known (text of RUN_CREATE's
- * or RUN_PREPARE's row; cp NULL: none): it becomes R_QUEUED on its thread. */
+ * or RUN_PREPARE's row; cp NULL: none): it becomes R_QUEUED at the place it took when accepted. */
 static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text)
 {
     struct trt *t = run->t;
@@ -65,20 +84,36 @@ static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, 
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);
     run->cps = json_array();
 
-    /* Admission: interrupt and rollback stop what runs on the thread now; enqueue waits behind it. */
+    /* Admission: interrupt and rollback stop what was accepted before them (the active run, the
+     * queued ones now, the ones still creating once created); enqueue waits behind it. Runs accepted
+     * after this one stay queued behind it. */
     if (run->spec.mt == AG_MT_INTERRUPT || run->spec.mt == AG_MT_ROLLBACK) {
         bool rb = run->spec.mt == AG_MT_ROLLBACK;
-        while (t->qhead)
-            ag_run__run_cancel(t->qhead, "interrupted", rb);
+        for (struct ag_run *x; (x = queued_ahead(t, run));)
+            ag_run__run_cancel(x, "interrupted", rb);
+        for (struct ag_run *x = t->qhead; x && x != run; x = x->qnext) {
+            x->preempted = true;
+            x->preempted_rollback = rb;
+        }
         if (t->active)
             ag_run__run_cancel(t->active, "interrupted", rb);
     }
     run->state = R_QUEUED;
-    if (t->qtail)
-        t->qtail->qnext = run;
-    else
-        t->qhead = run;
-    t->qtail = run;
+}
+
+/* The run's creator has its first answer: a run preempted while it was creating stops now, a delayed
+ * one waits for its time, and the thread's first run starts when it may. */
+static void admitted(struct ag_run *run)
+{
+    struct trt *t = run->t;
+    if (run->preempted) {
+        ag_run__run_cancel(run, "interrupted", run->preempted_rollback);
+    } else if (run->spec.after_seconds > 0) {
+        run->timer.cb = ag_run__on_delay;
+        ag_timer_arm(&ag_run__rs->s->timers, &run->timer,
+                     ag_run__rs->s->now_ns + (uint64_t)(run->spec.after_seconds * 1e9));
+    }
+    ag_run__start_next(t);
 }
 
 static void emit_metadata(struct ag_run *run)
@@ -105,6 +140,11 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     }
     if (PQgetisnull(res, 0, 0)) {
         refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        drop_refused(run);
+        return;
+    }
+    if (!PQgetisnull(res, 0, 6)) {
+        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 6));
         drop_refused(run);
         return;
     }
@@ -136,12 +176,7 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     }
     run->creator = NULL;
     emit_metadata(run);
-    if (run->spec.after_seconds > 0) {
-        run->timer.cb = ag_run__on_delay;
-        ag_timer_arm(&ag_run__rs->s->timers, &run->timer,
-                     ag_run__rs->s->now_ns + (uint64_t)(run->spec.after_seconds * 1e9));
-    }
-    ag_run__start_next(t);
+    admitted(run);
 }
 
 /* kwargs as LangGraph Platform shows them (config and context are merged in SQL). */
@@ -205,7 +240,8 @@ static void create_query(struct ag_run *run)
     p[14] = ag_dbq_strs_printf(st, "%u", ag_run__rs->cfg->runs.lease_ms);
     p[15] = ag_run__reservation_param(run);
     p[16] = AG_TLOG_RESERVE_TEXT;
-    run->q.nparams = 17;
+    p[17] = ag_dbq_strs_printf(st, "%" PRIu64, run->accepted_us);
+    run->q.nparams = 18;
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res);
@@ -217,17 +253,21 @@ static void prepare_query(struct ag_run *run)
     const char **p = run->q.params;
     request_params(run, p, p + 4);
     p[7] = run->spec.checkpoint_id[0] ? run->spec.checkpoint_id : NULL;
-    run->q.nparams = 8;
+    p[8] = ag_run__boot_id;
+    run->q.nparams = 9;
 }
 
 /* The promotion of a direct run failed: its creator hears why, and nothing of it will be written. */
-static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q)
+/* foreign: the id of another process's active run that refused it (NULL: none). */
+static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q, const char *foreign)
 {
     ag_log(AG_LOG_WARN, "run=%s msg=\"run not created: %s\"", run->run_id,
            q && q->error ? q->error : "no database or the thread is gone");
     if (run->creator) {
         if (q && q->status != AG_PG_OK)
             ag_dbq_fail(run->creator, q);
+        else if (foreign)
+            ag_run__answer_error(run->creator, 409, FOREIGN_BUSY, foreign);
         else if (q)
             ag_run__answer_error(run->creator, 404, "Thread '%s' not found", run->spec.thread_id);
         else
@@ -252,7 +292,7 @@ static void on_promoted(struct ag_pg_query *q, PGresult *res)
             ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
         ag_run__attach_creator(run);
     } else {
-        promotion_failed(run, q);
+        promotion_failed(run, q, q->status == AG_PG_OK && !PQgetisnull(res, 0, 6) ? PQgetvalue(res, 0, 6) : NULL);
     }
     ag_run__progress_done(run);
 }
@@ -268,7 +308,7 @@ static void promote(struct ag_run *run)
         return;
     run->progress_inflight = false;
     ag_dbq_strs_free(&run->strs);
-    promotion_failed(run, NULL);
+    promotion_failed(run, NULL, NULL);
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res)
@@ -293,7 +333,12 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         drop_refused(run);
         return;
     }
-    if (PQgetisnull(res, 0, 2) || !ag_run__direct_ok(t)) {
+    if (!PQgetisnull(res, 0, 5)) {
+        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 5));
+        drop_refused(run);
+        return;
+    }
+    if (PQgetisnull(res, 0, 2) || !ag_run__direct_ok(t, run)) {
         /* A thread to create, or runs admitted meanwhile: created like any run. */
         run->direct = false;
         create_query(run);
@@ -308,7 +353,7 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
     ag_tlog_stored(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
     admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
     emit_metadata(run);
-    ag_run__start_next(t);
+    admitted(run);
     if (run->state == R_RUNNING)
         promote(run);
 }
@@ -351,7 +396,7 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
         ag_run__trt_release(t);
         return r ? AG_OK : AG_AGAIN;
     }
-    if (t->qhead && spec->mt == AG_MT_ENQUEUE) {
+    if (t->qhead && spec->mt == AG_MT_ENQUEUE) { /* runs still creating hold their place: they count */
         unsigned n = 0;
         for (struct ag_run *x = t->qhead; x; x = x->qnext)
             n++;
@@ -370,14 +415,16 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     run->created_ud = ud;
     run->t = t;
     run->state = R_CREATING;
+    run->accepted_us = ag_clock_real_us();
     ag_uuid7(run->run_id);
     run->modes = (struct ag_run_modes){.modes = run->spec.modes, .thread_id = run->spec.thread_id,
                                        .run_id = run->run_id, .emit = ag_run__emit_modes, .ud = run};
     /* Answered only with its outcome or its stream, on an idle thread that exists: written once, at
      * its end, when it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
     run->direct = r && how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
-                  ag_run__direct_ok(t);
+                  ag_run__direct_ok(t, NULL);
     t->creating++;
+    ag_run__queue_append(t, run);
     if (run->direct)
         prepare_query(run);
     else
@@ -387,9 +434,11 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
         if (!r)
             refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
         t->creating--;
+        ag_run__queue_remove(t, run);
         ag_dbq_strs_free(&run->strs);
         ag_run_spec_clear(&run->spec);
         ag_free(run);
+        ag_run__start_next(t);
         ag_run__trt_release(t);
         return AG_OK;
     }

@@ -28,7 +28,7 @@ struct ag_v2proj;
 
 enum rstate {
     R_CREATING,  /* RUN_CREATE (or a direct run's RUN_PREPARE) in flight */
-    R_QUEUED,    /* waiting for the thread (enqueue) or its start time */
+    R_QUEUED,    /* created; waiting for the thread (enqueue), its start time or a run ahead still creating */
     R_RUNNING,   /* the engine executes it */
     R_FINISHING, /* RUN_FINISH (or RUN_RECORD) in flight */
     R_DONE,      /* ended and written; kept for join/attach until evicted */
@@ -54,7 +54,11 @@ struct sub {
 struct trt {
     char id[37];
     struct ag_run *active;
-    struct ag_run *qhead, *qtail; /* R_QUEUED runs in admission order (run->qnext) */
+    /* Runs not started yet, in the order they were accepted (run->qnext): R_QUEUED ones, and R_CREATING
+     * ones, which hold their place from acceptance so that a creation answered late (a direct run's
+     * RUN_PREPARE turned into a RUN_CREATE, writes answered out of order) never lets a later run start
+     * first. Only an R_QUEUED head starts. */
+    struct ag_run *qhead, *qtail;
     unsigned creating;            /* runs in R_CREATING */
     unsigned finishing;           /* runs in R_FINISHING (they still point here) */
     json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
@@ -92,6 +96,12 @@ struct ag_run {
     char *error;               /* error text for error/timeout */
     const char *cancel_status; /* set by a cancel: interrupted / timeout / error */
     bool rollback;
+    /* An interrupt or rollback run accepted after this one was admitted while this one was still
+     * creating: it is cancelled (as interrupted) as soon as it is created. */
+    bool preempted, preempted_rollback;
+    /* Wall clock (microseconds since the epoch): when the server accepted it (runs.created_at), when it
+     * started and when it ended (runs.started_at, ended_at; 0 until then), whenever they are written. */
+    uint64_t accepted_us, started_us, ended_us;
     /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
      * checkpoints and the thread together), unless it outlives the turn it started in: then it is
      * promoted, created like any run (RUN_CREATE), and its creator is answered from then on. */
@@ -123,8 +133,10 @@ struct run_shard {
 
 /* This shard's runs (NULL before ag_run_shard_init). */
 extern _Thread_local struct run_shard *ag_run__rs;
-/* This process's id as the claimant of its runs (runs.claimed_by). */
+/* This process's id as the claimant of its runs (runs.claimed_by), set by ag_run__boot_id_init. */
 extern char ag_run__boot_id[37];
+/* Makes ag_run__boot_id, once per process (any thread may call it). */
+void ag_run__boot_id_init(void);
 /* multitask_strategy as stored, by enum ag_mt. */
 extern const char *const ag_run__mt_names[];
 
@@ -143,8 +155,15 @@ void ag_run__answer_error(struct ag_req *r, int status, const char *fmt, const c
 struct trt *ag_run__trt_get(const char *id, bool create);
 /* Runs that will change the thread's state (admission counts these). */
 bool ag_run__trt_busy(const struct trt *t);
-/* A run may be written once, at its end, only when nothing else on the thread is being written. */
-bool ag_run__direct_ok(const struct trt *t);
+/* A run may be written once, at its end, only when nothing else on the thread is being written: true
+ * when t has no run but self (NULL: none at all), nothing queued, creating, active or finishing. */
+bool ag_run__direct_ok(const struct trt *t, const struct ag_run *self);
+/* Appends run (R_CREATING) to t's queue: its place in the start order is taken at acceptance. */
+void ag_run__queue_append(struct trt *t, struct ag_run *run);
+/* Takes run out of t's queue (nothing when it is not there). */
+void ag_run__queue_remove(struct trt *t, struct ag_run *run);
+/* The first R_QUEUED run of t's queue (NULL: none; runs still creating are skipped). */
+struct ag_run *ag_run__first_queued(const struct trt *t);
 /* Frees t when nothing refers to it any more. Ended runs keep no pointer to it (run->t is cleared). */
 void ag_run__trt_release(struct trt *t);
 /* cp (borrowed; NULL: none) becomes the thread's latest checkpoint known here. */

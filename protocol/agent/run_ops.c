@@ -43,7 +43,16 @@ static void on_outcome(struct ag_pg_query *q, PGresult *res)
     } else {
         const char *status = PQgetvalue(res, 0, 0);
         bool active = !strcmp(status, "pending") || !strcmp(status, "running");
-        if (o->what == O_JOIN) {
+        bool timeout = !strcmp(status, "timeout");
+        if (o->what == O_JOIN && (timeout || !strcmp(status, "error"))) {
+            /* As for a run still in memory (ag_run__outcome_json): the stored error says what happened. */
+            json_t *e = json_pack("{s:{s:s,s:s}}", "__error__", "error", timeout ? "TimeoutError" : "GraphError",
+                                  "message", PQgetisnull(res, 0, 2) ? "execution failed" : PQgetvalue(res, 0, 2));
+            char *s = ag_run__dumps(e);
+            json_decref(e);
+            ag_http_json(r, 200, s, strlen(s));
+            ag_free(s);
+        } else if (o->what == O_JOIN) {
             const char *out = PQgetisnull(res, 0, 1) ? "{}" : PQgetvalue(res, 0, 1);
             ag_http_json(r, 200, out, strlen(out));
         } else if (o->what == O_CANCEL) {
@@ -208,8 +217,9 @@ void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
         return;
     t->nthread_subs++; /* holds t while its streams end and its runs are cancelled */
     ag_run__thread_subs_end(t);
-    while (t->qhead)
-        ag_run__run_cancel(t->qhead, "interrupted", false);
+    /* Runs still creating fail to be created: their thread is gone. */
+    for (struct ag_run *x; (x = ag_run__first_queued(t));)
+        ag_run__run_cancel(x, "interrupted", false);
     if (t->active)
         ag_run__run_cancel(t->active, "interrupted", false);
     t->nthread_subs--;
