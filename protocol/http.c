@@ -20,7 +20,7 @@
 enum {
     MSG_HTTP_RUN = 16,      /* ptr: request to run on the receiving (owner) shard */
     MSG_HTTP_DONE = 17,     /* ptr: request answered in full on the owner; write it */
-    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard */
+    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard (data lane) */
     MSG_HTTP_GONE = 19,     /* ptr: request whose client left, for the owner */
 };
 
@@ -635,7 +635,8 @@ static void write_done(struct ag_shard *s, struct ag_req *r)
 /* --- streamed answers ---
  * On the connection's shard a piece is written straight to the connection. From an owner shard each
  * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
- * queue is sent in order, and whatever the connection's inbox cannot take now is retried next turn.
+ * queue is sent in order on the data lane, and whatever that lane cannot take now is retried next
+ * turn.
  *
  * A client that leaves a forwarded request: the connection's shard sends MSG_HTTP_GONE and keeps the
  * request (and the held connection) until the owner acknowledges with an XP_GONE_ACK piece, so the
@@ -672,7 +673,7 @@ static void xq_flush(struct ag_req *r)
         if (!next)
             r->xq_tail = NULL;
         struct ag_msg m = {.type = MSG_HTTP_PIECE, .ptr = x};
-        if (ag_shard_send(s, to, &m) != 0) {
+        if (ag_shard_send_data(s, to, &m) != 0) {
             x->next = r->xq_head;
             r->xq_head = x;
             if (!r->xq_tail)
