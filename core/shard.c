@@ -15,7 +15,8 @@
 #define REAP_BATCH 256
 #define REAP_BUDGET 16384
 #define INBOX_BATCH 64
-#define INBOX_BUDGET 4096
+#define INBOX_BUDGET 4096      /* control messages handled per turn */
+#define INBOX_DATA_BUDGET 4096 /* data messages handled per turn, after the control lanes */
 #define TASK_BUDGET 4096
 #define TIMER_BUDGET 1024
 #define WAIT_CAP_NS 1000000000ull
@@ -59,16 +60,33 @@ struct io_uring_sqe *ag_shard_sqe(struct ag_shard *s)
     return sqe;
 }
 
-int ag_shard_send(struct ag_shard *s, int to, struct ag_msg *m)
+static struct ag_spsc *lane_of(struct ag_runtime *rt, int from, int to, enum ag_lane lane)
+{
+    return &rt->queues[((size_t)from * (size_t)rt->nshards + (size_t)to) * AG_LANES + lane];
+}
+
+static int send_on(struct ag_shard *s, int to, struct ag_msg *m, enum ag_lane lane)
 {
     struct ag_runtime *rt = s->rt;
     AG_BUG_ON(to == s->id || to < 0 || to >= rt->nshards);
     m->from = (uint16_t)s->id;
-    if (!ag_spsc_push(&rt->queues[s->id * rt->nshards + to], m))
+    if (!ag_spsc_push(lane_of(rt, s->id, to, lane), m)) {
+        ag_stat_add(&s->stats, lane == AG_LANE_DATA ? AG_STAT_XMSG_FULL_DATA : AG_STAT_XMSG_FULL_CTRL, 1);
         return -EAGAIN;
+    }
     s->wake_pending[to / 64] |= 1ull << (to % 64);
     ag_stat_add(&s->stats, AG_STAT_XMSG_SENT, 1);
     return 0;
+}
+
+int ag_shard_send(struct ag_shard *s, int to, struct ag_msg *m)
+{
+    return send_on(s, to, m, AG_LANE_CTRL);
+}
+
+int ag_shard_send_data(struct ag_shard *s, int to, struct ag_msg *m)
+{
+    return send_on(s, to, m, AG_LANE_DATA);
 }
 
 void ag_shard_defer(struct ag_shard *s, struct ag_task *t)
@@ -84,7 +102,9 @@ void ag_shard_defer(struct ag_shard *s, struct ag_task *t)
     s->tasks_tail = t;
 }
 
-static void drain_inbox(struct ag_shard *s)
+/* Handles up to budget messages of one lane from every other shard. Returns false when the budget
+ * ran out (more may wait). */
+static bool drain_lane(struct ag_shard *s, enum ag_lane lane, unsigned budget)
 {
     struct ag_runtime *rt = s->rt;
     struct ag_msg batch[INBOX_BATCH];
@@ -92,9 +112,9 @@ static void drain_inbox(struct ag_shard *s)
     for (int from = 0; from < rt->nshards; from++) {
         if (from == s->id)
             continue;
-        struct ag_spsc *q = &rt->queues[from * rt->nshards + s->id];
+        struct ag_spsc *q = lane_of(rt, from, s->id, lane);
         size_t k;
-        while ((k = ag_spsc_pop_batch(q, batch, INBOX_BATCH)) > 0) {
+        while (total < budget && (k = ag_spsc_pop_batch(q, batch, AG_MIN(INBOX_BATCH, budget - total))) > 0) {
             for (size_t i = 0; i < k; i++) {
                 ag_msg_fn fn = msg_handlers[batch[i].type];
                 AG_BUG_ON(!fn);
@@ -102,12 +122,20 @@ static void drain_inbox(struct ag_shard *s)
             }
             ag_stat_add(&s->stats, AG_STAT_XMSG_RECEIVED, k);
             total += (unsigned)k;
-            if (total >= INBOX_BUDGET) {
-                s->more_work = true;
-                return;
-            }
         }
+        if (total >= budget)
+            return false;
     }
+    return true;
+}
+
+static void drain_inbox(struct ag_shard *s)
+{
+    /* Control first: a forwarded request or a goodbye never waits behind a burst of stream pieces. */
+    if (!drain_lane(s, AG_LANE_CTRL, INBOX_BUDGET))
+        s->more_work = true;
+    if (!drain_lane(s, AG_LANE_DATA, INBOX_DATA_BUDGET))
+        s->more_work = true;
 }
 
 static void on_ctrl(struct ag_shard *s, int code)
@@ -353,11 +381,13 @@ int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nsh
         return -1;
     }
     rt->shards = ag_calloc((size_t)nshards, sizeof *rt->shards);
-    rt->queues = ag_calloc((size_t)nshards * (size_t)nshards, sizeof *rt->queues);
+    rt->queues = ag_calloc((size_t)nshards * (size_t)nshards * AG_LANES, sizeof *rt->queues);
     rt->ring_fds = ag_calloc((size_t)nshards, sizeof *rt->ring_fds);
     rt->threads = ag_calloc((size_t)nshards, sizeof *rt->threads);
-    for (int i = 0; i < nshards * nshards; i++)
-        ag_spsc_init(&rt->queues[i], 4096);
+    for (int i = 0; i < nshards * nshards; i++) {
+        ag_spsc_init(&rt->queues[i * AG_LANES + AG_LANE_CTRL], AG_XQ_CTRL_SLOTS);
+        ag_spsc_init(&rt->queues[i * AG_LANES + AG_LANE_DATA], AG_XQ_DATA_SLOTS);
+    }
     bool pin = ncpus >= nshards;
     for (int i = 0; i < nshards; i++) {
         struct ag_shard *s = ag_calloc(1, sizeof *s);
@@ -426,7 +456,7 @@ void ag_runtime_join(struct ag_runtime *rt)
 {
     for (int i = 0; i < rt->nshards; i++)
         pthread_join(rt->threads[i], NULL);
-    for (int i = 0; i < rt->nshards * rt->nshards; i++)
+    for (int i = 0; i < rt->nshards * rt->nshards * AG_LANES; i++)
         ag_spsc_destroy(&rt->queues[i]);
     for (int i = 0; i < rt->nshards; i++) {
         ag_free(rt->shards[i]->wake_pending);

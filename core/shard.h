@@ -2,7 +2,8 @@
  * task list, metrics, and an inbox of SPSC queues (one per other shard) woken with IORING_OP_MSG_RING.
  *
  * Loop phases, in order, every turn:
- *   1. cross-shard inbox (batched, budgeted)  2. reap completions in one batch
+ *   1. cross-shard inbox (control lanes, then data lanes; batched, budgeted)
+ *   2. reap completions in one batch
  *   3. deferred tasks (budgeted)              4. timers (capped)
  *   5. flush: the app's hook (socket writes), cross-shard wake-ups, the log write
  *   6. one submit-and-wait, then cache `now`.
@@ -104,13 +105,22 @@ struct ag_shard {
     struct ag_stats stats;
 };
 
+/* Every ordered pair of shards has two lanes, each a bounded SPSC queue. The control lane carries
+ * what must not wait behind bulk traffic (forwarded requests, their answers, goodbyes, broadcasts);
+ * the data lane carries bulk stream pieces. The receiver drains every control lane before any data
+ * lane, each under its own budget, so a data lane full of pieces never refuses nor delays a control
+ * message. Messages keep their order within one lane only. */
+enum ag_lane { AG_LANE_CTRL = 0, AG_LANE_DATA = 1, AG_LANES = 2 };
+#define AG_XQ_CTRL_SLOTS 4096 /* control messages queued from one shard to another; beyond: -EAGAIN */
+#define AG_XQ_DATA_SLOTS 4096 /* data messages queued from one shard to another; beyond: -EAGAIN */
+
 struct ag_runtime {
     int nshards;
     const struct ag_config *cfg;
     struct ag_shard_hooks hooks;
     void *user;
     struct ag_shard **shards;
-    struct ag_spsc *queues; /* nshards * nshards; [from * n + to] */
+    struct ag_spsc *queues; /* nshards * nshards * AG_LANES; [(from * n + to) * AG_LANES + lane] */
     int *ring_fds;          /* published by each shard before the start barrier */
     pthread_t *threads;
     pthread_barrier_t barrier;      /* start-up: main + every shard */
@@ -141,9 +151,13 @@ void ag_runtime_join(struct ag_runtime *rt);
 /* A free SQE, submitting first if the SQ is full. Never NULL. */
 struct io_uring_sqe *ag_shard_sqe(struct ag_shard *s);
 
-/* Queues m for shard `to`, with m->from set to s->id; the target is woken at the end of this turn.
- * Returns 0, or -EAGAIN when that queue is full (nothing sent). Sending to oneself is not allowed. */
+/* Queues m on the control lane to shard `to`, with m->from set to s->id; the target is woken at the
+ * end of this turn. Returns 0, or -EAGAIN when that lane is full (nothing sent). Sending to oneself is
+ * not allowed. */
 int ag_shard_send(struct ag_shard *s, int to, struct ag_msg *m);
+/* The same on the data lane (bulk stream pieces): never in the way of control messages, and
+ * received after them. Order is kept among one sender's data messages only. */
+int ag_shard_send_data(struct ag_shard *s, int to, struct ag_msg *m);
 
 /* Queues t to run in phase 3; a task already queued is not queued twice. */
 void ag_shard_defer(struct ag_shard *s, struct ag_task *t);

@@ -20,7 +20,7 @@
 enum {
     MSG_HTTP_RUN = 16,      /* ptr: request to run on the receiving (owner) shard */
     MSG_HTTP_DONE = 17,     /* ptr: request answered in full on the owner; write it */
-    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard */
+    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard (data lane) */
     MSG_HTTP_GONE = 19,     /* ptr: request whose client left, for the owner */
 };
 
@@ -635,13 +635,19 @@ static void write_done(struct ag_shard *s, struct ag_req *r)
 /* --- streamed answers ---
  * On the connection's shard a piece is written straight to the connection. From an owner shard each
  * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
- * queue is sent in order, and whatever the connection's inbox cannot take now is retried next turn.
+ * queue is sent in order on the data lane, and whatever that lane cannot take now is retried next
+ * turn. So that a client that does not read costs its owner no more than it would cost its own
+ * shard, the owner counts the body bytes it holds for the request (xq_bytes) and those sent but not
+ * yet taken by the connection's shard (x_unread, which that shard decrements); once they exceed the
+ * backlog the owner cuts the client off as conn_wrote does: it drops the body pieces it holds, stops
+ * producing for it (r->gone, on_gone), and sends XP_CUT, on which the connection's shard closes the
+ * connection. The client resumes with Last-Event-ID.
  *
  * A client that leaves a forwarded request: the connection's shard sends MSG_HTTP_GONE and keeps the
  * request (and the held connection) until the owner acknowledges with an XP_GONE_ACK piece, so the
  * owner can read the request's flags however the end and the goodbye cross. */
 
-enum xkind { XP_HEAD, XP_DATA, XP_END, XP_GONE_ACK };
+enum xkind { XP_HEAD, XP_DATA, XP_END, XP_GONE_ACK, XP_CUT };
 
 struct ag_http_xpiece {
     struct ag_http_xpiece *next;
@@ -672,7 +678,14 @@ static void xq_flush(struct ag_req *r)
         if (!next)
             r->xq_tail = NULL;
         struct ag_msg m = {.type = MSG_HTTP_PIECE, .ptr = x};
-        if (ag_shard_send(s, to, &m) != 0) {
+        uint32_t body = x->kind == XP_DATA ? x->len : 0;
+        /* Moved before the send: the connection's shard may take it (and subtract) at once, and r is
+         * not to be touched after the last piece left. */
+        r->xq_bytes -= body;
+        atomic_fetch_add_explicit(&r->x_unread, body, memory_order_relaxed);
+        if (ag_shard_send_data(s, to, &m) != 0) {
+            atomic_fetch_sub_explicit(&r->x_unread, body, memory_order_relaxed);
+            r->xq_bytes += body;
             x->next = r->xq_head;
             r->xq_head = x;
             if (!r->xq_tail)
@@ -686,15 +699,13 @@ static void xq_flush(struct ag_req *r)
     }
 }
 
-static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
+/* Appends x to the request's queue and sends what the lane takes. */
+static void xq_append(struct ag_req *r, struct ag_http_xpiece *x)
 {
-    struct ag_http_xpiece *x = ag_malloc(sizeof *x + n);
     x->next = NULL;
     x->r = r;
-    x->kind = kind;
-    x->len = (uint32_t)n;
-    if (n)
-        memcpy(x->data, p, n);
+    if (x->kind == XP_DATA)
+        r->xq_bytes += x->len;
     bool idle = !r->xq_head && !r->xtask.queued;
     if (r->xq_tail)
         r->xq_tail->next = x;
@@ -703,6 +714,50 @@ static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
     r->xq_tail = x;
     if (idle)
         xq_flush(r);
+}
+
+static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
+{
+    struct ag_http_xpiece *x = ag_malloc(sizeof *x + n);
+    x->kind = kind;
+    x->len = (uint32_t)n;
+    if (n)
+        memcpy(x->data, p, n);
+    xq_append(r, x);
+}
+
+static void gone_task(struct ag_task *t);
+
+/* The owner's side of the backlog: a body piece for a client on another shard, or the cut-off of a
+ * client that holds more than the backlog here and in flight. The piece that would exceed it is not
+ * copied: the client will not get it. */
+static void xq_push_data(struct ag_req *r, const char *p, size_t n)
+{
+    uint64_t unread = r->xq_bytes + atomic_load_explicit(&r->x_unread, memory_order_relaxed) + n;
+    if (unread <= hs_of(r->shard)->cfg->limits.stream_backlog_bytes) {
+        xq_push(r, XP_DATA, p, n);
+        return;
+    }
+    ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)r->id_len, r->id,
+           r->conn->shard->id, (unsigned long long)unread);
+    /* Free what it holds here now; the head, an end or an ack still go, in order, before XP_CUT. */
+    struct ag_http_xpiece **pp = &r->xq_head, *tail = NULL;
+    while (*pp) {
+        struct ag_http_xpiece *x = *pp;
+        if (x->kind == XP_DATA) {
+            *pp = x->next;
+            ag_free(x);
+        } else {
+            tail = x;
+            pp = &x->next;
+        }
+    }
+    r->xq_tail = tail;
+    r->xq_bytes = 0;
+    r->gone = true;
+    r->gone_task.fn = gone_task;
+    ag_shard_defer(r->shard, &r->gone_task);
+    xq_push(r, XP_CUT, NULL, 0);
 }
 
 static void on_heartbeat(struct ag_timer *t);
@@ -807,18 +862,9 @@ void ag_http_stream_start(struct ag_req *r, int status, const char *content_type
     }
     struct ag_http_xpiece *x = ag_malloc(sizeof *x + max);
     char *e = write_head(r, hs_of(r->shard), x->data, content_type, -1);
-    x->next = NULL;
-    x->r = r;
     x->kind = XP_HEAD;
     x->len = (uint32_t)(e - x->data);
-    bool idle = !r->xq_head && !r->xtask.queued;
-    if (r->xq_tail)
-        r->xq_tail->next = x;
-    else
-        r->xq_head = x;
-    r->xq_tail = x;
-    if (idle)
-        xq_flush(r);
+    xq_append(r, x);
 }
 
 void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
@@ -829,7 +875,7 @@ void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
     if (r->shard == r->conn->shard)
         conn_piece(hc_of(r->conn), p, n);
     else
-        xq_push(r, XP_DATA, p, n);
+        xq_push_data(r, p, n);
 }
 
 struct ag_obuf *ag_http_piece_new(size_t n)
@@ -850,7 +896,7 @@ void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
     if (r->gone || !n)
         return;
     if (r->shard != r->conn->shard) {
-        xq_push(r, XP_DATA, b->data + AG_HTTP_PIECE_HEAD, n);
+        xq_push_data(r, b->data + AG_HTTP_PIECE_HEAD, n);
         return;
     }
     struct http_conn *h = hc_of(r->conn);
@@ -905,7 +951,13 @@ static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
         conn_head(h, x->data, x->len);
         break;
     case XP_DATA:
+        atomic_fetch_sub_explicit(&r->x_unread, x->len, memory_order_relaxed);
         conn_piece(h, x->data, x->len);
+        break;
+    case XP_CUT:
+        /* The owner gave up on a client that did not read: close, so it resumes elsewhere. The close
+         * reports the goodbye to the owner like any other (request_gone). */
+        ag_conn_close(r->conn, AG_CLOSE_NOW);
         break;
     case XP_END:
         if (h->gone_sent) {

@@ -9,6 +9,7 @@
 #ifndef AG_PROTOCOL_HTTP_H
 #define AG_PROTOCOL_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,9 @@ struct ag_req {
     bool x_ended;            /* executing shard: the end of the answer was sent back */
     bool end_deferred;       /* ended while the on_gone task was queued: end from that task */
     struct ag_http_xpiece *xq_head, *xq_tail; /* executing shard: pieces not yet sent back */
+    uint64_t xq_bytes;       /* executing shard: body bytes of those pieces */
+    _Atomic uint64_t x_unread; /* body bytes sent to the connection's shard and not yet taken by it:
+                                * added by the executing shard, subtracted by the connection's */
     const char *hb;          /* heartbeat of a streamed answer (ag_http_stream_start) */
     uint32_t hb_ms;
     int fwd_to;              /* shard to run the handler on, set by ag_http_forward; -1 none */
@@ -110,7 +114,9 @@ void ag_http_done(struct ag_req *r);
  * and the connection closes after it. A forwarded request's pieces are copied into messages to the
  * connection's shard, in order. The connection's shard writes `heartbeat` every `heartbeat_ms`
  * while the answer is open (SSE comments, or "\n" for JSON), independent of traffic. A client that
- * stops reading is cut off once more than the configured output backlog is queued for it. */
+ * stops reading is cut off (its connection closes; on_gone follows) once more than the configured
+ * output backlog (limits.stream_backlog_bytes) is queued for it: in its connection's output queue,
+ * or, for a forwarded request, on the executing shard plus in flight between the two shards. */
 
 /* Sends the head: status, content_type (a literal), the extra headers, chunked encoding. heartbeat
  * (a literal, or NULL for none) is written every heartbeat_ms. */

@@ -1,6 +1,8 @@
 /* Cross-shard messaging under load: every shard sends AG_TEST_MSGS messages to every other shard
  * through the real runtime (SPSC queues + MSG_RING wake-ups); each receiver checks that every
- * sender's sequence arrives complete, once, and in order. Runs under TSan too. */
+ * sender's sequence arrives complete, once, and in order. Then the two lanes: a data lane filled
+ * until it refuses never refuses a control message, which overtakes the queued data; each lane
+ * keeps its order. Runs under TSan too. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -10,6 +12,8 @@
 #include "core/shard.h"
 
 #define MSG_SEQ 1
+#define MSG_LANE_DATA 2
+#define MSG_LANE_CTRL 3
 
 struct peer_state {
     struct ag_task task;
@@ -107,6 +111,98 @@ static void on_exit_hook(struct ag_shard *s)
     ag_free(p);
 }
 
+/* --- lanes: shard 0 fills its data lane to shard 1 until it refuses, then sends one control
+ * message, LANE_ROUNDS times (one round per turn). --- */
+
+#define LANE_ROUNDS 8
+
+static _Atomic uint64_t lane_data_sent; /* published when the rounds are done */
+static _Atomic bool lane_sender_done;
+static uint64_t lane_next_data;       /* shard 0 only */
+static int lane_round, lane_ctrl_refused, lane_never_full;
+static uint64_t lane_data_got, lane_ctrl_got, lane_overtook, lane_errors; /* shard 1 only */
+static struct ag_task lane_task;
+
+static void lane_send(struct ag_task *t)
+{
+    struct ag_shard *s = ag_shard_self();
+    bool full = false;
+    /* The receiver is woken only at the end of this turn: the lane fills within its capacity. */
+    for (uint64_t i = 0; i < 4ull * AG_XQ_DATA_SLOTS && !full; i++) {
+        struct ag_msg m = {.type = MSG_LANE_DATA, .u64 = lane_next_data};
+        if (ag_shard_send_data(s, 1, &m) == 0)
+            lane_next_data++;
+        else
+            full = true;
+    }
+    if (!full)
+        lane_never_full++;
+    struct ag_msg c = {.type = MSG_LANE_CTRL, .u64 = lane_next_data};
+    if (ag_shard_send(s, 1, &c) != 0)
+        lane_ctrl_refused++;
+    if (++lane_round < LANE_ROUNDS) {
+        ag_shard_defer(s, t);
+        return;
+    }
+    atomic_store(&lane_data_sent, lane_next_data);
+    atomic_store(&lane_sender_done, true);
+}
+
+static void on_lane_data(struct ag_shard *s, const struct ag_msg *m)
+{
+    (void)s;
+    if (m->from != 0 || m->u64 != lane_data_got)
+        lane_errors++;
+    lane_data_got = m->u64 + 1;
+}
+
+static void on_lane_ctrl(struct ag_shard *s, const struct ag_msg *m)
+{
+    (void)s;
+    /* u64: data messages sent before this one; fewer received means the control message went first. */
+    if (lane_data_got < m->u64)
+        lane_overtook++;
+    lane_ctrl_got++;
+}
+
+static int lane_start(struct ag_shard *s)
+{
+    if (s->id == 0) {
+        lane_task.fn = lane_send;
+        ag_shard_defer(s, &lane_task);
+    }
+    return 0;
+}
+
+static bool lane_idle(struct ag_shard *s)
+{
+    if (!atomic_load(&lane_sender_done))
+        return false;
+    return s->id == 0 || (lane_ctrl_got == (uint64_t)(LANE_ROUNDS - lane_ctrl_refused) &&
+                             lane_data_got == atomic_load(&lane_data_sent));
+}
+
+static void test_lanes(const int *cpus, int ncpus)
+{
+    struct ag_config cfg = {0};
+    struct ag_shard_hooks hooks = {.on_start = lane_start, .is_idle = lane_idle};
+    ag_shard_register_msg(MSG_LANE_DATA, on_lane_data);
+    ag_shard_register_msg(MSG_LANE_CTRL, on_lane_ctrl);
+    struct ag_runtime rt;
+    CHECK(ag_runtime_start(&rt, &cfg, 2, cpus, ncpus, &hooks, NULL) == 0);
+    ag_runtime_drain(&rt);
+    ag_runtime_join(&rt);
+    printf("lanes: rounds=%d data=%llu received=%llu control-refused=%d never-full=%d control-first=%llu errors=%llu\n",
+           LANE_ROUNDS, (unsigned long long)atomic_load(&lane_data_sent), (unsigned long long)lane_data_got,
+           lane_ctrl_refused, lane_never_full, (unsigned long long)lane_overtook, (unsigned long long)lane_errors);
+    CHECK(lane_never_full == 0);
+    CHECK(lane_ctrl_refused == 0);
+    CHECK(lane_ctrl_got == LANE_ROUNDS);
+    CHECK(lane_data_got == atomic_load(&lane_data_sent));
+    CHECK(lane_errors == 0);
+    CHECK(lane_overtook > 0);
+}
+
 int main(void)
 {
     const char *e = getenv("AG_TEST_MSGS");
@@ -128,5 +224,6 @@ int main(void)
            (unsigned long long)atomic_load(&total_errors), (unsigned long long)atomic_load(&total_full));
     CHECK(atomic_load(&total_received) == want);
     CHECK(atomic_load(&total_errors) == 0);
+    test_lanes(cpus, ncpus);
     return CHECK_DONE();
 }
