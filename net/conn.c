@@ -288,8 +288,15 @@ static void deliver(struct ag_conn *c, char *data, size_t len)
     } else if (used < len) {
         ag_buf_append(&c->in, data + used, len - used);
     }
-    if (!c->in.len)
+    if (!c->in.len) {
         ag_buf_free(&c->in);
+    } else if (c->in.len > n->cfg.max_input) {
+        /* The handler answers oversized input long before this; keeping more would let one client
+         * grow a buffer without bound. */
+        ag_log(AG_LOG_WARN, "msg=\"connection input over the limit: closing\" bytes=%zu max_input=%zu", c->in.len,
+               n->cfg.max_input);
+        ag_conn_close(c, AG_CLOSE_NOW);
+    }
 }
 
 void ag_conn__on_recv(struct ag_shard *s, struct io_uring_cqe *cqe)

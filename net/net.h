@@ -21,7 +21,8 @@ struct ag_net_config {
     int listen_fd;            /* this shard's SO_REUSEPORT socket; the shard owns it from now on */
     size_t priv_size;         /* bytes of protocol state per connection */
     uint32_t max_conns;       /* beyond: accepted with AG_CONN_F_REJECTED (503), up to a small reserve */
-    size_t max_input;         /* input kept per connection while paused before reading stops */
+    size_t max_input;         /* input kept per connection: while paused, reading stops beyond it;
+                               * otherwise the handler must consume it, or the connection closes */
     uint32_t linger_ms;       /* how long a lingering close drains input */
     const struct ag_conn_handler *handler;
 };
