@@ -473,11 +473,13 @@ static void finish(struct http_conn *h)
         ag_conn_unhold(c); /* may queue the release: touch nothing but flags after this */
     if (closed)
         return;
+    /* Idle from now, or from the last byte sent if the answer is still going out (on_timer); this
+     * also bounds a closing connection whose client does not read its answer. */
+    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
     if (!keep) {
         ag_conn_close(c, h->close_after ? AG_CLOSE_AFTER_SEND : AG_CLOSE_LINGER);
         return;
     }
-    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
     if (was_waiting)
         ag_conn_resume(c); /* offers pipelined input that arrived meanwhile */
 }
@@ -1039,14 +1041,37 @@ void ag_http_done(struct ag_req *r)
     finish(h);
 }
 
+/* A head must arrive within header_timeout_ms; a body may take longer as long as no pause between
+ * its reads reaches idle_timeout_ms. Between requests a connection is idle only when it also has
+ * nothing left to write: it closes idle_timeout_ms after its last byte went out, or, while an answer
+ * is still queued, once no byte could be sent for send_timeout_ms (a client that stopped reading).
+ * The timer is moved lazily, here, rather than on every read and send. */
 static void on_timer(struct ag_timer *t)
 {
     struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
     struct http_conn *h = hc_of(c);
-    if (h->state == H_IDLE)
-        ag_conn_close(c, AG_CLOSE_NOW);
-    else
+    struct ag_shard *s = c->shard;
+    const struct ag_limits *l = &hs_of(s)->cfg->limits;
+    if (h->state == H_BODY) {
+        uint64_t deadline = c->recv_ns + (uint64_t)l->idle_timeout_ms * 1000000u;
+        if (deadline > s->now_ns) {
+            ag_timer_arm(&s->timers, &c->timer, deadline);
+            return;
+        }
+    }
+    if (h->state != H_IDLE) {
         respond_early(h, 408, "request not received in time", NULL);
+        return;
+    }
+    uint64_t deadline = c->sent_ns + (uint64_t)(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms) * 1000000u;
+    if (deadline > s->now_ns) {
+        ag_timer_arm(&s->timers, &c->timer, deadline);
+        return;
+    }
+    if (c->out_bytes)
+        ag_log(AG_LOG_WARN, "msg=\"client not reading: closing\" unsent_bytes=%llu send_timeout_ms=%u",
+               (unsigned long long)c->out_bytes, l->send_timeout_ms);
+    ag_conn_close(c, AG_CLOSE_NOW);
 }
 
 /* --- llhttp callbacks --- */

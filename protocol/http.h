@@ -4,7 +4,9 @@
  * leave together in the turn's single write.
  *
  * Limits come from the config: head size (431), body size (413), header timeout (408), idle
- * keep-alive timeout (silent close), connections per shard (503). Malformed input is a 400 and the
+ * keep-alive timeout (silent close; a connection whose answer is still being sent is not idle), send
+ * timeout (a client that reads nothing of its answer for that long: silent close), connections per
+ * shard (503). Malformed input is a 400 and the
  * connection closes after the answer. Every byte a client sends counts against one of them: blank
  * lines before a request count as head; a chunked body's size lines, extensions and trailers share
  * what the head left of the head limit, plus AG_HTTP_CHUNK_OVERHEAD bytes per chunk (400 beyond, 431
