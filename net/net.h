@@ -17,6 +17,10 @@ enum {
     AG_OP_NET_LAST = AG_OP_USER + 7,
 };
 
+/* Connections a shard accepts beyond max_conns, only to answer 503 and close; past these it closes
+ * new connections at once. A shard may hold max_conns + AG_NET_REJECT_RESERVE descriptors for them. */
+#define AG_NET_REJECT_RESERVE 64
+
 struct ag_net_config {
     int listen_fd;            /* this shard's SO_REUSEPORT socket; the shard owns it from now on */
     size_t priv_size;         /* bytes of protocol state per connection */
