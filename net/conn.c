@@ -296,9 +296,9 @@ static void deliver(struct ag_conn *c, char *data, size_t len)
     }
     if (!c->in.len) {
         ag_buf_free(&c->in);
-    } else if (c->in.len > n->cfg.max_input) {
+    } else if (c->in.len > n->cfg.max_input && !(c->flags & AG_CONN_F_PAUSED)) {
         /* The handler answers oversized input long before this; keeping more would let one client
-         * grow a buffer without bound. */
+         * grow a buffer without bound. (While paused, reading stops instead: see above.) */
         ag_log(AG_LOG_WARN, "msg=\"connection input over the limit: closing\" bytes=%zu max_input=%zu", c->in.len,
                n->cfg.max_input);
         ag_conn_close(c, AG_CLOSE_NOW);
