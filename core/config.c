@@ -43,6 +43,7 @@ static const struct opt opts[] = {
     {"limits.idle_timeout_ms", NULL, T_U32, OFF(limits.idle_timeout_ms), 1, 86400000},
     {"limits.header_timeout_ms", NULL, T_U32, OFF(limits.header_timeout_ms), 1, 3600000},
     {"limits.stream_backlog_bytes", NULL, T_U32, OFF(limits.stream_backlog_bytes), 4096, 1u << 30},
+    {"limits.send_timeout_ms", NULL, T_U32, OFF(limits.send_timeout_ms), 1, 86400000},
     {"runs.timeout_ms", NULL, T_U32, OFF(runs.timeout_ms), 1, 86400000},
     {"runs.heartbeat_ms", NULL, T_U32, OFF(runs.heartbeat_ms), 10, 3600000},
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
@@ -198,6 +199,7 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->limits.idle_timeout_ms = 60000;
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.stream_backlog_bytes = 4u << 20;
+    cfg->limits.send_timeout_ms = 120000;
     cfg->runs.timeout_ms = 3600000;
     cfg->runs.heartbeat_ms = 5000;
     cfg->runs.queue_max = 1000;

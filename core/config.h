@@ -10,9 +10,11 @@ struct ag_limits {
     uint32_t max_header_bytes;    /* request line + headers; beyond: 431 */
     uint64_t max_body_bytes;      /* request body; beyond: 413 */
     uint32_t max_conns_per_shard; /* open connections per shard; beyond: 503 and close */
-    uint32_t idle_timeout_ms;     /* keep-alive connection with no request in progress */
+    uint32_t idle_timeout_ms;     /* keep-alive connection with no request in progress and nothing left to send */
     uint32_t header_timeout_ms;   /* from a request's first byte to its complete head; beyond: 408 */
     uint32_t stream_backlog_bytes; /* output queued for a streaming client that does not read; beyond: cut off */
+    uint32_t send_timeout_ms;      /* a connection with output pending that could send no byte for this
+                                    * long is closed (it is not idle while it has output to send) */
 };
 
 struct ag_run_limits {

@@ -156,6 +156,8 @@ void ag_conn_commit(struct ag_conn *c, size_t n)
     struct ag_oseg *sg = last_seg(c);
     sg->len += (uint32_t)n;
     sg->buf->len += (uint32_t)n;
+    if (!c->out_bytes)
+        c->sent_ns = c->shard->now_ns;
     c->out_bytes += n;
     if (!(c->flags & AG_CONN_F_CLOSED))
         ag_net__mark_dirty(c);
@@ -177,6 +179,8 @@ void ag_conn_write_obuf(struct ag_conn *c, struct ag_obuf *b, uint32_t off, uint
     sg->buf = ag_obuf_ref(b);
     sg->off = off;
     sg->len = len;
+    if (!c->out_bytes)
+        c->sent_ns = c->shard->now_ns;
     c->out_bytes += len;
     if (!(c->flags & AG_CONN_F_CLOSED))
         ag_net__mark_dirty(c);
@@ -237,6 +241,8 @@ void ag_conn__on_send(struct ag_shard *s, struct io_uring_cqe *cqe)
         return;
     }
     ag_stat_add(&s->stats, AG_STAT_BYTES_SENT, (uint64_t)cqe->res);
+    if (cqe->res > 0)
+        c->sent_ns = s->now_ns;
     advance_output(c, (size_t)cqe->res);
     if (!(c->flags & AG_CONN_F_CLOSED)) {
         if (c->seg_count) {
@@ -288,8 +294,15 @@ static void deliver(struct ag_conn *c, char *data, size_t len)
     } else if (used < len) {
         ag_buf_append(&c->in, data + used, len - used);
     }
-    if (!c->in.len)
+    if (!c->in.len) {
         ag_buf_free(&c->in);
+    } else if (c->in.len > n->cfg.max_input && !(c->flags & AG_CONN_F_PAUSED)) {
+        /* The handler answers oversized input long before this; keeping more would let one client
+         * grow a buffer without bound. (While paused, reading stops instead: see above.) */
+        ag_log(AG_LOG_WARN, "msg=\"connection input over the limit: closing\" bytes=%zu max_input=%zu", c->in.len,
+               n->cfg.max_input);
+        ag_conn_close(c, AG_CLOSE_NOW);
+    }
 }
 
 void ag_conn__on_recv(struct ag_shard *s, struct io_uring_cqe *cqe)
@@ -302,6 +315,7 @@ void ag_conn__on_recv(struct ag_shard *s, struct io_uring_cqe *cqe)
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
         if (c && !(c->flags & (AG_CONN_F_CLOSED | AG_CONN_F_LINGER | AG_CONN_F_EOF))) {
             ag_stat_add(&s->stats, AG_STAT_BYTES_RECEIVED, (uint64_t)res);
+            c->recv_ns = s->now_ns;
             deliver(c, n->bufs + (size_t)bid * n->bufsz, (size_t)res);
         }
         ag_net__recycle_buf(n, bid);

@@ -46,6 +46,9 @@ struct ag_conn {
     struct ag_oseg *segs; /* output queue: a ring of cap segments */
     uint32_t seg_head, seg_count, seg_cap;
     uint64_t out_bytes; /* queued and not yet sent */
+    uint64_t sent_ns;   /* the output's last progress: a send that moved bytes, or output queued on an
+                         * empty queue (the shard's cached now) */
+    uint64_t recv_ns;   /* when input last arrived (the shard's cached now) */
     struct iovec iov[AG_CONN_IOV];
     struct msghdr msg;
     struct ag_timer timer; /* the protocol's (idle/header timeouts), the net layer's while lingering */

@@ -139,6 +139,44 @@ static void arm_accept(struct ag_shard *s)
     n->accept_armed = true;
 }
 
+static void on_accept_backoff(struct ag_timer *t)
+{
+    struct net_shard *n = AG_CONTAINER_OF(t, struct net_shard, accept_timer);
+    n->accept_paused = false;
+    if (n->accepting && !n->accept_armed)
+        arm_accept(n->shard);
+}
+
+/* Out of descriptors (or memory): stop accepting for a while, until connections have closed. */
+static void pause_accept(struct ag_shard *s)
+{
+    struct net_shard *n = net_of(s);
+    if (n->accept_paused)
+        return;
+    n->accept_paused = true;
+    if (n->accept_armed) {
+        struct io_uring_sqe *sqe = ag_shard_sqe(s);
+        io_uring_prep_cancel64(sqe, ag_ud(AG_OP_ACCEPT, 0, 0), 0);
+        io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    }
+    ag_timer_arm(&s->timers, &n->accept_timer, s->now_ns + (uint64_t)NET_ACCEPT_BACKOFF_MS * 1000000u);
+}
+
+static void accept_failed(struct ag_shard *s, int err)
+{
+    struct net_shard *n = net_of(s);
+    n->accept_failures++;
+    if (s->now_ns >= n->accept_log_ns) {
+        ag_log(AG_LOG_WARN, "msg=\"accept failed\" error=\"%s\" failures=%llu", strerror(err),
+               (unsigned long long)n->accept_failures);
+        n->accept_failures = 0;
+        n->accept_log_ns = s->now_ns + (uint64_t)NET_ACCEPT_LOG_MS * 1000000u;
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+        pause_accept(s);
+}
+
 static void on_accept(struct ag_shard *s, struct io_uring_cqe *cqe)
 {
     struct net_shard *n = net_of(s);
@@ -147,7 +185,7 @@ static void on_accept(struct ag_shard *s, struct io_uring_cqe *cqe)
     if (cqe->res >= 0) {
         int fd = cqe->res;
         bool reject = n->nopen >= n->cfg.max_conns;
-        if (reject && n->nopen >= n->cfg.max_conns + NET_REJECT_RESERVE) {
+        if (reject && n->nopen >= n->cfg.max_conns + AG_NET_REJECT_RESERVE) {
             close(fd); /* far over the limit: no room even to say why */
             ag_stat_add(&s->stats, AG_STAT_CONN_REJECTED, 1);
         } else {
@@ -163,9 +201,9 @@ static void on_accept(struct ag_shard *s, struct io_uring_cqe *cqe)
             n->cfg.handler->on_open(c);
         }
     } else if (cqe->res != -ECANCELED) {
-        ag_log(AG_LOG_WARN, "msg=\"accept failed\" error=\"%s\"", strerror(-cqe->res));
+        accept_failed(s, -cqe->res);
     }
-    if (!n->accept_armed && n->accepting)
+    if (!n->accept_armed && n->accepting && !n->accept_paused)
         arm_accept(s);
 }
 
@@ -187,6 +225,8 @@ int ag_net_start(struct ag_shard *s, const struct ag_net_config *cfg)
     struct net_shard *n = ag_calloc(1, sizeof *n);
     s->net = n;
     n->cfg = *cfg;
+    n->shard = s;
+    ag_timer_init(&n->accept_timer, on_accept_backoff);
     n->nbufs = BUF_COUNT;
     n->bufsz = BUF_SIZE;
     n->br_mask = io_uring_buf_ring_mask(n->nbufs);
@@ -218,6 +258,8 @@ void ag_net_stop_accepting(struct ag_shard *s)
     if (!n->accepting)
         return;
     n->accepting = false;
+    n->accept_paused = false;
+    ag_timer_cancel(&s->timers, &n->accept_timer);
     struct io_uring_sqe *sqe = ag_shard_sqe(s);
     io_uring_prep_cancel64(sqe, ag_ud(AG_OP_ACCEPT, 0, 0), 0);
     io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
@@ -268,6 +310,7 @@ void ag_net_exit(struct ag_shard *s)
         return;
     if (n->cfg.listen_fd >= 0)
         close(n->cfg.listen_fd);
+    ag_timer_cancel(&s->timers, &n->accept_timer);
     for (uint32_t i = 0; i < n->nslots; i++) {
         struct ag_conn *c = n->slots[i];
         if (c->fd >= 0)

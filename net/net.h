@@ -17,11 +17,16 @@ enum {
     AG_OP_NET_LAST = AG_OP_USER + 7,
 };
 
+/* Connections a shard accepts beyond max_conns, only to answer 503 and close; past these it closes
+ * new connections at once. A shard may hold max_conns + AG_NET_REJECT_RESERVE descriptors for them. */
+#define AG_NET_REJECT_RESERVE 64
+
 struct ag_net_config {
     int listen_fd;            /* this shard's SO_REUSEPORT socket; the shard owns it from now on */
     size_t priv_size;         /* bytes of protocol state per connection */
     uint32_t max_conns;       /* beyond: accepted with AG_CONN_F_REJECTED (503), up to a small reserve */
-    size_t max_input;         /* input kept per connection while paused before reading stops */
+    size_t max_input;         /* input kept per connection: while paused, reading stops beyond it;
+                               * otherwise the handler must consume it, or the connection closes */
     uint32_t linger_ms;       /* how long a lingering close drains input */
     const struct ag_conn_handler *handler;
 };

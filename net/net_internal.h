@@ -7,12 +7,21 @@
 #include "net/net.h"
 
 #define NET_BGID 0
-#define NET_REJECT_RESERVE 64
+/* After accept fails for want of descriptors or memory, accepting pauses this long (retrying at once
+ * fails the same way and spins the loop), and the failure is logged at most once per NET_ACCEPT_LOG_MS
+ * with the count since the last line. */
+#define NET_ACCEPT_BACKOFF_MS 100
+#define NET_ACCEPT_LOG_MS 5000
 
 struct net_shard {
     struct ag_net_config cfg;
+    struct ag_shard *shard;
     bool accepting;
     bool accept_armed;
+    bool accept_paused;           /* backing off after EMFILE and the like; accept_timer re-arms */
+    struct ag_timer accept_timer;
+    uint64_t accept_log_ns;       /* no "accept failed" line before this */
+    uint64_t accept_failures;     /* since the last line */
     struct io_uring_buf_ring *br;
     char *bufs;
     unsigned nbufs, bufsz, br_mask;

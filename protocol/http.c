@@ -43,14 +43,22 @@ struct http_conn {
     struct ag_conn *conn;
     enum hstate state;
     size_t fed;      /* bytes of the current window already given to the parser */
-    const char *win; /* the current request's first byte, while the parser runs */
+    const char *win; /* the start of the current window (the request's first byte until its head is
+                      * held), while the parser runs */
+    uint64_t raw;    /* bytes of the current request (and blank lines before it) given to the parser */
+    uint32_t head_len;  /* bytes of its head, once complete */
+    uint32_t nchunks;   /* chunk-size lines of a chunked body read so far */
+    bool head_end;      /* cb_headers_complete paused the parser to learn head_len */
+    bool head_held;     /* a chunked request's head is copied to hold: parsed input is consumed */
+    bool trailers;      /* the last chunk was read: trailers follow */
     uint32_t url_off, url_len;
     enum { HS_NONE, HS_FIELD, HS_FIELD_DONE, HS_VALUE, HS_VALUE_DONE } hstate; /* header callbacks so far */
     bool chunked;
     uint32_t body_off;
     uint64_t body_len;
     struct ag_buf body; /* chunked bodies are copied here, without the chunk framing */
-    struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous */
+    struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous (a chunked
+                         * request: its head, copied when complete) */
     bool close_after;   /* the peer shut its side while a handler was pending */
     bool forwarded;     /* the request is on another shard (between MSG_HTTP_RUN and its end) */
     int fwd_shard;
@@ -373,6 +381,9 @@ static void reset_request(struct http_conn *h)
     h->chunked = false;
     h->body_off = 0;
     h->body_len = 0;
+    h->raw = 0;
+    h->head_len = h->nchunks = 0;
+    h->head_end = h->head_held = h->trailers = false;
     h->err_status = 0;
     h->err_msg = NULL;
 }
@@ -432,6 +443,8 @@ static void preflight(struct ag_req *r)
 static void hold_request(struct http_conn *h, const char *win, size_t len)
 {
     struct ag_req *r = &h->req;
+    if (h->head_held)
+        return; /* a chunked request: its spans point into hold already, its body into h->body */
     ag_buf_append(&h->hold, win, len);
     char *base = h->hold.base;
 #define REBASE(p) ((p) = (p) ? base + ((const char *)(p)-win) : NULL)
@@ -460,11 +473,13 @@ static void finish(struct http_conn *h)
         ag_conn_unhold(c); /* may queue the release: touch nothing but flags after this */
     if (closed)
         return;
+    /* Idle from now, or from the last byte sent if the answer is still going out (on_timer); this
+     * also bounds a closing connection whose client does not read its answer. */
+    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
     if (!keep) {
         ag_conn_close(c, h->close_after ? AG_CLOSE_AFTER_SEND : AG_CLOSE_LINGER);
         return;
     }
-    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
     if (was_waiting)
         ag_conn_resume(c); /* offers pipelined input that arrived meanwhile */
 }
@@ -496,14 +511,15 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
     struct ag_conn *c = h->conn;
     struct ag_shard *s = c->shard;
     struct ag_req *r = &h->req;
-    r->base = win;
+    const char *base = h->head_held ? h->hold.base : win; /* what the head's offsets count from */
+    r->base = base;
     r->shard = s;
     r->fwd_to = -1;
     r->method = llhttp_get_method(&h->parser);
     r->http10 = h->parser.http_major == 1 && h->parser.http_minor == 0;
     r->keep_alive = llhttp_should_keep_alive(&h->parser) && !s->draining;
     r->start_ns = s->now_ns;
-    const char *url = win + h->url_off;
+    const char *url = base + h->url_off;
     const char *q = memchr(url, '?', h->url_len);
     r->path = (struct ag_iov){(char *)url, q ? (size_t)(q - url) : h->url_len};
     r->query = q ? (struct ag_iov){(char *)q + 1, h->url_len - (size_t)(q - url) - 1} : (struct ag_iov){NULL, 0};
@@ -1077,14 +1093,37 @@ void ag_http_done(struct ag_req *r)
     finish(h);
 }
 
+/* A head must arrive within header_timeout_ms; a body may take longer as long as no pause between
+ * its reads reaches idle_timeout_ms. Between requests a connection is idle only when it also has
+ * nothing left to write: it closes idle_timeout_ms after its last byte went out, or, while an answer
+ * is still queued, once no byte could be sent for send_timeout_ms (a client that stopped reading).
+ * The timer is moved lazily, here, rather than on every read and send. */
 static void on_timer(struct ag_timer *t)
 {
     struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
     struct http_conn *h = hc_of(c);
-    if (h->state == H_IDLE)
-        ag_conn_close(c, AG_CLOSE_NOW);
-    else
+    struct ag_shard *s = c->shard;
+    const struct ag_limits *l = &hs_of(s)->cfg->limits;
+    if (h->state == H_BODY) {
+        uint64_t deadline = c->recv_ns + (uint64_t)l->idle_timeout_ms * 1000000u;
+        if (deadline > s->now_ns) {
+            ag_timer_arm(&s->timers, &c->timer, deadline);
+            return;
+        }
+    }
+    if (h->state != H_IDLE) {
         respond_early(h, 408, "request not received in time", NULL);
+        return;
+    }
+    uint64_t deadline = c->sent_ns + (uint64_t)(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms) * 1000000u;
+    if (deadline > s->now_ns) {
+        ag_timer_arm(&s->timers, &c->timer, deadline);
+        return;
+    }
+    if (c->out_bytes)
+        ag_log(AG_LOG_WARN, "msg=\"client not reading: closing\" unsent_bytes=%llu send_timeout_ms=%u",
+               (unsigned long long)c->out_bytes, l->send_timeout_ms);
+    ag_conn_close(c, AG_CLOSE_NOW);
 }
 
 /* --- llhttp callbacks --- */
@@ -1126,10 +1165,15 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
     return check_head(h, at, len);
 }
 
+/* Trailers come through the header callbacks after the body. They are not kept (the head's spans
+ * point into the held head; a trailer may not add to a request's headers anyway) and their bytes
+ * count against the chunked framing limit (within_limits). */
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *h = hc_from(p);
     struct ag_req *r = &h->req;
+    if (h->state == H_BODY)
+        return 0;
     if (check_head(h, at, len))
         return -1;
     if (h->hstate != HS_FIELD) {
@@ -1148,6 +1192,8 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field_complete(llhttp_t *p)
 {
     struct http_conn *h = hc_from(p);
+    if (h->state == H_BODY)
+        return 0;
     if (h->hstate != HS_FIELD || h->req.hdrs[h->req.nhdrs - 1].name_len == 0)
         return stop_with(h, 400, "empty header name");
     h->hstate = HS_FIELD_DONE;
@@ -1157,6 +1203,8 @@ static int cb_header_field_complete(llhttp_t *p)
 static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *h = hc_from(p);
+    if (h->state == H_BODY)
+        return 0;
     if (check_head(h, at, len))
         return -1;
     if (h->hstate == HS_FIELD_DONE) {
@@ -1172,6 +1220,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value_complete(llhttp_t *p)
 {
     struct http_conn *h = hc_from(p);
+    if (h->state == H_BODY)
+        return 0;
     if (h->hstate != HS_VALUE && h->hstate != HS_FIELD_DONE)
         return stop_with(h, 400, "empty header name");
     h->hstate = HS_VALUE_DONE;
@@ -1200,6 +1250,21 @@ static int cb_headers_complete(llhttp_t *p)
     }
     /* The head is in; the body may trickle, bounded by the idle timeout between reads. */
     arm_timer(h, l->idle_timeout_ms);
+    /* Pause so on_data learns where the head ends (its exact size, and what a chunked request
+     * keeps of its raw input). */
+    h->head_end = true;
+    return HPE_PAUSED;
+}
+
+static int cb_chunk_header(llhttp_t *p)
+{
+    struct http_conn *h = hc_from(p);
+    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    if (p->content_length > l->max_body_bytes - h->body_len)
+        return stop_with(h, 413, "request body too large");
+    h->nchunks++;
+    if (p->content_length == 0)
+        h->trailers = true;
     return 0;
 }
 
@@ -1234,6 +1299,7 @@ __attribute__((constructor)) static void init_settings(void)
     settings.on_header_value_complete = cb_header_value_complete;
     settings.on_headers_complete = cb_headers_complete;
     settings.on_body = cb_body;
+    settings.on_chunk_header = cb_chunk_header;
     settings.on_message_complete = cb_message_complete;
 }
 
@@ -1256,27 +1322,86 @@ static void on_open(struct ag_conn *c)
     arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
 }
 
+/* Every byte of a request counts against a limit, checked as the parser reads them (h->raw): the
+ * head, with any blank lines before it, against max_header_bytes (431); a body's data against
+ * max_body_bytes (413, in the callbacks); a chunked body's other bytes (size lines, extensions,
+ * CRLFs, trailers) against what the head left of max_header_bytes plus AG_HTTP_CHUNK_OVERHEAD per
+ * chunk (400, or 431 in the trailers). Returns false after answering. */
+static bool within_limits(struct http_conn *h)
+{
+    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    if (h->state == H_IDLE || h->state == H_HEAD) {
+        if (h->raw <= l->max_header_bytes)
+            return true;
+        respond_early(h, 431, "request head too large", NULL);
+        return false;
+    }
+    if (h->state != H_BODY || !h->chunked || h->head_end)
+        return true;
+    uint64_t framing = h->raw - h->head_len - h->body_len;
+    uint64_t allowed = (uint64_t)(l->max_header_bytes - h->head_len) + AG_HTTP_CHUNK_OVERHEAD * ((uint64_t)h->nchunks + 1);
+    if (framing <= allowed)
+        return true;
+    if (h->trailers)
+        respond_early(h, 431, "request trailers too large", NULL);
+    else
+        respond_early(h, 400, "chunk size line or extensions too long", NULL);
+    return false;
+}
+
+/* The head of a chunked request is complete at win[0..len): copy it out so that the body's raw
+ * input need not be kept whole (the data is copied to h->body as it is parsed). */
+static void hold_head(struct http_conn *h, const char *win, size_t len)
+{
+    ag_buf_append(&h->hold, win, len);
+    h->head_held = true;
+}
+
 static size_t on_data(struct ag_conn *c, char *data, size_t len)
 {
     struct http_conn *h = hc_of(c);
-    const struct ag_limits *l = &hs_of(c->shard)->cfg->limits;
     size_t consumed = 0;
+    bool head_done = false; /* the parser paused at a head's end: resume it even with no byte left */
     while (!ag_conn_closing(c)) {
         char *win = data + consumed;
         size_t wlen = len - consumed;
-        if (h->fed >= wlen)
+        if (h->fed >= wlen && !head_done)
             break;
+        head_done = false;
         h->win = win;
-        llhttp_errno_t e = llhttp_execute(&h->parser, win + h->fed, wlen - h->fed);
+        const char *from = win + h->fed;
+        llhttp_errno_t e = llhttp_execute(&h->parser, from, wlen - h->fed);
         if (e == HPE_OK) {
+            h->raw += wlen - h->fed;
             h->fed = wlen;
-            if (h->state == H_HEAD && wlen > l->max_header_bytes)
-                respond_early(h, 431, "request head too large", NULL);
+            if (!within_limits(h))
+                break;
+            if (h->state == H_IDLE || h->head_held) {
+                /* Blank lines before a request, or a chunked body whose head is held: nothing here
+                 * is pointed to, so the input is not kept. */
+                consumed = len;
+                h->fed = 0;
+            }
             break;
         }
         if (e == HPE_PAUSED) {
-            size_t msg_len = (size_t)(llhttp_get_error_pos(&h->parser) - win);
+            const char *pos = llhttp_get_error_pos(&h->parser);
             llhttp_resume(&h->parser);
+            h->raw += (size_t)(pos - from);
+            if (h->head_end) {
+                h->fed = (size_t)(pos - win);
+                h->head_len = (uint32_t)AG_MIN(h->raw, UINT32_MAX);
+                if (h->head_len > hs_of(c->shard)->cfg->limits.max_header_bytes) {
+                    respond_early(h, 431, "request head too large", NULL);
+                    break;
+                }
+                h->head_end = false;
+                if (h->chunked)
+                    hold_head(h, win, h->fed);
+                head_done = true;
+                continue;
+            }
+            size_t msg_len = (size_t)(pos - win);
             h->fed = 0;
             dispatch(h, win, msg_len);
             consumed += msg_len;

@@ -4,8 +4,14 @@
  * leave together in the turn's single write.
  *
  * Limits come from the config: head size (431), body size (413), header timeout (408), idle
- * keep-alive timeout (silent close), connections per shard (503). Malformed input is a 400 and the
- * connection closes after the answer. */
+ * keep-alive timeout (silent close; a connection whose answer is still being sent is not idle), send
+ * timeout (a client that reads nothing of its answer for that long: silent close), connections per
+ * shard (503). Malformed input is a 400 and the
+ * connection closes after the answer. Every byte a client sends counts against one of them: blank
+ * lines before a request count as head; a chunked body's size lines, extensions and trailers share
+ * what the head left of the head limit, plus AG_HTTP_CHUNK_OVERHEAD bytes per chunk (400 beyond, 431
+ * in the trailers). An unfinished request is kept in the connection's input only up to its head
+ * (chunked) or its head and declared body (Content-Length). */
 #ifndef AG_PROTOCOL_HTTP_H
 #define AG_PROTOCOL_HTTP_H
 
@@ -21,6 +27,9 @@
 #include "protocol/router.h"
 
 #define AG_HTTP_MAX_HEADERS 64
+/* Bytes each chunk of a chunked request body may spend on its size line and CRLFs (16 hex digits,
+ * CRLF, CRLF, and room for leading zeros) beyond the allowance it shares with the head. */
+#define AG_HTTP_CHUNK_OVERHEAD 32
 
 /* A header as offsets from the request's first byte. */
 struct ag_hdr {

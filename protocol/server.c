@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -28,7 +29,7 @@ static int shard_start(struct ag_shard *s)
     struct ag_net_config nc = {
         .listen_fd = srv->listen_fds[s->id],
         .priv_size = ag_http_conn_size(),
-        .max_conns = cfg->limits.max_conns_per_shard,
+        .max_conns = srv->max_conns,
         .max_input = (size_t)cfg->limits.max_header_bytes + cfg->limits.max_body_bytes + 65536,
         .linger_ms = 2000,
         .handler = &ag_http_conn_handler,
@@ -126,6 +127,32 @@ static int seed_and_settle(PGconn *pg, char *err, size_t errlen)
     return ag_run_settle_dead(pg, err, errlen);
 }
 
+/* Descriptors kept for what is not a client connection: per process (stdio, logs, the migration's
+ * connection, plugins) and per shard (its ring, listener and worker sockets, besides its Postgres
+ * connections). */
+#define FD_RESERVE 32
+#define FD_RESERVE_PER_SHARD 8
+
+/* Every connection is a descriptor: a limit the descriptors cannot hold ends in accept failing with
+ * EMFILE, where new clients wait unanswered instead of being told 503. */
+static uint32_t conns_per_shard(const struct ag_config *cfg, int nshards)
+{
+    uint32_t want = cfg->limits.max_conns_per_shard;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return want;
+    uint64_t other = FD_RESERVE + (uint64_t)nshards * (FD_RESERVE_PER_SHARD + cfg->db_connections_per_shard +
+                                                       AG_NET_REJECT_RESERVE);
+    uint64_t fit = rl.rlim_cur > other ? (rl.rlim_cur - other) / (uint64_t)nshards : 0;
+    if (fit >= want)
+        return want;
+    uint32_t got = fit ? (uint32_t)fit : 1;
+    ag_log(fit ? AG_LOG_INFO : AG_LOG_WARN,
+           "msg=\"max_conns_per_shard lowered to fit RLIMIT_NOFILE\" configured=%u effective=%u nofile=%llu shards=%d",
+           want, got, (unsigned long long)rl.rlim_cur, nshards);
+    return got;
+}
+
 int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
 {
     memset(srv, 0, sizeof *srv);
@@ -133,6 +160,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     int cpus[1024];
     int ncpus = ag_cpu_affinity(cpus, 1024);
     srv->nshards = ag_cpu_shard_count(cfg->shards);
+    srv->max_conns = conns_per_shard(cfg, srv->nshards);
     srv->listen_fds = ag_malloc((size_t)srv->nshards * sizeof *srv->listen_fds);
     srv->idle = ag_calloc((size_t)srv->nshards, sizeof *srv->idle);
     for (int i = 0; i < srv->nshards; i++)

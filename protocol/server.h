@@ -16,10 +16,13 @@ struct ag_server {
     int nshards;
     int port; /* the bound port (cfg->port, or the kernel's choice for 0) */
     int *listen_fds;
+    uint32_t max_conns; /* connections per shard: the configured limit, lowered to fit RLIMIT_NOFILE */
     _Atomic bool *idle; /* per shard, while draining: nothing of its own in progress */
 };
 
 /* Opens the listeners on cfg->host:cfg->port and starts the shards (cfg->shards, or one per CPU).
+ * Each shard takes at most limits.max_conns_per_shard connections, fewer if all shards' connections
+ * (and their 503 reserve) would not fit the process's RLIMIT_NOFILE beside its other descriptors.
  * cfg must outlive the server. Returns 0, or -1 after logging why (nothing is left running). */
 int ag_server_start(struct ag_server *srv, const struct ag_config *cfg);
 /* Asks every shard to drain (see ag_runtime_drain) or to stop now. */

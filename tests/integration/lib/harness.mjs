@@ -155,7 +155,9 @@ class OutputWatch {
  * flags, e.g. for precedence tests). `config`: an object written to a temp JSON file (or a path
  * string) passed as `--config FILE`. `env` is merged over the scrubbed parent environment
  * (undefined/null removes a variable). If `t` (a node:test context) is given, the process is
- * stopped and checked for sanitizer reports in t.after.
+ * stopped and checked for sanitizer reports in t.after. `prefix`: a command that runs agentd as its
+ * last arguments (e.g. ['prlimit', '--nofile=64:64', '--']); signals go to that command, which must
+ * exec agentd.
  *
  * Database: `db` (default true) passes the parent's DATABASE_URL through; false starts agentd
  * without one; a string uses that URL. `waitReady: true` additionally waits (polling GET /ready,
@@ -177,6 +179,7 @@ export async function startAgentd({
     timeoutMs = 30000,
     db = true,
     waitReady = false,
+    prefix = [],
 } = {}) {
     const bin = requireBin();
     const argv = buildArgv({ args, config, host, port });
@@ -184,7 +187,9 @@ export async function startAgentd({
     if (waitReady && !childenv.DATABASE_URL && config === null) {
         throw new Error('waitReady: agentd gets no DATABASE_URL, so /ready can never be 200 (tools/test.sh starts a throwaway PostgreSQL cluster and exports DATABASE_URL)');
     }
-    const proc = spawn(bin, argv, { env: childenv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = prefix.length
+        ? spawn(prefix[0], [...prefix.slice(1), bin, ...argv], { env: childenv, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(bin, argv, { env: childenv, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(proc);
     const err = new OutputWatch(proc.stderr);
     const out = new OutputWatch(proc.stdout);
@@ -198,7 +203,7 @@ export async function startAgentd({
     });
     proc.on('error', () => {}); // spawn failures surface through 'close' and the readiness wait
 
-    const cmdline = [bin, ...argv].join(' ');
+    const cmdline = [...prefix, bin, ...argv].join(' ');
     let m;
     try {
         m = await Promise.race([
