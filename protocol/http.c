@@ -60,6 +60,8 @@ struct http_conn {
     struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous (a chunked
                          * request: its head, copied when complete) */
     bool close_after;   /* the peer shut its side while a handler was pending */
+    bool out_paused;    /* paused between requests until the answers queued so far are sent */
+    bool eof_pending;   /* the peer shut its side while out_paused: answer what it sent first */
     bool forwarded;     /* the request is on another shard (between MSG_HTTP_RUN and its end) */
     int fwd_shard;
     bool gone_sent;     /* MSG_HTTP_GONE went to the owner; wait for its ack before finishing */
@@ -1357,6 +1359,8 @@ static void hold_head(struct http_conn *h, const char *win, size_t len)
     h->head_held = true;
 }
 
+static void on_eof(struct ag_conn *c);
+
 static size_t on_data(struct ag_conn *c, char *data, size_t len)
 {
     struct http_conn *h = hc_of(c);
@@ -1367,6 +1371,12 @@ static size_t on_data(struct ag_conn *c, char *data, size_t len)
         size_t wlen = len - consumed;
         if (h->fed >= wlen && !head_done)
             break;
+        if (h->state == H_IDLE && !h->fed && c->out_bytes >= AG_HTTP_PIPELINE_OUT_MAX) {
+            /* Between two requests, with answers piling up unread: the next one waits for on_drained. */
+            h->out_paused = true;
+            ag_conn_pause(c);
+            break;
+        }
         head_done = false;
         h->win = win;
         const char *from = win + h->fed;
@@ -1415,12 +1425,20 @@ static size_t on_data(struct ag_conn *c, char *data, size_t len)
             respond_early(h, 400, llhttp_get_error_reason(&h->parser), NULL);
         break;
     }
+    if (h->eof_pending && !h->out_paused && !ag_conn_closing(c)) {
+        h->eof_pending = false;
+        on_eof(c);
+    }
     return ag_conn_closing(c) ? len : consumed;
 }
 
 static void on_eof(struct ag_conn *c)
 {
     struct http_conn *h = hc_of(c);
+    if (h->out_paused) {
+        h->eof_pending = true; /* the requests it sent before are still answered */
+        return;
+    }
     if (h->state == H_WAIT) {
         h->close_after = true; /* answer first: a half-closed client still reads */
         if (h->streaming)
@@ -1428,6 +1446,16 @@ static void on_eof(struct ag_conn *c)
         return;
     }
     ag_conn_close(c, AG_CLOSE_AFTER_SEND);
+}
+
+/* Every queued answer went out: pipelined requests held back by AG_HTTP_PIPELINE_OUT_MAX go on. */
+static void on_drained(struct ag_conn *c)
+{
+    struct http_conn *h = hc_of(c);
+    if (!h->out_paused)
+        return;
+    h->out_paused = false;
+    ag_conn_resume(c);
 }
 
 /* A held connection whose socket closed: the handler of its pending request learns the client left. */
@@ -1465,6 +1493,7 @@ const struct ag_conn_handler ag_http_conn_handler = {
     .on_open = on_open,
     .on_data = on_data,
     .on_eof = on_eof,
+    .on_drained = on_drained,
     .on_hangup = on_hangup,
     .on_close = on_close,
     .on_exit = on_exit_conn,

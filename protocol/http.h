@@ -11,7 +11,8 @@
  * lines before a request count as head; a chunked body's size lines, extensions and trailers share
  * what the head left of the head limit, plus AG_HTTP_CHUNK_OVERHEAD bytes per chunk (400 beyond, 431
  * in the trailers). An unfinished request is kept in the connection's input only up to its head
- * (chunked) or its head and declared body (Content-Length). */
+ * (chunked) or its head and declared body (Content-Length). A client that pipelines requests without
+ * reading their answers is not read from while AG_HTTP_PIPELINE_OUT_MAX bytes of answers wait. */
 #ifndef AG_PROTOCOL_HTTP_H
 #define AG_PROTOCOL_HTTP_H
 
@@ -30,6 +31,10 @@
 /* Bytes each chunk of a chunked request body may spend on its size line and CRLFs (16 hex digits,
  * CRLF, CRLF, and room for leading zeros) beyond the allowance it shares with the head. */
 #define AG_HTTP_CHUNK_OVERHEAD 32
+/* Pipelined requests are read only while less than this many bytes of earlier answers wait to be
+ * sent: a client that sends requests and reads none of the answers is paused (its input then stops
+ * at the net layer's cap) instead of making the server queue answers without end. */
+#define AG_HTTP_PIPELINE_OUT_MAX (256u * 1024u)
 
 /* A header as offsets from the request's first byte. */
 struct ag_hdr {
