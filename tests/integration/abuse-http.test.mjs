@@ -11,7 +11,18 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
-import { buildRequest, rawConnect, request, requireDatabaseUrl, startAgentd, waitForStatus, withTimeout } from './lib/harness.mjs';
+import {
+    buildRequest,
+    getMetrics,
+    metricSum,
+    parseResponse,
+    rawConnect,
+    request,
+    requireDatabaseUrl,
+    startAgentd,
+    waitForStatus,
+    withTimeout,
+} from './lib/harness.mjs';
 
 const FLOOD_MAX = 64 << 20; // a request the server has not answered after this many bytes is unbounded
 
@@ -245,6 +256,82 @@ describe('a response still being written is not idle (idle_timeout_ms 400, send_
             // The socket buffers still hold what was sent before; reading them reaches the close.
             sock.resume();
             await withTimeout(closed, 20000, 'the server to close the non-reading connection');
+        } finally {
+            sock.destroy();
+        }
+    });
+});
+
+describe('pipelined requests whose answers are not read (1 shard)', { timeout: 60000 }, () => {
+    let srv;
+    let path;
+    let expected; // body bytes of one answer to GET path
+    before(async () => {
+        requireDatabaseUrl();
+        srv = await startAgentd({ args: ['--shards', '1'], config: { limits: { max_body_bytes: 4 << 20 } }, waitReady: true });
+        const res = await request(srv.port, {
+            method: 'POST',
+            path: '/threads',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ metadata: { pad: 'x'.repeat(1 << 20) } }),
+            timeoutMs: 30000,
+        });
+        assert.equal(res.status, 200, `create the thread: ${res.status} ${res.text.slice(0, 300)}`);
+        path = `/threads/${res.json().thread_id}`;
+        expected = (await request(srv.port, { path, timeoutMs: 30000 })).body.length;
+    });
+    after(async () => {
+        await srv.dispose();
+    });
+
+    const answered = async () => metricSum((await getMetrics(srv.port)).samples, 'agentd_requests_total', { class: '2xx' });
+
+    it('the server stops reading them while answers pile up, and answers every one once they are read', async () => {
+        const N = 200; // 200 × 1 MiB of answers if every request were answered at once
+        const sock = net.connect({ port: srv.port, host: '127.0.0.1' });
+        try {
+            sock.pause();
+            await new Promise((resolve, reject) => {
+                sock.once('connect', resolve);
+                sock.once('error', reject);
+            });
+            const before = await answered();
+            const rss0 = peakRss(srv.proc.pid);
+            sock.write(Buffer.concat(Array.from({ length: N }, () => buildRequest({ path }))));
+            await new Promise((resolve) => sock.once('readable', resolve)); // the first answer is out
+            // A measurement window, not a wait for anything: how many answers the server makes for a
+            // client that reads none of them (without the bound, all of them, about 1 GiB queued).
+            const deadline = Date.now() + 2000;
+            let polls = 0;
+            const served = async () => (await answered()) - before - ++polls; // minus the metrics requests
+            let got = await served();
+            while (got < N && Date.now() < deadline) {
+                await new Promise((resolve) => setTimeout(resolve, 50));
+                got = await served();
+            }
+            const grew = peakRss(srv.proc.pid) - rss0;
+            assert.ok(got < 32, `${got} of ${N} pipelined 1 MiB answers were made for a client reading none`);
+            assert.ok(grew < 64 << 20, `peak RSS grew ${grew >> 20} MiB while the client read nothing`);
+            // Now read: every request is answered, in order, whole.
+            let buf = Buffer.alloc(0);
+            let count = 0;
+            await withTimeout(
+                new Promise((resolve, reject) => {
+                    sock.on('data', (d) => {
+                        buf = Buffer.concat([buf, d]);
+                        for (let r; (r = parseResponse(buf)); ) {
+                            buf = buf.subarray(r.consumed);
+                            if (r.response.status !== 200 || r.response.body.length !== expected)
+                                reject(new Error(`answer ${count}: ${r.response.status}, ${r.response.body.length} of ${expected} bytes`));
+                            if (++count === N) resolve();
+                        }
+                    });
+                    sock.once('close', () => reject(new Error(`closed after ${count} of ${N} answers`)));
+                    sock.resume();
+                }),
+                60000,
+                () => `${count} of ${N} answers read`,
+            );
         } finally {
             sock.destroy();
         }
