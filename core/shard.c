@@ -267,7 +267,7 @@ static void run_loop(struct ag_shard *s)
         drain_inbox(s);
         reap(s);
         run_tasks(s);
-        if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET) == TIMER_BUDGET)
+        if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET, NULL) == TIMER_BUDGET)
             s->more_work = true;
         if (h->on_flush)
             h->on_flush(s);

@@ -94,7 +94,7 @@ static void run_timers(struct rec *r)
 {
     while (!r->done && r->heap.len) {
         r->now = ag_timer_next(&r->heap);
-        ag_timer_run(&r->heap, r->now, 64);
+        ag_timer_run(&r->heap, r->now, 64, NULL);
     }
 }
 
@@ -412,8 +412,8 @@ static void test_stress(struct rec *r)
                                     .config = "{\"configurable\":{\"tokens\":20,\"delay_ms\":100}}"},
                 err, sizeof err));
     r->now += 250 * 1000000ull;
-    ag_timer_run(&r->heap, r->now, 64);
-    ag_timer_run(&r->heap, r->now, 64);
+    ag_timer_run(&r->heap, r->now, 64, NULL);
+    ag_timer_run(&r->heap, r->now, 64, NULL);
     CHECK(r->done == 0 && count(r, "custom") == 2);
     ag_graph_run_cancel(r->run);
     CHECK(r->done == 1 && r->outcome == AG_GRAPH_CANCELLED);
