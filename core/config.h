@@ -13,6 +13,7 @@ struct ag_limits {
     uint32_t idle_timeout_ms;     /* keep-alive connection with no request in progress */
     uint32_t header_timeout_ms;   /* from a request's first byte to its complete head; beyond: 408 */
     uint32_t stream_backlog_bytes; /* output queued for a streaming client that does not read; beyond: cut off */
+    uint32_t stall_report_ms;      /* a loop turn longer than this is logged (warn) with what ran; 0: never */
 };
 
 struct ag_run_limits {
@@ -22,6 +23,8 @@ struct ag_run_limits {
     uint32_t events_max;      /* events kept in memory per run for join/attach replay */
     uint32_t lease_ms;        /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                                * whose lease expired (its process is gone) ends as error */
+    uint32_t work_per_turn;   /* run work (events, node calls, supersteps) a shard does per loop turn;
+                               * beyond: runs yield to the next turn */
 };
 
 struct ag_event_limits {
