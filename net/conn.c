@@ -237,6 +237,8 @@ void ag_conn__on_send(struct ag_shard *s, struct io_uring_cqe *cqe)
         return;
     }
     ag_stat_add(&s->stats, AG_STAT_BYTES_SENT, (uint64_t)cqe->res);
+    if (cqe->res > 0)
+        c->sent_ns = s->now_ns;
     advance_output(c, (size_t)cqe->res);
     if (!(c->flags & AG_CONN_F_CLOSED)) {
         if (c->seg_count) {

@@ -46,6 +46,7 @@ struct ag_conn {
     struct ag_oseg *segs; /* output queue: a ring of cap segments */
     uint32_t seg_head, seg_count, seg_cap;
     uint64_t out_bytes; /* queued and not yet sent */
+    uint64_t sent_ns;   /* the shard's clock when a send last moved bytes; 0: none yet */
     struct iovec iov[AG_CONN_IOV];
     struct msghdr msg;
     struct ag_timer timer; /* the protocol's (idle/header timeouts), the net layer's while lingering */
