@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/common.h"
 #include "graph/builtin.h"
 #include "graph/graph.h"
 #include "graph/ids.h"
@@ -17,20 +18,16 @@
     "\"delay_ms\":{\"title\":\"Delay Ms\",\"description\":\"Sleep between tokens, in milliseconds.\","                \
     "\"type\":\"integer\",\"minimum\":0,\"default\":0}}}"
 
-/* Without a delay a large token count would keep the shard busy for one long turn: yield to the loop
- * (a 0 ms sleep) every this many tokens. */
-#define STRESS_BURST 256
-
 enum phase { P_CUSTOM, P_MESSAGES, P_FINAL };
 
 struct stress {
     int n, delay;
     bool custom, messages;
     enum phase phase;
-    int i, burst;
+    int i;
     char chunk_id[41]; /* "run-<uuid>": the fake model call's id, shared by its chunks and its message */
     char *acc;
-    size_t len;
+    size_t len, cap;
 };
 
 static void stress_free(void *ud)
@@ -68,7 +65,11 @@ static int js_count(const json_t *v, int dflt)
 static void acc_add(struct stress *s, const char *piece)
 {
     size_t n = strlen(piece);
-    s->acc = ag_realloc(s->acc, s->len + n + 1);
+    if (s->len + n + 1 > s->cap) {
+        /* Geometric growth: the final message of a big run is built in O(tokens), not O(tokens^2). */
+        s->cap = AG_MAX(s->cap * 2, s->len + n + 1);
+        s->acc = ag_realloc(s->acc, s->cap);
+    }
     memcpy(s->acc + s->len, piece, n + 1);
     s->len += n;
 }
@@ -133,8 +134,9 @@ static void step(struct ag_graph_task *t)
             ag_graph_task_sleep(t, (uint64_t)s->delay, step);
             return;
         }
-        if (++s->burst % STRESS_BURST == 0) {
-            ag_graph_task_sleep(t, 0, step);
+        /* Without a delay: let the loop go on once this turn's run work is spent or a reader is behind. */
+        if (ag_graph_task_should_yield(t)) {
+            ag_graph_task_yield(t, step);
             return;
         }
     }

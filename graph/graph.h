@@ -130,6 +130,17 @@ void ag_graph_task_fail(struct ag_graph_task *t, const char *fmt, ...) __attribu
 /* Re-enters the node at cont after ms milliseconds (a timer on the shard). The node returns right after
  * calling this; slots and ud are kept. */
 void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn cont);
+/* True when the node should let the loop go on before it produces more: the shard's run work budget for
+ * this loop turn is spent (so that I/O and other runs get their turn), or a reader of the run's stream
+ * is behind. A node doing a long stretch of work (many events) asks between pieces and, on true, calls
+ * ag_graph_task_yield. Always false without a shard and a reader (tests). */
+bool ag_graph_task_should_yield(const struct ag_graph_task *t);
+/* How long ag_graph_task_yield pauses while a reader of the run is behind. */
+#define AG_GRAPH_YIELD_BEHIND_MS 1
+/* Re-enters the node at cont in a later loop turn: the next one, or after AG_GRAPH_YIELD_BEHIND_MS while a
+ * reader of the run's stream is behind (the loop sleeps in between instead of spinning). The node
+ * returns right after calling this; slots and ud are kept. */
+void ag_graph_task_yield(struct ag_graph_task *t, ag_graph_node_fn cont);
 /* Says the node will end the task later from its own completion (an outbound call, say); the node
  * returns right after. Without this (or a sleep, or an interrupt), returning from a node without
  * ending the task fails it. */

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "core/alloc.h"
+#include "core/shard.h"
 #include "core/timer.h"
 #include "graph/builtin.h"
 #include "graph/engine.h"
@@ -22,6 +23,9 @@ struct rec {
     char *error;
     struct ag_graph_run *run;
     bool cancel_on_custom; /* cancel the run from inside the first custom event */
+    struct ag_shard *shard;  /* a fake shard for the run work budget (NULL: none) */
+    uint32_t turn_work;      /* its budget, refilled before every fake loop turn */
+    uint32_t max_turn_events; /* the most events seen in one fake turn */
 };
 
 static uint64_t fake_now(void *ud)
@@ -60,7 +64,7 @@ static void on_done(void *ud, enum ag_graph_outcome o, const json_t *values, con
 
 static struct ag_graph_host host_of(struct rec *r)
 {
-    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done};
+    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done, r->shard, NULL};
 }
 
 static void rec_init(struct rec *r)
@@ -94,7 +98,13 @@ static void run_timers(struct rec *r)
 {
     while (!r->done && r->heap.len) {
         r->now = ag_timer_next(&r->heap);
-        ag_timer_run(&r->heap, r->now, 64, NULL);
+        size_t before = json_array_size(r->events);
+        if (r->shard)
+            r->shard->work_left = r->turn_work;
+        ag_timer_run(&r->heap, r->now, 64, r->shard ? &r->shard->work_left : NULL);
+        size_t n = json_array_size(r->events) - before;
+        if (n > r->max_turn_events)
+            r->max_turn_events = (uint32_t)n;
     }
 }
 
@@ -396,15 +406,25 @@ static void test_stress(struct rec *r)
                                        "updates task_result values checkpoint");
     rec_reset(r);
 
-    /* many tokens without a delay yield to the loop now and then, and still finish */
+    /* many tokens without a delay yield to the loop whenever the shard's work budget for the turn is spent
+     * (events and node calls count), and still finish; the node is named to the stall report */
+    r->shard = ag_calloc(1, sizeof *r->shard);
+    r->turn_work = 100;
+    r->shard->work_left = r->turn_work;
     CHECK(start(r, g,
                 (struct start_opts){.input = "{\"messages\":[]}",
                                     .config = "{\"configurable\":{\"tokens\":1000,\"mode\":\"custom\"}}"},
                 err, sizeof err));
-    CHECK(r->done == 0);
+    CHECKF(r->done == 0, "a 1000-token run with a budget of 100 ended within its first turn");
     run_timers(r);
-    CHECK(r->done == 1 && count(r, "custom") == 1000);
+    CHECKF(r->done == 1 && count(r, "custom") == 1000, "done %d, %d custom events", r->done, count(r, "custom"));
+    CHECKF(r->max_turn_events <= r->turn_work, "%u events in one turn with a budget of %u", r->max_turn_events,
+           r->turn_work);
+    CHECKF(!strncmp(r->shard->act.top, "graph=stress node=emit run=", 27), "activity named \"%s\"", r->shard->act.top);
     rec_reset(r);
+    ag_free(r->shard);
+    r->shard = NULL;
+
 
     /* cancel mid-run: timers disarmed, on_done(CANCELLED) once, nothing leaks */
     CHECK(start(r, g,
