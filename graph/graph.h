@@ -62,6 +62,15 @@ int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_grap
  * schema derived from the channels, config and context schemas with no properties). */
 void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
                           const char *config, const char *context);
+/* Checks a run's config.configurable (an object, or NULL when absent) before the run is created, so that
+ * the API refuses a value the graph cannot run with (422 naming config.configurable.<key>) instead of
+ * starting it. Returns 0, or -1 with the offending key (a string literal) in *key and why in msg. */
+typedef int (*ag_graph_config_check_fn)(const json_t *configurable, const char **key, char *msg, size_t msglen);
+/* Sets g's config check (NULL: none). */
+void ag_graph_def_config_check(struct ag_graph_def *g, ag_graph_config_check_fn fn);
+/* Runs g's config check on configurable: 0 when it passes or g has none, else -1 with *key and msg. */
+int ag_graph_def_check_config(const struct ag_graph_def *g, const json_t *configurable, const char **key, char *msg,
+                              size_t msglen);
 /* Checks the definition (every edge and listed router target names a node, START has an edge out;
  * unreachable nodes are allowed) and builds what the registry shows; no more channels, nodes or edges
  * may be added afterwards. Returns 0, or -1 with the reason in err. */

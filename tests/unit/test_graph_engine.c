@@ -425,6 +425,19 @@ static void test_stress(struct rec *r)
     ag_free(r->shard);
     r->shard = NULL;
 
+    /* the stress graph's config check: tokens beyond the maximum are refused, naming the key */
+    {
+        const char *key = NULL;
+        char msg[128] = "";
+        json_t *ok = json_pack("{s:i}", "tokens", AG_GRAPH_STRESS_TOKENS_MAX);
+        json_t *big = json_pack("{s:f}", "tokens", 1e6);
+        CHECK(ag_graph_def_check_config(g, ok, &key, msg, sizeof msg) == 0);
+        CHECK(ag_graph_def_check_config(g, NULL, &key, msg, sizeof msg) == 0);
+        CHECK(ag_graph_def_check_config(g, big, &key, msg, sizeof msg) == -1);
+        CHECK_STREQ(key, "tokens");
+        json_decref(ok);
+        json_decref(big);
+    }
 
     /* cancel mid-run: timers disarmed, on_done(CANCELLED) once, nothing leaks */
     CHECK(start(r, g,
