@@ -26,6 +26,7 @@ struct rec {
     struct ag_shard *shard;  /* a fake shard for the run work budget (NULL: none) */
     uint32_t turn_work;      /* its budget, refilled before every fake loop turn */
     uint32_t max_turn_events; /* the most events seen in one fake turn */
+    unsigned turns;           /* fake loop turns run_timers made */
 };
 
 static uint64_t fake_now(void *ud)
@@ -105,6 +106,7 @@ static void run_timers(struct rec *r)
         size_t n = json_array_size(r->events) - before;
         if (n > r->max_turn_events)
             r->max_turn_events = (uint32_t)n;
+        r->turns++;
     }
 }
 
@@ -742,6 +744,31 @@ static void test_fanout(struct rec *r)
     CHECK(count(r, "checkpoint") == 6);
     CHECK(json_integer_value(json_object_get(nth(r, "checkpoint", 5), "step")) == 4);
     rec_reset(r);
+
+    /* with a run work budget of 3 units a turn, the supersteps spread over more turns (a superstep waits for
+     * the next turn once the budget is spent); the outcome and the events stay the same */
+    r->turns = 0;
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[\"in\"]}"}, err, sizeof err));
+    run_timers(r);
+    unsigned free_turns = r->turns;
+    char k_free[1024];
+    kinds(r, k_free, sizeof k_free);
+    rec_reset(r);
+    r->shard = ag_calloc(1, sizeof *r->shard);
+    r->turn_work = 3;
+    r->shard->work_left = r->turn_work;
+    r->turns = 0;
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[\"in\"]}"}, err, sizeof err));
+    run_timers(r);
+    CHECKF(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS, "done %d outcome %d", r->done, (int)r->outcome);
+    CHECKF(r->turns > free_turns, "%u turns with a budget of 3, %u without", r->turns, free_turns);
+    want = parse("{\"log\":[\"in\",\"a\",\"b\",\"c\",\"c\",\"c\"],\"count\":3}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    CHECK_STREQ(kinds(r, k, sizeof k), k_free);
+    rec_reset(r);
+    ag_free(r->shard);
+    r->shard = NULL;
 
     /* recursion limit: 3 supersteps allowed (__start__, a+b, c) */
     CHECK(start(r, g, (struct start_opts){.input = "{}", .limit = 3}, err, sizeof err));
