@@ -3,9 +3,11 @@
  *
  * Loop phases, in order, every turn:
  *   1. cross-shard inbox (batched, budgeted)  2. reap completions in one batch
- *   3. deferred tasks (budgeted)              4. timers (capped)
- *   5. flush: the app's hook (socket writes), cross-shard wake-ups, the log write
+ *   3. deferred tasks (budgeted)              4. timers (capped; only those armed before the phase, and
+ *                                                 it stops early once the run work budget is spent)
+ *   5. flush: the app's hook (socket writes), the stall report, cross-shard wake-ups, the log write
  *   6. one submit-and-wait, then cache `now`.
+ * The run work budget (cfg runs.work_per_turn) is refilled at the start of every turn.
  *
  * Completions are dispatched by the op kind in the top byte of user_data; the upper layers register a
  * handler per kind before the runtime starts. user_data = kind:8 | generation:24 | index:32, so a late
