@@ -35,9 +35,9 @@ describe('a run cannot hold its shard (1 shard, default limits)', { timeout: 120
         const base = await runGauges(srv.port);
         // The creating request is answered in the turn the run starts in: it is a probe too.
         const p0 = performance.now();
-        const res = await post(srv.port, '/runs', {
+        const res = await withTimeout(post(srv.port, '/runs', {
             assistant_id: STRESS, input: human('go'), stream_mode: ['custom'], config: { configurable: { tokens: 50000, mode: 'custom' } },
-        });
+        }), 10000, () => 'POST /runs unanswered after 10 s: the run holds the turn it started in');
         assert.equal(res.status, 200, await res.text());
         const postMs = Math.round(performance.now() - p0);
         const probes = [];
@@ -59,7 +59,8 @@ describe('a run cannot hold its shard (1 shard, default limits)', { timeout: 120
         const during = probes.filter((p) => p.producing);
         const worst = Math.max(...probes.map((p) => p.ms));
         const seen = `POST /runs took ${postMs} ms; /ok probes ${JSON.stringify(probes)}`;
-        assert.ok(postMs < 500, `the run's creating request was held: ${seen}`);
+        // Its answer waits for a database commit too, hence a looser bound; a held one waits for the whole run.
+        assert.ok(postMs < 2000, `the run's creating request was held: ${seen}`);
         assert.ok(during.length >= 3, `want >= 3 /ok probes while the run produced; ${seen}`);
         assert.ok(worst < 500, `an /ok took ${worst} ms while a run produced (limit 500); ${seen}`);
         t.diagnostic(`POST ${postMs} ms, ${during.length} probes while producing, worst /ok ${worst} ms`);
