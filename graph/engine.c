@@ -592,7 +592,13 @@ static void drive(struct ag_graph_run *r)
             spend(r);
             run_step(r);
         } else {
+            /* Applying a step (reducers, checkpoint, values) can be the longest piece of a big run. */
+            if (r->h.shard)
+                ag_shard_activity_begin(r->h.shard, "graph=%s step=%d run=%s", r->g->graph_id, r->step + 1,
+                                        r->run_id);
             complete_step(r);
+            if (r->h.shard)
+                ag_shard_activity_end(r->h.shard);
         }
     }
     r->driving = was;

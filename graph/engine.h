@@ -85,7 +85,8 @@ struct ag_graph_host {
     /* The shard the run runs on, or NULL (tests). With a shard, every event, node call and superstep
      * spends one unit of the turn's run work budget (runs.work_per_turn); once it is spent the run goes
      * on in a later turn (before a superstep; nodes ask ag_graph_task_should_yield), and each node call
-     * is named to the shard's stall report ("graph=<id> node=<name> run=<id>"). */
+     * and each step's completion are named to the shard's stall report ("graph=<id> node=<name> run=<id>",
+     * "graph=<id> step=<n> run=<id>"). */
     struct ag_shard *shard;
     /* Optional: true while a reader of the run's stream is behind (but reading). Nodes that ask
      * ag_graph_task_should_yield then pause (ag_graph_task_yield) until it caught up. */
