@@ -44,11 +44,13 @@ static const struct opt opts[] = {
     {"limits.header_timeout_ms", NULL, T_U32, OFF(limits.header_timeout_ms), 1, 3600000},
     {"limits.stream_backlog_bytes", NULL, T_U32, OFF(limits.stream_backlog_bytes), 4096, 1u << 30},
     {"limits.send_timeout_ms", NULL, T_U32, OFF(limits.send_timeout_ms), 1, 86400000},
+    {"limits.stall_report_ms", NULL, T_U32, OFF(limits.stall_report_ms), 0, 3600000},
     {"runs.timeout_ms", NULL, T_U32, OFF(runs.timeout_ms), 1, 86400000},
     {"runs.heartbeat_ms", NULL, T_U32, OFF(runs.heartbeat_ms), 10, 3600000},
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
     {"runs.events_max", NULL, T_U32, OFF(runs.events_max), 16, 10000000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
+    {"runs.work_per_turn", NULL, T_U32, OFF(runs.work_per_turn), 1, 10000000},
     {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
     {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},
     {"events.idle_close_ms", NULL, T_U32, OFF(events.idle_close_ms), 10, 86400000},
@@ -200,11 +202,13 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->limits.header_timeout_ms = 10000;
     cfg->limits.stream_backlog_bytes = 4u << 20;
     cfg->limits.send_timeout_ms = 120000;
+    cfg->limits.stall_report_ms = 100;
     cfg->runs.timeout_ms = 3600000;
     cfg->runs.heartbeat_ms = 5000;
     cfg->runs.queue_max = 1000;
     cfg->runs.events_max = 100000;
     cfg->runs.lease_ms = 30000;
+    cfg->runs.work_per_turn = 256;
     cfg->events.retain_per_thread = 10000;
     cfg->events.memory_per_thread = 1024;
     cfg->events.idle_close_ms = 30000;

@@ -15,6 +15,7 @@ struct ag_limits {
     uint32_t stream_backlog_bytes; /* output queued for a streaming client that does not read; beyond: cut off */
     uint32_t send_timeout_ms;      /* a connection with output pending that could send no byte for this
                                     * long is closed (it is not idle while it has output to send) */
+    uint32_t stall_report_ms;      /* a loop turn longer than this is logged (warn) with what ran; 0: never */
 };
 
 struct ag_run_limits {
@@ -24,6 +25,8 @@ struct ag_run_limits {
     uint32_t events_max;      /* events kept in memory per run for join/attach replay */
     uint32_t lease_ms;        /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                                * whose lease expired (its process is gone) ends as error */
+    uint32_t work_per_turn;   /* run work (events, node calls, supersteps) a shard does per loop turn;
+                               * beyond: runs yield to the next turn */
 };
 
 struct ag_event_limits {

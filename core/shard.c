@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -21,6 +23,7 @@
 #define TIMER_BUDGET 1024
 #define WAIT_CAP_NS 1000000000ull
 #define STOP_GRACE_NS 1000000000ull
+#define STALL_REPORT_EVERY_NS 1000000000ull /* at most one stall report a second per shard */
 
 enum ctrl_code { CTRL_DRAIN = 1, CTRL_STOP = 2 };
 
@@ -100,6 +103,52 @@ void ag_shard_defer(struct ag_shard *s, struct ag_task *t)
     else
         s->tasks_head = t;
     s->tasks_tail = t;
+}
+
+void ag_shard_activity_begin(struct ag_shard *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->act.cur, sizeof s->act.cur, fmt, ap);
+    va_end(ap);
+    s->act.since_ns = ag_clock_mono_ns();
+}
+
+void ag_shard_activity_end(struct ag_shard *s)
+{
+    if (!s->act.since_ns)
+        return;
+    uint64_t took = ag_clock_mono_ns() - s->act.since_ns;
+    s->act.since_ns = 0;
+    if (took > s->act.top_ns) {
+        s->act.top_ns = took;
+        memcpy(s->act.top, s->act.cur, sizeof s->act.top);
+    }
+}
+
+/* A turn that took longer than limits.stall_report_ms is counted, and logged (rate-limited) with what
+ * ran longest in it, so a node or a handler that holds the shard can be named. */
+static void report_stall(struct ag_shard *s)
+{
+    uint32_t limit_ms = s->rt->cfg->limits.stall_report_ms;
+    uint64_t end = ag_clock_mono_ns();
+    uint64_t took = end - s->now_ns;
+    if (limit_ms && took > (uint64_t)limit_ms * 1000000u) {
+        ag_stat_add(&s->stats, AG_STAT_LOOP_STALLS, 1);
+        if (!s->act.reported_ns || end - s->act.reported_ns >= STALL_REPORT_EVERY_NS) {
+            ag_log(AG_LOG_WARN,
+                   "msg=\"loop turn stalled\" took_ms=%.1f stall_report_ms=%u longest=\"%s\" longest_ms=%.1f "
+                   "unreported=%llu",
+                   (double)took / 1e6, limit_ms, s->act.top[0] ? s->act.top : "(unnamed)", (double)s->act.top_ns / 1e6,
+                   (unsigned long long)s->act.unreported);
+            s->act.reported_ns = end;
+            s->act.unreported = 0;
+        } else {
+            s->act.unreported++;
+        }
+    }
+    s->act.top[0] = '\0';
+    s->act.top_ns = 0;
 }
 
 /* Handles up to budget messages of one lane from every other shard. Returns false when the budget
@@ -290,15 +339,19 @@ static void run_loop(struct ag_shard *s)
     const struct ag_shard_hooks *h = &s->rt->hooks;
     uint64_t stop_since = 0;
     s->now_ns = ag_clock_mono_ns();
+    const uint32_t work_per_turn = s->rt->cfg->runs.work_per_turn;
     for (;;) {
         s->more_work = false;
+        s->work_left = work_per_turn;
         drain_inbox(s);
         reap(s);
         run_tasks(s);
-        if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET) == TIMER_BUDGET)
+        /* Timers stop early once runs spent the turn's work budget; the ones left are due next turn. */
+        if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET, &s->work_left) == TIMER_BUDGET)
             s->more_work = true;
         if (h->on_flush)
             h->on_flush(s);
+        report_stall(s);
         flush_wakes(s);
         flush_log(s);
         if (s->draining && (!h->is_idle || h->is_idle(s)) && !s->tasks_head)

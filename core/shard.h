@@ -4,9 +4,11 @@
  * Loop phases, in order, every turn:
  *   1. cross-shard inbox (control lanes, then data lanes; batched, budgeted)
  *   2. reap completions in one batch
- *   3. deferred tasks (budgeted)              4. timers (capped)
- *   5. flush: the app's hook (socket writes), cross-shard wake-ups, the log write
+ *   3. deferred tasks (budgeted)              4. timers (capped; only those armed before the phase, and
+ *                                                 it stops early once the run work budget is spent)
+ *   5. flush: the app's hook (socket writes), the stall report, cross-shard wake-ups, the log write
  *   6. one submit-and-wait, then cache `now`.
+ * The run work budget (cfg runs.work_per_turn) is refilled at the start of every turn.
  *
  * Completions are dispatched by the op kind in the top byte of user_data; the upper layers register a
  * handler per kind before the runtime starts. user_data = kind:8 | generation:24 | index:32, so a late
@@ -72,6 +74,18 @@ struct ag_task {
     bool queued;
 };
 
+/* What the shard runs now, named by the layer that runs it (ag_shard_activity_begin), so that a loop turn
+ * that took too long (limits.stall_report_ms) is reported with what held it. */
+#define AG_SHARD_ACTIVITY_LEN 112
+struct ag_shard_activity {
+    uint64_t since_ns;              /* when `cur` began; 0: nothing named runs */
+    char cur[AG_SHARD_ACTIVITY_LEN]; /* what runs now */
+    char top[AG_SHARD_ACTIVITY_LEN]; /* what ran longest this turn ("" when nothing named ran) */
+    uint64_t top_ns;                 /* and for how long */
+    uint64_t reported_ns;            /* the last stall report (at most one a second is logged) */
+    uint64_t unreported;             /* stalls since that report that were not logged */
+};
+
 /* What the upper layers do at the runtime's fixed points. Every hook is optional. */
 struct ag_shard_hooks {
     /* On the shard thread after its ring exists, before the first turn. Non-zero aborts start-up. */
@@ -99,6 +113,10 @@ struct ag_shard {
     bool draining, stopping, more_work;
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
     unsigned log_inflight;
+    /* Run work this turn may still do: cfg runs.work_per_turn at the start of every turn, spent by the run
+     * engine (ag_shard_spend); once 0, runs yield to the next turn and the timer phase stops early. */
+    uint32_t work_left;
+    struct ag_shard_activity act;
     void *net; /* owned by net/ */
     void *pg;  /* owned by persist/ */
     void *app; /* owned by the protocol layer */
@@ -161,6 +179,24 @@ int ag_shard_send_data(struct ag_shard *s, int to, struct ag_msg *m);
 
 /* Queues t to run in phase 3; a task already queued is not queued twice. */
 void ag_shard_defer(struct ag_shard *s, struct ag_task *t);
+
+/* Spends n units of this turn's run work budget (down to 0). */
+static inline void ag_shard_spend(struct ag_shard *s, uint32_t n)
+{
+    s->work_left = s->work_left > n ? s->work_left - n : 0;
+}
+/* True once this turn's run work budget is spent: the caller should continue in a later turn (a 0 ms
+ * timer fires in the next turn at the earliest). */
+static inline bool ag_shard_should_yield(const struct ag_shard *s)
+{
+    return s->work_left == 0;
+}
+
+/* Names what the shard runs from now until ag_shard_activity_end (printf format; the text is copied,
+ * up to AG_SHARD_ACTIVITY_LEN - 1 bytes). Calls do not nest: a begin replaces the current name. */
+void ag_shard_activity_begin(struct ag_shard *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends what ag_shard_activity_begin named, accounting its time against the turn's longest. */
+void ag_shard_activity_end(struct ag_shard *s);
 
 /* The shard running on the calling thread, or NULL on a non-shard thread. */
 struct ag_shard *ag_shard_self(void);

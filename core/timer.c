@@ -3,6 +3,12 @@
 #include "core/alloc.h"
 #include "core/common.h"
 
+/* Earlier deadline first; equal deadlines in the order they were armed. */
+static bool before(const struct ag_timer *a, const struct ag_timer *b)
+{
+    return a->deadline_ns < b->deadline_ns || (a->deadline_ns == b->deadline_ns && a->seq < b->seq);
+}
+
 static void place(struct ag_timer_heap *h, uint32_t i, struct ag_timer *t)
 {
     h->items[i] = t;
@@ -14,7 +20,7 @@ static void sift_up(struct ag_timer_heap *h, uint32_t i)
     struct ag_timer *t = h->items[i];
     while (i > 0) {
         uint32_t p = (i - 1) / 2;
-        if (h->items[p]->deadline_ns <= t->deadline_ns)
+        if (!before(t, h->items[p]))
             break;
         place(h, i, h->items[p]);
         i = p;
@@ -27,12 +33,12 @@ static void sift_down(struct ag_timer_heap *h, uint32_t i)
     struct ag_timer *t = h->items[i];
     for (;;) {
         uint32_t l = 2 * i + 1, r = l + 1, m = i;
-        uint64_t best = t->deadline_ns;
-        if (l < h->len && h->items[l]->deadline_ns < best) {
+        const struct ag_timer *best = t;
+        if (l < h->len && before(h->items[l], best)) {
             m = l;
-            best = h->items[l]->deadline_ns;
+            best = h->items[l];
         }
-        if (r < h->len && h->items[r]->deadline_ns < best)
+        if (r < h->len && before(h->items[r], best))
             m = r;
         if (m == i)
             break;
@@ -45,8 +51,10 @@ static void sift_down(struct ag_timer_heap *h, uint32_t i)
 void ag_timer_arm(struct ag_timer_heap *h, struct ag_timer *t, uint64_t deadline_ns)
 {
     if (t->heap_idx) {
+        /* A move is a new arming: it goes behind what is already armed for the same deadline. */
         uint64_t old = t->deadline_ns;
         t->deadline_ns = deadline_ns;
+        t->seq = ++h->seq;
         if (deadline_ns < old)
             sift_up(h, t->heap_idx - 1);
         else
@@ -58,6 +66,7 @@ void ag_timer_arm(struct ag_timer_heap *h, struct ag_timer *t, uint64_t deadline
         h->items = ag_realloc(h->items, h->cap * sizeof *h->items);
     }
     t->deadline_ns = deadline_ns;
+    t->seq = ++h->seq;
     place(h, h->len++, t);
     sift_up(h, h->len - 1);
 }
@@ -72,16 +81,21 @@ void ag_timer_cancel(struct ag_timer_heap *h, struct ag_timer *t)
     if (i == h->len)
         return;
     place(h, i, last);
-    if (i > 0 && h->items[(i - 1) / 2]->deadline_ns > last->deadline_ns)
+    if (i > 0 && before(last, h->items[(i - 1) / 2]))
         sift_up(h, i);
     else
         sift_down(h, i);
 }
 
-unsigned ag_timer_run(struct ag_timer_heap *h, uint64_t now_ns, unsigned budget)
+unsigned ag_timer_run(struct ag_timer_heap *h, uint64_t now_ns, unsigned budget, const uint32_t *stop)
 {
+    /* Everything armed from here on has a larger seq. Deadlines armed from callbacks are >= now, so
+     * they sort behind every older due timer and the first one met ends the loop. */
+    uint64_t armed_before = h->seq;
     unsigned n = 0;
-    while (n < budget && h->len && h->items[0]->deadline_ns <= now_ns) {
+    while (n < budget && h->len && h->items[0]->deadline_ns <= now_ns && h->items[0]->seq <= armed_before) {
+        if (n && stop && !*stop)
+            break;
         struct ag_timer *t = h->items[0];
         ag_timer_cancel(h, t);
         n++;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/common.h"
 #include "graph/builtin.h"
 #include "graph/graph.h"
 #include "graph/ids.h"
@@ -11,15 +12,14 @@
 #define STRESS_CONFIGURABLE                                                                                            \
     "{\"title\":\"Configurable\",\"type\":\"object\",\"properties\":{"                                                \
     "\"tokens\":{\"title\":\"Tokens\",\"description\":\"Number of tokens to emit.\",\"type\":\"integer\","          \
-    "\"minimum\":0,\"default\":10},"                                                                                   \
+    "\"minimum\":0,\"maximum\":" STRESS_STR(AG_GRAPH_STRESS_TOKENS_MAX) ",\"default\":10},"                                \
     "\"mode\":{\"title\":\"Mode\",\"description\":\"custom: stream_mode custom events; messages: message chunks; "   \
     "both.\",\"type\":\"string\",\"enum\":[\"custom\",\"messages\",\"both\"],\"default\":\"both\"},"                   \
     "\"delay_ms\":{\"title\":\"Delay Ms\",\"description\":\"Sleep between tokens, in milliseconds.\","                \
     "\"type\":\"integer\",\"minimum\":0,\"default\":0}}}"
 
-/* Without a delay a large token count would keep the shard busy for one long turn: yield to the loop
- * (a 0 ms sleep) every this many tokens. */
-#define STRESS_BURST 256
+#define STRESS_STR_(x) #x
+#define STRESS_STR(x) STRESS_STR_(x)
 
 enum phase { P_CUSTOM, P_MESSAGES, P_FINAL };
 
@@ -27,10 +27,10 @@ struct stress {
     int n, delay;
     bool custom, messages;
     enum phase phase;
-    int i, burst;
+    int i;
     char chunk_id[41]; /* "run-<uuid>": the fake model call's id, shared by its chunks and its message */
     char *acc;
-    size_t len;
+    size_t len, cap;
 };
 
 static void stress_free(void *ud)
@@ -40,8 +40,8 @@ static void stress_free(void *ud)
     ag_free(s);
 }
 
-/* JS `Math.max(0, Number(v ?? dflt) | 0)`. */
-static int js_count(const json_t *v, int dflt)
+/* JS `Math.max(0, Number(v ?? dflt) | 0)`, as a double (not yet bounded). */
+static double js_number(const json_t *v, int dflt)
 {
     double d;
     if (!v || json_is_null(v))
@@ -62,13 +62,36 @@ static int js_count(const json_t *v, int dflt)
         d = 0;
     if (!isfinite(d) || d < 0)
         return 0;
+    return d;
+}
+
+static int js_count(const json_t *v, int dflt)
+{
+    double d = js_number(v, dflt);
     return d > 1e9 ? 1000000000 : (int)d;
+}
+
+/* tokens beyond AG_GRAPH_STRESS_TOKENS_MAX: a run that size is abuse, not a load test (the messages mode
+ * alone streams O(tokens^2) bytes, each chunk repeating what came before). */
+static int stress_check(const json_t *configurable, const char **key, char *msg, size_t msglen)
+{
+    double n = js_number(json_object_get(configurable, "tokens"), 10);
+    if (n > AG_GRAPH_STRESS_TOKENS_MAX) {
+        *key = "tokens";
+        snprintf(msg, msglen, "Input should be less than or equal to %d", AG_GRAPH_STRESS_TOKENS_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 static void acc_add(struct stress *s, const char *piece)
 {
     size_t n = strlen(piece);
-    s->acc = ag_realloc(s->acc, s->len + n + 1);
+    if (s->len + n + 1 > s->cap) {
+        /* Geometric growth: the final message of a big run is built in O(tokens), not O(tokens^2). */
+        s->cap = AG_MAX(s->cap * 2, s->len + n + 1);
+        s->acc = ag_realloc(s->acc, s->cap);
+    }
     memcpy(s->acc + s->len, piece, n + 1);
     s->len += n;
 }
@@ -133,8 +156,9 @@ static void step(struct ag_graph_task *t)
             ag_graph_task_sleep(t, (uint64_t)s->delay, step);
             return;
         }
-        if (++s->burst % STRESS_BURST == 0) {
-            ag_graph_task_sleep(t, 0, step);
+        /* Without a delay: let the loop go on once this turn's run work is spent or a reader is behind. */
+        if (ag_graph_task_should_yield(t)) {
+            ag_graph_task_yield(t, step);
             return;
         }
     }
@@ -142,6 +166,13 @@ static void step(struct ag_graph_task *t)
 
 static void emit(struct ag_graph_task *t)
 {
+    /* The API checks the request's config; an assistant's own config reaches only the node. */
+    const char *key = NULL;
+    char msg[128];
+    if (stress_check(json_object_get(ag_graph_task_config(t), "configurable"), &key, msg, sizeof msg) < 0) {
+        ag_graph_task_fail(t, "config.configurable.%s: %s", key, msg);
+        return;
+    }
     struct stress *s = ag_calloc(1, sizeof *s);
     s->n = js_count(ag_graph_task_configurable(t, "tokens"), 10);
     s->delay = js_count(ag_graph_task_configurable(t, "delay_ms"), 0);
@@ -165,5 +196,6 @@ struct ag_graph_def *ag_graph_builtin_stress(void)
     ag_graph_def_edge(g, "emit", AG_GRAPH_END);
     ag_graph_def_schemas(g, ag_graph_messages_schema, ag_graph_messages_schema, ag_graph_messages_schema,
                          STRESS_CONFIGURABLE, STRESS_CONFIGURABLE);
+    ag_graph_def_config_check(g, stress_check);
     return g;
 }

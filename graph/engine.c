@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/shard.h"
 #include "core/timer.h"
 #include "graph/graph_internal.h"
 #include "graph/ids.h"
@@ -67,11 +68,25 @@ struct ag_graph_run {
     bool skip_ibefore;        /* the first step of a continuing run goes past interrupt_before */
     int limit, steps;
     enum run_phase phase;
+    struct ag_timer yield; /* the next superstep, in a later turn, once the turn's work budget is spent */
     bool driving; /* inside drive() or a node call: task ends only count down */
     int in_cb;    /* inside a host callback */
 };
 
 static void drive(struct ag_graph_run *r);
+
+/* --- the shard's work budget --- */
+
+static void spend(struct ag_graph_run *r)
+{
+    if (r->h.shard)
+        ag_shard_spend(r->h.shard, 1);
+}
+
+static bool should_yield(const struct ag_graph_run *r)
+{
+    return r->h.shard && ag_shard_should_yield(r->h.shard);
+}
 
 /* --- events --- */
 
@@ -79,6 +94,7 @@ static void emit(struct ag_graph_run *r, enum ag_graph_ev_kind kind, int step, c
                  json_t *data, json_t *meta)
 {
     if (r->h.on_event && r->phase != RP_ENDED) {
+        spend(r);
         struct ag_graph_event ev = {kind, step, t ? t->name : NULL, t ? t->id : NULL, data, meta};
         r->in_cb++;
         r->h.on_event(r->h.ud, &ev);
@@ -100,6 +116,7 @@ static void end_run(struct ag_graph_run *r, enum ag_graph_outcome outcome, json_
         return;
     }
     r->phase = RP_ENDED;
+    ag_timer_cancel(r->h.timers, &r->yield);
     for (size_t i = 0; i < r->ntasks; i++)
         ag_timer_cancel(r->h.timers, &r->tasks[i]->timer);
     if (!interrupts)
@@ -417,7 +434,12 @@ static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
     t->st = TS_RUNNING;
     t->in_call = true;
     r->driving = true;
+    spend(r);
+    if (r->h.shard)
+        ag_shard_activity_begin(r->h.shard, "graph=%s node=%s run=%s", r->g->graph_id, t->name, r->run_id);
     fn(t);
+    if (r->h.shard)
+        ag_shard_activity_end(r->h.shard);
     r->driving = was;
     t->in_call = false;
     if (ended(r) || t->st != TS_RUNNING)
@@ -561,12 +583,40 @@ static void drive(struct ag_graph_run *r)
     bool was = r->driving;
     r->driving = true;
     while (r->phase == RP_STEP || r->phase == RP_STEP_DONE) {
-        if (r->phase == RP_STEP)
+        if (r->phase == RP_STEP) {
+            /* A run of many quick supersteps goes on in a later turn once this one's budget is spent. */
+            if (should_yield(r)) {
+                ag_timer_arm(r->h.timers, &r->yield, r->h.now_ns(r->h.ud));
+                break;
+            }
+            spend(r);
             run_step(r);
-        else
+        } else {
+            /* Applying a step (reducers, checkpoint, values) can be the longest piece of a big run. */
+            if (r->h.shard)
+                ag_shard_activity_begin(r->h.shard, "graph=%s step=%d run=%s", r->g->graph_id, r->step + 1,
+                                        r->run_id);
             complete_step(r);
+            if (r->h.shard)
+                ag_shard_activity_end(r->h.shard);
+        }
     }
     r->driving = was;
+}
+
+static void on_yield_timer(struct ag_timer *tm)
+{
+    struct ag_graph_run *r = AG_CONTAINER_OF(tm, struct ag_graph_run, yield);
+    if (ended(r) || r->driving)
+        return;
+    /* One superstep even when the budget is already spent again, so the run always moves on. */
+    if (r->phase == RP_STEP) {
+        r->driving = true;
+        spend(r);
+        run_step(r);
+        r->driving = false;
+    }
+    drive(r);
 }
 
 /* --- the node API --- */
@@ -769,6 +819,21 @@ void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn 
     t->st = TS_SLEEPING;
     uint64_t now = r->h.now_ns(r->h.ud), d = ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX : now + ms * 1000000u;
     ag_timer_arm(r->h.timers, &t->timer, d);
+}
+
+static bool behind(const struct ag_graph_run *r)
+{
+    return r->h.behind && r->h.behind(r->h.ud);
+}
+
+bool ag_graph_task_should_yield(const struct ag_graph_task *t)
+{
+    return should_yield(t->run) || behind(t->run);
+}
+
+void ag_graph_task_yield(struct ag_graph_task *t, ag_graph_node_fn cont)
+{
+    ag_graph_task_sleep(t, behind(t->run) ? AG_GRAPH_YIELD_BEHIND_MS : 0, cont);
 }
 
 void ag_graph_task_pending(struct ag_graph_task *t)
@@ -1065,6 +1130,7 @@ struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const str
     r->ckpt = from ? json_incref((json_t *)from) : NULL;
     r->step = from ? (int)json_integer_value(json_object_get(from, "step")) : -2;
     r->phase = RP_STEP;
+    ag_timer_init(&r->yield, on_yield_timer);
     r->driving = true;
     if (input) {
         r->input = json_incref((json_t *)input);
@@ -1119,6 +1185,7 @@ void ag_graph_run_free(struct ag_graph_run *r)
         return;
     AG_BUG_ON(r->in_cb);
     ag_graph_run_cancel(r);
+    ag_timer_cancel(r->h.timers, &r->yield);
     free_tasks(r);
     json_decref(r->config);
     json_decref(r->context);

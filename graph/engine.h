@@ -28,6 +28,7 @@
 #include "graph/graph.h"
 
 struct ag_timer_heap;
+struct ag_shard;
 struct ag_graph_run;
 
 enum ag_graph_ev_kind {
@@ -81,6 +82,15 @@ struct ag_graph_host {
      * ag_graph_run_start (a run that never waited) and from inside ag_graph_run_cancel. */
     void (*on_done)(void *ud, enum ag_graph_outcome outcome, const json_t *values, const json_t *interrupts,
                     const char *error);
+    /* The shard the run runs on, or NULL (tests). With a shard, every event, node call and superstep
+     * spends one unit of the turn's run work budget (runs.work_per_turn); once it is spent the run goes
+     * on in a later turn (before a superstep; nodes ask ag_graph_task_should_yield), and each node call
+     * and each step's completion are named to the shard's stall report ("graph=<id> node=<name> run=<id>",
+     * "graph=<id> step=<n> run=<id>"). */
+    struct ag_shard *shard;
+    /* Optional: true while a reader of the run's stream is behind (but reading). Nodes that ask
+     * ag_graph_task_should_yield then pause (ag_graph_task_yield) until it caught up. */
+    bool (*behind)(void *ud);
 };
 
 struct ag_graph_run_params {

@@ -135,6 +135,19 @@ void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char 
     }
 }
 
+void ag_graph_def_config_check(struct ag_graph_def *g, ag_graph_config_check_fn fn)
+{
+    g->config_check = fn;
+}
+
+int ag_graph_def_check_config(const struct ag_graph_def *g, const json_t *configurable, const char **key, char *msg,
+                              size_t msglen)
+{
+    if (!g->config_check)
+        return 0;
+    return g->config_check(json_is_object(configurable) ? configurable : NULL, key, msg, msglen);
+}
+
 static bool known_end(const struct ag_graph_def *g, const char *name, bool as_source)
 {
     if (ag_graph__node(g, name))

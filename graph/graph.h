@@ -62,6 +62,15 @@ int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_grap
  * schema derived from the channels, config and context schemas with no properties). */
 void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
                           const char *config, const char *context);
+/* Checks a run's config.configurable (an object, or NULL when absent) before the run is created, so that
+ * the API refuses a value the graph cannot run with (422 naming config.configurable.<key>) instead of
+ * starting it. Returns 0, or -1 with the offending key (a string literal) in *key and why in msg. */
+typedef int (*ag_graph_config_check_fn)(const json_t *configurable, const char **key, char *msg, size_t msglen);
+/* Sets g's config check (NULL: none). */
+void ag_graph_def_config_check(struct ag_graph_def *g, ag_graph_config_check_fn fn);
+/* Runs g's config check on configurable: 0 when it passes or g has none, else -1 with *key and msg. */
+int ag_graph_def_check_config(const struct ag_graph_def *g, const json_t *configurable, const char **key, char *msg,
+                              size_t msglen);
 /* Checks the definition (every edge and listed router target names a node, START has an edge out;
  * unreachable nodes are allowed) and builds what the registry shows; no more channels, nodes or edges
  * may be added afterwards. Returns 0, or -1 with the reason in err. */
@@ -130,6 +139,17 @@ void ag_graph_task_fail(struct ag_graph_task *t, const char *fmt, ...) __attribu
 /* Re-enters the node at cont after ms milliseconds (a timer on the shard). The node returns right after
  * calling this; slots and ud are kept. */
 void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn cont);
+/* True when the node should let the loop go on before it produces more: the shard's run work budget for
+ * this loop turn is spent (so that I/O and other runs get their turn), or a reader of the run's stream
+ * is behind. A node doing a long stretch of work (many events) asks between pieces and, on true, calls
+ * ag_graph_task_yield. Always false without a shard and a reader (tests). */
+bool ag_graph_task_should_yield(const struct ag_graph_task *t);
+/* How long ag_graph_task_yield pauses while a reader of the run is behind. */
+#define AG_GRAPH_YIELD_BEHIND_MS 1
+/* Re-enters the node at cont in a later loop turn: the next one, or after AG_GRAPH_YIELD_BEHIND_MS while a
+ * reader of the run's stream is behind (the loop sleeps in between instead of spinning). The node
+ * returns right after calling this; slots and ud are kept. */
+void ag_graph_task_yield(struct ag_graph_task *t, ag_graph_node_fn cont);
 /* Says the node will end the task later from its own completion (an outbound call, say); the node
  * returns right after. Without this (or a sleep, or an interrupt), returning from a node without
  * ending the task fails it. */

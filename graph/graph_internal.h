@@ -42,6 +42,7 @@ struct ag_graph_def {
     struct ag_graph_branch *branches;
     size_t nbranches;
     char *schemas[5]; /* input, output, state, config, context; NULL = default */
+    ag_graph_config_check_fn config_check; /* NULL: any configurable is accepted */
     bool compiled;
     char assistant_id[37];
     struct ag_graph_info info;

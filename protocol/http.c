@@ -928,6 +928,18 @@ void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
     conn_wrote(h, n);
 }
 
+bool ag_http_stream_behind(const struct ag_req *r)
+{
+    if (r->gone || !r->streaming || r->shard != r->conn->shard)
+        return false;
+    const struct ag_conn *c = r->conn;
+    if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
+        return false;
+    const struct ag_config *cfg = hs_of(c->shard)->cfg;
+    return c->out_bytes > cfg->limits.stream_backlog_bytes / 2 && c->sent_ns &&
+           c->shard->now_ns - c->sent_ns < (uint64_t)AG_HTTP_READER_GRACE_MS * 1000000u;
+}
+
 static void stream_end_task(struct ag_task *t)
 {
     ag_http_stream_end(AG_CONTAINER_OF(t, struct ag_req, xtask));

@@ -151,6 +151,15 @@ static inline char *ag_http_piece_data(struct ag_obuf *b)
 /* Writes piece b (from ag_http_piece_new) as the next piece: shared when the connection is on this
  * shard, its payload copied otherwise. */
 void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b);
+/* A client still reading is waited for this long: see ag_http_stream_behind. */
+#define AG_HTTP_READER_GRACE_MS 1000
+/* For the producer of a stream: true while r's client is behind but reading: more than half of
+ * limits.stream_backlog_bytes is queued for it and a write to it moved bytes within the last
+ * AG_HTTP_READER_GRACE_MS. The producer should pause rather than queue more: a connection sends one
+ * write per loop turn, so a producer faster than that would get a reader that keeps up cut off. A
+ * client that stopped reading is not waited for (false): its backlog grows and it is cut off. Also false
+ * for a forwarded request (its connection is another shard's) and once the client left. */
+bool ag_http_stream_behind(const struct ag_req *r);
 /* Ends the answer (the terminating chunk) and completes the request, like ag_http_done; r is the
  * connection's again after this call: do not touch it. Also the way to release a request whose
  * client left (after on_gone). */

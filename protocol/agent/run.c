@@ -182,6 +182,12 @@ static struct ag_obuf *thread_frame(const struct ag_run *run, const struct ag_ob
     return t;
 }
 
+/* Stream output that counts as one unit of the shard's run work budget (runs.work_per_turn) besides the
+ * unit the engine spends per event: framing, logging and sending bytes is the run's work too, and a turn
+ * bounded only in events could queue megabytes for one client (messages mode repeats the whole message
+ * in every chunk) before the first of them leaves. */
+#define WORK_UNIT_BYTES 1024
+
 /* Appends one SSE frame to the run's log and sends it to every stream subscriber. */
 static void emit_raw(struct ag_run *run, const char *event, const char *data, size_t dlen)
 {
@@ -210,6 +216,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     }
     run->ev[run->nev++] = b;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUN_EVENTS, 1);
+    ag_shard_spend(ag_run__rs->s, (uint32_t)AG_MIN(dlen / WORK_UNIT_BYTES, UINT32_MAX));
     struct ag_obuf *tb = NULL;
     for (struct sub *x = run->subs; x; x = x->next) {
         if (x->r->gone)
@@ -877,6 +884,16 @@ static uint64_t host_now(void *ud)
     return ag_run__rs->s->now_ns;
 }
 
+/* A stream reader of the run on this shard is behind but reading: the run's nodes pause for it. */
+static bool host_behind(void *ud)
+{
+    struct ag_run *run = ud;
+    for (struct sub *x = run->subs; x; x = x->next)
+        if ((x->kind == SUB_STREAM || x->kind == SUB_THREAD) && ag_http_stream_behind(x->r))
+            return true;
+    return false;
+}
+
 static void run_start(struct ag_run *run)
 {
     struct trt *t = run->t;
@@ -900,6 +917,8 @@ static void run_start(struct ag_run *run)
         .now_ns = host_now,
         .on_event = on_engine_event,
         .on_done = on_engine_done,
+        .shard = ag_run__rs->s,
+        .behind = host_behind,
     };
     json_t *md = checkpoint_metadata(run);
     json_decref(run->md);

@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/shard.h"
+#include "graph/graph.h"
 #include "graph/registry.h"
 #include "protocol/agent/run.h"
 #include "protocol/http.h"
@@ -76,6 +77,34 @@ static void refuse(struct ag_verr *e, struct ag_vpath *p, const char *key, const
 {
     ag_vpath_push_key(p, key);
     ag_verr_add(e, p, "value_error", msg, in);
+    ag_vpath_pop(p);
+}
+
+/* The graph of a system assistant, or NULL: another assistant's graph is known only once the database
+ * answered (its node then checks the merged config itself and fails the run). */
+static const struct ag_graph_def *system_graph(const char *assistant_id)
+{
+    for (size_t i = 0; i < ag_graph_count(); i++)
+        if (!strcmp(ag_graph_at(i)->assistant_id, assistant_id))
+            return ag_graph_at(i)->def;
+    return NULL;
+}
+
+/* config.configurable as the graph can run it (the stress graph's tokens bound, say). */
+static void check_configurable(const char *assistant_id, const json_t *config, struct ag_vpath *p, struct ag_verr *e)
+{
+    const struct ag_graph_def *g = system_graph(assistant_id);
+    const json_t *c = json_object_get(config, "configurable");
+    const char *key = NULL;
+    char msg[200];
+    if (!g || (c && !json_is_object(c)) || ag_graph_def_check_config(g, c, &key, msg, sizeof msg) == 0)
+        return;
+    ag_vpath_push_key(p, "config");
+    ag_vpath_push_key(p, "configurable");
+    ag_vpath_push_key(p, key);
+    ag_verr_add(e, p, "value_error", msg, json_object_get(c, key));
+    ag_vpath_pop(p);
+    ag_vpath_pop(p);
     ag_vpath_pop(p);
 }
 
@@ -161,6 +190,7 @@ void ag_runs_parse_create(json_t *body, bool stateless, struct ag_run_spec *sp, 
         }
         sp->config = json_incref(v);
     }
+    check_configurable(sp->assistant_id, present(body, "config"), &p, e);
     if ((v = present(body, "context")))
         sp->context = json_incref(v);
     if ((v = present(body, "metadata")))

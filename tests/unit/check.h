@@ -28,6 +28,18 @@ static int check_failures, check_count;
         }                                                                                                              \
     } while (0)
 
+/* CHECK with a printf message saying what was seen. */
+#define CHECKF(cond, ...)                                                                                              \
+    do {                                                                                                               \
+        check_count++;                                                                                                 \
+        if (!(cond)) {                                                                                                 \
+            check_failures++;                                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
+    } while (0)
+
 #define CHECK_DONE()                                                                                                   \
     (printf("%d checks, %d failed\n", check_count, check_failures), check_failures ? 1 : 0)
 

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "core/alloc.h"
+#include "core/shard.h"
 #include "core/timer.h"
 #include "graph/builtin.h"
 #include "graph/engine.h"
@@ -22,6 +23,10 @@ struct rec {
     char *error;
     struct ag_graph_run *run;
     bool cancel_on_custom; /* cancel the run from inside the first custom event */
+    struct ag_shard *shard;  /* a fake shard for the run work budget (NULL: none) */
+    uint32_t turn_work;      /* its budget, refilled before every fake loop turn */
+    uint32_t max_turn_events; /* the most events seen in one fake turn */
+    unsigned turns;           /* fake loop turns run_timers made */
 };
 
 static uint64_t fake_now(void *ud)
@@ -60,7 +65,7 @@ static void on_done(void *ud, enum ag_graph_outcome o, const json_t *values, con
 
 static struct ag_graph_host host_of(struct rec *r)
 {
-    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done};
+    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done, r->shard, NULL};
 }
 
 static void rec_init(struct rec *r)
@@ -94,7 +99,14 @@ static void run_timers(struct rec *r)
 {
     while (!r->done && r->heap.len) {
         r->now = ag_timer_next(&r->heap);
-        ag_timer_run(&r->heap, r->now, 64);
+        size_t before = json_array_size(r->events);
+        if (r->shard)
+            r->shard->work_left = r->turn_work;
+        ag_timer_run(&r->heap, r->now, 64, r->shard ? &r->shard->work_left : NULL);
+        size_t n = json_array_size(r->events) - before;
+        if (n > r->max_turn_events)
+            r->max_turn_events = (uint32_t)n;
+        r->turns++;
     }
 }
 
@@ -396,15 +408,41 @@ static void test_stress(struct rec *r)
                                        "updates task_result values checkpoint");
     rec_reset(r);
 
-    /* many tokens without a delay yield to the loop now and then, and still finish */
+    /* many tokens without a delay yield to the loop whenever the shard's work budget for the turn is spent
+     * (events and node calls count), and still finish; the node is named to the stall report */
+    r->shard = ag_calloc(1, sizeof *r->shard);
+    r->turn_work = 100;
+    r->shard->work_left = r->turn_work;
     CHECK(start(r, g,
                 (struct start_opts){.input = "{\"messages\":[]}",
                                     .config = "{\"configurable\":{\"tokens\":1000,\"mode\":\"custom\"}}"},
                 err, sizeof err));
-    CHECK(r->done == 0);
+    CHECKF(r->done == 0, "a 1000-token run with a budget of 100 ended within its first turn");
     run_timers(r);
-    CHECK(r->done == 1 && count(r, "custom") == 1000);
+    CHECKF(r->done == 1 && count(r, "custom") == 1000, "done %d, %d custom events", r->done, count(r, "custom"));
+    CHECKF(r->max_turn_events <= r->turn_work, "%u events in one turn with a budget of %u", r->max_turn_events,
+           r->turn_work);
+    /* what ran longest: a node call, or (on a slow machine) the step's completion */
+    CHECKF(!strcmp(r->shard->act.top, "graph=stress node=emit run=run-1") ||
+               !strcmp(r->shard->act.top, "graph=stress step=1 run=run-1"),
+           "activity named \"%s\"", r->shard->act.top);
     rec_reset(r);
+    ag_free(r->shard);
+    r->shard = NULL;
+
+    /* the stress graph's config check: tokens beyond the maximum are refused, naming the key */
+    {
+        const char *key = NULL;
+        char msg[128] = "";
+        json_t *ok = json_pack("{s:i}", "tokens", AG_GRAPH_STRESS_TOKENS_MAX);
+        json_t *big = json_pack("{s:f}", "tokens", 1e6);
+        CHECK(ag_graph_def_check_config(g, ok, &key, msg, sizeof msg) == 0);
+        CHECK(ag_graph_def_check_config(g, NULL, &key, msg, sizeof msg) == 0);
+        CHECK(ag_graph_def_check_config(g, big, &key, msg, sizeof msg) == -1);
+        CHECK_STREQ(key, "tokens");
+        json_decref(ok);
+        json_decref(big);
+    }
 
     /* cancel mid-run: timers disarmed, on_done(CANCELLED) once, nothing leaks */
     CHECK(start(r, g,
@@ -412,8 +450,8 @@ static void test_stress(struct rec *r)
                                     .config = "{\"configurable\":{\"tokens\":20,\"delay_ms\":100}}"},
                 err, sizeof err));
     r->now += 250 * 1000000ull;
-    ag_timer_run(&r->heap, r->now, 64);
-    ag_timer_run(&r->heap, r->now, 64);
+    ag_timer_run(&r->heap, r->now, 64, NULL);
+    ag_timer_run(&r->heap, r->now, 64, NULL);
     CHECK(r->done == 0 && count(r, "custom") == 2);
     ag_graph_run_cancel(r->run);
     CHECK(r->done == 1 && r->outcome == AG_GRAPH_CANCELLED);
@@ -709,6 +747,31 @@ static void test_fanout(struct rec *r)
     CHECK(count(r, "checkpoint") == 6);
     CHECK(json_integer_value(json_object_get(nth(r, "checkpoint", 5), "step")) == 4);
     rec_reset(r);
+
+    /* with a run work budget of 3 units a turn, the supersteps spread over more turns (a superstep waits for
+     * the next turn once the budget is spent); the outcome and the events stay the same */
+    r->turns = 0;
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[\"in\"]}"}, err, sizeof err));
+    run_timers(r);
+    unsigned free_turns = r->turns;
+    char k_free[1024];
+    kinds(r, k_free, sizeof k_free);
+    rec_reset(r);
+    r->shard = ag_calloc(1, sizeof *r->shard);
+    r->turn_work = 3;
+    r->shard->work_left = r->turn_work;
+    r->turns = 0;
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[\"in\"]}"}, err, sizeof err));
+    run_timers(r);
+    CHECKF(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS, "done %d outcome %d", r->done, (int)r->outcome);
+    CHECKF(r->turns > free_turns, "%u turns with a budget of 3, %u without", r->turns, free_turns);
+    want = parse("{\"log\":[\"in\",\"a\",\"b\",\"c\",\"c\",\"c\"],\"count\":3}");
+    CHECK(json_equal(r->values, want));
+    json_decref(want);
+    CHECK_STREQ(kinds(r, k, sizeof k), k_free);
+    rec_reset(r);
+    ag_free(r->shard);
+    r->shard = NULL;
 
     /* recursion limit: 3 supersteps allowed (__start__, a+b, c) */
     CHECK(start(r, g, (struct start_opts){.input = "{}", .limit = 3}, err, sizeof err));

@@ -1,9 +1,10 @@
 // Server-sent events as agentd frames them (event, data, id lines; comments are heartbeats).
 
-/** Splits an SSE body into {event, data, id} frames (data parsed as JSON). */
+/** Splits an SSE body into {event, data, id} frames (data parsed as JSON). Lines may end in CRLF (the
+ * heartbeat comments do). */
 export function parseSse(text) {
     const frames = [];
-    for (const block of text.split('\n\n')) {
+    for (const block of text.replace(/\r\n/g, '\n').split('\n\n')) {
         if (!block.trim() || block.startsWith(':')) continue;
         const f = {};
         for (const line of block.split('\n')) {
