@@ -29,6 +29,7 @@ struct tev {
     uint64_t seq;
     unsigned chan;
     bool held;
+    uint32_t bytes; /* what it holds in memory (its frame, its custom name) */
     char *custom;  /* data.name of a custom event, or NULL */
     json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
     struct ag_obuf *frame;
@@ -47,9 +48,11 @@ struct tlog {
     uint64_t flushed;    /* events up to this are committed */
     uint64_t last_event_ns;
     unsigned runs;
-    /* Recent events, ev[start..n). */
+    /* Recent events, ev[start..n), holding ev_bytes. */
     struct tev *ev;
     uint32_t start, n, cap;
+    size_t ev_bytes;
+    size_t acct; /* the bytes of this entry counted in the shard's total (log_account) */
     /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
     struct ag_buf pend;
     uint64_t pend_first, pend_max; /* seqs of its first and last event */
@@ -85,6 +88,7 @@ struct tlog_shard {
     struct ag_strmap logs;
     struct tlog *idle_head, *idle_tail;
     uint32_t nidle;
+    size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
     /* The shard's one event write: the logs it carries, those waiting for the next one. */
     struct ag_pg_query q;
     struct ag_dbq_strs strs;
@@ -213,14 +217,33 @@ static struct ag_obuf *frame_event(uint64_t seq, const char *method, const char 
     return b;
 }
 
-static void tev_clear(struct tev *e)
+static void tev_clear(struct tlog *l, struct tev *e)
 {
+    l->ev_bytes -= e->bytes;
     ag_free(e->custom);
     json_decref(e->ns);
     ag_obuf_unref(e->frame);
 }
 
 /* --- log entries --- */
+
+/* What l holds in memory now. */
+static size_t log_bytes(const struct tlog *l)
+{
+    return sizeof *l + (size_t)l->cap * sizeof *l->ev + l->ev_bytes + l->pend.cap + l->sent.cap;
+}
+
+/* Brings the shard's total up to date with l after it changed. */
+static void log_account(struct tlog *l)
+{
+    size_t now = log_bytes(l);
+    if (now > l->acct)
+        ag_stat_add(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, now - l->acct);
+    else
+        ag_stat_sub(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, l->acct - now);
+    ts->bytes += now - l->acct;
+    l->acct = now;
+}
 
 static void idle_unlink(struct tlog *l)
 {
@@ -244,11 +267,13 @@ static void log_free(struct tlog *l)
     idle_unlink(l);
     ag_strmap_del(&ts->logs, l->id, strlen(l->id));
     for (uint32_t i = l->start; i < l->n; i++)
-        tev_clear(&l->ev[i]);
+        tev_clear(l, &l->ev[i]);
     ag_free(l->ev);
     ag_buf_free(&l->pend);
     ag_buf_free(&l->sent);
     AG_BUG_ON(l->dirty || l->inflight);
+    ag_stat_sub(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, l->acct);
+    ts->bytes -= l->acct;
     ag_free(l);
 }
 
@@ -263,6 +288,7 @@ static struct tlog *log_get(const char *id, bool create)
     l = ag_calloc(1, sizeof *l);
     snprintf(l->id, sizeof l->id, "%s", id);
     ag_strmap_put(&ts->logs, l->id, strlen(l->id), l);
+    log_account(l);
     return l;
 }
 
@@ -275,7 +301,7 @@ static void trim_memory(struct tlog *l, uint32_t keep)
         if (e->seq > l->flushed || e->seq > l->delivered)
             break;
         l->evicted = e->seq;
-        tev_clear(e);
+        tev_clear(l, e);
         l->start++;
     }
     if (l->start == l->n) {
@@ -285,12 +311,14 @@ static void trim_memory(struct tlog *l, uint32_t keep)
         l->n -= l->start;
         l->start = 0;
     }
+    log_account(l);
 }
 
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
  * oldest idle ones go. */
 static void log_settle(struct tlog *l)
 {
+    log_account(l);
     if (l->deleted) {
         if (!l->inflight && !l->subs && !l->dirty)
             log_free(l);
@@ -692,6 +720,8 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     }
     e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
     e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
+    e->bytes = (uint32_t)(sizeof *e->frame + e->frame->cap + (e->custom ? strlen(e->custom) + 1 : 0));
+    l->ev_bytes += e->bytes;
     /* For Postgres: [seq, run, method, ns, data, ts]. */
     if (l->pend.len)
         ag_buf_puts(&l->pend, ",");
@@ -705,6 +735,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     ag_free(d);
     ag_free(n);
     deliver(l);
+    log_account(l);
     schedule_flush(l);
     return seq;
 }
@@ -1041,7 +1072,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
         if (held)
             continue;
         for (uint32_t k = l->start; k < l->n; k++)
-            tev_clear(&l->ev[k]);
+            tev_clear(l, &l->ev[k]);
         ag_free(l->ev);
         ag_buf_free(&l->pend);
         ag_buf_free(&l->sent);
