@@ -175,6 +175,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     if (run->nev == run->evcap) {
         uint32_t max = ag_run__rs->cfg->runs.events_max;
         if (run->nev >= max) { /* bounded: the oldest event goes */
+            run->ev_bytes -= sizeof *run->ev[0] + run->ev[0]->cap;
             ag_obuf_unref(run->ev[0]);
             memmove(run->ev, run->ev + 1, (run->nev - 1) * sizeof *run->ev);
             run->nev--;
@@ -185,6 +186,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
         }
     }
     run->ev[run->nev++] = b;
+    run->ev_bytes += sizeof *b + b->cap;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUN_EVENTS, 1);
     struct ag_obuf *tb = NULL;
     for (struct sub *x = run->subs; x; x = x->next) {
@@ -461,6 +463,21 @@ static void run_free(struct ag_run *run)
     ag_free(run);
 }
 
+/* What an ended run holds in memory: itself, its events and its output (as text: an estimate). */
+static size_t run_bytes(const struct ag_run *run)
+{
+    size_t out = run->output ? json_dumpb(run->output, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    return sizeof *run + (size_t)run->evcap * sizeof *run->ev + run->ev_bytes + out +
+           (run->error ? strlen(run->error) + 1 : 0);
+}
+
+static void recent_unlink(struct ag_run *run)
+{
+    ag_run__rs->recent_bytes -= run->recent_bytes;
+    ag_stat_sub(&ag_run__rs->s->stats, AG_STAT_ENDED_RUN_BYTES, run->recent_bytes);
+    ag_run__rs->nrecent--;
+}
+
 /* An ended run leaves the recent list and memory. */
 void ag_run__forget(struct ag_run *run)
 {
@@ -472,7 +489,7 @@ void ag_run__forget(struct ag_run *run)
         run->rnext->rprev = run->rprev;
     else
         ag_run__rs->recent_tail = run->rprev;
-    ag_run__rs->nrecent--;
+    recent_unlink(run);
     run_free(run);
 }
 
@@ -485,14 +502,18 @@ static void recent_add(struct ag_run *run)
     else
         ag_run__rs->recent_head = run;
     ag_run__rs->recent_tail = run;
-    if (++ag_run__rs->nrecent > RECENT_MAX) {
+    ag_run__rs->nrecent++;
+    run->recent_bytes = run_bytes(run);
+    ag_run__rs->recent_bytes += run->recent_bytes;
+    ag_stat_add(&ag_run__rs->s->stats, AG_STAT_ENDED_RUN_BYTES, run->recent_bytes);
+    if (ag_run__rs->nrecent > RECENT_MAX) {
         struct ag_run *old = ag_run__rs->recent_head;
         ag_run__rs->recent_head = old->rnext;
         if (ag_run__rs->recent_head)
             ag_run__rs->recent_head->rprev = NULL;
         else
             ag_run__rs->recent_tail = NULL;
-        ag_run__rs->nrecent--;
+        recent_unlink(old);
         run_free(old);
     }
 }
