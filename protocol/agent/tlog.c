@@ -62,7 +62,6 @@ struct tlog {
     bool dirty, inflight, deleted;
     struct tlog *dnext;
     uint64_t inflight_max;
-    struct ag_pg_query q;
     struct tsub *subs;
     struct tlog *inext, *iprev; /* the idle list */
     bool idle;
@@ -327,6 +326,16 @@ static void log_settle(struct tlog *l)
     if (l->runs || l->subs || l->inflight || l->pend.len || l->dirty || l->idle)
         return;
     trim_memory(l, 0);
+    /* Its buffers go as well: they are sized for its busiest moment (a long stream's events), and
+     * Postgres holds what a replay needs. */
+    if (l->n == l->start) {
+        ag_free(l->ev);
+        l->ev = NULL;
+        l->cap = 0;
+    }
+    ag_buf_free(&l->pend);
+    ag_buf_free(&l->sent);
+    log_account(l);
     if (!l->known) {
         if (l->n == l->start)
             log_free(l);
