@@ -27,6 +27,8 @@ struct ag_run_limits {
 struct ag_event_limits {
     uint32_t retain_per_thread; /* v2 events kept in Postgres per thread; older ones are deleted */
     uint32_t memory_per_thread; /* recent v2 events kept in memory per thread for quick replays */
+    uint64_t memory_bytes_per_shard; /* what every v2 log of a shard may hold in memory; beyond, events
+                                      * already written and delivered leave it (replays read Postgres) */
     uint32_t idle_close_ms;     /* a v2 stream with nothing to send and no run on its thread ends */
 };
 

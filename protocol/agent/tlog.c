@@ -20,7 +20,8 @@
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64
-/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq. */
+/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq; each holds
+ * sizeof(struct tlog) (under 300 bytes) and no buffer. */
 #define IDLE_MAX 4096
 #define RETRY_NS 500000000ull
 
@@ -313,8 +314,27 @@ static void trim_memory(struct tlog *l, uint32_t keep)
     log_account(l);
 }
 
+/* How many recent events a busy log keeps: events.memory_per_thread, none while the shard's logs
+ * hold more than events.memory_bytes_per_shard. */
+static uint32_t keep_recent(void)
+{
+    return ts->bytes > ts->cfg->events.memory_bytes_per_shard ? 0 : ts->cfg->events.memory_per_thread;
+}
+
+/* Trims l after a write or a release: its recent events as keep_recent says, and its write buffer
+ * too while the shard is over its budget. */
+static void trim_busy(struct tlog *l)
+{
+    trim_memory(l, keep_recent());
+    if (ts->bytes > ts->cfg->events.memory_bytes_per_shard && !l->inflight && !l->sent.len) {
+        ag_buf_free(&l->sent);
+        log_account(l);
+    }
+}
+
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
- * oldest idle ones go. */
+ * oldest idle ones go beyond IDLE_MAX or while the shard is over events.memory_bytes_per_shard
+ * (their seq is read from Postgres again when needed). l itself may be freed. */
 static void log_settle(struct tlog *l)
 {
     log_account(l);
@@ -349,7 +369,8 @@ static void log_settle(struct tlog *l)
     else
         ts->idle_head = l;
     ts->idle_tail = l;
-    if (++ts->nidle > IDLE_MAX)
+    ts->nidle++;
+    while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->cfg->events.memory_bytes_per_shard))
         log_free(ts->idle_head);
 }
 
@@ -465,7 +486,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
                     l->reserved = last;
             }
             deliver(l);
-            trim_memory(l, ts->cfg->events.memory_per_thread);
+            trim_busy(l);
         } else {
             put_back(l);
         }
@@ -758,7 +779,7 @@ void ag_tlog_release(const char *thread_id, uint64_t seq)
         if (l->ev[i].seq == seq)
             l->ev[i].held = false;
     deliver(l);
-    trim_memory(l, ts->cfg->events.memory_per_thread);
+    trim_busy(l);
     log_settle(l);
 }
 
