@@ -20,6 +20,8 @@ struct ag_run_limits {
     uint32_t heartbeat_ms;    /* SSE heartbeat comments and /wait keep-alive newlines */
     uint32_t queue_max;       /* runs pending on one thread (enqueue); beyond: 503 */
     uint32_t events_max;      /* events kept in memory per run for join/attach replay */
+    uint64_t recent_bytes;    /* what the ended runs a shard keeps for join/attach may hold; beyond,
+                               * the oldest go (join and attach answer from Postgres) */
     uint32_t lease_ms;        /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                                * whose lease expired (its process is gone) ends as error */
 };

@@ -25,7 +25,8 @@
 #include "protocol/sweep.h"
 
 #define OWNER "anonymous"
-/* Ended runs kept in memory per shard for join and attach (with their events). */
+/* Ended runs kept in memory per shard for join and attach (with their events), at most; and they
+ * hold at most runs.recent_bytes. */
 #define RECENT_MAX 512
 
 _Thread_local struct run_shard *ag_run__rs;
@@ -493,8 +494,52 @@ void ag_run__forget(struct ag_run *run)
     run_free(run);
 }
 
+/* An ended run keeps what join and attach answer from (status, output, error, events); the rest
+ * goes now rather than when it leaves the recent list (its checkpoint alone can be the thread's whole
+ * history). */
+static void run_shed(struct ag_run *run)
+{
+    struct ag_run_spec *sp = &run->spec;
+    json_t **owned[] = {&sp->input,  &sp->command,          &sp->config,          &sp->context,
+                        &sp->metadata, &sp->checkpoint,     &sp->interrupt_before, &sp->interrupt_after,
+                        &sp->stream_mode, &sp->feedback_keys, &run->kwargs,         &run->fork_cp,
+                        &run->prev_cp, &run->md,             &run->final_values,    &run->final_interrupts};
+    for (size_t i = 0; i < AG_ARRAY_LEN(owned); i++) {
+        json_decref(*owned[i]);
+        *owned[i] = NULL;
+    }
+    ag_free(run->kwargs_text);
+    run->kwargs_text = NULL;
+    ag_run_modes_clear(&run->modes);
+    run->modes.md = NULL;
+    if (run->evcap > run->nev) { /* the array doubled as it grew */
+        run->ev = ag_realloc(run->ev, AG_MAX(run->nev, 1u) * sizeof *run->ev);
+        run->evcap = AG_MAX(run->nev, 1u);
+    }
+}
+
+/* run keeps only its last event (its end), as attach answers a run read back from Postgres. */
+static void keep_end_only(struct ag_run *run)
+{
+    for (uint32_t i = 0; i + 1 < run->nev; i++) {
+        run->ev_bytes -= sizeof *run->ev[i] + run->ev[i]->cap;
+        ag_obuf_unref(run->ev[i]);
+    }
+    run->ev[0] = run->ev[run->nev - 1];
+    run->ev_first += run->nev - 1;
+    run->nev = run->evcap = 1;
+    run->ev = ag_realloc(run->ev, sizeof *run->ev);
+}
+
 static void recent_add(struct ag_run *run)
 {
+    uint64_t budget = ag_run__rs->cfg->runs.recent_bytes;
+    run_shed(run);
+    run->recent_bytes = run_bytes(run);
+    if (run->recent_bytes > budget && run->nev > 1) {
+        keep_end_only(run);
+        run->recent_bytes = run_bytes(run);
+    }
     run->rprev = ag_run__rs->recent_tail;
     run->rnext = NULL;
     if (ag_run__rs->recent_tail)
@@ -503,10 +548,10 @@ static void recent_add(struct ag_run *run)
         ag_run__rs->recent_head = run;
     ag_run__rs->recent_tail = run;
     ag_run__rs->nrecent++;
-    run->recent_bytes = run_bytes(run);
     ag_run__rs->recent_bytes += run->recent_bytes;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_ENDED_RUN_BYTES, run->recent_bytes);
-    if (ag_run__rs->nrecent > RECENT_MAX) {
+    /* The oldest go first; run itself stays (this may be its own statement's callback). */
+    while ((ag_run__rs->nrecent > RECENT_MAX || ag_run__rs->recent_bytes > budget) && ag_run__rs->recent_head != run) {
         struct ag_run *old = ag_run__rs->recent_head;
         ag_run__rs->recent_head = old->rnext;
         if (ag_run__rs->recent_head)
