@@ -98,6 +98,10 @@ struct ag_shard {
     bool draining, stopping, more_work;
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
     unsigned log_inflight;
+    /* The last wait ended with nothing completed; the allocation count and time of the last
+     * ag_alloc_collect (see run_loop). */
+    bool quiet;
+    uint64_t collect_allocs, collect_ns;
     void *net; /* owned by net/ */
     void *pg;  /* owned by persist/ */
     void *app; /* owned by the protocol layer */
