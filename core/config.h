@@ -22,6 +22,7 @@ struct ag_run_limits {
     uint32_t events_max;      /* events kept in memory per run for join/attach replay */
     uint64_t recent_bytes;    /* what the ended runs a shard keeps for join/attach may hold; beyond,
                                * the oldest go (join and attach answer from Postgres) */
+    uint32_t recent_ms;       /* how long an ended run stays in memory for join/attach */
     uint32_t lease_ms;        /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                                * whose lease expired (its process is gone) ends as error */
 };
@@ -31,6 +32,7 @@ struct ag_event_limits {
     uint32_t memory_per_thread; /* recent v2 events kept in memory per thread for quick replays */
     uint64_t memory_bytes_per_shard; /* what every v2 log of a shard may hold in memory; beyond, events
                                       * already written and delivered leave it (replays read Postgres) */
+    uint32_t idle_keep_ms;      /* how long an idle thread's log entry (its seq) stays in memory */
     uint32_t idle_close_ms;     /* a v2 stream with nothing to send and no run on its thread ends */
 };
 

@@ -28,6 +28,8 @@
 /* Ended runs kept in memory per shard for join and attach (with their events), at most; and they
  * hold at most runs.recent_bytes. */
 #define RECENT_MAX 512
+/* Ended runs whose runs.recent_ms is up leave memory at most this many per loop turn. */
+#define RECENT_EXPIRE_BATCH 256
 
 _Thread_local struct run_shard *ag_run__rs;
 
@@ -531,6 +533,23 @@ static void keep_end_only(struct ag_run *run)
     run->ev = ag_realloc(run->ev, sizeof *run->ev);
 }
 
+/* The oldest ended runs whose runs.recent_ms is up leave memory (join and attach answer from
+ * Postgres after that), so that a quiet server holds none. */
+static void on_recent_expire(struct ag_timer *tm)
+{
+    (void)tm;
+    uint64_t now = ag_run__rs->s->now_ns, keep = (uint64_t)ag_run__rs->cfg->runs.recent_ms * 1000000ull;
+    for (unsigned n = 0; ag_run__rs->recent_head && ag_run__rs->recent_head->ended_ns + keep <= now; n++) {
+        if (n == RECENT_EXPIRE_BATCH) {
+            ag_timer_arm(&ag_run__rs->s->timers, &ag_run__rs->recent_expire, now + 1); /* the rest next turn */
+            return;
+        }
+        ag_run__forget(ag_run__rs->recent_head);
+    }
+    if (ag_run__rs->recent_head)
+        ag_timer_arm(&ag_run__rs->s->timers, &ag_run__rs->recent_expire, ag_run__rs->recent_head->ended_ns + keep);
+}
+
 static void recent_add(struct ag_run *run)
 {
     uint64_t budget = ag_run__rs->cfg->runs.recent_bytes;
@@ -548,6 +567,10 @@ static void recent_add(struct ag_run *run)
         ag_run__rs->recent_head = run;
     ag_run__rs->recent_tail = run;
     ag_run__rs->nrecent++;
+    run->ended_ns = ag_run__rs->s->now_ns;
+    if (!ag_timer_armed(&ag_run__rs->recent_expire))
+        ag_timer_arm(&ag_run__rs->s->timers, &ag_run__rs->recent_expire,
+                     run->ended_ns + (uint64_t)ag_run__rs->cfg->runs.recent_ms * 1000000ull);
     ag_run__rs->recent_bytes += run->recent_bytes;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_ENDED_RUN_BYTES, run->recent_bytes);
     /* The oldest go first; run itself stays (this may be its own statement's callback). */
@@ -1032,6 +1055,7 @@ void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg)
     ag_run__rs = ag_calloc(1, sizeof *ag_run__rs);
     ag_run__rs->s = s;
     ag_run__rs->cfg = cfg;
+    ag_timer_init(&ag_run__rs->recent_expire, on_recent_expire);
     snprintf(lease_text, sizeof lease_text, "%u", cfg->runs.lease_ms);
     lease_def = (struct ag_sweep_def){
         .stmt = AG_SQL_RUN_LEASE,
@@ -1094,6 +1118,7 @@ void ag_run_shard_exit(struct ag_shard *s)
     ag_sweep_stop(&lease_sweep, s);
     if (!ag_run__rs)
         return;
+    ag_timer_cancel(&ag_run__rs->s->timers, &ag_run__rs->recent_expire);
     while (ag_run__rs->recent_head) {
         struct ag_run *run = ag_run__rs->recent_head;
         ag_run__rs->recent_head = run->rnext;

@@ -21,8 +21,11 @@
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64
 /* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq; each holds
- * sizeof(struct tlog) (under 300 bytes) and no buffer. */
+ * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory
+ * (the thread's next run or stream reads its seq from Postgres in a statement it sends anyway), at
+ * most IDLE_EXPIRE_BATCH per loop turn, so that a quiet server holds nothing for its threads. */
 #define IDLE_MAX 4096
+#define IDLE_EXPIRE_BATCH 256
 #define RETRY_NS 500000000ull
 
 /* One event in memory, framed once. */
@@ -66,6 +69,7 @@ struct tlog {
     struct tsub *subs;
     struct tlog *inext, *iprev; /* the idle list */
     bool idle;
+    uint64_t idle_ns; /* when it joined the idle list */
 };
 
 struct tsub {
@@ -86,8 +90,9 @@ struct tlog_shard {
     struct ag_shard *s;
     const struct ag_config *cfg;
     struct ag_strmap logs;
-    struct tlog *idle_head, *idle_tail;
+    struct tlog *idle_head, *idle_tail; /* oldest first */
     uint32_t nidle;
+    struct ag_timer idle_expire; /* armed while the idle list is not empty */
     size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
     /* The shard's one event write: the logs it carries, those waiting for the next one. */
     struct ag_pg_query q;
@@ -332,6 +337,22 @@ static void trim_busy(struct tlog *l)
     }
 }
 
+/* The oldest idle entries whose time is up leave memory. */
+static void on_idle_expire(struct ag_timer *tm)
+{
+    (void)tm;
+    uint64_t now = ts->s->now_ns, keep = (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull;
+    for (unsigned n = 0; ts->idle_head && ts->idle_head->idle_ns + keep <= now; n++) {
+        if (n == IDLE_EXPIRE_BATCH) {
+            ag_timer_arm(&ts->s->timers, &ts->idle_expire, now + 1); /* the rest next turn */
+            return;
+        }
+        log_free(ts->idle_head);
+    }
+    if (ts->idle_head)
+        ag_timer_arm(&ts->s->timers, &ts->idle_expire, ts->idle_head->idle_ns + keep);
+}
+
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
  * oldest idle ones go beyond IDLE_MAX or while the shard is over events.memory_bytes_per_shard
  * (their seq is read from Postgres again when needed). l itself may be freed. */
@@ -362,6 +383,10 @@ static void log_settle(struct tlog *l)
         return;
     }
     l->idle = true;
+    l->idle_ns = ts->s->now_ns;
+    if (!ag_timer_armed(&ts->idle_expire))
+        ag_timer_arm(&ts->s->timers, &ts->idle_expire,
+                     l->idle_ns + (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull);
     l->iprev = ts->idle_tail;
     l->inext = NULL;
     if (ts->idle_tail)
@@ -1046,6 +1071,7 @@ void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg)
     ts = ag_calloc(1, sizeof *ts);
     ts->s = s;
     ts->cfg = cfg;
+    ag_timer_init(&ts->idle_expire, on_idle_expire);
 }
 
 bool ag_tlog_shard_idle(struct ag_shard *s)
@@ -1110,6 +1136,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
     }
     ag_strmap_free(&ts->logs);
     ag_timer_cancel(&ts->s->timers, &ts->retry);
+    ag_timer_cancel(&ts->s->timers, &ts->idle_expire);
     if (ts->inflight || ts->flush_task.queued)
         return; /* held by the database layer or the task queue (only a forced exit leaves one) */
     ag_dbq_strs_free(&ts->strs);
