@@ -2,8 +2,9 @@
 // streams and many short echo runs with v2 events go through a 1-shard agentd; once everything is
 // idle, the bytes it reports holding (agentd_event_log_bytes: the v2 thread logs;
 // agentd_ended_run_bytes: ended runs kept for join/attach) stay within events.memory_bytes_per_shard
-// and runs.recent_bytes, an idle thread's log holds no buffer, and what replays need still comes
-// from Postgres (v2 `since`, v1 join and attach of a run no longer in memory).
+// and runs.recent_bytes, an idle thread's log holds no buffer, both reach 0 once quiet for
+// events.idle_keep_ms / runs.recent_ms, and what replays need still comes from Postgres (v2 `since`,
+// v1 join and attach of a run no longer in memory, the seq of a thread whose entry left memory).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
@@ -18,6 +19,7 @@ const STRESS = 3;
 const TOKENS = 3000;
 const ECHO = 60;
 const ECHO_RUNS = 2;
+const KEEP_MS = 2000; // events.idle_keep_ms and runs.recent_ms
 
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 const isRootEnd = (f) => f.event === 'lifecycle' && f.data.params.namespace.length === 0 &&
@@ -45,8 +47,8 @@ describe('memory for idle threads and ended runs is bounded in bytes (1 shard)',
     before(async () => {
         db = await freshDatabase();
         const config = writeTempFile('agentd-memory.json', {
-            events: { memory_bytes_per_shard: BUDGET },
-            runs: { recent_bytes: BUDGET },
+            events: { memory_bytes_per_shard: BUDGET, idle_keep_ms: KEEP_MS },
+            runs: { recent_bytes: BUDGET, recent_ms: KEEP_MS },
         });
         srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '1', '--config', config] });
     });
@@ -125,7 +127,20 @@ describe('memory for idle threads and ended runs is bounded in bytes (1 shard)',
         assert.deepEqual(att.frames.map((f) => [f.event, f.data]), [['end', { status: 'success' }]]);
     });
 
-    it('a thread goes on with growing seqs after it idled', async () => {
+    it(`quiet for ${KEEP_MS} ms: nothing is held for idle threads and ended runs any more`, async () => {
+        let last = null;
+        try {
+            await waitForMetrics(srv.port, (samples) => {
+                last = figures(samples);
+                return last.event_log_bytes === 0 && last.ended_run_bytes === 0;
+            }, { timeoutMs: KEEP_MS + 15000, what: 'the idle entries and ended runs to expire' });
+        } catch (e) {
+            assert.fail(`expected agentd_event_log_bytes and agentd_ended_run_bytes to reach 0 after ${KEEP_MS} ms; ` +
+                `saw ${JSON.stringify(last)} (${e.message.split('\n')[0]})`);
+        }
+    });
+
+    it('a thread whose log entry left memory goes on with growing seqs', async () => {
         const tid = echo[0];
         const before = await v2(tid, { channels: ['lifecycle'], since: 0 });
         await before.waitFor((f) => isRootEnd(f) && before.frames.filter(isRootEnd).length === ECHO_RUNS, 'the earlier runs');
