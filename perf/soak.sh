@@ -136,8 +136,11 @@ done
 # RSS and peak RSS of agentd in KiB.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$AG_PID/status"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$AG_PID/status"; }
-# A gauge summed over shards.
-gauge() { curl -s --max-time 2 "http://127.0.0.1:$SRV_PORT/metrics" | awk -v n="$1" '$1 ~ "^" n "({|$)" { s += $NF } END { print s + 0 }'; }
+# A metric summed over shards ("n/a" when this agentd does not report it).
+gauge() {
+    curl -s --max-time 2 "http://127.0.0.1:$SRV_PORT/metrics" |
+        awk -v n="$1" '$1 ~ "^" n "({|$)" { s += $NF; f = 1 } END { if (f) print s + 0; else print "n/a" }'
+}
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 T0=$(date +%s)
