@@ -75,3 +75,10 @@ uint64_t ag_alloc_count(void)
 {
     return tl_allocs;
 }
+
+void ag_alloc_collect(void)
+{
+#ifndef AG_ALLOC_LIBC
+    mi_collect(false);
+#endif
+}

@@ -17,6 +17,10 @@ void ag_free(void *p);
 /* Copies n bytes of s and adds a NUL. */
 char *ag_strndup(const char *s, size_t n);
 char *ag_strdup(const char *s);
+/* Gives the memory the calling thread freed back to the system (mimalloc keeps a thread's free pages
+ * until that thread allocates or collects; nothing with libc). Walks the thread's heap: for quiet
+ * moments, not every request. */
+void ag_alloc_collect(void);
 /* Allocations made by the calling thread since it started (for allocations-per-operation figures). */
 uint64_t ag_alloc_count(void);
 

@@ -49,10 +49,14 @@ static const struct opt opts[] = {
     {"runs.heartbeat_ms", NULL, T_U32, OFF(runs.heartbeat_ms), 10, 3600000},
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
     {"runs.events_max", NULL, T_U32, OFF(runs.events_max), 16, 10000000},
+    {"runs.recent_bytes", NULL, T_U64, OFF(runs.recent_bytes), 0, (int64_t)1 << 40},
+    {"runs.recent_ms", NULL, T_U32, OFF(runs.recent_ms), 0, 86400000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
     {"runs.work_per_turn", NULL, T_U32, OFF(runs.work_per_turn), 1, 10000000},
     {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
     {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},
+    {"events.memory_bytes_per_shard", NULL, T_U64, OFF(events.memory_bytes_per_shard), 65536, (int64_t)1 << 40},
+    {"events.idle_keep_ms", NULL, T_U32, OFF(events.idle_keep_ms), 0, 86400000},
     {"events.idle_close_ms", NULL, T_U32, OFF(events.idle_close_ms), 10, 86400000},
     {"crons.poll_ms", NULL, T_U32, OFF(crons.poll_ms), 10, 3600000},
     {"crons.claim_ms", NULL, T_U32, OFF(crons.claim_ms), 1000, 86400000},
@@ -207,10 +211,14 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
     cfg->runs.heartbeat_ms = 5000;
     cfg->runs.queue_max = 1000;
     cfg->runs.events_max = 100000;
+    cfg->runs.recent_bytes = 8u << 20;
+    cfg->runs.recent_ms = 30000;
     cfg->runs.lease_ms = 30000;
     cfg->runs.work_per_turn = 256;
     cfg->events.retain_per_thread = 10000;
     cfg->events.memory_per_thread = 1024;
+    cfg->events.memory_bytes_per_shard = 32u << 20;
+    cfg->events.idle_keep_ms = 30000;
     cfg->events.idle_close_ms = 30000;
     cfg->crons.poll_ms = 1000;
     cfg->crons.claim_ms = 60000;

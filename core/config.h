@@ -23,6 +23,9 @@ struct ag_run_limits {
     uint32_t heartbeat_ms;    /* SSE heartbeat comments and /wait keep-alive newlines */
     uint32_t queue_max;       /* runs pending on one thread (enqueue); beyond: 503 */
     uint32_t events_max;      /* events kept in memory per run for join/attach replay */
+    uint64_t recent_bytes;    /* what the ended runs a shard keeps for join/attach may hold; beyond,
+                               * the oldest go (join and attach answer from Postgres) */
+    uint32_t recent_ms;       /* how long an ended run stays in memory for join/attach */
     uint32_t lease_ms;        /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                                * whose lease expired (its process is gone) ends as error */
     uint32_t work_per_turn;   /* run work (events, node calls, supersteps) a shard does per loop turn;
@@ -32,6 +35,9 @@ struct ag_run_limits {
 struct ag_event_limits {
     uint32_t retain_per_thread; /* v2 events kept in Postgres per thread; older ones are deleted */
     uint32_t memory_per_thread; /* recent v2 events kept in memory per thread for quick replays */
+    uint64_t memory_bytes_per_shard; /* what every v2 log of a shard may hold in memory; beyond, events
+                                      * already written and delivered leave it (replays read Postgres) */
+    uint32_t idle_keep_ms;      /* how long an idle thread's log entry (its seq) stays in memory */
     uint32_t idle_close_ms;     /* a v2 stream with nothing to send and no run on its thread ends */
 };
 

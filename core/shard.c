@@ -24,6 +24,8 @@
 #define WAIT_CAP_NS 1000000000ull
 #define STOP_GRACE_NS 1000000000ull
 #define STALL_REPORT_EVERY_NS 1000000000ull /* at most one stall report a second per shard */
+/* The shortest time between two collects of freed memory (only on quiet turns). */
+#define COLLECT_NS 1000000000ull
 
 enum ctrl_code { CTRL_DRAIN = 1, CTRL_STOP = 2 };
 
@@ -324,6 +326,7 @@ static void submit_and_wait(struct ag_shard *s)
         struct io_uring_cqe *cqe;
         r = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
     }
+    s->quiet = r == -ETIME;
     if (r >= 0 || r == -ETIME) {
         ag_stat_add(&s->stats, AG_STAT_SUBMIT_CALLS, 1);
         ag_stat_add(&s->stats, AG_STAT_SUBMITTED_SQES, queued);
@@ -332,6 +335,20 @@ static void submit_and_wait(struct ag_shard *s)
     }
     s->now_ns = ag_clock_mono_ns();
     ag_stat_add(&s->stats, AG_STAT_LOOP_ITERATIONS, 1);
+}
+
+/* A shard whose last wait saw nothing complete gives what it freed since the last collect back to
+ * the system (mimalloc keeps a thread's empty pages until that thread allocates or collects, so a
+ * shard that went quiet after a burst would hold its peak for good). At most once per COLLECT_NS. */
+static void collect_when_quiet(struct ag_shard *s)
+{
+    if (!s->quiet || s->more_work || s->tasks_head || s->now_ns - s->collect_ns < COLLECT_NS)
+        return;
+    if (ag_alloc_count() == s->collect_allocs)
+        return;
+    ag_alloc_collect();
+    s->collect_ns = s->now_ns;
+    s->collect_allocs = ag_alloc_count();
 }
 
 static void run_loop(struct ag_shard *s)
@@ -362,6 +379,7 @@ static void run_loop(struct ag_shard *s)
             else if (s->now_ns - stop_since > STOP_GRACE_NS)
                 break;
         }
+        collect_when_quiet(s);
         submit_and_wait(s);
     }
     /* Let the last log write land before its buffer goes away. */

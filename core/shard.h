@@ -117,6 +117,10 @@ struct ag_shard {
      * engine (ag_shard_spend); once 0, runs yield to the next turn and the timer phase stops early. */
     uint32_t work_left;
     struct ag_shard_activity act;
+    /* The last wait ended with nothing completed; the allocation count and time of the last
+     * ag_alloc_collect (see run_loop). */
+    bool quiet;
+    uint64_t collect_allocs, collect_ns;
     void *net; /* owned by net/ */
     void *pg;  /* owned by persist/ */
     void *app; /* owned by the protocol layer */

@@ -88,6 +88,9 @@ struct ag_run {
     struct ag_obuf **ev;
     uint32_t nev, evcap;
     uint64_t ev_first, next_id;
+    size_t ev_bytes;       /* what ev's frames hold */
+    size_t recent_bytes;   /* what it holds as counted in run_shard.recent_bytes (in the recent list) */
+    uint64_t ended_ns;     /* when it joined the recent list */
     json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
     struct ag_run_modes modes; /* its v1 stream modes' framing */
     json_t *md;      /* the run's metadata as nodes and checkpoints see it */
@@ -128,6 +131,8 @@ struct run_shard {
     struct ag_strmap runs;    /* run id → struct ag_run (any state after R_CREATING) */
     struct ag_run *recent_head, *recent_tail;
     uint32_t nrecent;
+    size_t recent_bytes; /* what the runs in the recent list hold (AG_STAT_ENDED_RUN_BYTES) */
+    struct ag_timer recent_expire; /* armed while the recent list is not empty (runs.recent_ms) */
     uint32_t live; /* runs not yet R_DONE */
 };
 

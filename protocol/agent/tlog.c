@@ -20,8 +20,12 @@
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64
-/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq. */
+/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq; each holds
+ * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory
+ * (the thread's next run or stream reads its seq from Postgres in a statement it sends anyway), at
+ * most IDLE_EXPIRE_BATCH per loop turn, so that a quiet server holds nothing for its threads. */
 #define IDLE_MAX 4096
+#define IDLE_EXPIRE_BATCH 256
 #define RETRY_NS 500000000ull
 
 /* One event in memory, framed once. */
@@ -29,6 +33,7 @@ struct tev {
     uint64_t seq;
     unsigned chan;
     bool held;
+    uint32_t bytes; /* what it holds in memory (its frame, its custom name) */
     char *custom;  /* data.name of a custom event, or NULL */
     json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
     struct ag_obuf *frame;
@@ -47,9 +52,11 @@ struct tlog {
     uint64_t flushed;    /* events up to this are committed */
     uint64_t last_event_ns;
     unsigned runs;
-    /* Recent events, ev[start..n). */
+    /* Recent events, ev[start..n), holding ev_bytes. */
     struct tev *ev;
     uint32_t start, n, cap;
+    size_t ev_bytes;
+    size_t acct; /* the bytes of this entry counted in the shard's total (log_account) */
     /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
     struct ag_buf pend;
     uint64_t pend_first, pend_max; /* seqs of its first and last event */
@@ -59,10 +66,10 @@ struct tlog {
     bool dirty, inflight, deleted;
     struct tlog *dnext;
     uint64_t inflight_max;
-    struct ag_pg_query q;
     struct tsub *subs;
     struct tlog *inext, *iprev; /* the idle list */
     bool idle;
+    uint64_t idle_ns; /* when it joined the idle list */
 };
 
 struct tsub {
@@ -83,8 +90,10 @@ struct tlog_shard {
     struct ag_shard *s;
     const struct ag_config *cfg;
     struct ag_strmap logs;
-    struct tlog *idle_head, *idle_tail;
+    struct tlog *idle_head, *idle_tail; /* oldest first */
     uint32_t nidle;
+    struct ag_timer idle_expire; /* armed while the idle list is not empty */
+    size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
     /* The shard's one event write: the logs it carries, those waiting for the next one. */
     struct ag_pg_query q;
     struct ag_dbq_strs strs;
@@ -213,14 +222,33 @@ static struct ag_obuf *frame_event(uint64_t seq, const char *method, const char 
     return b;
 }
 
-static void tev_clear(struct tev *e)
+static void tev_clear(struct tlog *l, struct tev *e)
 {
+    l->ev_bytes -= e->bytes;
     ag_free(e->custom);
     json_decref(e->ns);
     ag_obuf_unref(e->frame);
 }
 
 /* --- log entries --- */
+
+/* What l holds in memory now. */
+static size_t log_bytes(const struct tlog *l)
+{
+    return sizeof *l + (size_t)l->cap * sizeof *l->ev + l->ev_bytes + l->pend.cap + l->sent.cap;
+}
+
+/* Brings the shard's total up to date with l after it changed. */
+static void log_account(struct tlog *l)
+{
+    size_t now = log_bytes(l);
+    if (now > l->acct)
+        ag_stat_add(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, now - l->acct);
+    else
+        ag_stat_sub(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, l->acct - now);
+    ts->bytes += now - l->acct;
+    l->acct = now;
+}
 
 static void idle_unlink(struct tlog *l)
 {
@@ -244,11 +272,13 @@ static void log_free(struct tlog *l)
     idle_unlink(l);
     ag_strmap_del(&ts->logs, l->id, strlen(l->id));
     for (uint32_t i = l->start; i < l->n; i++)
-        tev_clear(&l->ev[i]);
+        tev_clear(l, &l->ev[i]);
     ag_free(l->ev);
     ag_buf_free(&l->pend);
     ag_buf_free(&l->sent);
     AG_BUG_ON(l->dirty || l->inflight);
+    ag_stat_sub(&ts->s->stats, AG_STAT_EVENT_LOG_BYTES, l->acct);
+    ts->bytes -= l->acct;
     ag_free(l);
 }
 
@@ -263,6 +293,7 @@ static struct tlog *log_get(const char *id, bool create)
     l = ag_calloc(1, sizeof *l);
     snprintf(l->id, sizeof l->id, "%s", id);
     ag_strmap_put(&ts->logs, l->id, strlen(l->id), l);
+    log_account(l);
     return l;
 }
 
@@ -275,7 +306,7 @@ static void trim_memory(struct tlog *l, uint32_t keep)
         if (e->seq > l->flushed || e->seq > l->delivered)
             break;
         l->evicted = e->seq;
-        tev_clear(e);
+        tev_clear(l, e);
         l->start++;
     }
     if (l->start == l->n) {
@@ -285,12 +316,49 @@ static void trim_memory(struct tlog *l, uint32_t keep)
         l->n -= l->start;
         l->start = 0;
     }
+    log_account(l);
+}
+
+/* How many recent events a busy log keeps: events.memory_per_thread, none while the shard's logs
+ * hold more than events.memory_bytes_per_shard. */
+static uint32_t keep_recent(void)
+{
+    return ts->bytes > ts->cfg->events.memory_bytes_per_shard ? 0 : ts->cfg->events.memory_per_thread;
+}
+
+/* Trims l after a write or a release: its recent events as keep_recent says, and its write buffer
+ * too while the shard is over its budget. */
+static void trim_busy(struct tlog *l)
+{
+    trim_memory(l, keep_recent());
+    if (ts->bytes > ts->cfg->events.memory_bytes_per_shard && !l->inflight && !l->sent.len) {
+        ag_buf_free(&l->sent);
+        log_account(l);
+    }
+}
+
+/* The oldest idle entries whose time is up leave memory. */
+static void on_idle_expire(struct ag_timer *tm)
+{
+    (void)tm;
+    uint64_t now = ts->s->now_ns, keep = (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull;
+    for (unsigned n = 0; ts->idle_head && ts->idle_head->idle_ns + keep <= now; n++) {
+        if (n == IDLE_EXPIRE_BATCH) {
+            ag_timer_arm(&ts->s->timers, &ts->idle_expire, now + 1); /* the rest next turn */
+            return;
+        }
+        log_free(ts->idle_head);
+    }
+    if (ts->idle_head)
+        ag_timer_arm(&ts->s->timers, &ts->idle_expire, ts->idle_head->idle_ns + keep);
 }
 
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
- * oldest idle ones go. */
+ * oldest idle ones go beyond IDLE_MAX or while the shard is over events.memory_bytes_per_shard
+ * (their seq is read from Postgres again when needed). l itself may be freed. */
 static void log_settle(struct tlog *l)
 {
+    log_account(l);
     if (l->deleted) {
         if (!l->inflight && !l->subs && !l->dirty)
             log_free(l);
@@ -299,12 +367,26 @@ static void log_settle(struct tlog *l)
     if (l->runs || l->subs || l->inflight || l->pend.len || l->dirty || l->idle)
         return;
     trim_memory(l, 0);
+    /* Its buffers go as well: they are sized for its busiest moment (a long stream's events), and
+     * Postgres holds what a replay needs. */
+    if (l->n == l->start) {
+        ag_free(l->ev);
+        l->ev = NULL;
+        l->cap = 0;
+    }
+    ag_buf_free(&l->pend);
+    ag_buf_free(&l->sent);
+    log_account(l);
     if (!l->known) {
         if (l->n == l->start)
             log_free(l);
         return;
     }
     l->idle = true;
+    l->idle_ns = ts->s->now_ns;
+    if (!ag_timer_armed(&ts->idle_expire))
+        ag_timer_arm(&ts->s->timers, &ts->idle_expire,
+                     l->idle_ns + (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull);
     l->iprev = ts->idle_tail;
     l->inext = NULL;
     if (ts->idle_tail)
@@ -312,7 +394,8 @@ static void log_settle(struct tlog *l)
     else
         ts->idle_head = l;
     ts->idle_tail = l;
-    if (++ts->nidle > IDLE_MAX)
+    ts->nidle++;
+    while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->cfg->events.memory_bytes_per_shard))
         log_free(ts->idle_head);
 }
 
@@ -428,7 +511,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
                     l->reserved = last;
             }
             deliver(l);
-            trim_memory(l, ts->cfg->events.memory_per_thread);
+            trim_busy(l);
         } else {
             put_back(l);
         }
@@ -692,6 +775,8 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     }
     e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
     e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
+    e->bytes = (uint32_t)(sizeof *e->frame + e->frame->cap + (e->custom ? strlen(e->custom) + 1 : 0));
+    l->ev_bytes += e->bytes;
     /* For Postgres: [seq, run, method, ns, data, ts]. */
     if (l->pend.len)
         ag_buf_puts(&l->pend, ",");
@@ -705,6 +790,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     ag_free(d);
     ag_free(n);
     deliver(l);
+    log_account(l);
     schedule_flush(l);
     return seq;
 }
@@ -718,7 +804,7 @@ void ag_tlog_release(const char *thread_id, uint64_t seq)
         if (l->ev[i].seq == seq)
             l->ev[i].held = false;
     deliver(l);
-    trim_memory(l, ts->cfg->events.memory_per_thread);
+    trim_busy(l);
     log_settle(l);
 }
 
@@ -985,6 +1071,7 @@ void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg)
     ts = ag_calloc(1, sizeof *ts);
     ts->s = s;
     ts->cfg = cfg;
+    ag_timer_init(&ts->idle_expire, on_idle_expire);
 }
 
 bool ag_tlog_shard_idle(struct ag_shard *s)
@@ -1041,7 +1128,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
         if (held)
             continue;
         for (uint32_t k = l->start; k < l->n; k++)
-            tev_clear(&l->ev[k]);
+            tev_clear(l, &l->ev[k]);
         ag_free(l->ev);
         ag_buf_free(&l->pend);
         ag_buf_free(&l->sent);
@@ -1049,6 +1136,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
     }
     ag_strmap_free(&ts->logs);
     ag_timer_cancel(&ts->s->timers, &ts->retry);
+    ag_timer_cancel(&ts->s->timers, &ts->idle_expire);
     if (ts->inflight || ts->flush_task.queued)
         return; /* held by the database layer or the task queue (only a forced exit leaves one) */
     ag_dbq_strs_free(&ts->strs);
