@@ -95,6 +95,20 @@ stop_wrk() {
 # --- measurement helpers ---------------------------------------------------------------------------
 
 # A port below the ephemeral range with nothing on it.
+# Builds agentd and agentload (release preset) unless SKIP_BUILD=1, logging to $OUT/build.log, and
+# checks both exist at $AGENTD and $AGENTLOAD.
+build_agentload() {
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+        log "building the release preset (agentd, agentload)"
+        (cd "$ROOT" && timeout 600 cmake --preset release >"$OUT/build.log" 2>&1 &&
+            timeout 1800 cmake --build --preset release -j2 --target agentd agentload >>"$OUT/build.log" 2>&1) || {
+            tail -n 30 "$OUT/build.log" >&2
+            die "build failed (log: $OUT/build.log)"
+        }
+    fi
+    [ -x "$AGENTD" ] && [ -x "$AGENTLOAD" ] || die "agentd or agentload missing (cmake --build --preset release)"
+}
+
 free_port() { bash "$ROOT/tools/pg.sh" free-port; }
 
 # utime+stime (clock ticks) of the given PIDs (all threads).

@@ -104,15 +104,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 AGENTD=${AGENTD:-$ROOT/build/release/agentd}
 AGENTLOAD=${AGENTLOAD:-$ROOT/build/release/agentload}
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "building the release preset (agentd, agentload)"
-    (cd "$ROOT" && timeout 600 cmake --preset release >"$OUT/build.log" 2>&1 &&
-        timeout 1800 cmake --build --preset release -j2 --target agentd agentload >>"$OUT/build.log" 2>&1) || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-fi
-[ -x "$AGENTD" ] && [ -x "$AGENTLOAD" ] || die "agentd or agentload missing (cmake --build --preset release)"
+build_agentload
 
 # --- cluster, agentd ----------------------------------------------------------------------------------
 

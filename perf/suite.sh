@@ -151,15 +151,7 @@ trap 'log "interrupted"; exit 130' INT TERM
 
 AGENTD=${AGENTD:-$ROOT/build/release/agentd}
 AGENTLOAD=${AGENTLOAD:-$ROOT/build/release/agentload}
-if [ "${SKIP_BUILD:-0}" != 1 ]; then
-    log "building the release preset (agentd, agentload)"
-    (cd "$ROOT" && timeout 600 cmake --preset release >"$OUT/build.log" 2>&1 &&
-        timeout 1800 cmake --build --preset release -j2 --target agentd agentload >>"$OUT/build.log" 2>&1) || {
-        tail -n 30 "$OUT/build.log" >&2
-        die "build failed (log: $OUT/build.log)"
-    }
-fi
-[ -x "$AGENTD" ] && [ -x "$AGENTLOAD" ] || die "agentd or agentload missing (cmake --build --preset release)"
+build_agentload
 if [[ " $SERVERS " == *" peer "* ]] && [ ! -x "$PEER_DIR/node_modules/.bin/langgraphjs" ]; then
     die "the JS peer is not installed in $PEER_DIR ($PEER_SRC/install.sh $PEER_DIR v2)"
 fi
