@@ -110,7 +110,7 @@ bool ag_run__direct_ok(const struct trt *t, const struct ag_run *self)
 {
     if (!self)
         return !ag_run__trt_busy(t) && !t->finishing;
-    return !t->active && t->qhead == self && !self->qnext && t->creating == 1 && !t->finishing;
+    return !t->active && t->qhead == self && !self->qnext && !t->creating && !t->finishing;
 }
 
 void ag_run__queue_append(struct trt *t, struct ag_run *run)

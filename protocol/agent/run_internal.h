@@ -161,7 +161,8 @@ struct trt *ag_run__trt_get(const char *id, bool create);
 /* Runs that will change the thread's state (admission counts these). */
 bool ag_run__trt_busy(const struct trt *t);
 /* A run may be written once, at its end, only when nothing else on the thread is being written: true
- * when t has no run but self (NULL: none at all), nothing queued, creating, active or finishing. */
+ * when t has no run but self (NULL: none at all), nothing queued, creating, active or finishing. self
+ * is a run whose RUN_PREPARE has come back: it no longer counts as creating. */
 bool ag_run__direct_ok(const struct trt *t, const struct ag_run *self);
 /* Appends run (R_CREATING) to t's queue: its place in the start order is taken at acceptance. */
 void ag_run__queue_append(struct trt *t, struct ag_run *run);

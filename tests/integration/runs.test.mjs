@@ -259,10 +259,11 @@ describe('runs', { timeout: 180000 }, () => {
             const tid = await thread();
             const { res } = await wait(tid, { assistant_id: ECHO, input: human('once'), metadata: { tag: 'x' } });
             const rid = runIdOf(res);
+            // lease_expires_at stays NULL: the row was never created pending (RUN_CREATE takes a lease).
             const row = await sql(`SELECT status, started_at IS NOT NULL, ended_at IS NOT NULL, claimed_by IS NOT NULL, ` +
-                `multitask_strategy, metadata->>'tag', metadata->>'graph_id', kwargs->'config'->'configurable'->>'run_id' ` +
-                `FROM runs WHERE run_id = '${rid}'`);
-            assert.equal(row, `success|t|t|t|reject|x|echo|${rid}`);
+                `multitask_strategy, metadata->>'tag', metadata->>'graph_id', kwargs->'config'->'configurable'->>'run_id', ` +
+                `lease_expires_at IS NULL FROM runs WHERE run_id = '${rid}'`);
+            assert.equal(row, `success|t|t|t|reject|x|echo|${rid}|t`, 'written once, at its end');
             const t = await sql(`SELECT status, config->'configurable'->>'run_id', last_seq > 0, ` +
                 `jsonb_array_length("values"->'messages') FROM threads WHERE thread_id = '${tid}'`);
             assert.equal(t, `idle|${rid}|t|2`);
