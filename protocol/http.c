@@ -677,9 +677,13 @@ struct ag_http_xpiece {
 
 static void xq_flush(struct ag_req *r);
 
-static void xq_flush_task(struct ag_task *t)
+/* How long pieces refused by a full data lane wait before the next try: the connection's shard is
+ * draining it meanwhile, and a retry every turn would spin the owner. */
+#define XQ_RETRY_NS 250000ull
+
+static void xq_retry(struct ag_timer *t)
 {
-    xq_flush(AG_CONTAINER_OF(t, struct ag_req, xtask));
+    xq_flush(AG_CONTAINER_OF(t, struct ag_req, xretry));
 }
 
 /* Sends queued pieces in order. After the last send the request may be finished by the connection's
@@ -708,8 +712,8 @@ static void xq_flush(struct ag_req *r)
             r->xq_head = x;
             if (!r->xq_tail)
                 r->xq_tail = x;
-            r->xtask.fn = xq_flush_task;
-            ag_shard_defer(s, &r->xtask);
+            r->xretry.cb = xq_retry;
+            ag_timer_arm(&s->timers, &r->xretry, s->now_ns + XQ_RETRY_NS);
             return;
         }
         if (last)

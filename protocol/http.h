@@ -78,6 +78,7 @@ struct ag_req {
     const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
     struct ag_buf xbody;
     struct ag_task xtask;
+    struct ag_timer xretry;  /* executing shard: the next try at pieces the full data lane refused */
     struct ag_task gone_task;
 };
 
