@@ -114,20 +114,26 @@ static void on_exit_hook(struct ag_shard *s)
 /* --- lanes: shard 0 fills its data lane to shard 1 until it refuses, then sends one control
  * message, LANE_ROUNDS times (one round per turn). --- */
 
-#define LANE_ROUNDS 8
+#define LANE_ROUNDS 16
 
 static _Atomic uint64_t lane_data_sent; /* published when the rounds are done */
 static _Atomic bool lane_sender_done;
 static uint64_t lane_next_data;       /* shard 0 only */
 static int lane_round, lane_ctrl_refused, lane_never_full;
 static uint64_t lane_data_got, lane_ctrl_got, lane_overtook, lane_errors; /* shard 1 only */
+static _Atomic uint64_t lane_caught_up; /* shard 1 publishes lane_data_got */
 static struct ag_task lane_task;
 
 static void lane_send(struct ag_task *t)
 {
     struct ag_shard *s = ag_shard_self();
+    /* A round starts once the receiver has taken everything sent before, so that it mostly sleeps
+     * until this turn's wake-up and the lane fills within its capacity. */
+    if (atomic_load(&lane_caught_up) < lane_next_data) {
+        ag_shard_defer(s, t);
+        return;
+    }
     bool full = false;
-    /* The receiver is woken only at the end of this turn: the lane fills within its capacity. */
     for (uint64_t i = 0; i < 4ull * AG_XQ_DATA_SLOTS && !full; i++) {
         struct ag_msg m = {.type = MSG_LANE_DATA, .u64 = lane_next_data};
         if (ag_shard_send_data(s, 1, &m) == 0)
@@ -154,6 +160,7 @@ static void on_lane_data(struct ag_shard *s, const struct ag_msg *m)
     if (m->from != 0 || m->u64 != lane_data_got)
         lane_errors++;
     lane_data_got = m->u64 + 1;
+    atomic_store(&lane_caught_up, lane_data_got);
 }
 
 static void on_lane_ctrl(struct ag_shard *s, const struct ag_msg *m)
@@ -195,7 +202,9 @@ static void test_lanes(const int *cpus, int ncpus)
     printf("lanes: rounds=%d data=%llu received=%llu control-refused=%d never-full=%d control-first=%llu errors=%llu\n",
            LANE_ROUNDS, (unsigned long long)atomic_load(&lane_data_sent), (unsigned long long)lane_data_got,
            lane_ctrl_refused, lane_never_full, (unsigned long long)lane_overtook, (unsigned long long)lane_errors);
-    CHECK(lane_never_full == 0);
+    /* The receiver may still drain while a round fills the lane (its turn can run on after it caught
+     * up), so a round may not fill it on a loaded machine; most do, and one that did is the case. */
+    CHECK(lane_never_full < LANE_ROUNDS);
     CHECK(lane_ctrl_refused == 0);
     CHECK(lane_ctrl_got == LANE_ROUNDS);
     CHECK(lane_data_got == atomic_load(&lane_data_sent));
