@@ -167,10 +167,7 @@ cleanup() {
     done
     stop_agentd
     stop_peer
-    if [ "$CLUSTER_STARTED" = 1 ]; then
-        bash "$ROOT/tools/pg.sh" stop "$PGDIR" >/dev/null 2>&1 || log "warning: could not stop the cluster in $PGDIR"
-        rm -rf "$PGDIR/data"
-    fi
+    stop_cluster
     [ "$rc" -eq 0 ] || log "aborted (status $rc); logs in $OUT"
     exit "$rc"
 }

@@ -58,6 +58,14 @@ start_cluster() {
 # stop_agentd: SIGTERM to $AG_PID, SIGKILL after 5 s; clears AG_PID.
 # stop_peer: run-peer.sh stop for $PEER_PORT and its run directory; clears PEER_PORT.
 # stop_wrk: the wrk wrapper subshell $WRK_PID and the timeout+wrk under it; clears WRK_PID.
+# Stops the cluster start_cluster started (if it did) and removes its data.
+stop_cluster() {
+    if [ "${CLUSTER_STARTED:-0}" = 1 ]; then
+        bash "$ROOT/tools/pg.sh" stop "$PGDIR" >/dev/null 2>&1 || log "warning: could not stop the cluster in $PGDIR"
+        rm -rf "$PGDIR/data"
+    fi
+}
+
 stop_agentd() {
     local pid=$AG_PID i
     [ -n "$pid" ] || return 0

@@ -90,10 +90,7 @@ cleanup() {
     for p in "${LOAD_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     if [ -n "$SAMPLER_PID" ]; then kill -TERM "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; fi
     stop_agentd
-    if [ "$CLUSTER_STARTED" = 1 ]; then
-        bash "$ROOT/tools/pg.sh" stop "$PGDIR" >/dev/null 2>&1 || log "warning: could not stop the cluster in $PGDIR"
-        rm -rf "$PGDIR/data"
-    fi
+    stop_cluster
     [ "$rc" -eq 0 ] || log "status $rc; logs in $OUT"
     exit "$rc"
 }

@@ -137,10 +137,7 @@ cleanup() {
     stop_agentd
     stop_peer
     stop_nginx
-    if [ "$CLUSTER_STARTED" = 1 ]; then
-        bash "$ROOT/tools/pg.sh" stop "$PGDIR" >/dev/null 2>&1 || log "warning: could not stop the cluster in $PGDIR"
-        rm -rf "$PGDIR/data"
-    fi
+    stop_cluster
     [ "$rc" -eq 0 ] || log "aborted (status $rc); logs in $OUT"
     exit "$rc"
 }
