@@ -75,7 +75,9 @@ static int send_on(struct ag_shard *s, int to, struct ag_msg *m, enum ag_lane la
     struct ag_runtime *rt = s->rt;
     AG_BUG_ON(to == s->id || to < 0 || to >= rt->nshards);
     m->from = (uint16_t)s->id;
-    if (!ag_spsc_push(lane_of(rt, s->id, to, lane), m)) {
+    struct ag_spsc *q = lane_of(rt, s->id, to, lane);
+    /* A data lane that refuses says so once it has room: the sender waits for that, not a timer. */
+    if (!ag_spsc_push(q, m) && !(lane == AG_LANE_DATA && ag_spsc_want_room(q) && ag_spsc_push(q, m))) {
         ag_stat_add(&s->stats, lane == AG_LANE_DATA ? AG_STAT_XMSG_FULL_DATA : AG_STAT_XMSG_FULL_CTRL, 1);
         return -EAGAIN;
     }
@@ -165,6 +167,7 @@ static bool drain_lane(struct ag_shard *s, enum ag_lane lane, unsigned budget)
             continue;
         struct ag_spsc *q = lane_of(rt, from, s->id, lane);
         size_t k;
+        bool took = false;
         while (total < budget && (k = ag_spsc_pop_batch(q, batch, AG_MIN(INBOX_BATCH, budget - total))) > 0) {
             for (size_t i = 0; i < k; i++) {
                 ag_msg_fn fn = msg_handlers[batch[i].type];
@@ -173,7 +176,10 @@ static bool drain_lane(struct ag_shard *s, enum ag_lane lane, unsigned budget)
             }
             ag_stat_add(&s->stats, AG_STAT_XMSG_RECEIVED, k);
             total += (unsigned)k;
+            took = true;
         }
+        if (took && lane == AG_LANE_DATA && ag_spsc_room_wanted(q))
+            s->room_pending[from / 64] |= 1ull << (from % 64);
         if (total >= budget)
             return false;
     }
@@ -220,6 +226,17 @@ static void dispatch(struct ag_shard *s, struct io_uring_cqe *cqe)
         ag_log(AG_LOG_WARN, "msg=\"cross-shard wake-up failed, retrying\" to=%u error=\"%s\"", to,
                strerror(-cqe->res));
         s->wake_pending[to / 64] |= 1ull << (to % 64);
+        return;
+    }
+    case AG_OP_XROOM:
+        if (s->rt->hooks.on_data_room)
+            s->rt->hooks.on_data_room(s, (int)ag_ud_idx(cqe->user_data));
+        return;
+    case AG_OP_XROOM_SENT: {
+        uint32_t to = ag_ud_idx(cqe->user_data);
+        ag_log(AG_LOG_WARN, "msg=\"cross-shard room notice failed, retrying\" to=%u error=\"%s\"", to,
+               strerror(-cqe->res));
+        s->room_pending[to / 64] |= 1ull << (to % 64);
         return;
     }
     case AG_OP_CTRL:
@@ -280,20 +297,28 @@ static void run_tasks(struct ag_shard *s)
     }
 }
 
-static void flush_wakes(struct ag_shard *s)
+/* One MSG_RING of kind `kind` to every shard set in `pending` (cleared); a failure comes back as
+ * `failed` and sets the bit again. */
+static void flush_notices(struct ag_shard *s, uint64_t *pending, unsigned kind, unsigned failed)
 {
     struct ag_runtime *rt = s->rt;
     for (int w = 0; w < (rt->nshards + 63) / 64; w++) {
-        while (s->wake_pending[w]) {
-            int bit = __builtin_ctzll(s->wake_pending[w]);
-            s->wake_pending[w] &= s->wake_pending[w] - 1;
+        while (pending[w]) {
+            int bit = __builtin_ctzll(pending[w]);
+            pending[w] &= pending[w] - 1;
             int to = w * 64 + bit;
             struct io_uring_sqe *sqe = ag_shard_sqe(s);
-            io_uring_prep_msg_ring(sqe, rt->ring_fds[to], 0, ag_ud(AG_OP_XWAKE, 0, (uint32_t)s->id), 0);
-            io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_XWAKE_SENT, 0, (uint32_t)to));
+            io_uring_prep_msg_ring(sqe, rt->ring_fds[to], 0, ag_ud(kind, 0, (uint32_t)s->id), 0);
+            io_uring_sqe_set_data64(sqe, ag_ud(failed, 0, (uint32_t)to));
             sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         }
     }
+}
+
+static void flush_wakes(struct ag_shard *s)
+{
+    flush_notices(s, s->wake_pending, AG_OP_XWAKE, AG_OP_XWAKE_SENT);
+    flush_notices(s, s->room_pending, AG_OP_XROOM, AG_OP_XROOM_SENT);
 }
 
 static void flush_log(struct ag_shard *s)
@@ -466,6 +491,7 @@ int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nsh
         s->cpu = pin ? cpus[i] : -1;
         s->rt = rt;
         s->wake_pending = ag_calloc((size_t)(nshards + 63) / 64, sizeof *s->wake_pending);
+        s->room_pending = ag_calloc((size_t)(nshards + 63) / 64, sizeof *s->room_pending);
         rt->shards[i] = s;
     }
     pthread_barrier_init(&rt->barrier, NULL, (unsigned)nshards + 1);
@@ -531,6 +557,7 @@ void ag_runtime_join(struct ag_runtime *rt)
         ag_spsc_destroy(&rt->queues[i]);
     for (int i = 0; i < rt->nshards; i++) {
         ag_free(rt->shards[i]->wake_pending);
+        ag_free(rt->shards[i]->room_pending);
         ag_free(rt->shards[i]);
     }
     pthread_barrier_destroy(&rt->barrier);

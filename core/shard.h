@@ -38,6 +38,8 @@ enum {
     AG_OP_XWAKE_SENT = 2, /* our MSG_RING to another shard failed (success is skipped) */
     AG_OP_CTRL = 3,       /* control from the main thread: drain or stop */
     AG_OP_LOG = 4,        /* the log write finished */
+    AG_OP_XROOM = 5,      /* a shard took messages from a data lane we found full */
+    AG_OP_XROOM_SENT = 6, /* our MSG_RING saying so failed (success is skipped) */
     AG_OP_USER = 8,
 };
 
@@ -100,6 +102,9 @@ struct ag_shard_hooks {
     void (*on_stop)(struct ag_shard *s);
     /* On the shard thread after the loop ended, before the ring is torn down. */
     void (*on_exit)(struct ag_shard *s);
+    /* Shard `to` took messages from the data lane to it that refused one of ours (ag_shard_send_data
+     * returned -EAGAIN): what waits for that lane may go on. Called once per refusal, or later. */
+    void (*on_data_room)(struct ag_shard *s, int to);
 };
 
 struct ag_shard {
@@ -112,6 +117,7 @@ struct ag_shard {
     struct ag_task *tasks_head, *tasks_tail;
     bool draining, stopping, more_work;
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
+    uint64_t *room_pending; /* bitmap of shards whose full data lane to us we took messages from */
     unsigned log_inflight;
     /* Run work this turn may still do: cfg runs.work_per_turn at the start of every turn, spent by the run
      * engine (ag_shard_spend); once 0, runs yield to the next turn and the timer phase stops early. */
@@ -178,7 +184,8 @@ struct io_uring_sqe *ag_shard_sqe(struct ag_shard *s);
  * not allowed. */
 int ag_shard_send(struct ag_shard *s, int to, struct ag_msg *m);
 /* The same on the data lane (bulk stream pieces): never in the way of control messages, and
- * received after them. Order is kept among one sender's data messages only. */
+ * received after them. Order is kept among one sender's data messages only. After -EAGAIN,
+ * hooks.on_data_room(s, to) follows once the receiver has taken messages from the lane. */
 int ag_shard_send_data(struct ag_shard *s, int to, struct ag_msg *m);
 
 /* Queues t to run in phase 3; a task already queued is not queued twice. */

@@ -25,6 +25,7 @@ struct ag_spsc {
     size_t tail_cache;                          /* consumer's last view of tail */
     _Alignas(AG_CACHELINE) _Atomic size_t tail; /* next slot to write; written by the producer */
     size_t head_cache;                          /* producer's last view of head */
+    _Alignas(AG_CACHELINE) _Atomic bool waiting; /* the producer found it full and waits for room */
     _Alignas(AG_CACHELINE) size_t mask;
     struct ag_msg *slots;
 };
@@ -45,6 +46,27 @@ static inline bool ag_spsc_push(struct ag_spsc *q, const struct ag_msg *m)
     q->slots[t & q->mask] = *m;
     atomic_store_explicit(&q->tail, t + 1, memory_order_release);
     return true;
+}
+
+/* Producer, after a push failed: asks the consumer to say when it takes a message (see
+ * ag_spsc_room_wanted). Returns true when there is room after all: push again (the consumer may still
+ * say so later; that is harmless). The flag is set before the head is read again and the consumer
+ * reads it after moving the head, each behind a full fence, so one of the two always sees the other. */
+static inline bool ag_spsc_want_room(struct ag_spsc *q)
+{
+    atomic_store_explicit(&q->waiting, true, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    size_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    q->head_cache = atomic_load_explicit(&q->head, memory_order_acquire);
+    return t - q->head_cache <= q->mask;
+}
+
+/* Consumer, after it took messages: true (once) when the producer asked to hear of room. */
+static inline bool ag_spsc_room_wanted(struct ag_spsc *q)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&q->waiting, memory_order_relaxed) &&
+           atomic_exchange_explicit(&q->waiting, false, memory_order_acq_rel);
 }
 
 /* Consumer: copies up to max messages into out, oldest first; returns how many. */

@@ -36,6 +36,7 @@ struct http_shard {
     uint64_t id_seed, id_counter;
     int64_t date_sec;
     char date[30];
+    struct ag_req *xwait; /* requests run here whose pieces a full data lane refused (ag_req.xwait_next) */
 };
 
 struct http_conn {
@@ -677,15 +678,6 @@ struct ag_http_xpiece {
 
 static void xq_flush(struct ag_req *r);
 
-/* How long pieces refused by a full data lane wait before the next try: the connection's shard is
- * draining it meanwhile, and a retry every turn would spin the owner. */
-#define XQ_RETRY_NS 250000ull
-
-static void xq_retry(struct ag_timer *t)
-{
-    xq_flush(AG_CONTAINER_OF(t, struct ag_req, xretry));
-}
-
 /* Sends queued pieces in order. After the last send the request may be finished by the connection's
  * shard: nothing of r is touched once its final piece left. */
 static void xq_flush(struct ag_req *r)
@@ -712,12 +704,38 @@ static void xq_flush(struct ag_req *r)
             r->xq_head = x;
             if (!r->xq_tail)
                 r->xq_tail = x;
-            r->xretry.cb = xq_retry;
-            ag_timer_arm(&s->timers, &r->xretry, s->now_ns + XQ_RETRY_NS);
+            /* The connection's shard says when it took from the lane (ag_http_data_room): waiting for
+             * that, not retrying every turn, leaves this shard free meanwhile. Pieces that come
+             * meanwhile queue behind these. */
+            if (!r->xwaiting) {
+                struct http_shard *hs = hs_of(s);
+                r->xwaiting = true;
+                r->xwait_next = hs->xwait;
+                hs->xwait = r;
+            }
             return;
         }
         if (last)
             return;
+    }
+}
+
+void ag_http_data_room(struct ag_shard *s, int to)
+{
+    struct http_shard *hs = hs_of(s);
+    struct ag_req *list = hs->xwait;
+    hs->xwait = NULL;
+    while (list) {
+        struct ag_req *r = list;
+        list = r->xwait_next; /* read first: r may be finished by its connection's shard once sent */
+        r->xwaiting = false;
+        if (r->conn->shard->id == to) {
+            xq_flush(r);
+        } else {
+            r->xwaiting = true;
+            r->xwait_next = hs->xwait;
+            hs->xwait = r;
+        }
     }
 }
 
@@ -728,7 +746,9 @@ static void xq_append(struct ag_req *r, struct ag_http_xpiece *x)
     x->r = r;
     if (x->kind == XP_DATA)
         r->xq_bytes += x->len;
-    bool idle = !r->xq_head && !r->xtask.queued;
+    /* Nothing queued and not waiting for room: send now. Otherwise it goes behind the rest (a request
+     * waiting for room must not send, its cut-off freed its data pieces or not). */
+    bool idle = !r->xq_head && !r->xtask.queued && !r->xwaiting;
     if (r->xq_tail)
         r->xq_tail->next = x;
     else

@@ -78,7 +78,8 @@ struct ag_req {
     const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
     struct ag_buf xbody;
     struct ag_task xtask;
-    struct ag_timer xretry;  /* executing shard: the next try at pieces the full data lane refused */
+    bool xwaiting;            /* executing shard: its pieces wait for room on the data lane */
+    struct ag_req *xwait_next; /* executing shard: the next request waiting so */
     struct ag_task gone_task;
 };
 
@@ -88,6 +89,9 @@ void ag_http_shard_exit(struct ag_shard *s);
 /* The net handler for HTTP connections, and its per-connection state size. */
 extern const struct ag_conn_handler ag_http_conn_handler;
 size_t ag_http_conn_size(void);
+/* The shard's hooks.on_data_room: shard `to` took from the full data lane to it; the streamed answers
+ * whose pieces it refused go on. */
+void ag_http_data_room(struct ag_shard *s, int to);
 /* Drain: close every connection with no request in progress; the others close after their answer. */
 void ag_http_drain(struct ag_shard *s);
 /* Stop: close every connection now. */

@@ -106,6 +106,7 @@ static const struct ag_shard_hooks hooks = {
     .is_idle = shard_idle,
     .on_stop = ag_http_stop,
     .on_exit = shard_exit,
+    .on_data_room = ag_http_data_room,
 };
 
 static void close_listeners(struct ag_server *srv)

@@ -2,7 +2,8 @@
  * through the real runtime (SPSC queues + MSG_RING wake-ups); each receiver checks that every
  * sender's sequence arrives complete, once, and in order. Then the two lanes: a data lane filled
  * until it refuses never refuses a control message, which overtakes the queued data; each lane
- * keeps its order. Runs under TSan too. */
+ * keeps its order, and a refused sender hears of room once the receiver took from the lane. Runs
+ * under TSan too. */
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -122,6 +123,7 @@ static uint64_t lane_next_data;       /* shard 0 only */
 static int lane_round, lane_ctrl_refused, lane_never_full;
 static uint64_t lane_data_got, lane_ctrl_got, lane_overtook, lane_errors; /* shard 1 only */
 static _Atomic uint64_t lane_caught_up; /* shard 1 publishes lane_data_got */
+static uint64_t lane_room_notices;      /* shard 0: hooks.on_data_room(s, 1) calls */
 static struct ag_task lane_task;
 
 static void lane_send(struct ag_task *t)
@@ -172,6 +174,12 @@ static void on_lane_ctrl(struct ag_shard *s, const struct ag_msg *m)
     lane_ctrl_got++;
 }
 
+static void lane_room(struct ag_shard *s, int to)
+{
+    if (s->id == 0 && to == 1)
+        lane_room_notices++;
+}
+
 static int lane_start(struct ag_shard *s)
 {
     if (s->id == 0) {
@@ -192,16 +200,18 @@ static bool lane_idle(struct ag_shard *s)
 static void test_lanes(const int *cpus, int ncpus)
 {
     struct ag_config cfg = {0};
-    struct ag_shard_hooks hooks = {.on_start = lane_start, .is_idle = lane_idle};
+    struct ag_shard_hooks hooks = {.on_start = lane_start, .is_idle = lane_idle, .on_data_room = lane_room};
     ag_shard_register_msg(MSG_LANE_DATA, on_lane_data);
     ag_shard_register_msg(MSG_LANE_CTRL, on_lane_ctrl);
     struct ag_runtime rt;
     CHECK(ag_runtime_start(&rt, &cfg, 2, cpus, ncpus, &hooks, NULL) == 0);
     ag_runtime_drain(&rt);
     ag_runtime_join(&rt);
-    printf("lanes: rounds=%d data=%llu received=%llu control-refused=%d never-full=%d control-first=%llu errors=%llu\n",
+    printf("lanes: rounds=%d data=%llu received=%llu control-refused=%d never-full=%d control-first=%llu errors=%llu "
+           "room-notices=%llu\n",
            LANE_ROUNDS, (unsigned long long)atomic_load(&lane_data_sent), (unsigned long long)lane_data_got,
-           lane_ctrl_refused, lane_never_full, (unsigned long long)lane_overtook, (unsigned long long)lane_errors);
+           lane_ctrl_refused, lane_never_full, (unsigned long long)lane_overtook, (unsigned long long)lane_errors,
+           (unsigned long long)lane_room_notices);
     /* The receiver may still drain while a round fills the lane (its turn can run on after it caught
      * up), so a round may not fill it on a loaded machine; most do, and one that did is the case. */
     CHECK(lane_never_full < LANE_ROUNDS);
@@ -210,6 +220,8 @@ static void test_lanes(const int *cpus, int ncpus)
     CHECK(lane_data_got == atomic_load(&lane_data_sent));
     CHECK(lane_errors == 0);
     CHECK(lane_overtook > 0);
+    /* A refused data send hears of room once the receiver took from the lane. */
+    CHECK(lane_room_notices > 0);
 }
 
 int main(void)
