@@ -654,8 +654,9 @@ static void write_done(struct ag_shard *s, struct ag_req *r)
 /* --- streamed answers ---
  * On the connection's shard a piece is written straight to the connection. From an owner shard each
  * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
- * queue is sent in order on the data lane, and whatever that lane cannot take now is retried next
- * turn. So that a client that does not read costs its owner no more than it would cost its own
+ * queue is sent in order on the data lane, and whatever that lane cannot take now waits, on the
+ * shard's xwait list, until the connection's shard says it took from the lane (ag_http_data_room).
+ * So that a client that does not read costs its owner no more than it would cost its own
  * shard, the owner counts the body bytes it holds for the request (xq_bytes) and those sent but not
  * yet taken by the connection's shard (x_unread, which that shard decrements); once they exceed the
  * backlog the owner cuts the client off as conn_wrote does: it drops the body pieces it holds, stops
@@ -748,7 +749,7 @@ static void xq_append(struct ag_req *r, struct ag_http_xpiece *x)
         r->xq_bytes += x->len;
     /* Nothing queued and not waiting for room: send now. Otherwise it goes behind the rest (a request
      * waiting for room must not send, its cut-off freed its data pieces or not). */
-    bool idle = !r->xq_head && !r->xtask.queued && !r->xwaiting;
+    bool idle = !r->xq_head && !r->xwaiting;
     if (r->xq_tail)
         r->xq_tail->next = x;
     else
