@@ -147,6 +147,14 @@ static void on_accept_backoff(struct ag_timer *t)
         arm_accept(n->shard);
 }
 
+/* Ends the multishot accept (its last completion comes without IORING_CQE_F_MORE). */
+static void cancel_accept(struct ag_shard *s)
+{
+    struct io_uring_sqe *sqe = ag_shard_sqe(s);
+    io_uring_prep_cancel64(sqe, ag_ud(AG_OP_ACCEPT, 0, 0), 0);
+    io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
+}
+
 /* Out of descriptors (or memory): stop accepting for a while, until connections have closed. */
 static void pause_accept(struct ag_shard *s)
 {
@@ -154,12 +162,8 @@ static void pause_accept(struct ag_shard *s)
     if (n->accept_paused)
         return;
     n->accept_paused = true;
-    if (n->accept_armed) {
-        struct io_uring_sqe *sqe = ag_shard_sqe(s);
-        io_uring_prep_cancel64(sqe, ag_ud(AG_OP_ACCEPT, 0, 0), 0);
-        io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
-        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
-    }
+    if (n->accept_armed)
+        cancel_accept(s);
     ag_timer_arm(&s->timers, &n->accept_timer, s->now_ns + (uint64_t)NET_ACCEPT_BACKOFF_MS * 1000000u);
 }
 
@@ -260,10 +264,8 @@ void ag_net_stop_accepting(struct ag_shard *s)
     n->accepting = false;
     n->accept_paused = false;
     ag_timer_cancel(&s->timers, &n->accept_timer);
+    cancel_accept(s);
     struct io_uring_sqe *sqe = ag_shard_sqe(s);
-    io_uring_prep_cancel64(sqe, ag_ud(AG_OP_ACCEPT, 0, 0), 0);
-    io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
-    sqe = ag_shard_sqe(s);
     io_uring_prep_close(sqe, n->cfg.listen_fd);
     io_uring_sqe_set_data64(sqe, ag_ud(AG_OP_NONE, 0, 0));
     n->cfg.listen_fd = -1;
