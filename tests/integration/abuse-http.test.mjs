@@ -23,14 +23,12 @@ import {
     waitForStatus,
     withTimeout,
 } from './lib/harness.mjs';
+import { procMemory } from './lib/load.mjs';
 
 const FLOOD_MAX = 64 << 20; // a request the server has not answered after this many bytes is unbounded
 
 /** Peak resident memory of a process, in bytes (VmHWM). */
-function peakRss(pid) {
-    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return Number(m[1]) * 1024;
-}
+const peakRss = (pid) => procMemory(pid).hwm;
 
 /** CPU seconds (user + system) a process has used so far. */
 function cpuSeconds(pid) {
