@@ -64,39 +64,6 @@ void ag_dbq_json(struct ag_req *r, PGresult *res, int status, const char *not_fo
     ag_http_json(r, status, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
 }
 
-const char *ag_dbq_strs_dup(struct ag_dbq_strs *st, const char *s, size_t len)
-{
-    AG_BUG_ON(st->n >= AG_PG_MAX_PARAMS);
-    char *p = ag_malloc(len + 1);
-    memcpy(p, s, len);
-    p[len] = 0;
-    st->p[st->n++] = p;
-    return p;
-}
-
-const char *ag_dbq_strs_printf(struct ag_dbq_strs *st, const char *fmt, ...)
-{
-    AG_BUG_ON(st->n >= AG_PG_MAX_PARAMS);
-    va_list ap;
-    va_start(ap, fmt);
-    char *p = NULL;
-    if (vasprintf(&p, fmt, ap) < 0)
-        p = NULL;
-    va_end(ap);
-    AG_BUG_ON(!p);
-    /* vasprintf allocates with libc malloc: copy into our allocator so ag_free matches. */
-    const char *q = ag_dbq_strs_dup(st, p, strlen(p));
-    free(p);
-    return q;
-}
-
-void ag_dbq_strs_free(struct ag_dbq_strs *st)
-{
-    for (int i = 0; i < st->n; i++)
-        ag_free(st->p[i]);
-    st->n = 0;
-}
-
 void *ag_dbreq_new(size_t size, struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
 {
     AG_BUG_ON(size < sizeof(struct ag_dbreq));
@@ -111,7 +78,7 @@ void *ag_dbreq_new(size_t size, struct ag_req *r, enum ag_sql stmt, enum ag_pg_k
 
 void ag_dbreq_free(struct ag_dbreq *d)
 {
-    ag_dbq_strs_free(&d->strs);
+    ag_pg_args_reset(&d->strs);
     ag_free(d);
 }
 
@@ -123,7 +90,7 @@ void ag_dbreq_param(struct ag_dbreq *d, const char *p)
 
 const char *ag_dbreq_str(struct ag_dbreq *d, const char *s, size_t len)
 {
-    return ag_dbq_strs_dup(&d->strs, s, len);
+    return ag_pg_args_dup(&d->strs, s, len);
 }
 
 const char *ag_dbreq_json(struct ag_dbreq *d, const json_t *v)

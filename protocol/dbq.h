@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include "persist/pg.h"
+#include "persist/pgargs.h"
 
 struct ag_req;
 
@@ -30,16 +31,6 @@ bool ag_dbq_sqlstate(const struct ag_pg_query *q, const char *code);
  * row (or that value is NULL), answers 404 {"error":"not_found","message":not_found_msg}. */
 void ag_dbq_json(struct ag_req *r, PGresult *res, int status, const char *not_found_msg);
 
-/* Small owned strings for query parameters: each call copies s (or formats) into storage freed by
- * ag_dbq_strs_free. Parameter pointers stay valid until then. */
-struct ag_dbq_strs {
-    char *p[AG_PG_MAX_PARAMS];
-    int n;
-};
-const char *ag_dbq_strs_dup(struct ag_dbq_strs *st, const char *s, size_t len);
-const char *ag_dbq_strs_printf(struct ag_dbq_strs *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void ag_dbq_strs_free(struct ag_dbq_strs *st);
-
 /* One request's database work: the query, the request it answers and the parameter strings it owns.
  * A handler that needs more state embeds it as the first member of its own struct (allocated by
  * ag_dbreq_new with that struct's size), so callbacks get back to it with AG_CONTAINER_OF or q->ud.
@@ -47,7 +38,7 @@ void ag_dbq_strs_free(struct ag_dbq_strs *st);
 struct ag_dbreq {
     struct ag_pg_query q;
     struct ag_req *r;
-    struct ag_dbq_strs strs;
+    struct ag_pg_args strs;
 };
 
 /* A zeroed block of size bytes (>= sizeof(struct ag_dbreq)) that starts with a struct ag_dbreq for

@@ -107,7 +107,7 @@ static unsigned check_id(const char *id, size_t len, const struct ag_vpath *p, s
 
 /* The assistant id of r's path, with a graph id resolved to its system assistant, copied into st;
  * or NULL after answering 422. */
-static const char *path_id(struct ag_req *r, struct ag_dbq_strs *st)
+static const char *path_id(struct ag_req *r, struct ag_pg_args *st)
 {
     static const struct ag_vpath p = {.key = {"path", "assistant_id"}, .n = 2};
     struct ag_verr e = {0};
@@ -123,7 +123,7 @@ static const char *path_id(struct ag_req *r, struct ag_dbq_strs *st)
         return NULL;
     }
     const char *id = ag_graph_resolve_assistant(raw);
-    const char *out = ag_dbq_strs_dup(st, id, strlen(id));
+    const char *out = ag_pg_args_dup(st, id, strlen(id));
     ag_free(raw);
     return out;
 }
@@ -396,8 +396,8 @@ int ag_assistants_list(struct ag_req *r)
         return AG_OK;
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
     ag_dbreq_param(&a->d, caller_owner(r));
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, limit));
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, offset));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, limit));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, offset));
     return ag_dbreq_submit(&a->d);
 }
 
@@ -501,8 +501,8 @@ int ag_assistants_search(struct ag_req *r)
     a->offset = offset ? json_integer_value(offset) : 0;
     const char *sb = field_str(body, "sort_by"), *so = field_str(body, "sort_order");
     filter_params(a, body);
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, a->limit));
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" PRId64, a->offset));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, a->limit));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, a->offset));
     ag_dbreq_param(&a->d, sb ? aq_str(a, sb) : "created_at");
     ag_dbreq_param(&a->d, so ? aq_str(a, so) : "desc");
     if (json_array_size(sel)) {
@@ -512,7 +512,7 @@ int ag_assistants_search(struct ag_req *r)
         json_t *it;
         json_array_foreach(sel, i, it) ag_buf_printf(&lit, "%s%s", i ? "," : "{", json_string_value(it));
         ag_buf_puts(&lit, "}");
-        ag_dbreq_param(&a->d, ag_dbq_strs_dup(&a->d.strs, lit.base, lit.len));
+        ag_dbreq_param(&a->d, ag_pg_args_dup(&a->d.strs, lit.base, lit.len));
         ag_buf_free(&lit);
     } else {
         ag_dbreq_param(&a->d, NULL);
@@ -634,7 +634,7 @@ int ag_assistants_set_latest(struct ag_req *r)
                                 false, NULL, &body);
     if (!a)
         return AG_OK;
-    a->version = ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
+    a->version = ag_pg_args_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
     json_decref(body);
     ag_dbreq_param(&a->d, a->id);
     ag_dbreq_param(&a->d, caller_owner(r));
@@ -696,8 +696,8 @@ int ag_assistants_versions(struct ag_req *r)
     ag_dbreq_param(&a->d, caller_owner(r));
     ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
     json_int_t lim = limit ? json_integer_value(limit) : 10, off = offset ? json_integer_value(offset) : 0;
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, lim));
-    ag_dbreq_param(&a->d, ag_dbq_strs_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, off));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, lim));
+    ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, off));
     json_decref(body);
     return ag_dbreq_submit(&a->d);
 }

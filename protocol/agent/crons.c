@@ -393,11 +393,11 @@ static int create(struct ag_req *r, bool stateless)
     ag_dbreq_param(d, ag_dbreq_json(d, c->payload));
     ag_dbreq_param(d, ag_dbreq_json(d, present(body, "metadata")));
     ag_dbreq_param(d, cb.orc ? c->orc : NULL);
-    ag_dbreq_param(d, cb.end_given && !cb.end_null ? ag_dbq_strs_printf(&d->strs, "%" PRId64, cb.end_time) : NULL);
+    ag_dbreq_param(d, cb.end_given && !cb.end_null ? ag_pg_args_printf(&d->strs, "%" PRId64, cb.end_time) : NULL);
     ag_dbreq_param(d, c->enabled ? "true" : "false");
     /* An enabled cron's first run fires now, in place of the first occurrence. */
     int64_t next = c->enabled ? second : first;
-    ag_dbreq_param(d, next >= 0 ? ag_dbq_strs_printf(&d->strs, "%" PRId64, next) : NULL);
+    ag_dbreq_param(d, next >= 0 ? ag_pg_args_printf(&d->strs, "%" PRId64, next) : NULL);
     json_decref(body);
     int rc = ag_dbq_submit(r, &d->q);
     if (rc != AG_AGAIN)
@@ -571,10 +571,10 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
     ag_dbreq_param(d, md ? ag_dbreq_json(d, md) : NULL);
     ag_dbreq_param(d, cb->orc ? ag_dbreq_str(d, cb->orc, strlen(cb->orc)) : NULL);
     ag_dbreq_param(d, cb->end_given ? "true" : "false");
-    ag_dbreq_param(d, cb->end_given && !cb->end_null ? ag_dbq_strs_printf(&d->strs, "%" PRId64, cb->end_time) : NULL);
+    ag_dbreq_param(d, cb->end_given && !cb->end_null ? ag_pg_args_printf(&d->strs, "%" PRId64, cb->end_time) : NULL);
     ag_dbreq_param(d, enabled ? "true" : "false");
     ag_dbreq_param(d, recompute ? "true" : "false");
-    ag_dbreq_param(d, next >= 0 ? ag_dbq_strs_printf(&d->strs, "%" PRId64, next) : NULL);
+    ag_dbreq_param(d, next >= 0 ? ag_pg_args_printf(&d->strs, "%" PRId64, next) : NULL);
     json_decref(payload);
     if (ag_dbq_submit(r, &d->q) != AG_AGAIN) { /* answered 503 */
         json_decref(w->body);
@@ -736,9 +736,9 @@ int ag_crons_search(struct ag_req *r)
     struct ag_dbreq *d = ag_dbreq_new(sizeof *d, r, AG_SQL_CRON_SEARCH, AG_PG_READ, on_listed);
     param_filters(d, body);
     json_t *v = present(body, "limit");
-    ag_dbreq_param(d, ag_dbq_strs_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : SEARCH_LIMIT_DEFAULT));
+    ag_dbreq_param(d, ag_pg_args_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : SEARCH_LIMIT_DEFAULT));
     v = present(body, "offset");
-    ag_dbreq_param(d, ag_dbq_strs_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : 0));
+    ag_dbreq_param(d, ag_pg_args_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : 0));
     v = present(body, "sort_by");
     ag_dbreq_param(d, v ? ag_dbreq_str(d, json_string_value(v), json_string_length(v)) : "created_at");
     v = present(body, "sort_order");

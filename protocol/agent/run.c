@@ -69,17 +69,6 @@ char *ag_run__dumps(const json_t *v)
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* The JSON text of v owned by st, or NULL for a NULL v. */
-const char *ag_run__strs_json(struct ag_dbq_strs *st, const json_t *v)
-{
-    if (!v)
-        return NULL;
-    char *s = ag_run__dumps(v);
-    const char *p = ag_dbq_strs_dup(st, s, strlen(s));
-    ag_free(s);
-    return p;
-}
-
 void ag_run__answer_error(struct ag_req *r, int status, const char *fmt, const char *arg)
 {
     char msg[300];
@@ -492,7 +481,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->final_interrupts);
     json_decref(run->cps);
     ag_free(run->error);
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     AG_BUG_ON(run->flush_task.queued);
     ag_free(run);
 }
@@ -642,7 +631,7 @@ void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind ki
 void ag_run__progress_done(struct ag_run *run)
 {
     run->progress_inflight = false;
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     if (run->state == R_FINISHING) {
         submit_finish(run);
         return;
@@ -654,9 +643,9 @@ void ag_run__progress_done(struct ag_run *run)
 }
 
 /* A wall-clock time of the run as the statements take it (NULL for 0: not yet). */
-static const char *us_param(struct ag_dbq_strs *st, uint64_t us)
+static const char *us_param(struct ag_pg_args *st, uint64_t us)
 {
-    return us ? ag_dbq_strs_printf(st, "%" PRIu64, us) : NULL;
+    return us ? ag_pg_args_printf(st, "%" PRIu64, us) : NULL;
 }
 
 static void on_progress(struct ag_pg_query *q, PGresult *res)
@@ -676,14 +665,14 @@ static void flush_task(struct ag_task *tk)
     ag_run__query_init(run, AG_SQL_RUN_PROGRESS, AG_PG_WRITE, on_progress);
     run->q.params[0] = run->run_id;
     run->q.params[1] = run->spec.thread_id;
-    run->q.params[2] = ag_run__strs_json(&run->strs, run->cps);
+    run->q.params[2] = ag_pg_args_json(&run->strs, run->cps);
     run->q.params[3] = us_param(&run->strs, run->started_us);
     run->q.nparams = 4;
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0) {
         json_array_clear(run->cps);
         run->progress_inflight = true;
     } else {
-        ag_dbq_strs_free(&run->strs); /* kept for the outcome's write (RUN_FINISH retries) */
+        ag_pg_args_reset(&run->strs); /* kept for the outcome's write (RUN_FINISH retries) */
     }
 }
 
@@ -710,7 +699,7 @@ static void direct_written(struct ag_run *run, const struct ag_pg_query *q, PGre
 static void on_finish(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = ag_run__run_of(q);
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     if (q->status == AG_PG_OK || q->status == AG_PG_SQL_ERROR || ag_run__rs->s->stopping) {
         if (q->status != AG_PG_OK)
             ag_log(AG_LOG_ERROR, "run=%s outcome not written: %s", run->run_id, q->error ? q->error : "stopping");
@@ -754,17 +743,17 @@ static json_t *thread_interrupts(struct ag_run *run)
  * output, error, checkpoints not written yet, thread status, thread values, thread interrupts. */
 static void outcome_params(struct ag_run *run, const char **p)
 {
-    struct ag_dbq_strs *st = &run->strs;
+    struct ag_pg_args *st = &run->strs;
     p[0] = run->status;
     bool failed = !strcmp(run->status, "error") || !strcmp(run->status, "timeout");
-    p[1] = failed ? NULL : ag_run__strs_json(st, run->output);
-    p[2] = run->error ? ag_dbq_strs_dup(st, run->error, strlen(run->error)) : NULL;
+    p[1] = failed ? NULL : ag_pg_args_json(st, run->output);
+    p[2] = run->error ? ag_pg_args_dup(st, run->error, strlen(run->error)) : NULL;
     /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
-    p[3] = run->rollback || !run->cps ? "[]" : ag_run__strs_json(st, run->cps);
+    p[3] = run->rollback || !run->cps ? "[]" : ag_pg_args_json(st, run->cps);
     p[4] = thread_status_after(run);
-    p[5] = ag_run__strs_json(st, run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL);
+    p[5] = ag_pg_args_json(st, run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL);
     json_t *ints = thread_interrupts(run);
-    p[6] = ag_run__strs_json(st, ints);
+    p[6] = ag_pg_args_json(st, ints);
     json_decref(ints);
 }
 
@@ -773,7 +762,7 @@ const char *ag_run__reservation_param(struct ag_run *run)
 {
     char seq[24];
     const char *reserve = ag_tlog_reservation(run->spec.thread_id, seq);
-    return reserve ? ag_dbq_strs_dup(&run->strs, reserve, strlen(reserve)) : NULL;
+    return reserve ? ag_pg_args_dup(&run->strs, reserve, strlen(reserve)) : NULL;
 }
 
 const char *const ag_run__mt_names[] = {"reject", "enqueue", "interrupt", "rollback"};
@@ -781,7 +770,7 @@ const char *const ag_run__mt_names[] = {"reject", "enqueue", "interrupt", "rollb
 /* RUN_RECORD: a direct run, its checkpoints and the thread, written together. */
 static void record_query(struct ag_run *run)
 {
-    struct ag_dbq_strs *st = &run->strs;
+    struct ag_pg_args *st = &run->strs;
     const char **p = run->q.params;
     json_t *c = json_object_get(json_object_get(run->kwargs, "config"), "configurable");
     p[0] = run->run_id;
@@ -789,7 +778,7 @@ static void record_query(struct ag_run *run)
     p[2] = OWNER;
     p[3] = json_string_value(json_object_get(c, "assistant_id"));
     p[4] = json_string_value(json_object_get(c, "graph_id"));
-    p[5] = ag_run__strs_json(st, run->spec.metadata);
+    p[5] = ag_pg_args_json(st, run->spec.metadata);
     p[6] = run->kwargs_text;
     p[7] = ag_run__mt_names[run->spec.mt];
     outcome_params(run, p + 8);
@@ -813,7 +802,7 @@ static void submit_finish(struct ag_run *run)
         ag_shard_defer(ag_run__rs->s, &run->end_task);
         return;
     }
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     if (run->direct) {
         ag_run__query_init(run, AG_SQL_RUN_RECORD, AG_PG_WRITE, on_finish);
         record_query(run);
@@ -830,7 +819,7 @@ static void submit_finish(struct ag_run *run)
         run->q.nparams = 13;
     }
     if (ag_pg_submit(ag_run__rs->s, &run->q) != 0) {
-        ag_dbq_strs_free(&run->strs);
+        ag_pg_args_reset(&run->strs);
         run->timer.cb = finish_retry;
         ag_timer_arm(&ag_run__rs->s->timers, &run->timer, ag_run__rs->s->now_ns + 500000000ull);
     }

@@ -129,7 +129,7 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     struct trt *t = run->t;
     struct ag_req *r = run->creator;
     t->creating--;
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     if (q->status != AG_PG_OK) {
         if (r)
             ag_dbq_fail(r, q);
@@ -216,31 +216,31 @@ static void request_params(struct ag_run *run, const char **p, const char **kw)
     p[2] = OWNER;
     p[3] = run->run_id;
     json_t *k = base_kwargs(sp);
-    kw[0] = ag_run__strs_json(&run->strs, k);
+    kw[0] = ag_pg_args_json(&run->strs, k);
     json_decref(k);
-    kw[1] = ag_run__strs_json(&run->strs, sp->config);
-    kw[2] = ag_run__strs_json(&run->strs, sp->context);
+    kw[1] = ag_pg_args_json(&run->strs, sp->config);
+    kw[2] = ag_pg_args_json(&run->strs, sp->context);
 }
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
 static void create_query(struct ag_run *run)
 {
-    struct ag_dbq_strs *st = &run->strs;
+    struct ag_pg_args *st = &run->strs;
     struct ag_run_spec *sp = &run->spec;
     ag_run__query_init(run, AG_SQL_RUN_CREATE, AG_PG_WRITE, on_created);
     const char **p = run->q.params;
     request_params(run, p, p + 5);
-    p[4] = ag_run__strs_json(st, sp->metadata);
+    p[4] = ag_pg_args_json(st, sp->metadata);
     p[8] = sp->create_thread ? "true" : "false";
     p[9] = ag_run__mt_names[sp->mt];
-    p[10] = sp->after_seconds > 0 ? ag_dbq_strs_printf(st, "%.3f", sp->after_seconds) : NULL;
+    p[10] = sp->after_seconds > 0 ? ag_pg_args_printf(st, "%.3f", sp->after_seconds) : NULL;
     p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
     p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
     p[13] = ag_run__boot_id;
-    p[14] = ag_dbq_strs_printf(st, "%u", ag_run__rs->cfg->runs.lease_ms);
+    p[14] = ag_pg_args_printf(st, "%u", ag_run__rs->cfg->runs.lease_ms);
     p[15] = ag_run__reservation_param(run);
     p[16] = AG_TLOG_RESERVE_TEXT;
-    p[17] = ag_dbq_strs_printf(st, "%" PRIu64, run->accepted_us);
+    p[17] = ag_pg_args_printf(st, "%" PRIu64, run->accepted_us);
     run->q.nparams = 18;
 }
 
@@ -307,7 +307,7 @@ static void promote(struct ag_run *run)
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0)
         return;
     run->progress_inflight = false;
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     promotion_failed(run, NULL, NULL);
 }
 
@@ -317,7 +317,7 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
     struct trt *t = run->t;
     struct ag_req *r = run->creator;
     t->creating--;
-    ag_dbq_strs_free(&run->strs);
+    ag_pg_args_reset(&run->strs);
     if (q->status != AG_PG_OK) {
         ag_dbq_fail(r, q);
         drop_refused(run);
@@ -346,7 +346,7 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         if (ag_dbq_submit(r, &run->q) == AG_AGAIN)
             return;
         t->creating--;
-        ag_dbq_strs_free(&run->strs);
+        ag_pg_args_reset(&run->strs);
         drop_refused(run);
         return;
     }
@@ -435,7 +435,7 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
             refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
         t->creating--;
         ag_run__queue_remove(t, run);
-        ag_dbq_strs_free(&run->strs);
+        ag_pg_args_reset(&run->strs);
         ag_run_spec_clear(&run->spec);
         ag_free(run);
         ag_run__start_next(t);

@@ -115,7 +115,7 @@ struct ag_run {
     json_t *cps; /* checkpoints not yet written */
     bool progress_inflight;
     struct ag_pg_query q;
-    struct ag_dbq_strs strs;
+    struct ag_pg_args strs;
     struct ag_task flush_task;
     struct ag_task end_task; /* a direct run that ends with nothing to write */
     struct ag_timer timer; /* timeout while running; start time while queued */
@@ -149,8 +149,6 @@ extern const char *const ag_run__mt_names[];
 
 /* Compact JSON text of v (any value), to free with ag_free; NULL for NULL. */
 char *ag_run__dumps(const json_t *v);
-/* The JSON text of v owned by st, or NULL for a NULL v. */
-const char *ag_run__strs_json(struct ag_dbq_strs *st, const json_t *v);
 /* Answers r with status and the message fmt (one %s: arg). */
 void ag_run__answer_error(struct ag_req *r, int status, const char *fmt, const char *arg);
 

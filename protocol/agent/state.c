@@ -629,7 +629,7 @@ static int submit_history(struct ag_req *r, const char id[37], const struct hist
     ag_dbreq_param(&x->d, h->ns ? ag_dbreq_str(&x->d, h->ns, strlen(h->ns)) : "");
     ag_dbreq_param(&x->d, h->before ? ag_dbreq_str(&x->d, h->before, strlen(h->before)) : NULL);
     ag_dbreq_param(&x->d, h->meta ? ag_dbreq_json(&x->d, h->meta) : NULL);
-    ag_dbreq_param(&x->d, ag_dbq_strs_printf(&x->d.strs, "%" PRId64, h->limit));
+    ag_dbreq_param(&x->d, ag_pg_args_printf(&x->d.strs, "%" PRId64, h->limit));
     ag_dbreq_param(&x->d, h->cid ? ag_dbreq_str(&x->d, h->cid, strlen(h->cid)) : NULL);
     ag_dbreq_param(&x->d, h->subgraphs ? "true" : "false");
     return submit(x);
@@ -794,8 +794,8 @@ int ag_state_runs_list(struct ag_req *r)
     int rc = AG_OK;
     if (!ag_http_validation_refuse(r, &e)) {
         struct sq *x = sq_new(r, AG_SQL_STATE_RUNS_LIST, id);
-        ag_dbreq_param(&x->d, ag_dbq_strs_printf(&x->d.strs, "%" PRId64, rq.limit));
-        ag_dbreq_param(&x->d, ag_dbq_strs_printf(&x->d.strs, "%" PRId64, rq.offset));
+        ag_dbreq_param(&x->d, ag_pg_args_printf(&x->d.strs, "%" PRId64, rq.limit));
+        ag_dbreq_param(&x->d, ag_pg_args_printf(&x->d.strs, "%" PRId64, rq.offset));
         ag_dbreq_param(&x->d, rq.status ? ag_dbreq_str(&x->d, rq.status, strlen(rq.status)) : NULL);
         if (rq.select.len) {
             ag_buf_puts(&rq.select, "}");

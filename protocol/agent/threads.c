@@ -143,8 +143,8 @@ static unsigned parse_ttl(const json_t *v, double *minutes, const char **strateg
 static void param_ttl(struct tq *t, double minutes, const char *strategy)
 {
     if (minutes > 0) {
-        ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%.17g", minutes));
-        ag_dbreq_param(&t->d, ag_dbq_strs_dup(&t->d.strs, strategy, strlen(strategy)));
+        ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%.17g", minutes));
+        ag_dbreq_param(&t->d, ag_pg_args_dup(&t->d.strs, strategy, strlen(strategy)));
     } else {
         ag_dbreq_param(&t->d, NULL);
         ag_dbreq_param(&t->d, NULL);
@@ -335,8 +335,8 @@ int ag_threads_list(struct ag_req *r)
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_LIST, AG_PG_READ, on_json);
     ag_dbreq_param(&t->d, OWNER);
-    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, limit));
-    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, offset));
+    ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, limit));
+    ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, offset));
     return ag_dbreq_submit(&t->d);
 }
 
@@ -567,8 +567,8 @@ int ag_threads_search(struct ag_req *r)
     t->offset = json_is_integer(v) ? json_integer_value(v) : 0;
     ag_dbreq_param(&t->d, OWNER);
     param_filters(t, body, &ids);
-    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, t->limit));
-    ag_dbreq_param(&t->d, ag_dbq_strs_printf(&t->d.strs, "%" PRId64, t->offset));
+    ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, t->limit));
+    ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, t->offset));
     v = json_object_get(body, "select");
     if (json_is_array(v)) {
         struct ag_buf sel = {0};

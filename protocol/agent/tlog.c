@@ -82,7 +82,7 @@ struct tsub {
     bool live, reading, started, gone;
     uint64_t opened_ns;
     struct ag_pg_query q;
-    struct ag_dbq_strs strs;
+    struct ag_pg_args strs;
     struct ag_timer idle;
 };
 
@@ -96,7 +96,7 @@ struct tlog_shard {
     size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
     /* The shard's one event write: the logs it carries, those waiting for the next one. */
     struct ag_pg_query q;
-    struct ag_dbq_strs strs;
+    struct ag_pg_args strs;
     bool inflight, retry_armed;
     struct tlog **batch;
     size_t nbatch, batch_cap;
@@ -486,7 +486,7 @@ static void put_back(struct tlog *l)
 static void on_flushed(struct ag_pg_query *q, PGresult *res)
 {
     ts->inflight = false;
-    ag_dbq_strs_free(&ts->strs);
+    ag_pg_args_reset(&ts->strs);
     bool ok = q->status == AG_PG_OK;
     bool lost = !ok && (q->status == AG_PG_SQL_ERROR || ts->s->stopping);
     if (!ok)
@@ -620,22 +620,22 @@ static void shard_flush_task(struct ag_task *tk)
     if (ts->nbatch == 1) {
         /* One thread (a quiet shard): the statement Postgres does not plan again every time. */
         struct tlog *l = ts->batch[0];
-        struct ag_dbq_strs *st = &ts->strs;
+        struct ag_pg_args *st = &ts->strs;
         const char **p = ts->q.params;
         ts->q.stmt = AG_SQL_TEV_APPEND1;
         p[0] = l->id;
         if (l->sent.len) {
-            p[1] = ag_dbq_strs_printf(st, "%" PRIu64, l->sent_first);
-            p[2] = ag_dbq_strs_printf(st, "%" PRIu64, l->inflight_max);
+            p[1] = ag_pg_args_printf(st, "%" PRIu64, l->sent_first);
+            p[2] = ag_pg_args_printf(st, "%" PRIu64, l->inflight_max);
             struct ag_buf arr = {0};
             ag_buf_puts(&arr, "[");
             ag_buf_append(&arr, l->sent.base, l->sent.len);
             ag_buf_puts(&arr, "]");
-            p[3] = ag_dbq_strs_dup(st, arr.base, arr.len);
+            p[3] = ag_pg_args_dup(st, arr.base, arr.len);
             ag_buf_free(&arr);
         }
-        p[4] = ag_dbq_strs_printf(st, "%" PRIu64, one_reserve);
-        p[5] = one_trim ? ag_dbq_strs_printf(st, "%" PRIu64, one_trim) : NULL;
+        p[4] = ag_pg_args_printf(st, "%" PRIu64, one_reserve);
+        p[5] = one_trim ? ag_pg_args_printf(st, "%" PRIu64, one_trim) : NULL;
         for (int c = 0; c < 6; c++)
             ag_buf_free(cols[c]);
     } else {
@@ -646,7 +646,7 @@ static void shard_flush_task(struct ag_task *tk)
             if (cols[c]->len)
                 ag_buf_append(&lit, cols[c]->base, cols[c]->len);
             ag_buf_puts(&lit, "}");
-            ts->q.params[c] = ag_dbq_strs_dup(&ts->strs, lit.base, lit.len);
+            ts->q.params[c] = ag_pg_args_dup(&ts->strs, lit.base, lit.len);
             ag_buf_free(&lit);
             ag_buf_free(cols[c]);
         }
@@ -656,7 +656,7 @@ static void shard_flush_task(struct ag_task *tk)
         return;
     }
     /* The database queue is full or there is no database: try again a little later. */
-    ag_dbq_strs_free(&ts->strs);
+    ag_pg_args_reset(&ts->strs);
     for (size_t i = 0; i < ts->nbatch; i++) {
         struct tlog *l = ts->batch[i];
         l->inflight = false;
@@ -815,7 +815,7 @@ static bool sub_read(struct tsub *x);
 static void sub_free(struct tsub *x)
 {
     ag_tlog_filter_clear(&x->f);
-    ag_dbq_strs_free(&x->strs);
+    ag_pg_args_reset(&x->strs);
     ag_timer_cancel(&ts->s->timers, &x->idle);
     ag_free(x);
 }
@@ -912,7 +912,7 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
     struct tsub *x = q->ud;
     struct tlog *l = x->l;
     x->reading = false;
-    ag_dbq_strs_free(&x->strs);
+    ag_pg_args_reset(&x->strs);
     if (x->gone) {
         sub_end(x);
         return;
@@ -1002,17 +1002,17 @@ static bool sub_read(struct tsub *x)
     x->q.ud = x;
     x->q.params[0] = x->l->id;
     x->q.params[1] = OWNER;
-    x->q.params[2] = ag_dbq_strs_printf(&x->strs, "%" PRIu64, x->cursor);
-    x->q.params[3] = ag_dbq_strs_printf(&x->strs, "%d", PAGE);
+    x->q.params[2] = ag_pg_args_printf(&x->strs, "%" PRIu64, x->cursor);
+    x->q.params[3] = ag_pg_args_printf(&x->strs, "%d", PAGE);
     x->q.nparams = 4;
     if (!x->started) {
         /* The first read, from the handler: a full queue or no database is the request's 503. */
         if (ag_dbq_submit(x->r, &x->q) != AG_AGAIN) {
-            ag_dbq_strs_free(&x->strs);
+            ag_pg_args_reset(&x->strs);
             return false;
         }
     } else if (ag_pg_submit(ts->s, &x->q) != 0) {
-        ag_dbq_strs_free(&x->strs);
+        ag_pg_args_reset(&x->strs);
         sub_end(x); /* the database went away mid-replay: the client resumes with since */
         return true;
     }
@@ -1139,7 +1139,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
     ag_timer_cancel(&ts->s->timers, &ts->idle_expire);
     if (ts->inflight || ts->flush_task.queued)
         return; /* held by the database layer or the task queue (only a forced exit leaves one) */
-    ag_dbq_strs_free(&ts->strs);
+    ag_pg_args_reset(&ts->strs);
     ag_free(ts->batch);
     ag_free(ts);
     ts = NULL;

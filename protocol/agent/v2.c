@@ -698,10 +698,10 @@ int ag_v2_commands(struct ag_req *r)
         param(c, c->tid);
         param(c, OWNER);
         param(c, "");
-        param(c, json_is_string(before) ? ag_dbq_strs_dup(&c->d.strs, json_string_value(before), json_string_length(before))
+        param(c, json_is_string(before) ? ag_pg_args_dup(&c->d.strs, json_string_value(before), json_string_length(before))
                                         : NULL);
         param(c, NULL);
-        param(c, ag_dbq_strs_printf(&c->d.strs, "%" JSON_INTEGER_FORMAT, limit ? json_integer_value(limit) : 10));
+        param(c, ag_pg_args_printf(&c->d.strs, "%" JSON_INTEGER_FORMAT, limit ? json_integer_value(limit) : 10));
         param(c, NULL);
         param(c, "false");
         return submit_read(c, AG_SQL_STATE_HISTORY, on_history);

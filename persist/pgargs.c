@@ -1,0 +1,76 @@
+#include "persist/pgargs.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/common.h"
+
+/* Most statements' parameters (ids, numbers, small JSON) fit one block of this size. */
+#define BLOCK_MIN 512
+
+struct ag_pg_args_block {
+    struct ag_pg_args_block *next;
+    size_t used, cap;
+    char data[];
+};
+
+static char *reserve(struct ag_pg_args *a, size_t n)
+{
+    struct ag_pg_args_block *b = a->head;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = AG_MAX(n, (size_t)BLOCK_MIN);
+        b = ag_malloc(sizeof *b + cap);
+        b->used = 0;
+        b->cap = cap;
+        b->next = a->head;
+        a->head = b;
+    }
+    char *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+const char *ag_pg_args_dup(struct ag_pg_args *a, const char *s, size_t len)
+{
+    char *p = reserve(a, len + 1);
+    memcpy(p, s, len);
+    p[len] = 0;
+    return p;
+}
+
+const char *ag_pg_args_printf(struct ag_pg_args *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    AG_BUG_ON(n < 0);
+    char *p = reserve(a, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+const char *ag_pg_args_json(struct ag_pg_args *a, const json_t *v)
+{
+    if (!v)
+        return NULL;
+    /* One encoding (json_dumpb twice would encode a large checkpoint twice), then one copy. */
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    AG_BUG_ON(!s);
+    const char *p = ag_pg_args_dup(a, s, strlen(s));
+    ag_free(s);
+    return p;
+}
+
+void ag_pg_args_reset(struct ag_pg_args *a)
+{
+    while (a->head) {
+        struct ag_pg_args_block *b = a->head;
+        a->head = b->next;
+        ag_free(b);
+    }
+}
