@@ -13,7 +13,7 @@
 #include "core/shard.h"
 #include "net/net.h"
 #include "protocol/jsonw.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 #include "protocol/urlenc.h"
 
 /* Cross-shard message types of this module. */

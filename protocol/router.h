@@ -1,6 +1,6 @@
 /* The route table (protocol/routes.def): method + path pattern with {params} → handler.
  * AG_TROUTE marks a thread-scoped route: its pattern has a {thread_id} parameter and the handler runs
- * on that thread's owner shard (protocol/owner.h); the HTTP layer forwards the request there.
+ * on that thread's owner shard (runtime/owner.h); the HTTP layer forwards the request there.
  * Matching is by path segments; a path that matches some pattern with another method is a 405. */
 #ifndef AG_PROTOCOL_ROUTER_H
 #define AG_PROTOCOL_ROUTER_H

@@ -17,7 +17,7 @@
 #include "persist/pg.h"
 #include "protocol/agent/crons.h"
 #include "protocol/agent/run.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 
 #define BATCH 100
 #define BATCH_TEXT "100"
@@ -47,7 +47,7 @@ struct firing {
 };
 
 /* Shard 0's scheduler. Thread-local and never freed: the database layer may still hold its query
- * after the exit hook (see protocol/sweep.h). */
+ * after the exit hook (see runtime/sweep.h). */
 struct sched {
     struct ag_shard *s; /* NULL when not running */
     struct ag_timer timer;

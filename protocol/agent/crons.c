@@ -16,7 +16,7 @@
 #include "protocol/agent/runs.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 #include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"

@@ -21,8 +21,8 @@
 #include "protocol/agent/v2proj.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
-#include "protocol/owner.h"
-#include "protocol/sweep.h"
+#include "runtime/owner.h"
+#include "runtime/sweep.h"
 
 #define OWNER "anonymous"
 /* Ended runs kept in memory per shard for join and attach (with their events), at most; and they
@@ -1077,7 +1077,7 @@ void ag_run__run_cancel(struct ag_run *run, const char *status, bool rollback)
 
 /* --- shard set-up --- */
 
-/* --- leases (protocol/sweep.h: shard 0 only) --- */
+/* --- leases (runtime/sweep.h: shard 0 only) --- */
 
 static bool leased(const struct ag_pg_query *q, PGresult *res)
 {

@@ -15,7 +15,7 @@
 #include "protocol/agent/run_internal.h"
 #include "protocol/agent/tlog.h"
 #include "protocol/http.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 
 #define OWNER "anonymous"
 /* The thread has an active run claimed by another agentd process (one %s: its id). No strategy can

@@ -9,7 +9,7 @@
 #include "graph/registry.h"
 #include "protocol/agent/run.h"
 #include "protocol/http.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 #include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"

@@ -14,7 +14,7 @@
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/query.h"
-#include "protocol/sweep.h"
+#include "runtime/sweep.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -627,7 +627,7 @@ int ag_store_namespaces(struct ag_req *r)
     return ag_dbreq_submit(&x->d);
 }
 
-/* --- the TTL sweeper (shard 0, protocol/sweep.h) --- */
+/* --- the TTL sweeper (shard 0, runtime/sweep.h) --- */
 
 /* Logs a run; true when it deleted a full batch (more are waiting: the next batch goes out next turn). */
 static bool swept(const struct ag_pg_query *q, PGresult *res)

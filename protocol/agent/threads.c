@@ -16,9 +16,9 @@
 #include "protocol/agent/threads_batch.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 #include "protocol/query.h"
-#include "protocol/sweep.h"
+#include "runtime/sweep.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
@@ -764,7 +764,7 @@ int ag_threads_copy(struct ag_req *r)
 }
 
 /* --- TTL sweeper ---
- * One per process, on shard 0 (protocol/sweep.h): the statement locks what it takes with SKIP LOCKED,
+ * One per process, on shard 0 (runtime/sweep.h): the statement locks what it takes with SKIP LOCKED,
  * so several processes sharing the database never wait on each other. */
 
 /* Logs a run; true when it found a full batch (a backlog: the next batch at once). */

@@ -6,7 +6,7 @@
 #include "check.h"
 #include "core/alloc.h"
 #include "core/shard.h"
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 #include "protocol/urlenc.h"
 
 static int is_uuid4(const char *s)

@@ -4,8 +4,8 @@
  * variable, never a global written by several shards. The query lives in that variable because the
  * database layer may still hold it after the shard's exit hook (ag_pg_exit, later on the same thread,
  * walks the queries it holds and runs no callback). */
-#ifndef AG_PROTOCOL_SWEEP_H
-#define AG_PROTOCOL_SWEEP_H
+#ifndef AG_RUNTIME_SWEEP_H
+#define AG_RUNTIME_SWEEP_H
 
 #include <libpq-fe.h>
 #include <stdbool.h>

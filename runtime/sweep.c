@@ -1,4 +1,4 @@
-#include "protocol/sweep.h"
+#include "runtime/sweep.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* Which shard owns an agent thread: hash(thread_id) % nshards (design.md §2.1). Every request about a
  * thread runs there, so its live state needs no locks. New ids are minted on the accepting shard so
  * that they hash to it and creating a thread never crosses shards. */
-#ifndef AG_PROTOCOL_OWNER_H
-#define AG_PROTOCOL_OWNER_H
+#ifndef AG_RUNTIME_OWNER_H
+#define AG_RUNTIME_OWNER_H
 
 #include <stddef.h>
 #include <stdint.h>

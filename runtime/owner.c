@@ -1,4 +1,4 @@
-#include "protocol/owner.h"
+#include "runtime/owner.h"
 
 #include <stdio.h>
 #include <sys/random.h>
