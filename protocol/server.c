@@ -14,7 +14,8 @@
 #include "persist/pg.h"
 #include "protocol/agent/assistants.h"
 #include "protocol/agent/cron_scheduler.h"
-#include "protocol/agent/run.h"
+#include "protocol/agent/run_sinks.h"
+#include "runtime/run.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/tlog.h"
 #include "protocol/agent/threads.h"
@@ -39,7 +40,7 @@ static int shard_start(struct ag_shard *s)
     ag_threads_shard_start(s);
     ag_store_shard_start(s);
     ag_tlog_shard_init(s, cfg);
-    ag_run_shard_init(s, cfg);
+    ag_run_shard_init(s, cfg, &ag_run_sinks_codec);
     ag_cron_scheduler_start(s);
     return ag_net_start(s, &nc);
 }
@@ -92,6 +93,7 @@ static void shard_exit(struct ag_shard *s)
     ag_net_exit(s);
     ag_cron_scheduler_stop(s);
     ag_run_shard_exit(s);
+    ag_run_sinks_shard_exit();
     ag_tlog_shard_exit(s);
     ag_threads_shard_exit(s);
     ag_store_shard_exit(s);

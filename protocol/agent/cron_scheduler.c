@@ -16,7 +16,8 @@
 #include "core/tz.h"
 #include "persist/pg.h"
 #include "protocol/agent/crons.h"
-#include "protocol/agent/run.h"
+#include "protocol/agent/run_sinks.h"
+#include "runtime/run.h"
 #include "runtime/owner.h"
 
 #define BATCH 100
@@ -33,6 +34,7 @@ struct firing {
     char cron_id[37];
     char assistant_id[257];
     char thread_id[37];
+    char owner[AG_IDENTITY_OWNER_MAX]; /* the cron's owner: its runs are theirs */
     char claim[64];   /* claimed_until text, the token of our claim */
     char orc[8];      /* on_run_completed */
     char next[24];    /* the next occurrence, Unix seconds text */
@@ -124,7 +126,8 @@ static void fire_here(struct ag_shard *s, struct firing *f)
         return;
     }
     snprintf(spec.thread_id, sizeof spec.thread_id, "%s", f->thread_id);
-    ag_run_submit_cb(&spec, on_run_created, f);
+    snprintf(spec.owner, sizeof spec.owner, "%s", f->owner);
+    ag_run_sinks_create_cb(&spec, on_run_created, f);
 }
 
 static void on_msg_fire(struct ag_shard *s, const struct ag_msg *m)
@@ -224,6 +227,7 @@ static void start_firing(struct ag_shard *s, const json_t *c)
     struct firing *f = ag_calloc(1, sizeof *f);
     copy_str(f->cron_id, sizeof f->cron_id, c, "cron_id");
     copy_str(f->assistant_id, sizeof f->assistant_id, c, "assistant_id");
+    copy_str(f->owner, sizeof f->owner, c, "owner");
     copy_str(f->claim, sizeof f->claim, c, "claim");
     copy_str(f->orc, sizeof f->orc, c, "on_run_completed");
     f->schedule = dup_str(c, "schedule");

@@ -12,7 +12,9 @@
 #include "core/shard.h"
 #include "core/tz.h"
 #include "graph/registry.h"
-#include "protocol/agent/run.h"
+#include "protocol/agent/run_sinks.h"
+#include "protocol/identity.h"
+#include "runtime/run.h"
 #include "protocol/agent/runs.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
@@ -343,7 +345,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
         return;
     }
     snprintf(spec.thread_id, sizeof spec.thread_id, "%s", c->thread_id);
-    ag_run_submit_cb(&spec, on_first_run, c); /* last: its callback may finish c before it returns */
+    snprintf(spec.owner, sizeof spec.owner, "%s", ag_req_owner(c->d.r));
+    ag_run_sinks_create_cb(&spec, on_first_run, c); /* last: its callback may finish c before it returns */
 }
 
 static int create(struct ag_req *r, bool stateless)

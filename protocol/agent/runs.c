@@ -7,7 +7,9 @@
 #include "core/shard.h"
 #include "graph/graph.h"
 #include "graph/registry.h"
-#include "protocol/agent/run.h"
+#include "protocol/agent/run_sinks.h"
+#include "protocol/identity.h"
+#include "runtime/run.h"
 #include "protocol/http.h"
 #include "runtime/owner.h"
 #include "protocol/query.h"
@@ -296,7 +298,7 @@ static int create(struct ag_req *r, bool stateless, enum ag_run_reply how)
         ag_run_spec_clear(&sp);
         return AG_OK;
     }
-    return ag_run_submit(r, &sp, how);
+    return ag_run_sinks_create(r, &sp, how);
 }
 
 int ag_runs_create(struct ag_req *r)
@@ -410,7 +412,10 @@ int ag_runs_stateless_batch(struct ag_req *r)
     b->status = 200;
     b->runs = json_array();
     for (size_t i = 0; i < n; i++)
-        ag_run_submit_cb(&specs[i], on_batch_run, b);
+    {
+        snprintf(specs[i].owner, sizeof specs[i].owner, "%s", ag_req_owner(r));
+        ag_run_sinks_create_cb(&specs[i], on_batch_run, b);
+    }
     ag_free(specs);
     b->task.fn = batch_task;
     ag_shard_defer(r->shard, &b->task);
@@ -470,7 +475,7 @@ int ag_runs_join(struct ag_req *r)
         ag_http_error(r, 422, "cancel_on_disconnect=1 is not supported by this server yet");
         return AG_OK;
     }
-    return ag_run_join(r, tid, rid);
+    return ag_run_sinks_join(r, tid, rid);
 }
 
 int ag_runs_attach(struct ag_req *r)
@@ -489,7 +494,7 @@ int ag_runs_attach(struct ag_req *r)
     char last[80] = "";
     if (h.len && h.len < sizeof last)
         memcpy(last, h.base, h.len);
-    return ag_run_attach(r, tid, rid, h.len ? last : NULL);
+    return ag_run_sinks_attach(r, tid, rid, h.len ? last : NULL);
 }
 
 static const char *const action_choices[] = {"interrupt", "rollback", NULL};
@@ -502,7 +507,7 @@ int ag_runs_cancel(struct ag_req *r)
     const struct qflag f[] = {{"wait", &wait}};
     if (!run_path(r, tid, rid, f, 1, "action", action_choices, &action))
         return AG_OK;
-    return ag_run_cancel(r, tid, rid, !strcmp(action, "rollback"), wait);
+    return ag_run_sinks_cancel(r, tid, rid, !strcmp(action, "rollback"), wait);
 }
 
 int ag_runs_delete(struct ag_req *r)
@@ -512,7 +517,7 @@ int ag_runs_delete(struct ag_req *r)
     const struct qflag f[] = {{"force", &force}};
     if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
         return AG_OK;
-    return ag_run_delete(r, tid, rid, force);
+    return ag_run_sinks_delete(r, tid, rid, force);
 }
 
 int ag_runs_thread_stream(struct ag_req *r)
@@ -541,5 +546,5 @@ int ag_runs_thread_stream(struct ag_req *r)
     char last[80] = "";
     if (h.len && h.len < sizeof last)
         memcpy(last, h.base, h.len);
-    return ag_run_thread_stream(r, tid, h.len ? last : NULL);
+    return ag_run_sinks_thread_stream(r, tid, h.len ? last : NULL);
 }

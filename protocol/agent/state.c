@@ -11,7 +11,7 @@
 #include "graph/ids.h"
 #include "graph/registry.h"
 #include "persist/pg.h"
-#include "protocol/agent/run.h"
+#include "runtime/run.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/query.h"

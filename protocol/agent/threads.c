@@ -1,6 +1,6 @@
 #define _GNU_SOURCE /* memmem */
 #include "protocol/agent/threads.h"
-#include "protocol/agent/run.h"
+#include "runtime/run.h"
 
 #include <inttypes.h>
 #include <jansson.h>

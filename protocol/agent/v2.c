@@ -6,7 +6,9 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
-#include "protocol/agent/run.h"
+#include "protocol/agent/run_sinks.h"
+#include "protocol/identity.h"
+#include "runtime/run.h"
 #include "protocol/agent/runs.h"
 #include "protocol/agent/tlog.h"
 #include "protocol/dbq.h"
@@ -257,7 +259,8 @@ static void start_run(struct cmd *c, json_t *body, json_t *command_override)
         sp.command = command_override;
     }
     snprintf(sp.thread_id, sizeof sp.thread_id, "%s", c->tid);
-    ag_run_submit_cb(&sp, on_run_created, c);
+    snprintf(sp.owner, sizeof sp.owner, "%s", ag_req_owner(c->d.r));
+    ag_run_sinks_create_cb(&sp, on_run_created, c);
 }
 
 /* Copies key from params into body when present (also under alias). */

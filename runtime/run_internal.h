@@ -1,10 +1,9 @@
-/* Module-private parts of the run engine (protocol/agent/run.c): the per-shard state of runs and
- * their threads, shared with creation and admission (run_create.c) and the endpoints on existing
- * runs and thread streams (run_ops.c). Everything here is used on the thread's owner shard only.
- * run.c owns the lifecycle (events, subscribers, execution, persistence of progress and outcome);
- * the other two call into it, never the reverse. */
-#ifndef AG_PROTOCOL_AGENT_RUN_INTERNAL_H
-#define AG_PROTOCOL_AGENT_RUN_INTERNAL_H
+/* Module-private parts of the run lifecycle (runtime/run.c): the per-shard state of runs and their
+ * threads, shared with creation and admission (run_create.c), the operations on existing runs and the
+ * sinks (run_ops.c) and persistence (run_store.c). Everything here is used on the thread's owner shard
+ * only. run.c owns the lifecycle (events, execution, end); the others call into it, never the reverse. */
+#ifndef AG_RUNTIME_RUN_INTERNAL_H
+#define AG_RUNTIME_RUN_INTERNAL_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -13,18 +12,13 @@
 #include "core/shard.h"
 #include "core/strmap.h"
 #include "core/timer.h"
-#include "net/obuf.h"
 #include "persist/pg.h"
-#include "protocol/agent/run.h"
-#include "protocol/agent/run_modes.h"
-#include "protocol/dbq.h"
+#include "persist/pgargs.h"
+#include "runtime/engine.h"
+#include "runtime/run.h"
+#include "runtime/run_modes.h"
 
-struct ag_graph_def;
-struct ag_graph_run;
-struct ag_req;
 struct ag_v2proj;
-
-#define AG_RUN__SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 
 enum rstate {
     R_CREATING,  /* RUN_CREATE (or a direct run's RUN_PREPARE) in flight */
@@ -32,22 +26,6 @@ enum rstate {
     R_RUNNING,   /* the engine executes it */
     R_FINISHING, /* RUN_FINISH (or RUN_RECORD) in flight */
     R_DONE,      /* ended and written; kept for join/attach until evicted */
-};
-
-enum sub_kind {
-    SUB_STREAM, /* SSE of the run's events */
-    SUB_WAIT,   /* the final output as a streamed JSON body (keep-alive newlines before it) */
-    SUB_CANCEL, /* cancel?wait=1: 204 once ended */
-    SUB_THREAD, /* GET /threads/{id}/stream: every run of the thread in turn (ids "<run id>:<n>") */
-};
-
-struct sub {
-    struct sub *next;
-    struct ag_run *run; /* SUB_THREAD: the run it follows now, or NULL while it waits on t */
-    struct trt *t;      /* SUB_THREAD only */
-    struct ag_req *r;
-    enum sub_kind kind;
-    bool cancel_on_gone;
 };
 
 /* A thread with runs on this shard. */
@@ -63,8 +41,20 @@ struct trt {
     unsigned finishing;           /* runs in R_FINISHING (they still point here) */
     json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
     bool cp_known;
-    struct sub *waiting;          /* thread streams between runs (SUB_THREAD with run NULL) */
-    unsigned nthread_subs;        /* thread streams, waiting or following a run */
+    struct ag_run_sink *waiting;  /* thread sinks between runs */
+    unsigned nthread_sinks;       /* thread sinks, waiting or following a run */
+};
+
+/* Where the run stands with Postgres. */
+enum run_persist {
+    /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
+     * checkpoints and the thread together), unless it outlives the turn it started in: then it is
+     * promoted. */
+    RP_DIRECT,
+    RP_PROMOTING, /* created like any run (RUN_CREATE, in place of its first checkpoint write) */
+    RP_STORED,    /* its row exists; nothing of it in flight */
+    RP_WRITING,   /* its row exists; a checkpoint write is in flight (later writes wait for it) */
+    RP_ORPHAN,    /* its promotion failed: nothing of it is written, its creator was told */
 };
 
 struct ag_run {
@@ -73,18 +63,17 @@ struct ag_run {
     enum rstate state;
     struct ag_run_spec spec;
     enum ag_run_reply how;
-    struct ag_req *creator;  /* until it is answered */
-    ag_run_created_fn created_cb; /* instead of a creator: told the Run (ag_run_submit_cb) */
+    ag_run_created_fn created_cb; /* the creator, until it is told (then NULL) */
     void *created_ud;
     json_t *kwargs;          /* as stored: merged config and context */
     char *kwargs_text;       /* a direct run's kwargs as RUN_PREPARE read them (RUN_RECORD writes them) */
     json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
-    const struct ag_graph_def *graph;
-    struct ag_graph_run *exec;
+    struct ag_engine_graph graph;
+    struct ag_engine_run *exec;
     struct ag_v2proj *v2;    /* its events in the thread's v2 log (NULL for a stateless run deleted after) */
     uint64_t v2_end;         /* the seq of its terminal v2 event, held until the outcome is stored */
-    /* Events, each one SSE frame; ids ev_first .. ev_first + nev - 1. */
+    /* Events, each encoded once by the shard's codec; ids ev_first .. ev_first + nev - 1. */
     struct ag_obuf **ev;
     uint32_t nev, evcap;
     uint64_t ev_first, next_id;
@@ -95,9 +84,9 @@ struct ag_run {
     struct ag_run_modes modes; /* its v1 stream modes' framing */
     json_t *md;      /* the run's metadata as nodes and checkpoints see it */
     /* Outcome. */
-    const char *status;        /* terminal status (a literal) */
+    enum ag_run_status status; /* AG_RUN_PENDING until it ends */
     char *error;               /* error text for error/timeout */
-    const char *cancel_status; /* set by a cancel: interrupted / timeout / error */
+    enum ag_run_status cancel_status; /* set by a cancel (interrupted / timeout / error), else AG_RUN_PENDING */
     bool rollback;
     /* An interrupt or rollback run accepted after this one was admitted while this one was still
      * creating: it is cancelled (as interrupted) as soon as it is created. */
@@ -105,21 +94,16 @@ struct ag_run {
     /* Wall clock (microseconds since the epoch): when the server accepted it (runs.created_at), when it
      * started and when it ended (runs.started_at, ended_at; 0 until then), whenever they are written. */
     uint64_t accepted_us, started_us, ended_us;
-    /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
-     * checkpoints and the thread together), unless it outlives the turn it started in: then it is
-     * promoted, created like any run (RUN_CREATE), and its creator is answered from then on. */
-    bool direct;
-    bool orphan; /* its promotion failed: nothing of it is written, its creator was answered */
+    enum run_persist persist;
     json_t *final_values, *final_interrupts;
     /* Persistence. */
     json_t *cps; /* checkpoints not yet written */
-    bool progress_inflight;
     struct ag_pg_query q;
-    struct ag_pg_args strs;
+    struct ag_pg_args args;
     struct ag_task flush_task;
     struct ag_task end_task; /* a direct run that ends with nothing to write */
     struct ag_timer timer; /* timeout while running; start time while queued */
-    struct sub *subs;
+    struct ag_run_sink *sinks;
     struct ag_run *qnext;
     struct ag_run *rnext, *rprev; /* the recent list (R_DONE) */
 };
@@ -127,6 +111,7 @@ struct ag_run {
 struct run_shard {
     struct ag_shard *s;
     const struct ag_config *cfg;
+    const struct ag_run_codec *codec;
     struct ag_strmap threads; /* id → struct trt */
     struct ag_strmap runs;    /* run id → struct ag_run (any state after R_CREATING) */
     struct ag_run *recent_head, *recent_tail;
@@ -149,8 +134,8 @@ extern const char *const ag_run__mt_names[];
 
 /* Compact JSON text of v (any value), to free with ag_free; NULL for NULL. */
 char *ag_run__dumps(const json_t *v);
-/* Answers r with status and the message fmt (one %s: arg). */
-void ag_run__answer_error(struct ag_req *r, int status, const char *fmt, const char *arg);
+/* True for the statuses of a failed run (error, timeout): their answer is the error, not the output. */
+bool ag_run__failed(enum ag_run_status status);
 
 /* --- thread entries --- */
 
@@ -173,49 +158,64 @@ void ag_run__trt_release(struct trt *t);
 /* cp (borrowed; NULL: none) becomes the thread's latest checkpoint known here. */
 void ag_run__set_last_cp(struct trt *t, json_t *cp);
 
-/* --- events and subscribers --- */
+/* --- events and sinks (run.c) --- */
 
-/* Appends one v1 event (data encoded once) to the run's log and sends it to its stream subscribers. */
+/* Appends one v1 event (data encoded once) to the run's log and sends it to its sinks. */
 void ag_run__emit(struct ag_run *run, const char *event, const json_t *data);
-/* What protocol/agent/run_modes frames for a run's stream modes goes to its log (ud: the run). */
+/* What runtime/run_modes frames for a run's stream modes goes to its log (ud: the run). */
 void ag_run__emit_modes(void *ud, const char *event, const json_t *data);
-/* Starts r's streamed answer for run: Content-Location and Location, then JSON (wait) or SSE. */
-void ag_run__start_stream(struct ag_req *r, struct ag_run *run, bool wait);
-/* r follows run as kind; cancel_on_gone: its departure cancels the run. */
-void ag_run__sub_add(struct ag_run *run, struct ag_req *r, enum sub_kind kind, bool cancel_on_gone);
-/* A subscriber's request left (r->on_gone of every run subscriber). */
-void ag_run__on_sub_gone(struct ag_req *r);
-/* A direct or promoted run's creator is answered from now on: the headers, then for a stream the
- * events so far and the live ones. */
-void ag_run__attach_creator(struct ag_run *run);
-/* The answer of wait and join: the last values (or the interrupt), {} when there is none, or the
- * error for a failed run. To free with ag_free. */
-char *ag_run__outcome_json(struct ag_run *run);
-/* Follows run from its event from_id on: the ones buffered now, then live. */
-void ag_run__thread_sub_attach(struct sub *x, struct ag_run *run, uint64_t from_id);
-/* x stops following its run: on to the thread's active run, or waiting for the next. */
-void ag_run__thread_sub_next(struct sub *x);
-/* Ends every thread stream of t (the thread is deleted, or the shard stops). */
-void ag_run__thread_subs_end(struct trt *t);
+/* Tells the run's creator res (once; nothing when it was told already). */
+void ag_run__tell_creator(struct ag_run *run, struct ag_run_created *res);
+/* k (a thread sink) follows run from its event from_id on: the ones buffered now, then live. */
+void ag_run__thread_sink_attach(struct ag_run_sink *k, struct ag_run *run, uint64_t from_id);
+/* k stops following its run: on to the thread's active run, or waiting for the next. */
+void ag_run__thread_sink_next(struct ag_run_sink *k);
+/* Ends every thread sink of t (the thread is deleted, or the shard stops). */
+void ag_run__thread_sinks_end(struct trt *t);
 
-/* --- lifecycle and persistence --- */
+/* --- lifecycle (run.c) --- */
 
-/* The run a query of it belongs to. */
-struct ag_run *ag_run__run_of(struct ag_pg_query *q);
-/* run->q becomes a new query of the run (its parameters still to fill). */
-void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb);
-/* A statement that held the run's later writes back (a checkpoint write, a promotion) is done: the
- * outcome goes now if the run has ended meanwhile, else the checkpoints that came meanwhile. */
-void ag_run__progress_done(struct ag_run *run);
-/* The thread's event seq reservation as RUN_CREATE and RUN_RECORD take it (NULL: not known here). */
-const char *ag_run__reservation_param(struct ag_run *run);
 /* Timer of a run delayed by after_seconds: its start time has come. */
 void ag_run__on_delay(struct ag_timer *tm);
 /* Starts the first queued run when the thread is free and its start time has come. */
 void ag_run__start_next(struct trt *t);
 /* Ends a queued or running run with status (its checkpoints and the run go with rollback). */
-void ag_run__run_cancel(struct ag_run *run, const char *status, bool rollback);
+void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool rollback);
+/* The run's end is stored (or will never be): its "end" event, its sinks, the recent list. */
+void ag_run__ended(struct ag_run *run);
+/* A direct run that ended with nothing to write: its creator, then its end, in a later task. */
+void ag_run__end_unwritten(struct ag_run *run);
 /* An ended run leaves the recent list and memory. */
 void ag_run__forget(struct ag_run *run);
+/* An ended run joins the recent list (it stays for join and attach within runs.recent_* bounds). */
+void ag_run__recent_add(struct ag_run *run);
+/* Per-shard set-up of the recent list. */
+void ag_run__recent_init(void);
+/* Frees what the recent list holds (shard exit). */
+void ag_run__recent_free_all(void);
+
+/* --- persistence (run_store.c) --- */
+
+/* The run a query of it belongs to. */
+struct ag_run *ag_run__run_of(struct ag_pg_query *q);
+/* run->q becomes a new query of the run (its parameters still to fill). */
+void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb);
+/* True while a statement of the run holds its later writes back (RP_PROMOTING, RP_WRITING). */
+bool ag_run__writing(const struct ag_run *run);
+/* A statement that held the run's later writes back (a checkpoint write, a promotion) is done: the
+ * outcome goes now if the run has ended meanwhile, else the checkpoints that came meanwhile. */
+void ag_run__progress_done(struct ag_run *run);
+/* The run wrote a checkpoint (kept in run->cps): written within the turn unless the run ends first. */
+void ag_run__schedule_progress(struct ag_run *run);
+/* The run ended (status set): its outcome is written (RUN_FINISH, or RUN_RECORD for a direct run),
+ * retried while there is no database, then ag_run__ended. */
+void ag_run__submit_finish(struct ag_run *run);
+/* The thread's event seq reservation as RUN_CREATE and RUN_RECORD take it (NULL: not known here). */
+const char *ag_run__reservation_param(struct ag_run *run);
+/* A wall-clock time of the run as the statements take it (NULL for 0: not yet). */
+const char *ag_run__us_param(struct ag_pg_args *a, uint64_t us);
+/* Starts / stops the shard's run lease sweeper (shard 0). */
+void ag_run__leases_start(struct ag_shard *s, const struct ag_config *cfg);
+void ag_run__leases_stop(struct ag_shard *s);
 
 #endif

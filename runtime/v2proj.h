@@ -15,8 +15,8 @@
  *              reports them.
  *
  * Runs on the run's shard. */
-#ifndef AG_PROTOCOL_AGENT_V2PROJ_H
-#define AG_PROTOCOL_AGENT_V2PROJ_H
+#ifndef AG_RUNTIME_V2PROJ_H
+#define AG_RUNTIME_V2PROJ_H
 
 #include <jansson.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* Run creation and admission: validation against the assistant and the thread (RUN_CREATE, or
- * RUN_PREPARE for a run written once at its end), multitask admission, and the first answer to the
- * creating request. Part of the run engine (protocol/agent/run_internal.h). */
-#include "protocol/agent/run.h"
+ * RUN_PREPARE for a run written once at its end), multitask admission, and the creator's typed outcome.
+ * Part of the run lifecycle (runtime/run_internal.h). */
+#include "runtime/run.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,38 +11,23 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "graph/registry.h"
-#include "protocol/agent/run_internal.h"
-#include "protocol/agent/tlog.h"
-#include "protocol/http.h"
 #include "runtime/owner.h"
-
-#define OWNER "anonymous"
-/* The thread has an active run claimed by another agentd process (one %s: its id). No strategy can
- * act on it from here: enqueue cannot start after it, interrupt and rollback cannot stop it. */
-#define FOREIGN_BUSY                                                                                                   \
-    "Thread is already running a task: run %s is active on another agentd process (if that process "              \
-    "stopped, the run ends as error when its lease expires). Wait for it to finish."
+#include "runtime/run_internal.h"
+#include "protocol/agent/tlog.h"
 
 /* --- creation --- */
 
-static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg);
-
-/* A creation refused: answers the creating request, or tells the callback. */
-static void refuse_create(struct ag_run *run, int status, const char *fmt, const char *arg)
+/* A creation refused: the creator hears why (detail: the id it names, or NULL). */
+static void refuse(struct ag_run *run, enum ag_run_admit why, const char *detail)
 {
-    char msg[300];
-    snprintf(msg, sizeof msg, fmt, arg);
-    refuse_early(run->creator, run->created_cb, run->created_ud, status, msg);
+    ag_run__tell_creator(run, &(struct ag_run_created){.result = why, .detail = detail});
 }
 
-/* A run whose creation was refused (its creator answered) goes away, and gives its place in the
- * queue to the runs behind it. */
+/* A run whose creation was refused (its creator told) goes away, and gives its place in the queue to
+ * the runs behind it. */
 static void drop_refused(struct ag_run *run)
 {
     struct trt *t = run->t;
-    if (run->creator)
-        ag_http_done(run->creator);
     ag_run__queue_remove(t, run);
     run->t = NULL;
     ag_run__start_next(t);
@@ -66,9 +51,10 @@ static struct ag_run *queued_ahead(const struct trt *t, const struct ag_run *run
 static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text)
 {
     struct trt *t = run->t;
-    run->graph = ag_graph_def_find(graph_id);
+    if (!ag_engine_graph_find(graph_id, &run->graph))
+        run->graph = (struct ag_engine_graph){0}; /* starts as an error: no engine has the graph */
     run->kwargs = json_loads(kwargs, 0, NULL);
-    if (run->direct)
+    if (run->persist == RP_DIRECT)
         run->kwargs_text = ag_strdup(kwargs);
     json_t *cp = cp_text ? json_loads(cp_text, 0, NULL) : NULL;
     if (run->spec.checkpoint_id[0])
@@ -90,13 +76,13 @@ static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, 
     if (run->spec.mt == AG_MT_INTERRUPT || run->spec.mt == AG_MT_ROLLBACK) {
         bool rb = run->spec.mt == AG_MT_ROLLBACK;
         for (struct ag_run *x; (x = queued_ahead(t, run));)
-            ag_run__run_cancel(x, "interrupted", rb);
+            ag_run__run_cancel(x, AG_RUN_INTERRUPTED, rb);
         for (struct ag_run *x = t->qhead; x && x != run; x = x->qnext) {
             x->preempted = true;
             x->preempted_rollback = rb;
         }
         if (t->active)
-            ag_run__run_cancel(t->active, "interrupted", rb);
+            ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rb);
     }
     run->state = R_QUEUED;
 }
@@ -107,7 +93,7 @@ static void admitted(struct ag_run *run)
 {
     struct trt *t = run->t;
     if (run->preempted) {
-        ag_run__run_cancel(run, "interrupted", run->preempted_rollback);
+        ag_run__run_cancel(run, AG_RUN_INTERRUPTED, run->preempted_rollback);
     } else if (run->spec.after_seconds > 0) {
         run->timer.cb = ag_run__on_delay;
         ag_timer_arm(&ag_run__rs->s->timers, &run->timer,
@@ -127,54 +113,38 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = ag_run__run_of(q);
     struct trt *t = run->t;
-    struct ag_req *r = run->creator;
     t->creating--;
-    ag_pg_args_reset(&run->strs);
+    ag_pg_args_reset(&run->args);
     if (q->status != AG_PG_OK) {
-        if (r)
-            ag_dbq_fail(r, q);
-        else
-            refuse_create(run, 503, "%s", "the database could not create the run; retry");
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_DB_FAILED, .q = q});
         drop_refused(run);
         return;
     }
     if (PQgetisnull(res, 0, 0)) {
-        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        refuse(run, AG_RUN_NO_ASSISTANT, run->spec.assistant_id);
         drop_refused(run);
         return;
     }
     if (!PQgetisnull(res, 0, 6)) {
-        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 6));
+        refuse(run, AG_RUN_FOREIGN_BUSY, PQgetvalue(res, 0, 6));
         drop_refused(run);
         return;
     }
     if (PQgetisnull(res, 0, 2)) {
         if (!PQgetisnull(res, 0, 4) && PQgetvalue(res, 0, 4)[0] == 'f')
-            refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+            refuse(run, AG_RUN_NO_CHECKPOINT, run->spec.checkpoint_id);
         else
-            refuse_create(run, 404, "Thread '%s' not found", run->spec.thread_id);
+            refuse(run, AG_RUN_NO_THREAD, run->spec.thread_id);
         drop_refused(run);
         return;
     }
     if (!PQgetisnull(res, 0, 5))
         ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
     admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
-
-    if (!r) {
-        run->created_cb(run->created_ud, 200, PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2));
-    } else if (run->how == AG_RUN_REPLY_RUN) {
-        char loc[160];
-        snprintf(loc, sizeof loc, "/threads/%s/runs/%s", run->spec.thread_id, run->run_id);
-        ag_http_add_header(r, "content-location", loc);
-        size_t n = (size_t)PQgetlength(res, 0, 2);
-        ag_http_json(r, 200, PQgetvalue(res, 0, 2), n);
-        ag_http_done(r);
-    } else {
-        bool wait = run->how == AG_RUN_REPLY_WAIT;
-        ag_run__start_stream(r, run, wait);
-        ag_run__sub_add(run, r, wait ? SUB_WAIT : SUB_STREAM, run->spec.cancel_on_disconnect);
-    }
-    run->creator = NULL;
+    ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_ADMITTED,
+                                                       .run = run,
+                                                       .run_json = PQgetvalue(res, 0, 2),
+                                                       .run_json_len = (size_t)PQgetlength(res, 0, 2)});
     emit_metadata(run);
     admitted(run);
 }
@@ -213,19 +183,19 @@ static void request_params(struct ag_run *run, const char **p, const char **kw)
     struct ag_run_spec *sp = &run->spec;
     p[0] = sp->thread_id;
     p[1] = sp->assistant_id;
-    p[2] = OWNER;
+    p[2] = sp->owner;
     p[3] = run->run_id;
     json_t *k = base_kwargs(sp);
-    kw[0] = ag_pg_args_json(&run->strs, k);
+    kw[0] = ag_pg_args_json(&run->args, k);
     json_decref(k);
-    kw[1] = ag_pg_args_json(&run->strs, sp->config);
-    kw[2] = ag_pg_args_json(&run->strs, sp->context);
+    kw[1] = ag_pg_args_json(&run->args, sp->config);
+    kw[2] = ag_pg_args_json(&run->args, sp->context);
 }
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
 static void create_query(struct ag_run *run)
 {
-    struct ag_pg_args *st = &run->strs;
+    struct ag_pg_args *st = &run->args;
     struct ag_run_spec *sp = &run->spec;
     ag_run__query_init(run, AG_SQL_RUN_CREATE, AG_PG_WRITE, on_created);
     const char **p = run->q.params;
@@ -257,29 +227,25 @@ static void prepare_query(struct ag_run *run)
     run->q.nparams = 9;
 }
 
-/* The promotion of a direct run failed: its creator hears why, and nothing of it will be written. */
-/* foreign: the id of another process's active run that refused it (NULL: none). */
+/* The promotion of a direct run failed: its creator hears why, and nothing of it will be written.
+ * q: the statement that failed or found no thread (NULL: it could not be submitted); foreign: the id of
+ * another process's active run that refused it (NULL: none). */
 static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q, const char *foreign)
 {
     ag_log(AG_LOG_WARN, "run=%s msg=\"run not created: %s\"", run->run_id,
            q && q->error ? q->error : "no database or the thread is gone");
-    if (run->creator) {
-        if (q && q->status != AG_PG_OK)
-            ag_dbq_fail(run->creator, q);
-        else if (foreign)
-            ag_run__answer_error(run->creator, 409, FOREIGN_BUSY, foreign);
-        else if (q)
-            ag_run__answer_error(run->creator, 404, "Thread '%s' not found", run->spec.thread_id);
-        else
-            refuse_early(run->creator, NULL, NULL, 503, "the database queue is full or down; retry");
-        ag_http_done(run->creator);
-        run->creator = NULL;
-    }
-    run->orphan = true;
-    run->direct = false;
+    struct ag_run_created res = {.result = AG_RUN_NOT_STORED};
+    if (q && q->status != AG_PG_OK)
+        res = (struct ag_run_created){.result = AG_RUN_DB_FAILED, .q = q};
+    else if (foreign)
+        res = (struct ag_run_created){.result = AG_RUN_FOREIGN_BUSY, .detail = foreign};
+    else if (q)
+        res = (struct ag_run_created){.result = AG_RUN_NO_THREAD, .detail = run->spec.thread_id};
+    ag_run__tell_creator(run, &res);
+    run->persist = RP_ORPHAN;
     if (run->state == R_RUNNING) {
         run->error = ag_strdup("the run could not be stored");
-        ag_run__run_cancel(run, "error", false); /* its end writes nothing */
+        ag_run__run_cancel(run, AG_RUN_ERROR, false); /* its end writes nothing */
     }
 }
 
@@ -287,10 +253,10 @@ static void on_promoted(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = ag_run__run_of(q);
     if (q->status == AG_PG_OK && !PQgetisnull(res, 0, 2)) {
-        run->direct = false;
+        run->persist = RP_STORED;
         if (!PQgetisnull(res, 0, 5))
             ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
-        ag_run__attach_creator(run);
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_ADMITTED, .run = run});
     } else {
         promotion_failed(run, q, q->status == AG_PG_OK && !PQgetisnull(res, 0, 6) ? PQgetvalue(res, 0, 6) : NULL);
     }
@@ -303,11 +269,11 @@ static void promote(struct ag_run *run)
 {
     create_query(run);
     run->q.cb = on_promoted;
-    run->progress_inflight = true;
+    run->persist = RP_PROMOTING;
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0)
         return;
-    run->progress_inflight = false;
-    ag_pg_args_reset(&run->strs);
+    run->persist = RP_DIRECT;
+    ag_pg_args_reset(&run->args);
     promotion_failed(run, NULL, NULL);
 }
 
@@ -315,38 +281,39 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = ag_run__run_of(q);
     struct trt *t = run->t;
-    struct ag_req *r = run->creator;
     t->creating--;
-    ag_pg_args_reset(&run->strs);
+    ag_pg_args_reset(&run->args);
     if (q->status != AG_PG_OK) {
-        ag_dbq_fail(r, q);
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_DB_FAILED, .q = q});
         drop_refused(run);
         return;
     }
     if (PQgetisnull(res, 0, 0)) {
-        refuse_create(run, 404, "Assistant '%s' not found", run->spec.assistant_id);
+        refuse(run, AG_RUN_NO_ASSISTANT, run->spec.assistant_id);
         drop_refused(run);
         return;
     }
     if (PQgetvalue(res, 0, 4)[0] == 'f') {
-        refuse_create(run, 404, "Checkpoint '%s' not found", run->spec.checkpoint_id);
+        refuse(run, AG_RUN_NO_CHECKPOINT, run->spec.checkpoint_id);
         drop_refused(run);
         return;
     }
     if (!PQgetisnull(res, 0, 5)) {
-        refuse_create(run, 409, FOREIGN_BUSY, PQgetvalue(res, 0, 5));
+        refuse(run, AG_RUN_FOREIGN_BUSY, PQgetvalue(res, 0, 5));
         drop_refused(run);
         return;
     }
     if (PQgetisnull(res, 0, 2) || !ag_run__direct_ok(t, run)) {
         /* A thread to create, or runs admitted meanwhile: created like any run. */
-        run->direct = false;
+        run->persist = RP_STORED;
         create_query(run);
         t->creating++;
-        if (ag_dbq_submit(r, &run->q) == AG_AGAIN)
+        int rc = ag_pg_submit(ag_run__rs->s, &run->q);
+        if (rc == 0)
             return;
         t->creating--;
-        ag_pg_args_reset(&run->strs);
+        ag_pg_args_reset(&run->args);
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_NOT_SUBMITTED, .submit_rc = rc});
         drop_refused(run);
         return;
     }
@@ -358,59 +325,30 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         promote(run);
 }
 
-static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud);
-
-int ag_run_submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how)
+void ag_run_create(struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)
 {
-    return submit(r, spec, how, NULL, NULL);
-}
-
-void ag_run_submit_cb(struct ag_run_spec *spec, ag_run_created_fn cb, void *ud)
-{
-    (void)submit(NULL, spec, AG_RUN_REPLY_RUN, cb, ud);
-}
-
-/* A creation refused: answers r, or tells cb (without a request). */
-static void refuse_early(struct ag_req *r, ag_run_created_fn cb, void *ud, int status, const char *msg)
-{
-    if (r) {
-        if (status == 503)
-            ag_http_add_header(r, "retry-after", "1");
-        ag_http_error(r, status, msg);
-        return;
-    }
-    json_t *e = json_pack("{s:s,s:s,s:n}", "error", ag_http_error_code(status), "message", msg, "details");
-    char *body = ag_run__dumps(e);
-    json_decref(e);
-    cb(ud, status, body, strlen(body));
-    ag_free(body);
-}
-
-static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)
-{
+    AG_BUG_ON(!spec->owner[0]); /* every creator says whose run it is */
     struct trt *t = ag_run__trt_get(spec->thread_id, true);
     if (ag_run__trt_busy(t) && spec->mt == AG_MT_REJECT) {
-        refuse_early(r, cb, ud, 409,
-                     "Thread is already running a task. Wait for it to finish or choose a different multitask strategy.");
         ag_run_spec_clear(spec);
         ag_run__trt_release(t);
-        return r ? AG_OK : AG_AGAIN;
+        cb(ud, &(struct ag_run_created){.result = AG_RUN_REJECTED_BUSY});
+        return;
     }
     if (t->qhead && spec->mt == AG_MT_ENQUEUE) { /* runs still creating hold their place: they count */
         unsigned n = 0;
         for (struct ag_run *x = t->qhead; x; x = x->qnext)
             n++;
         if (n >= ag_run__rs->cfg->runs.queue_max) {
-            refuse_early(r, cb, ud, 503, "too many runs queued on this thread");
             ag_run_spec_clear(spec);
-            return r ? AG_OK : AG_AGAIN;
+            cb(ud, &(struct ag_run_created){.result = AG_RUN_QUEUE_FULL});
+            return;
         }
     }
     struct ag_run *run = ag_calloc(1, sizeof *run);
     run->spec = *spec;
     memset(spec, 0, sizeof *spec);
     run->how = how;
-    run->creator = r;
     run->created_cb = cb;
     run->created_ud = ud;
     run->t = t;
@@ -419,29 +357,26 @@ static int submit(struct ag_req *r, struct ag_run_spec *spec, enum ag_run_reply 
     ag_uuid7(run->run_id);
     run->modes = (struct ag_run_modes){.modes = run->spec.modes, .thread_id = run->spec.thread_id,
                                        .run_id = run->run_id, .emit = ag_run__emit_modes, .ud = run};
-    /* Answered only with its outcome or its stream, on an idle thread that exists: written once, at
-     * its end, when it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
-    run->direct = r && how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
+    /* Watched to its end by its creator, on an idle thread that exists: written once, at its end, when
+     * it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
+    bool direct = how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
                   ag_run__direct_ok(t, NULL);
+    run->persist = direct ? RP_DIRECT : RP_STORED;
     t->creating++;
     ag_run__queue_append(t, run);
-    if (run->direct)
+    if (direct)
         prepare_query(run);
     else
         create_query(run);
-    int rc = r ? ag_dbq_submit(r, &run->q) : (ag_pg_submit(ag_run__rs->s, &run->q) == 0 ? AG_AGAIN : AG_OK);
-    if (rc != AG_AGAIN) {
-        if (!r)
-            refuse_early(NULL, cb, ud, 503, "the database queue is full or down; retry");
-        t->creating--;
-        ag_run__queue_remove(t, run);
-        ag_pg_args_reset(&run->strs);
-        ag_run_spec_clear(&run->spec);
-        ag_free(run);
-        ag_run__start_next(t);
-        ag_run__trt_release(t);
-        return AG_OK;
-    }
-    return AG_AGAIN;
+    int rc = ag_pg_submit(ag_run__rs->s, &run->q);
+    if (rc == 0)
+        return;
+    t->creating--;
+    ag_run__queue_remove(t, run);
+    ag_pg_args_reset(&run->args);
+    ag_run_spec_clear(&run->spec);
+    ag_free(run);
+    ag_run__start_next(t);
+    ag_run__trt_release(t);
+    cb(ud, &(struct ag_run_created){.result = AG_RUN_NOT_SUBMITTED, .submit_rc = rc});
 }
-

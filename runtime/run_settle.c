@@ -1,6 +1,6 @@
 /* Start-up settlement of runs left by dead agentd processes (ag_run_settle_dead in run.h): runs on the
  * bootstrap thread, on its blocking migration connection, before any shard takes work. */
-#include "protocol/agent/run.h"
+#include "runtime/run.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "protocol/agent/run_internal.h"
+#include "runtime/run_internal.h"
 
 /* Dead processes settled in one start-up, at most; more wait for the next start or their lease. */
 #define SETTLE_MAX 256

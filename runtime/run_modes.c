@@ -1,4 +1,4 @@
-#include "protocol/agent/run_modes.h"
+#include "runtime/run_modes.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -6,7 +6,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "graph/engine.h"
-#include "protocol/agent/run.h"
+#include "runtime/run.h"
 
 static void put(struct ag_run_modes *m, const char *event, const json_t *data)
 {

@@ -1,4 +1,4 @@
-#include "protocol/agent/v2proj.h"
+#include "runtime/v2proj.h"
 
 #include <stdio.h>
 #include <string.h>

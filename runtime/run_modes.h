@@ -5,15 +5,15 @@
  *
  * One struct per run, on the run's shard. It frames; the caller keeps the events (protocol/agent/
  * run.c appends each to the run's log and its subscribers) through emit. */
-#ifndef AG_PROTOCOL_AGENT_RUN_MODES_H
-#define AG_PROTOCOL_AGENT_RUN_MODES_H
+#ifndef AG_RUNTIME_RUN_MODES_H
+#define AG_RUNTIME_RUN_MODES_H
 
 #include <jansson.h>
 
 struct ag_graph_event;
 
 struct ag_run_modes {
-    unsigned modes;                  /* AG_SM_* (protocol/agent/run.h) */
+    unsigned modes;                  /* AG_SM_* (runtime/run.h) */
     const char *thread_id, *run_id;  /* borrowed, valid for the run's life */
     const json_t *md;                /* the run's metadata (borrowed; set when it starts, else NULL) */
     /* Appends one event (data borrowed for the call). */

@@ -1,0 +1,304 @@
+/* Persistence of runs: checkpoints written as a run goes (RUN_PROGRESS, one statement per turn), the
+ * outcome with the thread's new status (RUN_FINISH, or RUN_RECORD for a run written once at its end),
+ * retried while there is no database, and the lease that marks this process's runs as alive. Part of
+ * the run lifecycle (runtime/run_internal.h). */
+#include "runtime/run.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+#include "runtime/run_internal.h"
+#include "runtime/sweep.h"
+#include "protocol/agent/tlog.h"
+
+/* A run's outcome is tried again this long after the database refused or lost it. */
+#define FINISH_RETRY_NS 500000000ull
+
+struct ag_run *ag_run__run_of(struct ag_pg_query *q)
+{
+    return q->ud;
+}
+
+void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
+{
+    memset(&run->q, 0, sizeof run->q);
+    run->q.stmt = stmt;
+    run->q.kind = kind;
+    run->q.cb = cb;
+    run->q.ud = run;
+}
+
+bool ag_run__writing(const struct ag_run *run)
+{
+    return run->persist == RP_PROMOTING || run->persist == RP_WRITING;
+}
+
+static void flush_task(struct ag_task *tk);
+
+void ag_run__progress_done(struct ag_run *run)
+{
+    if (run->persist == RP_WRITING)
+        run->persist = RP_STORED;
+    ag_pg_args_reset(&run->args);
+    if (run->state == R_FINISHING) {
+        ag_run__submit_finish(run);
+        return;
+    }
+    if (json_array_size(run->cps))
+        ag_run__schedule_progress(run);
+}
+
+void ag_run__schedule_progress(struct ag_run *run)
+{
+    run->flush_task.fn = flush_task;
+    ag_shard_defer(ag_run__rs->s, &run->flush_task);
+}
+
+const char *ag_run__us_param(struct ag_pg_args *a, uint64_t us)
+{
+    return us ? ag_pg_args_printf(a, "%" PRIu64, us) : NULL;
+}
+
+static void on_progress(struct ag_pg_query *q, PGresult *res)
+{
+    (void)res;
+    struct ag_run *run = ag_run__run_of(q);
+    if (q->status != AG_PG_OK)
+        ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
+    ag_run__progress_done(run);
+}
+
+static void flush_task(struct ag_task *tk)
+{
+    struct ag_run *run = AG_CONTAINER_OF(tk, struct ag_run, flush_task);
+    /* A direct run writes its checkpoints with its outcome; a promoted one once its row exists. */
+    if (run->state != R_RUNNING || run->persist != RP_STORED || !json_array_size(run->cps))
+        return;
+    ag_run__query_init(run, AG_SQL_RUN_PROGRESS, AG_PG_WRITE, on_progress);
+    run->q.params[0] = run->run_id;
+    run->q.params[1] = run->spec.thread_id;
+    run->q.params[2] = ag_pg_args_json(&run->args, run->cps);
+    run->q.params[3] = ag_run__us_param(&run->args, run->started_us);
+    run->q.nparams = 4;
+    if (ag_pg_submit(ag_run__rs->s, &run->q) == 0) {
+        json_array_clear(run->cps);
+        run->persist = RP_WRITING;
+    } else {
+        ag_pg_args_reset(&run->args); /* kept for the outcome's write (RUN_FINISH retries) */
+    }
+}
+
+static void finish_retry(struct ag_timer *tm)
+{
+    ag_run__submit_finish(AG_CONTAINER_OF(tm, struct ag_run, timer));
+}
+
+static void arm_finish_retry(struct ag_run *run)
+{
+    run->timer.cb = finish_retry;
+    ag_timer_arm(&ag_run__rs->s->timers, &run->timer, ag_run__rs->s->now_ns + FINISH_RETRY_NS);
+}
+
+/* RUN_RECORD of a direct run ended: its creator hears of it now. */
+static void direct_written(struct ag_run *run, const struct ag_pg_query *q, PGresult *res)
+{
+    if (q->status == AG_PG_OK) {
+        if (!PQgetisnull(res, 0, 1))
+            ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_ADMITTED, .run = run});
+    } else {
+        /* Nothing of the run is stored: its creator must not be told that it ran. */
+        ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_DB_FAILED, .q = q});
+    }
+}
+
+static void on_finish(struct ag_pg_query *q, PGresult *res)
+{
+    struct ag_run *run = ag_run__run_of(q);
+    ag_pg_args_reset(&run->args);
+    if (q->status == AG_PG_OK || q->status == AG_PG_SQL_ERROR || ag_run__rs->s->stopping) {
+        if (q->status != AG_PG_OK)
+            ag_log(AG_LOG_ERROR, "run=%s outcome not written: %s", run->run_id, q->error ? q->error : "stopping");
+        if (run->persist == RP_DIRECT)
+            direct_written(run, q, res);
+        ag_run__ended(run);
+        return;
+    }
+    /* No database right now: the outcome must not be lost, nor reported before it is stored. */
+    arm_finish_retry(run);
+}
+
+static const char *thread_status_after(struct ag_run *run)
+{
+    if (run->t && (run->t->active || run->t->qhead || run->t->creating))
+        return "busy";
+    if (run->status == AG_RUN_SUCCESS)
+        return "idle";
+    if (run->status == AG_RUN_INTERRUPTED)
+        return run->cancel_status != AG_RUN_PENDING ? "idle" : "interrupted";
+    return "error";
+}
+
+/* {task id: [interrupts]} of the last checkpoint's tasks, as Thread.interrupts. */
+static json_t *thread_interrupts(struct ag_run *run)
+{
+    json_t *out = json_object();
+    const json_t *cp = run->t ? run->t->last_cp : NULL;
+    size_t i;
+    json_t *task;
+    json_array_foreach(json_object_get(cp, "tasks"), i, task) {
+        json_t *ints = json_object_get(task, "interrupts");
+        if (json_array_size(ints) && json_is_string(json_object_get(task, "id")))
+            json_object_set(out, json_string_value(json_object_get(task, "id")), ints);
+    }
+    return out;
+}
+
+/* The outcome as RUN_FINISH and RUN_RECORD take it. */
+struct outcome_params {
+    const char *run_status, *output, *error, *checkpoints, *thread_status, *thread_values, *thread_interrupts;
+};
+
+static struct outcome_params outcome_params(struct ag_run *run)
+{
+    struct ag_pg_args *a = &run->args;
+    json_t *ints = thread_interrupts(run);
+    struct outcome_params o = {
+        .run_status = ag_run_status_name(run->status),
+        .output = ag_run__failed(run->status) ? NULL : ag_pg_args_json(a, run->output),
+        .error = run->error ? ag_pg_args_dup(a, run->error, strlen(run->error)) : NULL,
+        /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
+        .checkpoints = run->rollback || !run->cps ? "[]" : ag_pg_args_json(a, run->cps),
+        .thread_status = thread_status_after(run),
+        .thread_values =
+            ag_pg_args_json(a, run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL),
+        .thread_interrupts = ag_pg_args_json(a, ints),
+    };
+    json_decref(ints);
+    return o;
+}
+
+const char *ag_run__reservation_param(struct ag_run *run)
+{
+    char seq[24];
+    const char *reserve = ag_tlog_reservation(run->spec.thread_id, seq);
+    return reserve ? ag_pg_args_dup(&run->args, reserve, strlen(reserve)) : NULL;
+}
+
+/* RUN_RECORD: a direct run, its checkpoints and the thread, written together. */
+static void record_query(struct ag_run *run)
+{
+    struct ag_pg_args *a = &run->args;
+    json_t *c = json_object_get(json_object_get(run->kwargs, "config"), "configurable");
+    struct outcome_params o = outcome_params(run);
+    const char *p[] = {
+        [0] = run->run_id,
+        [1] = run->spec.thread_id,
+        [2] = run->spec.owner,
+        [3] = json_string_value(json_object_get(c, "assistant_id")),
+        [4] = json_string_value(json_object_get(c, "graph_id")),
+        [5] = ag_pg_args_json(a, run->spec.metadata),
+        [6] = run->kwargs_text,
+        [7] = ag_run__mt_names[run->spec.mt],
+        [8] = o.run_status,
+        [9] = o.output,
+        [10] = o.error,
+        [11] = o.checkpoints,
+        [12] = o.thread_status,
+        [13] = o.thread_values,
+        [14] = o.thread_interrupts,
+        [15] = ag_run__boot_id,
+        [16] = ag_run__reservation_param(run),
+        [17] = ag_run__us_param(a, run->accepted_us),
+        [18] = ag_run__us_param(a, run->started_us),
+        [19] = ag_run__us_param(a, run->ended_us),
+    };
+    memcpy(run->q.params, p, sizeof p);
+    run->q.nparams = AG_ARRAY_LEN(p);
+}
+
+/* RUN_FINISH: the outcome of a run whose row exists, and the thread. */
+static void finish_query(struct ag_run *run)
+{
+    struct outcome_params o = outcome_params(run);
+    const char *p[] = {
+        [0] = run->run_id,
+        [1] = run->spec.thread_id,
+        [2] = o.run_status,
+        [3] = o.output,
+        [4] = o.error,
+        [5] = o.checkpoints,
+        [6] = o.thread_status,
+        [7] = o.thread_values,
+        [8] = o.thread_interrupts,
+        [9] = run->rollback ? "true" : "false",
+        [10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false",
+        [11] = ag_run__us_param(&run->args, run->started_us),
+        [12] = ag_run__us_param(&run->args, run->ended_us),
+    };
+    memcpy(run->q.params, p, sizeof p);
+    run->q.nparams = AG_ARRAY_LEN(p);
+}
+
+void ag_run__submit_finish(struct ag_run *run)
+{
+    if (ag_run__writing(run))
+        return; /* on_progress or on_promoted sends it: statements of one run stay in order */
+    if (run->persist == RP_ORPHAN || (run->persist == RP_DIRECT && run->rollback)) {
+        ag_run__end_unwritten(run); /* nothing of it was written, and nothing is to be */
+        return;
+    }
+    ag_pg_args_reset(&run->args);
+    if (run->persist == RP_DIRECT) {
+        ag_run__query_init(run, AG_SQL_RUN_RECORD, AG_PG_WRITE, on_finish);
+        record_query(run);
+    } else {
+        ag_run__query_init(run, AG_SQL_RUN_FINISH, AG_PG_WRITE, on_finish);
+        finish_query(run);
+    }
+    if (ag_pg_submit(ag_run__rs->s, &run->q) != 0) {
+        ag_pg_args_reset(&run->args);
+        arm_finish_retry(run);
+    }
+}
+
+/* --- leases (runtime/sweep.h: shard 0 only) --- */
+
+static bool leased(const struct ag_pg_query *q, PGresult *res)
+{
+    if (q->status == AG_PG_OK && PQntuples(res) == 1) {
+        long dead = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        if (dead)
+            ag_log(AG_LOG_WARN, "msg=\"runs of a stopped process ended as error\" runs=%ld", dead);
+    } else if (q->status != AG_PG_OK) {
+        ag_log(AG_LOG_WARN, "msg=\"run lease renewal failed\" error=\"%s\"", q->error ? q->error : "no database");
+    }
+    return false;
+}
+
+static _Thread_local struct ag_sweep lease_sweep;
+static _Thread_local struct ag_sweep_def lease_def;
+static _Thread_local char lease_text[16];
+
+void ag_run__leases_start(struct ag_shard *s, const struct ag_config *cfg)
+{
+    snprintf(lease_text, sizeof lease_text, "%u", cfg->runs.lease_ms);
+    lease_def = (struct ag_sweep_def){
+        .stmt = AG_SQL_RUN_LEASE,
+        .batch = ag_run__boot_id,
+        .arg2 = lease_text,
+        .interval_ns = (uint64_t)cfg->runs.lease_ms * 1000000ull / 3,
+        .first_ns = 1, /* at once: runs a crashed process left behind end now, not a lease later */
+        .done = leased,
+    };
+    ag_sweep_start(&lease_sweep, s, &lease_def);
+}
+
+void ag_run__leases_stop(struct ag_shard *s)
+{
+    ag_sweep_stop(&lease_sweep, s);
+}
