@@ -449,6 +449,13 @@ void ag_pg_flush(struct ag_shard *s)
         fail_all_pending(ps, "no database connection");
 }
 
+void ag_pg_set_params(struct ag_pg_query *q, const char *const *p, size_t n)
+{
+    AG_BUG_ON(n > AG_PG_MAX_PARAMS);
+    memcpy(q->params, p, n * sizeof *p);
+    q->nparams = (int)n;
+}
+
 int ag_pg_submit(struct ag_shard *s, struct ag_pg_query *q)
 {
     struct pg_shard *ps = ps_of(s);

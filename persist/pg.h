@@ -76,6 +76,12 @@ void ag_pg_flush(struct ag_shard *s);
 /* Queues q. Returns 0 (the callback will run, possibly with an error status), -EAGAIN when the
  * shard's queue is full, or -ENOTCONN when no connection is up (nothing queued either way). */
 int ag_pg_submit(struct ag_shard *s, struct ag_pg_query *q);
+/* Sets q's parameters $1..$n from p[0..n) (n <= AG_PG_MAX_PARAMS). */
+void ag_pg_set_params(struct ag_pg_query *q, const char *const *p, size_t n);
+/* Sets q's parameters from a struct whose members are all `const char *`, declared in $1.. order, so that
+ * each parameter is named where it is filled: AG_PG_PARAMS(&q, ((struct {const char *id, *owner;}){...})). */
+#define AG_PG_PARAMS(q, s)                                                                                             \
+    ag_pg_set_params((q), (const char *const *)&(s), sizeof(s) / sizeof(const char *))
 /* True when at least one connection of this shard is ready. */
 bool ag_pg_up(struct ag_shard *s);
 /* Queries queued or in flight on this shard. */

@@ -176,55 +176,71 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
     return k;
 }
 
-/* What RUN_CREATE and RUN_PREPARE both take, in their order: thread id, assistant id, owner, run id
- * in p[0..4); kwargs without config and context, request config, request context in kw[0..3). */
-static void request_params(struct ag_run *run, const char **p, const char **kw)
-{
-    struct ag_run_spec *sp = &run->spec;
-    p[0] = sp->thread_id;
-    p[1] = sp->assistant_id;
-    p[2] = sp->owner;
-    p[3] = run->run_id;
-    json_t *k = base_kwargs(sp);
-    kw[0] = ag_pg_args_json(&run->args, k);
-    json_decref(k);
-    kw[1] = ag_pg_args_json(&run->args, sp->config);
-    kw[2] = ag_pg_args_json(&run->args, sp->context);
-}
+/* RUN_CREATE's parameters (persist/sql_runs.def), in their order. */
+struct create_params {
+    const char *thread_id, *assistant_id, *owner, *run_id, *metadata, *kwargs, *config, *context, *create_thread,
+        *multitask, *after_seconds, *checkpoint_id, *ttl_marker, *claimant, *lease_ms, *reservation, *reserve_block,
+        *accepted_us;
+};
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
 static void create_query(struct ag_run *run)
 {
-    struct ag_pg_args *st = &run->args;
+    struct ag_pg_args *a = &run->args;
     struct ag_run_spec *sp = &run->spec;
     ag_run__query_init(run, AG_SQL_RUN_CREATE, AG_PG_WRITE, on_created);
-    const char **p = run->q.params;
-    request_params(run, p, p + 5);
-    p[4] = ag_pg_args_json(st, sp->metadata);
-    p[8] = sp->create_thread ? "true" : "false";
-    p[9] = ag_run__mt_names[sp->mt];
-    p[10] = sp->after_seconds > 0 ? ag_pg_args_printf(st, "%.3f", sp->after_seconds) : NULL;
-    p[11] = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL;
-    p[12] = sp->stateless && sp->delete_thread ? "ephemeral" : NULL;
-    p[13] = ag_run__boot_id;
-    p[14] = ag_pg_args_printf(st, "%u", ag_run__rs->cfg->runs.lease_ms);
-    p[15] = ag_run__reservation_param(run);
-    p[16] = AG_TLOG_RESERVE_TEXT;
-    p[17] = ag_pg_args_printf(st, "%" PRIu64, run->accepted_us);
-    run->q.nparams = 18;
+    json_t *k = base_kwargs(sp);
+    struct create_params p = {
+        .thread_id = sp->thread_id,
+        .assistant_id = sp->assistant_id,
+        .owner = sp->owner,
+        .run_id = run->run_id,
+        .metadata = ag_pg_args_json(a, sp->metadata),
+        .kwargs = ag_pg_args_json(a, k),
+        .config = ag_pg_args_json(a, sp->config),
+        .context = ag_pg_args_json(a, sp->context),
+        .create_thread = sp->create_thread ? "true" : "false",
+        .multitask = ag_run__mt_names[sp->mt],
+        .after_seconds = sp->after_seconds > 0 ? ag_pg_args_printf(a, "%.3f", sp->after_seconds) : NULL,
+        .checkpoint_id = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL,
+        .ttl_marker = sp->stateless && sp->delete_thread ? "ephemeral" : NULL,
+        .claimant = ag_run__boot_id,
+        .lease_ms = ag_pg_args_printf(a, "%u", ag_run__rs->cfg->runs.lease_ms),
+        .reservation = ag_run__reservation_param(run),
+        .reserve_block = AG_TLOG_RESERVE_TEXT,
+        .accepted_us = ag_pg_args_printf(a, "%" PRIu64, run->accepted_us),
+    };
+    json_decref(k);
+    AG_PG_PARAMS(&run->q, p);
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res);
 
+/* RUN_PREPARE's parameters, in their order. */
+struct prepare_params {
+    const char *thread_id, *assistant_id, *owner, *run_id, *kwargs, *config, *context, *checkpoint_id, *claimant;
+};
+
 /* run->q becomes its RUN_PREPARE (a direct run). */
 static void prepare_query(struct ag_run *run)
 {
+    struct ag_pg_args *a = &run->args;
+    struct ag_run_spec *sp = &run->spec;
     ag_run__query_init(run, AG_SQL_RUN_PREPARE, AG_PG_READ, on_prepared);
-    const char **p = run->q.params;
-    request_params(run, p, p + 4);
-    p[7] = run->spec.checkpoint_id[0] ? run->spec.checkpoint_id : NULL;
-    p[8] = ag_run__boot_id;
-    run->q.nparams = 9;
+    json_t *k = base_kwargs(sp);
+    struct prepare_params p = {
+        .thread_id = sp->thread_id,
+        .assistant_id = sp->assistant_id,
+        .owner = sp->owner,
+        .run_id = run->run_id,
+        .kwargs = ag_pg_args_json(a, k),
+        .config = ag_pg_args_json(a, sp->config),
+        .context = ag_pg_args_json(a, sp->context),
+        .checkpoint_id = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL,
+        .claimant = ag_run__boot_id,
+    };
+    json_decref(k);
+    AG_PG_PARAMS(&run->q, p);
 }
 
 /* The promotion of a direct run failed: its creator hears why, and nothing of it will be written.

@@ -79,11 +79,15 @@ static void flush_task(struct ag_task *tk)
     if (run->state != R_RUNNING || run->persist != RP_STORED || !json_array_size(run->cps))
         return;
     ag_run__query_init(run, AG_SQL_RUN_PROGRESS, AG_PG_WRITE, on_progress);
-    run->q.params[0] = run->run_id;
-    run->q.params[1] = run->spec.thread_id;
-    run->q.params[2] = ag_pg_args_json(&run->args, run->cps);
-    run->q.params[3] = ag_run__us_param(&run->args, run->started_us);
-    run->q.nparams = 4;
+    struct {
+        const char *run_id, *thread_id, *checkpoints, *started_us;
+    } p = {
+        .run_id = run->run_id,
+        .thread_id = run->spec.thread_id,
+        .checkpoints = ag_pg_args_json(&run->args, run->cps),
+        .started_us = ag_run__us_param(&run->args, run->started_us),
+    };
+    AG_PG_PARAMS(&run->q, p);
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0) {
         json_array_clear(run->cps);
         run->persist = RP_WRITING;
@@ -158,7 +162,7 @@ static json_t *thread_interrupts(struct ag_run *run)
     return out;
 }
 
-/* The outcome as RUN_FINISH and RUN_RECORD take it. */
+/* The outcome as RUN_FINISH and RUN_RECORD take it (consecutive parameters, in this order). */
 struct outcome_params {
     const char *run_status, *output, *error, *checkpoints, *thread_status, *thread_values, *thread_interrupts;
 };
@@ -194,54 +198,46 @@ static void record_query(struct ag_run *run)
 {
     struct ag_pg_args *a = &run->args;
     json_t *c = json_object_get(json_object_get(run->kwargs, "config"), "configurable");
-    struct outcome_params o = outcome_params(run);
-    const char *p[] = {
-        [0] = run->run_id,
-        [1] = run->spec.thread_id,
-        [2] = run->spec.owner,
-        [3] = json_string_value(json_object_get(c, "assistant_id")),
-        [4] = json_string_value(json_object_get(c, "graph_id")),
-        [5] = ag_pg_args_json(a, run->spec.metadata),
-        [6] = run->kwargs_text,
-        [7] = ag_run__mt_names[run->spec.mt],
-        [8] = o.run_status,
-        [9] = o.output,
-        [10] = o.error,
-        [11] = o.checkpoints,
-        [12] = o.thread_status,
-        [13] = o.thread_values,
-        [14] = o.thread_interrupts,
-        [15] = ag_run__boot_id,
-        [16] = ag_run__reservation_param(run),
-        [17] = ag_run__us_param(a, run->accepted_us),
-        [18] = ag_run__us_param(a, run->started_us),
-        [19] = ag_run__us_param(a, run->ended_us),
+    struct {
+        const char *run_id, *thread_id, *owner, *assistant_id, *graph_id, *metadata, *kwargs, *multitask;
+        struct outcome_params outcome;
+        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us;
+    } p = {
+        .run_id = run->run_id,
+        .thread_id = run->spec.thread_id,
+        .owner = run->spec.owner,
+        .assistant_id = json_string_value(json_object_get(c, "assistant_id")),
+        .graph_id = json_string_value(json_object_get(c, "graph_id")),
+        .metadata = ag_pg_args_json(a, run->spec.metadata),
+        .kwargs = run->kwargs_text,
+        .multitask = ag_run__mt_names[run->spec.mt],
+        .outcome = outcome_params(run),
+        .claimant = ag_run__boot_id,
+        .reservation = ag_run__reservation_param(run),
+        .accepted_us = ag_run__us_param(a, run->accepted_us),
+        .started_us = ag_run__us_param(a, run->started_us),
+        .ended_us = ag_run__us_param(a, run->ended_us),
     };
-    memcpy(run->q.params, p, sizeof p);
-    run->q.nparams = AG_ARRAY_LEN(p);
+    AG_PG_PARAMS(&run->q, p);
 }
 
 /* RUN_FINISH: the outcome of a run whose row exists, and the thread. */
 static void finish_query(struct ag_run *run)
 {
-    struct outcome_params o = outcome_params(run);
-    const char *p[] = {
-        [0] = run->run_id,
-        [1] = run->spec.thread_id,
-        [2] = o.run_status,
-        [3] = o.output,
-        [4] = o.error,
-        [5] = o.checkpoints,
-        [6] = o.thread_status,
-        [7] = o.thread_values,
-        [8] = o.thread_interrupts,
-        [9] = run->rollback ? "true" : "false",
-        [10] = run->spec.stateless && run->spec.delete_thread ? "true" : "false",
-        [11] = ag_run__us_param(&run->args, run->started_us),
-        [12] = ag_run__us_param(&run->args, run->ended_us),
+    struct {
+        const char *run_id, *thread_id;
+        struct outcome_params outcome;
+        const char *rollback, *delete_thread, *started_us, *ended_us;
+    } p = {
+        .run_id = run->run_id,
+        .thread_id = run->spec.thread_id,
+        .outcome = outcome_params(run),
+        .rollback = run->rollback ? "true" : "false",
+        .delete_thread = run->spec.stateless && run->spec.delete_thread ? "true" : "false",
+        .started_us = ag_run__us_param(&run->args, run->started_us),
+        .ended_us = ag_run__us_param(&run->args, run->ended_us),
     };
-    memcpy(run->q.params, p, sizeof p);
-    run->q.nparams = AG_ARRAY_LEN(p);
+    AG_PG_PARAMS(&run->q, p);
 }
 
 void ag_run__submit_finish(struct ag_run *run)
