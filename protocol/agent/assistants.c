@@ -15,6 +15,7 @@
 #include "persist/pg.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/identity.h"
 #include "protocol/jsonw.h"
 #include "runtime/owner.h"
 #include "protocol/query.h"
@@ -27,13 +28,6 @@
 
 static const char both_msg[] = "Cannot specify both configurable and context. Prefer setting context alone. Context was "
                                "introduced in LangGraph 0.6.0 and is the long term planned replacement for configurable.";
-
-/* The caller's identity, written into every row it creates. Fixed until authentication lands. */
-static const char *caller_owner(const struct ag_req *r)
-{
-    (void)r;
-    return "anonymous";
-}
 
 /* --- one request's query --- */
 
@@ -350,7 +344,7 @@ int ag_assistants_create(struct ag_req *r)
                    *ifx = field_str(body, "if_exists");
         json_t *metadata = field(body, "metadata");
         ag_dbreq_param(&a->d, a->id);
-        ag_dbreq_param(&a->d, caller_owner(r));
+        ag_dbreq_param(&a->d, ag_req_owner(r));
         ag_dbreq_param(&a->d, aq_str(a, field_str(body, "graph_id")));
         ag_dbreq_param(&a->d, aq_str(a, name ? name : "Untitled"));
         ag_dbreq_param(&a->d, desc ? aq_str(a, desc) : NULL);
@@ -395,7 +389,7 @@ int ag_assistants_list(struct ag_req *r)
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct aq *a = aq_new(r, AG_SQL_ASSISTANT_LIST, AG_PG_READ, on_json);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, limit));
     ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" PRId64, offset));
     return ag_dbreq_submit(&a->d);
@@ -440,7 +434,7 @@ static void check_select(json_t *body, struct ag_verr *e)
 static void filter_params(struct aq *a, json_t *body)
 {
     const char *g = field_str(body, "graph_id"), *name = field_str(body, "name");
-    ag_dbreq_param(&a->d, caller_owner(a->d.r));
+    ag_dbreq_param(&a->d, ag_req_owner(a->d.r));
     ag_dbreq_param(&a->d, g ? aq_str(a, g) : NULL);
     ag_dbreq_param(&a->d, name ? aq_str(a, name) : NULL);
     ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
@@ -553,7 +547,7 @@ int ag_assistants_get(struct ag_req *r)
     if (!a)
         return AG_OK;
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     return ag_dbreq_submit(&a->d);
 }
 
@@ -568,7 +562,7 @@ static void on_update(struct ag_pg_query *q, PGresult *res)
         ag_dbq_fail(r, q);
     } else if (PQntuples(res) < 1) {
         not_found(r, a->id);
-    } else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(r))) {
+    } else if (strcmp(PQgetvalue(res, 0, 0), ag_req_owner(r))) {
         system_forbidden(r, a->id, "modified");
     } else if (PQgetisnull(res, 0, 1) && !a->version) {
         not_found(r, a->id); /* deleted between the two reads of the PATCH */
@@ -612,7 +606,7 @@ int ag_assistants_patch(struct ag_req *r)
     const char *g = field_str(body, "graph_id"), *name = field_str(body, "name"),
                *desc = field_str(body, "description");
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     ag_dbreq_param(&a->d, g ? aq_str(a, g) : NULL);
     ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, config));
     ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, context));
@@ -637,7 +631,7 @@ int ag_assistants_set_latest(struct ag_req *r)
     a->version = ag_pg_args_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, json_integer_value(field(body, "version")));
     json_decref(body);
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     ag_dbreq_param(&a->d, a->version);
     return ag_dbreq_submit(&a->d);
 }
@@ -651,7 +645,7 @@ static void on_delete(struct ag_pg_query *q, PGresult *res)
         ag_dbq_fail(a->d.r, q);
     else if (PQntuples(res) < 1)
         not_found(a->d.r, a->id);
-    else if (strcmp(PQgetvalue(res, 0, 0), caller_owner(a->d.r)))
+    else if (strcmp(PQgetvalue(res, 0, 0), ag_req_owner(a->d.r)))
         system_forbidden(a->d.r, a->id, "deleted");
     else
         ag_http_respond(a->d.r, 204, "application/json", NULL, 0);
@@ -672,7 +666,7 @@ int ag_assistants_delete(struct ag_req *r)
     if (!a)
         return AG_OK;
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     ag_dbreq_param(&a->d, threads ? "true" : "false");
     return ag_dbreq_submit(&a->d);
 }
@@ -693,7 +687,7 @@ int ag_assistants_versions(struct ag_req *r)
         return AG_OK;
     json_t *limit = field(body, "limit"), *offset = field(body, "offset");
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     ag_dbreq_param(&a->d, ag_dbreq_json(&a->d, field(body, "metadata")));
     json_int_t lim = limit ? json_integer_value(limit) : 10, off = offset ? json_integer_value(offset) : 0;
     ag_dbreq_param(&a->d, ag_pg_args_printf(&a->d.strs, "%" JSON_INTEGER_FORMAT, lim));
@@ -829,7 +823,7 @@ static int show(struct ag_req *r, enum show what)
         return AG_OK;
     a->show = what;
     ag_dbreq_param(&a->d, a->id);
-    ag_dbreq_param(&a->d, caller_owner(r));
+    ag_dbreq_param(&a->d, ag_req_owner(r));
     return ag_dbreq_submit(&a->d);
 }
 

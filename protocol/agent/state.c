@@ -14,12 +14,12 @@
 #include "runtime/run.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/identity.h"
 #include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
 /* The caller's identity until authentication lands. */
-#define OWNER "anonymous"
 
 #define HISTORY_LIMIT_DEFAULT 10
 #define HISTORY_LIMIT_MAX 1000
@@ -58,7 +58,7 @@ static struct sq *sq_new(struct ag_req *r, enum ag_sql stmt, const char id[37])
     struct sq *x = ag_dbreq_new(sizeof(struct sq), r, stmt, AG_PG_READ, on_answer);
     memcpy(x->id, id, sizeof x->id);
     ag_dbreq_param(&x->d, x->id);
-    ag_dbreq_param(&x->d, OWNER);
+    ag_dbreq_param(&x->d, ag_req_owner(x->d.r));
     return x;
 }
 
@@ -454,7 +454,7 @@ static void submit_update_write(struct upd *u, json_t *ck)
     snprintf(w->new_id, sizeof w->new_id, "%s", json_string_value(json_object_get(ck, "checkpoint_id")));
     json_t *ints = pending_interrupts(ck);
     ag_dbreq_param(&w->d, w->id);
-    ag_dbreq_param(&w->d, OWNER);
+    ag_dbreq_param(&w->d, ag_req_owner(w->d.r));
     ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ck));
     ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ints));
     ag_dbreq_param(&w->d, json_object_size(ints) ? "interrupted" : "idle");
@@ -572,7 +572,7 @@ int ag_state_update(struct ag_req *r, json_t *body)
     u->as_node = as_node ? ag_strdup(as_node) : NULL;
     u->cid = cid ? ag_dbreq_str(&u->d, cid, strlen(cid)) : NULL;
     ag_dbreq_param(&u->d, u->id);
-    ag_dbreq_param(&u->d, OWNER);
+    ag_dbreq_param(&u->d, ag_req_owner(u->d.r));
     ag_dbreq_param(&u->d, u->cid);
     if (ag_dbq_submit(r, &u->d.q) != AG_AGAIN) {
         upd_free(u);

@@ -13,13 +13,11 @@
 #include "persist/pg.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/identity.h"
 #include "protocol/query.h"
 #include "runtime/sweep.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
-
-/* The identity every row belongs to until authentication lands. */
-#define STORE_OWNER "anonymous"
 
 /* The primary key btree holds owner, namespace and key in one index tuple (at most ~2.7 kB); these
  * bounds keep a put from failing there. */
@@ -110,7 +108,7 @@ static struct store_req *store_req_new(struct ag_req *r, enum ag_sql stmt, int o
     struct store_req *x = ag_dbreq_new(sizeof *x, r, stmt, AG_PG_READ, on_result);
     x->ok_status = ok_status;
     ag_timer_init(&x->wait, on_wait);
-    ag_dbreq_param(&x->d, STORE_OWNER);
+    ag_dbreq_param(&x->d, ag_req_owner(r));
     return x;
 }
 

@@ -16,6 +16,7 @@
 #include "protocol/agent/threads_batch.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/identity.h"
 #include "runtime/owner.h"
 #include "protocol/query.h"
 #include "runtime/sweep.h"
@@ -23,7 +24,6 @@
 #include "protocol/validate.h"
 
 /* The caller's identity until authentication lands. */
-#define OWNER "anonymous"
 
 #define SEARCH_LIMIT_DEFAULT 10
 #define SEARCH_LIMIT_MAX 1000
@@ -245,7 +245,7 @@ static int submit_body(struct tq *t, const char id[37], json_t *body, double ttl
 {
     memcpy(t->id, id, sizeof t->id);
     ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, t->d.r->body.base, t->d.r->body.len));
     param_ttl(t, ttl, strategy);
     json_decref(body);
@@ -305,7 +305,7 @@ int ag_threads_create(struct ag_req *r)
         }
     }
     if (!do_nothing) {
-        int rc = ag_threads_batch_create(r, id, OWNER, ttl, strategy); /* strategy points into body */
+        int rc = ag_threads_batch_create(r, id, ag_req_owner(r), ttl, strategy); /* strategy points into body */
         json_decref(body);
         return rc;
     }
@@ -334,7 +334,7 @@ int ag_threads_list(struct ag_req *r)
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_LIST, AG_PG_READ, on_json);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, limit));
     ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, offset));
     return ag_dbreq_submit(&t->d);
@@ -565,7 +565,7 @@ int ag_threads_search(struct ag_req *r)
     t->limit = json_is_integer(v) ? json_integer_value(v) : SEARCH_LIMIT_DEFAULT;
     v = json_object_get(body, "offset");
     t->offset = json_is_integer(v) ? json_integer_value(v) : 0;
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     param_filters(t, body, &ids);
     ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, t->limit));
     ag_dbreq_param(&t->d, ag_pg_args_printf(&t->d.strs, "%" PRId64, t->offset));
@@ -610,7 +610,7 @@ int ag_threads_count(struct ag_req *r)
         return AG_OK;
     }
     struct tq *t = tq_new(r, AG_SQL_THREAD_COUNT, AG_PG_READ, on_json);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     param_filters(t, body, NULL);
     json_decref(body);
     return ag_dbreq_submit(&t->d);
@@ -646,7 +646,7 @@ int ag_threads_prune(struct ag_req *r)
     }
     int strategy = choice_index(prune_strategies, json_object_get(body, "strategy"), 0);
     struct tq *t = tq_new(r, AG_SQL_THREAD_PRUNE, AG_PG_WRITE, on_json);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, ids.base, ids.len));
     ag_dbreq_param(&t->d, prune_strategies[strategy]);
     json_decref(body);
@@ -685,7 +685,7 @@ int ag_threads_get(struct ag_req *r)
     struct tq *t = tq_new(r, ttl ? AG_SQL_THREAD_GET_TTL : AG_SQL_THREAD_GET, AG_PG_READ, on_thread);
     memcpy(t->id, id, sizeof id);
     ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     return ag_dbreq_submit(&t->d);
 }
 
@@ -732,7 +732,7 @@ int ag_threads_delete(struct ag_req *r)
     struct tq *t = tq_new(r, AG_SQL_THREAD_DELETE, AG_PG_WRITE, on_delete);
     memcpy(t->id, id, sizeof id);
     ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     return ag_dbreq_submit(&t->d);
 }
 
@@ -758,7 +758,7 @@ int ag_threads_copy(struct ag_req *r)
     char copy[37];
     ag_owner_mint_thread_id(r->shard, copy); /* we run on the source's owner: the copy stays here */
     ag_dbreq_param(&t->d, t->id);
-    ag_dbreq_param(&t->d, OWNER);
+    ag_dbreq_param(&t->d, ag_req_owner(t->d.r));
     ag_dbreq_param(&t->d, ag_dbreq_str(&t->d, copy, 36));
     return ag_dbreq_submit(&t->d);
 }
