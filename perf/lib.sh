@@ -1,7 +1,7 @@
-# perf/lib.sh: what the benchmark scripts share (bench-pg.sh, bench-threads.sh, bench-runs.sh,
-# suite.sh, and side.sh): usage, log and die, and the measurement helpers of runs next to a Postgres
-# cluster. Sourced, not run (once: sourcing it again does nothing). The measurement helpers need
-# PMPID (the postmaster's pid) and QUIET_WAIT (seconds).
+# perf/lib.sh: what the benchmark scripts share (suite.sh, soak.sh, bench-pg.sh and side.sh): usage,
+# log and die, and the measurement helpers of runs next to a Postgres cluster. Sourced, not run (once:
+# sourcing it again does nothing). The measurement helpers need PMPID (the postmaster's pid) and
+# QUIET_WAIT (seconds).
 [ -z "${AG_PERF_LIB:-}" ] || return 0
 AG_PERF_LIB=1
 
