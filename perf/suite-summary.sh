@@ -4,6 +4,8 @@
 # the rounds, agentd/peer ratios, memory per connection and the targets with a verdict each.
 set -euo pipefail
 OUT=${1:?usage: suite-summary.sh OUTDIR}
+# agentd's shards, which are also nginx's workers (suite.sh -s), as env.txt records them.
+SHARDS=$(sed -n 's/^agentd: .*--shards \([0-9]*\).*/\1/p' "$OUT/env.txt")
 
 echo "## agentload suite: agentd, the JS peer and nginx (perf/suite.sh)"
 echo
@@ -13,7 +15,7 @@ echo '```'
 cat "$OUT/env.txt"
 echo '```'
 echo
-jq -rs -f /dev/stdin "$OUT/results.jsonl" <<'JQ'
+jq -rs --arg shards "${SHARDS:-?}" -f /dev/stdin "$OUT/results.jsonl" <<'JQ'
 def median: sort | if length == 0 then null elif length % 2 == 1 then .[(length / 2) | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
 def f(d): if . == null then "–" else (. * pow(10; d) | round / pow(10; d) | tostring) end;
 def k: if . == null then "–" elif . >= 1e6 then ((. / 1e4 | round) / 100 | tostring) + "M" elif . >= 1e4 then ((. / 100 | round) / 10 | tostring) + "k" else (. | round | tostring) end;
@@ -73,7 +75,7 @@ def rate: if fan or (.key | startswith("v2.fanout")) then .extra.deliveries_per_
   ( $keys[] as $k | row($k; "agentd") as $a | row($k; "peer") as $p | select($a != null and $p != null)
     | "| \($desc[$k]) | **\(x($a.rate; $p.rate))** | \(x($p.p50; $a.p50)) | \(x($p.p99; $a.p99)) | \(x($p.tot; $a.tot)) |" ),
   ( row("ok"; "agentd") as $a | row("ok"; "nginx") as $n | select($a != null and $n != null)
-    | "| GET /ok against nginx (2 workers) | \(x($a.rate; $n.rate)) | \(x($n.p50; $a.p50)) | \(x($n.p99; $a.p99)) | nginx / agentd CPU: \(x($n.cpu; $a.cpu)) |" ),
+    | "| GET /ok against nginx (\($shards) workers) | \(x($a.rate; $n.rate)) | \(x($n.p50; $a.p50)) | \(x($n.p99; $a.p99)) | nginx / agentd CPU: \(x($n.cpu; $a.cpu)) |" ),
   "",
   "### Memory at \([ $all[] | select(.key == "idle") | .extra.connections ] | first // "?") connections (fresh server each)\n",
   "| server | idle keep-alive: KiB per connection | RSS before → after (MiB) | open SSE subscriber: KiB per subscriber | RSS before → after (MiB) | opened / asked |",
@@ -82,7 +84,7 @@ def rate: if fan or (.key | startswith("v2.fanout")) then .extra.deliveries_per_
     | ([ $all[] | select(.key == "sse.idle" and .srv == $s) ] | first) as $e | select($i != null or $e != null)
     | "| \($s) | **\($i.extra.server_kib_per_connection | f(2))** | \(($i.extra.server_rss_before_kib // null) | if . then (. / 1024 | f(1)) else "–" end) → \(($i.extra.server_rss_after_kib // null) | if . then (. / 1024 | f(1)) else "–" end) | **\($e.extra.server_kib_per_subscriber | f(2))** | \(($e.extra.server_rss_before_kib // null) | if . then (. / 1024 | f(1)) else "–" end) → \(($e.extra.server_rss_after_kib // null) | if . then (. / 1024 | f(1)) else "–" end) | \($i.extra.open_at_sample // "–") / \($i.extra.connections // "–"), \($e.extra.open_at_sample // "–") / \($e.extra.subscribers // "–") |" ),
   "",
-  "### Targets (2 shards)\n",
+  "### Targets (\($shards) shards)\n",
   "| target | measured (medians) | verdict |",
   "|---|---|---|",
   ( row("ok"; "agentd") as $a | row("ok"; "nginx") as $n

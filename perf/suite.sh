@@ -3,8 +3,8 @@
 # JS peer (@langchain/langgraph-api, /work/shared/peer), alternating them, for several rounds, on
 # the same machine in the same run over loopback. Medians, agentd/peer ratios and the targets go to
 # OUT/summary.md and, unless -N, into perf/RESULTS.md between the agentload-suite markers (with the
-# command and the machine description). nginx (2 workers, `return 200`) joins the `ok` scenario as
-# the CPU-per-request yardstick.
+# command and the machine description). nginx (`return 200`, as many workers as agentd has shards)
+# joins the `ok` scenario as the CPU-per-request yardstick.
 #
 # Each round starts every server fresh (agentd: TRUNCATE threads CASCADE, CHECKPOINT; the peer:
 # run-peer.sh start, which wipes its store) and runs the scenarios in order against it; the server
@@ -29,9 +29,10 @@
 # usage: perf/suite.sh [-r ROUNDS] [-d SECONDS] [-w WARMUP] [-T POOL] [-s SHARDS] [-S "agentd peer nginx"]
 #                      [-x "scenario ..."] [-m MEMCONNS] [-M] [-N] [-P PEER_DIR] [-q QUIET_WAIT] [-o OUTDIR]
 #   -r rounds (3)   -d measured seconds per task scenario (5)   -w warm-up seconds (1)
-#   -T threads in the runs pool (4000)   -s agentd shards (2)   -S servers ("agentd peer nginx";
-#      nginx only runs `ok`)   -x scenarios (all of the above)   -m connections for the memory
-#      scenarios (10000)   -M skip the memory scenarios   -N do not edit perf/RESULTS.md
+#   -T threads in the runs pool (4000)   -s agentd shards and nginx workers (2)   -S servers
+#      ("agentd peer nginx"; nginx only runs `ok`)   -x scenarios (all of the above)
+#   -m connections for the memory scenarios (10000)   -M skip the memory scenarios
+#   -N do not edit perf/RESULTS.md
 #   -P where the peer is installed ($PEER_DIR, else ~/.cache/agentd-peer)
 #   -q seconds to wait (at most) for an idle machine before each scenario (5)
 #   -o output directory (default a new /tmp/agentd-suite.XXXXXX): every agentload JSON and table,
@@ -163,7 +164,7 @@ start_nginx() {
     SRV_PORT=$(free_port)
     dir=$OUT/$tag.nginx
     mkdir -p "$dir/tmp"
-    sed -e "s|@WORKERS@|2|g" -e "s|@PORT@|$SRV_PORT|g" -e "s|@DIR@|$dir|g" "$PERF_DIR/nginx-ok.conf.in" >"$dir/nginx.conf"
+    sed -e "s|@WORKERS@|$SHARDS|g" -e "s|@PORT@|$SRV_PORT|g" -e "s|@DIR@|$dir|g" "$PERF_DIR/nginx-ok.conf.in" >"$dir/nginx.conf"
     "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >"$OUT/$tag.nginx.log" 2>&1 &
     NGINX_PID=$!
     for ((i = 0; i < 100; i++)); do
@@ -258,7 +259,7 @@ GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
     if [[ " $SERVERS " == *" peer "* ]]; then
         echo "peer: $(node -e 'for (const p of ["@langchain/langgraph-api","@langchain/langgraph-cli"]) process.stdout.write(p + " " + require(process.argv[1] + "/node_modules/" + p + "/package.json").version + "; ")' "$PEER_DIR")node $(node --version), LOG_LEVEL=$PEER_LOG_LEVEL (in-memory dev server)"
     fi
-    [[ " $SERVERS " != *" nginx "* ]] || echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), 2 workers, return 200 (ok scenario only)"
+    [[ " $SERVERS " != *" nginx "* ]] || echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $SHARDS workers, return 200 (ok scenario only)"
     echo "client: agentload (one epoll thread) on the same 2 vCPUs; loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt" >&3
 : >"$OUT/results.jsonl"
