@@ -19,16 +19,18 @@
 # machine minus client minus server: CPU used by something else (another benchmark on the VM); a
 # run with other > 15% of the machine is repeated (at most -R more times), and of the attempts the
 # one with the least such CPU counts (flagged "noisy" in the table if even that one was over 15%).
+# The summary, under the command, the commit and the machine, goes to OUT/summary.md and, unless -N,
+# to perf/results/<UTC date>-<HHMM>-<commit>-bench-pg.md.
 #
 # usage: perf/bench-pg.sh [-r ROUNDS] [-d SECONDS] [-w WARMUP] [-c "1 8 64"] [-s SHARDS] [-n CONNS]
 #                         [-j PGBENCH_THREADS] [-S "agentd pgbench"] [-P]
-#                         [-T] [-q QUIET_WAIT] [-R RETRIES] [-o OUTDIR]
+#                         [-T] [-q QUIET_WAIT] [-R RETRIES] [-N] [-o OUTDIR]
 #   -r rounds (3)             -d measured seconds per run (10)    -w warm-up seconds (2)
 #   -c concurrencies ("1 8 64")  -s agentd shards (2)             -n connections per shard (2)
 #   -j pgbench threads (2, at most C)   -S sides to run ("agentd pgbench")
 #   -P do not pin the shards      -T connect over TCP 127.0.0.1 instead of the unix socket
 #   -q seconds to wait for an idle machine before each run (300)   -R retries of a noisy run (2)
-#   -o output directory
+#   -N do not write perf/results/   -o output directory
 # environment: SKIP_BUILD=1 (use build/release as it is), PG_BIN (default /usr/lib/postgresql/15/bin)
 
 set -euo pipefail
@@ -45,6 +47,8 @@ PIN=1
 TCP=0
 QUIET_WAIT=300
 OUT=""
+WRITE_RESULTS=1
+ARGV=("$@")
 NOISE_LIMIT=0.15 # fraction of the machine used by others that makes a run "noisy"
 RETRIES=2
 
@@ -58,7 +62,7 @@ NCPU=$(nproc)
 # shellcheck source=perf/lib.sh
 . "$PERF_DIR/lib.sh"
 
-while getopts "r:d:w:c:s:n:j:S:PTq:R:o:h" opt; do
+while getopts "r:d:w:c:s:n:j:S:PTq:R:No:h" opt; do
     case $opt in
     r) ROUNDS=$OPTARG ;;
     d) DURATION=$OPTARG ;;
@@ -72,6 +76,7 @@ while getopts "r:d:w:c:s:n:j:S:PTq:R:o:h" opt; do
     T) TCP=1 ;;
     q) QUIET_WAIT=$OPTARG ;;
     R) RETRIES=$OPTARG ;;
+    N) WRITE_RESULTS=0 ;;
     o) OUT=$OPTARG ;;
     h) usage 0 ;;
     *) usage 2 ;;
@@ -97,6 +102,7 @@ OUT=$(cd "$OUT" && pwd)
 RESULTS=$OUT/results.tsv
 PGDIR=$OUT/pg
 log "output in $OUT"
+START_EPOCH=$(date +%s)
 
 # --- cleanup: exactly the processes and the cluster this script started ----------------------------
 
@@ -334,15 +340,30 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"; else if (NR %
 col() { awk -F'\t' -v s="$1" -v c="$2" -v k="$3" '$1 == s && $3 == c { print $k }' "$OUT/final.tsv"; }
 
 {
+    echo "# Thread-row inserts: persist/ against pgbench (perf/bench-pg.sh)"
     echo
-    echo "### Runs (pg_insert_bench shards=$SHARDS, conns/shard=$CONNS, pin=$PIN; pgbench -j $PGB_THREADS; ${DURATION}s measured after ${WARMUP}s warm-up; $TRANSPORT)"
+    echo '```'
+    echo "date: $(date -u -d "@$START_EPOCH" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "command: $(command_line "SKIP_BUILD PG_BIN" "${ARGV[@]}")"
+    opts="-r $ROUNDS -d $DURATION -w $WARMUP $(quote_args -c "$CONCS") -s $SHARDS -n $CONNS -j $PGB_THREADS"
+    opts+=" $(quote_args -S "$SIDES") -q $QUIET_WAIT -R $RETRIES"
+    [ "$PIN" = 1 ] || opts+=" -P"
+    [ "$TCP" = 0 ] || opts+=" -T"
+    echo "options: $opts"
+    echo "git: $(git_desc "$ROOT")"
+    machine_desc
+    echo "postgres: $(pg_desc "$OUT/settings.txt" "$TRANSPORT")"
+    echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo '```'
+    echo
+    echo "## Runs (pg_insert_bench shards=$SHARDS, conns/shard=$CONNS, pin=$PIN; pgbench -j $PGB_THREADS; ${DURATION}s measured after ${WARMUP}s warm-up; $TRANSPORT)"
     echo
     echo "| side | round | C | rows/s | p50 µs | p99 µs | rows/group | client CPU µs/row | Postgres CPU µs/row | machine CPU µs/row | other CPU | errors | stalls/recovered | drain timeout | rows not acked | noisy |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     awk -F'\t' '{ printf "| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %.0f%% | %s | %s | %s | %s | %s |\n",
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12 * 100, $13, $14, $15, $16, ($19 == 1 ? "yes" : "") }' "$OUT/final.tsv"
     echo
-    echo "### Medians"
+    echo "## Medians"
     echo
     echo "| side | C | rows/s (each round) | median rows/s | p50 µs | p99 µs | rows/group | client CPU µs/row | Postgres CPU µs/row | machine CPU µs/row |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
@@ -362,4 +383,9 @@ col() { awk -F'\t' -v s="$1" -v c="$2" -v k="$3" '$1 == s && $3 == c { print $k 
             a, p, 3 * p, a / p, (a >= 3 * p ? "MET" : "MISSED") }'
     fi
 } | tee "$OUT/summary.md"
+if [ "$WRITE_RESULTS" = 1 ]; then
+    ARCHIVE=$(result_path "$ROOT" bench-pg "$START_EPOCH")
+    cp "$OUT/summary.md" "$ARCHIVE"
+    log "written to perf/results/$(basename "$ARCHIVE")"
+fi
 log "raw results: $RESULTS; summary: $OUT/summary.md; settings: $OUT/settings.txt"

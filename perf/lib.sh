@@ -1,7 +1,7 @@
-# perf/lib.sh: what the benchmark scripts share (bench-pg.sh, bench-threads.sh, bench-runs.sh,
-# suite.sh, and side.sh): usage, log and die, and the measurement helpers of runs next to a Postgres
-# cluster. Sourced, not run (once: sourcing it again does nothing). The measurement helpers need
-# PMPID (the postmaster's pid) and QUIET_WAIT (seconds).
+# perf/lib.sh: what the benchmark scripts share (suite.sh, soak.sh, bench-pg.sh and side.sh): usage,
+# log and die, and the measurement helpers of runs next to a Postgres cluster. Sourced, not run (once:
+# sourcing it again does nothing). The measurement helpers need PMPID (the postmaster's pid) and
+# QUIET_WAIT (seconds).
 [ -z "${AG_PERF_LIB:-}" ] || return 0
 AG_PERF_LIB=1
 
@@ -70,4 +70,64 @@ wait_quiet() {
             said=1
         fi
     done
+}
+
+# --- what a result file records about its run ------------------------------------------------------
+
+# quote_args ARG...: the arguments as they can be typed again in bash (single quotes where needed).
+quote_args() {
+    local a out=""
+    for a in "$@"; do
+        if [[ $a =~ ^[A-Za-z0-9_./:=,@%+-]+$ ]]; then
+            out+=" $a"
+        else
+            out+=" '${a//\'/\'\\\'\'}'"
+        fi
+    done
+    echo "${out# }"
+}
+
+# command_line "VAR ..." ARG...: the command that started the calling script, as it can be typed
+# again from the repository root: those of the named environment variables that were exported to it,
+# then perf/SCRIPT and ARG... (pass the script's own "$@").
+command_line() {
+    local vars=$1 v val out=""
+    shift
+    for v in $vars; do
+        val=$(printenv "$v") && out+="$(quote_args "$v=$val") "
+    done
+    echo "${out}perf/$(basename "$0")${1+ $(quote_args "$@")}"
+}
+
+# git_desc ROOT: the commit checked out in ROOT, in full, with " (+ local changes)" when the build's
+# sources differ from it; "?" outside a git work tree.
+git_desc() {
+    local h
+    h=$(git -C "$1" rev-parse HEAD 2>/dev/null) || { echo '?'; return 0; }
+    git -C "$1" diff --quiet HEAD -- core net runtime protocol persist graph server tools perf/agentload 2>/dev/null ||
+        h+=" (+ local changes)"
+    echo "$h"
+}
+
+# machine_desc: the machine, one "key: value" line each (cpu, memory, kernel).
+machine_desc() {
+    echo "cpu: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) vCPU"
+    echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "kernel: $(uname -sr), $(. /etc/os-release && echo "$PRETTY_NAME"), RLIMIT_NOFILE $(ulimit -Hn)"
+}
+
+# pg_desc SETTINGS TRANSPORT: the Postgres of a run from the settings.txt that side.sh's start_cluster
+# (or bench-pg.sh) wrote: its version, the transport and the durability settings.
+pg_desc() {
+    echo "$(sed -n 's/^server_version=//p' "$1") over $2" \
+        "($(grep -E '^(synchronous_commit|fsync|shared_buffers)=' "$1" | paste -sd' '))"
+}
+
+# result_path ROOT NAME [EPOCH]: where a run's result file goes, perf/results/<UTC date>-<HHMM>-<short
+# commit>-NAME.md, for a run started at EPOCH seconds (default now). The directory is created.
+result_path() {
+    local stamp
+    stamp=$(date -u -d "@${3:-$(date +%s)}" +%Y-%m-%d-%H%M)
+    mkdir -p "$1/perf/results"
+    echo "$1/perf/results/$stamp-$(git -C "$1" rev-parse --short HEAD 2>/dev/null || echo nogit)-$2.md"
 }

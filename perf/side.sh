@@ -1,9 +1,9 @@
-# perf/side.sh: agentd and the JS peer side by side, the part bench-threads.sh and bench-runs.sh
-# share: the private Postgres cluster, starting and stopping either server, the CPU and Postgres
-# counters of a measured run. Sourced, not run. The caller sources perf/lib.sh (log, die) and sets ROOT,
-# PERF_DIR, OUT, PGDIR, PG_EXTRA, AGENTD, SHARDS, DB_CONNS, PEER_DIR, PEER_SRC, PEER_LOG_LEVEL and
-# the pid variables its cleanup reads (AG_PID, PEER_PORT, WRK_PID: see start_agentd / start_peer and
-# the stop_* functions). Only functions: source it before the cleanup trap is set.
+# perf/side.sh: agentd and the JS peer side by side, the part suite.sh and soak.sh share: the private
+# Postgres cluster, starting and stopping either server, whether the server is idle. Sourced, not run.
+# The caller sources perf/lib.sh (log, die) and sets ROOT, PERF_DIR, OUT, PGDIR, PG_EXTRA, AGENTD,
+# SHARDS, DB_CONNS, PEER_DIR, PEER_SRC, PEER_LOG_LEVEL, CLK_TCK (for wait_server_idle) and the pid
+# variables its cleanup reads (AG_PID, PEER_PORT: see start_agentd / start_peer and the stop_*
+# functions). Only functions: source it before the cleanup trap is set.
 
 # --- cluster ---------------------------------------------------------------------------------------
 
@@ -57,7 +57,6 @@ start_cluster() {
 
 # stop_agentd: SIGTERM to $AG_PID, SIGKILL after 5 s; clears AG_PID.
 # stop_peer: run-peer.sh stop for $PEER_PORT and its run directory; clears PEER_PORT.
-# stop_wrk: the wrk wrapper subshell $WRK_PID and the timeout+wrk under it; clears WRK_PID.
 # Stops the cluster start_cluster started (if it did) and removes its data.
 stop_cluster() {
     if [ "${CLUSTER_STARTED:-0}" = 1 ]; then
@@ -90,19 +89,8 @@ stop_peer() {
     rm -rf "${PEER_DIR:?}/run-$port" # its copy of the graphs and the store it wrote
 }
 
-stop_wrk() {
-    local pid=$WRK_PID kids i
-    [ -n "$pid" ] || return 0
-    WRK_PID=""
-    kids=$(pgrep -P "$pid" || true)
-    for i in $kids; do kill -TERM "$i" 2>/dev/null || true; done
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 # --- measurement helpers ---------------------------------------------------------------------------
 
-# A port below the ephemeral range with nothing on it.
 # Builds agentd and agentload (release preset) unless SKIP_BUILD=1, logging to $OUT/build.log, and
 # checks both exist at $AGENTD and $AGENTLOAD.
 build_agentload() {
@@ -117,6 +105,7 @@ build_agentload() {
     [ -x "$AGENTD" ] && [ -x "$AGENTLOAD" ] || die "agentd or agentload missing (cmake --build --preset release)"
 }
 
+# A port below the ephemeral range with nothing on it.
 free_port() { bash "$ROOT/tools/pg.sh" free-port; }
 
 # utime+stime (clock ticks) of the given PIDs (all threads).
@@ -134,11 +123,8 @@ cpu_ticks() {
 # shellcheck source=perf/lib.sh
 . "$PERF_DIR/lib.sh"
 
-now() { date +%s.%N; }
-
-
 # Waits (at most 60 s) until the server has used < 10% of a core for 0.5 s: a server still working
-# off requests that the warm-up's wrk abandoned (the peer answers a wait in ~1 s, a search in
+# off requests that the warm-up's client abandoned (the peer answers a wait in ~1 s, a search in
 # ~150 ms; 64 of them queue up) would otherwise spend the measured window on them.
 wait_server_idle() {
     local -a pids
@@ -152,26 +138,6 @@ wait_server_idle() {
         a=$b
     done
     log "  warning: $SRV still busy 60 s after the warm-up"
-}
-
-# Postgres counters: "xact_commit wal_bytes wal_sync". xact_commit and pg_stat_wal are flushed by
-# each backend at most once a second (and within a second once it is idle), so they are read 1.5 s
-# after the load stops; the WAL position is exact.
-pg_counters() {
-    psql_q -F ' ' -c "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
-        pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, (SELECT wal_sync FROM pg_stat_wal)"
-}
-
-# agentd's counters summed over shards: "2xx non2xx db_queries db_groups db_errors db_rejected".
-agentd_metrics() {
-    curl -s --max-time 2 "http://127.0.0.1:$SRV_PORT/metrics" | awk '
-        /^agentd_requests_total.*class="2xx"/ { ok += $NF; next }
-        /^agentd_requests_total/ { bad += $NF }
-        /^agentd_db_queries_total/ { q += $NF }
-        /^agentd_db_pipeline_groups_total/ { g += $NF }
-        /^agentd_db_errors_total/ { e += $NF }
-        /^agentd_db_rejected_total/ { r += $NF }
-        END { printf "%d %d %d %d %d %d\n", ok, bad, q, g, e, r }'
 }
 
 SRV=""      # agentd | peer: the server running now

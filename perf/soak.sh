@@ -7,16 +7,17 @@
 #   stress       runs.stream of the stress graph, TOKENS custom events per run, -C connections
 # then lets it idle for -i seconds and compares the RSS at the end of the idle time with the RSS
 # before the load. Exits 1 when it is more than -m MiB above the start (or the load failed to run),
-# 0 otherwise. Prints a summary (also OUT/summary.md) with the samples in OUT/rss.tsv and the bytes
-# agentd reports holding for idle threads and ended runs (agentd_event_log_bytes,
+# 0 otherwise. Prints a summary (also OUT/summary.md and, unless -N, perf/results/<UTC date>-<HHMM>-
+# <commit>-soak.md, under the command, the commit and the machine) with the samples in OUT/rss.tsv and
+# the bytes agentd reports holding for idle threads and ended runs (agentd_event_log_bytes,
 # agentd_ended_run_bytes) at the end.
 #
 # usage: perf/soak.sh [-d SECONDS] [-i IDLE_SECONDS] [-m MARGIN_MIB] [-s SHARDS] [-c CONNS] [-C STRESS_CONNS]
-#                     [-t TOKENS] [-T POOL] [-e INTERVAL] [-o OUTDIR]
+#                     [-t TOKENS] [-T POOL] [-e INTERVAL] [-N] [-o OUTDIR]
 #   -d load seconds (300)   -i idle seconds after the load (60)   -m allowed RSS growth, MiB (48)
 #   -s agentd shards (2)   -c mixed connections (32)   -C stress connections (2)   -t stress tokens (3000)
 #   -T threads in the mixed pool (2000)   -e RSS sampling interval, seconds (5)
-#   -o output directory (default a new /tmp/agentd-soak.XXXXXX)
+#   -N do not write perf/results/   -o output directory (default a new /tmp/agentd-soak.XXXXXX)
 # environment: SKIP_BUILD=1 (use build/release as it is), AGENTD, AGENTLOAD, AGENTD_CONFIG (a JSON
 #   config file passed to agentd).
 # Every process and the cluster the script started are stopped on exit, Ctrl-C or failure.
@@ -33,12 +34,13 @@ TOKENS=3000
 POOL=2000
 INTERVAL=5
 OUT=""
+WRITE_RESULTS=1
 DB_CONNS=""
 PG_EXTRA=""
 
 PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$PERF_DIR/.." && pwd)
-ARGS="$*"
+ARGV=("$@")
 
 # usage, log, die
 # shellcheck source=perf/lib.sh
@@ -46,7 +48,7 @@ ARGS="$*"
 # shellcheck source=perf/side.sh
 . "$PERF_DIR/side.sh"
 
-while getopts "d:i:m:s:c:C:t:T:e:o:h" opt; do
+while getopts "d:i:m:s:c:C:t:T:e:No:h" opt; do
     case $opt in
     d) DURATION=$OPTARG ;;
     i) IDLE_SECS=$OPTARG ;;
@@ -57,6 +59,7 @@ while getopts "d:i:m:s:c:C:t:T:e:o:h" opt; do
     t) TOKENS=$OPTARG ;;
     T) POOL=$OPTARG ;;
     e) INTERVAL=$OPTARG ;;
+    N) WRITE_RESULTS=0 ;;
     o) OUT=$OPTARG ;;
     h) usage 0 ;;
     *) usage 2 ;;
@@ -75,6 +78,7 @@ if [ -z "$OUT" ]; then OUT=$(mktemp -d /tmp/agentd-soak.XXXXXX); else mkdir -p "
 OUT=$(cd "$OUT" && pwd)
 PGDIR=$OUT/pg
 log "output in $OUT"
+START_EPOCH=$(date +%s)
 
 # --- processes this script owns ---------------------------------------------------------------------
 
@@ -194,10 +198,21 @@ LIMIT=$((MARGIN * 1024))
 verdict=PASS
 [ "$GROWTH" -le "$LIMIT" ] || verdict=FAIL
 [ "$load_rc" -eq 0 ] || verdict="FAIL (agentload exited $load_rc)"
+CONF_NOTE=${AGENTD_CONFIG:+ --config $AGENTD_CONFIG}
 {
-    echo "## soak: $(date -u +%Y-%m-%dT%H:%MZ), agentd $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "# soak: agentd's memory under a mixed load, then idle (perf/soak.sh)"
     echo
-    echo "command: \`perf/soak.sh $ARGS\` ($SHARDS shards, ${DURATION}s load, ${IDLE_SECS}s idle)"
+    echo '```'
+    echo "date: $(date -u -d "@$START_EPOCH" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "command: $(command_line "SKIP_BUILD AGENTD AGENTLOAD AGENTD_CONFIG" "${ARGV[@]}")"
+    echo "options: -d $DURATION -i $IDLE_SECS -m $MARGIN -s $SHARDS -c $CONNS -C $SCONNS -t $TOKENS" \
+        "-T $POOL -e $INTERVAL"
+    echo "git: $(git_desc "$ROOT")"
+    machine_desc
+    echo "agentd: $("$AGENTD" --version 2>&1 | head -1), --shards $SHARDS --log-level warn$CONF_NOTE"
+    echo "postgres: $(pg_desc "$OUT/settings.txt" "$TRANSPORT")"
+    echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo '```'
     echo
     echo "| RSS before load | peak | end of load | after ${IDLE_SECS}s idle | growth (allowed ${MARGIN} MiB) |"
     echo "|---|---|---|---|---|"
@@ -210,4 +225,9 @@ verdict=PASS
     echo "stress: \`$(ok_of "$OUT/stress.txt" runs.stream)\`"
 } >"$OUT/summary.md"
 cat "$OUT/summary.md"
+if [ "$WRITE_RESULTS" = 1 ]; then
+    ARCHIVE=$(result_path "$ROOT" soak "$START_EPOCH")
+    cp "$OUT/summary.md" "$ARCHIVE"
+    log "written to perf/results/$(basename "$ARCHIVE")"
+fi
 [ "$verdict" = PASS ] || exit 1

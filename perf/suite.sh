@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # perf/suite.sh: the standard agentload matrix against agentd (with its private Postgres) and the
 # JS peer (@langchain/langgraph-api, /work/shared/peer), alternating them, for several rounds, on
-# the same machine in the same run over loopback. Medians, agentd/peer ratios and the targets go to
-# OUT/summary.md and, unless -N, into perf/RESULTS.md between the agentload-suite markers (with the
-# command and the machine description). nginx (2 workers, `return 200`) joins the `ok` scenario as
-# the CPU-per-request yardstick.
+# the same machine in the same run over loopback. Medians, agentd/peer ratios and the targets, under
+# the command, the commit and the machine, go to OUT/summary.md and, unless -N, become perf/RESULTS.md
+# and perf/results/<UTC date>-<HHMM>-<commit>-suite.md (every run is kept there). nginx (`return 200`,
+# as many workers as agentd has shards) joins the `ok` scenario as the CPU-per-request yardstick.
 #
 # Each round starts every server fresh (agentd: TRUNCATE threads CASCADE, CHECKPOINT; the peer:
 # run-peer.sh start, which wipes its store) and runs the scenarios in order against it; the server
@@ -29,9 +29,10 @@
 # usage: perf/suite.sh [-r ROUNDS] [-d SECONDS] [-w WARMUP] [-T POOL] [-s SHARDS] [-S "agentd peer nginx"]
 #                      [-x "scenario ..."] [-m MEMCONNS] [-M] [-N] [-P PEER_DIR] [-q QUIET_WAIT] [-o OUTDIR]
 #   -r rounds (3)   -d measured seconds per task scenario (5)   -w warm-up seconds (1)
-#   -T threads in the runs pool (4000)   -s agentd shards (2)   -S servers ("agentd peer nginx";
-#      nginx only runs `ok`)   -x scenarios (all of the above)   -m connections for the memory
-#      scenarios (10000)   -M skip the memory scenarios   -N do not edit perf/RESULTS.md
+#   -T threads in the runs pool (4000)   -s agentd shards and nginx workers (2)   -S servers
+#      ("agentd peer nginx"; nginx only runs `ok`)   -x scenarios (all of the above)
+#   -m connections for the memory scenarios (10000)   -M skip the memory scenarios
+#   -N write neither perf/RESULTS.md nor perf/results/
 #   -P where the peer is installed ($PEER_DIR, else ~/.cache/agentd-peer)
 #   -q seconds to wait (at most) for an idle machine before each scenario (5)
 #   -o output directory (default a new /tmp/agentd-suite.XXXXXX): every agentload JSON and table,
@@ -65,7 +66,9 @@ PEER_SRC=${PEER_SRC:-/work/shared/peer}
 PEER_LOG_LEVEL=${PEER_LOG_LEVEL:-warn}
 NGINX=${NGINX:-nginx}
 CLK_TCK=$(getconf CLK_TCK)
-ARGS="$*"
+# The environment that changes what the suite runs, recorded with the command.
+ENV_VARS="PEER_DIR SKIP_BUILD AGENTD AGENTLOAD NGINX PEER_SRC PEER_LOG_LEVEL"
+ARGV=("$@")
 
 # usage, log, die
 # shellcheck source=perf/lib.sh
@@ -163,7 +166,7 @@ start_nginx() {
     SRV_PORT=$(free_port)
     dir=$OUT/$tag.nginx
     mkdir -p "$dir/tmp"
-    sed -e "s|@WORKERS@|2|g" -e "s|@PORT@|$SRV_PORT|g" -e "s|@DIR@|$dir|g" "$PERF_DIR/nginx-ok.conf.in" >"$dir/nginx.conf"
+    sed -e "s|@WORKERS@|$SHARDS|g" -e "s|@PORT@|$SRV_PORT|g" -e "s|@DIR@|$dir|g" "$PERF_DIR/nginx-ok.conf.in" >"$dir/nginx.conf"
     "$NGINX" -p "$dir/" -c "$dir/nginx.conf" -e "$dir/error.log" >"$OUT/$tag.nginx.log" 2>&1 &
     NGINX_PID=$!
     for ((i = 0; i < 100; i++)); do
@@ -247,19 +250,32 @@ scenario() {
 
 # --- run --------------------------------------------------------------------------------------------
 
-START_DATE=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+START_EPOCH=$(date +%s)
+# The options in effect, defaults included; the matrix is partial when a scenario, a server or the
+# memory scenarios were left out.
+OPTIONS="-r $ROUNDS -d $DURATION -w $WARMUP -T $POOL -s $SHARDS -m $MEMCONNS -q $QUIET_WAIT"
+[ "$MEMORY" = 1 ] || OPTIONS+=" -M"
+OPTIONS+=" $(quote_args -S "$SERVERS")"
+[ "$SCENARIOS" = "$ALL_SCENARIOS" ] || OPTIONS+=" $(quote_args -x "$SCENARIOS")"
+MISSING=""
+for s in $ALL_SCENARIOS; do [[ " $SCENARIOS " == *" $s "* ]] || MISSING+=" $s"; done
+[ "$MEMORY" = 1 ] || MISSING+=" idle sse.idle"
+[ -z "$MISSING" ] || MISSING="scenarios${MISSING}"
+for s in agentd peer nginx; do [[ " $SERVERS " == *" $s "* ]] || MISSING+="${MISSING:+; }server $s"; done
 {
-    echo "date: $START_DATE"
-    echo "command: perf/suite.sh $ARGS"
-    echo "git: $GIT$(git -C "$ROOT" diff --quiet HEAD -- core net protocol persist graph perf/agentload 2>/dev/null || echo ' (+ local changes)')"
-    echo "machine: $(nproc) vCPU, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"), RLIMIT_NOFILE $(ulimit -Hn)"
-    echo "agentd: $("$AGENTD" --version 2>&1 | head -1), --shards $SHARDS --log-level warn; Postgres $(grep '^server_version' "$OUT/settings.txt" | cut -d= -f2) over $TRANSPORT ($(grep -E '^(synchronous_commit|fsync)=' "$OUT/settings.txt" | tr '\n' ' '))"
+    echo "date: $(date -u -d "@$START_EPOCH" +%Y-%m-%dT%H:%M:%SZ)"
+    echo "command: $(command_line "$ENV_VARS" "${ARGV[@]}")"
+    echo "options: $OPTIONS"
+    [ -z "$MISSING" ] || echo "partial: the matrix without $MISSING"
+    echo "git: $(git_desc "$ROOT")"
+    machine_desc
+    echo "agentd: $("$AGENTD" --version 2>&1 | head -1), --shards $SHARDS --log-level warn"
+    echo "postgres: $(pg_desc "$OUT/settings.txt" "$TRANSPORT")"
     if [[ " $SERVERS " == *" peer "* ]]; then
         echo "peer: $(node -e 'for (const p of ["@langchain/langgraph-api","@langchain/langgraph-cli"]) process.stdout.write(p + " " + require(process.argv[1] + "/node_modules/" + p + "/package.json").version + "; ")' "$PEER_DIR")node $(node --version), LOG_LEVEL=$PEER_LOG_LEVEL (in-memory dev server)"
     fi
-    [[ " $SERVERS " != *" nginx "* ]] || echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), 2 workers, return 200 (ok scenario only)"
-    echo "client: agentload (one epoll thread) on the same 2 vCPUs; loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
+    [[ " $SERVERS " != *" nginx "* ]] || echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $SHARDS workers, return 200 (ok scenario only)"
+    echo "client: agentload (one epoll thread) on the same $(nproc) vCPUs; loadavg at start $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/env.txt" >&3
 : >"$OUT/results.jsonl"
 
@@ -303,21 +319,15 @@ if [ "$MEMORY" = 1 ]; then
     done
 fi
 log "measurements took $((SECONDS - T0)) s"
+echo "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ) ($((SECONDS - T0)) s of measurements)" >>"$OUT/env.txt"
 
 # --- summary ----------------------------------------------------------------------------------------
 
 bash "$PERF_DIR/suite-summary.sh" "$OUT" >"$OUT/summary.md"
 cat "$OUT/summary.md" >&3
 if [ "$WRITE_RESULTS" = 1 ]; then
-    RES=$PERF_DIR/RESULTS.md
-    BEGIN='<!-- agentload-suite:begin (written by perf/suite.sh; edit outside the markers) -->'
-    END='<!-- agentload-suite:end -->'
-    if ! grep -qF '<!-- agentload-suite:begin' "$RES"; then
-        printf '%s\n%s\n\n' "$BEGIN" "$END" | cat - "$RES" >"$OUT/RESULTS.new" && cp "$OUT/RESULTS.new" "$RES"
-    fi
-    awk -v begin="$BEGIN" -v f="$OUT/summary.md" '
-        index($0, "<!-- agentload-suite:begin") == 1 { print begin; while ((getline l < f) > 0) print l; skip = 1; next }
-        index($0, "<!-- agentload-suite:end") == 1 { skip = 0 }
-        !skip' "$RES" >"$OUT/RESULTS.new" && cp "$OUT/RESULTS.new" "$RES"
-    log "perf/RESULTS.md updated (between the agentload-suite markers)"
+    ARCHIVE=$(result_path "$ROOT" suite "$START_EPOCH")
+    cp "$OUT/summary.md" "$ARCHIVE"
+    cp "$OUT/summary.md" "$PERF_DIR/RESULTS.md"
+    log "perf/RESULTS.md written; this run is also perf/results/$(basename "$ARCHIVE")"
 fi

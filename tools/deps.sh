@@ -2,7 +2,7 @@
 # Installs the Debian packages agentd needs that are not installed yet.
 #
 #   tools/deps.sh               the default set: build, run and test (Debian bookworm)
-#   tools/deps.sh PACKAGE...    exactly these (perf uses: tools/deps.sh wrk nginx-light)
+#   tools/deps.sh PACKAGE...    exactly these (perf uses: tools/deps.sh nginx-light)
 #
 # Instant when everything is present: it asks dpkg first and runs `apt-get update` and
 # `apt-get install` only for what is missing. Needs root or sudo for that.
