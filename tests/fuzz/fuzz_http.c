@@ -17,7 +17,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
-#include "protocol/server.h"
+#include "server/server.h"
 
 static struct ag_config cfg;
 static struct ag_server srv;

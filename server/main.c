@@ -12,7 +12,7 @@
 #include "core/log.h"
 #include "persist/migrate.h"
 #include "protocol/agent/assistants.h"
-#include "protocol/server.h"
+#include "server/server.h"
 
 static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
 {

@@ -1,4 +1,4 @@
-#include "protocol/server.h"
+#include "server/server.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,18 +15,82 @@
 #include "protocol/agent/assistants.h"
 #include "protocol/agent/cron_scheduler.h"
 #include "protocol/agent/run_sinks.h"
-#include "runtime/run.h"
 #include "protocol/agent/store.h"
-#include "protocol/agent/tlog.h"
 #include "protocol/agent/threads.h"
+#include "protocol/agent/tlog.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
+#include "runtime/run.h"
 
-static int shard_start(struct ag_shard *s)
+/* --- the per-shard modules --- */
+
+/* One module's part in a shard's life. start runs in table order when the shard starts; idle is asked of
+ * every module in table order while the shard drains (a module may end work there that others then see:
+ * cancelled runs write v2 events, so runs come before the event log); flush runs in table order at the
+ * loop's flush phase; exit runs in reverse table order. Any hook may be NULL. */
+struct ag_module {
+    const char *name;
+    int (*start)(struct ag_shard *s, struct ag_server *srv); /* 0, or -errno to abort the shard */
+    bool (*idle)(struct ag_shard *s);
+    void (*flush)(struct ag_shard *s);
+    void (*exit)(struct ag_shard *s);
+};
+
+static int http_start(struct ag_shard *s, struct ag_server *srv)
 {
-    struct ag_server *srv = s->rt->user;
+    ag_http_shard_init(s, srv->cfg);
+    return 0;
+}
+
+static int pg_start(struct ag_shard *s, struct ag_server *srv)
+{
+    ag_pg_start(s, srv->cfg);
+    return 0;
+}
+
+static int threads_start(struct ag_shard *s, struct ag_server *srv)
+{
+    (void)srv;
+    ag_threads_shard_start(s);
+    return 0;
+}
+
+static int store_start(struct ag_shard *s, struct ag_server *srv)
+{
+    (void)srv;
+    ag_store_shard_start(s);
+    return 0;
+}
+
+static int runs_start(struct ag_shard *s, struct ag_server *srv)
+{
+    ag_run_shard_init(s, srv->cfg, &ag_run_sinks_codec);
+    return 0;
+}
+
+static void runs_exit(struct ag_shard *s)
+{
+    ag_run_shard_exit(s);
+    ag_run_sinks_shard_exit();
+}
+
+static int tlog_start(struct ag_shard *s, struct ag_server *srv)
+{
+    ag_tlog_shard_init(s, srv->cfg);
+    return 0;
+}
+
+static int crons_start(struct ag_shard *s, struct ag_server *srv)
+{
+    (void)srv;
+    ag_cron_scheduler_start(s);
+    return 0;
+}
+
+/* Last: the shard takes connections once everything they may reach is up. */
+static int net_start(struct ag_shard *s, struct ag_server *srv)
+{
     const struct ag_config *cfg = srv->cfg;
-    ag_http_shard_init(s, cfg);
     struct ag_net_config nc = {
         .listen_fd = srv->listen_fds[s->id],
         .priv_size = ag_http_conn_size(),
@@ -36,13 +100,35 @@ static int shard_start(struct ag_shard *s)
         .handler = &ag_http_conn_handler,
     };
     srv->listen_fds[s->id] = -1; /* the shard owns it now */
-    ag_pg_start(s, cfg);
-    ag_threads_shard_start(s);
-    ag_store_shard_start(s);
-    ag_tlog_shard_init(s, cfg);
-    ag_run_shard_init(s, cfg, &ag_run_sinks_codec);
-    ag_cron_scheduler_start(s);
     return ag_net_start(s, &nc);
+}
+
+static const struct ag_module modules[] = {
+    {.name = "http", .start = http_start, .exit = ag_http_shard_exit},
+    /* Flushed before the sockets: a query answered from the inbox still leaves this turn. */
+    {.name = "pg", .start = pg_start, .flush = ag_pg_flush, .exit = ag_pg_exit},
+    {.name = "threads", .start = threads_start, .exit = ag_threads_shard_exit},
+    {.name = "store", .start = store_start, .exit = ag_store_shard_exit},
+    /* Cancels what still runs: its sinks end, then their connections. */
+    {.name = "runs", .start = runs_start, .idle = ag_run_shard_idle, .exit = runs_exit},
+    /* v2 streams end; the last events (the cancelled runs' included) are written. */
+    {.name = "tlog", .start = tlog_start, .idle = ag_tlog_shard_idle, .exit = ag_tlog_shard_exit},
+    {.name = "crons", .start = crons_start, .idle = ag_cron_scheduler_idle, .exit = ag_cron_scheduler_stop},
+    {.name = "net", .start = net_start, .idle = ag_net_idle, .flush = ag_net_flush, .exit = ag_net_exit},
+};
+
+static int shard_start(struct ag_shard *s)
+{
+    struct ag_server *srv = s->rt->user;
+    for (size_t i = 0; i < AG_ARRAY_LEN(modules); i++) {
+        int rc = modules[i].start ? modules[i].start(s, srv) : 0;
+        if (rc < 0) {
+            ag_log(AG_LOG_ERROR, "shard=%d msg=\"module did not start\" module=%s error=\"%s\"", s->id, modules[i].name,
+                   strerror(-rc));
+            return rc;
+        }
+    }
+    return 0;
 }
 
 static void shard_drain(struct ag_shard *s)
@@ -63,9 +149,10 @@ static void on_recheck(struct ag_shard *s, const struct ag_msg *m)
 static bool shard_idle(struct ag_shard *s)
 {
     struct ag_server *srv = s->rt->user;
-    bool runs_idle = ag_run_shard_idle(s); /* cancels what still runs: its streams end, then its conns */
-    runs_idle = ag_tlog_shard_idle(s) && runs_idle; /* v2 streams end; the last events are written */
-    bool mine = runs_idle && ag_cron_scheduler_idle(s) && ag_net_idle(s);
+    bool mine = true;
+    for (size_t i = 0; i < AG_ARRAY_LEN(modules); i++)
+        if (modules[i].idle)
+            mine = modules[i].idle(s) && mine; /* every module is asked: idle may end work */
     bool was = atomic_exchange(&srv->idle[s->id], mine);
     if (!mine)
         return false;
@@ -84,21 +171,16 @@ static bool shard_idle(struct ag_shard *s)
 
 static void shard_flush(struct ag_shard *s)
 {
-    ag_pg_flush(s); /* before the sockets: a query answered from the inbox still leaves this turn */
-    ag_net_flush(s);
+    for (size_t i = 0; i < AG_ARRAY_LEN(modules); i++)
+        if (modules[i].flush)
+            modules[i].flush(s);
 }
 
 static void shard_exit(struct ag_shard *s)
 {
-    ag_net_exit(s);
-    ag_cron_scheduler_stop(s);
-    ag_run_shard_exit(s);
-    ag_run_sinks_shard_exit();
-    ag_tlog_shard_exit(s);
-    ag_threads_shard_exit(s);
-    ag_store_shard_exit(s);
-    ag_pg_exit(s);
-    ag_http_shard_exit(s);
+    for (size_t i = AG_ARRAY_LEN(modules); i-- > 0;)
+        if (modules[i].exit)
+            modules[i].exit(s);
 }
 
 static const struct ag_shard_hooks hooks = {

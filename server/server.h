@@ -1,8 +1,8 @@
 /* The assembled server: listening sockets, one shard per CPU running HTTP on the net layer, and the
- * hooks that tie the shard loop to them. tools/agentd/main.c and in-process tests (the fuzzer) start
+ * hooks that tie the shard loop to them. server/main.c and in-process tests (the fuzzer) start
  * it the same way. */
-#ifndef AG_PROTOCOL_SERVER_H
-#define AG_PROTOCOL_SERVER_H
+#ifndef AG_SERVER_SERVER_H
+#define AG_SERVER_SERVER_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
