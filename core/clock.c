@@ -25,8 +25,11 @@ void ag_clock_http_date(int64_t t, char out[30])
     time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    snprintf(out, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* gmtime_r's fields are in range, but gcc sizes an int's %02d at up to 11 bytes and reports the 29-byte
+     * date as truncated; the unsigned remainders state the ranges. IMF-fixdate's year has four digits. */
+    snprintf(out, 30, "%s, %02u %s %04u %02u:%02u:%02u GMT", days[tm.tm_wday], (unsigned)tm.tm_mday % 100u,
+             months[tm.tm_mon], (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
 }
 
 size_t ag_clock_iso8601(uint64_t us, char out[32])
@@ -34,7 +37,9 @@ size_t ag_clock_iso8601(uint64_t us, char out[32])
     time_t tt = (time_t)(us / 1000000u);
     struct tm tm;
     gmtime_r(&tt, &tm);
-    int n = snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)((us / 1000u) % 1000u));
+    /* As above: bounded fields leave room for any int year (11 bytes) in the 32, so nothing is cut. */
+    int n = snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", tm.tm_year + 1900,
+                     (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+                     (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)((us / 1000u) % 1000u));
     return n > 0 ? (size_t)n : 0;
 }
