@@ -36,7 +36,7 @@ uint64_t al_proc_cpu_ns(const struct al_proc *p)
         struct dirent *de;
         while ((de = readdir(d))) {
             if (de->d_name[0] < '0' || de->d_name[0] > '9') continue;
-            char path[128];
+            char path[sizeof dir + sizeof de->d_name + sizeof "/schedstat"];
             snprintf(path, sizeof path, "%s/%s/schedstat", dir, de->d_name);
             FILE *f = fopen(path, "r");
             if (!f) continue;

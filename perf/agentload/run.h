@@ -57,7 +57,7 @@ struct al_extra {
 struct al_run {
     struct al_opts o;
     struct sockaddr_in addr;
-    char host[64];       /* Host header value */
+    char host[64 + 6];   /* Host header value: a host of up to 63 bytes, ":PORT" and the NUL */
     char assistant[64];  /* assistant id (graph names echo/stress/interrupt mapped to their ids) */
     struct al_proc proc; /* the server's pids, when given */
     bool have_proc;
