@@ -2,10 +2,12 @@
 # Runs every test tier, the way CI does (.ci/run calls this and nothing else):
 #
 #   1. installs missing Debian packages (tools/deps.sh)
-#   2. builds the tsan and debug (ASan+UBSan) presets
+#   2. builds the tsan and debug (ASan+UBSan) presets with clang, then the gcc preset (-O2): both
+#      compilers with -Werror
 #   3. installs the Node test dependencies from their lockfiles (npm ci)
 #   4. starts a throwaway PostgreSQL cluster on a free port and exports DATABASE_URL
-#   5. runs `ctest --preset tsan -L tsan`, then `ctest --preset debug` (unit, integration, e2e, fuzz)
+#   5. runs `ctest --preset tsan -L tsan`, `ctest --preset gcc -L unit` (the unit tests as gcc
+#      compiled them), then `ctest --preset debug` (unit, integration, e2e, fuzz)
 #
 # The debug run comes last so that CTest's summary is the final output. Exits non-zero on the first
 # failing step; the cluster and its directory are removed on every exit.
@@ -49,7 +51,7 @@ trap 'exit 143' TERM
 step "Debian packages"
 bash "$ROOT/tools/deps.sh"
 
-for preset in tsan debug; do
+for preset in tsan debug gcc; do
     step "build: $preset"
     cmake --preset "$preset" >/dev/null
     cmake --build --preset "$preset" -j "$JOBS"
@@ -107,6 +109,9 @@ read -r -a asan_wrap <<<"$(sanitizer_wrapper address)"
 
 step "ctest --preset tsan -L tsan"
 "${tsan_wrap[@]}" ctest --preset tsan -L tsan
+
+step "ctest --preset gcc -L unit"
+ctest --preset gcc -L unit --no-tests=error
 
 step "ctest --preset debug"
 "${asan_wrap[@]}" ctest --preset debug --no-tests=error
