@@ -3,7 +3,8 @@
 #
 #   1. installs missing Debian packages (tools/deps.sh)
 #   2. builds the tsan and debug (ASan+UBSan) presets with clang, then the gcc preset (-O2): both
-#      compilers with -Werror
+#      compilers with -Werror; each build also runs the layering check (cmake/check_layers.sh) and
+#      compiles every layer header on its own (cmake/checks.cmake)
 #   3. installs the Node test dependencies from their lockfiles (npm ci)
 #   4. starts a throwaway PostgreSQL cluster on a free port and exports DATABASE_URL
 #   5. runs `ctest --preset tsan -L tsan`, `ctest --preset gcc -L unit` (the unit tests as gcc
