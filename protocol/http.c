@@ -93,31 +93,19 @@ size_t ag_http_conn_size(void)
     return sizeof(struct http_conn);
 }
 
-/* --- status tables --- */
+/* --- status table (protocol/http_status.def) --- */
+
+static const char *or_default(const char *s, const char *dflt)
+{
+    return s ? s : dflt;
+}
 
 const char *ag_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
+#define AG_HTTP_STATUS(code, reason, error, body) case code: return or_default(reason, "Unknown");
+#include "protocol/http_status.def"
+#undef AG_HTTP_STATUS
     default: return "Unknown";
     }
 }
@@ -125,19 +113,21 @@ const char *ag_http_reason(int status)
 const char *ag_http_error_code(int status)
 {
     switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 408: return "request_timeout";
-    case 409: return "conflict";
-    case 413: return "payload_too_large";
-    case 422: return "validation_error";
-    case 431: return "headers_too_large";
-    case 500: return "internal_error";
-    case 501: return "not_implemented";
-    case 503: return "service_unavailable";
+#define AG_HTTP_STATUS(code, reason, error, body) case code: return or_default(error, "unknown_error");
+#include "protocol/http_status.def"
+#undef AG_HTTP_STATUS
     default: return "unknown_error";
+    }
+}
+
+/* False for a status whose answer never has a body, nor a Content-Length (RFC 9110 §8.6). */
+static bool has_body(int status)
+{
+    switch (status) {
+#define AG_HTTP_STATUS(code, reason, error, body) case code: return body;
+#include "protocol/http_status.def"
+#undef AG_HTTP_STATUS
+    default: return true;
     }
 }
 
@@ -273,9 +263,7 @@ static char *write_head(struct ag_req *r, struct http_shard *hs, char *p, const 
     p = put_uint(p, (uint64_t)status);
     *p++ = ' ';
     p = put(p, reason, strlen(reason));
-    if (status == 204 || status == 304) {
-        /* no body, and no Content-Length either (RFC 9110 §8.6) */
-    } else {
+    if (has_body(status)) {
         p = PUT_LIT(p, "\r\ncontent-type: ");
         p = put(p, content_type, strlen(content_type));
         if (len >= 0) {
@@ -317,7 +305,7 @@ void ag_http_respond(struct ag_req *r, int status, const char *content_type, con
         r->keep_alive = false; /* a drain began while an asynchronous handler worked */
     if (c->flags & AG_CONN_F_CLOSED)
         return; /* the client left while the answer was being prepared */
-    if (status == 204 || status == 304)
+    if (!has_body(status))
         len = 0;
     char *start = ag_conn_wbuf(c, head_max(r, content_type) + len), *p = start;
     p = write_head(r, hs_of(c->shard), p, content_type, (int64_t)len);
