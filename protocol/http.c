@@ -31,6 +31,28 @@ enum hstate {
     H_WAIT, /* its handler answers later (AG_AGAIN); the connection is paused */
 };
 
+/* A request run on its thread's owner shard, as its connection's shard sees it (http_conn.fwd). Only
+ * that shard writes it; the owner keeps its own side in the request (x_ended, the xwait list), so
+ * neither shard writes what the other reads while both hold the request.
+ *
+ *   FWD_NONE     -> FWD_AWAY      send_forward: MSG_HTTP_RUN went to the owner
+ *   FWD_AWAY     -> FWD_NONE      the end came back (MSG_HTTP_DONE with a whole answer, or the XP_END
+ *                                 piece of a streamed one) and is written: the request finishes. Also
+ *                                 send_forward's, at once, when the owner's queue is full (503)
+ *   FWD_AWAY     -> FWD_GONE      the client left (request_gone): MSG_HTTP_GONE went to the owner
+ *   FWD_GONE     -> FWD_AWAY      its XP_GONE_ACK came before the end; a later goodbye goes out again
+ *   FWD_GONE     -> FWD_GONE_END  the end came before the ack: it is held
+ *   FWD_GONE_END -> FWD_NONE      XP_GONE_ACK: the held end is written, the request finishes
+ *
+ * Until the goodbye is acknowledged the request stays held, so the owner may read it however the
+ * goodbye and the end cross. */
+enum fwd_state {
+    FWD_NONE,     /* the request runs here, or none is in progress */
+    FWD_AWAY,     /* on fwd_shard: only that shard touches the request until the end comes back */
+    FWD_GONE,     /* MSG_HTTP_GONE went to the owner: wait for its ack before finishing */
+    FWD_GONE_END, /* the end arrived before that ack */
+};
+
 struct http_shard {
     const struct ag_config *cfg;
     uint64_t id_seed, id_counter;
@@ -63,10 +85,8 @@ struct http_conn {
     bool close_after;   /* the peer shut its side while a handler was pending */
     bool out_paused;    /* paused between requests until the answers queued so far are sent */
     bool eof_pending;   /* the peer shut its side while out_paused: answer what it sent first */
-    bool forwarded;     /* the request is on another shard (between MSG_HTTP_RUN and its end) */
-    int fwd_shard;
-    bool gone_sent;     /* MSG_HTTP_GONE went to the owner; wait for its ack before finishing */
-    bool end_pending;   /* the end arrived before that ack */
+    enum fwd_state fwd; /* a request run on another shard */
+    int fwd_shard;      /* that shard, once fwd left FWD_NONE */
     bool streaming;     /* the head of a streamed answer went out on this connection */
     const char *hb;     /* heartbeat of a streamed answer, every hb_ms */
     uint32_t hb_ms;
@@ -572,14 +592,14 @@ static void send_forward(struct http_conn *h)
     struct ag_shard *s = r->shard;
     int to = r->fwd_to;
     r->fwd_to = -1;
-    h->forwarded = true;
+    h->fwd = FWD_AWAY;
     h->fwd_shard = to;
     if (ag_shard_send(s, to, &m) == 0) {
         /* r belongs to the owner now: not one more access until it comes back. */
         ag_stat_add(&s->stats, AG_STAT_REQ_FORWARDED, 1);
         return;
     }
-    h->forwarded = false;
+    h->fwd = FWD_NONE;
     ag_http_add_header(r, "retry-after", "1");
     ag_http_error(r, 503, "server busy: the thread's shard has too many requests queued");
     ag_http_done(r);
@@ -622,8 +642,8 @@ static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
 {
     struct ag_req *r = m->ptr;
     struct http_conn *h = hc_of(r->conn);
-    if (h->gone_sent) {
-        h->end_pending = true; /* the owner still owes the ack of our goodbye */
+    if (h->fwd == FWD_GONE) {
+        h->fwd = FWD_GONE_END; /* the owner still owes the ack of our goodbye */
         return;
     }
     write_done(s, r);
@@ -631,7 +651,7 @@ static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
 
 static void write_done(struct ag_shard *s, struct ag_req *r)
 {
-    hc_of(r->conn)->forwarded = false;
+    hc_of(r->conn)->fwd = FWD_NONE;
     int status = r->status;
     r->status = 0;
     r->shard = s;
@@ -864,7 +884,7 @@ static void conn_end(struct http_conn *h)
     ag_timer_cancel(&c->shard->timers, &c->timer);
     h->hb = NULL;
     h->streaming = false;
-    h->forwarded = false;
+    h->fwd = FWD_NONE;
     finish(h);
 }
 
@@ -1003,17 +1023,18 @@ static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
         ag_conn_close(r->conn, AG_CLOSE_NOW);
         break;
     case XP_END:
-        if (h->gone_sent) {
-            h->end_pending = true; /* the owner still owes the ack of our goodbye */
+        if (h->fwd == FWD_GONE) {
+            h->fwd = FWD_GONE_END; /* the owner still owes the ack of our goodbye */
             break;
         }
         r->shard = s;
         conn_end(h);
         break;
     case XP_GONE_ACK:
-        h->gone_sent = false;
-        if (h->end_pending) {
-            h->end_pending = false;
+        if (h->fwd == FWD_GONE) {
+            h->fwd = FWD_AWAY;
+        } else if (h->fwd == FWD_GONE_END) {
+            h->fwd = FWD_AWAY; /* the held end, written now, makes it FWD_NONE */
             if (r->streaming) {
                 r->shard = s;
                 conn_end(h);
@@ -1075,9 +1096,9 @@ static void request_gone(struct http_conn *h)
 {
     struct ag_req *r = &h->req;
     ag_timer_cancel(&h->conn->shard->timers, &h->conn->timer);
-    if (h->forwarded) {
-        if (!h->gone_sent) {
-            h->gone_sent = true;
+    if (h->fwd != FWD_NONE) {
+        if (h->fwd == FWD_AWAY) {
+            h->fwd = FWD_GONE;
             send_gone(h);
         }
         return;
