@@ -664,6 +664,8 @@ static void write_done(struct ag_shard *s, struct ag_req *r)
  * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
  * queue is sent in order on the data lane, and whatever that lane cannot take now waits, on the
  * shard's xwait list, until the connection's shard says it took from the lane (ag_http_data_room).
+ * A request is on that list exactly while it has pieces queued: xq_flush runs only on a request off the
+ * list (its queue empty, or just taken from the list) and puts it there when the lane refuses a piece.
  * So that a client that does not read costs its owner no more than it would cost its own
  * shard, the owner counts the body bytes it holds for the request (xq_bytes) and those sent but not
  * yet taken by the connection's shard (x_unread, which that shard decrements); once they exceed the
@@ -687,8 +689,9 @@ struct ag_http_xpiece {
 
 static void xq_flush(struct ag_req *r);
 
-/* Sends queued pieces in order. After the last send the request may be finished by the connection's
- * shard: nothing of r is touched once its final piece left. */
+/* Sends queued pieces in order; r is not on the xwait list, and goes there if the lane refuses one.
+ * After the last send the request may be finished by the connection's shard: nothing of r is touched
+ * once its final piece left. */
 static void xq_flush(struct ag_req *r)
 {
     struct ag_shard *s = r->shard;
@@ -716,12 +719,9 @@ static void xq_flush(struct ag_req *r)
             /* The connection's shard says when it took from the lane (ag_http_data_room): waiting for
              * that, not retrying every turn, leaves this shard free meanwhile. Pieces that come
              * meanwhile queue behind these. */
-            if (!r->xwaiting) {
-                struct http_shard *hs = hs_of(s);
-                r->xwaiting = true;
-                r->xwait_next = hs->xwait;
-                hs->xwait = r;
-            }
+            struct http_shard *hs = hs_of(s);
+            r->xwait_next = hs->xwait;
+            hs->xwait = r;
             return;
         }
         if (last)
@@ -737,11 +737,9 @@ void ag_http_data_room(struct ag_shard *s, int to)
     while (list) {
         struct ag_req *r = list;
         list = r->xwait_next; /* read first: r may be finished by its connection's shard once sent */
-        r->xwaiting = false;
         if (r->conn->shard->id == to) {
             xq_flush(r);
         } else {
-            r->xwaiting = true;
             r->xwait_next = hs->xwait;
             hs->xwait = r;
         }
@@ -755,9 +753,8 @@ static void xq_append(struct ag_req *r, struct ag_http_xpiece *x)
     x->r = r;
     if (x->kind == XP_DATA)
         r->xq_bytes += x->len;
-    /* Nothing queued and not waiting for room: send now. Otherwise it goes behind the rest (a request
-     * waiting for room must not send, its cut-off freed its data pieces or not). */
-    bool idle = !r->xq_head && !r->xwaiting;
+    /* Nothing queued (so not waiting for room): send now. Otherwise it goes behind the rest. */
+    bool idle = !r->xq_head;
     if (r->xq_tail)
         r->xq_tail->next = x;
     else
@@ -791,7 +788,11 @@ static void xq_push_data(struct ag_req *r, const char *p, size_t n)
     }
     ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)r->id_len, r->id,
            r->conn->shard->id, (unsigned long long)unread);
-    /* Free what it holds here now; the head, an end or an ack still go, in order, before XP_CUT. */
+    /* XP_CUT is queued first, then the body pieces held here are dropped: dropping them may empty a
+     * queue that waits for room, and xq_push must see it waiting. What else is queued (the head) still
+     * goes, in order, before XP_CUT. r stays valid once XP_CUT left: the connection's shard finishes it
+     * only on its end, which comes later. */
+    xq_push(r, XP_CUT, NULL, 0);
     struct ag_http_xpiece **pp = &r->xq_head, *tail = NULL;
     while (*pp) {
         struct ag_http_xpiece *x = *pp;
@@ -808,7 +809,6 @@ static void xq_push_data(struct ag_req *r, const char *p, size_t n)
     r->gone = true;
     r->gone_task.fn = gone_task;
     ag_shard_defer(r->shard, &r->gone_task);
-    xq_push(r, XP_CUT, NULL, 0);
 }
 
 static void on_heartbeat(struct ag_timer *t);

@@ -78,8 +78,8 @@ struct ag_req {
     const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
     struct ag_buf xbody;
     struct ag_task xtask;
-    bool xwaiting;            /* executing shard: its pieces wait for room on the data lane */
-    struct ag_req *xwait_next; /* executing shard: the next request waiting so */
+    struct ag_req *xwait_next; /* executing shard: the next request whose pieces wait for room on the
+                                * data lane (it is on that list while xq_head is set) */
     struct ag_task gone_task;
 };
 
