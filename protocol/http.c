@@ -53,12 +53,57 @@ enum fwd_state {
     FWD_GONE_END, /* the end arrived before that ack */
 };
 
+/* A header as offsets from the request's first byte. */
+struct ag_hdr {
+    uint32_t name_off, name_len, val_off, val_len;
+};
+
+struct ag_http_xpiece;
+
+/* A request: what its handler sees (pub), and the rest. One per connection, inside struct http_conn:
+ * reset_request clears all of it between requests. */
+struct http_req {
+    struct ag_req pub;     /* first: handlers get &pub, hr_of() goes back */
+    struct ag_conn *conn;  /* owned by the shard that read the request */
+    const char *base;      /* the request's first byte; spans below point into it during dispatch */
+    int method;            /* llhttp method number */
+    bool keep_alive;       /* the connection stays open after the response */
+    bool http10;
+    bool cors;             /* the request carried Origin */
+    struct ag_iov path;
+    struct ag_hdr hdrs[AG_HTTP_MAX_HEADERS];
+    uint32_t nhdrs;
+    struct ag_route_match match;
+    uint64_t start_ns;
+    int status;            /* set when answered */
+    uint64_t resp_bytes;
+    struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
+    /* Streamed answers (ag_http_stream_*) and on_gone. */
+    bool streaming;        /* the head went out; the body follows in chunks */
+    const char *hb;        /* heartbeat of a streamed answer (ag_http_stream_start) */
+    uint32_t hb_ms;
+    bool end_deferred;     /* ended while the on_gone task was queued: end from that task */
+    struct ag_task gone_task;
+    /* Cross-shard execution: the executing shard's side (the connection's is http_conn.fwd). */
+    int fwd_to;            /* shard to run the handler on, set by ag_http_forward; -1 none */
+    bool x_ended;          /* the end of the answer was sent back */
+    struct ag_http_xpiece *xq_head, *xq_tail; /* pieces not yet sent back */
+    uint64_t xq_bytes;     /* body bytes of those pieces */
+    _Atomic uint64_t x_unread; /* body bytes sent to the connection's shard and not yet taken by it:
+                                * added by the executing shard, subtracted by the connection's */
+    struct http_req *xwait_next; /* the next request whose pieces wait for room on the data lane (it is
+                                  * on that list while xq_head is set) */
+    const char *xctype;    /* the answer made on another shard, carried back to conn's shard */
+    struct ag_buf xbody;
+    struct ag_task xtask;
+};
+
 struct http_shard {
     const struct ag_config *cfg;
     uint64_t id_seed, id_counter;
     int64_t date_sec;
     char date[30];
-    struct ag_req *xwait; /* requests run here whose pieces a full data lane refused (ag_req.xwait_next) */
+    struct http_req *xwait; /* requests run here whose pieces a full data lane refused (http_req.xwait_next) */
 };
 
 struct http_conn {
@@ -93,7 +138,7 @@ struct http_conn {
     struct ag_task gone_retry;
     int err_status;     /* set by a callback that stopped the parser */
     const char *err_msg;
-    struct ag_req req;
+    struct http_req req;
 };
 
 static llhttp_settings_t settings;
@@ -106,6 +151,11 @@ static struct http_shard *hs_of(struct ag_shard *s)
 static struct http_conn *hc_of(struct ag_conn *c)
 {
     return ag_conn_priv(c);
+}
+
+static struct http_req *hr_of(const struct ag_req *r)
+{
+    return AG_CONTAINER_OF(r, struct http_req, pub);
 }
 
 size_t ag_http_conn_size(void)
@@ -183,20 +233,22 @@ static const char *http_date(struct http_shard *hs)
 
 struct ag_iov ag_req_header(const struct ag_req *r, const char *name)
 {
+    const struct http_req *q = hr_of(r);
     size_t nl = strlen(name);
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const struct ag_hdr *h = &r->hdrs[i];
-        if (h->name_len == nl && !strncasecmp(r->base + h->name_off, name, nl))
-            return (struct ag_iov){(char *)r->base + h->val_off, h->val_len};
+    for (uint32_t i = 0; i < q->nhdrs; i++) {
+        const struct ag_hdr *h = &q->hdrs[i];
+        if (h->name_len == nl && !strncasecmp(q->base + h->name_off, name, nl))
+            return (struct ag_iov){(char *)q->base + h->val_off, h->val_len};
     }
     return (struct ag_iov){NULL, 0};
 }
 
 struct ag_iov ag_req_param(const struct ag_req *r, const char *name)
 {
-    for (int i = 0; i < r->match.nparams; i++)
-        if (!strcmp(r->match.param_names[i], name))
-            return r->match.params[i];
+    const struct http_req *q = hr_of(r);
+    for (int i = 0; i < q->match.nparams; i++)
+        if (!strcmp(q->match.param_names[i], name))
+            return q->match.params[i];
     return (struct ag_iov){NULL, 0};
 }
 
@@ -242,10 +294,11 @@ static void make_request_id(struct ag_shard *s, struct ag_req *r, struct ag_iov 
 
 void ag_http_add_header(struct ag_req *r, const char *name, const char *value)
 {
-    ag_buf_puts(&r->extra_headers, name);
-    ag_buf_append(&r->extra_headers, ": ", 2);
-    ag_buf_puts(&r->extra_headers, value);
-    ag_buf_append(&r->extra_headers, "\r\n", 2);
+    struct http_req *q = hr_of(r);
+    ag_buf_puts(&q->extra_headers, name);
+    ag_buf_append(&q->extra_headers, ": ", 2);
+    ag_buf_puts(&q->extra_headers, value);
+    ag_buf_append(&q->extra_headers, "\r\n", 2);
 }
 
 static char *put(char *p, const char *s, size_t n)
@@ -269,15 +322,15 @@ static char *put_uint(char *p, uint64_t v)
 }
 
 /* Writes the status line and headers at p; len < 0 means a streamed body (chunked, or raw until
- * close for HTTP/1.0). Returns the end. Needs at most head_max(r, content_type) bytes. */
-static size_t head_max(const struct ag_req *r, const char *content_type)
+ * close for HTTP/1.0). Returns the end. Needs at most head_max(q, content_type) bytes. */
+static size_t head_max(const struct http_req *q, const char *content_type)
 {
-    return 440 + strlen(content_type) + strlen(ag_http_reason(r->status)) + r->id_len + r->extra_headers.len;
+    return 440 + strlen(content_type) + strlen(ag_http_reason(q->status)) + q->pub.id_len + q->extra_headers.len;
 }
 
-static char *write_head(struct ag_req *r, struct http_shard *hs, char *p, const char *content_type, int64_t len)
+static char *write_head(struct http_req *q, struct http_shard *hs, char *p, const char *content_type, int64_t len)
 {
-    int status = r->status;
+    int status = q->status;
     const char *reason = ag_http_reason(status);
     p = PUT_LIT(p, "HTTP/1.1 ");
     p = put_uint(p, (uint64_t)status);
@@ -289,49 +342,50 @@ static char *write_head(struct ag_req *r, struct http_shard *hs, char *p, const 
         if (len >= 0) {
             p = PUT_LIT(p, "\r\ncontent-length: ");
             p = put_uint(p, (uint64_t)len);
-        } else if (!r->http10) {
+        } else if (!q->http10) {
             p = PUT_LIT(p, "\r\ntransfer-encoding: chunked");
         }
     }
     p = PUT_LIT(p, "\r\ndate: ");
     p = put(p, http_date(hs), 29);
     p = PUT_LIT(p, "\r\nx-request-id: ");
-    p = put(p, r->id, r->id_len);
+    p = put(p, q->pub.id, q->pub.id_len);
     p = PUT_LIT(p, "\r\n");
-    if (r->cors)
+    if (q->cors)
         p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
                        "access-control-expose-headers: Content-Location, Location, X-Pagination-Total, X-Pagination-Next\r\n");
-    if (!r->keep_alive)
+    if (!q->keep_alive)
         p = PUT_LIT(p, "connection: close\r\n");
-    else if (r->http10)
+    else if (q->http10)
         p = PUT_LIT(p, "connection: keep-alive\r\n");
-    if (r->extra_headers.len)
-        p = put(p, r->extra_headers.base, r->extra_headers.len);
+    if (q->extra_headers.len)
+        p = put(p, q->extra_headers.base, q->extra_headers.len);
     return PUT_LIT(p, "\r\n");
 }
 
 void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len)
 {
-    struct ag_conn *c = r->conn;
-    AG_BUG_ON(r->status != 0);
-    r->status = status;
+    struct http_req *q = hr_of(r);
+    struct ag_conn *c = q->conn;
+    AG_BUG_ON(q->status != 0);
+    q->status = status;
     if (r->shard && r->shard != c->shard) {
         /* Running on the thread's owner: the connection belongs to another shard. Keep the answer. */
-        r->xctype = content_type;
-        ag_buf_append(&r->xbody, body, len);
+        q->xctype = content_type;
+        ag_buf_append(&q->xbody, body, len);
         return;
     }
     if (c->shard->draining)
-        r->keep_alive = false; /* a drain began while an asynchronous handler worked */
+        q->keep_alive = false; /* a drain began while an asynchronous handler worked */
     if (c->flags & AG_CONN_F_CLOSED)
         return; /* the client left while the answer was being prepared */
     if (!has_body(status))
         len = 0;
-    char *start = ag_conn_wbuf(c, head_max(r, content_type) + len), *p = start;
-    p = write_head(r, hs_of(c->shard), p, content_type, (int64_t)len);
+    char *start = ag_conn_wbuf(c, head_max(q, content_type) + len), *p = start;
+    p = write_head(q, hs_of(c->shard), p, content_type, (int64_t)len);
     if (len)
         p = put(p, body, len);
-    r->resp_bytes = (uint64_t)(p - start);
+    q->resp_bytes = (uint64_t)(p - start);
     ag_conn_commit(c, (size_t)(p - start));
 }
 
@@ -385,7 +439,7 @@ static void reset_request(struct http_conn *h)
     struct ag_conn *c = h->conn;
     memset(&h->req, 0, sizeof h->req);
     h->req.conn = c;
-    h->req.shard = c->shard;
+    h->req.pub.shard = c->shard;
     h->req.fwd_to = -1;
     h->url_off = h->url_len = 0;
     h->hstate = HS_NONE;
@@ -399,18 +453,18 @@ static void reset_request(struct http_conn *h)
     h->err_msg = NULL;
 }
 
-static void log_request(struct ag_req *r, const char *method, const char *path, size_t path_len)
+static void log_request(struct http_req *q, const char *method, const char *path, size_t path_len)
 {
-    struct ag_shard *s = r->conn->shard;
+    struct ag_shard *s = q->conn->shard;
     static const enum ag_stat cls[] = {AG_STAT_REQ_1XX, AG_STAT_REQ_2XX, AG_STAT_REQ_3XX, AG_STAT_REQ_4XX,
                                        AG_STAT_REQ_5XX};
-    int k = r->status / 100 - 1;
+    int k = q->status / 100 - 1;
     if (k >= 0 && k < 5)
         ag_stat_add(&s->stats, cls[k], 1);
     if (ag_log_enabled(AG_LOG_INFO))
-        ag_log(AG_LOG_INFO, "req=%.*s method=%s path=\"%.*s\" status=%d bytes=%llu us=%llu", (int)r->id_len, r->id,
-               method, (int)AG_MIN(path_len, 512), path, r->status, (unsigned long long)r->resp_bytes,
-               (unsigned long long)((ag_clock_mono_ns() - r->start_ns) / 1000u));
+        ag_log(AG_LOG_INFO, "req=%.*s method=%s path=\"%.*s\" status=%d bytes=%llu us=%llu", (int)q->pub.id_len,
+               q->pub.id, method, (int)AG_MIN(path_len, 512), path, q->status, (unsigned long long)q->resp_bytes,
+               (unsigned long long)((ag_clock_mono_ns() - q->start_ns) / 1000u));
 }
 
 /* Answers a request the parser could not finish (malformed, too large, timed out, rejected) and
@@ -418,32 +472,34 @@ static void log_request(struct ag_req *r, const char *method, const char *path, 
 static void respond_early(struct http_conn *h, int status, const char *msg, const char *retry_after)
 {
     struct ag_conn *c = h->conn;
-    struct ag_req *r = &h->req;
-    ag_buf_free(&r->extra_headers);
-    memset(r, 0, sizeof *r);
-    r->conn = c;
+    struct http_req *q = &h->req;
+    struct ag_req *r = &q->pub;
+    ag_buf_free(&q->extra_headers);
+    memset(q, 0, sizeof *q);
+    q->conn = c;
     r->shard = c->shard;
-    r->fwd_to = -1;
-    r->start_ns = c->shard->now_ns;
-    r->keep_alive = false;
+    q->fwd_to = -1;
+    q->start_ns = c->shard->now_ns;
+    q->keep_alive = false;
     make_request_id(c->shard, r, (struct ag_iov){NULL, 0});
     if (retry_after)
         ag_http_add_header(r, "retry-after", retry_after);
     ag_http_error(r, status, msg);
-    log_request(r, "-", "-", 1);
-    ag_buf_free(&r->extra_headers);
+    log_request(q, "-", "-", 1);
+    ag_buf_free(&q->extra_headers);
     h->state = H_IDLE;
     ag_conn_close(c, AG_CLOSE_LINGER);
 }
 
 static void preflight(struct ag_req *r)
 {
+    struct http_req *q = hr_of(r);
     struct ag_iov want = ag_req_header(r, "access-control-request-headers");
     ag_http_add_header(r, "access-control-allow-methods", "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT");
     if (want.len) {
-        ag_buf_append(&r->extra_headers, "access-control-allow-headers: ", 30);
-        ag_buf_append(&r->extra_headers, want.base, want.len);
-        ag_buf_append(&r->extra_headers, "\r\n", 2);
+        ag_buf_append(&q->extra_headers, "access-control-allow-headers: ", 30);
+        ag_buf_append(&q->extra_headers, want.base, want.len);
+        ag_buf_append(&q->extra_headers, "\r\n", 2);
     }
     ag_http_add_header(r, "access-control-max-age", "600");
     ag_http_add_header(r, "vary", "Origin");
@@ -453,19 +509,20 @@ static void preflight(struct ag_req *r)
 /* Copies the request out of the connection's input so its spans survive while the handler waits. */
 static void hold_request(struct http_conn *h, const char *win, size_t len)
 {
-    struct ag_req *r = &h->req;
+    struct http_req *q = &h->req;
+    struct ag_req *r = &q->pub;
     if (h->head_held)
         return; /* a chunked request: its spans point into hold already, its body into h->body */
     ag_buf_append(&h->hold, win, len);
     char *base = h->hold.base;
 #define REBASE(p) ((p) = (p) ? base + ((const char *)(p)-win) : NULL)
-    REBASE(r->base);
-    REBASE(r->path.base);
+    REBASE(q->base);
+    REBASE(q->path.base);
     REBASE(r->query.base);
     if (!h->chunked)
         REBASE(r->body.base);
-    for (int i = 0; i < r->match.nparams; i++)
-        REBASE(r->match.params[i].base);
+    for (int i = 0; i < q->match.nparams; i++)
+        REBASE(q->match.params[i].base);
 #undef REBASE
 }
 
@@ -473,9 +530,9 @@ static void hold_request(struct http_conn *h, const char *win, size_t len)
 static void finish(struct http_conn *h)
 {
     struct ag_conn *c = h->conn;
-    struct ag_req *r = &h->req;
-    log_request(r, llhttp_method_name((llhttp_method_t)r->method), r->path.base, r->path.len);
-    bool keep = r->keep_alive && !h->close_after && !c->shard->draining;
+    struct http_req *q = &h->req;
+    log_request(q, llhttp_method_name((llhttp_method_t)q->method), q->path.base, q->path.len);
+    bool keep = q->keep_alive && !h->close_after && !c->shard->draining;
     bool was_waiting = h->state == H_WAIT;
     bool closed = c->flags & AG_CONN_F_CLOSED;
     reset_request(h);
@@ -521,47 +578,48 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
 {
     struct ag_conn *c = h->conn;
     struct ag_shard *s = c->shard;
-    struct ag_req *r = &h->req;
+    struct http_req *q = &h->req;
+    struct ag_req *r = &q->pub;
     const char *base = h->head_held ? h->hold.base : win; /* what the head's offsets count from */
-    r->base = base;
+    q->base = base;
     r->shard = s;
-    r->fwd_to = -1;
-    r->method = llhttp_get_method(&h->parser);
-    r->http10 = h->parser.http_major == 1 && h->parser.http_minor == 0;
-    r->keep_alive = llhttp_should_keep_alive(&h->parser) && !s->draining;
-    r->start_ns = s->now_ns;
+    q->fwd_to = -1;
+    q->method = llhttp_get_method(&h->parser);
+    q->http10 = h->parser.http_major == 1 && h->parser.http_minor == 0;
+    q->keep_alive = llhttp_should_keep_alive(&h->parser) && !s->draining;
+    q->start_ns = s->now_ns;
     const char *url = base + h->url_off;
-    const char *q = memchr(url, '?', h->url_len);
-    r->path = (struct ag_iov){(char *)url, q ? (size_t)(q - url) : h->url_len};
-    r->query = q ? (struct ag_iov){(char *)q + 1, h->url_len - (size_t)(q - url) - 1} : (struct ag_iov){NULL, 0};
+    const char *qm = memchr(url, '?', h->url_len);
+    q->path = (struct ag_iov){(char *)url, qm ? (size_t)(qm - url) : h->url_len};
+    r->query = qm ? (struct ag_iov){(char *)qm + 1, h->url_len - (size_t)(qm - url) - 1} : (struct ag_iov){NULL, 0};
     if (h->chunked)
         r->body = (struct ag_iov){h->body.base, h->body.len};
     else
         r->body = (struct ag_iov){(char *)win + h->body_off, h->body_len};
-    r->cors = ag_req_header(r, "origin").len > 0;
+    q->cors = ag_req_header(r, "origin").len > 0;
     make_request_id(s, r, ag_req_header(r, "x-request-id"));
     ag_timer_cancel(&s->timers, &c->timer);
 
-    if (r->method == HTTP_OPTIONS && r->cors && ag_req_header(r, "access-control-request-method").len) {
+    if (q->method == HTTP_OPTIONS && q->cors && ag_req_header(r, "access-control-request-method").len) {
         preflight(r);
     } else {
-        int m = ag_router_match(r->method, r->path.base, r->path.len, &r->match);
+        int m = ag_router_match(q->method, q->path.base, q->path.len, &q->match);
         if (m == 200) {
-            int owner = r->match.route->thread_scoped ? thread_owner(r) : -1;
-            int rc = owner >= 0 ? ag_http_forward(r, owner) : r->match.route->fn(r);
-            if (rc == AG_AGAIN && (!r->status || r->streaming)) {
+            int owner = q->match.route->thread_scoped ? thread_owner(r) : -1;
+            int rc = owner >= 0 ? ag_http_forward(r, owner) : q->match.route->fn(r);
+            if (rc == AG_AGAIN && (!q->status || q->streaming)) {
                 hold_request(h, win, msg_len);
                 h->state = H_WAIT;
                 ag_conn_hold(c);
                 ag_conn_pause(c);
-                if (r->fwd_to >= 0)
+                if (q->fwd_to >= 0)
                     send_forward(h);
                 return;
             }
-            if (!r->status)
+            if (!q->status)
                 ag_http_error(r, 500, "An unexpected error occurred");
         } else if (m == 405) {
-            ag_http_add_header(r, "allow", r->match.allow);
+            ag_http_add_header(r, "allow", q->match.allow);
             ag_http_detail(r, 405, "Method Not Allowed");
         } else {
             ag_http_detail(r, 404, "Not Found");
@@ -579,19 +637,21 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
 
 int ag_http_forward(struct ag_req *r, int to)
 {
+    struct http_req *q = hr_of(r);
     AG_BUG_ON(to < 0 || to >= r->shard->rt->nshards || to == r->shard->id);
-    AG_BUG_ON(r->shard != r->conn->shard); /* a forwarded request is not forwarded again */
-    r->fwd_to = to;
+    AG_BUG_ON(r->shard != q->conn->shard); /* a forwarded request is not forwarded again */
+    q->fwd_to = to;
     return AG_AGAIN;
 }
 
 static void send_forward(struct http_conn *h)
 {
-    struct ag_req *r = &h->req;
-    struct ag_msg m = {.type = MSG_HTTP_RUN, .ptr = r};
+    struct http_req *q = &h->req;
+    struct ag_req *r = &q->pub;
+    struct ag_msg m = {.type = MSG_HTTP_RUN, .ptr = q};
     struct ag_shard *s = r->shard;
-    int to = r->fwd_to;
-    r->fwd_to = -1;
+    int to = q->fwd_to;
+    q->fwd_to = -1;
     h->fwd = FWD_AWAY;
     h->fwd_shard = to;
     if (ag_shard_send(s, to, &m) == 0) {
@@ -607,55 +667,57 @@ static void send_forward(struct http_conn *h)
 
 static void send_back_task(struct ag_task *t);
 
-static void send_back(struct ag_req *r)
+static void send_back(struct http_req *q)
 {
-    struct ag_msg m = {.type = MSG_HTTP_DONE, .ptr = r};
-    r->x_ended = true; /* read by on_msg_gone if the client's goodbye crosses this answer */
-    if (ag_shard_send(r->shard, r->conn->shard->id, &m) == 0)
+    struct ag_msg m = {.type = MSG_HTTP_DONE, .ptr = q};
+    q->x_ended = true; /* read by on_msg_gone if the client's goodbye crosses this answer */
+    if (ag_shard_send(q->pub.shard, q->conn->shard->id, &m) == 0)
         return;
     /* The way back is full: retry next turn (the answer exists, it must not be lost). */
-    r->xtask.fn = send_back_task;
-    ag_shard_defer(r->shard, &r->xtask);
+    q->xtask.fn = send_back_task;
+    ag_shard_defer(q->pub.shard, &q->xtask);
 }
 
 static void send_back_task(struct ag_task *t)
 {
-    send_back(AG_CONTAINER_OF(t, struct ag_req, xtask));
+    send_back(AG_CONTAINER_OF(t, struct http_req, xtask));
 }
 
 static void on_msg_run(struct ag_shard *s, const struct ag_msg *m)
 {
-    struct ag_req *r = m->ptr;
+    struct http_req *q = m->ptr;
+    struct ag_req *r = &q->pub;
     r->shard = s;
-    int rc = r->match.route->fn(r);
-    AG_BUG_ON(r->fwd_to >= 0);
-    if (rc == AG_AGAIN && (!r->status || r->streaming))
+    int rc = q->match.route->fn(r);
+    AG_BUG_ON(q->fwd_to >= 0);
+    if (rc == AG_AGAIN && (!q->status || q->streaming))
         return; /* ag_http_done (or the stream's end) sends it back */
-    if (!r->status)
+    if (!q->status)
         ag_http_error(r, 500, "An unexpected error occurred");
-    send_back(r);
+    send_back(q);
 }
 
-static void write_done(struct ag_shard *s, struct ag_req *r);
+static void write_done(struct ag_shard *s, struct http_req *q);
 
 static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
 {
-    struct ag_req *r = m->ptr;
-    struct http_conn *h = hc_of(r->conn);
+    struct http_req *q = m->ptr;
+    struct http_conn *h = hc_of(q->conn);
     if (h->fwd == FWD_GONE) {
         h->fwd = FWD_GONE_END; /* the owner still owes the ack of our goodbye */
         return;
     }
-    write_done(s, r);
+    write_done(s, q);
 }
 
-static void write_done(struct ag_shard *s, struct ag_req *r)
+static void write_done(struct ag_shard *s, struct http_req *q)
 {
-    hc_of(r->conn)->fwd = FWD_NONE;
-    int status = r->status;
-    r->status = 0;
+    struct ag_req *r = &q->pub;
+    hc_of(q->conn)->fwd = FWD_NONE;
+    int status = q->status;
+    q->status = 0;
     r->shard = s;
-    ag_http_respond(r, status, r->xctype, r->xbody.base, r->xbody.len);
+    ag_http_respond(r, status, q->xctype, q->xbody.base, q->xbody.len);
     ag_http_done(r);
 }
 
@@ -681,47 +743,45 @@ enum xkind { XP_HEAD, XP_DATA, XP_END, XP_GONE_ACK, XP_CUT };
 
 struct ag_http_xpiece {
     struct ag_http_xpiece *next;
-    struct ag_req *r;
+    struct http_req *q;
     enum xkind kind;
     uint32_t len;
     char data[];
 };
 
-static void xq_flush(struct ag_req *r);
-
 /* Sends queued pieces in order; r is not on the xwait list, and goes there if the lane refuses one.
  * After the last send the request may be finished by the connection's shard: nothing of r is touched
  * once its final piece left. */
-static void xq_flush(struct ag_req *r)
+static void xq_flush(struct http_req *q)
 {
-    struct ag_shard *s = r->shard;
-    int to = r->conn->shard->id;
-    while (r->xq_head) {
-        struct ag_http_xpiece *x = r->xq_head;
+    struct ag_shard *s = q->pub.shard;
+    int to = q->conn->shard->id;
+    while (q->xq_head) {
+        struct ag_http_xpiece *x = q->xq_head;
         struct ag_http_xpiece *next = x->next;
         bool last = !next && (x->kind == XP_END || x->kind == XP_GONE_ACK);
-        r->xq_head = next;
+        q->xq_head = next;
         if (!next)
-            r->xq_tail = NULL;
+            q->xq_tail = NULL;
         struct ag_msg m = {.type = MSG_HTTP_PIECE, .ptr = x};
         uint32_t body = x->kind == XP_DATA ? x->len : 0;
         /* Moved before the send: the connection's shard may take it (and subtract) at once, and r is
          * not to be touched after the last piece left. */
-        r->xq_bytes -= body;
-        atomic_fetch_add_explicit(&r->x_unread, body, memory_order_relaxed);
+        q->xq_bytes -= body;
+        atomic_fetch_add_explicit(&q->x_unread, body, memory_order_relaxed);
         if (ag_shard_send_data(s, to, &m) != 0) {
-            atomic_fetch_sub_explicit(&r->x_unread, body, memory_order_relaxed);
-            r->xq_bytes += body;
-            x->next = r->xq_head;
-            r->xq_head = x;
-            if (!r->xq_tail)
-                r->xq_tail = x;
+            atomic_fetch_sub_explicit(&q->x_unread, body, memory_order_relaxed);
+            q->xq_bytes += body;
+            x->next = q->xq_head;
+            q->xq_head = x;
+            if (!q->xq_tail)
+                q->xq_tail = x;
             /* The connection's shard says when it took from the lane (ag_http_data_room): waiting for
              * that, not retrying every turn, leaves this shard free meanwhile. Pieces that come
              * meanwhile queue behind these. */
             struct http_shard *hs = hs_of(s);
-            r->xwait_next = hs->xwait;
-            hs->xwait = r;
+            q->xwait_next = hs->xwait;
+            hs->xwait = q;
             return;
         }
         if (last)
@@ -732,46 +792,46 @@ static void xq_flush(struct ag_req *r)
 void ag_http_data_room(struct ag_shard *s, int to)
 {
     struct http_shard *hs = hs_of(s);
-    struct ag_req *list = hs->xwait;
+    struct http_req *list = hs->xwait;
     hs->xwait = NULL;
     while (list) {
-        struct ag_req *r = list;
-        list = r->xwait_next; /* read first: r may be finished by its connection's shard once sent */
-        if (r->conn->shard->id == to) {
-            xq_flush(r);
+        struct http_req *q = list;
+        list = q->xwait_next; /* read first: r may be finished by its connection's shard once sent */
+        if (q->conn->shard->id == to) {
+            xq_flush(q);
         } else {
-            r->xwait_next = hs->xwait;
-            hs->xwait = r;
+            q->xwait_next = hs->xwait;
+            hs->xwait = q;
         }
     }
 }
 
 /* Appends x to the request's queue and sends what the lane takes. */
-static void xq_append(struct ag_req *r, struct ag_http_xpiece *x)
+static void xq_append(struct http_req *q, struct ag_http_xpiece *x)
 {
     x->next = NULL;
-    x->r = r;
+    x->q = q;
     if (x->kind == XP_DATA)
-        r->xq_bytes += x->len;
+        q->xq_bytes += x->len;
     /* Nothing queued (so not waiting for room): send now. Otherwise it goes behind the rest. */
-    bool idle = !r->xq_head;
-    if (r->xq_tail)
-        r->xq_tail->next = x;
+    bool idle = !q->xq_head;
+    if (q->xq_tail)
+        q->xq_tail->next = x;
     else
-        r->xq_head = x;
-    r->xq_tail = x;
+        q->xq_head = x;
+    q->xq_tail = x;
     if (idle)
-        xq_flush(r);
+        xq_flush(q);
 }
 
-static void xq_push(struct ag_req *r, enum xkind kind, const char *p, size_t n)
+static void xq_push(struct http_req *q, enum xkind kind, const char *p, size_t n)
 {
     struct ag_http_xpiece *x = ag_malloc(sizeof *x + n);
     x->kind = kind;
     x->len = (uint32_t)n;
     if (n)
         memcpy(x->data, p, n);
-    xq_append(r, x);
+    xq_append(q, x);
 }
 
 static void gone_task(struct ag_task *t);
@@ -779,21 +839,21 @@ static void gone_task(struct ag_task *t);
 /* The owner's side of the backlog: a body piece for a client on another shard, or the cut-off of a
  * client that holds more than the backlog here and in flight. The piece that would exceed it is not
  * copied: the client will not get it. */
-static void xq_push_data(struct ag_req *r, const char *p, size_t n)
+static void xq_push_data(struct http_req *q, const char *p, size_t n)
 {
-    uint64_t unread = r->xq_bytes + atomic_load_explicit(&r->x_unread, memory_order_relaxed) + n;
-    if (unread <= hs_of(r->shard)->cfg->limits.stream_backlog_bytes) {
-        xq_push(r, XP_DATA, p, n);
+    uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed) + n;
+    if (unread <= hs_of(q->pub.shard)->cfg->limits.stream_backlog_bytes) {
+        xq_push(q, XP_DATA, p, n);
         return;
     }
-    ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)r->id_len, r->id,
-           r->conn->shard->id, (unsigned long long)unread);
+    ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)q->pub.id_len,
+           q->pub.id, q->conn->shard->id, (unsigned long long)unread);
     /* XP_CUT is queued first, then the body pieces held here are dropped: dropping them may empty a
      * queue that waits for room, and xq_push must see it waiting. What else is queued (the head) still
      * goes, in order, before XP_CUT. r stays valid once XP_CUT left: the connection's shard finishes it
      * only on its end, which comes later. */
-    xq_push(r, XP_CUT, NULL, 0);
-    struct ag_http_xpiece **pp = &r->xq_head, *tail = NULL;
+    xq_push(q, XP_CUT, NULL, 0);
+    struct ag_http_xpiece **pp = &q->xq_head, *tail = NULL;
     while (*pp) {
         struct ag_http_xpiece *x = *pp;
         if (x->kind == XP_DATA) {
@@ -804,11 +864,11 @@ static void xq_push_data(struct ag_req *r, const char *p, size_t n)
             pp = &x->next;
         }
     }
-    r->xq_tail = tail;
-    r->xq_bytes = 0;
-    r->gone = true;
-    r->gone_task.fn = gone_task;
-    ag_shard_defer(r->shard, &r->gone_task);
+    q->xq_tail = tail;
+    q->xq_bytes = 0;
+    q->pub.gone = true;
+    q->gone_task.fn = gone_task;
+    ag_shard_defer(q->pub.shard, &q->gone_task);
 }
 
 static void on_heartbeat(struct ag_timer *t);
@@ -846,8 +906,8 @@ static void conn_wrote(struct http_conn *h, size_t n)
     struct ag_conn *c = h->conn;
     h->req.resp_bytes += n;
     if (c->out_bytes > hs_of(c->shard)->cfg->limits.stream_backlog_bytes) {
-        ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.id_len, h->req.id,
-               (unsigned long long)c->out_bytes);
+        ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.pub.id_len,
+               h->req.pub.id, (unsigned long long)c->out_bytes);
         ag_conn_close(c, AG_CLOSE_NOW);
     }
 }
@@ -891,42 +951,44 @@ static void conn_end(struct http_conn *h)
 void ag_http_stream_start(struct ag_req *r, int status, const char *content_type, const char *heartbeat,
                           uint32_t heartbeat_ms)
 {
-    AG_BUG_ON(r->status != 0);
-    r->status = status;
-    r->streaming = true;
-    r->hb = heartbeat;
-    r->hb_ms = heartbeat_ms;
-    if (r->http10)
-        r->keep_alive = false; /* the body ends when the connection does */
+    struct http_req *q = hr_of(r);
+    AG_BUG_ON(q->status != 0);
+    q->status = status;
+    q->streaming = true;
+    q->hb = heartbeat;
+    q->hb_ms = heartbeat_ms;
+    if (q->http10)
+        q->keep_alive = false; /* the body ends when the connection does */
     if (r->shard->draining)
-        r->keep_alive = false;
-    size_t max = head_max(r, content_type);
-    if (r->shard == r->conn->shard) {
-        struct http_conn *h = hc_of(r->conn);
+        q->keep_alive = false;
+    size_t max = head_max(q, content_type);
+    if (r->shard == q->conn->shard) {
+        struct http_conn *h = hc_of(q->conn);
         h->hb = heartbeat;
         h->hb_ms = heartbeat_ms;
         char *tmp = ag_malloc(max);
-        char *e = write_head(r, hs_of(r->shard), tmp, content_type, -1);
+        char *e = write_head(q, hs_of(r->shard), tmp, content_type, -1);
         conn_head(h, tmp, (size_t)(e - tmp));
         ag_free(tmp);
         return;
     }
     struct ag_http_xpiece *x = ag_malloc(sizeof *x + max);
-    char *e = write_head(r, hs_of(r->shard), x->data, content_type, -1);
+    char *e = write_head(q, hs_of(r->shard), x->data, content_type, -1);
     x->kind = XP_HEAD;
     x->len = (uint32_t)(e - x->data);
-    xq_append(r, x);
+    xq_append(q, x);
 }
 
 void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
 {
-    AG_BUG_ON(!r->streaming || r->x_ended);
+    struct http_req *q = hr_of(r);
+    AG_BUG_ON(!q->streaming || q->x_ended);
     if (r->gone || !n)
         return;
-    if (r->shard == r->conn->shard)
-        conn_piece(hc_of(r->conn), p, n);
+    if (r->shard == q->conn->shard)
+        conn_piece(hc_of(q->conn), p, n);
     else
-        xq_push_data(r, p, n);
+        xq_push_data(q, p, n);
 }
 
 struct ag_obuf *ag_http_piece_new(size_t n)
@@ -942,19 +1004,20 @@ struct ag_obuf *ag_http_piece_new(size_t n)
 
 void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
 {
-    AG_BUG_ON(!r->streaming || r->x_ended);
+    struct http_req *q = hr_of(r);
+    AG_BUG_ON(!q->streaming || q->x_ended);
     uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
     if (r->gone || !n)
         return;
-    if (r->shard != r->conn->shard) {
-        xq_push_data(r, b->data + AG_HTTP_PIECE_HEAD, n);
+    if (r->shard != q->conn->shard) {
+        xq_push_data(q, b->data + AG_HTTP_PIECE_HEAD, n);
         return;
     }
-    struct http_conn *h = hc_of(r->conn);
+    struct http_conn *h = hc_of(q->conn);
     struct ag_conn *c = h->conn;
     if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
         return;
-    if (r->http10)
+    if (q->http10)
         ag_conn_write_obuf(c, b, AG_HTTP_PIECE_HEAD, n);
     else
         ag_conn_write_obuf(c, b, 0, b->len);
@@ -963,9 +1026,10 @@ void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
 
 bool ag_http_stream_behind(const struct ag_req *r)
 {
-    if (r->gone || !r->streaming || r->shard != r->conn->shard)
+    const struct http_req *q = hr_of(r);
+    if (r->gone || !q->streaming || r->shard != q->conn->shard)
         return false;
-    const struct ag_conn *c = r->conn;
+    const struct ag_conn *c = q->conn;
     if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
         return false;
     const struct ag_config *cfg = hs_of(c->shard)->cfg;
@@ -975,52 +1039,54 @@ bool ag_http_stream_behind(const struct ag_req *r)
 
 static void stream_end_task(struct ag_task *t)
 {
-    ag_http_stream_end(AG_CONTAINER_OF(t, struct ag_req, xtask));
+    ag_http_stream_end(&AG_CONTAINER_OF(t, struct http_req, xtask)->pub);
 }
 
 void ag_http_stream_end(struct ag_req *r)
 {
-    if (!r->streaming || r->gone_task.queued) {
+    struct http_req *q = hr_of(r);
+    if (!q->streaming || q->gone_task.queued) {
         ag_http_done(r);
         return;
     }
-    AG_BUG_ON(r->x_ended);
-    if (r->shard == r->conn->shard) {
-        struct http_conn *h = hc_of(r->conn);
+    AG_BUG_ON(q->x_ended);
+    if (r->shard == q->conn->shard) {
+        struct http_conn *h = hc_of(q->conn);
         if (h->state != H_WAIT) {
             /* Ended inside its handler, before dispatch made it a waiting request: end it from the
              * loop, once it is one. */
-            r->xtask.fn = stream_end_task;
-            ag_shard_defer(r->shard, &r->xtask);
+            q->xtask.fn = stream_end_task;
+            ag_shard_defer(r->shard, &q->xtask);
             return;
         }
         conn_end(h);
         return;
     }
-    r->x_ended = true;
-    xq_push(r, XP_END, NULL, 0);
+    q->x_ended = true;
+    xq_push(q, XP_END, NULL, 0);
 }
 
 static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
 {
     struct ag_http_xpiece *x = m->ptr;
-    struct ag_req *r = x->r;
-    struct http_conn *h = hc_of(r->conn);
-    AG_BUG_ON(r->conn->shard != s || h->state != H_WAIT);
+    struct http_req *q = x->q;
+    struct ag_req *r = &q->pub;
+    struct http_conn *h = hc_of(q->conn);
+    AG_BUG_ON(q->conn->shard != s || h->state != H_WAIT);
     switch (x->kind) {
     case XP_HEAD:
-        h->hb = r->hb;
-        h->hb_ms = r->hb_ms;
+        h->hb = q->hb;
+        h->hb_ms = q->hb_ms;
         conn_head(h, x->data, x->len);
         break;
     case XP_DATA:
-        atomic_fetch_sub_explicit(&r->x_unread, x->len, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&q->x_unread, x->len, memory_order_relaxed);
         conn_piece(h, x->data, x->len);
         break;
     case XP_CUT:
         /* The owner gave up on a client that did not read: close, so it resumes elsewhere. The close
          * reports the goodbye to the owner like any other (request_gone). */
-        ag_conn_close(r->conn, AG_CLOSE_NOW);
+        ag_conn_close(q->conn, AG_CLOSE_NOW);
         break;
     case XP_END:
         if (h->fwd == FWD_GONE) {
@@ -1035,11 +1101,11 @@ static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
             h->fwd = FWD_AWAY;
         } else if (h->fwd == FWD_GONE_END) {
             h->fwd = FWD_AWAY; /* the held end, written now, makes it FWD_NONE */
-            if (r->streaming) {
+            if (q->streaming) {
                 r->shard = s;
                 conn_end(h);
             } else {
-                write_done(s, r);
+                write_done(s, q);
             }
         }
         break;
@@ -1052,9 +1118,10 @@ static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
  * reused as soon as it ends). */
 static void gone_task(struct ag_task *t)
 {
-    struct ag_req *r = AG_CONTAINER_OF(t, struct ag_req, gone_task);
-    if (r->end_deferred) {
-        r->end_deferred = false;
+    struct http_req *q = AG_CONTAINER_OF(t, struct http_req, gone_task);
+    struct ag_req *r = &q->pub;
+    if (q->end_deferred) {
+        q->end_deferred = false;
         ag_http_done(r);
         return;
     }
@@ -1065,14 +1132,15 @@ static void gone_task(struct ag_task *t)
 /* The owner learns that the client of r left. */
 static void on_msg_gone(struct ag_shard *s, const struct ag_msg *m)
 {
-    struct ag_req *r = m->ptr;
+    struct http_req *q = m->ptr;
+    struct ag_req *r = &q->pub;
     AG_BUG_ON(r->shard != s);
-    if (!r->x_ended && !r->gone) {
+    if (!q->x_ended && !r->gone) {
         r->gone = true;
-        r->gone_task.fn = gone_task;
-        ag_shard_defer(s, &r->gone_task);
+        q->gone_task.fn = gone_task;
+        ag_shard_defer(s, &q->gone_task);
     }
-    xq_push(r, XP_GONE_ACK, NULL, 0);
+    xq_push(q, XP_GONE_ACK, NULL, 0);
 }
 
 static void send_gone(struct http_conn *h);
@@ -1094,7 +1162,8 @@ static void send_gone(struct http_conn *h)
 /* The connection of a request still in its handler closed. */
 static void request_gone(struct http_conn *h)
 {
-    struct ag_req *r = &h->req;
+    struct http_req *q = &h->req;
+    struct ag_req *r = &q->pub;
     ag_timer_cancel(&h->conn->shard->timers, &h->conn->timer);
     if (h->fwd != FWD_NONE) {
         if (h->fwd == FWD_AWAY) {
@@ -1105,8 +1174,8 @@ static void request_gone(struct http_conn *h)
     }
     if (!r->gone) {
         r->gone = true;
-        r->gone_task.fn = gone_task;
-        ag_shard_defer(h->conn->shard, &r->gone_task);
+        q->gone_task.fn = gone_task;
+        ag_shard_defer(h->conn->shard, &q->gone_task);
     }
 }
 
@@ -1120,23 +1189,24 @@ void ag_http_register(void)
 
 void ag_http_done(struct ag_req *r)
 {
-    if (r->gone_task.queued) {
-        r->end_deferred = true;
+    struct http_req *q = hr_of(r);
+    if (q->gone_task.queued) {
+        q->end_deferred = true;
         return;
     }
-    if (r->streaming) {
+    if (q->streaming) {
         ag_http_stream_end(r);
         return;
     }
-    if (r->shard != r->conn->shard) {
-        if (!r->status)
+    if (r->shard != q->conn->shard) {
+        if (!q->status)
             ag_http_error(r, 500, "An unexpected error occurred");
-        send_back(r);
+        send_back(q);
         return;
     }
-    struct http_conn *h = hc_of(r->conn);
-    AG_BUG_ON(h->state != H_WAIT || &h->req != r);
-    if (!r->status)
+    struct http_conn *h = hc_of(q->conn);
+    AG_BUG_ON(h->state != H_WAIT || &h->req != q);
+    if (!q->status)
         ag_http_error(r, 500, "An unexpected error occurred");
     finish(h);
 }
@@ -1219,21 +1289,21 @@ static int cb_url(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *h = hc_from(p);
-    struct ag_req *r = &h->req;
+    struct http_req *q = &h->req;
     if (h->state == H_BODY)
         return 0;
     if (check_head(h, at, len))
         return -1;
     if (h->hstate != HS_FIELD) {
-        if (r->nhdrs == AG_HTTP_MAX_HEADERS)
+        if (q->nhdrs == AG_HTTP_MAX_HEADERS)
             return stop_with(h, 431, "too many request headers");
-        struct ag_hdr *hd = &r->hdrs[r->nhdrs++];
+        struct ag_hdr *hd = &q->hdrs[q->nhdrs++];
         hd->name_off = (uint32_t)(at - h->win);
         hd->name_len = 0;
         hd->val_off = hd->val_len = 0;
         h->hstate = HS_FIELD;
     }
-    r->hdrs[r->nhdrs - 1].name_len += (uint32_t)len;
+    q->hdrs[q->nhdrs - 1].name_len += (uint32_t)len;
     return 0;
 }
 
@@ -1289,7 +1359,7 @@ static int cb_headers_complete(llhttp_t *p)
     if (has_length && p->content_length > l->max_body_bytes)
         return stop_with(h, 413, "request body too large");
     h->req.base = h->win;
-    struct ag_iov expect = ag_req_header(&h->req, "expect");
+    struct ag_iov expect = ag_req_header(&h->req.pub, "expect");
     if (expect.len && (h->chunked || (has_length && p->content_length > 0))) {
         if (!iov_ieq(expect, "100-continue"))
             return stop_with(h, 400, "unsupported Expect header"); /* 417 in spirit; clients only send 100-continue */
@@ -1361,7 +1431,7 @@ static void on_open(struct ag_conn *c)
     h->conn = c;
     h->state = H_IDLE;
     h->req.conn = c;
-    h->req.shard = c->shard;
+    h->req.pub.shard = c->shard;
     h->req.fwd_to = -1;
     if (c->flags & AG_CONN_F_REJECTED) {
         respond_early(h, 503, "too many connections", "1");

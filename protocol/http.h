@@ -36,51 +36,20 @@
  * at the net layer's cap) instead of making the server queue answers without end. */
 #define AG_HTTP_PIPELINE_OUT_MAX (256u * 1024u)
 
-/* A header as offsets from the request's first byte. */
-struct ag_hdr {
-    uint32_t name_off, name_len, val_off, val_len;
-};
-
+/* A request as its handler sees it. It lives inside its connection's state, next to the fields only
+ * protocol/http*.c use; a handler reads it through this pointer, never a copy, until it calls
+ * ag_http_done or ag_http_stream_end. Its spans point into the request's bytes, kept as long. */
 struct ag_req {
-    struct ag_conn *conn;    /* owned by the shard that read the request */
-    struct ag_shard *shard;  /* the shard running the handler: conn's, or the thread's owner (AG_TROUTE) */
-    const char *base; /* the request's first byte; spans below point into it during dispatch */
-    int method;       /* llhttp method number */
-    bool keep_alive;  /* the connection stays open after the response */
-    bool http10;
-    bool cors;        /* the request carried Origin */
-    struct ag_iov path, query; /* query excludes the '?' */
-    struct ag_hdr hdrs[AG_HTTP_MAX_HEADERS];
-    uint32_t nhdrs;
-    struct ag_iov body;
-    struct ag_route_match match;
-    char id[64]; /* X-Request-ID, echoed or generated */
+    struct ag_shard *shard; /* the shard running the handler: the connection's, or the thread's owner
+                             * (AG_TROUTE) */
+    struct ag_iov query;    /* the query string without the '?', or {NULL, 0} */
+    struct ag_iov body;     /* the body (a chunked one without its framing); len 0 when there is none */
+    char id[64];            /* X-Request-ID, echoed or generated: id_len bytes */
     uint32_t id_len;
-    uint64_t start_ns;
-    int status; /* set when answered */
-    uint64_t resp_bytes;
-    struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
-    /* Streaming answers (ag_http_stream_*). */
-    bool streaming;                     /* the head went out; the body follows in chunks */
-    bool gone;                          /* the client left (on_gone was called or is queued) */
-    void (*on_gone)(struct ag_req *r);  /* set by the handler: the client left a streamed answer */
-    void *stream_ud;                    /* the handler's, for on_gone */
-    /* Cross-shard execution (private to http.c). */
-    bool x_ended;            /* executing shard: the end of the answer was sent back */
-    bool end_deferred;       /* ended while the on_gone task was queued: end from that task */
-    struct ag_http_xpiece *xq_head, *xq_tail; /* executing shard: pieces not yet sent back */
-    uint64_t xq_bytes;       /* executing shard: body bytes of those pieces */
-    _Atomic uint64_t x_unread; /* body bytes sent to the connection's shard and not yet taken by it:
-                                * added by the executing shard, subtracted by the connection's */
-    const char *hb;          /* heartbeat of a streamed answer (ag_http_stream_start) */
-    uint32_t hb_ms;
-    int fwd_to;              /* shard to run the handler on, set by ag_http_forward; -1 none */
-    const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
-    struct ag_buf xbody;
-    struct ag_task xtask;
-    struct ag_req *xwait_next; /* executing shard: the next request whose pieces wait for room on the
-                                * data lane (it is on that list while xq_head is set) */
-    struct ag_task gone_task;
+    /* Streamed (or waiting) answers: see ag_http_stream_start. */
+    bool gone;                         /* the client left (on_gone was called or is queued) */
+    void (*on_gone)(struct ag_req *r); /* set by the handler: the client left a streamed answer */
+    void *stream_ud;                   /* the handler's, for on_gone */
 };
 
 /* Installs the limits and per-shard state; call from each shard's on_start before ag_net_start. */
