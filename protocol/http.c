@@ -1,3 +1,7 @@
+/* HTTP/1.1 on llhttp: the connection handler, the parser's callbacks and the limits they enforce, and a
+ * request's life on its connection: dispatch through the router, holding it while its handler works
+ * (H_WAIT), finishing it, and going on with the next (pipelined) one. See http_internal.h for the
+ * other parts. */
 #include "protocol/http.h"
 
 #include <llhttp.h>
@@ -12,193 +16,15 @@
 #include "core/log.h"
 #include "core/shard.h"
 #include "net/net.h"
-#include "protocol/jsonw.h"
-#include "runtime/owner.h"
+#include "protocol/http_internal.h"
 #include "protocol/urlenc.h"
-
-/* Cross-shard message types of this module. */
-enum {
-    MSG_HTTP_RUN = 16,      /* ptr: request to run on the receiving (owner) shard */
-    MSG_HTTP_DONE = 17,     /* ptr: request answered in full on the owner; write it */
-    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard (data lane) */
-    MSG_HTTP_GONE = 19,     /* ptr: request whose client left, for the owner */
-};
-
-enum hstate {
-    H_IDLE, /* between requests */
-    H_HEAD, /* reading a request head */
-    H_BODY, /* reading its body */
-    H_WAIT, /* its handler answers later (AG_AGAIN); the connection is paused */
-};
-
-/* A request run on its thread's owner shard, as its connection's shard sees it (http_conn.fwd). Only
- * that shard writes it; the owner keeps its own side in the request (x_ended, the xwait list), so
- * neither shard writes what the other reads while both hold the request.
- *
- *   FWD_NONE     -> FWD_AWAY      send_forward: MSG_HTTP_RUN went to the owner
- *   FWD_AWAY     -> FWD_NONE      the end came back (MSG_HTTP_DONE with a whole answer, or the XP_END
- *                                 piece of a streamed one) and is written: the request finishes. Also
- *                                 send_forward's, at once, when the owner's queue is full (503)
- *   FWD_AWAY     -> FWD_GONE      the client left (request_gone): MSG_HTTP_GONE went to the owner
- *   FWD_GONE     -> FWD_AWAY      its XP_GONE_ACK came before the end; a later goodbye goes out again
- *   FWD_GONE     -> FWD_GONE_END  the end came before the ack: it is held
- *   FWD_GONE_END -> FWD_NONE      XP_GONE_ACK: the held end is written, the request finishes
- *
- * Until the goodbye is acknowledged the request stays held, so the owner may read it however the
- * goodbye and the end cross. */
-enum fwd_state {
-    FWD_NONE,     /* the request runs here, or none is in progress */
-    FWD_AWAY,     /* on fwd_shard: only that shard touches the request until the end comes back */
-    FWD_GONE,     /* MSG_HTTP_GONE went to the owner: wait for its ack before finishing */
-    FWD_GONE_END, /* the end arrived before that ack */
-};
-
-/* A header as offsets from the request's first byte. */
-struct ag_hdr {
-    uint32_t name_off, name_len, val_off, val_len;
-};
-
-struct ag_http_xpiece;
-
-/* A request: what its handler sees (pub), and the rest. One per connection, inside struct http_conn:
- * reset_request clears all of it between requests. */
-struct http_req {
-    struct ag_req pub;     /* first: handlers get &pub, hr_of() goes back */
-    struct ag_conn *conn;  /* owned by the shard that read the request */
-    const char *base;      /* the request's first byte; spans below point into it during dispatch */
-    int method;            /* llhttp method number */
-    bool keep_alive;       /* the connection stays open after the response */
-    bool http10;
-    bool cors;             /* the request carried Origin */
-    struct ag_iov path;
-    struct ag_hdr hdrs[AG_HTTP_MAX_HEADERS];
-    uint32_t nhdrs;
-    struct ag_route_match match;
-    uint64_t start_ns;
-    int status;            /* set when answered */
-    uint64_t resp_bytes;
-    struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
-    /* Streamed answers (ag_http_stream_*) and on_gone. */
-    bool streaming;        /* the head went out; the body follows in chunks */
-    const char *hb;        /* heartbeat of a streamed answer (ag_http_stream_start) */
-    uint32_t hb_ms;
-    bool end_deferred;     /* ended while the on_gone task was queued: end from that task */
-    struct ag_task gone_task;
-    /* Cross-shard execution: the executing shard's side (the connection's is http_conn.fwd). */
-    int fwd_to;            /* shard to run the handler on, set by ag_http_forward; -1 none */
-    bool x_ended;          /* the end of the answer was sent back */
-    struct ag_http_xpiece *xq_head, *xq_tail; /* pieces not yet sent back */
-    uint64_t xq_bytes;     /* body bytes of those pieces */
-    _Atomic uint64_t x_unread; /* body bytes sent to the connection's shard and not yet taken by it:
-                                * added by the executing shard, subtracted by the connection's */
-    struct http_req *xwait_next; /* the next request whose pieces wait for room on the data lane (it is
-                                  * on that list while xq_head is set) */
-    const char *xctype;    /* the answer made on another shard, carried back to conn's shard */
-    struct ag_buf xbody;
-    struct ag_task xtask;
-};
-
-struct http_shard {
-    const struct ag_config *cfg;
-    uint64_t id_seed, id_counter;
-    int64_t date_sec;
-    char date[30];
-    struct http_req *xwait; /* requests run here whose pieces a full data lane refused (http_req.xwait_next) */
-};
-
-struct http_conn {
-    llhttp_t parser;
-    struct ag_conn *conn;
-    enum hstate state;
-    size_t fed;      /* bytes of the current window already given to the parser */
-    const char *win; /* the start of the current window (the request's first byte until its head is
-                      * held), while the parser runs */
-    uint64_t raw;    /* bytes of the current request (and blank lines before it) given to the parser */
-    uint32_t head_len;  /* bytes of its head, once complete */
-    uint32_t nchunks;   /* chunk-size lines of a chunked body read so far */
-    bool head_end;      /* cb_headers_complete paused the parser to learn head_len */
-    bool head_held;     /* a chunked request's head is copied to hold: parsed input is consumed */
-    bool trailers;      /* the last chunk was read: trailers follow */
-    uint32_t url_off, url_len;
-    enum { HS_NONE, HS_FIELD, HS_FIELD_DONE, HS_VALUE, HS_VALUE_DONE } hstate; /* header callbacks so far */
-    bool chunked;
-    uint32_t body_off;
-    uint64_t body_len;
-    struct ag_buf body; /* chunked bodies are copied here, without the chunk framing */
-    struct ag_buf hold; /* the raw request, copied when its handler goes asynchronous (a chunked
-                         * request: its head, copied when complete) */
-    bool close_after;   /* the peer shut its side while a handler was pending */
-    bool out_paused;    /* paused between requests until the answers queued so far are sent */
-    bool eof_pending;   /* the peer shut its side while out_paused: answer what it sent first */
-    enum fwd_state fwd; /* a request run on another shard */
-    int fwd_shard;      /* that shard, once fwd left FWD_NONE */
-    bool streaming;     /* the head of a streamed answer went out on this connection */
-    const char *hb;     /* heartbeat of a streamed answer, every hb_ms */
-    uint32_t hb_ms;
-    struct ag_task gone_retry;
-    int err_status;     /* set by a callback that stopped the parser */
-    const char *err_msg;
-    struct http_req req;
-};
+#include "runtime/owner.h"
 
 static llhttp_settings_t settings;
-
-static struct http_shard *hs_of(struct ag_shard *s)
-{
-    return s->app;
-}
-
-static struct http_conn *hc_of(struct ag_conn *c)
-{
-    return ag_conn_priv(c);
-}
-
-static struct http_req *hr_of(const struct ag_req *r)
-{
-    return AG_CONTAINER_OF(r, struct http_req, pub);
-}
 
 size_t ag_http_conn_size(void)
 {
     return sizeof(struct http_conn);
-}
-
-/* --- status table (protocol/http_status.def) --- */
-
-static const char *or_default(const char *s, const char *dflt)
-{
-    return s ? s : dflt;
-}
-
-const char *ag_http_reason(int status)
-{
-    switch (status) {
-#define AG_HTTP_STATUS(code, reason, error, body) case code: return or_default(reason, "Unknown");
-#include "protocol/http_status.def"
-#undef AG_HTTP_STATUS
-    default: return "Unknown";
-    }
-}
-
-const char *ag_http_error_code(int status)
-{
-    switch (status) {
-#define AG_HTTP_STATUS(code, reason, error, body) case code: return or_default(error, "unknown_error");
-#include "protocol/http_status.def"
-#undef AG_HTTP_STATUS
-    default: return "unknown_error";
-    }
-}
-
-/* False for a status whose answer never has a body, nor a Content-Length (RFC 9110 §8.6). */
-static bool has_body(int status)
-{
-    switch (status) {
-#define AG_HTTP_STATUS(code, reason, error, body) case code: return body;
-#include "protocol/http_status.def"
-#undef AG_HTTP_STATUS
-    default: return true;
-    }
 }
 
 /* --- per-shard state --- */
@@ -217,16 +43,6 @@ void ag_http_shard_exit(struct ag_shard *s)
 {
     ag_free(s->app);
     s->app = NULL;
-}
-
-static const char *http_date(struct http_shard *hs)
-{
-    int64_t now = (int64_t)time(NULL);
-    if (now != hs->date_sec) {
-        hs->date_sec = now;
-        ag_clock_http_date(now, hs->date);
-    }
-    return hs->date;
 }
 
 /* --- requests --- */
@@ -290,133 +106,6 @@ static void make_request_id(struct ag_shard *s, struct ag_req *r, struct ag_iov 
     int n = snprintf(r->id, sizeof r->id, "%016llx%016llx", (unsigned long long)hs->id_seed,
                      (unsigned long long)++hs->id_counter);
     r->id_len = (uint32_t)n;
-}
-
-void ag_http_add_header(struct ag_req *r, const char *name, const char *value)
-{
-    struct http_req *q = hr_of(r);
-    ag_buf_puts(&q->extra_headers, name);
-    ag_buf_append(&q->extra_headers, ": ", 2);
-    ag_buf_puts(&q->extra_headers, value);
-    ag_buf_append(&q->extra_headers, "\r\n", 2);
-}
-
-static char *put(char *p, const char *s, size_t n)
-{
-    memcpy(p, s, n);
-    return p + n;
-}
-#define PUT_LIT(p, s) put((p), (s), sizeof(s) - 1)
-
-static char *put_uint(char *p, uint64_t v)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-/* Writes the status line and headers at p; len < 0 means a streamed body (chunked, or raw until
- * close for HTTP/1.0). Returns the end. Needs at most head_max(q, content_type) bytes. */
-static size_t head_max(const struct http_req *q, const char *content_type)
-{
-    return 440 + strlen(content_type) + strlen(ag_http_reason(q->status)) + q->pub.id_len + q->extra_headers.len;
-}
-
-static char *write_head(struct http_req *q, struct http_shard *hs, char *p, const char *content_type, int64_t len)
-{
-    int status = q->status;
-    const char *reason = ag_http_reason(status);
-    p = PUT_LIT(p, "HTTP/1.1 ");
-    p = put_uint(p, (uint64_t)status);
-    *p++ = ' ';
-    p = put(p, reason, strlen(reason));
-    if (has_body(status)) {
-        p = PUT_LIT(p, "\r\ncontent-type: ");
-        p = put(p, content_type, strlen(content_type));
-        if (len >= 0) {
-            p = PUT_LIT(p, "\r\ncontent-length: ");
-            p = put_uint(p, (uint64_t)len);
-        } else if (!q->http10) {
-            p = PUT_LIT(p, "\r\ntransfer-encoding: chunked");
-        }
-    }
-    p = PUT_LIT(p, "\r\ndate: ");
-    p = put(p, http_date(hs), 29);
-    p = PUT_LIT(p, "\r\nx-request-id: ");
-    p = put(p, q->pub.id, q->pub.id_len);
-    p = PUT_LIT(p, "\r\n");
-    if (q->cors)
-        p = PUT_LIT(p, "access-control-allow-origin: *\r\n"
-                       "access-control-expose-headers: Content-Location, Location, X-Pagination-Total, X-Pagination-Next\r\n");
-    if (!q->keep_alive)
-        p = PUT_LIT(p, "connection: close\r\n");
-    else if (q->http10)
-        p = PUT_LIT(p, "connection: keep-alive\r\n");
-    if (q->extra_headers.len)
-        p = put(p, q->extra_headers.base, q->extra_headers.len);
-    return PUT_LIT(p, "\r\n");
-}
-
-void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len)
-{
-    struct http_req *q = hr_of(r);
-    struct ag_conn *c = q->conn;
-    AG_BUG_ON(q->status != 0);
-    q->status = status;
-    if (r->shard && r->shard != c->shard) {
-        /* Running on the thread's owner: the connection belongs to another shard. Keep the answer. */
-        q->xctype = content_type;
-        ag_buf_append(&q->xbody, body, len);
-        return;
-    }
-    if (c->shard->draining)
-        q->keep_alive = false; /* a drain began while an asynchronous handler worked */
-    if (c->flags & AG_CONN_F_CLOSED)
-        return; /* the client left while the answer was being prepared */
-    if (!has_body(status))
-        len = 0;
-    char *start = ag_conn_wbuf(c, head_max(q, content_type) + len), *p = start;
-    p = write_head(q, hs_of(c->shard), p, content_type, (int64_t)len);
-    if (len)
-        p = put(p, body, len);
-    q->resp_bytes = (uint64_t)(p - start);
-    ag_conn_commit(c, (size_t)(p - start));
-}
-
-void ag_http_error(struct ag_req *r, int status, const char *msg)
-{
-    struct ag_buf b = {0};
-    struct ag_jw w;
-    ag_jw_init(&w, &b);
-    ag_jw_obj(&w);
-    ag_jw_key(&w, "error");
-    ag_jw_str(&w, ag_http_error_code(status));
-    ag_jw_key(&w, "message");
-    ag_jw_str(&w, msg);
-    ag_jw_key(&w, "details");
-    ag_jw_null(&w);
-    ag_jw_end(&w);
-    ag_http_json(r, status, b.base, b.len);
-    ag_buf_free(&b);
-}
-
-void ag_http_detail(struct ag_req *r, int status, const char *detail)
-{
-    struct ag_buf b = {0};
-    struct ag_jw w;
-    ag_jw_init(&w, &b);
-    ag_jw_obj(&w);
-    ag_jw_key(&w, "detail");
-    ag_jw_str(&w, detail);
-    ag_jw_end(&w);
-    ag_http_json(r, status, b.base, b.len);
-    ag_buf_free(&b);
 }
 
 /* --- request lifecycle --- */
@@ -527,7 +216,7 @@ static void hold_request(struct http_conn *h, const char *win, size_t len)
 }
 
 /* The request has its answer: log it, then keep the connection for the next one or close it. */
-static void finish(struct http_conn *h)
+void ag_http__finish(struct http_conn *h)
 {
     struct ag_conn *c = h->conn;
     struct http_req *q = &h->req;
@@ -551,8 +240,6 @@ static void finish(struct http_conn *h)
     if (was_waiting)
         ag_conn_resume(c); /* offers pipelined input that arrived meanwhile */
 }
-
-static void send_forward(struct http_conn *h);
 
 /* The owner shard of a thread-scoped route's {thread_id}, or -1 when it is this shard (or the id
  * cannot be decoded: the handler answers that). */
@@ -613,7 +300,7 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
                 ag_conn_hold(c);
                 ag_conn_pause(c);
                 if (q->fwd_to >= 0)
-                    send_forward(h);
+                    ag_http__send_forward(h);
                 return;
             }
             if (!q->status)
@@ -625,566 +312,20 @@ static void dispatch(struct http_conn *h, const char *win, size_t msg_len)
             ag_http_detail(r, 404, "Not Found");
         }
     }
-    finish(h);
-}
-
-/* --- cross-shard execution ---
- * A request for a thread owned by another shard is held on its connection's shard (H_WAIT, the
- * connection paused and held) and its pointer sent to the owner, which runs the handler with
- * r->shard set to itself. The answer is kept in the request (ag_http_respond sees the foreign
- * connection) and the pointer sent back; the connection's shard writes it and finishes the request.
- * Between the two messages only the owner touches the request. */
-
-int ag_http_forward(struct ag_req *r, int to)
-{
-    struct http_req *q = hr_of(r);
-    AG_BUG_ON(to < 0 || to >= r->shard->rt->nshards || to == r->shard->id);
-    AG_BUG_ON(r->shard != q->conn->shard); /* a forwarded request is not forwarded again */
-    q->fwd_to = to;
-    return AG_AGAIN;
-}
-
-static void send_forward(struct http_conn *h)
-{
-    struct http_req *q = &h->req;
-    struct ag_req *r = &q->pub;
-    struct ag_msg m = {.type = MSG_HTTP_RUN, .ptr = q};
-    struct ag_shard *s = r->shard;
-    int to = q->fwd_to;
-    q->fwd_to = -1;
-    h->fwd = FWD_AWAY;
-    h->fwd_shard = to;
-    if (ag_shard_send(s, to, &m) == 0) {
-        /* r belongs to the owner now: not one more access until it comes back. */
-        ag_stat_add(&s->stats, AG_STAT_REQ_FORWARDED, 1);
-        return;
-    }
-    h->fwd = FWD_NONE;
-    ag_http_add_header(r, "retry-after", "1");
-    ag_http_error(r, 503, "server busy: the thread's shard has too many requests queued");
-    ag_http_done(r);
-}
-
-static void send_back_task(struct ag_task *t);
-
-static void send_back(struct http_req *q)
-{
-    struct ag_msg m = {.type = MSG_HTTP_DONE, .ptr = q};
-    q->x_ended = true; /* read by on_msg_gone if the client's goodbye crosses this answer */
-    if (ag_shard_send(q->pub.shard, q->conn->shard->id, &m) == 0)
-        return;
-    /* The way back is full: retry next turn (the answer exists, it must not be lost). */
-    q->xtask.fn = send_back_task;
-    ag_shard_defer(q->pub.shard, &q->xtask);
-}
-
-static void send_back_task(struct ag_task *t)
-{
-    send_back(AG_CONTAINER_OF(t, struct http_req, xtask));
-}
-
-static void on_msg_run(struct ag_shard *s, const struct ag_msg *m)
-{
-    struct http_req *q = m->ptr;
-    struct ag_req *r = &q->pub;
-    r->shard = s;
-    int rc = q->match.route->fn(r);
-    AG_BUG_ON(q->fwd_to >= 0);
-    if (rc == AG_AGAIN && (!q->status || q->streaming))
-        return; /* ag_http_done (or the stream's end) sends it back */
-    if (!q->status)
-        ag_http_error(r, 500, "An unexpected error occurred");
-    send_back(q);
-}
-
-static void write_done(struct ag_shard *s, struct http_req *q);
-
-static void on_msg_done(struct ag_shard *s, const struct ag_msg *m)
-{
-    struct http_req *q = m->ptr;
-    struct http_conn *h = hc_of(q->conn);
-    if (h->fwd == FWD_GONE) {
-        h->fwd = FWD_GONE_END; /* the owner still owes the ack of our goodbye */
-        return;
-    }
-    write_done(s, q);
-}
-
-static void write_done(struct ag_shard *s, struct http_req *q)
-{
-    struct ag_req *r = &q->pub;
-    hc_of(q->conn)->fwd = FWD_NONE;
-    int status = q->status;
-    q->status = 0;
-    r->shard = s;
-    ag_http_respond(r, status, q->xctype, q->xbody.base, q->xbody.len);
-    ag_http_done(r);
-}
-
-/* --- streamed answers ---
- * On the connection's shard a piece is written straight to the connection. From an owner shard each
- * piece (the head, body pieces, the end) is copied into an xpiece and queued on the request; the
- * queue is sent in order on the data lane, and whatever that lane cannot take now waits, on the
- * shard's xwait list, until the connection's shard says it took from the lane (ag_http_data_room).
- * A request is on that list exactly while it has pieces queued: xq_flush runs only on a request off the
- * list (its queue empty, or just taken from the list) and puts it there when the lane refuses a piece.
- * So that a client that does not read costs its owner no more than it would cost its own
- * shard, the owner counts the body bytes it holds for the request (xq_bytes) and those sent but not
- * yet taken by the connection's shard (x_unread, which that shard decrements); once they exceed the
- * backlog the owner cuts the client off as conn_wrote does: it drops the body pieces it holds, stops
- * producing for it (r->gone, on_gone), and sends XP_CUT, on which the connection's shard closes the
- * connection. The client resumes with Last-Event-ID.
- *
- * A client that leaves a forwarded request: the connection's shard sends MSG_HTTP_GONE and keeps the
- * request (and the held connection) until the owner acknowledges with an XP_GONE_ACK piece, so the
- * owner can read the request's flags however the end and the goodbye cross. */
-
-enum xkind { XP_HEAD, XP_DATA, XP_END, XP_GONE_ACK, XP_CUT };
-
-struct ag_http_xpiece {
-    struct ag_http_xpiece *next;
-    struct http_req *q;
-    enum xkind kind;
-    uint32_t len;
-    char data[];
-};
-
-/* Sends queued pieces in order; r is not on the xwait list, and goes there if the lane refuses one.
- * After the last send the request may be finished by the connection's shard: nothing of r is touched
- * once its final piece left. */
-static void xq_flush(struct http_req *q)
-{
-    struct ag_shard *s = q->pub.shard;
-    int to = q->conn->shard->id;
-    while (q->xq_head) {
-        struct ag_http_xpiece *x = q->xq_head;
-        struct ag_http_xpiece *next = x->next;
-        bool last = !next && (x->kind == XP_END || x->kind == XP_GONE_ACK);
-        q->xq_head = next;
-        if (!next)
-            q->xq_tail = NULL;
-        struct ag_msg m = {.type = MSG_HTTP_PIECE, .ptr = x};
-        uint32_t body = x->kind == XP_DATA ? x->len : 0;
-        /* Moved before the send: the connection's shard may take it (and subtract) at once, and r is
-         * not to be touched after the last piece left. */
-        q->xq_bytes -= body;
-        atomic_fetch_add_explicit(&q->x_unread, body, memory_order_relaxed);
-        if (ag_shard_send_data(s, to, &m) != 0) {
-            atomic_fetch_sub_explicit(&q->x_unread, body, memory_order_relaxed);
-            q->xq_bytes += body;
-            x->next = q->xq_head;
-            q->xq_head = x;
-            if (!q->xq_tail)
-                q->xq_tail = x;
-            /* The connection's shard says when it took from the lane (ag_http_data_room): waiting for
-             * that, not retrying every turn, leaves this shard free meanwhile. Pieces that come
-             * meanwhile queue behind these. */
-            struct http_shard *hs = hs_of(s);
-            q->xwait_next = hs->xwait;
-            hs->xwait = q;
-            return;
-        }
-        if (last)
-            return;
-    }
-}
-
-void ag_http_data_room(struct ag_shard *s, int to)
-{
-    struct http_shard *hs = hs_of(s);
-    struct http_req *list = hs->xwait;
-    hs->xwait = NULL;
-    while (list) {
-        struct http_req *q = list;
-        list = q->xwait_next; /* read first: r may be finished by its connection's shard once sent */
-        if (q->conn->shard->id == to) {
-            xq_flush(q);
-        } else {
-            q->xwait_next = hs->xwait;
-            hs->xwait = q;
-        }
-    }
-}
-
-/* Appends x to the request's queue and sends what the lane takes. */
-static void xq_append(struct http_req *q, struct ag_http_xpiece *x)
-{
-    x->next = NULL;
-    x->q = q;
-    if (x->kind == XP_DATA)
-        q->xq_bytes += x->len;
-    /* Nothing queued (so not waiting for room): send now. Otherwise it goes behind the rest. */
-    bool idle = !q->xq_head;
-    if (q->xq_tail)
-        q->xq_tail->next = x;
-    else
-        q->xq_head = x;
-    q->xq_tail = x;
-    if (idle)
-        xq_flush(q);
-}
-
-static void xq_push(struct http_req *q, enum xkind kind, const char *p, size_t n)
-{
-    struct ag_http_xpiece *x = ag_malloc(sizeof *x + n);
-    x->kind = kind;
-    x->len = (uint32_t)n;
-    if (n)
-        memcpy(x->data, p, n);
-    xq_append(q, x);
-}
-
-static void gone_task(struct ag_task *t);
-
-/* The owner's side of the backlog: a body piece for a client on another shard, or the cut-off of a
- * client that holds more than the backlog here and in flight. The piece that would exceed it is not
- * copied: the client will not get it. */
-static void xq_push_data(struct http_req *q, const char *p, size_t n)
-{
-    uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed) + n;
-    if (unread <= hs_of(q->pub.shard)->cfg->limits.stream_backlog_bytes) {
-        xq_push(q, XP_DATA, p, n);
-        return;
-    }
-    ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)q->pub.id_len,
-           q->pub.id, q->conn->shard->id, (unsigned long long)unread);
-    /* XP_CUT is queued first, then the body pieces held here are dropped: dropping them may empty a
-     * queue that waits for room, and xq_push must see it waiting. What else is queued (the head) still
-     * goes, in order, before XP_CUT. r stays valid once XP_CUT left: the connection's shard finishes it
-     * only on its end, which comes later. */
-    xq_push(q, XP_CUT, NULL, 0);
-    struct ag_http_xpiece **pp = &q->xq_head, *tail = NULL;
-    while (*pp) {
-        struct ag_http_xpiece *x = *pp;
-        if (x->kind == XP_DATA) {
-            *pp = x->next;
-            ag_free(x);
-        } else {
-            tail = x;
-            pp = &x->next;
-        }
-    }
-    q->xq_tail = tail;
-    q->xq_bytes = 0;
-    q->pub.gone = true;
-    q->gone_task.fn = gone_task;
-    ag_shard_defer(q->pub.shard, &q->gone_task);
-}
-
-static void on_heartbeat(struct ag_timer *t);
-static void conn_wrote(struct http_conn *h, size_t n);
-
-static void arm_heartbeat(struct http_conn *h)
-{
-    struct ag_shard *s = h->conn->shard;
-    h->conn->timer.cb = on_heartbeat;
-    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)h->hb_ms * 1000000u);
-}
-
-/* Writes a body piece to the connection (on its shard), as a chunk unless HTTP/1.0. A client whose
- * backlog grew past the limit is cut off: it reconnects and resumes from its last event id. */
-static void conn_piece(struct http_conn *h, const char *p, size_t n)
-{
-    struct ag_conn *c = h->conn;
-    if (!n || (c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
-        return;
-    bool chunked = !h->req.http10;
-    if (chunked) {
-        char hdr[20];
-        int k = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-        ag_conn_write(c, hdr, (size_t)k);
-    }
-    ag_conn_write(c, p, n);
-    if (chunked)
-        ag_conn_write(c, "\r\n", 2);
-    conn_wrote(h, n);
-}
-
-/* Accounts a body piece written to the connection, and cuts off a client that stopped reading. */
-static void conn_wrote(struct http_conn *h, size_t n)
-{
-    struct ag_conn *c = h->conn;
-    h->req.resp_bytes += n;
-    if (c->out_bytes > hs_of(c->shard)->cfg->limits.stream_backlog_bytes) {
-        ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.pub.id_len,
-               h->req.pub.id, (unsigned long long)c->out_bytes);
-        ag_conn_close(c, AG_CLOSE_NOW);
-    }
-}
-
-static void on_heartbeat(struct ag_timer *t)
-{
-    struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
-    struct http_conn *h = hc_of(c);
-    if (h->state != H_WAIT || !h->hb)
-        return;
-    conn_piece(h, h->hb, strlen(h->hb));
-    if (!ag_conn_closing(c))
-        arm_heartbeat(h);
-}
-
-/* The head of a streamed answer, on the connection's shard. */
-static void conn_head(struct http_conn *h, const char *head, size_t n)
-{
-    struct ag_conn *c = h->conn;
-    if (c->flags & AG_CONN_F_CLOSED)
-        return;
-    ag_conn_write(c, head, n);
-    h->req.resp_bytes += n;
-    h->streaming = true;
-    if (h->hb && h->hb_ms)
-        arm_heartbeat(h);
-}
-
-static void conn_end(struct http_conn *h)
-{
-    struct ag_conn *c = h->conn;
-    if (!(c->flags & AG_CONN_F_CLOSED) && !ag_conn_closing(c) && !h->req.http10)
-        ag_conn_write(c, "0\r\n\r\n", 5);
-    ag_timer_cancel(&c->shard->timers, &c->timer);
-    h->hb = NULL;
-    h->streaming = false;
-    h->fwd = FWD_NONE;
-    finish(h);
-}
-
-void ag_http_stream_start(struct ag_req *r, int status, const char *content_type, const char *heartbeat,
-                          uint32_t heartbeat_ms)
-{
-    struct http_req *q = hr_of(r);
-    AG_BUG_ON(q->status != 0);
-    q->status = status;
-    q->streaming = true;
-    q->hb = heartbeat;
-    q->hb_ms = heartbeat_ms;
-    if (q->http10)
-        q->keep_alive = false; /* the body ends when the connection does */
-    if (r->shard->draining)
-        q->keep_alive = false;
-    size_t max = head_max(q, content_type);
-    if (r->shard == q->conn->shard) {
-        struct http_conn *h = hc_of(q->conn);
-        h->hb = heartbeat;
-        h->hb_ms = heartbeat_ms;
-        char *tmp = ag_malloc(max);
-        char *e = write_head(q, hs_of(r->shard), tmp, content_type, -1);
-        conn_head(h, tmp, (size_t)(e - tmp));
-        ag_free(tmp);
-        return;
-    }
-    struct ag_http_xpiece *x = ag_malloc(sizeof *x + max);
-    char *e = write_head(q, hs_of(r->shard), x->data, content_type, -1);
-    x->kind = XP_HEAD;
-    x->len = (uint32_t)(e - x->data);
-    xq_append(q, x);
-}
-
-void ag_http_stream_write(struct ag_req *r, const char *p, size_t n)
-{
-    struct http_req *q = hr_of(r);
-    AG_BUG_ON(!q->streaming || q->x_ended);
-    if (r->gone || !n)
-        return;
-    if (r->shard == q->conn->shard)
-        conn_piece(hc_of(q->conn), p, n);
-    else
-        xq_push_data(q, p, n);
-}
-
-struct ag_obuf *ag_http_piece_new(size_t n)
-{
-    struct ag_obuf *b = ag_obuf_new((uint32_t)(n + AG_HTTP_PIECE_HEAD + 2));
-    char hdr[AG_HTTP_PIECE_HEAD + 1];
-    snprintf(hdr, sizeof hdr, "%08zx\r\n", n); /* leading zeros are fine in a chunk size (RFC 9112 §7.1) */
-    memcpy(b->data, hdr, AG_HTTP_PIECE_HEAD);
-    memcpy(b->data + AG_HTTP_PIECE_HEAD + n, "\r\n", 2);
-    b->len = (uint32_t)(n + AG_HTTP_PIECE_HEAD + 2);
-    return b;
-}
-
-void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
-{
-    struct http_req *q = hr_of(r);
-    AG_BUG_ON(!q->streaming || q->x_ended);
-    uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
-    if (r->gone || !n)
-        return;
-    if (r->shard != q->conn->shard) {
-        xq_push_data(q, b->data + AG_HTTP_PIECE_HEAD, n);
-        return;
-    }
-    struct http_conn *h = hc_of(q->conn);
-    struct ag_conn *c = h->conn;
-    if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
-        return;
-    if (q->http10)
-        ag_conn_write_obuf(c, b, AG_HTTP_PIECE_HEAD, n);
-    else
-        ag_conn_write_obuf(c, b, 0, b->len);
-    conn_wrote(h, n);
-}
-
-bool ag_http_stream_behind(const struct ag_req *r)
-{
-    const struct http_req *q = hr_of(r);
-    if (r->gone || !q->streaming || r->shard != q->conn->shard)
-        return false;
-    const struct ag_conn *c = q->conn;
-    if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
-        return false;
-    const struct ag_config *cfg = hs_of(c->shard)->cfg;
-    return c->out_bytes > cfg->limits.stream_backlog_bytes / 2 && c->sent_ns &&
-           c->shard->now_ns - c->sent_ns < (uint64_t)AG_HTTP_READER_GRACE_MS * 1000000u;
-}
-
-static void stream_end_task(struct ag_task *t)
-{
-    ag_http_stream_end(&AG_CONTAINER_OF(t, struct http_req, xtask)->pub);
-}
-
-void ag_http_stream_end(struct ag_req *r)
-{
-    struct http_req *q = hr_of(r);
-    if (!q->streaming || q->gone_task.queued) {
-        ag_http_done(r);
-        return;
-    }
-    AG_BUG_ON(q->x_ended);
-    if (r->shard == q->conn->shard) {
-        struct http_conn *h = hc_of(q->conn);
-        if (h->state != H_WAIT) {
-            /* Ended inside its handler, before dispatch made it a waiting request: end it from the
-             * loop, once it is one. */
-            q->xtask.fn = stream_end_task;
-            ag_shard_defer(r->shard, &q->xtask);
-            return;
-        }
-        conn_end(h);
-        return;
-    }
-    q->x_ended = true;
-    xq_push(q, XP_END, NULL, 0);
-}
-
-static void on_msg_piece(struct ag_shard *s, const struct ag_msg *m)
-{
-    struct ag_http_xpiece *x = m->ptr;
-    struct http_req *q = x->q;
-    struct ag_req *r = &q->pub;
-    struct http_conn *h = hc_of(q->conn);
-    AG_BUG_ON(q->conn->shard != s || h->state != H_WAIT);
-    switch (x->kind) {
-    case XP_HEAD:
-        h->hb = q->hb;
-        h->hb_ms = q->hb_ms;
-        conn_head(h, x->data, x->len);
-        break;
-    case XP_DATA:
-        atomic_fetch_sub_explicit(&q->x_unread, x->len, memory_order_relaxed);
-        conn_piece(h, x->data, x->len);
-        break;
-    case XP_CUT:
-        /* The owner gave up on a client that did not read: close, so it resumes elsewhere. The close
-         * reports the goodbye to the owner like any other (request_gone). */
-        ag_conn_close(q->conn, AG_CLOSE_NOW);
-        break;
-    case XP_END:
-        if (h->fwd == FWD_GONE) {
-            h->fwd = FWD_GONE_END; /* the owner still owes the ack of our goodbye */
-            break;
-        }
-        r->shard = s;
-        conn_end(h);
-        break;
-    case XP_GONE_ACK:
-        if (h->fwd == FWD_GONE) {
-            h->fwd = FWD_AWAY;
-        } else if (h->fwd == FWD_GONE_END) {
-            h->fwd = FWD_AWAY; /* the held end, written now, makes it FWD_NONE */
-            if (q->streaming) {
-                r->shard = s;
-                conn_end(h);
-            } else {
-                write_done(s, q);
-            }
-        }
-        break;
-    }
-    ag_free(x);
-}
-
-/* Runs on_gone from the loop, never inside the write or close that noticed the client left. A
- * request ended meanwhile is ended here, after the task left the shard's list (the request may be
- * reused as soon as it ends). */
-static void gone_task(struct ag_task *t)
-{
-    struct http_req *q = AG_CONTAINER_OF(t, struct http_req, gone_task);
-    struct ag_req *r = &q->pub;
-    if (q->end_deferred) {
-        q->end_deferred = false;
-        ag_http_done(r);
-        return;
-    }
-    if (r->on_gone)
-        r->on_gone(r);
-}
-
-/* The owner learns that the client of r left. */
-static void on_msg_gone(struct ag_shard *s, const struct ag_msg *m)
-{
-    struct http_req *q = m->ptr;
-    struct ag_req *r = &q->pub;
-    AG_BUG_ON(r->shard != s);
-    if (!q->x_ended && !r->gone) {
-        r->gone = true;
-        q->gone_task.fn = gone_task;
-        ag_shard_defer(s, &q->gone_task);
-    }
-    xq_push(q, XP_GONE_ACK, NULL, 0);
-}
-
-static void send_gone(struct http_conn *h);
-
-static void send_gone_task(struct ag_task *t)
-{
-    send_gone(AG_CONTAINER_OF(t, struct http_conn, gone_retry));
-}
-
-static void send_gone(struct http_conn *h)
-{
-    struct ag_msg m = {.type = MSG_HTTP_GONE, .ptr = &h->req};
-    if (ag_shard_send(h->conn->shard, h->fwd_shard, &m) != 0) {
-        h->gone_retry.fn = send_gone_task;
-        ag_shard_defer(h->conn->shard, &h->gone_retry);
-    }
+    ag_http__finish(h);
 }
 
 /* The connection of a request still in its handler closed. */
 static void request_gone(struct http_conn *h)
 {
     struct http_req *q = &h->req;
-    struct ag_req *r = &q->pub;
     ag_timer_cancel(&h->conn->shard->timers, &h->conn->timer);
     if (h->fwd != FWD_NONE) {
-        if (h->fwd == FWD_AWAY) {
-            h->fwd = FWD_GONE;
-            send_gone(h);
-        }
+        ag_http__fwd_goodbye(h);
         return;
     }
-    if (!r->gone) {
-        r->gone = true;
-        q->gone_task.fn = gone_task;
-        ag_shard_defer(h->conn->shard, &q->gone_task);
-    }
-}
-
-void ag_http_register(void)
-{
-    ag_shard_register_msg(MSG_HTTP_RUN, on_msg_run);
-    ag_shard_register_msg(MSG_HTTP_DONE, on_msg_done);
-    ag_shard_register_msg(MSG_HTTP_PIECE, on_msg_piece);
-    ag_shard_register_msg(MSG_HTTP_GONE, on_msg_gone);
+    if (!q->pub.gone)
+        ag_http__gone(q, h->conn->shard);
 }
 
 void ag_http_done(struct ag_req *r)
@@ -1201,14 +342,14 @@ void ag_http_done(struct ag_req *r)
     if (r->shard != q->conn->shard) {
         if (!q->status)
             ag_http_error(r, 500, "An unexpected error occurred");
-        send_back(q);
+        ag_http__send_back(q);
         return;
     }
     struct http_conn *h = hc_of(q->conn);
     AG_BUG_ON(h->state != H_WAIT || &h->req != q);
     if (!q->status)
         ag_http_error(r, 500, "An unexpected error occurred");
-    finish(h);
+    ag_http__finish(h);
 }
 
 /* A head must arrive within header_timeout_ms; a body may take longer as long as no pause between
@@ -1587,7 +728,7 @@ static void on_close(struct ag_conn *c)
     struct http_conn *h = hc_of(c);
     if (h->state == H_WAIT) {
         request_gone(h);
-        return; /* a handler (maybe on another shard) still reads the request; finish() frees it */
+        return; /* a handler (maybe on another shard) still reads the request; ag_http__finish frees it */
     }
     ag_buf_free(&h->body);
     ag_buf_free(&h->hold);
