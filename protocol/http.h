@@ -1,90 +1,41 @@
-/* HTTP/1.1 on llhttp: the per-connection parser and request state, dispatch through the router, and
- * the response writer. Requests on one connection are answered strictly in order: the parser pauses
- * at each complete request and resumes once it is answered, so pipelined responses queue in order and
- * leave together in the turn's single write.
- *
- * Limits come from the config: head size (431), body size (413), header timeout (408), idle
- * keep-alive timeout (silent close; a connection whose answer is still being sent is not idle), send
- * timeout (a client that reads nothing of its answer for that long: silent close), connections per
- * shard (503). Malformed input is a 400 and the
- * connection closes after the answer. Every byte a client sends counts against one of them: blank
- * lines before a request count as head; a chunked body's size lines, extensions and trailers share
- * what the head left of the head limit, plus AG_HTTP_CHUNK_OVERHEAD bytes per chunk (400 beyond, 431
- * in the trailers). An unfinished request is kept in the connection's input only up to its head
- * (chunked) or its head and declared body (Content-Length). A client that pipelines requests without
- * reading their answers is not read from while AG_HTTP_PIPELINE_OUT_MAX bytes of answers wait. */
+/* HTTP/1.1 on llhttp, as handlers and the server see it: the connection handler and per-shard hooks,
+ * the request a handler gets, and the ways to answer it, whole or streamed. Requests on one connection
+ * are answered strictly in order: the parser pauses at each complete request and resumes once it is
+ * answered, so pipelined responses queue in order and leave together in the turn's single write.
+ * A thread-scoped request runs on the thread's owner shard and its answer is carried back.
+ * Limits, and the parts the module is made of: protocol/http_internal.h. */
 #ifndef AG_PROTOCOL_HTTP_H
 #define AG_PROTOCOL_HTTP_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
 #include "core/common.h"
 #include "core/config.h"
+#include "core/shard.h"
 #include "net/conn.h"
 #include "net/obuf.h"
-#include "protocol/router.h"
 
-#define AG_HTTP_MAX_HEADERS 64
-/* Bytes each chunk of a chunked request body may spend on its size line and CRLFs (16 hex digits,
- * CRLF, CRLF, and room for leading zeros) beyond the allowance it shares with the head. */
-#define AG_HTTP_CHUNK_OVERHEAD 32
-/* Pipelined requests are read only while less than this many bytes of earlier answers wait to be
- * sent: a client that sends requests and reads none of the answers is paused (its input then stops
- * at the net layer's cap) instead of making the server queue answers without end. */
-#define AG_HTTP_PIPELINE_OUT_MAX (256u * 1024u)
-
-/* A header as offsets from the request's first byte. */
-struct ag_hdr {
-    uint32_t name_off, name_len, val_off, val_len;
-};
-
+/* A request as its handler sees it. It lives inside its connection's state, next to the fields only
+ * protocol/http*.c use; a handler reads it through this pointer, never a copy, until it calls
+ * ag_http_done or ag_http_stream_end. Its spans point into the request's bytes, kept as long. */
 struct ag_req {
-    struct ag_conn *conn;    /* owned by the shard that read the request */
-    struct ag_shard *shard;  /* the shard running the handler: conn's, or the thread's owner (AG_TROUTE) */
-    const char *base; /* the request's first byte; spans below point into it during dispatch */
-    int method;       /* llhttp method number */
-    bool keep_alive;  /* the connection stays open after the response */
-    bool http10;
-    bool cors;        /* the request carried Origin */
-    struct ag_iov path, query; /* query excludes the '?' */
-    struct ag_hdr hdrs[AG_HTTP_MAX_HEADERS];
-    uint32_t nhdrs;
-    struct ag_iov body;
-    struct ag_route_match match;
-    char id[64]; /* X-Request-ID, echoed or generated */
+    struct ag_shard *shard; /* the shard running the handler: the connection's, or the thread's owner
+                             * (AG_TROUTE) */
+    struct ag_iov query;    /* the query string without the '?', or {NULL, 0} */
+    struct ag_iov body;     /* the body (a chunked one without its framing); len 0 when there is none */
+    char id[64];            /* X-Request-ID, echoed or generated: id_len bytes */
     uint32_t id_len;
-    uint64_t start_ns;
-    int status; /* set when answered */
-    uint64_t resp_bytes;
-    struct ag_buf extra_headers; /* "name: value\r\n" lines added by the handler */
-    /* Streaming answers (ag_http_stream_*). */
-    bool streaming;                     /* the head went out; the body follows in chunks */
-    bool gone;                          /* the client left (on_gone was called or is queued) */
-    void (*on_gone)(struct ag_req *r);  /* set by the handler: the client left a streamed answer */
-    void *stream_ud;                    /* the handler's, for on_gone */
-    /* Cross-shard execution (private to http.c). */
-    bool x_ended;            /* executing shard: the end of the answer was sent back */
-    bool end_deferred;       /* ended while the on_gone task was queued: end from that task */
-    struct ag_http_xpiece *xq_head, *xq_tail; /* executing shard: pieces not yet sent back */
-    uint64_t xq_bytes;       /* executing shard: body bytes of those pieces */
-    _Atomic uint64_t x_unread; /* body bytes sent to the connection's shard and not yet taken by it:
-                                * added by the executing shard, subtracted by the connection's */
-    const char *hb;          /* heartbeat of a streamed answer (ag_http_stream_start) */
-    uint32_t hb_ms;
-    int fwd_to;              /* shard to run the handler on, set by ag_http_forward; -1 none */
-    const char *xctype;      /* the answer made on another shard, carried back to conn's shard */
-    struct ag_buf xbody;
-    struct ag_task xtask;
-    bool xwaiting;            /* executing shard: its pieces wait for room on the data lane */
-    struct ag_req *xwait_next; /* executing shard: the next request waiting so */
-    struct ag_task gone_task;
+    /* Streamed (or waiting) answers: see ag_http_stream_start. */
+    bool gone;                         /* the client left (on_gone was called or is queued) */
+    void (*on_gone)(struct ag_req *r); /* set by the handler: the client left a streamed answer */
+    void *stream_ud;                   /* the handler's, for on_gone */
 };
 
 /* Installs the limits and per-shard state; call from each shard's on_start before ag_net_start. */
 void ag_http_shard_init(struct ag_shard *s, const struct ag_config *cfg);
+/* Frees the per-shard state; from the shard's on_exit, once its connections are gone. */
 void ag_http_shard_exit(struct ag_shard *s);
 /* The net handler for HTTP connections, and its per-connection state size. */
 extern const struct ag_conn_handler ag_http_conn_handler;
@@ -118,6 +69,7 @@ void ag_http_add_header(struct ag_req *r, const char *name, const char *value);
  * content_type must outlive the request (a literal): on a forwarded request the answer is copied and
  * written later by the connection's shard. */
 void ag_http_respond(struct ag_req *r, int status, const char *content_type, const char *body, size_t len);
+/* ag_http_respond with json[0..len) as application/json. */
 static inline void ag_http_json(struct ag_req *r, int status, const char *json, size_t len)
 {
     ag_http_respond(r, status, "application/json", json, len);
@@ -177,7 +129,8 @@ void ag_http_stream_end(struct ag_req *r);
 void ag_http_error(struct ag_req *r, int status, const char *msg);
 /* {"detail":detail} (the framework's shape, for 404/405) */
 void ag_http_detail(struct ag_req *r, int status, const char *detail);
-/* The standard reason phrase and the error code of a status ("not_found" for 404). */
+/* The standard reason phrase and the error code of a status ("not_found" for 404), from
+ * protocol/http_status.def; "Unknown" and "unknown_error" for a status it does not name. */
 const char *ag_http_reason(int status);
 const char *ag_http_error_code(int status);
 
