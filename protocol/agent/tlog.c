@@ -1,5 +1,6 @@
 #include "protocol/agent/tlog.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,33 +14,28 @@
 #include "core/timer.h"
 #include "net/obuf.h"
 #include "persist/pg.h"
-#include "protocol/dbq.h"
-#include "protocol/http.h"
+#include "persist/pgargs.h"
 
-#define OWNER "anonymous"
-#define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64
-/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq; each holds
+/* Idle log entries (no run, no subscription, nothing to write) kept per shard for their seq; each holds
  * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory
- * (the thread's next run or stream reads its seq from Postgres in a statement it sends anyway), at
+ * (the thread's next run or subscription reads its seq from Postgres in a statement it sends anyway), at
  * most IDLE_EXPIRE_BATCH per loop turn, so that a quiet server holds nothing for its threads. */
 #define IDLE_MAX 4096
 #define IDLE_EXPIRE_BATCH 256
 #define RETRY_NS 500000000ull
 
-/* One event in memory, framed once. */
+/* One event in memory, encoded once (by the shard's codec). */
 struct tev {
     uint64_t seq;
     unsigned chan;
     bool held;
-    uint32_t bytes; /* what it holds in memory (its frame, its custom name) */
+    uint32_t bytes; /* what it holds in memory (its encoding, its custom name) */
     char *custom;  /* data.name of a custom event, or NULL */
     json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
     struct ag_obuf *frame;
 };
-
-struct tsub;
 
 /* A thread's log on this shard. */
 struct tlog {
@@ -47,7 +43,7 @@ struct tlog {
     bool known;          /* tail is the thread's real last seq */
     uint64_t tail;       /* last seq handed out */
     uint64_t reserved;   /* seqs up to this are covered by a committed last_seq */
-    uint64_t delivered;  /* events up to this went to the live streams */
+    uint64_t delivered;  /* events up to this went to the live sinks */
     uint64_t evicted;    /* events up to this left memory (they are in Postgres) */
     uint64_t flushed;    /* events up to this are committed */
     uint64_t last_event_ns;
@@ -66,20 +62,22 @@ struct tlog {
     bool dirty, inflight, deleted;
     struct tlog *dnext;
     uint64_t inflight_max;
-    struct tsub *subs;
+    struct ag_tlog_sub *subs;
     struct tlog *inext, *iprev; /* the idle list */
     bool idle;
     uint64_t idle_ns; /* when it joined the idle list */
 };
 
-struct tsub {
-    struct tsub *next;
+struct ag_tlog_sub {
+    struct ag_tlog_sub *next;
     struct tlog *l;
-    struct ag_req *r;
+    struct ag_tlog_sink k; /* cleared once told the end */
+    char *owner;
     struct ag_tlog_filter f;
     uint64_t cursor;      /* last seq considered */
     uint64_t since;
     bool live, reading, started, gone;
+    enum ag_tlog_end why; /* once gone */
     uint64_t opened_ns;
     struct ag_pg_query q;
     struct ag_pg_args strs;
@@ -89,6 +87,7 @@ struct tsub {
 struct tlog_shard {
     struct ag_shard *s;
     const struct ag_config *cfg;
+    const struct ag_tlog_codec *codec;
     struct ag_strmap logs;
     struct tlog *idle_head, *idle_tail; /* oldest first */
     uint32_t nidle;
@@ -190,36 +189,6 @@ static bool passes(const struct ag_tlog_filter *f, const struct tev *e)
             return true;
     }
     return false;
-}
-
-/* --- framing --- */
-
-/* Frames one event: the SSE frame of its envelope, data being JSON text. */
-static struct ag_obuf *frame_event(uint64_t seq, const char *method, const char *ns, const char *data, size_t dlen,
-                                   uint64_t ts_ms)
-{
-    char head[400];
-    int hl = snprintf(head, sizeof head,
-                      "event: %s\ndata: {\"type\":\"event\",\"event_id\":\"%" PRIu64 "\",\"seq\":%" PRIu64
-                      ",\"method\":\"%s\",\"params\":{\"namespace\":",
-                      method, seq, seq, method);
-    char mid[64];
-    int ml = snprintf(mid, sizeof mid, ",\"timestamp\":%" PRIu64 ",\"data\":", ts_ms);
-    char tail[48];
-    int tl = snprintf(tail, sizeof tail, "}}\nid: %" PRIu64 "\n\n", seq);
-    size_t nl = strlen(ns);
-    struct ag_obuf *b = ag_http_piece_new((size_t)hl + nl + (size_t)ml + dlen + (size_t)tl);
-    char *p = ag_http_piece_data(b);
-    memcpy(p, head, (size_t)hl);
-    p += hl;
-    memcpy(p, ns, nl);
-    p += nl;
-    memcpy(p, mid, (size_t)ml);
-    p += ml;
-    memcpy(p, data, dlen);
-    p += dlen;
-    memcpy(p, tail, (size_t)tl);
-    return b;
 }
 
 static void tev_clear(struct tlog *l, struct tev *e)
@@ -401,15 +370,15 @@ static void log_settle(struct tlog *l)
 
 /* --- delivery --- */
 
-static void sub_write(struct tsub *x, const struct tev *e)
+static void sub_write(struct ag_tlog_sub *x, const struct tev *e)
 {
-    if (x->gone || x->r->gone)
+    if (x->gone || !passes(&x->f, e))
         return;
-    if (passes(&x->f, e))
-        ag_http_stream_write_piece(x->r, e->frame);
+    struct ag_tlog_event ev = {.seq = e->seq, .frame = e->frame};
+    x->k.ops->on_event(x->k.ud, &ev);
 }
 
-/* Sends the events the reservation covers to the live streams. */
+/* Gives the events the reservation covers to the live sinks. */
 static void deliver(struct tlog *l)
 {
     for (uint32_t i = l->start; i < l->n; i++) {
@@ -418,7 +387,7 @@ static void deliver(struct tlog *l)
             continue;
         if (e->seq > l->reserved || e->held)
             break;
-        for (struct tsub *x = l->subs; x; x = x->next)
+        for (struct ag_tlog_sub *x = l->subs; x; x = x->next)
             if (x->live && e->seq > x->cursor) {
                 sub_write(x, e);
                 x->cursor = e->seq;
@@ -774,7 +743,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
             e->custom = ag_strdup(name);
     }
     e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
-    e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
+    e->frame = ts->codec->event(seq, method, nstr, d, dlen, ts_ms);
     e->bytes = (uint32_t)(sizeof *e->frame + e->frame->cap + (e->custom ? strlen(e->custom) + 1 : 0));
     l->ev_bytes += e->bytes;
     /* For Postgres: [seq, run, method, ns, data, ts]. */
@@ -808,64 +777,66 @@ void ag_tlog_release(const char *thread_id, uint64_t seq)
     log_settle(l);
 }
 
-/* --- streams --- */
+/* --- subscriptions --- */
 
-static bool sub_read(struct tsub *x);
+static int sub_read(struct ag_tlog_sub *x);
 
-static void sub_free(struct tsub *x)
+static void sub_free(struct ag_tlog_sub *x)
 {
     ag_tlog_filter_clear(&x->f);
     ag_pg_args_reset(&x->strs);
     ag_timer_cancel(&ts->s->timers, &x->idle);
+    ag_free(x->owner);
     ag_free(x);
 }
 
-static void sub_unlink(struct tsub *x)
+static void sub_unlink(struct ag_tlog_sub *x)
 {
-    struct tsub **pp = &x->l->subs;
+    struct ag_tlog_sub **pp = &x->l->subs;
     while (*pp && *pp != x)
         pp = &(*pp)->next;
     if (*pp)
         *pp = x->next;
 }
 
-/* Ends x's stream (the client may still be there) and forgets it once no statement refers to it.
- * A stream not started yet (its first read in flight) is answered when that read is done: 503 when
- * the client is still there (the shard is stopping), nothing when it left. */
-static void sub_end(struct tsub *x)
+/* Tells x's sink the end, once (the sink may let go of its reader at once). */
+static void sink_end(struct ag_tlog_sub *x, enum ag_tlog_end why, const struct ag_pg_query *q)
+{
+    struct ag_tlog_sink k = x->k;
+    if (!k.ops)
+        return;
+    x->k.ops = NULL;
+    k.ops->on_end(k.ud, why, x->l->id, q);
+}
+
+/* Ends x's subscription and forgets it once no statement refers to it. One not started yet (its
+ * first read in flight) is told when that read is done: its sink answers its reader then. */
+static void sub_end(struct ag_tlog_sub *x, enum ag_tlog_end why)
 {
     struct tlog *l = x->l;
     if (!x->gone) {
         x->gone = true;
+        x->why = why;
         ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        if (x->started) {
-            x->r->on_gone = NULL;
-            ag_http_stream_end(x->r);
-        }
+        if (x->started)
+            sink_end(x, why, NULL);
     }
     if (x->reading)
         return; /* on_read comes back here */
-    if (!x->started) {
-        x->r->on_gone = NULL;
-        if (!x->r->gone) {
-            ag_http_add_header(x->r, "retry-after", "1");
-            ag_http_error(x->r, 503, "the server is shutting down; retry");
-        }
-        ag_http_done(x->r);
-    }
+    sink_end(x, x->why, NULL);
     sub_unlink(x);
     sub_free(x);
     log_settle(l);
 }
 
-static void on_sub_gone(struct ag_req *r)
+void ag_tlog_unsubscribe(struct ag_tlog_sub *x)
 {
-    sub_end(r->stream_ud);
+    sub_end(x, AG_TLOG_END_LEFT);
 }
 
 static void on_idle(struct ag_timer *tm)
 {
-    struct tsub *x = AG_CONTAINER_OF(tm, struct tsub, idle);
+    struct ag_tlog_sub *x = AG_CONTAINER_OF(tm, struct ag_tlog_sub, idle);
     struct tlog *l = x->l;
     uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
     uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
@@ -873,11 +844,11 @@ static void on_idle(struct ag_timer *tm)
         ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
         return;
     }
-    sub_end(x);
+    sub_end(x, AG_TLOG_END_IDLE);
 }
 
 /* Replay done: the events in memory after the cursor, then live. */
-static void go_live(struct tsub *x)
+static void go_live(struct ag_tlog_sub *x)
 {
     struct tlog *l = x->l;
     for (uint32_t i = l->start; i < l->n; i++) {
@@ -894,45 +865,25 @@ static void go_live(struct tsub *x)
     ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
 }
 
-static void write_notice(struct tsub *x, uint64_t trimmed)
-{
-    char buf[512];
-    int n = snprintf(buf, sizeof buf,
-                     "event: lifecycle\ndata: {\"type\":\"event\",\"event_id\":\"truncated:%" PRIu64
-                     "\",\"method\":\"lifecycle\",\"params\":{\"namespace\":[],\"timestamp\":%" PRIu64
-                     ",\"data\":{\"event\":\"truncated\",\"since\":%" PRIu64 ",\"oldest_seq\":%" PRIu64
-                     ",\"message\":\"events up to seq %" PRIu64
-                     " are no longer retained; the stream starts at the oldest one kept\"}}}\n\n",
-                     trimmed, ag_clock_real_us() / 1000, x->since, trimmed + 1, trimmed);
-    ag_http_stream_write(x->r, buf, (size_t)n);
-}
-
 static void on_read(struct ag_pg_query *q, PGresult *res)
 {
-    struct tsub *x = q->ud;
+    struct ag_tlog_sub *x = q->ud;
     struct tlog *l = x->l;
     x->reading = false;
     ag_pg_args_reset(&x->strs);
     if (x->gone) {
-        sub_end(x);
+        sub_end(x, x->why);
         return;
     }
     if (q->status != AG_PG_OK || PQntuples(res) == 0) {
-        if (x->started) { /* the database went away mid-replay: the client resumes with since */
-            sub_end(x);
+        enum ag_tlog_end why = q->status != AG_PG_OK ? AG_TLOG_END_DB_ERROR : AG_TLOG_END_NOT_FOUND;
+        if (x->started) { /* the database went away mid-replay: the reader resumes with since */
+            sub_end(x, why);
             return;
         }
-        if (q->status != AG_PG_OK)
-            ag_dbq_fail(x->r, q);
-        else {
-            char msg[80];
-            snprintf(msg, sizeof msg, "Thread '%s' not found", l->id);
-            ag_http_error(x->r, 404, msg);
-        }
-        ag_http_done(x->r);
         x->gone = true;
-        x->r->on_gone = NULL;
         ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
+        sink_end(x, why, why == AG_TLOG_END_DB_ERROR ? q : NULL);
         sub_unlink(x);
         sub_free(x);
         log_settle(l);
@@ -940,12 +891,8 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
     }
     if (!x->started) {
         x->started = true;
-        ag_http_add_header(x->r, "cache-control", "no-cache");
-        ag_http_add_header(x->r, "x-accel-buffering", "no");
-        ag_http_stream_start(x->r, 200, "text/event-stream", SSE_HEARTBEAT, ts->cfg->runs.heartbeat_ms);
         uint64_t trimmed = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-        if (x->since < trimmed)
-            write_notice(x, trimmed);
+        x->k.ops->on_start(x->k.ud, x->since, x->since < trimmed ? trimmed : 0);
     }
     int rows = PQntuples(res);
     int got = 0;
@@ -962,7 +909,7 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
             if (seq <= x->cursor)
                 continue;
             if (l->known && seq > l->delivered) {
-                caught_up = true; /* held back from the live streams (go_live and deliver send it) */
+                caught_up = true; /* held back from the live sinks (go_live and deliver give it) */
                 break;
             }
             const char *method = json_string_value(json_array_get(ev, 2));
@@ -973,10 +920,13 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
             if (method && passes(&x->f, &e)) {
                 char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
                 char *n = json_dumps(e.ns, JSON_COMPACT);
-                struct ag_obuf *b = frame_event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
-                                                (uint64_t)json_integer_value(json_array_get(ev, 5)));
-                ag_http_stream_write_piece(x->r, b);
-                ag_obuf_unref(b);
+                struct ag_tlog_event out = {
+                    .seq = seq,
+                    .frame = ts->codec->event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
+                                              (uint64_t)json_integer_value(json_array_get(ev, 5))),
+                };
+                x->k.ops->on_event(x->k.ud, &out);
+                ag_obuf_unref(out.frame);
                 ag_free(d);
                 ag_free(n);
             }
@@ -991,9 +941,10 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
     go_live(x);
 }
 
-/* Reads the next page of x's replay. False only for the first read when it could not be queued
- * (the request was answered with 503); a later one that fails ends the stream. */
-static bool sub_read(struct tsub *x)
+/* Reads the next page of x's replay. The first read returns what ag_pg_submit did (0, -EAGAIN or
+ * -ENOTCONN; x is the caller's to drop on failure); a later one that cannot be queued ends the
+ * subscription (the reader resumes with since), and 0 is returned. */
+static int sub_read(struct ag_tlog_sub *x)
 {
     memset(&x->q, 0, sizeof x->q);
     x->q.stmt = AG_SQL_TEV_READ;
@@ -1001,31 +952,30 @@ static bool sub_read(struct tsub *x)
     x->q.cb = on_read;
     x->q.ud = x;
     x->q.params[0] = x->l->id;
-    x->q.params[1] = OWNER;
+    x->q.params[1] = x->owner;
     x->q.params[2] = ag_pg_args_printf(&x->strs, "%" PRIu64, x->cursor);
     x->q.params[3] = ag_pg_args_printf(&x->strs, "%d", PAGE);
     x->q.nparams = 4;
-    if (!x->started) {
-        /* The first read, from the handler: a full queue or no database is the request's 503. */
-        if (ag_dbq_submit(x->r, &x->q) != AG_AGAIN) {
-            ag_pg_args_reset(&x->strs);
-            return false;
-        }
-    } else if (ag_pg_submit(ts->s, &x->q) != 0) {
+    int rc = ag_pg_submit(ts->s, &x->q);
+    if (rc != 0) {
         ag_pg_args_reset(&x->strs);
-        sub_end(x); /* the database went away mid-replay: the client resumes with since */
-        return true;
+        if (!x->started)
+            return rc;
+        sub_end(x, AG_TLOG_END_DB_ERROR);
+        return 0;
     }
     x->reading = true;
-    return true;
+    return 0;
 }
 
-int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since)
+int ag_tlog_subscribe(const char *thread_id, const char *owner, struct ag_tlog_filter *f, uint64_t since,
+                      const struct ag_tlog_sink *k, struct ag_tlog_sub **out)
 {
     struct tlog *l = log_get(thread_id, true);
-    struct tsub *x = ag_calloc(1, sizeof *x);
+    struct ag_tlog_sub *x = ag_calloc(1, sizeof *x);
     x->l = l;
-    x->r = r;
+    x->k = *k;
+    x->owner = ag_strdup(owner);
     x->f = *f;
     memset(f, 0, sizeof *f);
     x->cursor = since;
@@ -1033,18 +983,18 @@ int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filte
     x->opened_ns = ts->s->now_ns;
     x->next = l->subs;
     l->subs = x;
-    r->stream_ud = x;
-    r->on_gone = on_sub_gone;
     ag_stat_add(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    if (sub_read(x))
-        return AG_AGAIN;
+    int rc = sub_read(x);
+    if (rc == 0) {
+        *out = x;
+        return 0;
+    }
     x->gone = true;
-    r->on_gone = NULL;
     ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
     sub_unlink(x);
     sub_free(x);
     log_settle(l);
-    return AG_OK;
+    return rc;
 }
 
 void ag_tlog_thread_deleted(const char *thread_id)
@@ -1054,10 +1004,10 @@ void ag_tlog_thread_deleted(const char *thread_id)
         return;
     l->deleted = true;
     l->pend.len = 0;
-    struct tsub *x = l->subs;
+    struct ag_tlog_sub *x = l->subs;
     while (x) {
-        struct tsub *next = x->next;
-        sub_end(x);
+        struct ag_tlog_sub *next = x->next;
+        sub_end(x, AG_TLOG_END_DELETED);
         x = next;
     }
     if (ag_strmap_get(&ts->logs, thread_id, strlen(thread_id)) == l)
@@ -1066,11 +1016,12 @@ void ag_tlog_thread_deleted(const char *thread_id)
 
 /* --- shard set-up --- */
 
-void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_tlog_codec *codec)
 {
     ts = ag_calloc(1, sizeof *ts);
     ts->s = s;
     ts->cfg = cfg;
+    ts->codec = codec;
     ag_timer_init(&ts->idle_expire, on_idle_expire);
 }
 
@@ -1079,8 +1030,8 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     (void)s;
     if (!ts)
         return true;
-    /* The streams still open, collected first: ending one may free its log (and move map slots). */
-    struct tsub **open = NULL;
+    /* The subscriptions still open, collected first: ending one may free its log (and move map slots). */
+    struct ag_tlog_sub **open = NULL;
     size_t n = 0, cap = 0;
     bool reading = false, unwritten = false;
     struct ag_strmap *m = &ts->logs;
@@ -1089,7 +1040,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
         /* Events not written yet go first (unless the database is away: the shutdown deadline rules). */
         if (l && l->pend.len && !ts->retry_armed && !l->deleted)
             unwritten = true;
-        for (struct tsub *x = l ? l->subs : NULL; x; x = x->next) {
+        for (struct ag_tlog_sub *x = l ? l->subs : NULL; x; x = x->next) {
             reading |= x->reading;
             if (x->gone)
                 continue;
@@ -1101,7 +1052,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
         }
     }
     for (size_t i = 0; i < n; i++)
-        sub_end(open[i]);
+        sub_end(open[i], AG_TLOG_END_SHUTDOWN);
     ag_free(open);
     return !ts->inflight && !reading && !unwritten;
 }
@@ -1118,7 +1069,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
             continue;
         /* A statement still held by the database layer keeps its memory (only a forced exit leaves one). */
         bool held = l->inflight || l->dirty;
-        for (struct tsub *x = l->subs, *next; x; x = next) {
+        for (struct ag_tlog_sub *x = l->subs, *next; x; x = next) {
             next = x->next;
             if (x->reading)
                 held = true;
