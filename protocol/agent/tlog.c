@@ -1,6 +1,5 @@
 #include "protocol/agent/tlog.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,9 +14,8 @@
 #include "net/obuf.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
+#include "protocol/agent/tlog_internal.h"
 
-/* Batches read from Postgres per replay statement. */
-#define PAGE 64
 /* Idle log entries (no run, no subscription, nothing to write) kept per shard for their seq; each holds
  * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory
  * (the thread's next run or subscription reads its seq from Postgres in a statement it sends anyway), at
@@ -26,169 +24,11 @@
 #define IDLE_EXPIRE_BATCH 256
 #define RETRY_NS 500000000ull
 
-/* One event in memory, encoded once (by the shard's codec). */
-struct tev {
-    uint64_t seq;
-    unsigned chan;
-    bool held;
-    uint32_t bytes; /* what it holds in memory (its encoding, its custom name) */
-    char *custom;  /* data.name of a custom event, or NULL */
-    json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
-    struct ag_obuf *frame;
-};
-
-/* A thread's log on this shard. */
-struct tlog {
-    char id[37];
-    bool known;          /* tail is the thread's real last seq */
-    uint64_t tail;       /* last seq handed out */
-    uint64_t reserved;   /* seqs up to this are covered by a committed last_seq */
-    uint64_t delivered;  /* events up to this went to the live sinks */
-    uint64_t evicted;    /* events up to this left memory (they are in Postgres) */
-    uint64_t flushed;    /* events up to this are committed */
-    uint64_t last_event_ns;
-    unsigned runs;
-    /* Recent events, ev[start..n), holding ev_bytes. */
-    struct tev *ev;
-    uint32_t start, n, cap;
-    size_t ev_bytes;
-    size_t acct; /* the bytes of this entry counted in the shard's total (log_account) */
-    /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
-    struct ag_buf pend;
-    uint64_t pend_first, pend_max; /* seqs of its first and last event */
-    struct ag_buf sent; /* what the write in flight carries (put back in front of pend if it must be retried) */
-    uint64_t sent_first;
-    /* Writing: dirty = queued for the shard's next statement, inflight = in the one in flight. */
-    bool dirty, inflight, deleted;
-    struct tlog *dnext;
-    uint64_t inflight_max;
-    struct ag_tlog_sub *subs;
-    struct tlog *inext, *iprev; /* the idle list */
-    bool idle;
-    uint64_t idle_ns; /* when it joined the idle list */
-};
-
-struct ag_tlog_sub {
-    struct ag_tlog_sub *next;
-    struct tlog *l;
-    struct ag_tlog_sink k; /* cleared once told the end */
-    char *owner;
-    struct ag_tlog_filter f;
-    uint64_t cursor;      /* last seq considered */
-    uint64_t since;
-    bool live, reading, started, gone;
-    enum ag_tlog_end why; /* once gone */
-    uint64_t opened_ns;
-    struct ag_pg_query q;
-    struct ag_pg_args strs;
-    struct ag_timer idle;
-};
-
-struct tlog_shard {
-    struct ag_shard *s;
-    const struct ag_config *cfg;
-    const struct ag_tlog_codec *codec;
-    struct ag_strmap logs;
-    struct tlog *idle_head, *idle_tail; /* oldest first */
-    uint32_t nidle;
-    struct ag_timer idle_expire; /* armed while the idle list is not empty */
-    size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
-    /* The shard's one event write: the logs it carries, those waiting for the next one. */
-    struct ag_pg_query q;
-    struct ag_pg_args strs;
-    bool inflight, retry_armed;
-    struct tlog **batch;
-    size_t nbatch, batch_cap;
-    struct tlog *dirty_head, *dirty_tail;
-    struct ag_task flush_task;
-    struct ag_timer retry;
-};
-
 static _Thread_local struct tlog_shard *ts;
 
-/* --- filters --- */
-
-static const struct {
-    const char *name;
-    unsigned bit;
-} chans[] = {
-    {"values", AG_TCH_VALUES},       {"updates", AG_TCH_UPDATES},
-    {"messages", AG_TCH_MESSAGES},   {"tools", AG_TCH_TOOLS},
-    {"lifecycle", AG_TCH_LIFECYCLE}, {"input", AG_TCH_INPUT},
-    {"checkpoints", AG_TCH_CHECKPOINTS}, {"tasks", AG_TCH_TASKS},
-    {"custom", AG_TCH_CUSTOM},
-};
-
-unsigned ag_tlog_channel_bit(const char *name)
+struct tlog_shard *ag_tlog__shard(void)
 {
-    if (!strncmp(name, "custom:", 7))
-        return name[7] ? AG_TCH_CUSTOM : 0;
-    for (size_t i = 0; i < AG_ARRAY_LEN(chans); i++)
-        if (!strcmp(chans[i].name, name))
-            return chans[i].bit;
-    return 0;
-}
-
-/* The channel of an envelope method. */
-static unsigned method_chan(const char *method)
-{
-    if (!strcmp(method, "input.requested"))
-        return AG_TCH_INPUT;
-    return ag_tlog_channel_bit(method);
-}
-
-void ag_tlog_filter_clear(struct ag_tlog_filter *f)
-{
-    json_decref(f->custom_names);
-    json_decref(f->namespaces);
-    memset(f, 0, sizeof *f);
-}
-
-/* A prefix segment matches a namespace segment literally or, when it has no ':', the segment's part
- * before its ':' ("researcher" matches "researcher:9c1e..."). */
-static bool segment_matches(const char *p, const char *seg)
-{
-    if (!strcmp(p, seg))
-        return true;
-    if (strchr(p, ':'))
-        return false;
-    size_t n = strlen(p);
-    return !strncmp(seg, p, n) && seg[n] == ':';
-}
-
-static bool passes(const struct ag_tlog_filter *f, const struct tev *e)
-{
-    if (!(f->channels & e->chan)) {
-        bool named = false;
-        if (e->chan == AG_TCH_CUSTOM && e->custom) {
-            size_t i;
-            json_t *v;
-            json_array_foreach(f->custom_names, i, v) if (!strcmp(json_string_value(v), e->custom)) named = true;
-        }
-        if (!named)
-            return false;
-    }
-    size_t depth = json_array_size(e->ns);
-    if (depth == 0)
-        return true; /* the root passes namespace and depth filters */
-    if (f->depth >= 0 && depth > (size_t)f->depth)
-        return false;
-    if (!f->namespaces)
-        return true;
-    size_t i;
-    json_t *prefix;
-    json_array_foreach(f->namespaces, i, prefix) {
-        size_t n = json_array_size(prefix);
-        if (n > depth)
-            continue;
-        bool ok = true;
-        for (size_t k = 0; k < n && ok; k++)
-            ok = segment_matches(json_string_value(json_array_get(prefix, k)),
-                                 json_string_value(json_array_get(e->ns, k)));
-        if (ok)
-            return true;
-    }
-    return false;
+    return ts;
 }
 
 static void tev_clear(struct tlog *l, struct tev *e)
@@ -251,7 +91,7 @@ static void log_free(struct tlog *l)
     ag_free(l);
 }
 
-static struct tlog *log_get(const char *id, bool create)
+struct tlog *ag_tlog__log_get(const char *id, bool create)
 {
     struct tlog *l = ag_strmap_get(&ts->logs, id, strlen(id));
     if (l || !create) {
@@ -325,7 +165,7 @@ static void on_idle_expire(struct ag_timer *tm)
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
  * oldest idle ones go beyond IDLE_MAX or while the shard is over events.memory_bytes_per_shard
  * (their seq is read from Postgres again when needed). l itself may be freed. */
-static void log_settle(struct tlog *l)
+void ag_tlog__settle(struct tlog *l)
 {
     log_account(l);
     if (l->deleted) {
@@ -366,34 +206,6 @@ static void log_settle(struct tlog *l)
     ts->nidle++;
     while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->cfg->events.memory_bytes_per_shard))
         log_free(ts->idle_head);
-}
-
-/* --- delivery --- */
-
-static void sub_write(struct ag_tlog_sub *x, const struct tev *e)
-{
-    if (x->gone || !passes(&x->f, e))
-        return;
-    struct ag_tlog_event ev = {.seq = e->seq, .frame = e->frame};
-    x->k.ops->on_event(x->k.ud, &ev);
-}
-
-/* Gives the events the reservation covers to the live sinks. */
-static void deliver(struct tlog *l)
-{
-    for (uint32_t i = l->start; i < l->n; i++) {
-        struct tev *e = &l->ev[i];
-        if (e->seq <= l->delivered)
-            continue;
-        if (e->seq > l->reserved || e->held)
-            break;
-        for (struct ag_tlog_sub *x = l->subs; x; x = x->next)
-            if (x->live && e->seq > x->cursor) {
-                sub_write(x, e);
-                x->cursor = e->seq;
-            }
-        l->delivered = e->seq;
-    }
 }
 
 /* --- writing: one statement per shard for every log with something to write --- */
@@ -479,7 +291,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
                 if (last > l->reserved)
                     l->reserved = last;
             }
-            deliver(l);
+            ag_tlog__deliver(l);
             trim_busy(l);
         } else {
             put_back(l);
@@ -500,7 +312,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
     size_t n = ts->nbatch;
     ts->nbatch = 0;
     for (size_t i = 0; i < n; i++)
-        log_settle(ts->batch[i]);
+        ag_tlog__settle(ts->batch[i]);
 }
 
 /* Appends s[0..n) to b as an element of a Postgres array literal (quoted, \ and " escaped). */
@@ -534,7 +346,7 @@ static void shard_flush_task(struct ag_task *tk)
         /* Reserve ahead while a run is on: events past the reservation wait for this write. */
         uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
         if (l->deleted || (!l->pend.len && !want && l->tail <= l->reserved)) {
-            log_settle(l);
+            ag_tlog__settle(l);
             continue;
         }
         if (ts->nbatch == ts->batch_cap) {
@@ -640,14 +452,14 @@ static void shard_flush_task(struct ag_task *tk)
 
 const char *ag_tlog_reservation(const char *thread_id, char buf[24])
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l || !l->known) {
         if (l)
-            log_settle(l);
+            ag_tlog__settle(l);
         return NULL;
     }
     snprintf(buf, 24, "%" PRIu64, l->tail + AG_TLOG_RESERVE);
-    log_settle(l);
+    ag_tlog__settle(l);
     return buf;
 }
 
@@ -668,42 +480,42 @@ static void log_learn(struct tlog *l, uint64_t tail)
 
 void ag_tlog_reserved(const char *thread_id, uint64_t last_seq)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known) /* not known here: the stored value was just raised by a whole block */
         log_learn(l, last_seq >= AG_TLOG_RESERVE ? last_seq - AG_TLOG_RESERVE : 0);
     if (last_seq > l->reserved)
         l->reserved = last_seq;
-    deliver(l);
-    log_settle(l);
+    ag_tlog__deliver(l);
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_stored(const char *thread_id, uint64_t last_seq)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known) {
         /* No seq past the stored value was ever handed out (events wait for their reservation). */
         log_learn(l, last_seq);
         if (last_seq > l->reserved)
             l->reserved = last_seq;
     }
-    log_settle(l);
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_run_begin(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     l->runs++;
 }
 
 void ag_tlog_run_end(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     if (l->runs)
         l->runs--;
     l->last_event_ns = ts->s->now_ns;
-    log_settle(l);
+    ag_tlog__settle(l);
 }
 
 uint64_t ag_tlog_last_seq(const char *thread_id)
@@ -715,11 +527,11 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
                         const json_t *data, bool hold)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known || l->deleted) {
         ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 event dropped: the thread's seq is not known\" method=%s", thread_id,
                method);
-        log_settle(l);
+        ag_tlog__settle(l);
         return 0;
     }
     uint64_t seq = ++l->tail;
@@ -736,7 +548,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     memset(e, 0, sizeof *e);
     e->seq = seq;
     e->held = hold;
-    e->chan = method_chan(method);
+    e->chan = ag_tlog__method_chan(method);
     if (e->chan == AG_TCH_CUSTOM) {
         const char *name = json_string_value(json_object_get(data, "name"));
         if (name)
@@ -758,7 +570,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     l->last_event_ns = ts->s->now_ns;
     ag_free(d);
     ag_free(n);
-    deliver(l);
+    ag_tlog__deliver(l);
     log_account(l);
     schedule_flush(l);
     return seq;
@@ -766,240 +578,20 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
 
 void ag_tlog_release(const char *thread_id, uint64_t seq)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     for (uint32_t i = l->start; i < l->n; i++)
         if (l->ev[i].seq == seq)
             l->ev[i].held = false;
-    deliver(l);
+    ag_tlog__deliver(l);
     trim_busy(l);
-    log_settle(l);
-}
-
-/* --- subscriptions --- */
-
-static int sub_read(struct ag_tlog_sub *x);
-
-static void sub_free(struct ag_tlog_sub *x)
-{
-    ag_tlog_filter_clear(&x->f);
-    ag_pg_args_reset(&x->strs);
-    ag_timer_cancel(&ts->s->timers, &x->idle);
-    ag_free(x->owner);
-    ag_free(x);
-}
-
-static void sub_unlink(struct ag_tlog_sub *x)
-{
-    struct ag_tlog_sub **pp = &x->l->subs;
-    while (*pp && *pp != x)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = x->next;
-}
-
-/* Tells x's sink the end, once (the sink may let go of its reader at once). */
-static void sink_end(struct ag_tlog_sub *x, enum ag_tlog_end why, const struct ag_pg_query *q)
-{
-    struct ag_tlog_sink k = x->k;
-    if (!k.ops)
-        return;
-    x->k.ops = NULL;
-    k.ops->on_end(k.ud, why, x->l->id, q);
-}
-
-/* Ends x's subscription and forgets it once no statement refers to it. One not started yet (its
- * first read in flight) is told when that read is done: its sink answers its reader then. */
-static void sub_end(struct ag_tlog_sub *x, enum ag_tlog_end why)
-{
-    struct tlog *l = x->l;
-    if (!x->gone) {
-        x->gone = true;
-        x->why = why;
-        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        if (x->started)
-            sink_end(x, why, NULL);
-    }
-    if (x->reading)
-        return; /* on_read comes back here */
-    sink_end(x, x->why, NULL);
-    sub_unlink(x);
-    sub_free(x);
-    log_settle(l);
-}
-
-void ag_tlog_unsubscribe(struct ag_tlog_sub *x)
-{
-    sub_end(x, AG_TLOG_END_LEFT);
-}
-
-static void on_idle(struct ag_timer *tm)
-{
-    struct ag_tlog_sub *x = AG_CONTAINER_OF(tm, struct ag_tlog_sub, idle);
-    struct tlog *l = x->l;
-    uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
-    uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
-    if (l->runs || ts->s->now_ns < last + idle_ns) {
-        ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
-        return;
-    }
-    sub_end(x, AG_TLOG_END_IDLE);
-}
-
-/* Replay done: the events in memory after the cursor, then live. */
-static void go_live(struct ag_tlog_sub *x)
-{
-    struct tlog *l = x->l;
-    for (uint32_t i = l->start; i < l->n; i++) {
-        struct tev *e = &l->ev[i];
-        if (e->seq <= x->cursor || e->seq > l->delivered)
-            continue;
-        sub_write(x, e);
-        x->cursor = e->seq;
-    }
-    if (x->cursor < l->delivered)
-        x->cursor = l->delivered;
-    x->live = true;
-    x->idle.cb = on_idle;
-    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
-}
-
-static void on_read(struct ag_pg_query *q, PGresult *res)
-{
-    struct ag_tlog_sub *x = q->ud;
-    struct tlog *l = x->l;
-    x->reading = false;
-    ag_pg_args_reset(&x->strs);
-    if (x->gone) {
-        sub_end(x, x->why);
-        return;
-    }
-    if (q->status != AG_PG_OK || PQntuples(res) == 0) {
-        enum ag_tlog_end why = q->status != AG_PG_OK ? AG_TLOG_END_DB_ERROR : AG_TLOG_END_NOT_FOUND;
-        if (x->started) { /* the database went away mid-replay: the reader resumes with since */
-            sub_end(x, why);
-            return;
-        }
-        x->gone = true;
-        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        sink_end(x, why, why == AG_TLOG_END_DB_ERROR ? q : NULL);
-        sub_unlink(x);
-        sub_free(x);
-        log_settle(l);
-        return;
-    }
-    if (!x->started) {
-        x->started = true;
-        uint64_t trimmed = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-        x->k.ops->on_start(x->k.ud, x->since, x->since < trimmed ? trimmed : 0);
-    }
-    int rows = PQntuples(res);
-    int got = 0;
-    bool caught_up = false;
-    for (int i = 0; i < rows && !caught_up; i++) {
-        if (PQgetisnull(res, i, 2))
-            continue;
-        got++;
-        json_t *batch = json_loadb(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3), 0, NULL);
-        size_t k;
-        json_t *ev;
-        json_array_foreach(batch, k, ev) {
-            uint64_t seq = (uint64_t)json_integer_value(json_array_get(ev, 0));
-            if (seq <= x->cursor)
-                continue;
-            if (l->known && seq > l->delivered) {
-                caught_up = true; /* held back from the live sinks (go_live and deliver give it) */
-                break;
-            }
-            const char *method = json_string_value(json_array_get(ev, 2));
-            json_t *data = json_array_get(ev, 4);
-            struct tev e = {.seq = seq, .chan = method ? method_chan(method) : 0, .ns = json_array_get(ev, 3)};
-            if (e.chan == AG_TCH_CUSTOM)
-                e.custom = (char *)json_string_value(json_object_get(data, "name"));
-            if (method && passes(&x->f, &e)) {
-                char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-                char *n = json_dumps(e.ns, JSON_COMPACT);
-                struct ag_tlog_event out = {
-                    .seq = seq,
-                    .frame = ts->codec->event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
-                                              (uint64_t)json_integer_value(json_array_get(ev, 5))),
-                };
-                x->k.ops->on_event(x->k.ud, &out);
-                ag_obuf_unref(out.frame);
-                ag_free(d);
-                ag_free(n);
-            }
-            x->cursor = seq;
-        }
-        json_decref(batch);
-    }
-    if (!caught_up && (got == PAGE || l->evicted > x->cursor)) {
-        (void)sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
-        return;
-    }
-    go_live(x);
-}
-
-/* Reads the next page of x's replay. The first read returns what ag_pg_submit did (0, -EAGAIN or
- * -ENOTCONN; x is the caller's to drop on failure); a later one that cannot be queued ends the
- * subscription (the reader resumes with since), and 0 is returned. */
-static int sub_read(struct ag_tlog_sub *x)
-{
-    memset(&x->q, 0, sizeof x->q);
-    x->q.stmt = AG_SQL_TEV_READ;
-    x->q.kind = AG_PG_READ;
-    x->q.cb = on_read;
-    x->q.ud = x;
-    x->q.params[0] = x->l->id;
-    x->q.params[1] = x->owner;
-    x->q.params[2] = ag_pg_args_printf(&x->strs, "%" PRIu64, x->cursor);
-    x->q.params[3] = ag_pg_args_printf(&x->strs, "%d", PAGE);
-    x->q.nparams = 4;
-    int rc = ag_pg_submit(ts->s, &x->q);
-    if (rc != 0) {
-        ag_pg_args_reset(&x->strs);
-        if (!x->started)
-            return rc;
-        sub_end(x, AG_TLOG_END_DB_ERROR);
-        return 0;
-    }
-    x->reading = true;
-    return 0;
-}
-
-int ag_tlog_subscribe(const char *thread_id, const char *owner, struct ag_tlog_filter *f, uint64_t since,
-                      const struct ag_tlog_sink *k, struct ag_tlog_sub **out)
-{
-    struct tlog *l = log_get(thread_id, true);
-    struct ag_tlog_sub *x = ag_calloc(1, sizeof *x);
-    x->l = l;
-    x->k = *k;
-    x->owner = ag_strdup(owner);
-    x->f = *f;
-    memset(f, 0, sizeof *f);
-    x->cursor = since;
-    x->since = since;
-    x->opened_ns = ts->s->now_ns;
-    x->next = l->subs;
-    l->subs = x;
-    ag_stat_add(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    int rc = sub_read(x);
-    if (rc == 0) {
-        *out = x;
-        return 0;
-    }
-    x->gone = true;
-    ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    sub_unlink(x);
-    sub_free(x);
-    log_settle(l);
-    return rc;
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_thread_deleted(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     l->deleted = true;
@@ -1007,11 +599,11 @@ void ag_tlog_thread_deleted(const char *thread_id)
     struct ag_tlog_sub *x = l->subs;
     while (x) {
         struct ag_tlog_sub *next = x->next;
-        sub_end(x, AG_TLOG_END_DELETED);
+        ag_tlog__sub_end(x, AG_TLOG_END_DELETED);
         x = next;
     }
     if (ag_strmap_get(&ts->logs, thread_id, strlen(thread_id)) == l)
-        log_settle(l); /* a log still in a write is freed when the write is done */
+        ag_tlog__settle(l); /* a log still in a write is freed when the write is done */
 }
 
 /* --- shard set-up --- */
@@ -1052,7 +644,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
         }
     }
     for (size_t i = 0; i < n; i++)
-        sub_end(open[i], AG_TLOG_END_SHUTDOWN);
+        ag_tlog__sub_end(open[i], AG_TLOG_END_SHUTDOWN);
     ag_free(open);
     return !ts->inflight && !reading && !unwritten;
 }
@@ -1074,7 +666,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
             if (x->reading)
                 held = true;
             else
-                sub_free(x);
+                ag_tlog__sub_free(x);
         }
         if (held)
             continue;
