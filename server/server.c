@@ -17,11 +17,11 @@
 #include "protocol/agent/run_sinks.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/threads.h"
-#include "protocol/agent/tlog.h"
 #include "protocol/agent/v2_stream.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
 #include "runtime/run.h"
+#include "runtime/tlog.h"
 
 /* --- the per-shard modules --- */
 

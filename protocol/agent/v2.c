@@ -10,11 +10,11 @@
 #include "protocol/identity.h"
 #include "runtime/run.h"
 #include "protocol/agent/runs.h"
-#include "protocol/agent/tlog.h"
 #include "protocol/agent/v2_stream.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/validate.h"
+#include "runtime/tlog.h"
 
 #define OWNER "anonymous"
 

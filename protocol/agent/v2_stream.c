@@ -8,9 +8,9 @@
 #include "core/common.h"
 #include "core/shard.h"
 #include "net/obuf.h"
-#include "protocol/agent/tlog.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "runtime/tlog.h"
 
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 

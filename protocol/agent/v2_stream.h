@@ -1,4 +1,4 @@
-/* The HTTP side of the thread event log (protocol/agent/tlog.h): POST /threads/{thread_id}/stream/events
+/* The HTTP side of the thread event log (runtime/tlog.h): POST /threads/{thread_id}/stream/events
  * served as a sink of the log (SSE of protocol v2 event envelopes, `id:` = seq), and the codec the log
  * encodes its events with (one SSE frame per event, in a body piece shared by every stream). The log
  * says what happened (enum ag_tlog_end); the HTTP statuses are chosen here. */

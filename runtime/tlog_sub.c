@@ -1,4 +1,4 @@
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "net/obuf.h"
-#include "protocol/agent/tlog_internal.h"
+#include "runtime/tlog_internal.h"
 
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64

@@ -1,4 +1,4 @@
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "net/obuf.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
-#include "protocol/agent/tlog_internal.h"
+#include "runtime/tlog_internal.h"
 
 /* Idle log entries (no run, no subscription, nothing to write) kept per shard for their seq; each holds
  * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory

@@ -13,8 +13,8 @@
  * each write extends the reservation, and an event past the reservation is held back from the
  * sinks until a reservation covering it is committed. A process that stops leaves the unused part
  * of its reservation as a gap; clients only rely on seq growing. */
-#ifndef AG_PROTOCOL_AGENT_TLOG_H
-#define AG_PROTOCOL_AGENT_TLOG_H
+#ifndef AG_RUNTIME_TLOG_H
+#define AG_RUNTIME_TLOG_H
 
 #include <jansson.h>
 #include <stdbool.h>

@@ -1,9 +1,9 @@
-/* Module-private parts of the thread event log (protocol/agent/tlog.h): the per-shard state and the
+/* Module-private parts of the thread event log (runtime/tlog.h): the per-shard state and the
  * structs shared by tlog.c (log entries, memory, the batched event write, the producer side, shard
  * set-up) and tlog_sub.c (filters, subscriptions: replay from Postgres, live delivery to sinks).
  * Everything here is used on the thread's owner shard only. */
-#ifndef AG_PROTOCOL_AGENT_TLOG_INTERNAL_H
-#define AG_PROTOCOL_AGENT_TLOG_INTERNAL_H
+#ifndef AG_RUNTIME_TLOG_INTERNAL_H
+#define AG_RUNTIME_TLOG_INTERNAL_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -15,7 +15,7 @@
 #include "core/timer.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 /* One event in memory, encoded once (by the shard's codec). */
 struct tev {
