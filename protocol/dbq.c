@@ -16,12 +16,17 @@ int ag_dbq_submit(struct ag_req *r, struct ag_pg_query *q)
     int rc = ag_pg_submit(r->shard, q);
     if (rc == 0)
         return AG_AGAIN;
+    ag_dbq_refused(r, rc);
+    return AG_OK;
+}
+
+void ag_dbq_refused(struct ag_req *r, int rc)
+{
     ag_http_add_header(r, "retry-after", "1");
     if (rc == -EAGAIN)
         ag_http_error(r, 503, "database queue full, retry later");
     else
         ag_http_error(r, 503, "database unavailable");
-    return AG_OK;
 }
 
 bool ag_dbq_sqlstate(const struct ag_pg_query *q, const char *code)

@@ -17,6 +17,10 @@ struct ag_req;
  * On AG_OK the caller frees what it allocated for q; the callback will not run. */
 int ag_dbq_submit(struct ag_req *r, struct ag_pg_query *q);
 
+/* Answers r for a query that could not be queued: rc is what ag_pg_submit returned (-EAGAIN: the
+ * queue is full; -ENOTCONN: no database), the answer 503 with Retry-After. */
+void ag_dbq_refused(struct ag_req *r, int rc);
+
 /* Answers r for a query whose q->status is not AG_PG_OK: no database → 503 with Retry-After;
  * connection lost before the commit was confirmed → 503 saying the write may have happened; a
  * deadlock or serialization failure (class 40, persist/ retries those itself first) → 503 with

@@ -15,7 +15,7 @@
 #include "runtime/owner.h"
 #include "runtime/run_internal.h"
 #include "runtime/run_modes.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 #include "runtime/v2proj.h"
 
 _Thread_local struct run_shard *ag_run__rs;

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "runtime/owner.h"
 #include "runtime/run_internal.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 /* --- creation --- */
 

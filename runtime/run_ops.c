@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "protocol/agent/tlog.h"
 #include "runtime/run_internal.h"
+#include "runtime/tlog.h"
 
 void ag_run_cancel(struct ag_run *run, bool rollback)
 {

@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "runtime/run_internal.h"
 #include "runtime/sweep.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 /* A run's outcome is tried again this long after the database refused or lost it. */
 #define FINISH_RETRY_NS 500000000ull

@@ -7,7 +7,7 @@
 #include "core/common.h"
 #include "core/buf.h"
 #include "graph/engine.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 /* A node task of the run. */
 struct ptask {

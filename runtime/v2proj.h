@@ -1,5 +1,5 @@
 /* A run's events in protocol v2 form: the projection of the graph engine's events (graph/engine.h)
- * onto the channels of the thread event log (protocol/agent/tlog.h), as the Agent Protocol defines
+ * onto the channels of the thread event log (runtime/tlog.h), as the Agent Protocol defines
  * them and LangChain's JS server frames them:
  *
  *   lifecycle  `running` when the run starts; `started` / `completed` / `failed` for the namespace

@@ -17,10 +17,11 @@
 #include "protocol/agent/run_sinks.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/threads.h"
-#include "protocol/agent/tlog.h"
+#include "protocol/agent/v2_stream.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
 #include "runtime/run.h"
+#include "runtime/tlog.h"
 
 /* --- the per-shard modules --- */
 
@@ -76,7 +77,7 @@ static void runs_exit(struct ag_shard *s)
 
 static int tlog_start(struct ag_shard *s, struct ag_server *srv)
 {
-    ag_tlog_shard_init(s, srv->cfg);
+    ag_tlog_shard_init(s, srv->cfg, &ag_v2_stream_codec);
     return 0;
 }
 

@@ -10,10 +10,11 @@
 #include "protocol/identity.h"
 #include "runtime/run.h"
 #include "protocol/agent/runs.h"
-#include "protocol/agent/tlog.h"
+#include "protocol/agent/v2_stream.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/validate.h"
+#include "runtime/tlog.h"
 
 #define OWNER "anonymous"
 
@@ -121,7 +122,7 @@ int ag_v2_stream_events(struct ag_req *r)
         return AG_OK;
     }
     ag_buf_free(&bad);
-    return ag_tlog_stream(r, tid, &f, since);
+    return ag_v2_stream_open(r, tid, ag_req_owner(r), &f, since);
 }
 
 /* --- POST /threads/{thread_id}/commands --- */

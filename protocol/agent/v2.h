@@ -1,6 +1,6 @@
 /* Agent Protocol v2 over HTTP: the thread's event stream and its commands. Both are thread-scoped
  * routes (they run on the thread's owner shard, so a thread's commands and streams never race).
- * The events come from the thread event log (protocol/agent/tlog.h), filled by every run on the
+ * The events come from the thread event log (runtime/tlog.h), filled by every run on the
  * thread (runtime/v2proj.h). */
 #ifndef AG_PROTOCOL_AGENT_V2_H
 #define AG_PROTOCOL_AGENT_V2_H

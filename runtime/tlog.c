@@ -1,4 +1,4 @@
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,213 +13,22 @@
 #include "core/timer.h"
 #include "net/obuf.h"
 #include "persist/pg.h"
-#include "protocol/dbq.h"
-#include "protocol/http.h"
+#include "persist/pgargs.h"
+#include "runtime/tlog_internal.h"
 
-#define OWNER "anonymous"
-#define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
-/* Batches read from Postgres per replay statement. */
-#define PAGE 64
-/* Idle log entries (no run, no stream, nothing to write) kept per shard for their seq; each holds
+/* Idle log entries (no run, no subscription, nothing to write) kept per shard for their seq; each holds
  * sizeof(struct tlog) (under 300 bytes) and no buffer. One idle for events.idle_keep_ms leaves memory
- * (the thread's next run or stream reads its seq from Postgres in a statement it sends anyway), at
+ * (the thread's next run or subscription reads its seq from Postgres in a statement it sends anyway), at
  * most IDLE_EXPIRE_BATCH per loop turn, so that a quiet server holds nothing for its threads. */
 #define IDLE_MAX 4096
 #define IDLE_EXPIRE_BATCH 256
 #define RETRY_NS 500000000ull
 
-/* One event in memory, framed once. */
-struct tev {
-    uint64_t seq;
-    unsigned chan;
-    bool held;
-    uint32_t bytes; /* what it holds in memory (its frame, its custom name) */
-    char *custom;  /* data.name of a custom event, or NULL */
-    json_t *ns;    /* array of strings (shared with the producer: never modified), NULL at the root */
-    struct ag_obuf *frame;
-};
-
-struct tsub;
-
-/* A thread's log on this shard. */
-struct tlog {
-    char id[37];
-    bool known;          /* tail is the thread's real last seq */
-    uint64_t tail;       /* last seq handed out */
-    uint64_t reserved;   /* seqs up to this are covered by a committed last_seq */
-    uint64_t delivered;  /* events up to this went to the live streams */
-    uint64_t evicted;    /* events up to this left memory (they are in Postgres) */
-    uint64_t flushed;    /* events up to this are committed */
-    uint64_t last_event_ns;
-    unsigned runs;
-    /* Recent events, ev[start..n), holding ev_bytes. */
-    struct tev *ev;
-    uint32_t start, n, cap;
-    size_t ev_bytes;
-    size_t acct; /* the bytes of this entry counted in the shard's total (log_account) */
-    /* Events not submitted yet: "[seq,run,method,ns,data,ts]" joined by commas. */
-    struct ag_buf pend;
-    uint64_t pend_first, pend_max; /* seqs of its first and last event */
-    struct ag_buf sent; /* what the write in flight carries (put back in front of pend if it must be retried) */
-    uint64_t sent_first;
-    /* Writing: dirty = queued for the shard's next statement, inflight = in the one in flight. */
-    bool dirty, inflight, deleted;
-    struct tlog *dnext;
-    uint64_t inflight_max;
-    struct tsub *subs;
-    struct tlog *inext, *iprev; /* the idle list */
-    bool idle;
-    uint64_t idle_ns; /* when it joined the idle list */
-};
-
-struct tsub {
-    struct tsub *next;
-    struct tlog *l;
-    struct ag_req *r;
-    struct ag_tlog_filter f;
-    uint64_t cursor;      /* last seq considered */
-    uint64_t since;
-    bool live, reading, started, gone;
-    uint64_t opened_ns;
-    struct ag_pg_query q;
-    struct ag_pg_args strs;
-    struct ag_timer idle;
-};
-
-struct tlog_shard {
-    struct ag_shard *s;
-    const struct ag_config *cfg;
-    struct ag_strmap logs;
-    struct tlog *idle_head, *idle_tail; /* oldest first */
-    uint32_t nidle;
-    struct ag_timer idle_expire; /* armed while the idle list is not empty */
-    size_t bytes; /* what every log of the shard holds (AG_STAT_EVENT_LOG_BYTES) */
-    /* The shard's one event write: the logs it carries, those waiting for the next one. */
-    struct ag_pg_query q;
-    struct ag_pg_args strs;
-    bool inflight, retry_armed;
-    struct tlog **batch;
-    size_t nbatch, batch_cap;
-    struct tlog *dirty_head, *dirty_tail;
-    struct ag_task flush_task;
-    struct ag_timer retry;
-};
-
 static _Thread_local struct tlog_shard *ts;
 
-/* --- filters --- */
-
-static const struct {
-    const char *name;
-    unsigned bit;
-} chans[] = {
-    {"values", AG_TCH_VALUES},       {"updates", AG_TCH_UPDATES},
-    {"messages", AG_TCH_MESSAGES},   {"tools", AG_TCH_TOOLS},
-    {"lifecycle", AG_TCH_LIFECYCLE}, {"input", AG_TCH_INPUT},
-    {"checkpoints", AG_TCH_CHECKPOINTS}, {"tasks", AG_TCH_TASKS},
-    {"custom", AG_TCH_CUSTOM},
-};
-
-unsigned ag_tlog_channel_bit(const char *name)
+struct tlog_shard *ag_tlog__shard(void)
 {
-    if (!strncmp(name, "custom:", 7))
-        return name[7] ? AG_TCH_CUSTOM : 0;
-    for (size_t i = 0; i < AG_ARRAY_LEN(chans); i++)
-        if (!strcmp(chans[i].name, name))
-            return chans[i].bit;
-    return 0;
-}
-
-/* The channel of an envelope method. */
-static unsigned method_chan(const char *method)
-{
-    if (!strcmp(method, "input.requested"))
-        return AG_TCH_INPUT;
-    return ag_tlog_channel_bit(method);
-}
-
-void ag_tlog_filter_clear(struct ag_tlog_filter *f)
-{
-    json_decref(f->custom_names);
-    json_decref(f->namespaces);
-    memset(f, 0, sizeof *f);
-}
-
-/* A prefix segment matches a namespace segment literally or, when it has no ':', the segment's part
- * before its ':' ("researcher" matches "researcher:9c1e..."). */
-static bool segment_matches(const char *p, const char *seg)
-{
-    if (!strcmp(p, seg))
-        return true;
-    if (strchr(p, ':'))
-        return false;
-    size_t n = strlen(p);
-    return !strncmp(seg, p, n) && seg[n] == ':';
-}
-
-static bool passes(const struct ag_tlog_filter *f, const struct tev *e)
-{
-    if (!(f->channels & e->chan)) {
-        bool named = false;
-        if (e->chan == AG_TCH_CUSTOM && e->custom) {
-            size_t i;
-            json_t *v;
-            json_array_foreach(f->custom_names, i, v) if (!strcmp(json_string_value(v), e->custom)) named = true;
-        }
-        if (!named)
-            return false;
-    }
-    size_t depth = json_array_size(e->ns);
-    if (depth == 0)
-        return true; /* the root passes namespace and depth filters */
-    if (f->depth >= 0 && depth > (size_t)f->depth)
-        return false;
-    if (!f->namespaces)
-        return true;
-    size_t i;
-    json_t *prefix;
-    json_array_foreach(f->namespaces, i, prefix) {
-        size_t n = json_array_size(prefix);
-        if (n > depth)
-            continue;
-        bool ok = true;
-        for (size_t k = 0; k < n && ok; k++)
-            ok = segment_matches(json_string_value(json_array_get(prefix, k)),
-                                 json_string_value(json_array_get(e->ns, k)));
-        if (ok)
-            return true;
-    }
-    return false;
-}
-
-/* --- framing --- */
-
-/* Frames one event: the SSE frame of its envelope, data being JSON text. */
-static struct ag_obuf *frame_event(uint64_t seq, const char *method, const char *ns, const char *data, size_t dlen,
-                                   uint64_t ts_ms)
-{
-    char head[400];
-    int hl = snprintf(head, sizeof head,
-                      "event: %s\ndata: {\"type\":\"event\",\"event_id\":\"%" PRIu64 "\",\"seq\":%" PRIu64
-                      ",\"method\":\"%s\",\"params\":{\"namespace\":",
-                      method, seq, seq, method);
-    char mid[64];
-    int ml = snprintf(mid, sizeof mid, ",\"timestamp\":%" PRIu64 ",\"data\":", ts_ms);
-    char tail[48];
-    int tl = snprintf(tail, sizeof tail, "}}\nid: %" PRIu64 "\n\n", seq);
-    size_t nl = strlen(ns);
-    struct ag_obuf *b = ag_http_piece_new((size_t)hl + nl + (size_t)ml + dlen + (size_t)tl);
-    char *p = ag_http_piece_data(b);
-    memcpy(p, head, (size_t)hl);
-    p += hl;
-    memcpy(p, ns, nl);
-    p += nl;
-    memcpy(p, mid, (size_t)ml);
-    p += ml;
-    memcpy(p, data, dlen);
-    p += dlen;
-    memcpy(p, tail, (size_t)tl);
-    return b;
+    return ts;
 }
 
 static void tev_clear(struct tlog *l, struct tev *e)
@@ -282,7 +91,7 @@ static void log_free(struct tlog *l)
     ag_free(l);
 }
 
-static struct tlog *log_get(const char *id, bool create)
+struct tlog *ag_tlog__log_get(const char *id, bool create)
 {
     struct tlog *l = ag_strmap_get(&ts->logs, id, strlen(id));
     if (l || !create) {
@@ -356,7 +165,7 @@ static void on_idle_expire(struct ag_timer *tm)
 /* Called whenever something that keeps l busy ended: an idle entry keeps only its seq, and the
  * oldest idle ones go beyond IDLE_MAX or while the shard is over events.memory_bytes_per_shard
  * (their seq is read from Postgres again when needed). l itself may be freed. */
-static void log_settle(struct tlog *l)
+void ag_tlog__settle(struct tlog *l)
 {
     log_account(l);
     if (l->deleted) {
@@ -397,34 +206,6 @@ static void log_settle(struct tlog *l)
     ts->nidle++;
     while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->cfg->events.memory_bytes_per_shard))
         log_free(ts->idle_head);
-}
-
-/* --- delivery --- */
-
-static void sub_write(struct tsub *x, const struct tev *e)
-{
-    if (x->gone || x->r->gone)
-        return;
-    if (passes(&x->f, e))
-        ag_http_stream_write_piece(x->r, e->frame);
-}
-
-/* Sends the events the reservation covers to the live streams. */
-static void deliver(struct tlog *l)
-{
-    for (uint32_t i = l->start; i < l->n; i++) {
-        struct tev *e = &l->ev[i];
-        if (e->seq <= l->delivered)
-            continue;
-        if (e->seq > l->reserved || e->held)
-            break;
-        for (struct tsub *x = l->subs; x; x = x->next)
-            if (x->live && e->seq > x->cursor) {
-                sub_write(x, e);
-                x->cursor = e->seq;
-            }
-        l->delivered = e->seq;
-    }
 }
 
 /* --- writing: one statement per shard for every log with something to write --- */
@@ -510,7 +291,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
                 if (last > l->reserved)
                     l->reserved = last;
             }
-            deliver(l);
+            ag_tlog__deliver(l);
             trim_busy(l);
         } else {
             put_back(l);
@@ -531,7 +312,7 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
     size_t n = ts->nbatch;
     ts->nbatch = 0;
     for (size_t i = 0; i < n; i++)
-        log_settle(ts->batch[i]);
+        ag_tlog__settle(ts->batch[i]);
 }
 
 /* Appends s[0..n) to b as an element of a Postgres array literal (quoted, \ and " escaped). */
@@ -565,7 +346,7 @@ static void shard_flush_task(struct ag_task *tk)
         /* Reserve ahead while a run is on: events past the reservation wait for this write. */
         uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
         if (l->deleted || (!l->pend.len && !want && l->tail <= l->reserved)) {
-            log_settle(l);
+            ag_tlog__settle(l);
             continue;
         }
         if (ts->nbatch == ts->batch_cap) {
@@ -671,14 +452,14 @@ static void shard_flush_task(struct ag_task *tk)
 
 const char *ag_tlog_reservation(const char *thread_id, char buf[24])
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l || !l->known) {
         if (l)
-            log_settle(l);
+            ag_tlog__settle(l);
         return NULL;
     }
     snprintf(buf, 24, "%" PRIu64, l->tail + AG_TLOG_RESERVE);
-    log_settle(l);
+    ag_tlog__settle(l);
     return buf;
 }
 
@@ -699,42 +480,42 @@ static void log_learn(struct tlog *l, uint64_t tail)
 
 void ag_tlog_reserved(const char *thread_id, uint64_t last_seq)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known) /* not known here: the stored value was just raised by a whole block */
         log_learn(l, last_seq >= AG_TLOG_RESERVE ? last_seq - AG_TLOG_RESERVE : 0);
     if (last_seq > l->reserved)
         l->reserved = last_seq;
-    deliver(l);
-    log_settle(l);
+    ag_tlog__deliver(l);
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_stored(const char *thread_id, uint64_t last_seq)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known) {
         /* No seq past the stored value was ever handed out (events wait for their reservation). */
         log_learn(l, last_seq);
         if (last_seq > l->reserved)
             l->reserved = last_seq;
     }
-    log_settle(l);
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_run_begin(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     l->runs++;
 }
 
 void ag_tlog_run_end(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     if (l->runs)
         l->runs--;
     l->last_event_ns = ts->s->now_ns;
-    log_settle(l);
+    ag_tlog__settle(l);
 }
 
 uint64_t ag_tlog_last_seq(const char *thread_id)
@@ -746,11 +527,11 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
                         const json_t *data, bool hold)
 {
-    struct tlog *l = log_get(thread_id, true);
+    struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known || l->deleted) {
         ag_log(AG_LOG_ERROR, "thread=%s msg=\"v2 event dropped: the thread's seq is not known\" method=%s", thread_id,
                method);
-        log_settle(l);
+        ag_tlog__settle(l);
         return 0;
     }
     uint64_t seq = ++l->tail;
@@ -767,14 +548,14 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     memset(e, 0, sizeof *e);
     e->seq = seq;
     e->held = hold;
-    e->chan = method_chan(method);
+    e->chan = ag_tlog__method_chan(method);
     if (e->chan == AG_TCH_CUSTOM) {
         const char *name = json_string_value(json_object_get(data, "name"));
         if (name)
             e->custom = ag_strdup(name);
     }
     e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
-    e->frame = frame_event(seq, method, nstr, d, dlen, ts_ms);
+    e->frame = ts->codec->event(seq, method, nstr, d, dlen, ts_ms);
     e->bytes = (uint32_t)(sizeof *e->frame + e->frame->cap + (e->custom ? strlen(e->custom) + 1 : 0));
     l->ev_bytes += e->bytes;
     /* For Postgres: [seq, run, method, ns, data, ts]. */
@@ -789,7 +570,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     l->last_event_ns = ts->s->now_ns;
     ag_free(d);
     ag_free(n);
-    deliver(l);
+    ag_tlog__deliver(l);
     log_account(l);
     schedule_flush(l);
     return seq;
@@ -797,280 +578,42 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
 
 void ag_tlog_release(const char *thread_id, uint64_t seq)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     for (uint32_t i = l->start; i < l->n; i++)
         if (l->ev[i].seq == seq)
             l->ev[i].held = false;
-    deliver(l);
+    ag_tlog__deliver(l);
     trim_busy(l);
-    log_settle(l);
-}
-
-/* --- streams --- */
-
-static bool sub_read(struct tsub *x);
-
-static void sub_free(struct tsub *x)
-{
-    ag_tlog_filter_clear(&x->f);
-    ag_pg_args_reset(&x->strs);
-    ag_timer_cancel(&ts->s->timers, &x->idle);
-    ag_free(x);
-}
-
-static void sub_unlink(struct tsub *x)
-{
-    struct tsub **pp = &x->l->subs;
-    while (*pp && *pp != x)
-        pp = &(*pp)->next;
-    if (*pp)
-        *pp = x->next;
-}
-
-/* Ends x's stream (the client may still be there) and forgets it once no statement refers to it.
- * A stream not started yet (its first read in flight) is answered when that read is done: 503 when
- * the client is still there (the shard is stopping), nothing when it left. */
-static void sub_end(struct tsub *x)
-{
-    struct tlog *l = x->l;
-    if (!x->gone) {
-        x->gone = true;
-        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        if (x->started) {
-            x->r->on_gone = NULL;
-            ag_http_stream_end(x->r);
-        }
-    }
-    if (x->reading)
-        return; /* on_read comes back here */
-    if (!x->started) {
-        x->r->on_gone = NULL;
-        if (!x->r->gone) {
-            ag_http_add_header(x->r, "retry-after", "1");
-            ag_http_error(x->r, 503, "the server is shutting down; retry");
-        }
-        ag_http_done(x->r);
-    }
-    sub_unlink(x);
-    sub_free(x);
-    log_settle(l);
-}
-
-static void on_sub_gone(struct ag_req *r)
-{
-    sub_end(r->stream_ud);
-}
-
-static void on_idle(struct ag_timer *tm)
-{
-    struct tsub *x = AG_CONTAINER_OF(tm, struct tsub, idle);
-    struct tlog *l = x->l;
-    uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
-    uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
-    if (l->runs || ts->s->now_ns < last + idle_ns) {
-        ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
-        return;
-    }
-    sub_end(x);
-}
-
-/* Replay done: the events in memory after the cursor, then live. */
-static void go_live(struct tsub *x)
-{
-    struct tlog *l = x->l;
-    for (uint32_t i = l->start; i < l->n; i++) {
-        struct tev *e = &l->ev[i];
-        if (e->seq <= x->cursor || e->seq > l->delivered)
-            continue;
-        sub_write(x, e);
-        x->cursor = e->seq;
-    }
-    if (x->cursor < l->delivered)
-        x->cursor = l->delivered;
-    x->live = true;
-    x->idle.cb = on_idle;
-    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
-}
-
-static void write_notice(struct tsub *x, uint64_t trimmed)
-{
-    char buf[512];
-    int n = snprintf(buf, sizeof buf,
-                     "event: lifecycle\ndata: {\"type\":\"event\",\"event_id\":\"truncated:%" PRIu64
-                     "\",\"method\":\"lifecycle\",\"params\":{\"namespace\":[],\"timestamp\":%" PRIu64
-                     ",\"data\":{\"event\":\"truncated\",\"since\":%" PRIu64 ",\"oldest_seq\":%" PRIu64
-                     ",\"message\":\"events up to seq %" PRIu64
-                     " are no longer retained; the stream starts at the oldest one kept\"}}}\n\n",
-                     trimmed, ag_clock_real_us() / 1000, x->since, trimmed + 1, trimmed);
-    ag_http_stream_write(x->r, buf, (size_t)n);
-}
-
-static void on_read(struct ag_pg_query *q, PGresult *res)
-{
-    struct tsub *x = q->ud;
-    struct tlog *l = x->l;
-    x->reading = false;
-    ag_pg_args_reset(&x->strs);
-    if (x->gone) {
-        sub_end(x);
-        return;
-    }
-    if (q->status != AG_PG_OK || PQntuples(res) == 0) {
-        if (x->started) { /* the database went away mid-replay: the client resumes with since */
-            sub_end(x);
-            return;
-        }
-        if (q->status != AG_PG_OK)
-            ag_dbq_fail(x->r, q);
-        else {
-            char msg[80];
-            snprintf(msg, sizeof msg, "Thread '%s' not found", l->id);
-            ag_http_error(x->r, 404, msg);
-        }
-        ag_http_done(x->r);
-        x->gone = true;
-        x->r->on_gone = NULL;
-        ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-        sub_unlink(x);
-        sub_free(x);
-        log_settle(l);
-        return;
-    }
-    if (!x->started) {
-        x->started = true;
-        ag_http_add_header(x->r, "cache-control", "no-cache");
-        ag_http_add_header(x->r, "x-accel-buffering", "no");
-        ag_http_stream_start(x->r, 200, "text/event-stream", SSE_HEARTBEAT, ts->cfg->runs.heartbeat_ms);
-        uint64_t trimmed = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-        if (x->since < trimmed)
-            write_notice(x, trimmed);
-    }
-    int rows = PQntuples(res);
-    int got = 0;
-    bool caught_up = false;
-    for (int i = 0; i < rows && !caught_up; i++) {
-        if (PQgetisnull(res, i, 2))
-            continue;
-        got++;
-        json_t *batch = json_loadb(PQgetvalue(res, i, 3), (size_t)PQgetlength(res, i, 3), 0, NULL);
-        size_t k;
-        json_t *ev;
-        json_array_foreach(batch, k, ev) {
-            uint64_t seq = (uint64_t)json_integer_value(json_array_get(ev, 0));
-            if (seq <= x->cursor)
-                continue;
-            if (l->known && seq > l->delivered) {
-                caught_up = true; /* held back from the live streams (go_live and deliver send it) */
-                break;
-            }
-            const char *method = json_string_value(json_array_get(ev, 2));
-            json_t *data = json_array_get(ev, 4);
-            struct tev e = {.seq = seq, .chan = method ? method_chan(method) : 0, .ns = json_array_get(ev, 3)};
-            if (e.chan == AG_TCH_CUSTOM)
-                e.custom = (char *)json_string_value(json_object_get(data, "name"));
-            if (method && passes(&x->f, &e)) {
-                char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-                char *n = json_dumps(e.ns, JSON_COMPACT);
-                struct ag_obuf *b = frame_event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
-                                                (uint64_t)json_integer_value(json_array_get(ev, 5)));
-                ag_http_stream_write_piece(x->r, b);
-                ag_obuf_unref(b);
-                ag_free(d);
-                ag_free(n);
-            }
-            x->cursor = seq;
-        }
-        json_decref(batch);
-    }
-    if (!caught_up && (got == PAGE || l->evicted > x->cursor)) {
-        (void)sub_read(x); /* more in Postgres than this page, or events left memory meanwhile */
-        return;
-    }
-    go_live(x);
-}
-
-/* Reads the next page of x's replay. False only for the first read when it could not be queued
- * (the request was answered with 503); a later one that fails ends the stream. */
-static bool sub_read(struct tsub *x)
-{
-    memset(&x->q, 0, sizeof x->q);
-    x->q.stmt = AG_SQL_TEV_READ;
-    x->q.kind = AG_PG_READ;
-    x->q.cb = on_read;
-    x->q.ud = x;
-    x->q.params[0] = x->l->id;
-    x->q.params[1] = OWNER;
-    x->q.params[2] = ag_pg_args_printf(&x->strs, "%" PRIu64, x->cursor);
-    x->q.params[3] = ag_pg_args_printf(&x->strs, "%d", PAGE);
-    x->q.nparams = 4;
-    if (!x->started) {
-        /* The first read, from the handler: a full queue or no database is the request's 503. */
-        if (ag_dbq_submit(x->r, &x->q) != AG_AGAIN) {
-            ag_pg_args_reset(&x->strs);
-            return false;
-        }
-    } else if (ag_pg_submit(ts->s, &x->q) != 0) {
-        ag_pg_args_reset(&x->strs);
-        sub_end(x); /* the database went away mid-replay: the client resumes with since */
-        return true;
-    }
-    x->reading = true;
-    return true;
-}
-
-int ag_tlog_stream(struct ag_req *r, const char *thread_id, struct ag_tlog_filter *f, uint64_t since)
-{
-    struct tlog *l = log_get(thread_id, true);
-    struct tsub *x = ag_calloc(1, sizeof *x);
-    x->l = l;
-    x->r = r;
-    x->f = *f;
-    memset(f, 0, sizeof *f);
-    x->cursor = since;
-    x->since = since;
-    x->opened_ns = ts->s->now_ns;
-    x->next = l->subs;
-    l->subs = x;
-    r->stream_ud = x;
-    r->on_gone = on_sub_gone;
-    ag_stat_add(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    if (sub_read(x))
-        return AG_AGAIN;
-    x->gone = true;
-    r->on_gone = NULL;
-    ag_stat_sub(&ts->s->stats, AG_STAT_SSE_SUBSCRIBERS, 1);
-    sub_unlink(x);
-    sub_free(x);
-    log_settle(l);
-    return AG_OK;
+    ag_tlog__settle(l);
 }
 
 void ag_tlog_thread_deleted(const char *thread_id)
 {
-    struct tlog *l = log_get(thread_id, false);
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
     if (!l)
         return;
     l->deleted = true;
     l->pend.len = 0;
-    struct tsub *x = l->subs;
+    struct ag_tlog_sub *x = l->subs;
     while (x) {
-        struct tsub *next = x->next;
-        sub_end(x);
+        struct ag_tlog_sub *next = x->next;
+        ag_tlog__sub_end(x, AG_TLOG_END_DELETED);
         x = next;
     }
     if (ag_strmap_get(&ts->logs, thread_id, strlen(thread_id)) == l)
-        log_settle(l); /* a log still in a write is freed when the write is done */
+        ag_tlog__settle(l); /* a log still in a write is freed when the write is done */
 }
 
 /* --- shard set-up --- */
 
-void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_tlog_codec *codec)
 {
     ts = ag_calloc(1, sizeof *ts);
     ts->s = s;
     ts->cfg = cfg;
+    ts->codec = codec;
     ag_timer_init(&ts->idle_expire, on_idle_expire);
 }
 
@@ -1079,8 +622,8 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
     (void)s;
     if (!ts)
         return true;
-    /* The streams still open, collected first: ending one may free its log (and move map slots). */
-    struct tsub **open = NULL;
+    /* The subscriptions still open, collected first: ending one may free its log (and move map slots). */
+    struct ag_tlog_sub **open = NULL;
     size_t n = 0, cap = 0;
     bool reading = false, unwritten = false;
     struct ag_strmap *m = &ts->logs;
@@ -1089,7 +632,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
         /* Events not written yet go first (unless the database is away: the shutdown deadline rules). */
         if (l && l->pend.len && !ts->retry_armed && !l->deleted)
             unwritten = true;
-        for (struct tsub *x = l ? l->subs : NULL; x; x = x->next) {
+        for (struct ag_tlog_sub *x = l ? l->subs : NULL; x; x = x->next) {
             reading |= x->reading;
             if (x->gone)
                 continue;
@@ -1101,7 +644,7 @@ bool ag_tlog_shard_idle(struct ag_shard *s)
         }
     }
     for (size_t i = 0; i < n; i++)
-        sub_end(open[i]);
+        ag_tlog__sub_end(open[i], AG_TLOG_END_SHUTDOWN);
     ag_free(open);
     return !ts->inflight && !reading && !unwritten;
 }
@@ -1118,12 +661,12 @@ void ag_tlog_shard_exit(struct ag_shard *s)
             continue;
         /* A statement still held by the database layer keeps its memory (only a forced exit leaves one). */
         bool held = l->inflight || l->dirty;
-        for (struct tsub *x = l->subs, *next; x; x = next) {
+        for (struct ag_tlog_sub *x = l->subs, *next; x; x = next) {
             next = x->next;
             if (x->reading)
                 held = true;
             else
-                sub_free(x);
+                ag_tlog__sub_free(x);
         }
         if (held)
             continue;
