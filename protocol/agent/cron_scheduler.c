@@ -15,10 +15,10 @@
 #include "core/timer.h"
 #include "core/tz.h"
 #include "persist/pg.h"
-#include "protocol/agent/crons.h"
 #include "protocol/agent/run_sinks.h"
 #include "runtime/run.h"
 #include "runtime/owner.h"
+#include "runtime/run_spec.h"
 
 #define BATCH 100
 #define BATCH_TEXT "100"
@@ -116,11 +116,12 @@ static void fire_here(struct ag_shard *s, struct firing *f)
     json_t *payload = json_loads(f->payload, 0, NULL);
     struct ag_run_spec spec;
     char err[512];
-    bool ok = ag_crons_firing_spec(f->cron_id, f->assistant_id, f->stateless, payload, f->orc[0] ? f->orc : NULL,
+    bool ok = ag_run_spec_for_cron(f->cron_id, f->assistant_id, f->stateless, payload, f->orc[0] ? f->orc : NULL,
                                    &spec, err, sizeof err);
     json_decref(payload);
     if (!ok) {
-        ag_log(AG_LOG_WARN, "msg=\"cron payload no longer makes a valid run\" cron_id=%s problems=%s", f->cron_id, err);
+        ag_log(AG_LOG_WARN, "msg=\"cron payload no longer makes a valid run\" cron_id=%s reason=\"%s\"", f->cron_id,
+               err);
         f->status = 422;
         go_home(s, f);
         return;
