@@ -13,13 +13,13 @@
 #include "persist/migrate.h"
 #include "persist/pg.h"
 #include "protocol/agent/assistants.h"
-#include "protocol/agent/cron_scheduler.h"
 #include "protocol/agent/run_sinks.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/threads.h"
 #include "protocol/agent/tlog.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
+#include "runtime/cron_scheduler.h"
 #include "runtime/run.h"
 
 /* --- the per-shard modules --- */

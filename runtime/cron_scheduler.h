@@ -5,15 +5,17 @@
  * claimed_until = now + crons.claim_ms), so two processes never both claim a cron. The next tick is
  * when the earliest unclaimed cron falls due, at most crons.poll_ms away (at once after a full batch).
  *
- * Each claimed cron becomes one firing: its run is created (ag_run_submit_cb) on the owner shard of
- * its thread (a stateless cron's new thread is minted for a shard in turn), where admission applies
- * the cron's multitask strategy. Back on shard 0 the cron is advanced: next_run_date = the first
- * occurrence after both now and the fired one (occurrences missed while no agentd ran collapse into
- * this single firing), claim released. A refused occurrence (409 reject, 4xx) is skipped likewise; a
- * transient failure (503) only releases the claim, so the next tick retries it. A process that dies
- * between firing and advancing leaves a claim that expires: delivery is at least once. */
-#ifndef AG_PROTOCOL_AGENT_CRON_SCHEDULER_H
-#define AG_PROTOCOL_AGENT_CRON_SCHEDULER_H
+ * Each claimed cron becomes one firing: its stored payload is mapped to a run spec
+ * (ag_run_spec_for_cron, runtime/run_spec.h; no HTTP validation) and the run is created (for now
+ * through protocol's ag_run_sinks_create_cb) on the owner shard of its thread (a stateless cron's new
+ * thread is minted for a shard in turn), where admission applies the cron's multitask strategy. Back
+ * on shard 0 the cron is advanced: next_run_date = the first occurrence after both now and the fired
+ * one (occurrences missed while no agentd ran collapse into this single firing), claim released. A
+ * refused occurrence (409 reject, 4xx) is skipped likewise; a transient failure (503) only releases
+ * the claim, so the next tick retries it. A process that dies between firing and advancing leaves a
+ * claim that expires: delivery is at least once. */
+#ifndef AG_RUNTIME_CRON_SCHEDULER_H
+#define AG_RUNTIME_CRON_SCHEDULER_H
 
 #include <stdbool.h>
 
