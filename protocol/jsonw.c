@@ -127,6 +127,24 @@ void ag_json_escape(struct ag_buf *out, const char *s, size_t n)
     ag_buf_append(out, s + start, n - start);
 }
 
+void ag_utf8_clean(struct ag_buf *out, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] < 0x80)
+            continue;
+        size_t len = utf8_len((const unsigned char *)s + i, n - i);
+        if (len) {
+            i += len - 1;
+            continue;
+        }
+        ag_buf_append(out, s + start, i - start);
+        ag_buf_append(out, "\xef\xbf\xbd", 3);
+        start = i + 1;
+    }
+    ag_buf_append(out, s + start, n - start);
+}
+
 void ag_jw_strn(struct ag_jw *w, const char *s, size_t n)
 {
     before_value(w);

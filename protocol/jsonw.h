@@ -43,5 +43,8 @@ void ag_jw_raw(struct ag_jw *w, const char *json, size_t n);
 /* Appends s escaped as the inside of a JSON string (no quotes) to out. Bytes that are not well-formed
  * UTF-8 become U+FFFD, so the output is always valid JSON whatever s holds. */
 void ag_json_escape(struct ag_buf *out, const char *s, size_t n);
+/* Appends s[0..n) to out as is, except that bytes which are not well-formed UTF-8 become U+FFFD: the
+ * text a JSON reader gets back from what ag_json_escape wrote. */
+void ag_utf8_clean(struct ag_buf *out, const char *s, size_t n);
 
 #endif

@@ -15,50 +15,76 @@ static const struct ag_vpath body_path = {.key = {"body"}, .n = 1};
 
 void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, const char *msg, const json_t *input)
 {
-    struct ag_buf *b = &e->items;
-    if (e->count++)
-        ag_buf_append(b, ",", 1);
-    struct ag_jw w;
-    ag_jw_init(&w, b);
-    ag_jw_obj(&w);
-    ag_jw_key(&w, "type");
-    ag_jw_str(&w, type);
-    ag_jw_key(&w, "loc");
-    ag_jw_arr(&w);
-    for (int i = 0; i < p->n && i < AG_VPATH_MAX; i++) {
-        if (p->key[i])
-            ag_jw_str(&w, p->key[i]);
-        else
-            ag_jw_int(&w, p->index[i]);
-    }
-    ag_jw_end(&w);
-    ag_jw_key(&w, "msg");
-    ag_jw_str(&w, msg);
-    ag_jw_key(&w, "input");
-    if (input) {
-        char *text = json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) {
-            ag_jw_raw(&w, text, strlen(text));
-            ag_free(text);
-        } else {
-            ag_jw_null(&w);
+    char *in = input ? json_dumps(input, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    int nloc = p->n < AG_VPATH_MAX ? p->n : AG_VPATH_MAX;
+    size_t tlen = strlen(type) + 1, mlen = strlen(msg) + 1, ilen = in ? strlen(in) + 1 : 0, klen = 0;
+    for (int i = 0; i < nloc; i++)
+        klen += p->key[i] ? strlen(p->key[i]) + 1 : 0;
+    struct ag_vproblem *pr = ag_malloc(sizeof *pr + tlen + mlen + ilen + klen);
+    /* Keys and values may belong to a body the caller frees before the problems are rendered. */
+    char *t = pr->text;
+    pr->type = memcpy(t, type, tlen);
+    t += tlen;
+    pr->msg = memcpy(t, msg, mlen);
+    t += mlen;
+    pr->input = in ? memcpy(t, in, ilen) : NULL;
+    t += ilen;
+    ag_free(in);
+    pr->nloc = nloc;
+    for (int i = 0; i < nloc; i++) {
+        pr->loc[i].index = p->index[i];
+        pr->loc[i].key = NULL;
+        if (p->key[i]) {
+            size_t n = strlen(p->key[i]) + 1;
+            pr->loc[i].key = memcpy(t, p->key[i], n);
+            t += n;
         }
-    } else {
-        ag_jw_null(&w);
     }
-    ag_jw_end(&w);
+    if (e->count == e->cap) {
+        e->cap = e->cap ? e->cap * 2 : 4;
+        e->items = ag_realloc(e->items, e->cap * sizeof *e->items);
+    }
+    e->items[e->count++] = pr;
 }
 
 void ag_verr_free(struct ag_verr *e)
 {
-    ag_buf_free(&e->items);
-    e->count = 0;
+    for (unsigned i = 0; i < e->count; i++)
+        ag_free(e->items[i]);
+    ag_free(e->items);
+    memset(e, 0, sizeof *e);
 }
 
 void ag_verr_render(const struct ag_verr *e, struct ag_buf *out)
 {
     ag_buf_puts(out, "{\"detail\":[");
-    ag_buf_append(out, e->items.base, e->items.len);
+    for (unsigned i = 0; i < e->count; i++) {
+        const struct ag_vproblem *pr = e->items[i];
+        if (i)
+            ag_buf_append(out, ",", 1);
+        struct ag_jw w;
+        ag_jw_init(&w, out);
+        ag_jw_obj(&w);
+        ag_jw_key(&w, "type");
+        ag_jw_str(&w, pr->type);
+        ag_jw_key(&w, "loc");
+        ag_jw_arr(&w);
+        for (int k = 0; k < pr->nloc; k++) {
+            if (pr->loc[k].key)
+                ag_jw_str(&w, pr->loc[k].key);
+            else
+                ag_jw_int(&w, pr->loc[k].index);
+        }
+        ag_jw_end(&w);
+        ag_jw_key(&w, "msg");
+        ag_jw_str(&w, pr->msg);
+        ag_jw_key(&w, "input");
+        if (pr->input)
+            ag_jw_raw(&w, pr->input, strlen(pr->input));
+        else
+            ag_jw_null(&w);
+        ag_jw_end(&w);
+    }
     ag_buf_puts(out, "]}");
 }
 

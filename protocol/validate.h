@@ -46,10 +46,26 @@ struct ag_vpath {
     int n;
 };
 
-/* The collected problems. */
+/* One segment of a recorded problem's location: a key, or (key NULL) an array index. */
+struct ag_vseg {
+    const char *key;
+    int64_t index;
+};
+
+/* One recorded problem. Its strings are copies that live in the same allocation (text). */
+struct ag_vproblem {
+    const char *type;  /* Pydantic's name, e.g. "missing" */
+    const char *msg;
+    const char *input; /* the offending value as compact JSON text; NULL: null */
+    int nloc;          /* segments in loc (at most AG_VPATH_MAX) */
+    struct ag_vseg loc[AG_VPATH_MAX];
+    char text[];
+};
+
+/* The collected problems, in the order they were found. {0} is an empty list. */
 struct ag_verr {
-    struct ag_buf items; /* comma-separated JSON objects */
-    unsigned count;
+    struct ag_vproblem **items; /* count of them, owned */
+    unsigned count, cap;
 };
 
 static inline void ag_vpath_push_key(struct ag_vpath *p, const char *k)
@@ -74,10 +90,11 @@ static inline void ag_vpath_pop(struct ag_vpath *p)
 }
 
 /* Records one problem at path p: type and msg as Pydantic names them, input the offending value
- * (NULL: the input is the parent object, as for "missing"). */
+ * (NULL: the input is the parent object, as for "missing"). Copies what it keeps. */
 void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, const char *msg, const json_t *input);
+/* Frees every problem; e is an empty list afterwards. */
 void ag_verr_free(struct ag_verr *e);
-/* The 422 body: {"detail":[...]} (appended to out). */
+/* The 422 body: {"detail":[{"type","loc","msg","input"}, ...]} (appended to out). */
 void ag_verr_render(const struct ag_verr *e, struct ag_buf *out);
 
 /* Checks obj (at path p) against the n fields; extra keys are refused ("extra_forbidden") unless

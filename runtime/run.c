@@ -52,21 +52,6 @@ bool ag_run__failed(enum ag_run_status status)
     return status == AG_RUN_ERROR || status == AG_RUN_TIMEOUT;
 }
 
-void ag_run_spec_clear(struct ag_run_spec *spec)
-{
-    json_decref(spec->input);
-    json_decref(spec->command);
-    json_decref(spec->config);
-    json_decref(spec->context);
-    json_decref(spec->metadata);
-    json_decref(spec->checkpoint);
-    json_decref(spec->interrupt_before);
-    json_decref(spec->interrupt_after);
-    json_decref(spec->stream_mode);
-    json_decref(spec->feedback_keys);
-    memset(spec, 0, sizeof *spec);
-}
-
 char *ag_run__dumps(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);

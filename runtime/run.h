@@ -19,24 +19,10 @@
 
 #include "core/config.h"
 #include "runtime/identity.h"
+#include "runtime/run_spec.h" /* struct ag_run_spec, AG_SM_*, enum ag_mt */
 
 struct ag_shard;
 struct pg_conn; /* libpq's PGconn */
-
-enum ag_mt { AG_MT_REJECT, AG_MT_ENQUEUE, AG_MT_INTERRUPT, AG_MT_ROLLBACK };
-
-/* v1 stream modes (bit flags). */
-enum {
-    AG_SM_VALUES = 1u << 0,
-    AG_SM_UPDATES = 1u << 1,
-    AG_SM_MESSAGES = 1u << 2,       /* messages/metadata, messages/partial, messages/complete */
-    AG_SM_MESSAGES_TUPLE = 1u << 3, /* messages: [chunk, metadata] */
-    AG_SM_CUSTOM = 1u << 4,
-    AG_SM_EVENTS = 1u << 5,
-    AG_SM_DEBUG = 1u << 6,
-    AG_SM_TASKS = 1u << 7,
-    AG_SM_CHECKPOINTS = 1u << 8,
-};
 
 /* How the creating request is answered. */
 enum ag_run_reply {
@@ -44,29 +30,6 @@ enum ag_run_reply {
     AG_RUN_REPLY_WAIT,   /* the final output, with keep-alive newlines meanwhile (.../runs/wait) */
     AG_RUN_REPLY_STREAM, /* SSE of the run's events (.../runs/stream) */
 };
-
-/* A validated RunCreate body. json members are owned references (NULL when absent). */
-struct ag_run_spec {
-    char thread_id[37];
-    char owner[AG_IDENTITY_OWNER_MAX]; /* who the run is for (runtime/identity.h) */
-    char assistant_id[130];  /* as given, graph ids resolved to their system assistant */
-    json_t *input, *command, *config, *context, *metadata, *checkpoint;
-    char checkpoint_id[64];   /* "" when none */
-    json_t *interrupt_before, *interrupt_after; /* "*" or array of names */
-    json_t *stream_mode;      /* array of mode names as given (for kwargs) */
-    unsigned modes;           /* AG_SM_* */
-    bool subgraphs, resumable;
-    enum ag_mt mt;
-    bool create_thread;       /* if_not_exists=create (always for stateless runs) */
-    bool cancel_on_disconnect;
-    bool stateless, delete_thread; /* stateless run; on_completion=delete */
-    double after_seconds;
-    json_t *feedback_keys;
-    const char *durability;   /* "sync" | "async" | "exit" (a literal) */
-};
-
-/* Frees what spec owns. */
-void ag_run_spec_clear(struct ag_run_spec *spec);
 
 /* Start-up, on the bootstrap thread's connection pg inside the migration transaction (blocking; never
  * on a shard), before any shard takes work: the active runs of agentd processes of this host that are

@@ -13,13 +13,13 @@
 #include "persist/migrate.h"
 #include "persist/pg.h"
 #include "protocol/agent/assistants.h"
-#include "protocol/agent/cron_scheduler.h"
 #include "protocol/agent/run_sinks.h"
 #include "protocol/agent/store.h"
 #include "protocol/agent/threads.h"
 #include "protocol/agent/v2_stream.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
+#include "runtime/cron_scheduler.h"
 #include "runtime/run.h"
 #include "runtime/tlog.h"
 
@@ -270,6 +270,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_pg_register();
     ag_http_register();
     ag_cron_scheduler_register();
+    ag_cron_scheduler_set_create(ag_run_sinks_create_cb);
     ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
     /* Cron time zones: read once here, never by a shard (TZDIR moves the database, as for the C library). */
     const char *tzdir = getenv("TZDIR");

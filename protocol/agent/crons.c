@@ -1,6 +1,7 @@
 #include "protocol/agent/crons.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@
 #include "protocol/query.h"
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
+#include "runtime/run_spec.h"
 
 /* The caller's identity until authentication lands. */
 #define OWNER "anonymous"
@@ -181,9 +183,7 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
             json_object_set(run, run_keys[i], v);
     if (cb->orc && kind != BODY_CREATE_THREAD)
         json_object_set_new(run, "on_completion", json_string(cb->orc));
-    struct ag_run_spec spec = {0};
-    ag_runs_parse_create(run, kind != BODY_CREATE_THREAD, &spec, e, &p);
-    ag_run_spec_clear(&spec);
+    ag_runs_check_create(run, kind != BODY_CREATE_THREAD, e, &p);
     json_decref(run);
 }
 
@@ -199,30 +199,21 @@ static json_t *payload_of(const json_t *body)
     return pl;
 }
 
-bool ag_crons_firing_spec(const char *cron_id, const char *assistant_id, bool stateless, const json_t *payload,
-                          const char *on_run_completed, struct ag_run_spec *sp, char *err, size_t errlen)
+/* Whether a PATCH's merged payload still makes a valid run as a firing maps it: each field was valid
+ * alone, but the run fields are checked together, as a RunCreate body (at ["payload"]). */
+static bool payload_valid(const json_t *payload, bool stateless)
 {
-    memset(sp, 0, sizeof *sp);
-    json_t *run = json_is_object(payload) ? json_copy((json_t *)payload) : json_object();
+    json_t *run = json_copy((json_t *)payload);
     json_object_del(run, "timezone");
-    json_object_set_new(run, "assistant_id", json_string(assistant_id));
-    json_object_set_new(run, "metadata", json_pack("{s:s}", "cron_id", cron_id));
+    json_object_set_new(run, "assistant_id", json_string("-"));
     if (stateless)
-        json_object_set_new(run, "on_completion",
-                            json_string(on_run_completed && !strcmp(on_run_completed, "keep") ? "keep" : "delete"));
+        json_object_set_new(run, "on_completion", json_string("delete"));
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"payload"}, .n = 1};
-    ag_runs_parse_create(run, stateless, sp, &e, &p);
-    json_decref(run);
-    if (!e.count)
-        return true;
-    struct ag_buf b = {0};
-    ag_verr_render(&e, &b);
-    snprintf(err, errlen, "%.*s", (int)b.len, b.base ? b.base : "");
-    ag_buf_free(&b);
+    bool ok = ag_runs_check_create(run, stateless, &e, &p) == 0;
     ag_verr_free(&e);
-    ag_run_spec_clear(sp);
-    return false;
+    json_decref(run);
+    return ok;
 }
 
 static int64_t now_s(void)
@@ -336,8 +327,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     snprintf(c->cron_id, sizeof c->cron_id, "%s", PQgetvalue(res, 0, 3));
     struct ag_run_spec spec;
     char err[512];
-    if (!ag_crons_firing_spec(c->cron_id, c->assistant_id, c->stateless, c->payload, c->orc[0] ? c->orc : NULL,
-                              &spec, err, sizeof err)) {
+    if (!ag_run_spec_for_cron(c->cron_id, c->assistant_id, c->stateless, c->payload, c->orc[0] ? c->orc : NULL, &spec,
+                              err, sizeof err)) {
         on_first_run(c, 500, "{\"error\":\"internal_error\",\"message\":\"the cron's run could not be built\","
                              "\"details\":null}",
                      strlen("{\"error\":\"internal_error\",\"message\":\"the cron's run could not be built\","
@@ -544,10 +535,8 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
         else
             json_object_set(payload, k, v);
     }
-    struct ag_verr e = {0};
-    struct ag_run_spec spec;
-    if (!ag_crons_firing_spec(p->id, "-", stateless, payload, NULL, &spec, err, sizeof err)) {
-        /* Each field was valid alone (checked up front); together with the stored ones they are not. */
+    if (!payload_valid(payload, stateless)) {
+        struct ag_verr e = {0};
         struct ag_vpath vp = {.key = {"body"}, .n = 1};
         ag_verr_add(&e, &vp, "value_error", "Value error, the merged run fields are not valid together", NULL);
         ag_http_validation_refuse(r, &e);
@@ -555,7 +544,6 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
         pq_finish(p);
         return;
     }
-    ag_run_spec_clear(&spec);
 
     struct pq *w = ag_dbreq_new(sizeof *w, r, AG_SQL_CRON_UPDATE, AG_PG_WRITE, on_patched);
     snprintf(w->id, sizeof w->id, "%s", p->id);

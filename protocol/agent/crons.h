@@ -1,7 +1,8 @@
 /* Cron endpoints (LangGraph Platform crons API): create a cron on a thread or stateless (each firing
- * on a new thread, deleted or kept per on_run_completed), update, delete, search and count. The
- * firing itself is protocol/agent/cron_scheduler; both build a firing's run with ag_crons_firing_spec,
- * through the RunCreate validation of protocol/agent/runs (a cron accepts what a run accepts).
+ * on a new thread, deleted or kept per on_run_completed), update, delete, search and count. A cron's
+ * run fields are checked by the RunCreate validation of protocol/agent/runs (a cron accepts what a
+ * run accepts) and stored as given (its payload); the first run here and each firing of
+ * protocol/agent/cron_scheduler map them with ag_run_spec_for_cron (runtime/run_spec.h).
  *
  * An enabled cron's creation fires its first run at once (standing in for the schedule's first
  * occurrence) and answers that Run; next_run_date is then the occurrence after it. With enabled:false
@@ -9,12 +10,7 @@
 #ifndef AG_PROTOCOL_AGENT_CRONS_H
 #define AG_PROTOCOL_AGENT_CRONS_H
 
-#include <jansson.h>
-#include <stdbool.h>
-#include <stddef.h>
-
 struct ag_req;
-struct ag_run_spec;
 
 /* POST /runs/crons */
 int ag_crons_create(struct ag_req *r);
@@ -28,12 +24,5 @@ int ag_crons_delete(struct ag_req *r);
 int ag_crons_search(struct ag_req *r);
 /* POST /runs/crons/count: an integer. */
 int ag_crons_count(struct ag_req *r);
-
-/* The run of one firing of cron cron_id: the stored payload (its run fields; "timezone" is skipped)
- * with the cron's assistant, metadata {"cron_id": cron_id}, and for a stateless cron (stateless)
- * on_completion from on_run_completed (NULL: delete). Fills sp except sp->thread_id, which the caller
- * sets afterwards. Returns true, or false with the reason in err (sp is then empty). */
-bool ag_crons_firing_spec(const char *cron_id, const char *assistant_id, bool stateless, const json_t *payload,
-                          const char *on_run_completed, struct ag_run_spec *sp, char *err, size_t errlen);
 
 #endif

@@ -13,11 +13,16 @@ struct ag_run_spec;
 struct ag_verr;
 struct ag_vpath;
 
-/* Validates a RunCreate body (at path base, e.g. ["body"]) into sp, leaving sp->thread_id as it is;
- * every problem goes to e with its field path. stateless: the body of POST /runs (on_completion
- * allowed, if_not_exists not). Crons build each firing's run through this, so a cron accepts exactly
- * what a run accepts. sp holds references to body's values (ag_run_spec_clear frees them). */
-void ag_runs_parse_create(json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
+/* Validates a RunCreate body (at path base, e.g. ["body"]): types, enums, required fields and what
+ * this server does not support; every problem goes to e with its field path. stateless: the body of
+ * POST /runs (on_completion allowed, if_not_exists not). Crons check their run fields through this,
+ * so a cron accepts exactly what a run accepts. Returns the number of problems added. */
+unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr *e, const struct ag_vpath *base);
+
+/* ag_runs_check_create, then, when body added no problem, maps it into sp (ag_run_spec_from_payload,
+ * runtime/run_spec.h), leaving sp->thread_id as it is. sp holds references to body's values
+ * (ag_run_spec_clear frees them). */
+void ag_runs_parse_create(const json_t *body, bool stateless, struct ag_run_spec *sp, struct ag_verr *e,
                           const struct ag_vpath *base);
 
 /* POST /threads/{thread_id}/runs: the Run (pending). */

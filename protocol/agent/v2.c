@@ -13,6 +13,7 @@
 #include "protocol/agent/v2_stream.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "protocol/jsonw.h"
 #include "protocol/validate.h"
 #include "runtime/tlog.h"
 
@@ -180,29 +181,31 @@ static void cmd_done(struct cmd *c)
     ag_dbreq_finish(&c->d);
 }
 
-/* The first problem of a validation as one line ("loc: msg"). */
+/* A problem's string as a client reads it back from the 422 JSON (bytes that are not UTF-8 as U+FFFD),
+ * NUL-terminated in b. */
+static const char *as_read(struct ag_buf *b, const char *s)
+{
+    b->len = 0;
+    ag_utf8_clean(b, s, strlen(s));
+    ag_buf_append(b, "", 1);
+    return b->base;
+}
+
+/* The first problem of a validation as one line ("loc: msg", loc without its first segment). */
 static void first_problem(const struct ag_verr *e, char *out, size_t n)
 {
+    const struct ag_vproblem *pr = e->items[0];
     struct ag_buf b = {0};
-    ag_verr_render(e, &b);
-    json_t *v = json_loadb(b.base, b.len, 0, NULL);
-    ag_buf_free(&b);
-    json_t *d = json_array_get(json_object_get(v, "detail"), 0);
-    json_t *loc = json_object_get(d, "loc");
     char where[200] = "";
-    size_t i;
-    json_t *seg;
-    json_array_foreach(loc, i, seg) {
-        if (i == 0)
-            continue; /* "body" */
+    for (int i = 1; i < pr->nloc; i++) { /* loc[0] is "params" */
         size_t len = strlen(where);
-        if (json_is_string(seg))
-            snprintf(where + len, sizeof where - len, "%s%s", len ? "." : "", json_string_value(seg));
+        if (pr->loc[i].key)
+            snprintf(where + len, sizeof where - len, "%s%s", len ? "." : "", as_read(&b, pr->loc[i].key));
         else
-            snprintf(where + len, sizeof where - len, "[%" JSON_INTEGER_FORMAT "]", json_integer_value(seg));
+            snprintf(where + len, sizeof where - len, "[%" PRId64 "]", pr->loc[i].index);
     }
-    snprintf(out, n, "%s%s%s", where, where[0] ? ": " : "", json_string_value(json_object_get(d, "msg")));
-    json_decref(v);
+    snprintf(out, n, "%s%s%s", where, where[0] ? ": " : "", as_read(&b, pr->msg));
+    ag_buf_free(&b);
 }
 
 /* Error code of an HTTP answer of run creation. */

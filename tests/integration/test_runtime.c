@@ -40,7 +40,7 @@
 #include "net/obuf.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
-#include "protocol/agent/tlog.h"
+#include "runtime/tlog.h"
 #include "runtime/engine.h"
 #include "runtime/run.h"
 

@@ -1,4 +1,4 @@
-#include "protocol/agent/cron_scheduler.h"
+#include "runtime/cron_scheduler.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -15,10 +15,9 @@
 #include "core/timer.h"
 #include "core/tz.h"
 #include "persist/pg.h"
-#include "protocol/agent/crons.h"
-#include "protocol/agent/run_sinks.h"
 #include "runtime/run.h"
 #include "runtime/owner.h"
+#include "runtime/run_spec.h"
 
 #define BATCH 100
 #define BATCH_TEXT "100"
@@ -94,6 +93,14 @@ static void go_home(struct ag_shard *s, struct firing *f)
     }
 }
 
+/* Set once on the main thread before the shards start (ag_cron_scheduler_set_create), then only read. */
+static ag_cron_create_fn create_run;
+
+void ag_cron_scheduler_set_create(ag_cron_create_fn create)
+{
+    create_run = create;
+}
+
 static void on_run_created(void *ud, int status, const char *body, size_t len)
 {
     struct firing *f = ud;
@@ -116,18 +123,19 @@ static void fire_here(struct ag_shard *s, struct firing *f)
     json_t *payload = json_loads(f->payload, 0, NULL);
     struct ag_run_spec spec;
     char err[512];
-    bool ok = ag_crons_firing_spec(f->cron_id, f->assistant_id, f->stateless, payload, f->orc[0] ? f->orc : NULL,
+    bool ok = ag_run_spec_for_cron(f->cron_id, f->assistant_id, f->stateless, payload, f->orc[0] ? f->orc : NULL,
                                    &spec, err, sizeof err);
     json_decref(payload);
     if (!ok) {
-        ag_log(AG_LOG_WARN, "msg=\"cron payload no longer makes a valid run\" cron_id=%s problems=%s", f->cron_id, err);
+        ag_log(AG_LOG_WARN, "msg=\"cron payload no longer makes a valid run\" cron_id=%s reason=\"%s\"", f->cron_id,
+               err);
         f->status = 422;
         go_home(s, f);
         return;
     }
     snprintf(spec.thread_id, sizeof spec.thread_id, "%s", f->thread_id);
     snprintf(spec.owner, sizeof spec.owner, "%s", f->owner);
-    ag_run_sinks_create_cb(&spec, on_run_created, f);
+    create_run(&spec, on_run_created, f);
 }
 
 static void on_msg_fire(struct ag_shard *s, const struct ag_msg *m)
