@@ -18,6 +18,7 @@
 #define AG_RUNTIME_CRON_SCHEDULER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct ag_shard;
 
