@@ -11,7 +11,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "runtime/owner.h"
+#include "core/uuid.h"
 #include "runtime/run_internal.h"
 #include "protocol/agent/tlog.h"
 

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/shard.h"
 #include "core/timer.h"
+#include "core/uuid.h"
 #include "persist/pg.h"
 #include "protocol/agent/threads_batch.h"
 #include "protocol/dbq.h"
