@@ -23,8 +23,8 @@
 #include "core/buf.h"
 #include "core/common.h"
 #include "core/config.h"
+#include "core/obuf.h"
 #include "net/conn.h"
-#include "net/obuf.h"
 #include "protocol/router.h"
 
 #define AG_HTTP_MAX_HEADERS 64

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 #include "runtime/run_internal.h"
 #include "runtime/v2proj.h"
 
