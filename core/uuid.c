@@ -182,7 +182,7 @@ void ag_uuid6(uint16_t seq, char out[37])
 void ag_uuid7(char out[37])
 {
     static _Thread_local uint64_t last_ms, seq;
-    uint64_t ms = ag_clock_real_us() / 1000u;
+    uint64_t ms = ag_us_to_ms(ag_clock_real_us());
     if (ms <= last_ms) {
         ms = last_ms;
         seq++;
