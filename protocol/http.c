@@ -365,7 +365,7 @@ static void arm_timer(struct http_conn *h, uint32_t ms)
 {
     struct ag_shard *s = h->conn->shard;
     h->conn->timer.cb = on_timer;
-    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)ms * 1000000u);
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + ag_ms_to_ns(ms));
 }
 
 static void reset_request(struct http_conn *h)
@@ -402,7 +402,7 @@ static void log_request(struct ag_req *r, const char *method, const char *path, 
     if (ag_log_enabled(AG_LOG_INFO))
         ag_log(AG_LOG_INFO, "req=%.*s method=%s path=\"%.*s\" status=%d bytes=%llu us=%llu", (int)r->id_len, r->id,
                method, (int)AG_MIN(path_len, 512), path, r->status, (unsigned long long)r->resp_bytes,
-               (unsigned long long)((ag_clock_mono_ns() - r->start_ns) / 1000u));
+               (unsigned long long)ag_ns_to_us(ag_clock_mono_ns() - r->start_ns));
 }
 
 /* Answers a request the parser could not finish (malformed, too large, timed out, rejected) and
@@ -810,7 +810,7 @@ static void arm_heartbeat(struct http_conn *h)
 {
     struct ag_shard *s = h->conn->shard;
     h->conn->timer.cb = on_heartbeat;
-    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)h->hb_ms * 1000000u);
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + ag_ms_to_ns(h->hb_ms));
 }
 
 /* Writes a body piece to the connection (on its shard), as a chunk unless HTTP/1.0. A client whose
@@ -962,7 +962,7 @@ bool ag_http_stream_behind(const struct ag_req *r)
         return false;
     const struct ag_config *cfg = hs_of(c->shard)->cfg;
     return c->out_bytes > cfg->limits.stream_backlog_bytes / 2 && c->sent_ns &&
-           c->shard->now_ns - c->sent_ns < (uint64_t)AG_HTTP_READER_GRACE_MS * 1000000u;
+           c->shard->now_ns - c->sent_ns < ag_ms_to_ns(AG_HTTP_READER_GRACE_MS);
 }
 
 static void stream_end_task(struct ag_task *t)
@@ -1144,7 +1144,7 @@ static void on_timer(struct ag_timer *t)
     struct ag_shard *s = c->shard;
     const struct ag_limits *l = &hs_of(s)->cfg->limits;
     if (h->state == H_BODY) {
-        uint64_t deadline = c->recv_ns + (uint64_t)l->idle_timeout_ms * 1000000u;
+        uint64_t deadline = c->recv_ns + ag_ms_to_ns(l->idle_timeout_ms);
         if (deadline > s->now_ns) {
             ag_timer_arm(&s->timers, &c->timer, deadline);
             return;
@@ -1154,7 +1154,7 @@ static void on_timer(struct ag_timer *t)
         respond_early(h, 408, "request not received in time", NULL);
         return;
     }
-    uint64_t deadline = c->sent_ns + (uint64_t)(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms) * 1000000u;
+    uint64_t deadline = c->sent_ns + ag_ms_to_ns(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms);
     if (deadline > s->now_ns) {
         ag_timer_arm(&s->timers, &c->timer, deadline);
         return;

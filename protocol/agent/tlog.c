@@ -341,7 +341,7 @@ static void trim_busy(struct tlog *l)
 static void on_idle_expire(struct ag_timer *tm)
 {
     (void)tm;
-    uint64_t now = ts->s->now_ns, keep = (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull;
+    uint64_t now = ts->s->now_ns, keep = ag_ms_to_ns(ts->cfg->events.idle_keep_ms);
     for (unsigned n = 0; ts->idle_head && ts->idle_head->idle_ns + keep <= now; n++) {
         if (n == IDLE_EXPIRE_BATCH) {
             ag_timer_arm(&ts->s->timers, &ts->idle_expire, now + 1); /* the rest next turn */
@@ -386,7 +386,7 @@ static void log_settle(struct tlog *l)
     l->idle_ns = ts->s->now_ns;
     if (!ag_timer_armed(&ts->idle_expire))
         ag_timer_arm(&ts->s->timers, &ts->idle_expire,
-                     l->idle_ns + (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull);
+                     l->idle_ns + ag_ms_to_ns(ts->cfg->events.idle_keep_ms));
     l->iprev = ts->idle_tail;
     l->inext = NULL;
     if (ts->idle_tail)
@@ -754,7 +754,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
         return 0;
     }
     uint64_t seq = ++l->tail;
-    uint64_t ts_ms = ag_clock_real_us() / 1000;
+    uint64_t ts_ms = ag_us_to_ms(ag_clock_real_us());
     char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     char *n = ns ? json_dumps(ns, JSON_COMPACT) : NULL;
     const char *nstr = n ? n : "[]";
@@ -867,7 +867,7 @@ static void on_idle(struct ag_timer *tm)
 {
     struct tsub *x = AG_CONTAINER_OF(tm, struct tsub, idle);
     struct tlog *l = x->l;
-    uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
+    uint64_t idle_ns = ag_ms_to_ns(ts->cfg->events.idle_close_ms);
     uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
     if (l->runs || ts->s->now_ns < last + idle_ns) {
         ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
@@ -891,7 +891,7 @@ static void go_live(struct tsub *x)
         x->cursor = l->delivered;
     x->live = true;
     x->idle.cb = on_idle;
-    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
+    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + ag_ms_to_ns(ts->cfg->events.idle_close_ms));
 }
 
 static void write_notice(struct tsub *x, uint64_t trimmed)
@@ -903,7 +903,7 @@ static void write_notice(struct tsub *x, uint64_t trimmed)
                      ",\"data\":{\"event\":\"truncated\",\"since\":%" PRIu64 ",\"oldest_seq\":%" PRIu64
                      ",\"message\":\"events up to seq %" PRIu64
                      " are no longer retained; the stream starts at the oldest one kept\"}}}\n\n",
-                     trimmed, ag_clock_real_us() / 1000, x->since, trimmed + 1, trimmed);
+                     trimmed, ag_us_to_ms(ag_clock_real_us()), x->since, trimmed + 1, trimmed);
     ag_http_stream_write(x->r, buf, (size_t)n);
 }
 
