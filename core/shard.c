@@ -388,7 +388,7 @@ static void run_loop(struct ag_shard *s)
         drain_inbox(s);
         reap(s);
         run_tasks(s);
-        /* Timers stop early once runs spent the turn's work budget; the ones left are due next turn. */
+        /* Timers stop early once the turn's work budget is spent; the ones left are due next turn. */
         if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET, &s->work_left) == TIMER_BUDGET)
             s->more_work = true;
         if (h->on_flush)
