@@ -23,18 +23,9 @@ declare -A MAY_USE=(
 )
 # The only layers that may include the HTTP parser.
 LLHTTP_LAYERS="protocol"
-# Includes against the table that are on their way out (issue 15: obuf moves to core/, the v2 event log to
-# runtime/), one "file included-file" each. They print a note instead of failing; one that no longer occurs
-# says so, and its line goes.
-PENDING=(
-    "runtime/run.c net/obuf.h"
-    "runtime/run_recent.c net/obuf.h"
-    "runtime/run.c protocol/agent/tlog.h"
-    "runtime/run_create.c protocol/agent/tlog.h"
-    "runtime/run_ops.c protocol/agent/tlog.h"
-    "runtime/run_store.c protocol/agent/tlog.h"
-    "runtime/v2proj.c protocol/agent/tlog.h"
-)
+# Includes against the table that are on their way out, one "file included-file" each (none today). They
+# print a note instead of failing; one that no longer occurs says so, and its line goes.
+PENDING=()
 
 ROOT=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/..}" && pwd -P)
 cd "$ROOT"

@@ -7,14 +7,14 @@ uint64_t ag_clock_mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * AG_NS_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t ag_clock_real_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return (uint64_t)ts.tv_sec * AG_US_PER_SEC + ag_ns_to_us((uint64_t)ts.tv_nsec);
 }
 
 void ag_clock_http_date(int64_t t, char out[30])
@@ -34,12 +34,12 @@ void ag_clock_http_date(int64_t t, char out[30])
 
 size_t ag_clock_iso8601(uint64_t us, char out[32])
 {
-    time_t tt = (time_t)(us / 1000000u);
+    time_t tt = (time_t)ag_us_to_sec(us);
     struct tm tm;
     gmtime_r(&tt, &tm);
     /* As above: bounded fields leave room for any int year (11 bytes) in the 32, so nothing is cut. */
     int n = snprintf(out, 32, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", tm.tm_year + 1900,
                      (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
-                     (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)((us / 1000u) % 1000u));
+                     (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u, (unsigned)(ag_us_to_ms(us) % AG_MS_PER_SEC));
     return n > 0 ? (size_t)n : 0;
 }

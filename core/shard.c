@@ -21,11 +21,11 @@
 #define INBOX_DATA_BUDGET 4096 /* data messages handled per turn, after the control lanes */
 #define TASK_BUDGET 4096
 #define TIMER_BUDGET 1024
-#define WAIT_CAP_NS 1000000000ull
-#define STOP_GRACE_NS 1000000000ull
-#define STALL_REPORT_EVERY_NS 1000000000ull /* at most one stall report a second per shard */
+#define WAIT_CAP_NS AG_NS_PER_SEC
+#define STOP_GRACE_NS AG_NS_PER_SEC
+#define STALL_REPORT_EVERY_NS AG_NS_PER_SEC /* at most one stall report a second per shard */
 /* The shortest time between two collects of freed memory (only on quiet turns). */
-#define COLLECT_NS 1000000000ull
+#define COLLECT_NS AG_NS_PER_SEC
 
 enum ctrl_code { CTRL_DRAIN = 1, CTRL_STOP = 2 };
 
@@ -137,14 +137,14 @@ static void report_stall(struct ag_shard *s)
     uint32_t limit_ms = s->rt->cfg->limits.stall_report_ms;
     uint64_t end = ag_clock_mono_ns();
     uint64_t took = end - s->now_ns;
-    if (limit_ms && took > (uint64_t)limit_ms * 1000000u) {
+    if (limit_ms && took > ag_ms_to_ns(limit_ms)) {
         ag_stat_add(&s->stats, AG_STAT_LOOP_STALLS, 1);
         if (!s->act.reported_ns || end - s->act.reported_ns >= STALL_REPORT_EVERY_NS) {
             ag_log(AG_LOG_WARN,
                    "msg=\"loop turn stalled\" took_ms=%.1f stall_report_ms=%u longest=\"%s\" longest_ms=%.1f "
                    "unreported=%llu",
-                   (double)took / 1e6, limit_ms, s->act.top[0] ? s->act.top : "(unnamed)", (double)s->act.top_ns / 1e6,
-                   (unsigned long long)s->act.unreported);
+                   ag_ns_to_ms_f(took), limit_ms, s->act.top[0] ? s->act.top : "(unnamed)",
+                   ag_ns_to_ms_f(s->act.top_ns), (unsigned long long)s->act.unreported);
             s->act.reported_ns = end;
             s->act.unreported = 0;
         } else {
@@ -346,8 +346,8 @@ static void submit_and_wait(struct ag_shard *s)
         uint64_t wait = WAIT_CAP_NS;
         if (next != UINT64_MAX)
             wait = next > s->now_ns ? AG_MIN(next - s->now_ns, WAIT_CAP_NS) : 0;
-        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / 1000000000u),
-                                       .tv_nsec = (long long)(wait % 1000000000u)};
+        struct __kernel_timespec ts = {.tv_sec = (long long)(wait / AG_NS_PER_SEC),
+                                       .tv_nsec = (long long)(wait % AG_NS_PER_SEC)};
         struct io_uring_cqe *cqe;
         r = io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
     }
@@ -388,7 +388,7 @@ static void run_loop(struct ag_shard *s)
         drain_inbox(s);
         reap(s);
         run_tasks(s);
-        /* Timers stop early once runs spent the turn's work budget; the ones left are due next turn. */
+        /* Timers stop early once the turn's work budget is spent; the ones left are due next turn. */
         if (ag_timer_run(&s->timers, s->now_ns, TIMER_BUDGET, &s->work_left) == TIMER_BUDGET)
             s->more_work = true;
         if (h->on_flush)
@@ -413,7 +413,7 @@ static void run_loop(struct ag_shard *s)
         if (!s->log_inflight)
             break;
         struct io_uring_cqe *cqe;
-        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 10000000};
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = (long long)(10 * AG_NS_PER_MS)};
         io_uring_submit_and_wait_timeout(&s->ring, &cqe, 1, &ts, NULL);
     }
     reap(s);

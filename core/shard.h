@@ -5,10 +5,10 @@
  *   1. cross-shard inbox (control lanes, then data lanes; batched, budgeted)
  *   2. reap completions in one batch
  *   3. deferred tasks (budgeted)              4. timers (capped; only those armed before the phase, and
- *                                                 it stops early once the run work budget is spent)
+ *                                                 it stops early once the work budget is spent)
  *   5. flush: the app's hook (socket writes), the stall report, cross-shard wake-ups, the log write
  *   6. one submit-and-wait, then cache `now`.
- * The run work budget (cfg runs.work_per_turn) is refilled at the start of every turn.
+ * The work budget (ag_shard_spend; sized by cfg runs.work_per_turn) is refilled at the start of every turn.
  *
  * Completions are dispatched by the op kind in the top byte of user_data; the upper layers register a
  * handler per kind before the runtime starts. user_data = kind:8 | generation:24 | index:32, so a late
@@ -119,8 +119,8 @@ struct ag_shard {
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
     uint64_t *room_pending; /* bitmap of shards whose full data lane to us we took messages from */
     unsigned log_inflight;
-    /* Run work this turn may still do: cfg runs.work_per_turn at the start of every turn, spent by the run
-     * engine (ag_shard_spend); once 0, runs yield to the next turn and the timer phase stops early. */
+    /* Budgeted work this turn may still do: cfg runs.work_per_turn at the start of every turn, spent by the
+     * upper layers (ag_shard_spend); once 0, they yield to the next turn and the timer phase stops early. */
     uint32_t work_left;
     struct ag_shard_activity act;
     /* The last wait ended with nothing completed; the allocation count and time of the last
@@ -191,12 +191,12 @@ int ag_shard_send_data(struct ag_shard *s, int to, struct ag_msg *m);
 /* Queues t to run in phase 3; a task already queued is not queued twice. */
 void ag_shard_defer(struct ag_shard *s, struct ag_task *t);
 
-/* Spends n units of this turn's run work budget (down to 0). */
+/* Spends n units of this turn's work budget (down to 0). */
 static inline void ag_shard_spend(struct ag_shard *s, uint32_t n)
 {
     s->work_left = s->work_left > n ? s->work_left - n : 0;
 }
-/* True once this turn's run work budget is spent: the caller should continue in a later turn (a 0 ms
+/* True once this turn's work budget is spent: the caller should continue in a later turn (a 0 ms
  * timer fires in the next turn at the earliest). */
 static inline bool ag_shard_should_yield(const struct ag_shard *s)
 {

@@ -5,9 +5,9 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/uuid.h"
 #include "graph/builtin.h"
 #include "graph/graph.h"
-#include "graph/ids.h"
 
 #define STRESS_CONFIGURABLE                                                                                            \
     "{\"title\":\"Configurable\",\"type\":\"object\",\"properties\":{"                                                \
@@ -105,7 +105,7 @@ static json_t *chunk(const char *content, const char *id)
 static void new_chunk_id(struct stress *s)
 {
     char u[37];
-    ag_graph_uuid4(u);
+    ag_uuid4(u);
     snprintf(s->chunk_id, sizeof s->chunk_id, "run-%s", u);
 }
 

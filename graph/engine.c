@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/common.h"
 #include "core/shard.h"
 #include "core/timer.h"
@@ -817,7 +818,8 @@ void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn 
     struct ag_graph_run *r = t->run;
     t->cont = cont;
     t->st = TS_SLEEPING;
-    uint64_t now = r->h.now_ns(r->h.ud), d = ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX : now + ms * 1000000u;
+    uint64_t now = r->h.now_ns(r->h.ud);
+    uint64_t d = ms > (UINT64_MAX - now) / AG_NS_PER_MS ? UINT64_MAX : now + ag_ms_to_ns(ms);
     ag_timer_arm(r->h.timers, &t->timer, d);
 }
 

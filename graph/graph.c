@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/uuid.h"
 #include "graph/graph_internal.h"
 #include "graph/messages.h"
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "graph/ids.h"
+#include "core/uuid.h"
 
 enum mtype { M_HUMAN, M_AI, M_SYSTEM, M_TOOL, M_REMOVE, M_BAD };
 
@@ -182,7 +182,7 @@ static json_t *coerce_dict(const json_t *m, char *err, size_t errlen)
         json_object_set(out, "id", (json_t *)id);
     } else {
         char u[37];
-        ag_graph_uuid4(u);
+        ag_uuid4(u);
         json_object_set_new(out, "id", json_string(u));
     }
     json_object_set_new(out, "type", json_string(type_names[t]));
@@ -193,7 +193,7 @@ json_t *ag_msg_coerce(const json_t *m, char *err, size_t errlen)
 {
     if (json_is_string(m)) {
         char u[37];
-        ag_graph_uuid4(u);
+        ag_uuid4(u);
         return json_pack("{s:O,s:{},s:{},s:s,s:s}", "content", m, "additional_kwargs", "response_metadata", "id", u,
                          "type", "human");
     }

@@ -59,9 +59,4 @@ const struct ag_graph_def *ag_graph_def_find(const char *graph_id);
  * assistant. Returns the system assistant id for a graph id, else id itself (not copied). */
 const char *ag_graph_resolve_assistant(const char *id);
 
-/* Writes UUID5(ns, name) (RFC 9562 §5.5: SHA-1, version 5, variant 10) as 36 lowercase hex-and-dash
- * characters plus a NUL into out. ns is a UUID in its 36-character text form. Returns 0, or -1 when
- * ns is not a well-formed UUID. */
-int ag_uuid5(const char *ns, const char *name, size_t name_len, char out[37]);
-
 #endif

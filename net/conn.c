@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "net/net_internal.h"
 
@@ -77,7 +78,7 @@ static void finish_close(struct ag_conn *c)
     ag_buf_free(&c->in);
     ag_timer_cancel(&s->timers, &c->timer);
     c->timer.cb = on_linger_timeout;
-    ag_timer_arm(&s->timers, &c->timer, s->now_ns + (uint64_t)net_of(s)->cfg.linger_ms * 1000000u);
+    ag_timer_arm(&s->timers, &c->timer, s->now_ns + ag_ms_to_ns(net_of(s)->cfg.linger_ms));
     if (!(c->flags & AG_CONN_F_RECV_ARMED))
         ag_conn__arm_recv(c);
 }

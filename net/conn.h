@@ -13,9 +13,9 @@
 #include <sys/uio.h>
 
 #include "core/buf.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "core/timer.h"
-#include "net/obuf.h"
 
 #define AG_CONN_IOV 32
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "net/net_internal.h"
 
@@ -164,7 +165,7 @@ static void pause_accept(struct ag_shard *s)
     n->accept_paused = true;
     if (n->accept_armed)
         cancel_accept(s);
-    ag_timer_arm(&s->timers, &n->accept_timer, s->now_ns + (uint64_t)NET_ACCEPT_BACKOFF_MS * 1000000u);
+    ag_timer_arm(&s->timers, &n->accept_timer, s->now_ns + ag_ms_to_ns(NET_ACCEPT_BACKOFF_MS));
 }
 
 static void accept_failed(struct ag_shard *s, int err)
@@ -175,7 +176,7 @@ static void accept_failed(struct ag_shard *s, int err)
         ag_log(AG_LOG_WARN, "msg=\"accept failed\" error=\"%s\" failures=%llu", strerror(err),
                (unsigned long long)n->accept_failures);
         n->accept_failures = 0;
-        n->accept_log_ns = s->now_ns + (uint64_t)NET_ACCEPT_LOG_MS * 1000000u;
+        n->accept_log_ns = s->now_ns + ag_ms_to_ns(NET_ACCEPT_LOG_MS);
     }
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
         pause_accept(s);

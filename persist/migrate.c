@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "persist/migrations.h"
 
@@ -145,11 +146,11 @@ static void *bootstrap(void *arg)
         snprintf(last, sizeof last, "%s", err);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += backoff_ms / 1000;
-        until.tv_nsec += (long)(backoff_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec += backoff_ms / AG_MS_PER_SEC;
+        until.tv_nsec += (long)ag_ms_to_ns(backoff_ms % AG_MS_PER_SEC);
+        if (until.tv_nsec >= (long)AG_NS_PER_SEC) {
             until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+            until.tv_nsec -= (long)AG_NS_PER_SEC;
         }
         pthread_mutex_lock(&stop_mu);
         if (!atomic_load(&stop_requested))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "persist/migrate.h"
 
@@ -311,7 +312,7 @@ static void conn_schedule(struct pg_conn *c, uint32_t ms)
 {
     struct ag_shard *s = c->ps->s;
     c->timer.cb = on_timer;
-    ag_timer_arm(&s->timers, &c->timer, s->now_ns + (uint64_t)ms * 1000000u);
+    ag_timer_arm(&s->timers, &c->timer, s->now_ns + ag_ms_to_ns(ms));
 }
 
 /* --- sending --- */

@@ -15,7 +15,7 @@
 #include "core/config.h"
 #include "core/shard.h"
 #include "net/conn.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 
 /* A request as its handler sees it. It lives inside its connection's state, next to the fields only
  * protocol/http*.c use; a handler reads it through this pointer, never a copy, until it calls

@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/uuid.h"
 #include "protocol/http.h"
 #include "protocol/jsonw.h"
 
@@ -311,26 +312,6 @@ bool ag_http_validation_refuse(struct ag_req *r, struct ag_verr *e)
         return false;
     ag_http_validation_error(r, e);
     ag_verr_free(e);
-    return true;
-}
-
-bool ag_uuid_canon(const char *s, size_t len, char out[37])
-{
-    if (len != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return false;
-        } else if (c >= 'A' && c <= 'F') {
-            c = (char)(c - 'A' + 'a');
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-        out[i] = c;
-    }
-    out[36] = 0;
     return true;
 }
 

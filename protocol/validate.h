@@ -112,9 +112,6 @@ size_t ag_utf8_chars(const char *s, size_t n);
  * ["body", offset]. Nesting deeper than 256 levels is malformed. */
 json_t *ag_req_json(struct ag_req *r, struct ag_verr *e);
 
-/* True when s[0..len) is a UUID in 8-4-4-4-12 hex form (any case); writes it lowercased to out. */
-bool ag_uuid_canon(const char *s, size_t len, char out[37]);
-
 /* Reads path parameter `name` of r as a UUID into out (lowercase). A malformed one is answered with
  * 422 uuid_parsing at ["path", name] and false is returned. */
 bool ag_req_uuid_param(struct ag_req *r, const char *name, char out[37]);

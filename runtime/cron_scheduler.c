@@ -173,7 +173,7 @@ static void advance(struct firing *f)
         struct ag_cronexpr e;
         char err[200];
         const struct ag_tz *z = ag_tz_find(f->timezone);
-        int64_t now = (int64_t)(ag_clock_real_us() / 1000000);
+        int64_t now = (int64_t)ag_us_to_sec(ag_clock_real_us());
         int64_t next = z && ag_cronexpr_parse(f->schedule, strlen(f->schedule), &e, err, sizeof err)
                            ? ag_cronexpr_next(&e, z, now > f->slot ? now : f->slot)
                            : -1;
@@ -273,7 +273,7 @@ static void arm(uint64_t delay_ns)
 static void on_claimed(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_shard *s = sched.s;
-    uint64_t poll_ns = s ? (uint64_t)s->rt->cfg->crons.poll_ms * 1000000ull : 1000000000ull;
+    uint64_t poll_ns = s ? ag_ms_to_ns(s->rt->cfg->crons.poll_ms) : AG_NS_PER_SEC;
     sched.busy = false;
     if (q->status != AG_PG_OK || PQntuples(res) != 1) {
         if (q->status == AG_PG_SQL_ERROR)
@@ -290,7 +290,7 @@ static void on_claimed(struct ag_pg_query *q, PGresult *res)
     if (n >= BATCH) {
         delay = 0;
     } else if (!PQgetisnull(res, 0, 1)) {
-        double due = strtod(PQgetvalue(res, 0, 1), NULL) * 1e9;
+        double due = ag_sec_to_ns_f(strtod(PQgetvalue(res, 0, 1), NULL));
         if (due < (double)delay)
             delay = due > 0 ? (uint64_t)due : 0;
     }
@@ -313,7 +313,7 @@ static void on_tick(struct ag_timer *t)
     if (ag_pg_submit(s, &sched.q) == 0)
         sched.busy = true;
     else
-        arm((uint64_t)s->rt->cfg->crons.poll_ms * 1000000ull); /* no connection yet, or the queue is full */
+        arm(ag_ms_to_ns(s->rt->cfg->crons.poll_ms)); /* no connection yet, or the queue is full */
 }
 
 void ag_cron_scheduler_register(void)

@@ -13,11 +13,6 @@ struct ag_shard;
  * letters hash the same in either case, so an id in upper and lower case has one owner. */
 int ag_owner_shard(const char *id, size_t len, int nshards);
 
-/* Writes a random UUID4 (36 chars + NUL) into out. */
-void ag_uuid4(char out[37]);
-/* Writes a time-ordered UUID7 (RFC 9562: 48-bit Unix milliseconds, then a per-thread counter and
- * random bits), strictly increasing on the calling thread, so ids sort in creation order. */
-void ag_uuid7(char out[37]);
 /* Writes a random UUID4 whose owner shard is s (36 chars + NUL) into out. */
 void ag_owner_mint_thread_id(struct ag_shard *s, char out[37]);
 

@@ -8,11 +8,11 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "core/strmap.h"
 #include "core/timer.h"
-#include "net/obuf.h"
-#include "runtime/owner.h"
+#include "core/uuid.h"
 #include "runtime/run_internal.h"
 #include "runtime/run_modes.h"
 #include "runtime/tlog.h"
@@ -538,7 +538,7 @@ static void run_start(struct ag_run *run)
     ag_run__queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
     run->timer.cb = on_timeout;
-    uint64_t limit_ns = (uint64_t)ag_run__rs->cfg->runs.timeout_ms * 1000000ull;
+    uint64_t limit_ns = ag_ms_to_ns(ag_run__rs->cfg->runs.timeout_ms);
     ag_timer_arm(&ag_run__rs->s->timers, &run->timer, ag_run__rs->s->now_ns + limit_ns);
     struct ag_engine_host host = {
         .ud = run,

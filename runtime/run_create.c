@@ -11,7 +11,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
-#include "runtime/owner.h"
+#include "core/uuid.h"
 #include "runtime/run_internal.h"
 #include "runtime/tlog.h"
 
@@ -97,7 +97,7 @@ static void admitted(struct ag_run *run)
     } else if (run->spec.after_seconds > 0) {
         run->timer.cb = ag_run__on_delay;
         ag_timer_arm(&ag_run__rs->s->timers, &run->timer,
-                     ag_run__rs->s->now_ns + (uint64_t)(run->spec.after_seconds * 1e9));
+                     ag_run__rs->s->now_ns + (uint64_t)ag_sec_to_ns_f(run->spec.after_seconds));
     }
     ag_run__start_next(t);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "core/strmap.h"
 #include "core/timer.h"

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "runtime/run_internal.h"
 #include "runtime/sweep.h"
@@ -287,7 +288,7 @@ void ag_run__leases_start(struct ag_shard *s, const struct ag_config *cfg)
         .stmt = AG_SQL_RUN_LEASE,
         .batch = ag_run__boot_id,
         .arg2 = lease_text,
-        .interval_ns = (uint64_t)cfg->runs.lease_ms * 1000000ull / 3,
+        .interval_ns = ag_ms_to_ns(cfg->runs.lease_ms) / 3,
         .first_ns = 1, /* at once: runs a crashed process left behind end now, not a lease later */
         .done = leased,
     };

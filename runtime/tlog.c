@@ -11,7 +11,7 @@
 #include "core/shard.h"
 #include "core/strmap.h"
 #include "core/timer.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
 #include "runtime/tlog_internal.h"

@@ -7,7 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 #include "runtime/tlog_internal.h"
 
 /* Batches read from Postgres per replay statement. */

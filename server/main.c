@@ -27,7 +27,7 @@ static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
         if (!draining) {
             sig = sigwaitinfo(&set, NULL);
         } else {
-            struct timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000000};
+            struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(20 * AG_NS_PER_MS)};
             sig = sigtimedwait(&set, NULL, &ts);
         }
         if (sig > 0) {
@@ -35,7 +35,7 @@ static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
                 ag_log(AG_LOG_INFO, "msg=\"draining\" signal=%s timeout_ms=%u", sig == SIGINT ? "SIGINT" : "SIGTERM",
                        cfg->shutdown_timeout_ms);
                 draining = true;
-                deadline = ag_clock_mono_ns() + (uint64_t)cfg->shutdown_timeout_ms * 1000000u;
+                deadline = ag_clock_mono_ns() + ag_ms_to_ns(cfg->shutdown_timeout_ms);
                 ag_server_drain(srv);
             } else if (!stopped) {
                 ag_log(AG_LOG_WARN, "msg=\"second signal: stopping now\"");

@@ -160,7 +160,7 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
         if (json_is_string(end) && json_string_length(end) <= 64) {
             if (!ag_civil_parse_rfc3339(json_string_value(end), json_string_length(end), &cb->end_time))
                 refuse(e, &p, "end_time", "datetime_from_date_parsing", "Input should be a valid datetime", end);
-            else if (cb->end_time <= (int64_t)(ag_clock_real_us() / 1000000))
+            else if (cb->end_time <= (int64_t)ag_us_to_sec(ag_clock_real_us()))
                 refuse(e, &p, "end_time", "value_error", "Value error, end_time must be in the future", end);
         }
     }
@@ -218,7 +218,7 @@ static bool payload_valid(const json_t *payload, bool stateless)
 
 static int64_t now_s(void)
 {
-    return (int64_t)(ag_clock_real_us() / 1000000);
+    return (int64_t)ag_us_to_sec(ag_clock_real_us());
 }
 
 static const struct ag_tz *zone_or_utc(const char *name)

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "persist/pg.h"
@@ -30,10 +31,10 @@
 /* ttl_minutes is an integer column. */
 #define TTL_MAX_MINUTES 2147483647.0
 
-#define BUSY_PAUSE_NS (1000ull * 1000)
-#define BUSY_MAX_NS (10ull * 1000 * 1000 * 1000)
+#define BUSY_PAUSE_NS AG_NS_PER_MS
+#define BUSY_MAX_NS (10 * AG_NS_PER_SEC)
 
-#define SWEEP_INTERVAL_NS (5ull * 1000 * 1000 * 1000)
+#define SWEEP_INTERVAL_NS (5 * AG_NS_PER_SEC)
 #define SWEEP_BATCH "1000"
 #define SWEEP_BATCH_N 1000
 

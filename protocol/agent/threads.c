@@ -9,9 +9,11 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "core/timer.h"
+#include "core/uuid.h"
 #include "persist/pg.h"
 #include "protocol/agent/threads_batch.h"
 #include "protocol/dbq.h"
@@ -31,7 +33,7 @@
 /* ttl_minutes is an integer column. */
 #define TTL_MAX_MINUTES 2147483647.0
 
-#define SWEEP_INTERVAL_NS 1000000000ull
+#define SWEEP_INTERVAL_NS AG_NS_PER_SEC
 #define SWEEP_BATCH 1000
 #define SWEEP_BATCH_TEXT "1000"
 

@@ -7,7 +7,7 @@
 #include "core/clock.h"
 #include "core/common.h"
 #include "core/shard.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "runtime/tlog.h"

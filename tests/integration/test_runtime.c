@@ -37,7 +37,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shard.h"
-#include "net/obuf.h"
+#include "core/obuf.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
 #include "runtime/tlog.h"

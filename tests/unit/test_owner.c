@@ -6,6 +6,7 @@
 #include "check.h"
 #include "core/alloc.h"
 #include "core/shard.h"
+#include "core/uuid.h"
 #include "runtime/owner.h"
 #include "protocol/urlenc.h"
 

@@ -1,4 +1,4 @@
-#include "net/obuf.h"
+#include "core/obuf.h"
 
 #include "core/alloc.h"
 
