@@ -108,6 +108,9 @@ static inline char *ag_http_piece_data(struct ag_obuf *b)
 /* Writes piece b (from ag_http_piece_new) as the next piece: shared when the connection is on this
  * shard, its payload copied otherwise. */
 void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b);
+/* True once r's streamed answer has sent its head (ag_http_stream_start): an error can no longer be
+ * answered with a status, only by ending the stream. */
+bool ag_http_stream_started(const struct ag_req *r);
 /* A client still reading is waited for this long: see ag_http_stream_behind. */
 #define AG_HTTP_READER_GRACE_MS 1000
 /* For the producer of a stream: true while r's client is behind but reading: more than half of

@@ -160,6 +160,11 @@ void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
     conn_wrote(h, n);
 }
 
+bool ag_http_stream_started(const struct ag_req *r)
+{
+    return hr_of(r)->streaming;
+}
+
 bool ag_http_stream_behind(const struct ag_req *r)
 {
     const struct http_req *q = hr_of(r);

@@ -78,7 +78,7 @@ static void on_end(void *ud, enum ag_tlog_end why, const char *thread_id, const 
 {
     struct ag_req *r = ud;
     r->on_gone = NULL;
-    if (r->streaming) {
+    if (ag_http_stream_started(r)) {
         ag_http_stream_end(r); /* whatever the reason: a client resumes with since */
         return;
     }

@@ -37,6 +37,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "core/uuid.h"
 #include "core/obuf.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
@@ -60,26 +61,6 @@ static char assistant_id[64];
  * acceptable in a test, never in the server). */
 static PGconn *db;
 static sem_t finished;
-
-/* --- ids --- */
-
-static void random_id(char out[37])
-{
-    unsigned char b[16];
-    if (getrandom(b, sizeof b, 0) != sizeof b)
-        abort();
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-4%01x%02x-a%01x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3],
-             b[4], b[5], b[6] & 15, b[7], b[8] & 15, b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
-/* Checkpoint ids sort in the order they are made (the lifecycle reads a thread's latest by id). */
-static uint64_t cp_base_ms;
-static unsigned cp_seq;
-
-static void checkpoint_id(char out[37])
-{
-    snprintf(out, 37, "%08" PRIx64 "-%04" PRIx64 "-7000-8000-%012x", cp_base_ms >> 16, cp_base_ms & 0xffff, ++cp_seq);
-}
 
 /* --- the test's connection --- */
 
@@ -114,7 +95,7 @@ static const char *db_val_(int line, const char *sql, const char *const *params)
 /* A thread of the test's owner, stored. */
 static void thread_new(char out[37])
 {
-    random_id(out);
+    ag_uuid4(out);
     DB("INSERT INTO threads (thread_id, owner) VALUES ($1, '" OWNER "')", out);
 }
 
@@ -198,6 +179,17 @@ static struct ag_obuf *rec_encode(const char *event, const char *data, size_t le
 }
 
 static const struct ag_run_codec rec_codec = {.encode = rec_encode};
+
+/* v2 log events as "method\nDATA\nseq" (this test reads them from Postgres, not from these). */
+static struct ag_obuf *rec_tlog_event(uint64_t seq, const char *method, const char *ns, const char *data, size_t dlen,
+                                      uint64_t ts_ms)
+{
+    (void)ns;
+    (void)ts_ms;
+    return rec_encode(method, data, dlen, seq);
+}
+
+static const struct ag_tlog_codec rec_tlog_codec = {.event = rec_tlog_event};
 
 struct rec_sink {
     struct ag_run_sink k;
@@ -398,7 +390,7 @@ static void fake_emit(struct fake_run *f, enum ag_graph_ev_kind kind, const char
 static json_t *fake_checkpoint(struct fake_run *f, json_t *next, json_t *tasks)
 {
     const char *parent = f->cp_id[0] ? f->cp_id : json_string_value(json_object_get(f->from, "checkpoint_id"));
-    checkpoint_id(f->cp_id);
+    ag_uuid7(f->cp_id); /* sorts in creation order: the lifecycle reads a thread's latest by id */
     json_t *md = f->metadata ? json_deep_copy(f->metadata) : json_object();
     json_object_set_new(md, "source", json_string("loop"));
     json_object_set_new(md, "step", json_integer(f->step));
@@ -412,7 +404,7 @@ static json_t *fake_checkpoint(struct fake_run *f, json_t *next, json_t *tasks)
 static void fake_step(struct fake_run *f, const char *node, json_t *update)
 {
     f->step++;
-    random_id(f->task_id);
+    ag_uuid4(f->task_id);
     json_object_update(f->values, update);
     fake_emit(f, AG_GEV_UPDATES, node, json_pack("{s:o}", node, update));
     fake_emit(f, AG_GEV_VALUES, NULL, json_deep_copy(f->values));
@@ -424,7 +416,7 @@ static void fake_step(struct fake_run *f, const char *node, json_t *update)
 static void fake_interrupt(struct fake_run *f, const char *question)
 {
     f->step++;
-    random_id(f->task_id);
+    ag_uuid4(f->task_id);
     unsigned char b[16];
     if (getrandom(b, sizeof b, 0) != sizeof b)
         abort();
@@ -825,10 +817,10 @@ static bool case_refused(struct tcase *c)
     thread_new(c->tid[0]);
     run_create(a, "A", c->tid[0],
                &(struct run_opts){.input = "{\"n\":0}", .assistant = "rtest-no-such-assistant"});
-    random_id(c->tid[1]);
+    ag_uuid4(c->tid[1]);
     run_create(b, "B", c->tid[1], &(struct run_opts){.input = "{\"n\":0}"});
     thread_new(c->tid[2]);
-    random_id(c->keep[0]);
+    ag_uuid4(c->keep[0]);
     DB("INSERT INTO runs (run_id, thread_id, assistant_id, owner, status, claimed_by, lease_expires_at) "
        "VALUES ($1, $2, $3, '" OWNER "', 'running', 'rtest-elsewhere', now() + interval '1 hour')",
        c->keep[0], c->tid[2], assistant_id);
@@ -999,7 +991,7 @@ static bool case_lease(struct tcase *c)
     struct trun *l = &c->r[0];
     CASE_BEGIN(c);
     thread_new(c->tid[0]);
-    random_id(c->keep[0]);
+    ag_uuid4(c->keep[0]);
     DB("INSERT INTO runs (run_id, thread_id, assistant_id, owner, status, claimed_by, lease_expires_at) "
        "VALUES ($1, $2, $3, '" OWNER "', 'running', 'rtest-gone', now() - interval '1 second')",
        c->keep[0], c->tid[0], assistant_id);
@@ -1140,7 +1132,7 @@ static void drive(struct ag_timer *t)
 static int on_start(struct ag_shard *s)
 {
     ag_pg_start(s, &cfg);
-    ag_tlog_shard_init(s, &cfg);
+    ag_tlog_shard_init(s, &cfg, &rec_tlog_codec);
     ag_run_shard_init(s, &cfg, &rec_codec);
     ag_timer_init(&drive_timer, drive);
     ag_timer_arm(&s->timers, &drive_timer, s->now_ns);
@@ -1297,16 +1289,15 @@ int main(void)
     CHECK(child > 0 && waitpid(child, NULL, 0) == child);
     dead_gone.pid = child;
     dead_reused.pid = (long)getpid();
-    cp_base_ms = ag_clock_real_us() / 1000;
     char rnd[37];
-    random_id(rnd);
+    ag_uuid4(rnd);
     snprintf(db_name, sizeof db_name, "agentd_rtest_%ld_%.8s", (long)getpid(), rnd);
     snprintf(assistant_id, sizeof assistant_id, "rtest-assistant-%.8s", rnd);
     struct dead_proc *dead[] = {&dead_gone, &dead_reused};
     for (size_t i = 0; i < AG_ARRAY_LEN(dead); i++) {
-        random_id(dead[i]->boot);
-        random_id(dead[i]->thread);
-        random_id(dead[i]->run);
+        ag_uuid4(dead[i]->boot);
+        ag_uuid4(dead[i]->thread);
+        ag_uuid4(dead[i]->run);
     }
     if (admin(base, "CREATE DATABASE %s", db_name))
         return 1;
