@@ -1,0 +1,109 @@
+/* Module-private parts of the run engine (graph/engine.h), shared by its two files: engine.c (the
+ * superstep machine, checkpoints and the node API) and engine_start.c (starting a run from a checkpoint
+ * and a command, cancelling, freeing). */
+#ifndef AG_GRAPH_ENGINE_INTERNAL_H
+#define AG_GRAPH_ENGINE_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "core/timer.h"
+#include "graph/engine.h"
+
+#define DEFAULT_RECURSION_LIMIT 25
+
+enum task_st {
+    TS_NEW,         /* not started */
+    TS_RUNNING,     /* inside its node function */
+    TS_SLEEPING,    /* timer armed */
+    TS_PENDING,     /* the node finishes it from its own completion */
+    TS_DONE,        /* finished (or carried over finished from the checkpoint) */
+    TS_FAILED,      /* failed */
+    TS_INTERRUPTED, /* stopped at an interrupt */
+    TS_CANCELLED,   /* a sibling failed, or the run was cancelled */
+};
+
+struct ag_graph_task {
+    struct ag_graph_run *run;
+    const struct ag_graph_node *node; /* NULL for the __start__ task */
+    const char *name;
+    char id[37];
+    enum task_st st;
+    bool in_call;     /* its node function is on the stack */
+    bool interrupted; /* interrupt() returned NULL in this execution */
+    json_t *update;   /* normalized update once finished (NULL: none) */
+    char *error;
+    json_t *interrupts; /* [{id,value}] recorded in this execution */
+    json_t *resume;     /* answers, by interrupt index */
+    int ninterrupts;    /* interrupt() calls so far in this execution */
+    json_t *streamed;   /* ids of messages streamed as chunks (an object used as a set) */
+    json_t *chunk_meta; /* MESSAGE meta for chunks, built on first use */
+    struct ag_timer timer;
+    ag_graph_node_fn cont;
+    void *ud;
+    void (*ud_free)(void *);
+    int64_t slots[AG_GRAPH_TASK_SLOTS];
+};
+
+enum run_phase {
+    RP_STEP,      /* the tasks in r->tasks are to run next */
+    RP_WAITING,   /* tasks are running */
+    RP_STEP_DONE, /* all tasks of the step ended; apply them */
+    RP_ENDED,
+};
+
+struct ag_graph_run {
+    struct ag_graph_host h;
+    const struct ag_graph_def *g;
+    char *thread_id, *run_id;
+    json_t *config, *context, *metadata;
+    json_t *input;                /* the __start__ task's write, until applied */
+    json_t *values;               /* current state; never modified once shown (new object per step) */
+    json_t *ckpt;                 /* latest checkpoint emitted (or `from`); never modified */
+    int step;                     /* its step */
+    struct ag_graph_task **tasks; /* the tasks scheduled from ckpt, in name order */
+    size_t ntasks, npending;
+    json_t *ibefore, *iafter; /* arrays of names, or the string "*" */
+    bool skip_ibefore;        /* the first step of a continuing run goes past interrupt_before */
+    int limit, steps;
+    enum run_phase phase;
+    struct ag_timer yield; /* the next superstep, in a later turn, once the turn's work budget is spent */
+    bool driving;          /* inside drive() or a node call: task ends only count down */
+    int in_cb;             /* inside a host callback */
+};
+
+/* Runs r's supersteps until it waits on a task, spends the turn's work budget (then r->yield is armed)
+ * or ends. */
+void ag_graph__drive(struct ag_graph_run *r);
+/* r->yield's callback: the next superstep, in a later loop turn. */
+void ag_graph__on_yield_timer(struct ag_timer *tm);
+/* Sends an event of kind to the host; data and meta are stolen. */
+void ag_graph__emit(struct ag_graph_run *r, enum ag_graph_ev_kind kind, int step, const struct ag_graph_task *t,
+                    json_t *data, json_t *meta);
+/* True once r reported its outcome. */
+bool ag_graph__ended(const struct ag_graph_run *r);
+/* Reports r's outcome to the host once (interrupts is stolen). */
+void ag_graph__end_run(struct ag_graph_run *r, enum ag_graph_outcome outcome, json_t *interrupts, const char *error);
+
+/* A checkpoint's task entry (interrupts, result and resume are not stolen). */
+json_t *ag_graph__task_json(const char *id, const char *name, const char *error, json_t *interrupts, json_t *result,
+                            json_t *resume);
+/* A checkpoint; next and tasks are stolen, values is not. */
+json_t *ag_graph__checkpoint_json(const char *id, const char *parent, int step, const char *source, json_t *values,
+                                  json_t *next, json_t *tasks, const json_t *metadata);
+/* The id of checkpoint ckpt (NULL: none). */
+const char *ag_graph__ckpt_id(const json_t *ckpt);
+/* Schedules the tasks for names (sorted) from checkpoint id ckpt; see engine.c. */
+void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const char *ckpt, const json_t *carried,
+                        const json_t *resume_extra);
+/* Writes a checkpoint with next = names and emits it; see engine.c. */
+void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, const json_t *names, const json_t *carried,
+                                const json_t *resume_extra);
+/* The task named name in a checkpoint's tasks array, or NULL. */
+const json_t *ag_graph__find_task(const json_t *tasks, const char *name);
+/* Frees t's node state (its ud) if any. */
+void ag_graph__task_free_ud(struct ag_graph_task *t);
+/* Frees r's scheduled tasks. */
+void ag_graph__free_tasks(struct ag_graph_run *r);
+
+#endif

@@ -1,0 +1,403 @@
+/* Starting a run (from a checkpoint, an input or a command), cancelling and freeing it: the entry points of
+ * graph/engine.h around the superstep machine in engine.c. */
+#include "graph/engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/common.h"
+#include "core/shard.h"
+#include "core/timer.h"
+#include "graph/engine_internal.h"
+#include "graph/graph_internal.h"
+#include "graph/ids.h"
+
+/* --- starting --- */
+
+static bool is_hex32(const char *s)
+{
+    if (strlen(s) != 32) return false;
+    for (; *s; s++)
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f'))) return false;
+    return true;
+}
+
+static int check_filter(const struct ag_graph_def *g, const json_t *f, const char *what, char *err, size_t errlen)
+{
+    if (!f || json_is_null(f)) return 0;
+    if (json_is_string(f)) {
+        if (!strcmp(json_string_value(f), "*")) return 0;
+        snprintf(err, errlen, "%s must be \"*\" or a list of node names", what);
+        return -1;
+    }
+    if (!json_is_array(f)) {
+        snprintf(err, errlen, "%s must be \"*\" or a list of node names", what);
+        return -1;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(f, i, v)
+    {
+        if (!json_is_string(v) || !ag_graph__node(g, json_string_value(v))) {
+            snprintf(err, errlen, "%s names an unknown node: %.100s", what,
+                     json_is_string(v) ? json_string_value(v) : "(not a string)");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* command.update as a list of updates (an object, or [key, value] pairs, each its own write). */
+static json_t *command_updates(const json_t *u, char *err, size_t errlen)
+{
+    json_t *out = json_array();
+    if (json_is_object(u)) {
+        json_array_append(out, (json_t *)u);
+        return out;
+    }
+    if (json_is_array(u)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(u, i, p)
+        {
+            if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(json_array_get(p, 0))) {
+                snprintf(err, errlen, "command.update must be an object or a list of [key, value] pairs");
+                json_decref(out);
+                return NULL;
+            }
+            json_array_append_new(out,
+                                  json_pack("{s:O}", json_string_value(json_array_get(p, 0)), json_array_get(p, 1)));
+        }
+        return out;
+    }
+    snprintf(err, errlen, "command.update must be an object or a list of [key, value] pairs");
+    json_decref(out);
+    return NULL;
+}
+
+/* Maps command.resume onto the pending interrupts of from's tasks: name → [answer]. */
+static json_t *map_resume(const json_t *from, const json_t *resume, char *err, size_t errlen)
+{
+    const json_t *tasks = json_object_get(from, "tasks"), *next = json_object_get(from, "next");
+    json_t *pending = json_object(); /* interrupt id → task name */
+    size_t i, j;
+    json_t *t, *intr;
+    json_array_foreach(tasks, i, t)
+    {
+        const char *name = json_string_value(json_object_get(t, "name"));
+        bool in_next = false;
+        json_t *nv;
+        size_t k;
+        json_array_foreach(next, k, nv)
+        {
+            in_next |= name && json_is_string(nv) && !strcmp(json_string_value(nv), name);
+        }
+        if (!in_next) continue;
+        json_array_foreach(json_object_get(t, "interrupts"), j, intr)
+        {
+            const char *id = json_string_value(json_object_get(intr, "id"));
+            if (id) json_object_set_new(pending, id, json_string(name));
+        }
+    }
+    json_t *out = NULL;
+    if (!json_object_size(pending)) {
+        snprintf(err, errlen, "Cannot resume: the thread has no pending interrupt");
+        goto done;
+    }
+    bool by_id = json_is_object(resume) && json_object_size(resume) > 0;
+    const char *k;
+    json_t *v;
+    if (by_id) {
+        json_object_foreach((json_t *)resume, k, v)
+        {
+            by_id &= is_hex32(k);
+        }
+    }
+    out = json_object();
+    if (by_id) {
+        json_object_foreach((json_t *)resume, k, v)
+        {
+            const char *name = json_string_value(json_object_get(pending, k));
+            if (!name) {
+                snprintf(err, errlen, "Cannot resume: no pending interrupt has id %s", k);
+                json_decref(out);
+                out = NULL;
+                goto done;
+            }
+            json_t *a = json_object_get(out, name);
+            if (!a) json_object_set_new(out, name, a = json_array());
+            json_array_append(a, v);
+        }
+    } else if (json_object_size(pending) > 1) {
+        snprintf(err, errlen,
+                 "Cannot resume with one value: several interrupts are pending; resume with an object mapping "
+                 "interrupt ids to values");
+        json_decref(out);
+        out = NULL;
+    } else {
+        void *it = json_object_iter(pending);
+        json_object_set_new(out, json_string_value(json_object_iter_value(it)), json_pack("[O]", resume));
+    }
+done:
+    json_decref(pending);
+    return out;
+}
+
+const json_t *ag_graph_run_values(const struct ag_graph_run *r)
+{
+    return r->values;
+}
+
+/* Where a run without input starts: from's pending next plus goto, sorted; "__start__" stays when from
+ * is an input checkpoint whose input was never applied. */
+static json_t *continue_names(const struct ag_graph_def *g, const json_t *from, const json_t *goto_names)
+{
+    json_t *set = json_object();
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(from, "next"), i, v)
+    {
+        const char *n = json_string_value(v);
+        if (n && (ag_graph__node(g, n) || !strcmp(n, AG_GRAPH_START))) json_object_set_new(set, n, json_true());
+    }
+    json_array_foreach(goto_names, i, v)
+    {
+        if (strcmp(json_string_value(v), AG_GRAPH_END)) json_object_set_new(set, json_string_value(v), json_true());
+    }
+    json_t *names = ag_graph__sorted_names(set);
+    json_decref(set);
+    return names;
+}
+
+/* base with command.update applied (a new reference), or NULL with err. */
+static json_t *apply_command_update(const struct ag_graph_def *g, const json_t *base, const json_t *cupdate, char *err,
+                                    size_t errlen)
+{
+    json_t *list = command_updates(cupdate, err, errlen);
+    if (!list) return NULL;
+    size_t n = json_array_size(list), ok = 0;
+    json_t **ups = ag_calloc(n + 1, sizeof *ups);
+    while (ok < n && (ups[ok] = ag_graph__normalize(g, json_array_get(list, ok), err, errlen)))
+        ok++;
+    json_t *nv = ok == n ? ag_graph__apply(g, base, ups, n, err, errlen) : NULL;
+    for (size_t i = 0; i < ok; i++)
+        json_decref(ups[i]);
+    ag_free(ups);
+    json_decref(list);
+    return nv;
+}
+
+struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const struct ag_graph_run_params *p, char *err,
+                                        size_t errlen)
+{
+    const struct ag_graph_def *g = p->graph;
+    const json_t *cmd = p->command && !json_is_null(p->command) ? p->command : NULL;
+    const json_t *input = p->input && !json_is_null(p->input) ? p->input : NULL;
+    const json_t *from = p->from && !json_is_null(p->from) ? p->from : NULL;
+    if (!g || !g->compiled || !p->thread_id || !p->run_id || !h || !h->timers || !h->now_ns) {
+        snprintf(err, errlen, "invalid run parameters");
+        return NULL;
+    }
+    if (input && !json_is_object(input)) {
+        snprintf(err, errlen, "Invalid input: expected an object");
+        return NULL;
+    }
+    if (cmd && !json_is_object(cmd)) {
+        snprintf(err, errlen, "command must be an object");
+        return NULL;
+    }
+    if (check_filter(g, p->interrupt_before, "interrupt_before", err, errlen) < 0 ||
+        check_filter(g, p->interrupt_after, "interrupt_after", err, errlen) < 0)
+        return NULL;
+    if (from && (!json_is_object(json_object_get(from, "values")) || !ag_graph__ckpt_id(from))) {
+        snprintf(err, errlen, "invalid checkpoint to continue from");
+        return NULL;
+    }
+    const json_t *resume = cmd ? json_object_get(cmd, "resume") : NULL;
+    const json_t *cupdate = cmd ? json_object_get(cmd, "update") : NULL;
+    const json_t *cgoto = cmd ? json_object_get(cmd, "goto") : NULL;
+    if (cupdate && json_is_null(cupdate)) cupdate = NULL;
+    if (cgoto && json_is_null(cgoto)) cgoto = NULL;
+    if (input) resume = cupdate = cgoto = NULL; /* input wins, as the API accepts one or the other */
+    if (!input && !from && !cupdate && !cgoto) {
+        snprintf(err, errlen, "%s",
+                 resume ? "Cannot resume: the thread has no pending interrupt" : "Received no input for __start__");
+        return NULL;
+    }
+    json_t *resume_extra = NULL, *goto_names = NULL, *values = NULL;
+    if (resume && !(resume_extra = map_resume(from, resume, err, errlen))) return NULL;
+    if (cgoto) {
+        goto_names = json_is_array(cgoto) ? json_incref((json_t *)cgoto) : json_pack("[O]", cgoto);
+        size_t i;
+        json_t *v;
+        json_array_foreach(goto_names, i, v)
+        {
+            const char *n = json_string_value(v);
+            if (!n || (!ag_graph__node(g, n) && strcmp(n, AG_GRAPH_END))) {
+                snprintf(err, errlen, "command.goto names an unknown node: %.100s", n ? n : "(not a string)");
+                goto fail;
+            }
+        }
+    }
+    values = from ? json_incref(json_object_get(from, "values")) : ag_graph__defaults(g);
+    if (cupdate) {
+        json_t *nv = apply_command_update(g, values, cupdate, err, errlen);
+        if (!nv) goto fail;
+        json_decref(values);
+        values = nv;
+    }
+
+    struct ag_graph_run *r = ag_calloc(1, sizeof *r);
+    r->h = *h;
+    r->g = g;
+    r->thread_id = ag_strdup(p->thread_id);
+    r->run_id = ag_strdup(p->run_id);
+    r->config = p->config && !json_is_null(p->config) ? json_incref(p->config) : json_object();
+    r->context = p->context && !json_is_null(p->context) ? json_incref(p->context) : json_object();
+    r->metadata = json_is_object(p->metadata) ? json_incref(p->metadata) : json_object();
+    r->ibefore = p->interrupt_before && !json_is_null(p->interrupt_before) ? json_incref(p->interrupt_before) : NULL;
+    r->iafter = p->interrupt_after && !json_is_null(p->interrupt_after) ? json_incref(p->interrupt_after) : NULL;
+    r->limit = p->recursion_limit > 0 ? p->recursion_limit : DEFAULT_RECURSION_LIMIT;
+    r->values = values;
+    r->ckpt = from ? json_incref((json_t *)from) : NULL;
+    r->step = from ? (int)json_integer_value(json_object_get(from, "step")) : -2;
+    r->phase = RP_STEP;
+    ag_timer_init(&r->yield, ag_graph__on_yield_timer);
+    r->driving = true;
+    if (input) {
+        r->input = json_incref((json_t *)input);
+        json_t *start = json_pack("[s]", AG_GRAPH_START);
+        ag_graph__write_checkpoint(r, "input", start, NULL, NULL);
+        json_decref(start);
+    } else {
+        const json_t *carried = from ? json_object_get(from, "tasks") : NULL;
+        json_t *names = continue_names(g, from, goto_names);
+        const json_t *st = ag_graph__find_task(carried, AG_GRAPH_START);
+        if (st && json_object_get(st, "result") && !json_is_null(json_object_get(st, "result")))
+            r->input = json_incref(json_object_get(st, "result"));
+        r->skip_ibefore = true;
+        if (cupdate || goto_names) {
+            ag_graph__write_checkpoint(r, "update", names, carried, resume_extra);
+        } else {
+            ag_graph__emit(r, AG_GEV_VALUES, r->step, NULL, json_incref(r->values), NULL);
+            ag_graph__schedule(r, names, ag_graph__ckpt_id(r->ckpt), carried, resume_extra);
+        }
+        json_decref(names);
+    }
+    r->driving = false;
+    json_decref(resume_extra);
+    json_decref(goto_names);
+    ag_graph__drive(r);
+    return r;
+fail:
+    json_decref(resume_extra);
+    json_decref(goto_names);
+    json_decref(values);
+    return NULL;
+}
+
+void ag_graph_run_cancel(struct ag_graph_run *r)
+{
+    if (!r || ag_graph__ended(r)) return;
+    for (size_t i = 0; i < r->ntasks; i++) {
+        struct ag_graph_task *t = r->tasks[i];
+        ag_timer_cancel(r->h.timers, &t->timer);
+        if (!t->in_call) ag_graph__task_free_ud(t);
+        if (t->st == TS_NEW || t->st == TS_RUNNING || t->st == TS_SLEEPING || t->st == TS_PENDING) t->st = TS_CANCELLED;
+    }
+    ag_graph__end_run(r, AG_GRAPH_CANCELLED, NULL, NULL);
+}
+
+void ag_graph_run_free(struct ag_graph_run *r)
+{
+    if (!r) return;
+    AG_BUG_ON(r->in_cb);
+    ag_graph_run_cancel(r);
+    ag_timer_cancel(r->h.timers, &r->yield);
+    ag_graph__free_tasks(r);
+    json_decref(r->config);
+    json_decref(r->context);
+    json_decref(r->metadata);
+    json_decref(r->input);
+    json_decref(r->values);
+    json_decref(r->ckpt);
+    json_decref(r->ibefore);
+    json_decref(r->iafter);
+    ag_free(r->thread_id);
+    ag_free(r->run_id);
+    ag_free(r);
+}
+
+/* --- state updates outside a run --- */
+
+json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
+                              const json_t *values, const char *as_node, const json_t *config, const json_t *metadata,
+                              char *err, size_t errlen)
+{
+    if (!g || !g->compiled) {
+        snprintf(err, errlen, "invalid graph");
+        return NULL;
+    }
+    if (latest && json_is_null(latest)) latest = NULL;
+    if (values && json_is_null(values)) values = NULL;
+    if (values && !json_is_object(values)) {
+        snprintf(err, errlen, "values must be an object");
+        return NULL;
+    }
+    if (!as_node) {
+        const json_t *pnext = prev ? json_object_get(prev, "next") : NULL;
+        int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) : 0;
+        const char *src = latest ? json_string_value(json_object_get(latest, "source")) : NULL;
+        if (!latest || (src && !strcmp(src, "input")) || step < 0)
+            as_node = AG_GRAPH_START;
+        else if (json_array_size(pnext) == 1 && json_is_string(json_array_get(pnext, 0)))
+            as_node = json_string_value(json_array_get(pnext, 0));
+        else if (g->nnodes == 1)
+            as_node = g->nodes[0].name;
+        else {
+            snprintf(err, errlen, "Ambiguous update, specify as_node");
+            return NULL;
+        }
+    }
+    if (strcmp(as_node, AG_GRAPH_START) && !ag_graph__node(g, as_node)) {
+        snprintf(err, errlen, "Node %.100s does not exist", as_node);
+        return NULL;
+    }
+    json_t *base = latest && json_is_object(json_object_get(latest, "values"))
+                       ? json_incref(json_object_get(latest, "values"))
+                       : ag_graph__defaults(g);
+    json_t *nv = NULL;
+    if (values) {
+        json_t *u = ag_graph__normalize(g, values, err, errlen);
+        nv = u ? ag_graph__apply(g, base, &u, 1, err, errlen) : NULL;
+        json_decref(u);
+        json_decref(base);
+        if (!nv) return NULL;
+    } else {
+        nv = base;
+    }
+    json_t *set = json_object();
+    if (ag_graph__successors(g, as_node, nv, config, set, err, errlen) < 0) {
+        json_decref(set);
+        json_decref(nv);
+        return NULL;
+    }
+    json_t *names = ag_graph__sorted_names(set);
+    json_decref(set);
+    int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
+    char id[37], tid[37];
+    ag_graph_checkpoint_id(step, id);
+    json_t *tasks = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v)
+    {
+        ag_graph_make_task_id(id, json_string_value(v), tid);
+        json_array_append_new(tasks, ag_graph__task_json(tid, json_string_value(v), NULL, NULL, NULL, NULL));
+    }
+    json_t *ck = ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names,
+                                           tasks, metadata);
+    json_decref(nv);
+    return ck;
+}
