@@ -17,7 +17,7 @@ uint64_t ag_clock_real_us(void)
     return (uint64_t)ts.tv_sec * AG_US_PER_SEC + ag_ns_to_us((uint64_t)ts.tv_nsec);
 }
 
-void ag_clock_http_date(int64_t t, char out[30])
+void ag_clock_imf_fixdate(int64_t t, char out[30])
 {
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

@@ -130,11 +130,11 @@ void ag_shard_activity_end(struct ag_shard *s)
     }
 }
 
-/* A turn that took longer than limits.stall_report_ms is counted, and logged (rate-limited) with what
+/* A turn that took longer than stall_report_ms is counted, and logged (rate-limited) with what
  * ran longest in it, so a node or a handler that holds the shard can be named. */
 static void report_stall(struct ag_shard *s)
 {
-    uint32_t limit_ms = s->rt->cfg->limits.stall_report_ms;
+    uint32_t limit_ms = s->rt->loop.stall_report_ms;
     uint64_t end = ag_clock_mono_ns();
     uint64_t took = end - s->now_ns;
     if (limit_ms && took > ag_ms_to_ns(limit_ms)) {
@@ -381,7 +381,7 @@ static void run_loop(struct ag_shard *s)
     const struct ag_shard_hooks *h = &s->rt->hooks;
     uint64_t stop_since = 0;
     s->now_ns = ag_clock_mono_ns();
-    const uint32_t work_per_turn = s->rt->cfg->runs.work_per_turn;
+    const uint32_t work_per_turn = s->rt->loop.work_per_turn;
     for (;;) {
         s->more_work = false;
         s->work_left = work_per_turn;
@@ -462,13 +462,13 @@ static void *shard_main(void *arg)
     return NULL;
 }
 
-int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nshards, const int *cpus, int ncpus,
+int ag_runtime_start(struct ag_runtime *rt, const struct ag_loop_config *loop, int nshards, const int *cpus, int ncpus,
                      const struct ag_shard_hooks *hooks, void *user)
 {
     memset(rt, 0, sizeof *rt);
     rt->user = user;
     rt->nshards = nshards;
-    rt->cfg = cfg;
+    rt->loop = *loop;
     if (hooks)
         rt->hooks = *hooks;
     int r = io_uring_queue_init(64, &rt->ctrl, 0);

@@ -8,7 +8,7 @@
  *                                                 it stops early once the work budget is spent)
  *   5. flush: the app's hook (socket writes), the stall report, cross-shard wake-ups, the log write
  *   6. one submit-and-wait, then cache `now`.
- * The work budget (ag_shard_spend; sized by cfg runs.work_per_turn) is refilled at the start of every turn.
+ * The work budget (ag_shard_spend; sized by work_per_turn) is refilled at the start of every turn.
  *
  * Completions are dispatched by the op kind in the top byte of user_data; the upper layers register a
  * handler per kind before the runtime starts. user_data = kind:8 | generation:24 | index:32, so a late
@@ -23,7 +23,6 @@
 #include <stdint.h>
 
 #include "core/common.h"
-#include "core/config.h"
 #include "core/spsc.h"
 #include "core/stats.h"
 #include "core/timer.h"
@@ -119,7 +118,7 @@ struct ag_shard {
     uint64_t *wake_pending; /* bitmap of shards we queued messages for this turn */
     uint64_t *room_pending; /* bitmap of shards whose full data lane to us we took messages from */
     unsigned log_inflight;
-    /* Budgeted work this turn may still do: cfg runs.work_per_turn at the start of every turn, spent by the
+    /* Budgeted work this turn may still do: rt->loop.work_per_turn at the start of every turn, spent by the
      * upper layers (ag_shard_spend); once 0, they yield to the next turn and the timer phase stops early. */
     uint32_t work_left;
     struct ag_shard_activity act;
@@ -142,9 +141,16 @@ enum ag_lane { AG_LANE_CTRL = 0, AG_LANE_DATA = 1, AG_LANES = 2 };
 #define AG_XQ_CTRL_SLOTS 4096 /* control messages queued from one shard to another; beyond: -EAGAIN */
 #define AG_XQ_DATA_SLOTS 4096 /* data messages queued from one shard to another; beyond: -EAGAIN */
 
+/* How every shard's loop runs (set at start, read-only afterwards). */
+struct ag_loop_config {
+    uint32_t stall_report_ms; /* a loop turn longer than this is logged (warn) with what ran; 0: never */
+    uint32_t work_per_turn;   /* budgeted work (events, node calls, supersteps) a shard does per loop turn;
+                               * beyond: the upper layers yield to the next turn */
+};
+
 struct ag_runtime {
     int nshards;
-    const struct ag_config *cfg;
+    struct ag_loop_config loop;
     struct ag_shard_hooks hooks;
     void *user;
     struct ag_shard **shards;
@@ -162,7 +168,7 @@ struct ag_runtime {
 /* Creates the shards' threads and rings and runs hooks.on_start on each. Returns 0 when every shard
  * runs, or -1 (everything is torn down again). `user` is stored in rt->user for the hooks. cpus lists the CPUs to pin to (ncpus may be less than
  * nshards; shards are pinned only when each can have a CPU of its own). */
-int ag_runtime_start(struct ag_runtime *rt, const struct ag_config *cfg, int nshards, const int *cpus, int ncpus,
+int ag_runtime_start(struct ag_runtime *rt, const struct ag_loop_config *loop, int nshards, const int *cpus, int ncpus,
                      const struct ag_shard_hooks *hooks, void *user);
 /* From the main thread: ask every shard to drain (stop accepting, finish in-flight work, exit). */
 void ag_runtime_drain(struct ag_runtime *rt);

@@ -129,7 +129,7 @@ struct bshard {
 
 enum { PH_WARMUP = 0, PH_MEASURE = 1, PH_STOP = 2 };
 
-static struct ag_config cfg;
+static struct ag_pg_config cfg = AG_PG_CONFIG_DEFAULT;
 static struct bshard *bshards;
 static int nshards = 2;
 static _Atomic int phase = PH_WARMUP;
@@ -535,10 +535,9 @@ int main(int argc, char **argv)
     }
     ag_migrate_start(url);
 
-    cfg.database_url = (char *)url;
-    cfg.db_connections_per_shard = (uint32_t)conns;
-    cfg.db_queue_max = (uint32_t)queue_max;
-    cfg.shards = nshards;
+    cfg.url = (char *)url;
+    cfg.connections_per_shard = (uint32_t)conns;
+    cfg.queue_max = (uint32_t)queue_max;
 
     bshards = ag_calloc((size_t)nshards, sizeof *bshards);
     uint32_t slot = 0;
@@ -558,7 +557,7 @@ int main(int argc, char **argv)
     struct ag_shard_hooks hooks = {
         .on_start = on_start, .on_flush = ag_pg_flush, .is_idle = is_idle, .on_exit = on_exit_hook};
     struct ag_runtime rt;
-    if (ag_runtime_start(&rt, &cfg, nshards, cpus, ncpus, &hooks, NULL) != 0) {
+    if (ag_runtime_start(&rt, &(struct ag_loop_config){0}, nshards, cpus, ncpus, &hooks, NULL) != 0) {
         fprintf(stderr, "pg_insert_bench: the runtime did not start\n");
         ag_migrate_stop();
         return 1;

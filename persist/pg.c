@@ -67,7 +67,7 @@ struct pg_conn {
 
 struct pg_shard {
     struct ag_shard *s;
-    const struct ag_config *cfg;
+    const struct ag_pg_config *cfg;
     struct pg_conn *conns;
     uint32_t nconns;
     struct qlist reads, writes, solo; /* submitted, not yet sent */
@@ -282,7 +282,7 @@ static void conn_start(struct pg_conn *c)
     /* Every session renders timestamps as ISO 8601 in UTC ("...+00:00"), as LangGraph Platform does;
      * to_json() output goes to clients as is. */
     static const char *const keys[] = {"dbname", "options", "application_name", NULL};
-    const char *vals[] = {c->ps->cfg->database_url, "-c TimeZone=UTC -c DateStyle=ISO", "agentd", NULL};
+    const char *vals[] = {c->ps->cfg->url, "-c TimeZone=UTC -c DateStyle=ISO", "agentd", NULL};
     c->pg = PQconnectStartParams(keys, vals, 1);
     if (!c->pg) {
         conn_lost(c, "out of memory");
@@ -646,15 +646,15 @@ void ag_pg_register(void)
     ag_shard_register_op(AG_OP_PG_WRITE, on_write_cqe);
 }
 
-void ag_pg_start(struct ag_shard *s, const struct ag_config *cfg)
+void ag_pg_start(struct ag_shard *s, const struct ag_pg_config *cfg)
 {
-    if (!cfg->database_url || !*cfg->database_url)
+    if (!cfg->url || !*cfg->url)
         return;
     struct pg_shard *ps = ag_calloc(1, sizeof *ps);
     ps->s = s;
     ps->cfg = cfg;
-    ps->nconns = cfg->db_connections_per_shard;
-    ps->max_queue = cfg->db_queue_max;
+    ps->nconns = cfg->connections_per_shard;
+    ps->max_queue = cfg->queue_max;
     ps->conns = ag_calloc(ps->nconns, sizeof *ps->conns);
     for (uint32_t i = 0; i < ps->nconns; i++) {
         struct pg_conn *c = &ps->conns[i];
@@ -665,6 +665,11 @@ void ag_pg_start(struct ag_shard *s, const struct ag_config *cfg)
         conn_schedule(c, 0);
     }
     s->pg = ps;
+}
+
+bool ag_pg_configured(const struct ag_shard *s)
+{
+    return s->pg != NULL;
 }
 
 bool ag_pg_up(struct ag_shard *s)

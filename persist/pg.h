@@ -19,8 +19,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/config.h"
 #include "core/shard.h"
+
+/* The database a server uses (read-only while the shards run; the strings are the caller's). */
+struct ag_pg_config {
+    char *url;                      /* a libpq connection string; NULL or "": no database */
+    uint32_t connections_per_shard; /* Postgres connections each shard keeps */
+    uint32_t queue_max;             /* queries queued or in flight per shard; beyond: -EAGAIN (503) */
+};
+#define AG_PG_CONFIG_DEFAULT {.url = NULL, .connections_per_shard = 2, .queue_max = 4096}
 
 enum ag_sql {
 #define AG_SQL(id, text) AG_SQL_##id,
@@ -68,9 +75,12 @@ struct ag_pg_query {
 
 /* Main thread, before the runtime starts: the op handlers. */
 void ag_pg_register(void);
-/* Shard thread (on_start): opens cfg->db_connections_per_shard connections once the schema is ready
- * (ag_migrate_ready). Without a database_url, persistence stays off and ag_pg_submit answers -ENOTCONN. */
-void ag_pg_start(struct ag_shard *s, const struct ag_config *cfg);
+/* Shard thread (on_start): opens cfg->connections_per_shard connections once the schema is ready
+ * (ag_migrate_ready). Without a url, persistence stays off and ag_pg_submit answers -ENOTCONN. cfg must
+ * outlive the shard. */
+void ag_pg_start(struct ag_shard *s, const struct ag_pg_config *cfg);
+/* True when s was started with a database (whether or not a connection is up now). */
+bool ag_pg_configured(const struct ag_shard *s);
 /* Loop phase 5: sends what was submitted this turn. */
 void ag_pg_flush(struct ag_shard *s);
 /* Queues q. Returns 0 (the callback will run, possibly with an error status), -EAGAIN when the

@@ -29,10 +29,10 @@ size_t ag_http_conn_size(void)
 
 /* --- per-shard state --- */
 
-void ag_http_shard_init(struct ag_shard *s, const struct ag_config *cfg)
+void ag_http_shard_init(struct ag_shard *s, const struct ag_http_limits *lim)
 {
     struct http_shard *hs = ag_calloc(1, sizeof *hs);
-    hs->cfg = cfg;
+    hs->lim = lim;
     if (getrandom(&hs->id_seed, sizeof hs->id_seed, 0) != sizeof hs->id_seed)
         hs->id_seed = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull;
     hs->id_seed ^= (uint64_t)s->id << 56;
@@ -116,7 +116,7 @@ static void arm_timer(struct http_conn *h, uint32_t ms)
 {
     struct ag_shard *s = h->conn->shard;
     h->conn->timer.cb = on_timer;
-    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)ms * 1000000u);
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + ag_ms_to_ns(ms));
 }
 
 static void reset_request(struct http_conn *h)
@@ -232,7 +232,7 @@ void ag_http__finish(struct http_conn *h)
         return;
     /* Idle from now, or from the last byte sent if the answer is still going out (on_timer); this
      * also bounds a closing connection whose client does not read its answer. */
-    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
+    arm_timer(h, hs_of(c->shard)->lim->idle_timeout_ms);
     if (!keep) {
         ag_conn_close(c, h->close_after ? AG_CLOSE_AFTER_SEND : AG_CLOSE_LINGER);
         return;
@@ -362,9 +362,9 @@ static void on_timer(struct ag_timer *t)
     struct ag_conn *c = AG_CONTAINER_OF(t, struct ag_conn, timer);
     struct http_conn *h = hc_of(c);
     struct ag_shard *s = c->shard;
-    const struct ag_limits *l = &hs_of(s)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(s)->lim;
     if (h->state == H_BODY) {
-        uint64_t deadline = c->recv_ns + (uint64_t)l->idle_timeout_ms * 1000000u;
+        uint64_t deadline = c->recv_ns + ag_ms_to_ns(l->idle_timeout_ms);
         if (deadline > s->now_ns) {
             ag_timer_arm(&s->timers, &c->timer, deadline);
             return;
@@ -374,7 +374,7 @@ static void on_timer(struct ag_timer *t)
         respond_early(h, 408, "request not received in time", NULL);
         return;
     }
-    uint64_t deadline = c->sent_ns + (uint64_t)(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms) * 1000000u;
+    uint64_t deadline = c->sent_ns + ag_ms_to_ns(c->out_bytes ? l->send_timeout_ms : l->idle_timeout_ms);
     if (deadline > s->now_ns) {
         ag_timer_arm(&s->timers, &c->timer, deadline);
         return;
@@ -401,7 +401,7 @@ static int stop_with(struct http_conn *h, int status, const char *msg)
 
 static int check_head(struct http_conn *h, const char *at, size_t len)
 {
-    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(h->conn->shard)->lim;
     if ((size_t)(at + len - h->win) > l->max_header_bytes)
         return stop_with(h, 431, "request head too large");
     return 0;
@@ -411,7 +411,7 @@ static int cb_message_begin(llhttp_t *p)
 {
     struct http_conn *h = hc_from(p);
     h->state = H_HEAD;
-    arm_timer(h, hs_of(h->conn->shard)->cfg->limits.header_timeout_ms);
+    arm_timer(h, hs_of(h->conn->shard)->lim->header_timeout_ms);
     return 0;
 }
 
@@ -491,7 +491,7 @@ static int cb_headers_complete(llhttp_t *p)
 {
     struct http_conn *h = hc_from(p);
     struct ag_conn *c = h->conn;
-    const struct ag_limits *l = &hs_of(c->shard)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(c->shard)->lim;
     if (p->http_major != 1)
         return stop_with(h, 400, "unsupported HTTP version");
     h->state = H_BODY;
@@ -518,7 +518,7 @@ static int cb_headers_complete(llhttp_t *p)
 static int cb_chunk_header(llhttp_t *p)
 {
     struct http_conn *h = hc_from(p);
-    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(h->conn->shard)->lim;
     if (p->content_length > l->max_body_bytes - h->body_len)
         return stop_with(h, 413, "request body too large");
     h->nchunks++;
@@ -530,7 +530,7 @@ static int cb_chunk_header(llhttp_t *p)
 static int cb_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *h = hc_from(p);
-    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(h->conn->shard)->lim;
     if (h->body_len + len > l->max_body_bytes)
         return stop_with(h, 413, "request body too large");
     if (h->chunked) {
@@ -578,7 +578,7 @@ static void on_open(struct ag_conn *c)
         respond_early(h, 503, "too many connections", "1");
         return;
     }
-    arm_timer(h, hs_of(c->shard)->cfg->limits.idle_timeout_ms);
+    arm_timer(h, hs_of(c->shard)->lim->idle_timeout_ms);
 }
 
 /* Every byte of a request counts against a limit, checked as the parser reads them (h->raw): the
@@ -588,7 +588,7 @@ static void on_open(struct ag_conn *c)
  * chunk (400, or 431 in the trailers). Returns false after answering. */
 static bool within_limits(struct http_conn *h)
 {
-    const struct ag_limits *l = &hs_of(h->conn->shard)->cfg->limits;
+    const struct ag_http_limits *l = hs_of(h->conn->shard)->lim;
     if (h->state == H_IDLE || h->state == H_HEAD) {
         if (h->raw <= l->max_header_bytes)
             return true;
@@ -658,7 +658,7 @@ static size_t on_data(struct ag_conn *c, char *data, size_t len)
             if (h->head_end) {
                 h->fed = (size_t)(pos - win);
                 h->head_len = (uint32_t)AG_MIN(h->raw, UINT32_MAX);
-                if (h->head_len > hs_of(c->shard)->cfg->limits.max_header_bytes) {
+                if (h->head_len > hs_of(c->shard)->lim->max_header_bytes) {
                     respond_early(h, 431, "request head too large", NULL);
                     break;
                 }

@@ -12,10 +12,9 @@
 #include <stdint.h>
 
 #include "core/common.h"
-#include "core/config.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "net/conn.h"
-#include "core/obuf.h"
 
 /* A request as its handler sees it. It lives inside its connection's state, next to the fields only
  * protocol/http*.c use; a handler reads it through this pointer, never a copy, until it calls
@@ -33,8 +32,27 @@ struct ag_req {
     void *stream_ud;                   /* the handler's, for on_gone */
 };
 
-/* Installs the limits and per-shard state; call from each shard's on_start before ag_net_start. */
-void ag_http_shard_init(struct ag_shard *s, const struct ag_config *cfg);
+/* What one connection may take (read-only while the shards run). */
+struct ag_http_limits {
+    uint32_t max_header_bytes;     /* request line + headers; beyond: 431 */
+    uint64_t max_body_bytes;       /* request body; beyond: 413 */
+    uint32_t idle_timeout_ms;      /* keep-alive connection with no request in progress and nothing left to send */
+    uint32_t header_timeout_ms;    /* from a request's first byte to its complete head; beyond: 408 */
+    uint32_t stream_backlog_bytes; /* output queued for a streaming client that does not read; beyond: cut off */
+    uint32_t send_timeout_ms;      /* a connection with output pending that could send no byte for this
+                                    * long is closed (it is not idle while it has output to send) */
+};
+#define AG_HTTP_LIMITS_DEFAULT                                                                                         \
+    {.max_header_bytes = 16384,                                                                                        \
+     .max_body_bytes = 10u << 20,                                                                                      \
+     .idle_timeout_ms = 60000,                                                                                         \
+     .header_timeout_ms = 10000,                                                                                       \
+     .stream_backlog_bytes = 4u << 20,                                                                                 \
+     .send_timeout_ms = 120000}
+
+/* Installs the limits (borrowed for the shard's life) and per-shard state; call from each shard's
+ * on_start before ag_net_start. */
+void ag_http_shard_init(struct ag_shard *s, const struct ag_http_limits *lim);
 /* Frees the per-shard state; from the shard's on_exit, once its connections are gone. */
 void ag_http_shard_exit(struct ag_shard *s);
 /* The net handler for HTTP connections, and its per-connection state size. */

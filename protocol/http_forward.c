@@ -241,7 +241,7 @@ void ag_http__x_head(struct http_req *q, const char *content_type)
 void ag_http__x_data(struct http_req *q, const char *p, size_t n)
 {
     uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed) + n;
-    if (unread <= hs_of(q->pub.shard)->cfg->limits.stream_backlog_bytes) {
+    if (unread <= hs_of(q->pub.shard)->lim->stream_backlog_bytes) {
         xq_push(q, XP_DATA, p, n);
         return;
     }

@@ -28,7 +28,6 @@
 
 #include "core/buf.h"
 #include "core/common.h"
-#include "core/config.h"
 #include "core/shard.h"
 #include "net/conn.h"
 #include "protocol/http.h"
@@ -121,7 +120,7 @@ struct http_req {
 
 /* The module's state on one shard (ag_shard.app). */
 struct http_shard {
-    const struct ag_config *cfg;
+    const struct ag_http_limits *lim;
     uint64_t id_seed, id_counter;
     int64_t date_sec;
     char date[30];

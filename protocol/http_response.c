@@ -56,7 +56,7 @@ static const char *http_date(struct http_shard *hs)
     int64_t now = (int64_t)time(NULL);
     if (now != hs->date_sec) {
         hs->date_sec = now;
-        ag_clock_http_date(now, hs->date);
+        ag_clock_imf_fixdate(now, hs->date);
     }
     return hs->date;
 }

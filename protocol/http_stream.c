@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "net/conn.h"
@@ -20,7 +21,7 @@ static void arm_heartbeat(struct http_conn *h)
 {
     struct ag_shard *s = h->conn->shard;
     h->conn->timer.cb = on_heartbeat;
-    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + (uint64_t)h->hb_ms * 1000000u);
+    ag_timer_arm(&s->timers, &h->conn->timer, s->now_ns + ag_ms_to_ns(h->hb_ms));
 }
 
 /* A client whose backlog grew past the limit is cut off: it reconnects and resumes from its last event
@@ -47,7 +48,7 @@ static void conn_wrote(struct http_conn *h, size_t n)
 {
     struct ag_conn *c = h->conn;
     h->req.resp_bytes += n;
-    if (c->out_bytes > hs_of(c->shard)->cfg->limits.stream_backlog_bytes) {
+    if (c->out_bytes > hs_of(c->shard)->lim->stream_backlog_bytes) {
         ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.pub.id_len,
                h->req.pub.id, (unsigned long long)c->out_bytes);
         ag_conn_close(c, AG_CLOSE_NOW);
@@ -173,9 +174,9 @@ bool ag_http_stream_behind(const struct ag_req *r)
     const struct ag_conn *c = q->conn;
     if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
         return false;
-    const struct ag_config *cfg = hs_of(c->shard)->cfg;
-    return c->out_bytes > cfg->limits.stream_backlog_bytes / 2 && c->sent_ns &&
-           c->shard->now_ns - c->sent_ns < (uint64_t)AG_HTTP_READER_GRACE_MS * 1000000u;
+    const struct ag_http_limits *l = hs_of(c->shard)->lim;
+    return c->out_bytes > l->stream_backlog_bytes / 2 && c->sent_ns &&
+           c->shard->now_ns - c->sent_ns < ag_ms_to_ns(AG_HTTP_READER_GRACE_MS);
 }
 
 static void stream_end_task(struct ag_task *t)

@@ -9,14 +9,14 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
-#include "core/cronexpr.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "core/timer.h"
 #include "core/tz.h"
 #include "persist/pg.h"
-#include "runtime/run.h"
+#include "runtime/cronexpr.h"
 #include "runtime/owner.h"
+#include "runtime/run.h"
 #include "runtime/run_spec.h"
 
 #define BATCH 100
@@ -51,6 +51,7 @@ struct firing {
  * after the exit hook (see runtime/sweep.h). */
 struct sched {
     struct ag_shard *s; /* NULL when not running */
+    const struct ag_cron_config *cfg;
     struct ag_timer timer;
     struct ag_pg_query q;
     bool busy;          /* q submitted */
@@ -273,7 +274,7 @@ static void arm(uint64_t delay_ns)
 static void on_claimed(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_shard *s = sched.s;
-    uint64_t poll_ns = s ? ag_ms_to_ns(s->rt->cfg->crons.poll_ms) : AG_NS_PER_SEC;
+    uint64_t poll_ns = s ? ag_ms_to_ns(sched.cfg->poll_ms) : AG_NS_PER_SEC;
     sched.busy = false;
     if (q->status != AG_PG_OK || PQntuples(res) != 1) {
         if (q->status == AG_PG_SQL_ERROR)
@@ -313,7 +314,7 @@ static void on_tick(struct ag_timer *t)
     if (ag_pg_submit(s, &sched.q) == 0)
         sched.busy = true;
     else
-        arm(ag_ms_to_ns(s->rt->cfg->crons.poll_ms)); /* no connection yet, or the queue is full */
+        arm(ag_ms_to_ns(sched.cfg->poll_ms)); /* no connection yet, or the queue is full */
 }
 
 void ag_cron_scheduler_register(void)
@@ -322,14 +323,14 @@ void ag_cron_scheduler_register(void)
     ag_shard_register_msg(MSG_CRON_DONE, on_msg_done);
 }
 
-void ag_cron_scheduler_start(struct ag_shard *s)
+void ag_cron_scheduler_start(struct ag_shard *s, const struct ag_cron_config *cfg)
 {
-    const struct ag_config *cfg = s->rt->cfg;
-    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
+    if (s->id != 0 || !ag_pg_configured(s))
         return;
     memset(&sched, 0, sizeof sched);
     sched.s = s;
-    snprintf(sched.claim_ms, sizeof sched.claim_ms, "%u", cfg->crons.claim_ms);
+    sched.cfg = cfg;
+    snprintf(sched.claim_ms, sizeof sched.claim_ms, "%u", cfg->claim_ms);
     ag_timer_init(&sched.timer, on_tick);
     arm(1); /* at once: what fell due while no agentd ran fires now */
 }

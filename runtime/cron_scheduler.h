@@ -19,8 +19,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ag_shard;
+
+/* How the scheduler ticks (read-only while the shards run). */
+struct ag_cron_config {
+    uint32_t poll_ms;  /* the longest pause between two looks for due crons (sooner when one is due) */
+    uint32_t claim_ms; /* how long a process's claim on a due cron lasts before another may fire it */
+};
+#define AG_CRON_CONFIG_DEFAULT {.poll_ms = 1000, .claim_ms = 60000}
 
 struct ag_run_spec;
 /* What a firing's run creation answered: 200 and the Run, or the status and error body a client would
@@ -35,8 +43,8 @@ void ag_cron_scheduler_set_create(ag_cron_create_fn create);
 /* Main thread, before the runtime starts: the cross-shard message handlers. */
 void ag_cron_scheduler_register(void);
 /* Per-shard start (after ag_pg_start): on shard 0 of a server with a database, arms the first tick
- * (at once); elsewhere nothing. */
-void ag_cron_scheduler_start(struct ag_shard *s);
+ * (at once); elsewhere nothing. cfg must outlive the shard. */
+void ag_cron_scheduler_start(struct ag_shard *s, const struct ag_cron_config *cfg);
 /* While draining: true when no firing is in flight (no new tick starts once draining). */
 bool ag_cron_scheduler_idle(struct ag_shard *s);
 /* Per-shard exit: disarms the tick on shard 0. */

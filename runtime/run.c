@@ -59,7 +59,7 @@ char *ag_run__dumps(const json_t *v)
 
 uint32_t ag_run_heartbeat_ms(void)
 {
-    return ag_run__rs->cfg->runs.heartbeat_ms;
+    return ag_run__rs->lim->heartbeat_ms;
 }
 
 /* --- thread runtime entries --- */
@@ -218,7 +218,7 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
     uint64_t id = run->next_id++;
     struct ag_obuf *b = ag_run__rs->codec->encode(event, data, dlen, id); /* once, for every sink */
     if (run->nev == run->evcap) {
-        uint32_t max = ag_run__rs->cfg->runs.events_max;
+        uint32_t max = ag_run__rs->lim->events_max;
         if (run->nev >= max) { /* bounded: the oldest event goes */
             run->ev_bytes -= sizeof *run->ev[0] + run->ev[0]->cap;
             ag_obuf_unref(run->ev[0]);
@@ -538,7 +538,7 @@ static void run_start(struct ag_run *run)
     ag_run__queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
     run->timer.cb = on_timeout;
-    uint64_t limit_ns = ag_ms_to_ns(ag_run__rs->cfg->runs.timeout_ms);
+    uint64_t limit_ns = ag_ms_to_ns(ag_run__rs->lim->timeout_ms);
     ag_timer_arm(&ag_run__rs->s->timers, &run->timer, ag_run__rs->s->now_ns + limit_ns);
     struct ag_engine_host host = {
         .ud = run,
@@ -625,15 +625,15 @@ void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool roll
 
 /* --- shard set-up --- */
 
-void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_run_codec *codec)
+void ag_run_shard_init(struct ag_shard *s, const struct ag_run_limits *lim, const struct ag_run_codec *codec)
 {
     ag_run__boot_id_init();
     ag_run__rs = ag_calloc(1, sizeof *ag_run__rs);
     ag_run__rs->s = s;
-    ag_run__rs->cfg = cfg;
+    ag_run__rs->lim = lim;
     ag_run__rs->codec = codec;
     ag_run__recent_init();
-    ag_run__leases_start(s, cfg);
+    ag_run__leases_start(s, lim);
 }
 
 static void cancel_all(void)

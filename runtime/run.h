@@ -17,12 +17,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
 #include "runtime/identity.h"
 #include "runtime/run_spec.h" /* struct ag_run_spec, AG_SM_*, enum ag_mt */
 
 struct ag_shard;
 struct pg_conn; /* libpq's PGconn */
+
+/* What a shard's runs may take (read-only while the shards run, except by a test between cases). */
+struct ag_run_limits {
+    uint32_t timeout_ms;   /* a run still active after this ends with status timeout */
+    uint32_t heartbeat_ms; /* SSE heartbeat comments and /wait keep-alive newlines */
+    uint32_t queue_max;    /* runs pending on one thread (enqueue); beyond: AG_RUN_QUEUE_FULL */
+    uint32_t events_max;   /* events kept in memory per run for join/attach replay */
+    uint64_t recent_bytes; /* what the ended runs a shard keeps for join/attach may hold; beyond,
+                            * the oldest go (join and attach answer from Postgres) */
+    uint32_t recent_ms;    /* how long an ended run stays in memory for join/attach */
+    uint32_t lease_ms;     /* an active run's claim in Postgres, renewed every lease_ms/3; a run
+                            * whose lease expired (its process is gone) ends as error */
+};
+#define AG_RUN_LIMITS_DEFAULT                                                                                          \
+    {.timeout_ms = 3600000,                                                                                            \
+     .heartbeat_ms = 5000,                                                                                             \
+     .queue_max = 1000,                                                                                                \
+     .events_max = 100000,                                                                                             \
+     .recent_bytes = 8u << 20,                                                                                         \
+     .recent_ms = 30000,                                                                                               \
+     .lease_ms = 30000}
 
 /* How the creating request is answered. */
 enum ag_run_reply {
@@ -47,8 +67,8 @@ struct ag_run_codec {
     struct ag_obuf *(*encode)(const char *event, const char *data, size_t len, uint64_t id);
 };
 
-/* Per-shard set-up (codec: borrowed for the shard's life) and tear-down. */
-void ag_run_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_run_codec *codec);
+/* Per-shard set-up (lim and codec: borrowed for the shard's life) and tear-down. */
+void ag_run_shard_init(struct ag_shard *s, const struct ag_run_limits *lim, const struct ag_run_codec *codec);
 void ag_run_shard_exit(struct ag_shard *s);
 /* Drain: cancel every run of this shard, end its sinks; true when nothing is left. */
 bool ag_run_shard_idle(struct ag_shard *s);
@@ -92,7 +112,7 @@ enum ag_run_admit {
     AG_RUN_ADMITTED,       /* created: run is set; run_json is its Run object, except for a run written
                             * once at its end (then it may have ended already: watch it to see its events) */
     AG_RUN_REJECTED_BUSY,  /* multitask "reject" and the thread has a run */
-    AG_RUN_QUEUE_FULL,     /* "enqueue" and runs.queue_max runs wait on the thread */
+    AG_RUN_QUEUE_FULL,     /* "enqueue" and lim->queue_max runs wait on the thread */
     AG_RUN_NOT_SUBMITTED,  /* the database took no statement: submit_rc is ag_pg_submit's (-EAGAIN, -ENOTCONN) */
     AG_RUN_NOT_STORED,     /* a run that was to be written once had to be created and could not be submitted */
     AG_RUN_DB_FAILED,      /* the statement failed: q says how */

@@ -205,7 +205,7 @@ static void create_query(struct ag_run *run)
         .checkpoint_id = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL,
         .ttl_marker = sp->stateless && sp->delete_thread ? "ephemeral" : NULL,
         .claimant = ag_run__boot_id,
-        .lease_ms = ag_pg_args_printf(a, "%u", ag_run__rs->cfg->runs.lease_ms),
+        .lease_ms = ag_pg_args_printf(a, "%u", ag_run__rs->lim->lease_ms),
         .reservation = ag_run__reservation_param(run),
         .reserve_block = AG_TLOG_RESERVE_TEXT,
         .accepted_us = ag_pg_args_printf(a, "%" PRIu64, run->accepted_us),
@@ -355,7 +355,7 @@ void ag_run_create(struct ag_run_spec *spec, enum ag_run_reply how, ag_run_creat
         unsigned n = 0;
         for (struct ag_run *x = t->qhead; x; x = x->qnext)
             n++;
-        if (n >= ag_run__rs->cfg->runs.queue_max) {
+        if (n >= ag_run__rs->lim->queue_max) {
             ag_run_spec_clear(spec);
             cb(ud, &(struct ag_run_created){.result = AG_RUN_QUEUE_FULL});
             return;

@@ -111,7 +111,7 @@ struct ag_run {
 
 struct run_shard {
     struct ag_shard *s;
-    const struct ag_config *cfg;
+    const struct ag_run_limits *lim;
     const struct ag_run_codec *codec;
     struct ag_strmap threads; /* id → struct trt */
     struct ag_strmap runs;    /* run id → struct ag_run (any state after R_CREATING) */
@@ -216,7 +216,7 @@ const char *ag_run__reservation_param(struct ag_run *run);
 /* A wall-clock time of the run as the statements take it (NULL for 0: not yet). */
 const char *ag_run__us_param(struct ag_pg_args *a, uint64_t us);
 /* Starts / stops the shard's run lease sweeper (shard 0). */
-void ag_run__leases_start(struct ag_shard *s, const struct ag_config *cfg);
+void ag_run__leases_start(struct ag_shard *s, const struct ag_run_limits *lim);
 void ag_run__leases_stop(struct ag_shard *s);
 
 #endif

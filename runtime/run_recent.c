@@ -116,7 +116,7 @@ static void keep_end_only(struct ag_run *run)
 static void on_recent_expire(struct ag_timer *tm)
 {
     (void)tm;
-    uint64_t now = ag_run__rs->s->now_ns, keep = ag_ms_to_ns(ag_run__rs->cfg->runs.recent_ms);
+    uint64_t now = ag_run__rs->s->now_ns, keep = ag_ms_to_ns(ag_run__rs->lim->recent_ms);
     for (unsigned n = 0; ag_run__rs->recent_head && ag_run__rs->recent_head->ended_ns + keep <= now; n++) {
         if (n == RECENT_EXPIRE_BATCH) {
             ag_timer_arm(&ag_run__rs->s->timers, &ag_run__rs->recent_expire, now + 1); /* the rest next turn */
@@ -130,7 +130,7 @@ static void on_recent_expire(struct ag_timer *tm)
 
 void ag_run__recent_add(struct ag_run *run)
 {
-    uint64_t budget = ag_run__rs->cfg->runs.recent_bytes;
+    uint64_t budget = ag_run__rs->lim->recent_bytes;
     run_shed(run);
     run->recent_bytes = run_bytes(run);
     if (run->recent_bytes > budget && run->nev > 1) {
@@ -148,7 +148,7 @@ void ag_run__recent_add(struct ag_run *run)
     run->ended_ns = ag_run__rs->s->now_ns;
     if (!ag_timer_armed(&ag_run__rs->recent_expire))
         ag_timer_arm(&ag_run__rs->s->timers, &ag_run__rs->recent_expire,
-                     run->ended_ns + ag_ms_to_ns(ag_run__rs->cfg->runs.recent_ms));
+                     run->ended_ns + ag_ms_to_ns(ag_run__rs->lim->recent_ms));
     ag_run__rs->recent_bytes += run->recent_bytes;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_ENDED_RUN_BYTES, run->recent_bytes);
     /* The oldest go first; run itself stays (this may be its own statement's callback). */

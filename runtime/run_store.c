@@ -281,14 +281,14 @@ static _Thread_local struct ag_sweep lease_sweep;
 static _Thread_local struct ag_sweep_def lease_def;
 static _Thread_local char lease_text[16];
 
-void ag_run__leases_start(struct ag_shard *s, const struct ag_config *cfg)
+void ag_run__leases_start(struct ag_shard *s, const struct ag_run_limits *lim)
 {
-    snprintf(lease_text, sizeof lease_text, "%u", cfg->runs.lease_ms);
+    snprintf(lease_text, sizeof lease_text, "%u", lim->lease_ms);
     lease_def = (struct ag_sweep_def){
         .stmt = AG_SQL_RUN_LEASE,
         .batch = ag_run__boot_id,
         .arg2 = lease_text,
-        .interval_ns = ag_ms_to_ns(cfg->runs.lease_ms) / 3,
+        .interval_ns = ag_ms_to_ns(lim->lease_ms) / 3,
         .first_ns = 1, /* at once: runs a crashed process left behind end now, not a lease later */
         .done = leased,
     };

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "core/common.h"
-#include "core/config.h"
 #include "core/shard.h"
 
 static void sweep_arm(struct ag_sweep *w, uint64_t delay_ns)
@@ -42,8 +41,7 @@ static void on_sweep_timer(struct ag_timer *t)
 
 void ag_sweep_start(struct ag_sweep *w, struct ag_shard *s, const struct ag_sweep_def *def)
 {
-    const struct ag_config *cfg = s->rt->cfg;
-    if (s->id != 0 || !cfg->database_url || !*cfg->database_url)
+    if (s->id != 0 || !ag_pg_configured(s))
         return;
     memset(w, 0, sizeof *w);
     w->def = def;

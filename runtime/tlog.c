@@ -8,10 +8,10 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "core/strmap.h"
 #include "core/timer.h"
-#include "core/obuf.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
 #include "runtime/tlog_internal.h"
@@ -132,7 +132,7 @@ static void trim_memory(struct tlog *l, uint32_t keep)
  * hold more than events.memory_bytes_per_shard. */
 static uint32_t keep_recent(void)
 {
-    return ts->bytes > ts->cfg->events.memory_bytes_per_shard ? 0 : ts->cfg->events.memory_per_thread;
+    return ts->bytes > ts->lim->memory_bytes_per_shard ? 0 : ts->lim->memory_per_thread;
 }
 
 /* Trims l after a write or a release: its recent events as keep_recent says, and its write buffer
@@ -140,7 +140,7 @@ static uint32_t keep_recent(void)
 static void trim_busy(struct tlog *l)
 {
     trim_memory(l, keep_recent());
-    if (ts->bytes > ts->cfg->events.memory_bytes_per_shard && !l->inflight && !l->sent.len) {
+    if (ts->bytes > ts->lim->memory_bytes_per_shard && !l->inflight && !l->sent.len) {
         ag_buf_free(&l->sent);
         log_account(l);
     }
@@ -150,7 +150,7 @@ static void trim_busy(struct tlog *l)
 static void on_idle_expire(struct ag_timer *tm)
 {
     (void)tm;
-    uint64_t now = ts->s->now_ns, keep = (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull;
+    uint64_t now = ts->s->now_ns, keep = ag_ms_to_ns(ts->lim->idle_keep_ms);
     for (unsigned n = 0; ts->idle_head && ts->idle_head->idle_ns + keep <= now; n++) {
         if (n == IDLE_EXPIRE_BATCH) {
             ag_timer_arm(&ts->s->timers, &ts->idle_expire, now + 1); /* the rest next turn */
@@ -195,7 +195,7 @@ void ag_tlog__settle(struct tlog *l)
     l->idle_ns = ts->s->now_ns;
     if (!ag_timer_armed(&ts->idle_expire))
         ag_timer_arm(&ts->s->timers, &ts->idle_expire,
-                     l->idle_ns + (uint64_t)ts->cfg->events.idle_keep_ms * 1000000ull);
+                     l->idle_ns + ag_ms_to_ns(ts->lim->idle_keep_ms));
     l->iprev = ts->idle_tail;
     l->inext = NULL;
     if (ts->idle_tail)
@@ -204,7 +204,7 @@ void ag_tlog__settle(struct tlog *l)
         ts->idle_head = l;
     ts->idle_tail = l;
     ts->nidle++;
-    while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->cfg->events.memory_bytes_per_shard))
+    while (ts->idle_head && (ts->nidle > IDLE_MAX || ts->bytes > ts->lim->memory_bytes_per_shard))
         log_free(ts->idle_head);
 }
 
@@ -337,7 +337,7 @@ static void shard_flush_task(struct ag_task *tk)
         return;
     struct ag_buf ids = {0}, firsts = {0}, lasts = {0}, events = {0}, reserves = {0}, trims = {0};
     ts->nbatch = 0;
-    uint32_t retain = ts->cfg->events.retain_per_thread;
+    uint32_t retain = ts->lim->retain_per_thread;
     uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
     for (struct tlog *l = ts->dirty_head, *next; l; l = next) {
         next = l->dnext;
@@ -535,7 +535,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
         return 0;
     }
     uint64_t seq = ++l->tail;
-    uint64_t ts_ms = ag_clock_real_us() / 1000;
+    uint64_t ts_ms = ag_us_to_ms(ag_clock_real_us());
     char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
     char *n = ns ? json_dumps(ns, JSON_COMPACT) : NULL;
     const char *nstr = n ? n : "[]";
@@ -608,11 +608,11 @@ void ag_tlog_thread_deleted(const char *thread_id)
 
 /* --- shard set-up --- */
 
-void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_tlog_codec *codec)
+void ag_tlog_shard_init(struct ag_shard *s, const struct ag_tlog_limits *lim, const struct ag_tlog_codec *codec)
 {
     ts = ag_calloc(1, sizeof *ts);
     ts->s = s;
-    ts->cfg = cfg;
+    ts->lim = lim;
     ts->codec = codec;
     ag_timer_init(&ts->idle_expire, on_idle_expire);
 }

@@ -21,12 +21,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
-
 struct ag_obuf;
 struct ag_pg_query;
 struct ag_shard;
 struct ag_tlog_sub;
+
+/* What a shard's v2 logs may keep (read-only while the shards run). */
+struct ag_tlog_limits {
+    uint32_t retain_per_thread;      /* events kept in Postgres per thread; older ones are deleted */
+    uint32_t memory_per_thread;      /* recent events kept in memory per thread for quick replays */
+    uint64_t memory_bytes_per_shard; /* what every log of a shard may hold in memory; beyond, events
+                                      * already written and delivered leave it (replays read Postgres) */
+    uint32_t idle_keep_ms;           /* how long an idle thread's log entry (its seq) stays in memory */
+    uint32_t idle_close_ms;          /* a v2 stream with nothing to send and no run on its thread ends */
+};
+#define AG_TLOG_LIMITS_DEFAULT                                                                                         \
+    {.retain_per_thread = 10000,                                                                                       \
+     .memory_per_thread = 1024,                                                                                        \
+     .memory_bytes_per_shard = 32u << 20,                                                                              \
+     .idle_keep_ms = 30000,                                                                                            \
+     .idle_close_ms = 30000}
 
 /* Seqs reserved ahead of the last one handed out. */
 #define AG_TLOG_RESERVE 1000
@@ -68,8 +82,9 @@ struct ag_tlog_codec {
                              uint64_t ts_ms);
 };
 
-/* Per-shard set-up (codec: a static table, used by every log of the shard) and tear-down. */
-void ag_tlog_shard_init(struct ag_shard *s, const struct ag_config *cfg, const struct ag_tlog_codec *codec);
+/* Per-shard set-up (lim: borrowed for the shard's life; codec: a static table, used by every log of the
+ * shard) and tear-down. */
+void ag_tlog_shard_init(struct ag_shard *s, const struct ag_tlog_limits *lim, const struct ag_tlog_codec *codec);
 void ag_tlog_shard_exit(struct ag_shard *s);
 /* Drain: ends every subscription (AG_TLOG_END_SHUTDOWN); true when no write or read is pending any
  * more. */

@@ -77,7 +77,7 @@ struct ag_tlog_sub {
 
 struct tlog_shard {
     struct ag_shard *s;
-    const struct ag_config *cfg;
+    const struct ag_tlog_limits *lim;
     const struct ag_tlog_codec *codec;
     struct ag_strmap logs;
     struct tlog *idle_head, *idle_tail; /* oldest first */

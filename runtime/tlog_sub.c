@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/obuf.h"
 #include "runtime/tlog_internal.h"
@@ -188,7 +189,7 @@ static void on_idle(struct ag_timer *tm)
     struct tlog_shard *ts = ag_tlog__shard();
     struct ag_tlog_sub *x = AG_CONTAINER_OF(tm, struct ag_tlog_sub, idle);
     struct tlog *l = x->l;
-    uint64_t idle_ns = (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull;
+    uint64_t idle_ns = ag_ms_to_ns(ts->lim->idle_close_ms);
     uint64_t last = AG_MAX(l->last_event_ns, x->opened_ns);
     if (l->runs || ts->s->now_ns < last + idle_ns) {
         ag_timer_arm(&ts->s->timers, &x->idle, AG_MAX(last + idle_ns, ts->s->now_ns + idle_ns / 4));
@@ -213,7 +214,7 @@ static void go_live(struct ag_tlog_sub *x)
         x->cursor = l->delivered;
     x->live = true;
     x->idle.cb = on_idle;
-    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + (uint64_t)ts->cfg->events.idle_close_ms * 1000000ull);
+    ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + ag_ms_to_ns(ts->lim->idle_close_ms));
 }
 
 static void on_read(struct ag_pg_query *q, PGresult *res)

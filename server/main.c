@@ -8,10 +8,10 @@
 #include <time.h>
 
 #include "core/clock.h"
-#include "core/config.h"
 #include "core/log.h"
 #include "persist/migrate.h"
 #include "protocol/agent/assistants.h"
+#include "server/config.h"
 #include "server/server.h"
 
 static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
@@ -74,10 +74,10 @@ int main(int argc, char **argv)
     ag_log_level = cfg.log_level;
     if (migrate_only) {
         int rc = 0;
-        if (!cfg.database_url || !*cfg.database_url) {
+        if (!cfg.db.url || !*cfg.db.url) {
             fprintf(stderr, "agentd migrate: no database (set DATABASE_URL or database_url)\n");
             rc = 2;
-        } else if (ag_migrate_set_seed(ag_assistants_seed), ag_migrate_run(cfg.database_url, err, sizeof err) != 0) {
+        } else if (ag_migrate_set_seed(ag_assistants_seed), ag_migrate_run(cfg.db.url, err, sizeof err) != 0) {
             fprintf(stderr, "agentd migrate: %s\n", err);
             rc = 1;
         } else {

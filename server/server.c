@@ -39,13 +39,13 @@ struct ag_module {
 
 static int http_start(struct ag_shard *s, struct ag_server *srv)
 {
-    ag_http_shard_init(s, srv->cfg);
+    ag_http_shard_init(s, &srv->cfg->http);
     return 0;
 }
 
 static int pg_start(struct ag_shard *s, struct ag_server *srv)
 {
-    ag_pg_start(s, srv->cfg);
+    ag_pg_start(s, &srv->cfg->db);
     return 0;
 }
 
@@ -65,7 +65,7 @@ static int store_start(struct ag_shard *s, struct ag_server *srv)
 
 static int runs_start(struct ag_shard *s, struct ag_server *srv)
 {
-    ag_run_shard_init(s, srv->cfg, &ag_run_sinks_codec);
+    ag_run_shard_init(s, &srv->cfg->runs, &ag_run_sinks_codec);
     return 0;
 }
 
@@ -77,14 +77,13 @@ static void runs_exit(struct ag_shard *s)
 
 static int tlog_start(struct ag_shard *s, struct ag_server *srv)
 {
-    ag_tlog_shard_init(s, srv->cfg, &ag_v2_stream_codec);
+    ag_tlog_shard_init(s, &srv->cfg->events, &ag_v2_stream_codec);
     return 0;
 }
 
 static int crons_start(struct ag_shard *s, struct ag_server *srv)
 {
-    (void)srv;
-    ag_cron_scheduler_start(s);
+    ag_cron_scheduler_start(s, &srv->cfg->crons);
     return 0;
 }
 
@@ -96,7 +95,7 @@ static int net_start(struct ag_shard *s, struct ag_server *srv)
         .listen_fd = srv->listen_fds[s->id],
         .priv_size = ag_http_conn_size(),
         .max_conns = srv->max_conns,
-        .max_input = (size_t)cfg->limits.max_header_bytes + cfg->limits.max_body_bytes + 65536,
+        .max_input = (size_t)cfg->http.max_header_bytes + cfg->http.max_body_bytes + 65536,
         .linger_ms = 2000,
         .handler = &ag_http_conn_handler,
     };
@@ -223,11 +222,11 @@ static int seed_and_settle(PGconn *pg, char *err, size_t errlen)
  * EMFILE, where new clients wait unanswered instead of being told 503. */
 static uint32_t conns_per_shard(const struct ag_config *cfg, int nshards)
 {
-    uint32_t want = cfg->limits.max_conns_per_shard;
+    uint32_t want = cfg->max_conns_per_shard;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return want;
-    uint64_t other = FD_RESERVE + (uint64_t)nshards * (FD_RESERVE_PER_SHARD + cfg->db_connections_per_shard +
+    uint64_t other = FD_RESERVE + (uint64_t)nshards * (FD_RESERVE_PER_SHARD + cfg->db.connections_per_shard +
                                                        AG_NET_REJECT_RESERVE);
     uint64_t fit = rl.rlim_cur > other ? (rl.rlim_cur - other) / (uint64_t)nshards : 0;
     if (fit >= want)
@@ -277,9 +276,9 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     if (ag_tz_db_load(tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo") == 0)
         ag_log(AG_LOG_WARN, "msg=\"no time zone database (install tzdata): cron schedules accept only UTC\"");
     ag_migrate_set_seed(seed_and_settle);
-    if (cfg->database_url && *cfg->database_url)
-        ag_migrate_start(cfg->database_url);
-    if (ag_runtime_start(&srv->rt, cfg, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {
+    if (cfg->db.url && *cfg->db.url)
+        ag_migrate_start(cfg->db.url);
+    if (ag_runtime_start(&srv->rt, &cfg->loop, srv->nshards, cpus, ncpus, &hooks, srv) < 0) {
         ag_migrate_stop();
         ag_tz_db_free();
         close_listeners(srv);

@@ -7,8 +7,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "core/config.h"
 #include "core/shard.h"
+#include "server/config.h"
 
 struct ag_server {
     struct ag_runtime rt;

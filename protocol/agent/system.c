@@ -28,8 +28,7 @@ int ag_sys_live(struct ag_req *r)
 /* Why the database cannot be used now, or NULL when it can. */
 static const char *db_problem(struct ag_shard *s)
 {
-    const struct ag_config *cfg = s->rt->cfg;
-    if (!cfg->database_url || !*cfg->database_url)
+    if (!ag_pg_configured(s))
         return "database not configured (set DATABASE_URL)";
     if (!ag_migrate_ready())
         return "database not reachable or schema not migrated yet";

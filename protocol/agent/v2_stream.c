@@ -6,10 +6,11 @@
 
 #include "core/clock.h"
 #include "core/common.h"
-#include "core/shard.h"
 #include "core/obuf.h"
+#include "core/shard.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
+#include "runtime/run.h"
 #include "runtime/tlog.h"
 
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
@@ -52,7 +53,7 @@ static void on_start(void *ud, uint64_t since, uint64_t trimmed)
     struct ag_req *r = ud;
     ag_http_add_header(r, "cache-control", "no-cache");
     ag_http_add_header(r, "x-accel-buffering", "no");
-    ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, r->shard->rt->cfg->runs.heartbeat_ms);
+    ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, ag_run_heartbeat_ms());
     if (!trimmed)
         return;
     /* Not a logged event (it has no seq): written to this stream only. */
@@ -63,7 +64,7 @@ static void on_start(void *ud, uint64_t since, uint64_t trimmed)
                      ",\"data\":{\"event\":\"truncated\",\"since\":%" PRIu64 ",\"oldest_seq\":%" PRIu64
                      ",\"message\":\"events up to seq %" PRIu64
                      " are no longer retained; the stream starts at the oldest one kept\"}}}\n\n",
-                     trimmed, ag_clock_real_us() / 1000, since, trimmed + 1, trimmed);
+                     trimmed, ag_us_to_ms(ag_clock_real_us()), since, trimmed + 1, trimmed);
     ag_http_stream_write(r, buf, (size_t)n);
 }
 

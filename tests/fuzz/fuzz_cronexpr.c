@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/cronexpr.h"
 #include "core/tz.h"
+#include "runtime/cronexpr.h"
 
 static const char *const zones[] = {"UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Pacific/Apia",
                                     "Asia/Kathmandu", "America/Santiago", "Europe/Dublin"};

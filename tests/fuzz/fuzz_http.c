@@ -15,8 +15,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/config.h"
 #include "core/log.h"
+#include "server/config.h"
 #include "server/server.h"
 
 static struct ag_config cfg;
@@ -34,10 +34,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     cfg.port = 0;
     cfg.shards = 1;
     cfg.log_level = AG_LOG_ERROR;
-    cfg.limits.max_header_bytes = 4096;
-    cfg.limits.max_body_bytes = 65536;
-    cfg.limits.header_timeout_ms = 3000;
-    cfg.limits.idle_timeout_ms = 3000;
+    cfg.http.max_header_bytes = 4096;
+    cfg.http.max_body_bytes = 65536;
+    cfg.http.header_timeout_ms = 3000;
+    cfg.http.idle_timeout_ms = 3000;
     ag_log_level = cfg.log_level;
     if (ag_server_start(&srv, &cfg) != 0)
         abort();

@@ -25,7 +25,7 @@ struct op {
     long count;
 };
 
-static struct ag_config cfg;
+static struct ag_pg_config cfg = AG_PG_CONFIG_DEFAULT;
 static char prefix[40];
 static struct op writes[NWRITES], dup_batch[10], cap_ops[100], count_op;
 static char id_list[8192];
@@ -187,15 +187,15 @@ static void step(struct ag_timer *t)
                     cap_ops[i].done = true;
                 }
             }
-            EXPECT(accepted == (int)cfg.db_queue_max);
-            EXPECT(refused == 100 - (int)cfg.db_queue_max);
+            EXPECT(accepted == (int)cfg.queue_max);
+            EXPECT(refused == 100 - (int)cfg.queue_max);
         }
         phase = 4;
         break;
     case 4:
         if (!all_done(cap_ops, 100))
             break;
-        for (int i = 0; i < (int)cfg.db_queue_max; i++)
+        for (int i = 0; i < (int)cfg.queue_max; i++)
             EXPECT(cap_ops[i].q.status == AG_PG_OK);
         EXPECT(ag_pg_pending(s) == 0);
         /* 5: sustained load: 64 chains, each inserting its next row from the previous callback, so
@@ -236,9 +236,9 @@ int main(void)
         return 1;
     }
     ag_log_level = AG_LOG_WARN;
-    cfg.database_url = (char *)url;
-    cfg.db_connections_per_shard = 2;
-    cfg.db_queue_max = 80; /* >= CHAINS: the sustained phase never hits the bound */
+    cfg.url = (char *)url;
+    cfg.connections_per_shard = 2;
+    cfg.queue_max = 80; /* >= CHAINS: the sustained phase never hits the bound */
     snprintf(prefix, sizeof prefix, "test-pg-%llx", (unsigned long long)ag_clock_real_us());
     size_t n = (size_t)snprintf(big_meta, sizeof big_meta, "{\"user_id\":\"%s\",\"notes\":\"", prefix);
     while (n < 500)
@@ -250,7 +250,7 @@ int main(void)
     struct ag_shard_hooks hooks = {.on_start = on_start, .on_flush = ag_pg_flush, .is_idle = is_idle,
                                    .on_exit = ag_pg_exit};
     struct ag_runtime rt;
-    CHECK(ag_runtime_start(&rt, &cfg, 1, cpus, 0, &hooks, NULL) == 0);
+    CHECK(ag_runtime_start(&rt, &(struct ag_loop_config){0}, 1, cpus, 0, &hooks, NULL) == 0);
     ag_runtime_drain(&rt); /* exits once the steps finished */
     /* A bounded wait: if the database never comes up, stop rather than hang. */
     uint64_t deadline = ag_clock_mono_ns() + 60ull * 1000000000u;

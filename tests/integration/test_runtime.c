@@ -34,16 +34,15 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/common.h"
-#include "core/config.h"
 #include "core/log.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "core/uuid.h"
-#include "core/obuf.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
-#include "runtime/tlog.h"
 #include "runtime/engine.h"
 #include "runtime/run.h"
+#include "runtime/tlog.h"
 
 /* Whose rows the test writes (no other owner sees them), and the graph only the fake engine has. */
 #define OWNER "rtest"
@@ -54,7 +53,12 @@
 /* How long the whole test may take before main stops the shard. */
 #define TEST_DEADLINE_S 100
 
-static struct ag_config cfg;
+/* Each layer's settings, as a server would pass them (their defaults, but for what main sets). */
+static struct ag_pg_config pg_cfg = AG_PG_CONFIG_DEFAULT;
+static struct ag_run_limits run_lim = AG_RUN_LIMITS_DEFAULT;
+static const struct ag_tlog_limits tlog_lim = AG_TLOG_LIMITS_DEFAULT;
+/* The cases block the shard on their own connection: no stall report. */
+static const struct ag_loop_config loop_cfg = {.stall_report_ms = 0, .work_per_turn = 256};
 static char db_name[64];
 static char assistant_id[64];
 /* The test's own blocking connection: set-up, and the checks of what is stored (the shard blocks on it:
@@ -860,17 +864,17 @@ static bool case_cancel(struct tcase *c)
 }
 
 /* timeout: a run still active after runs.timeout_ms (30 ms for this run) is cancelled and stored as
- * timeout. The limit is read when a run starts; the shard is the only reader of cfg once started. */
+ * timeout. The limit is read when a run starts; the shard is the only reader of run_lim once started. */
 static bool case_timeout(struct tcase *c)
 {
     struct trun *a = &c->r[0];
     CASE_BEGIN(c);
-    c->i = (int)cfg.runs.timeout_ms;
-    cfg.runs.timeout_ms = 30;
+    c->i = (int)run_lim.timeout_ms;
+    run_lim.timeout_ms = 30;
     thread_new(c->tid[0]);
     run_create(a, "A", c->tid[0], &(struct run_opts){.input = "{\"n\":0}"});
     WAIT(c, started(a));
-    cfg.runs.timeout_ms = (uint32_t)c->i;
+    run_lim.timeout_ms = (uint32_t)c->i;
     WAIT(c, ended(a));
     EXPECT_INT("A's cancels", 1, fake_of(a->run_id)->cancels);
     EXPECT_STR("A's events", "metadata,error,end", sink_events(&a->sink, NULL));
@@ -1131,9 +1135,9 @@ static void drive(struct ag_timer *t)
 
 static int on_start(struct ag_shard *s)
 {
-    ag_pg_start(s, &cfg);
-    ag_tlog_shard_init(s, &cfg, &rec_tlog_codec);
-    ag_run_shard_init(s, &cfg, &rec_codec);
+    ag_pg_start(s, &pg_cfg);
+    ag_tlog_shard_init(s, &tlog_lim, &rec_tlog_codec);
+    ag_run_shard_init(s, &run_lim, &rec_codec);
     ag_timer_init(&drive_timer, drive);
     ag_timer_arm(&s->timers, &drive_timer, s->now_ns);
     return 0;
@@ -1270,15 +1274,10 @@ int main(void)
         fprintf(stderr, "test_runtime: DATABASE_URL is not set (tools/test.sh starts a cluster): skipped\n");
         return 77;
     }
-    char *argv[] = {(char *)"test_runtime", NULL};
-    char err[512];
-    CHECK(ag_config_load(&cfg, 1, argv, err, sizeof err) == AG_CONFIG_RUN);
     ag_log_level = AG_LOG_WARN;
-    cfg.db_connections_per_shard = 2;
-    cfg.runs.queue_max = 3;
-    cfg.runs.lease_ms = 300;
-    cfg.runs.recent_ms = 600000; /* every run stays in memory: the cases keep pointers to them */
-    cfg.limits.stall_report_ms = 0; /* the cases block the shard on their own connection */
+    run_lim.queue_max = 3;
+    run_lim.lease_ms = 300;
+    run_lim.recent_ms = 600000; /* every run stays in memory: the cases keep pointers to them */
 
     with_known_bugs = getenv("RTEST_KNOWN_BUGS") && !strcmp(getenv("RTEST_KNOWN_BUGS"), "1");
     read_self_start();
@@ -1306,8 +1305,7 @@ int main(void)
         admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
         return 1;
     }
-    ag_free(cfg.database_url);
-    cfg.database_url = url;
+    pg_cfg.url = url;
     db = PQconnectdb(url);
     CHECK(PQstatus(db) == CONNECTION_OK);
 
@@ -1315,13 +1313,13 @@ int main(void)
     ag_engine_add(&fake_engine);
     ag_pg_register();
     ag_migrate_set_seed(seed);
-    ag_migrate_start(cfg.database_url);
+    ag_migrate_start(pg_cfg.url);
     int cpus[1] = {0};
     struct ag_shard_hooks hooks = {.on_start = on_start, .on_flush = ag_pg_flush, .is_idle = is_idle,
                                    .on_exit = on_exit_shard};
     struct ag_runtime rt;
     /* The shard keeps the check counters while it runs: main counts only after the join. */
-    int started_rc = ag_runtime_start(&rt, &cfg, 1, cpus, 0, &hooks, NULL);
+    int started_rc = ag_runtime_start(&rt, &loop_cfg, 1, cpus, 0, &hooks, NULL);
     bool timed_out = false;
     if (started_rc == 0) {
         struct timespec until;
@@ -1359,6 +1357,6 @@ int main(void)
     PQfinish(db);
     if (admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name))
         check_failures++;
-    ag_config_free(&cfg);
+    ag_free(pg_cfg.url);
     return CHECK_DONE();
 }

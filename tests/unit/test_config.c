@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "core/config.h"
 #include "core/log.h"
+#include "server/config.h"
 
 static char path[] = "/tmp/agentd-test-config-XXXXXX";
 
@@ -35,14 +35,14 @@ int main(void)
 
     char *a0[] = {"agentd", NULL};
     CHECK(load(&cfg, err, 1, a0) == AG_CONFIG_RUN);
-    CHECK(cfg.port == 2024 && !strcmp(cfg.host, "127.0.0.1") && cfg.limits.max_header_bytes == 16384);
-    CHECK(cfg.limits.max_body_bytes == 10u << 20 && cfg.shards == 0 && cfg.log_level == AG_LOG_INFO);
+    CHECK(cfg.port == 2024 && !strcmp(cfg.host, "127.0.0.1") && cfg.http.max_header_bytes == 16384);
+    CHECK(cfg.http.max_body_bytes == 10u << 20 && cfg.shards == 0 && cfg.log_level == AG_LOG_INFO);
     ag_config_free(&cfg);
 
     write_file("{\"port\": 3000, \"host\": \"0.0.0.0\", \"limits\": {\"max_body_bytes\": 1000}}");
     char *a1[] = {"agentd", "--config", path, NULL};
     CHECK(load(&cfg, err, 3, a1) == AG_CONFIG_RUN);
-    CHECK(cfg.port == 3000 && !strcmp(cfg.host, "0.0.0.0") && cfg.limits.max_body_bytes == 1000);
+    CHECK(cfg.port == 3000 && !strcmp(cfg.host, "0.0.0.0") && cfg.http.max_body_bytes == 1000);
     ag_config_free(&cfg);
 
     setenv("PORT", "4000", 1);

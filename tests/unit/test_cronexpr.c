@@ -8,8 +8,8 @@
 
 #include "check.h"
 #include "core/civil.h"
-#include "core/cronexpr.h"
 #include "core/tz.h"
+#include "runtime/cronexpr.h"
 
 static int64_t at(const char *iso)
 {

@@ -199,12 +199,12 @@ static bool lane_idle(struct ag_shard *s)
 
 static void test_lanes(const int *cpus, int ncpus)
 {
-    struct ag_config cfg = {0};
+    struct ag_loop_config loop = {0};
     struct ag_shard_hooks hooks = {.on_start = lane_start, .is_idle = lane_idle, .on_data_room = lane_room};
     ag_shard_register_msg(MSG_LANE_DATA, on_lane_data);
     ag_shard_register_msg(MSG_LANE_CTRL, on_lane_ctrl);
     struct ag_runtime rt;
-    CHECK(ag_runtime_start(&rt, &cfg, 2, cpus, ncpus, &hooks, NULL) == 0);
+    CHECK(ag_runtime_start(&rt, &loop, 2, cpus, ncpus, &hooks, NULL) == 0);
     ag_runtime_drain(&rt);
     ag_runtime_join(&rt);
     printf("lanes: rounds=%d data=%llu received=%llu control-refused=%d never-full=%d control-first=%llu errors=%llu "
@@ -232,11 +232,11 @@ int main(void)
     nshards = e ? atoi(e) : 3;
     int cpus[64];
     int ncpus = ag_cpu_affinity(cpus, 64);
-    struct ag_config cfg = {0};
+    struct ag_loop_config loop = {0};
     struct ag_shard_hooks hooks = {.on_start = on_start, .is_idle = is_idle, .on_exit = on_exit_hook};
     ag_shard_register_msg(MSG_SEQ, on_seq);
     struct ag_runtime rt;
-    CHECK(ag_runtime_start(&rt, &cfg, nshards, cpus, ncpus, &hooks, NULL) == 0);
+    CHECK(ag_runtime_start(&rt, &loop, nshards, cpus, ncpus, &hooks, NULL) == 0);
     ag_runtime_drain(&rt); /* each shard exits once it has sent and received everything */
     ag_runtime_join(&rt);
     uint64_t want = msgs_per_pair * (uint64_t)nshards * (uint64_t)(nshards - 1);

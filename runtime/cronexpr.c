@@ -1,4 +1,4 @@
-#include "core/cronexpr.h"
+#include "runtime/cronexpr.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -12,8 +12,8 @@
  * forward) fires once, at the instant of the jump. A time that happens twice (fall back) fires once,
  * at its first occurrence, except for schedules that run every hour (hour field `*`), which also
  * fire through the repeated hour, so they keep their pace in real time. */
-#ifndef AG_CORE_CRONEXPR_H
-#define AG_CORE_CRONEXPR_H
+#ifndef AG_RUNTIME_CRONEXPR_H
+#define AG_RUNTIME_CRONEXPR_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "core/config.h"
+#include "server/config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -32,19 +32,19 @@ static const struct opt opts[] = {
     {"host", "HOST", T_STR, OFF(host), 0, 0},
     {"port", "PORT", T_INT, OFF(port), 0, 65535},
     {"shards", "AGENTD_SHARDS", T_INT, OFF(shards), 0, 1024},
-    {"database_url", "DATABASE_URL", T_STR, OFF(database_url), 0, 0},
+    {"database_url", "DATABASE_URL", T_STR, OFF(db.url), 0, 0},
     {"log_level", "AGENTD_LOG_LEVEL", T_LEVEL, OFF(log_level), 0, 0},
-    {"database.connections_per_shard", NULL, T_U32, OFF(db_connections_per_shard), 1, 64},
-    {"database.queue_max", NULL, T_U32, OFF(db_queue_max), 1, 1000000},
+    {"database.connections_per_shard", NULL, T_U32, OFF(db.connections_per_shard), 1, 64},
+    {"database.queue_max", NULL, T_U32, OFF(db.queue_max), 1, 1000000},
     {"shutdown_timeout_ms", NULL, T_U32, OFF(shutdown_timeout_ms), 0, 3600000},
-    {"limits.max_header_bytes", NULL, T_U32, OFF(limits.max_header_bytes), 256, 1 << 20},
-    {"limits.max_body_bytes", NULL, T_U64, OFF(limits.max_body_bytes), 0, (int64_t)1 << 32},
-    {"limits.max_conns_per_shard", NULL, T_U32, OFF(limits.max_conns_per_shard), 1, 1000000},
-    {"limits.idle_timeout_ms", NULL, T_U32, OFF(limits.idle_timeout_ms), 1, 86400000},
-    {"limits.header_timeout_ms", NULL, T_U32, OFF(limits.header_timeout_ms), 1, 3600000},
-    {"limits.stream_backlog_bytes", NULL, T_U32, OFF(limits.stream_backlog_bytes), 4096, 1u << 30},
-    {"limits.send_timeout_ms", NULL, T_U32, OFF(limits.send_timeout_ms), 1, 86400000},
-    {"limits.stall_report_ms", NULL, T_U32, OFF(limits.stall_report_ms), 0, 3600000},
+    {"limits.max_header_bytes", NULL, T_U32, OFF(http.max_header_bytes), 256, 1 << 20},
+    {"limits.max_body_bytes", NULL, T_U64, OFF(http.max_body_bytes), 0, (int64_t)1 << 32},
+    {"limits.max_conns_per_shard", NULL, T_U32, OFF(max_conns_per_shard), 1, 1000000},
+    {"limits.idle_timeout_ms", NULL, T_U32, OFF(http.idle_timeout_ms), 1, 86400000},
+    {"limits.header_timeout_ms", NULL, T_U32, OFF(http.header_timeout_ms), 1, 3600000},
+    {"limits.stream_backlog_bytes", NULL, T_U32, OFF(http.stream_backlog_bytes), 4096, 1u << 30},
+    {"limits.send_timeout_ms", NULL, T_U32, OFF(http.send_timeout_ms), 1, 86400000},
+    {"limits.stall_report_ms", NULL, T_U32, OFF(loop.stall_report_ms), 0, 3600000},
     {"runs.timeout_ms", NULL, T_U32, OFF(runs.timeout_ms), 1, 86400000},
     {"runs.heartbeat_ms", NULL, T_U32, OFF(runs.heartbeat_ms), 10, 3600000},
     {"runs.queue_max", NULL, T_U32, OFF(runs.queue_max), 1, 1000000},
@@ -52,7 +52,7 @@ static const struct opt opts[] = {
     {"runs.recent_bytes", NULL, T_U64, OFF(runs.recent_bytes), 0, (int64_t)1 << 40},
     {"runs.recent_ms", NULL, T_U32, OFF(runs.recent_ms), 0, 86400000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
-    {"runs.work_per_turn", NULL, T_U32, OFF(runs.work_per_turn), 1, 10000000},
+    {"runs.work_per_turn", NULL, T_U32, OFF(loop.work_per_turn), 1, 10000000},
     {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
     {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},
     {"events.memory_bytes_per_shard", NULL, T_U64, OFF(events.memory_bytes_per_shard), 65536, (int64_t)1 << 40},
@@ -192,36 +192,19 @@ static void usage(FILE *f)
 
 enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->host = ag_strdup("127.0.0.1");
-    cfg->port = 2024;
-    cfg->log_level = AG_LOG_INFO;
-    cfg->shutdown_timeout_ms = 10000;
-    cfg->db_connections_per_shard = 2;
-    cfg->db_queue_max = 4096;
-    cfg->limits.max_header_bytes = 16384;
-    cfg->limits.max_body_bytes = 10u << 20;
-    cfg->limits.max_conns_per_shard = 10000;
-    cfg->limits.idle_timeout_ms = 60000;
-    cfg->limits.header_timeout_ms = 10000;
-    cfg->limits.stream_backlog_bytes = 4u << 20;
-    cfg->limits.send_timeout_ms = 120000;
-    cfg->limits.stall_report_ms = 100;
-    cfg->runs.timeout_ms = 3600000;
-    cfg->runs.heartbeat_ms = 5000;
-    cfg->runs.queue_max = 1000;
-    cfg->runs.events_max = 100000;
-    cfg->runs.recent_bytes = 8u << 20;
-    cfg->runs.recent_ms = 30000;
-    cfg->runs.lease_ms = 30000;
-    cfg->runs.work_per_turn = 256;
-    cfg->events.retain_per_thread = 10000;
-    cfg->events.memory_per_thread = 1024;
-    cfg->events.memory_bytes_per_shard = 32u << 20;
-    cfg->events.idle_keep_ms = 30000;
-    cfg->events.idle_close_ms = 30000;
-    cfg->crons.poll_ms = 1000;
-    cfg->crons.claim_ms = 60000;
+    *cfg = (struct ag_config){
+        .host = ag_strdup("127.0.0.1"),
+        .port = 2024,
+        .log_level = AG_LOG_INFO,
+        .shutdown_timeout_ms = 10000,
+        .max_conns_per_shard = 10000,
+        .loop = {.stall_report_ms = 100, .work_per_turn = 256},
+        .db = AG_PG_CONFIG_DEFAULT,
+        .http = AG_HTTP_LIMITS_DEFAULT,
+        .runs = AG_RUN_LIMITS_DEFAULT,
+        .events = AG_TLOG_LIMITS_DEFAULT,
+        .crons = AG_CRON_CONFIG_DEFAULT,
+    };
 
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},
@@ -278,6 +261,6 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
 void ag_config_free(struct ag_config *cfg)
 {
     ag_free(cfg->host);
-    ag_free(cfg->database_url);
-    cfg->host = cfg->database_url = NULL;
+    ag_free(cfg->db.url);
+    cfg->host = cfg->db.url = NULL;
 }
