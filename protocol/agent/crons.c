@@ -25,9 +25,6 @@
 #include "runtime/run.h"
 #include "runtime/run_spec.h"
 
-/* The caller's identity until authentication lands. */
-#define OWNER "anonymous"
-
 #define SEARCH_LIMIT_DEFAULT 10
 #define SEARCH_LIMIT_MAX 1000
 /* PATCH reads, computes and writes back only if nobody wrote in between; this many tries. */
@@ -284,7 +281,7 @@ static void on_first_run(void *ud, int status, const char *body, size_t len)
     u->status = status;
     u->body = ag_strndup(body, len);
     ag_dbreq_param(&u->d, ag_dbreq_str(&u->d, c->cron_id, strlen(c->cron_id)));
-    ag_dbreq_param(&u->d, OWNER);
+    ag_dbreq_param(&u->d, ag_req_owner(r));
     cq_free(c);
     if (ag_dbq_submit(r, &u->d.q) != AG_AGAIN) { /* answered 503 */
         ag_free(u->body);
@@ -379,7 +376,7 @@ static int create(struct ag_req *r, bool stateless)
         snprintf(c->orc, sizeof c->orc, "%s", cb.orc);
     c->payload = payload_of(body);
     struct ag_dbreq *d = &c->d;
-    ag_dbreq_param(d, OWNER);
+    ag_dbreq_param(d, ag_req_owner(r));
     ag_dbreq_param(d, c->assistant_id);
     ag_dbreq_param(d, stateless ? NULL : c->thread_id);
     ag_dbreq_param(d, ag_dbreq_str(d, cb.schedule, strlen(cb.schedule)));
@@ -436,7 +433,7 @@ static int patch_read(struct ag_req *r, const char *id, json_t *body, const stru
     p->cb = *cb;
     p->tries = tries;
     ag_dbreq_param(&p->d, p->id);
-    ag_dbreq_param(&p->d, OWNER);
+    ag_dbreq_param(&p->d, ag_req_owner(r));
     int rc = ag_dbq_submit(r, &p->d.q);
     if (rc != AG_AGAIN) {
         json_decref(p->body);
@@ -553,7 +550,7 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
     p->body = NULL;
     struct ag_dbreq *d = &w->d;
     ag_dbreq_param(d, w->id);
-    ag_dbreq_param(d, OWNER);
+    ag_dbreq_param(d, ag_req_owner(d->r));
     ag_dbreq_param(d, ag_dbreq_str(d, PQgetvalue(res, 0, 7), (size_t)PQgetlength(res, 0, 7)));
     ag_dbreq_param(d, ag_dbreq_str(d, schedule, strlen(schedule)));
     ag_dbreq_param(d, ag_dbreq_str(d, zone_name, strlen(zone_name)));
@@ -625,7 +622,7 @@ int ag_crons_delete(struct ag_req *r)
         return AG_OK;
     }
     ag_dbreq_param(&x->d, x->id);
-    ag_dbreq_param(&x->d, OWNER);
+    ag_dbreq_param(&x->d, ag_req_owner(r));
     return ag_dbreq_submit(&x->d);
 }
 
@@ -670,7 +667,7 @@ static void on_listed(struct ag_pg_query *q, PGresult *res)
 /* The filter parameters $1..$5 of a search or count body. */
 static void param_filters(struct ag_dbreq *d, const json_t *body)
 {
-    ag_dbreq_param(d, OWNER);
+    ag_dbreq_param(d, ag_req_owner(d->r));
     const char *aid = json_string_value(present(body, "assistant_id"));
     if (aid) {
         const char *resolved = ag_graph_resolve_assistant(aid);

@@ -19,8 +19,6 @@
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
-/* The caller's identity until authentication lands. */
-
 #define HISTORY_LIMIT_DEFAULT 10
 #define HISTORY_LIMIT_MAX 1000
 #define RUNS_LIMIT_DEFAULT 10

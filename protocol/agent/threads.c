@@ -25,8 +25,6 @@
 #include "protocol/urlenc.h"
 #include "protocol/validate.h"
 
-/* The caller's identity until authentication lands. */
-
 #define SEARCH_LIMIT_DEFAULT 10
 #define SEARCH_LIMIT_MAX 1000
 #define EXTRACT_MAX 10

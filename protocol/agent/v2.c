@@ -17,8 +17,6 @@
 #include "protocol/validate.h"
 #include "runtime/tlog.h"
 
-#define OWNER "anonymous"
-
 /* --- POST /threads/{thread_id}/stream/events --- */
 
 static const struct ag_vfield stream_fields[] = {
@@ -683,7 +681,7 @@ int ag_v2_commands(struct ag_req *r)
             return AG_OK;
         }
         param(c, c->tid);
-        param(c, OWNER);
+        param(c, ag_req_owner(c->d.r));
         param(c, "");
         param(c, NULL);
         param(c, "false");
@@ -703,7 +701,7 @@ int ag_v2_commands(struct ag_req *r)
             return AG_OK;
         }
         param(c, c->tid);
-        param(c, OWNER);
+        param(c, ag_req_owner(c->d.r));
         param(c, "");
         param(c, json_is_string(before) ? ag_pg_args_dup(&c->d.strs, json_string_value(before), json_string_length(before))
                                         : NULL);
@@ -732,6 +730,6 @@ int ag_v2_commands(struct ag_req *r)
     }
     /* run.start, input.respond, input.inject, state.fork, agent.getTree: the thread first. */
     param(c, c->tid);
-    param(c, OWNER);
+    param(c, ag_req_owner(c->d.r));
     return submit_read(c, AG_SQL_TEV_THREAD, on_thread);
 }
