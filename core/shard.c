@@ -338,6 +338,7 @@ static void submit_and_wait(struct ag_shard *s)
 {
     unsigned queued = io_uring_sq_ready(&s->ring);
     int r;
+    ag_stat_set(&s->stats, AG_STAT_ALLOCATIONS, ag_alloc_count()); /* everything up to the wait */
     if (s->more_work || s->tasks_head || s->stopping) {
         r = io_uring_submit(&s->ring);
         io_uring_get_events(&s->ring);

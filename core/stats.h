@@ -33,6 +33,10 @@ static inline void ag_stat_sub(struct ag_stats *s, enum ag_stat id, uint64_t n)
 {
     atomic_store_explicit(&s->v[id], atomic_load_explicit(&s->v[id], memory_order_relaxed) - n, memory_order_relaxed);
 }
+static inline void ag_stat_set(struct ag_stats *s, enum ag_stat id, uint64_t v)
+{
+    atomic_store_explicit(&s->v[id], v, memory_order_relaxed);
+}
 /* Any thread. */
 static inline uint64_t ag_stat_get(struct ag_stats *s, enum ag_stat id)
 {

@@ -14,6 +14,7 @@ const METRICS = [
     'agentd_loop_iterations_total',
     'agentd_submit_calls_total',
     'agentd_submitted_sqes_total',
+    'agentd_allocations_total',
 ];
 
 function tokens(v) {
@@ -101,6 +102,8 @@ describe('endpoints (--shards 2, --log-level info)', { timeout: 60000 }, () => {
         assert.ok(d('agentd_bytes_received_total', {}) >= 6 * 20, `bytes received increased by ${d('agentd_bytes_received_total', {})}`);
         assert.ok(d('agentd_bytes_sent_total', {}) >= 6 * 20, `bytes sent increased by ${d('agentd_bytes_sent_total', {})}`);
         assert.ok(d('agentd_loop_iterations_total', {}) > 0, 'loop iterations increased');
+        // Each shard publishes its count before it waits, so the answered requests are in it.
+        assert.ok(d('agentd_allocations_total', {}) > 0, `allocations increased by ${d('agentd_allocations_total', {})}`);
     });
 
     it('unknown path → 404 {"detail":"Not Found"}', async () => {
