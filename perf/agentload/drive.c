@@ -256,7 +256,10 @@ int al_drive(struct al_run *r, struct al_phase *p)
         uint64_t now = al_now();
         if (!in_window && now >= ph->t_window) {
             in_window = true;
-            if (sample) cpu0 = al_proc_cpu_ns(&run->proc);
+            if (sample) {
+                al_run_allocs_begin(run);
+                cpu0 = al_proc_cpu_ns(&run->proc);
+            }
             if (ph->sample_server && run->have_aux) aux0 = al_proc_cpu_ns(&run->aux);
         }
         if (now >= hard) {
@@ -322,7 +325,10 @@ int al_drive(struct al_run *r, struct al_phase *p)
         al_conn_loop_poll(wait);
     }
     ph->t_end = last_done ? last_done : al_now();
-    if (sample) run->cpu_ns = al_proc_cpu_ns(&run->proc) - cpu0;
+    if (sample) {
+        run->cpu_ns = al_proc_cpu_ns(&run->proc) - cpu0;
+        al_run_allocs_end(run);
+    }
     if (ph->sample_server && run->have_aux) run->aux_cpu_ns = al_proc_cpu_ns(&run->aux) - aux0;
 
 out:

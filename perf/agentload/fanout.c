@@ -171,6 +171,7 @@ int al_fanout_run(struct al_run *r)
     char tid[40], rid[40], conf[256];
     snprintf(conf, sizeof conf, "{\"tokens\":%u,\"mode\":\"custom\",\"delay_ms\":%u}", r->o.tokens, r->o.delay_ms);
     uint64_t cpu0[2] = {0, 0}, cpu1[2] = {0, 0}, t0 = al_now();
+    al_run_allocs_begin(r);
     sample_server(r, cpu0);
     if (make_run(r, conf, r->o.after_s, tid, rid) < 0) return -1;
     nindex = r->o.tokens ? r->o.tokens : 1;
@@ -188,6 +189,7 @@ int al_fanout_run(struct al_run *r)
         al_conn_loop_poll(TICK_MS);
     }
     sample_server(r, cpu1);
+    al_run_allocs_end(r);
     if (aborted && !r->o.quiet)
         fprintf(stderr, "agentload: fanout stopped by the %s with %u of %u subscribers done\n",
                 al_now() >= hard ? "time limit" : "idle limit", ndone, nsubs);

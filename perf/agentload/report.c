@@ -110,6 +110,8 @@ void al_report_table(const struct al_run *r, FILE *f)
     if (r->have_aux)
         fprintf(f, "aux (pid %s): %.2f CPU-us per %s\n", o->aux_pids,
                 r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0, r->cpu_per);
+    if (r->have_allocs)
+        fprintf(f, "server allocations: %.1f per %s\n", r->tasks ? r->allocs / (double)r->tasks : 0, r->cpu_per);
     const struct al_conn_totals *t = al_conn_totals();
     fprintf(f, "client: %.2f CPU-s, %llu connections opened, %llu connect failures\n", client_cpu_s(),
             (unsigned long long)t->opened, (unsigned long long)t->connect_failed);
@@ -199,6 +201,9 @@ void al_report_json(const struct al_run *r, FILE *f)
     if (r->have_aux)
         fprintf(f, ",\"aux\":{\"pids\":\"%s\",\"cpu_s\":%.4f,\"cpu_us\":%.3f}", o->aux_pids,
                 (double)r->aux_cpu_ns / 1e9, r->tasks ? (double)r->aux_cpu_ns / 1e3 / (double)r->tasks : 0);
+    if (r->have_allocs)
+        fprintf(f, ",\"allocations\":{\"total\":%.0f,\"per\":\"%s\",\"per_op\":%.2f}", r->allocs, r->cpu_per,
+                r->tasks ? r->allocs / (double)r->tasks : 0);
     const struct al_conn_totals *ct = al_conn_totals();
     fprintf(f, ",\"client\":{\"cpu_s\":%.4f,\"connections_opened\":%llu,\"connect_failures\":%llu}", client_cpu_s(),
             (unsigned long long)ct->opened, (unsigned long long)ct->connect_failed);

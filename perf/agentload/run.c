@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
+
 const char *const al_err_names[AL_E__N] = {"connect", "closed", "timeout", "parse", "body", "overload", "pool"};
 
 uint64_t al_now(void)
@@ -19,6 +21,23 @@ double al_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+#define ALLOCS_METRIC "agentd_allocations_total"
+
+void al_run_allocs_begin(struct al_run *r)
+{
+    r->have_allocs = false;
+    r->allocs_begun = r->have_proc && al_metrics_fetch_sum(&r->addr, r->host, ALLOCS_METRIC, &r->allocs0);
+}
+
+void al_run_allocs_end(struct al_run *r)
+{
+    double now;
+    if (r->allocs_begun && al_metrics_fetch_sum(&r->addr, r->host, ALLOCS_METRIC, &now) && now >= r->allocs0) {
+        r->allocs = now - r->allocs0;
+        r->have_allocs = true;
+    }
 }
 
 void al_run_extra(struct al_run *r, const char *key, double value, int decimals)

@@ -76,6 +76,9 @@ struct al_run {
     uint64_t cpu_ns;          /* server CPU over the window */
     uint64_t aux_cpu_ns;      /* the aux processes' CPU over the same window */
     uint64_t rss_kib, hwm_kib;
+    double allocs0, allocs; /* the server's agentd_allocations_total at the window's start; then its growth */
+    bool allocs_begun;      /* allocs0 was read */
+    bool have_allocs;       /* allocs is set: the server has the counter (agentd does, the JS peer not) */
     uint64_t tasks;      /* what CPU per request divides by (measured tasks, or deliveries) */
     const char *cpu_per; /* "request", "session", "delivery", ... */
     struct al_extra extra[AL_EXTRA_MAX];
@@ -91,6 +94,11 @@ double al_wall_ms(void);
 
 /* Adds (or replaces) a scenario figure for the report. */
 void al_run_extra(struct al_run *r, const char *key, double value, int decimals);
+
+/* With --pid, reads the server's allocation counter at the window's start (begin) and its growth over
+ * the window (end: r->allocs, r->have_allocs). A server without the counter leaves have_allocs false. */
+void al_run_allocs_begin(struct al_run *r);
+void al_run_allocs_end(struct al_run *r);
 
 /* The report of a hold scenario (idle, sse.idle): n of them asked for (figure `key`), open at the
  * sample, all up between t0 and t_up, and the server's RSS in KiB before and after (with --pid):

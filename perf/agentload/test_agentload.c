@@ -1,13 +1,14 @@
 /* Unit tests of agentload's parsers and histogram (ctest perf/agentload-unit): HTTP responses with
  * Content-Length, chunked (with extensions and trailers) and read-until-close bodies, fed whole and
  * split at every byte; SSE frames with LF, CRLF and CR line ends, several data lines, comments;
- * JSON scanning; histogram percentiles. */
+ * JSON scanning; histogram percentiles; summing a counter of Prometheus text. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../tests/unit/check.h"
 #include "hist.h"
 #include "jscan.h"
+#include "metrics.h"
 #include "resp.h"
 #include "sse.h"
 
@@ -173,11 +174,34 @@ static void test_hist(void)
     CHECK(al_hist_percentile(&one, 100) == UINT64_MAX / 2);
 }
 
+static void test_metrics(void)
+{
+    const char *t = "# HELP agentd_allocations_total Heap allocations\n"
+                    "# TYPE agentd_allocations_total counter\n"
+                    "agentd_allocations_total{shard=\"0\"} 1500\n"
+                    "agentd_allocations_total_other 7\n"
+                    "agentd_allocations_total{shard=\"1\"} 250\n"
+                    "agentd_allocations 9\n"
+                    "agentd_allocations_total{shard=\"2\"} notanumber\n"
+                    "agentd_allocations_total 3";
+    double v = 0;
+    CHECK(al_metrics_parse_sum(t, strlen(t), "agentd_allocations_total", &v));
+    CHECK(v == 1753);
+    CHECK(!al_metrics_parse_sum(t, strlen(t), "agentd_missing_total", &v) && v == 1753);
+    CHECK(!al_metrics_parse_sum("", 0, "agentd_allocations_total", &v));
+    /* Cut anywhere, it never reads past the end and never finds more than the whole text has. */
+    for (size_t n = 0; n <= strlen(t); n++) {
+        double w = -1;
+        if (al_metrics_parse_sum(t, n, "agentd_allocations_total", &w)) CHECK(w >= 0 && w <= 1753);
+    }
+}
+
 int main(void)
 {
     test_resp();
     test_sse();
     test_jscan();
     test_hist();
+    test_metrics();
     return CHECK_DONE();
 }
