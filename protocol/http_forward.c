@@ -236,11 +236,12 @@ void ag_http__x_head(struct http_req *q, const char *content_type)
     xq_append(q, x);
 }
 
-/* The owner's side of the backlog: the client holds more than the backlog here and in flight. The
- * piece that would exceed it is not copied: the client will not get it. */
+/* The owner's side of the backlog: a client that already holds more than the backlog here and in flight
+ * is cut off, and the piece is not copied (it will not get it). As on the connection's shard, a piece
+ * larger than the backlog by itself does not cut off a client that reads. */
 void ag_http__x_data(struct http_req *q, const char *p, size_t n)
 {
-    uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed) + n;
+    uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed);
     if (unread <= hs_of(q->pub.shard)->lim->stream_backlog_bytes) {
         xq_push(q, XP_DATA, p, n);
         return;

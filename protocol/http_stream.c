@@ -43,12 +43,15 @@ void ag_http__conn_piece(struct http_conn *h, const char *p, size_t n)
     conn_wrote(h, n);
 }
 
-/* Accounts a body piece written to the connection, and cuts off a client that stopped reading. */
+/* Accounts a body piece written to the connection, and cuts off a client that stopped reading: one that
+ * had more than the backlog unread before this piece. A piece larger than the backlog by itself does not
+ * cut off a client that reads (a /wait output or a values event may be). */
 static void conn_wrote(struct http_conn *h, size_t n)
 {
     struct ag_conn *c = h->conn;
     h->req.resp_bytes += n;
-    if (c->out_bytes > hs_of(c->shard)->lim->stream_backlog_bytes) {
+    uint64_t before = c->out_bytes > n ? c->out_bytes - n : 0;
+    if (before > hs_of(c->shard)->lim->stream_backlog_bytes) {
         ag_log(AG_LOG_WARN, "req=%.*s streaming client cut off: %llu bytes unread", (int)h->req.pub.id_len,
                h->req.pub.id, (unsigned long long)c->out_bytes);
         ag_conn_close(c, AG_CLOSE_NOW);

@@ -6,6 +6,7 @@
 // it resumes with Last-Event-ID).
 // Labelled tsan as well (xshard-*): the tsan preset runs it against the ThreadSanitizer binary.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { request, startAgentd } from './lib/harness.mjs';
@@ -15,8 +16,23 @@ import { call, uuidOwnedBy } from './lib/threads-util.mjs';
 const STRESS = 'a2613945-cc44-5b9d-b20b-aa8f8497bb3b';
 const BACKLOG = 64 * 1024;
 const SUBSCRIBERS = 160;
-const TOKENS = 4000;
 const MiB = 1024 * 1024;
+// A client that does not read is cut off only once its bytes no longer fit the kernel's buffers (the
+// server's send buffer grows up to tcp_wmem's maximum, the client's receive buffer stays at tcp_rmem's
+// default while it reads nothing) plus the backlog. With 4,000 tokens (3.4 MB per client) some clients'
+// whole stream could sit in the kernel, uncut. The run is sized for twice what the kernel may hold, at
+// about 850 bytes per token on the thread stream.
+function kernelBuffers() {
+    const field = (path, i, dflt) => {
+        try {
+            return Number(readFileSync(path, 'latin1').trim().split(/\s+/)[i]) || dflt;
+        } catch {
+            return dflt;
+        }
+    };
+    return field('/proc/sys/net/ipv4/tcp_wmem', 2, 4 * MiB) + field('/proc/sys/net/ipv4/tcp_rmem', 1, 128 * 1024);
+}
+const TOKENS = Math.min(60000, Math.max(4000, Math.ceil((2 * (kernelBuffers() + BACKLOG)) / 800)));
 
 function stressRun(port, thread) {
     return request(port, {
@@ -76,5 +92,35 @@ describe('streaming clients that stop reading, on either shard', { timeout: 2400
         assert.equal(ended, 0, `${ended} of ${SUBSCRIBERS} streams ended cleanly instead of being cut off`);
         const cut = srv.stderr().match(/streaming client (on shard \d+ )?cut off/g) ?? [];
         assert.ok(cut.length >= SUBSCRIBERS, `${cut.length} cut-off lines in the log for ${SUBSCRIBERS} clients`);
+    });
+
+    // One piece larger than the backlog (a /wait output, a values event) went to a client that reads:
+    // it used to be cut off on the spot, since its queue held more than the backlog right after the write.
+    it('a client that reads gets an answer larger than the backlog, on either shard', async (t) => {
+        const srv = await startAgentd({ t, args: ['--shards', '2'], config: { limits: { stream_backlog_bytes: BACKLOG } }, waitReady: true });
+        const big = 30000; // tokens: a final output of about 170 KiB
+        for (const owner of [0, 1]) {
+            const thread = uuidOwnedBy(owner, 2);
+            assert.equal((await call(srv.port, 'POST', '/threads', { thread_id: thread })).status, 200);
+            const body = (mode) =>
+                JSON.stringify({
+                    assistant_id: STRESS,
+                    input: { messages: [{ role: 'user', content: 'x' }] },
+                    stream_mode: mode,
+                    config: { configurable: { tokens: big } },
+                });
+            const headers = { 'Content-Type': 'application/json' };
+            const wait = await request(srv.port, { method: 'POST', path: `/threads/${thread}/runs/wait`, headers, body: body(['values']), timeoutMs: 120000 });
+            assert.equal(wait.status, 200, `wait on a thread of shard ${owner}: ${wait.status} ${wait.text.slice(0, 200)}`);
+            assert.ok(wait.body.length > 2 * BACKLOG, `the wait output is ${wait.body.length} bytes, meant to exceed twice the backlog`);
+            const out = JSON.parse(wait.text.trim());
+            assert.ok(Array.isArray(out.messages) && out.messages.length >= 2, `wait output: ${wait.text.slice(0, 200)}`);
+            const stream = await request(srv.port, { method: 'POST', path: `/threads/${thread}/runs/stream`, headers, body: body(['values']), timeoutMs: 120000 });
+            assert.equal(stream.status, 200, `stream on a thread of shard ${owner}: ${stream.status}`);
+            const events = stream.text.match(/^event: \w+/gm) ?? [];
+            assert.equal(events.at(-1), 'event: end', `the stream ends with its end event, not cut off: ${JSON.stringify(events.slice(-3))}`);
+        }
+        const cut = srv.stderr().match(/streaming client (on shard \d+ )?cut off/g) ?? [];
+        assert.equal(cut.length, 0, `clients that read were cut off:\n${srv.stderr().slice(-2000)}`);
     });
 });
