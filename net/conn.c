@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/net_internal.h"
+#include "net/stats.h"
 
 
 static const struct ag_conn_handler *handler_of(struct ag_conn *c)

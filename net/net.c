@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "net/net_internal.h"
+#include "net/stats.h"
 
 #define BUF_COUNT 256
 #define BUF_SIZE 16384

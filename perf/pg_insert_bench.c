@@ -57,6 +57,7 @@
 #include "core/shard.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
+#include "persist/stats.h"
 
 /* A thread's metadata as agentd writes it (client keys plus server-written owner, assistant_id,
  * graph_id, thread_name): 408 bytes. `pg_insert_bench --print-metadata` prints it, so perf/bench-pg.sh

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "persist/migrate.h"
+#include "persist/stats.h"
 
 enum {
     AG_OP_PG_CONNECT = 16, /* one-shot poll while the connection handshake runs */

@@ -17,6 +17,7 @@
 #include "core/shard.h"
 #include "net/net.h"
 #include "protocol/http_internal.h"
+#include "protocol/stats.h"
 #include "protocol/urlenc.h"
 #include "runtime/owner.h"
 
@@ -145,7 +146,7 @@ static void reset_request(struct http_conn *h)
 static void log_request(struct http_req *q, const char *method, const char *path, size_t path_len)
 {
     struct ag_shard *s = q->conn->shard;
-    static const enum ag_stat cls[] = {AG_STAT_REQ_1XX, AG_STAT_REQ_2XX, AG_STAT_REQ_3XX, AG_STAT_REQ_4XX,
+    static const enum ag_protocol_stat cls[] = {AG_STAT_REQ_1XX, AG_STAT_REQ_2XX, AG_STAT_REQ_3XX, AG_STAT_REQ_4XX,
                                        AG_STAT_REQ_5XX};
     int k = q->status / 100 - 1;
     if (k >= 0 && k < 5)

@@ -12,6 +12,7 @@
 #include "core/shard.h"
 #include "net/conn.h"
 #include "protocol/http_internal.h"
+#include "protocol/stats.h"
 
 /* Cross-shard message types of this module. */
 enum {

@@ -15,6 +15,7 @@
 #include "core/uuid.h"
 #include "runtime/run_internal.h"
 #include "runtime/run_modes.h"
+#include "runtime/stats.h"
 #include "runtime/tlog.h"
 #include "runtime/v2proj.h"
 

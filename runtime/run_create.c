@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/uuid.h"
 #include "runtime/run_internal.h"
+#include "runtime/stats.h"
 #include "runtime/tlog.h"
 
 /* --- creation --- */

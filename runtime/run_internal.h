@@ -18,6 +18,7 @@
 #include "runtime/engine.h"
 #include "runtime/run.h"
 #include "runtime/run_modes.h"
+#include "runtime/stats.h"
 
 struct ag_v2proj;
 

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/obuf.h"
 #include "runtime/run_internal.h"
+#include "runtime/stats.h"
 #include "runtime/v2proj.h"
 
 /* Ended runs kept in memory per shard for join and attach (with their events), at most; and they

@@ -14,6 +14,7 @@
 #include "core/timer.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
+#include "runtime/stats.h"
 #include "runtime/tlog_internal.h"
 
 /* Idle log entries (no run, no subscription, nothing to write) kept per shard for their seq; each holds

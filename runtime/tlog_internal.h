@@ -15,6 +15,7 @@
 #include "core/timer.h"
 #include "persist/pg.h"
 #include "persist/pgargs.h"
+#include "runtime/stats.h"
 #include "runtime/tlog.h"
 
 /* One event in memory, encoded once (by the shard's codec). */

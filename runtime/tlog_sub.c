@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/obuf.h"
+#include "runtime/stats.h"
 #include "runtime/tlog_internal.h"
 
 /* Batches read from Postgres per replay statement. */

@@ -10,8 +10,10 @@
 #include "core/log.h"
 #include "core/tz.h"
 #include "net/net.h"
+#include "net/stats.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
+#include "persist/stats.h"
 #include "protocol/agent/assistants.h"
 #include "protocol/agent/run_sinks.h"
 #include "protocol/agent/store.h"
@@ -19,8 +21,10 @@
 #include "protocol/agent/v2_stream.h"
 #include "protocol/http.h"
 #include "protocol/router.h"
+#include "protocol/stats.h"
 #include "runtime/cron_scheduler.h"
 #include "runtime/run.h"
+#include "runtime/stats.h"
 #include "runtime/tlog.h"
 
 /* --- the per-shard modules --- */
@@ -271,6 +275,11 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_cron_scheduler_register();
     ag_cron_scheduler_set_create(ag_run_sinks_create_cb);
     ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
+    /* Every layer's metrics, for /metrics (core's are there from the start). */
+    ag_stats_register(AG_STATS_NET, ag_net_stat_descs, AG_NET_STATS_N);
+    ag_stats_register(AG_STATS_PERSIST, ag_persist_stat_descs, AG_PERSIST_STATS_N);
+    ag_stats_register(AG_STATS_RUNTIME, ag_runtime_stat_descs, AG_RUNTIME_STATS_N);
+    ag_stats_register(AG_STATS_PROTOCOL, ag_protocol_stat_descs, AG_PROTOCOL_STATS_N);
     /* Cron time zones: read once here, never by a shard (TZDIR moves the database, as for the C library). */
     const char *tzdir = getenv("TZDIR");
     if (ag_tz_db_load(tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo") == 0)

@@ -11,6 +11,7 @@
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/identity.h"
+#include "runtime/stats.h"
 
 #define SSE_HEARTBEAT ": heartbeat\r\n\r\n"
 /* The thread has an active run claimed by another agentd process (one %s: its id). No strategy can

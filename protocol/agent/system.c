@@ -147,15 +147,17 @@ int ag_sys_metrics(struct ag_req *r)
     struct ag_runtime *rt = r->shard->rt;
     struct ag_buf b = {0};
     const char *family = NULL;
-    for (int i = 0; i < AG_STAT__COUNT; i++) {
+    for (unsigned i = 0; i < AG_STATS_MAX; i++) {
         const struct ag_stat_desc *d = &ag_stat_descs[i];
+        if (!d->name)
+            continue;
         if (!family || strcmp(family, d->name)) {
             family = d->name;
             ag_buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", d->name, d->help, d->name, d->type);
         }
         for (int k = 0; k < rt->nshards; k++)
             ag_buf_printf(&b, "%s{shard=\"%d\"%s%s} %llu\n", d->name, k, *d->labels ? "," : "", d->labels,
-                          (unsigned long long)ag_stat_get(&rt->shards[k]->stats, (enum ag_stat)i));
+                          (unsigned long long)ag_stat_get(&rt->shards[k]->stats, i));
     }
     ag_http_respond(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.base, b.len);
     ag_buf_free(&b);

@@ -15,7 +15,7 @@ int ag_sys_ready(struct ag_req *r);
 int ag_sys_health(struct ag_req *r);
 /* 200 with name, version, shard count and feature flags. */
 int ag_sys_info(struct ag_req *r);
-/* 200 Prometheus text: every counter of core/stats.def, per shard. */
+/* 200 Prometheus text: every registered metric (each layer's stats.def, core/stats.h), per shard. */
 int ag_sys_metrics(struct ag_req *r);
 
 #endif

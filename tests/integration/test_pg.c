@@ -15,6 +15,7 @@
 #include "core/shard.h"
 #include "persist/migrate.h"
 #include "persist/pg.h"
+#include "persist/stats.h"
 
 #define NWRITES 64
 
