@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "../unit/check.h"
 #include "core/alloc.h"
 #include "core/common.h"
 #include "core/obuf.h"
@@ -16,6 +15,19 @@
 
 PGconn *db;
 char assistant_id[64];
+int rtest_checks, rtest_failures;
+
+/* CHECKF (tests/unit/check.h) on the harness's counters. */
+#define RTEST_CHECKF(cond, ...)                                                                                        \
+    do {                                                                                                               \
+        rtest_checks++;                                                                                                \
+        if (!(cond)) {                                                                                                 \
+            rtest_failures++;                                                                                          \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
+    } while (0)
 
 /* --- the test's connection --- */
 
@@ -32,7 +44,7 @@ const char *db_val_(int line, const char *sql, const char *const *params)
     PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        check_failures++;
+        rtest_failures++;
         fprintf(stderr, "test_runtime.c:%d: SQL failed: %s\n  %s\n", line, PQresultErrorMessage(res), sql);
         snprintf(out, 1024, "(failed)");
     } else if (st == PGRES_COMMAND_OK || PQntuples(res) == 0) {
@@ -59,10 +71,10 @@ const char *case_name = "set-up";
 
 void expect_str_(int line, const char *what, const char *want, const char *seen)
 {
-    check_count++;
+    rtest_checks++;
     if (want && seen && !strcmp(want, seen))
         return;
-    check_failures++;
+    rtest_failures++;
     fprintf(stderr, "test_runtime.c:%d: [%s] %s:\n  expected: %s\n  seen:     %s\n", line, case_name, what,
             want ? want : "(null)", seen ? seen : "(null)");
 }
@@ -369,7 +381,7 @@ struct fake_run *fake_of(const char *run_id)
 static void on_created(void *ud, const struct ag_run_created *res)
 {
     struct trun *r = ud;
-    CHECKF(!r->told, "run %s: its creator was told twice", r->name);
+    RTEST_CHECKF(!r->told, "run %s: its creator was told twice", r->name);
     r->told = true;
     r->result = res->result;
     snprintf(r->detail, sizeof r->detail, "%s", res->detail ? res->detail : "");
@@ -384,7 +396,7 @@ static void on_created(void *ud, const struct ag_run_created *res)
         json_decref(j);
     }
     ag_run_replay(res->run, &r->sink.k, ag_run_first_event(res->run));
-    CHECKF(!ag_run_done(res->run), "run %s: already ended when its creator was told", r->name);
+    RTEST_CHECKF(!ag_run_done(res->run), "run %s: already ended when its creator was told", r->name);
     if (!ag_run_done(res->run))
         ag_run_watch(res->run, &r->sink.k, false);
 }

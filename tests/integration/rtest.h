@@ -38,6 +38,9 @@ void thread_new(char out[37]);
 
 /* --- assertions: the case, what was expected and what was seen --- */
 
+/* The harness's own checks and failures (its assertions and DB), which main adds to its tally: a test of
+ * several files has one copy of tests/unit/check.h's static counters per file. */
+extern int rtest_checks, rtest_failures;
 /* The case that runs (in every failure message). */
 extern const char *case_name;
 void expect_str_(int line, const char *what, const char *want, const char *seen);
@@ -92,14 +95,14 @@ struct fake_run {
     struct ag_engine_host h;
     char run_id[37], thread_id[37];
     json_t *input, *command, *from, *metadata; /* copies of start's params (NULL: none) */
-    int order;        /* 0, 1, ...: its place among every start of the fake engine */
-    int step;         /* the last step it reported */
-    char cp_id[37];   /* its last checkpoint ("": none yet) */
-    json_t *values;   /* its state */
-    int cancels;      /* cancel calls */
-    int frees;        /* free calls */
-    bool done_queued; /* its on_done waits in done_task */
-    bool ended;       /* on_done was called */
+    int order;                                 /* 0, 1, ...: its place among every start of the fake engine */
+    int step;                                  /* the last step it reported */
+    char cp_id[37];                            /* its last checkpoint ("": none yet) */
+    json_t *values;                            /* its state */
+    int cancels;                               /* cancel calls */
+    int frees;                                 /* free calls */
+    bool done_queued;                          /* its on_done waits in done_task */
+    bool ended;                                /* on_done was called */
     enum ag_graph_outcome outcome;
     char error[64];
     char interrupt_id[33], task_id[37];

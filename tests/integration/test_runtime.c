@@ -884,5 +884,7 @@ int main(void)
     if (admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name))
         check_failures++;
     ag_free(pg_cfg.url);
+    check_count += rtest_checks;
+    check_failures += rtest_failures;
     return CHECK_DONE();
 }
