@@ -77,13 +77,18 @@ void ag_query_int(struct ag_verr *e, const char *name, const char *s, int64_t mi
     }
 }
 
-void ag_query_refuse_all(const struct ag_iov *query, struct ag_verr *e)
+void ag_query_unknown(const char *name)
+{
+    struct ag_vpath p = {.key = {"query", name ? name : "?"}, .n = 2};
+    ag_verr_unknown(&p);
+}
+
+void ag_query_ignore_all(const struct ag_iov *query)
 {
     struct ag_iov q = *query, name, value;
     while (ag_query_next(&q, &name, &value)) {
-        char *n = ag_query_str(name), *v = ag_query_str(value);
-        ag_query_error(e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+        char *n = ag_query_str(name);
+        ag_query_unknown(n);
         ag_free(n);
-        ag_free(v);
     }
 }

@@ -21,9 +21,11 @@ bool ag_query_parse_int(const char *s, int64_t *out);
 /* Records a problem at ["query", name] with input value (NULL: null). */
 void ag_query_error(struct ag_verr *e, const char *name, const char *type, const char *msg, const char *value);
 
-/* Records every parameter of the query string as extra_forbidden (routes that take their input from
- * the body alone), with its decoded value as input. */
-void ag_query_refuse_all(const struct ag_iov *query, struct ag_verr *e);
+/* Query parameter name is not one the route knows: ignored (ag_verr_unknown at ["query", name]). */
+void ag_query_unknown(const char *name);
+
+/* Every parameter of the query string is unknown (routes that take their input from the body alone). */
+void ag_query_ignore_all(const struct ag_iov *query);
 
 /* s, the value of query parameter name, as a boolean into *out; records bool_parsing otherwise. */
 void ag_query_bool(struct ag_verr *e, const char *name, const char *s, bool *out);

@@ -6,9 +6,12 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/log.h"
+#include "core/shard.h"
 #include "core/uuid.h"
 #include "protocol/http.h"
 #include "protocol/jsonw.h"
+#include "protocol/stats.h"
 
 #define MAX_DEPTH 256
 
@@ -243,12 +246,30 @@ unsigned ag_validate_object(const json_t *obj, const struct ag_vfield *fields, s
             if (known)
                 continue;
             ag_vpath_push_key(p, k);
-            ag_verr_add(e, p, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_verr_unknown(p);
             ag_vpath_pop(p);
-            bad++;
         }
     }
     return bad;
+}
+
+void ag_verr_unknown(const struct ag_vpath *p)
+{
+    struct ag_shard *s = ag_shard_self();
+    if (s)
+        ag_stat_add(&s->stats, AG_STAT_UNKNOWN_FIELDS, 1);
+    if (!ag_log_enabled(AG_LOG_DEBUG))
+        return;
+    char path[256];
+    size_t n = 0;
+    path[0] = 0;
+    for (int i = 0; i < p->n && i < AG_VPATH_MAX && n < sizeof path; i++)
+        n += p->key[i] ? (size_t)snprintf(path + n, sizeof path - n, "%s%.64s", i ? "." : "", p->key[i])
+                       : (size_t)snprintf(path + n, sizeof path - n, "[%" PRId64 "]", p->index[i]);
+    for (char *c = path; *c; c++) /* a client's key: nothing that would break the log line */
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
+    ag_log(AG_LOG_DEBUG, "msg=\"unknown field ignored\" field=\"%s\"", path);
 }
 
 /* Deepest bracket nesting of JSON text, ignoring brackets inside strings. */

@@ -97,9 +97,14 @@ void ag_verr_free(struct ag_verr *e);
 /* The 422 body: {"detail":[{"type","loc","msg","input"}, ...]} (appended to out). */
 void ag_verr_render(const struct ag_verr *e, struct ag_buf *out);
 
-/* Checks obj (at path p) against the n fields; extra keys are refused ("extra_forbidden") unless
- * allow_extra. Returns the number of problems added. A non-object obj is one "model_attributes_type"
- * problem. */
+/* A body field or query parameter at p that the server does not know. It is ignored, never an error
+ * (clients add fields, and a new SDK release adds more): counted in agentd_unknown_fields_total and
+ * logged at debug level with its path. A known field the server cannot honour is still a 422. */
+void ag_verr_unknown(const struct ag_vpath *p);
+
+/* Checks obj (at path p) against the n fields; other keys are unknown fields (ag_verr_unknown) unless
+ * allow_extra (a free-form object). Returns the number of problems added. A non-object obj is one
+ * "model_attributes_type" problem. */
 unsigned ag_validate_object(const json_t *obj, const struct ag_vfield *fields, size_t n, bool allow_extra,
                             struct ag_vpath *p, struct ag_verr *e);
 

@@ -140,7 +140,7 @@ static void query_read(struct ag_req *r, struct qparam *qp, size_t n, struct ag_
         if (!k || !v) {
             ag_query_error(e, k ? k : "", "value_error", "Value error, not valid percent-encoded text", NULL);
         } else if (i == n) {
-            ag_query_error(e, k, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(k);
         } else {
             ag_free(qp[i].value);
             qp[i].value = v;

@@ -131,8 +131,11 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v) {
-        if (!in_fields(fields, nfields, k) && !in_list(run_keys, k))
-            refuse(e, &p, k, "extra_forbidden", "Extra inputs are not permitted", v);
+        if (!in_fields(fields, nfields, k) && !in_list(run_keys, k)) {
+            ag_vpath_push_key(&p, k);
+            ag_verr_unknown(&p);
+            ag_vpath_pop(&p);
+        }
     }
     json_t *sched = present(body, "schedule");
     if (json_is_string(sched) && check_schedule(sched, &cb->expr, &p, e))
@@ -345,7 +348,7 @@ static int create(struct ag_req *r, bool stateless)
     struct ag_verr e = {0};
     struct cron_body cb;
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body)
         parse_body(body, stateless ? BODY_CREATE_STATELESS : BODY_CREATE_THREAD, &cb, &e);
     int64_t first = -1, second = -1;
@@ -579,7 +582,7 @@ int ag_crons_update(struct ag_req *r)
     struct ag_verr e = {0};
     struct cron_body cb;
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body)
         parse_body(body, BODY_PATCH, &cb, &e);
     if (ag_http_validation_refuse(r, &e)) {
@@ -616,7 +619,7 @@ int ag_crons_delete(struct ag_req *r)
         return AG_OK;
     }
     struct ag_verr e = {0};
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (ag_http_validation_refuse(r, &e)) {
         ag_dbreq_free(&x->d);
         return AG_OK;
@@ -687,7 +690,7 @@ static json_t *read_filter_body(struct ag_req *r, const struct ag_vfield *fields
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body) {
         ag_validate_object(body, fields, n, false, &p, &e);
         json_t *sel = json_object_get(body, "select");

@@ -140,7 +140,7 @@ unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr
             if (strcmp(k, "resume") && strcmp(k, "update") && strcmp(k, "goto")) {
                 ag_vpath_push_key(&p, "command");
                 ag_vpath_push_key(&p, k);
-                ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", x);
+                ag_verr_unknown(&p);
                 ag_vpath_pop(&p);
                 ag_vpath_pop(&p);
             }
@@ -236,7 +236,7 @@ static int create(struct ag_req *r, bool stateless, enum ag_run_reply how)
     }
     struct ag_verr e = {0};
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body)
         parse_run_create(body, stateless, &sp, &e);
     json_decref(body);
@@ -329,7 +329,7 @@ int ag_runs_stateless_batch(struct ag_req *r)
 {
     struct ag_verr e = {0};
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     size_t n = json_array_size(body);
     if (body && (!json_is_array(body) || n == 0 || n > BATCH_MAX)) {
         struct ag_vpath p = {.key = {"body"}, .n = 1};
@@ -403,7 +403,7 @@ static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct 
             *enum_out = hit;
         }
         if (!known)
-            ag_query_error(&e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(n);
         ag_free(n);
         ag_free(v);
     }
@@ -477,7 +477,7 @@ int ag_runs_thread_stream(struct ag_req *r)
     while (ag_query_next(&q, &name, &value)) {
         char *n = ag_query_str(name), *v = ag_query_str(value);
         if (!n || strcmp(n, "stream_mode"))
-            ag_query_error(&e, n ? n : "", "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(n);
         else if (!v || strcmp(v, "run_modes"))
             ag_query_error(&e, n, "enum",
                            "Input should be 'run_modes': a thread stream sends each run in the stream modes it was "

@@ -88,7 +88,7 @@ static void scan_query(struct ag_req *r, struct ag_verr *e, query_fn fn, void *c
         if (!n || !v)
             ag_query_error(e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
         else if (!fn(ctx, e, n, &v))
-            ag_query_error(e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(n);
         ag_free(n);
         ag_free(v);
     }

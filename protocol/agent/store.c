@@ -239,27 +239,11 @@ struct store_check {
     void (*fn)(const json_t *v, struct ag_vpath *p, struct ag_verr *e);
 };
 
-/* Records every query parameter of a request that takes its input from the body alone. */
-static void refuse_query(struct ag_req *r, struct ag_verr *e)
-{
-    struct ag_vpath p = {.key = {"query"}, .n = 1};
-    struct ag_iov rest = r->query, name, value;
-    while (ag_query_next(&rest, &name, &value)) {
-        char *n = ag_query_str(name);
-        json_t *raw = json_stringn(value.base, value.len);
-        ag_vpath_push_key(&p, n ? n : "?");
-        ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", raw);
-        ag_vpath_pop(&p);
-        json_decref(raw);
-        ag_free(n);
-    }
-}
-
 /* Parses the body and checks it against the field table and then the checks; problems land in e. */
 static json_t *parse_body(struct ag_req *r, const struct ag_vfield *fields, size_t nfields,
                           const struct store_check *checks, size_t nchecks, struct ag_verr *e)
 {
-    refuse_query(r, e);
+    ag_query_ignore_all(&r->query); /* these routes take their input from the body alone */
     json_t *body = ag_req_json(r, e);
     if (!body)
         return NULL;
@@ -369,7 +353,8 @@ struct get_query {
     char *namespace, *key, *refresh_ttl;
 };
 
-/* Decodes the query into q, recording problems (unknown, repeated or badly encoded parameters). */
+/* Decodes the query into q, recording problems (repeated or badly encoded parameters; unknown ones are
+ * ignored). */
 static void parse_get_query(struct ag_req *r, struct get_query *q, struct ag_verr *e)
 {
     struct ag_vpath p = {.key = {"query"}, .n = 1};
@@ -386,7 +371,7 @@ static void parse_get_query(struct ag_req *r, struct get_query *q, struct ag_ver
         json_t *raw = json_stringn(value.base, value.len); /* NULL (input null) if not UTF-8 */
         ag_vpath_push_key(&p, n ? n : "?");
         if (!slot) {
-            ag_verr_add(e, &p, "extra_forbidden", "Extra inputs are not permitted", raw);
+            ag_verr_unknown(&p);
         } else if (*slot) {
             ag_verr_add(e, &p, "value_error", "Value error, given more than once", raw);
         } else if (!(*slot = ag_query_str(value))) {

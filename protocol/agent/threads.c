@@ -271,7 +271,7 @@ int ag_threads_create(struct ag_req *r)
     const char *strategy = NULL;
     bool do_nothing = false, supersteps = false;
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body) {
         ag_validate_object(body, create_fields, AG_ARRAY_LEN(create_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_id");
@@ -327,7 +327,7 @@ int ag_threads_list(struct ag_req *r)
         else if (!strcmp(n, "offset"))
             ag_query_int(&e, "offset", v, 0, INT64_MAX, &offset);
         else
-            ag_query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(n);
         ag_free(n);
         ag_free(v);
     }
@@ -536,7 +536,7 @@ int ag_threads_search(struct ag_req *r)
     struct ag_buf ids = {0};
     json_t *extract = NULL;
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body) {
         ag_validate_object(body, search_fields, AG_ARRAY_LEN(search_fields), false, &p, &e);
         json_t *v = json_object_get(body, "ids");
@@ -602,7 +602,7 @@ int ag_threads_count(struct ag_req *r)
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body)
         ag_validate_object(body, count_fields, AG_ARRAY_LEN(count_fields), false, &p, &e);
     if (ag_http_validation_refuse(r, &e)) {
@@ -629,7 +629,7 @@ int ag_threads_prune(struct ag_req *r)
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     struct ag_buf ids = {0};
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body) {
         ag_validate_object(body, prune_fields, AG_ARRAY_LEN(prune_fields), false, &p, &e);
         json_t *v = json_object_get(body, "thread_ids");
@@ -675,7 +675,7 @@ int ag_threads_get(struct ag_req *r)
                     ag_query_error(&e, "include", "literal_error", "Input should be 'ttl'", item);
             }
         } else {
-            ag_query_error(&e, n, "extra_forbidden", "Extra inputs are not permitted", v);
+            ag_query_unknown(n);
         }
         ag_free(n);
         ag_free(v);
@@ -704,7 +704,7 @@ int ag_threads_patch(struct ag_req *r)
     double ttl = 0;
     const char *strategy = NULL;
     json_t *body = ag_req_json(r, &e);
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (body) {
         ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
         parse_ttl(json_object_get(body, "ttl"), &ttl, &strategy, &p, &e);
@@ -725,7 +725,7 @@ int ag_threads_delete(struct ag_req *r)
     if (!ag_req_uuid_param(r, "thread_id", id))
         return AG_OK;
     struct ag_verr e = {0};
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     ag_run_thread_deleted(r->shard, id); /* its runs stop now; their rows go with the thread */
@@ -750,7 +750,7 @@ int ag_threads_copy(struct ag_req *r)
             ag_validate_object(body, NULL, 0, false, &p, &e);
         json_decref(body);
     }
-    ag_query_refuse_all(&r->query, &e);
+    ag_query_ignore_all(&r->query);
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
     struct tq *t = tq_new(r, AG_SQL_THREAD_COPY, AG_PG_WRITE, on_thread);

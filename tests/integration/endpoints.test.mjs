@@ -106,6 +106,21 @@ describe('endpoints (--shards 2, --log-level info)', { timeout: 60000 }, () => {
         assert.ok(d('agentd_allocations_total', {}) > 0, `allocations increased by ${d('agentd_allocations_total', {})}`);
     });
 
+    it('a body field or query parameter the server does not know is ignored, and counted', async () => {
+        const count = async () => metricSum((await getMetrics(srv.port)).samples, 'agentd_unknown_fields_total') ?? 0;
+        const before = await count();
+        const res = await request(srv.port, {
+            method: 'POST',
+            path: '/threads?trace=1',
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify({ metadata: { a: 1 }, threadId: 'not-even-a-uuid' }),
+        });
+        assert.equal(res.status, 200, res.text);
+        assert.deepEqual(res.json().metadata, { a: 1 });
+        assert.equal(res.json().threadId, undefined);
+        assert.equal((await count()) - before, 2, 'trace and threadId counted');
+    });
+
     it('unknown path → 404 {"detail":"Not Found"}', async () => {
         for (const p of ['/nope', '/ok/extra', '/', '/threads-not-a-route']) {
             checkJson(assert, await request(srv.port, { path: p }), 404, { detail: 'Not Found' });

@@ -83,3 +83,14 @@ export function assertThread(assert, t, extraKeys = []) {
     assert.equal(typeof t.metadata, 'object');
     assert.equal(t.error, null);
 }
+
+/** The unknown-field rule: a body field or query parameter the server does not know is ignored (clients
+ * add fields), so a request with one answers as the same request without it: the same status, and no
+ * problem about the field. Both are functions making the request (run one after the other). */
+export async function expectIgnored(assert, withUnknown, without) {
+    const a = await withUnknown();
+    const b = await without();
+    assert.equal(a.status, b.status, `an unknown field changed the answer: ${a.status} ${a.text}; without it: ${b.status} ${b.text}`);
+    assert.ok(!a.text.includes('extra_forbidden'), `an unknown field was refused: ${a.text}`);
+    return a;
+}
