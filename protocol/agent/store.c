@@ -44,7 +44,7 @@ static const char *const filter_ops[] = {"$eq", "$ne", "$gt", "$gte", "$lt", "$l
 
 struct store_req {
     struct ag_dbreq d;
-    int ok_status;        /* 204: row 0 says go (false: busy); 200: row 0 column 0 is the JSON, none a 404 */
+    int ok_status;        /* 204: row 0 says go (false: busy); 200: row 0 column 0 is the JSON (none: null) */
     unsigned busy;        /* runs again because another transaction was writing the item */
     uint64_t busy_since;  /* CLOCK_MONOTONIC ns of the first busy answer */
     struct ag_timer wait; /* the pause before running again */
@@ -97,8 +97,12 @@ static void on_result(struct ag_pg_query *q, PGresult *res)
             return;
         if (go)
             ag_http_respond(x->d.r, 204, "application/json", NULL, 0);
+    } else if (PQntuples(res) < 1 || PQgetisnull(res, 0, 0)) {
+        /* A missing (or expired) item: 200 null, as LangGraph Platform answers (the SDK's getItem
+         * returns null); search and namespaces always have their row. */
+        ag_http_json(x->d.r, 200, "null", 4);
     } else {
-        ag_dbq_json(x->d.r, res, 200, "Item not found");
+        ag_http_json(x->d.r, 200, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
     }
     ag_dbreq_finish(&x->d);
 }

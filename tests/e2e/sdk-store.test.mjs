@@ -38,14 +38,14 @@ describe('LangGraph SDK: store', { timeout: 120000 }, () => {
     const body = await rejectsWith(sdk.client.store.putItem(['ix'], 'k', { text: 'hello' }, { index: ['text'] }), 422);
     assert.deepEqual(body.detail[0].loc, ['body', 'index']);
     assert.match(body.detail[0].msg, /embedding/);
-    await rejectsWith(sdk.client.store.getItem(['ix'], 'k'), 404);
+    assert.equal(await sdk.client.store.getItem(['ix'], 'k'), null);
   });
 
-  test('getItem of a missing item rejects with 404; deleteItem removes an item', async () => {
-    await rejectsWith(sdk.client.store.getItem(['nobody'], 'nothing'), 404);
+  test('getItem of a missing item returns null (as on LangGraph Platform); deleteItem removes an item', async () => {
+    assert.equal(await sdk.client.store.getItem(['nobody'], 'nothing'), null);
     await sdk.client.store.putItem(['del'], 'k', { v: 1 });
     assert.equal(await sdk.client.store.deleteItem(['del'], 'k'), undefined);
-    await rejectsWith(sdk.client.store.getItem(['del'], 'k'), 404);
+    assert.equal(await sdk.client.store.getItem(['del'], 'k'), null);
     assert.equal(await sdk.client.store.deleteItem(['del'], 'k'), undefined, 'deleting a missing item is fine');
   });
 
