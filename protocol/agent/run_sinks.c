@@ -396,7 +396,7 @@ static int load_outcome(struct ag_req *r, const char *thread_id, const char *run
     return ag_dbreq_submit(&o->d);
 }
 
-int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_id)
+int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_id, bool cancel_on_disconnect)
 {
     struct ag_run *run = ag_run_find(thread_id, run_id);
     if (!run)
@@ -408,11 +408,12 @@ int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_i
         return AG_OK;
     }
     start_stream(r, run, true);
-    ag_run_watch(run, &sink_new(r, K_WAIT)->k, false);
+    ag_run_watch(run, &sink_new(r, K_WAIT)->k, cancel_on_disconnect);
     return AG_AGAIN;
 }
 
-int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id)
+int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id,
+                        bool cancel_on_disconnect)
 {
     struct ag_run *run = ag_run_find(thread_id, run_id);
     if (!run)
@@ -440,7 +441,7 @@ int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run
     }
     struct http_sink *x = sink_new(r, K_STREAM);
     ag_run_replay(run, &x->k, from);
-    ag_run_watch(run, &x->k, false);
+    ag_run_watch(run, &x->k, cancel_on_disconnect);
     return AG_AGAIN;
 }
 

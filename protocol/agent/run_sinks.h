@@ -32,11 +32,13 @@ typedef void (*ag_run_answer_fn)(void *ud, int status, const char *body, size_t 
  * references. cb is called exactly once, possibly before this returns. */
 void ag_run_sinks_create_cb(struct ag_run_spec *spec, ag_run_answer_fn cb, void *ud);
 
-/* GET .../runs/{run_id}/join: the run's final output once it ends. */
-int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_id);
+/* GET .../runs/{run_id}/join: the run's final output once it ends. cancel_on_disconnect: a client that
+ * leaves before the end cancels the run. */
+int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_id, bool cancel_on_disconnect);
 /* GET .../runs/{run_id}/stream: the run's events from after last_event_id (NULL: all buffered; for an
- * ended run without one, just the end), then live until it ends. */
-int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id);
+ * ended run without one, just the end), then live until it ends; cancel_on_disconnect as for join. */
+int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id,
+                        bool cancel_on_disconnect);
 /* POST .../runs/{run_id}/cancel: action "interrupt" keeps the run's checkpoints, "rollback" deletes
  * the run and them. wait: answer once the run has ended. */
 int ag_run_sinks_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait);

@@ -417,11 +417,7 @@ int ag_runs_join(struct ag_req *r)
     const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
     if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
         return AG_OK;
-    if (cancel) {
-        ag_http_error(r, 422, "cancel_on_disconnect=1 is not supported by this server yet");
-        return AG_OK;
-    }
-    return ag_run_sinks_join(r, tid, rid);
+    return ag_run_sinks_join(r, tid, rid, cancel);
 }
 
 int ag_runs_attach(struct ag_req *r)
@@ -432,15 +428,11 @@ int ag_runs_attach(struct ag_req *r)
     /* _stream_mode / stream_mode narrow nothing here: the run's modes were fixed at its start. */
     if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
         return AG_OK;
-    if (cancel) {
-        ag_http_error(r, 422, "cancel_on_disconnect=1 is not supported by this server yet");
-        return AG_OK;
-    }
     struct ag_iov h = ag_req_header(r, "last-event-id");
     char last[80] = "";
     if (h.len && h.len < sizeof last)
         memcpy(last, h.base, h.len);
-    return ag_run_sinks_attach(r, tid, rid, h.len ? last : NULL);
+    return ag_run_sinks_attach(r, tid, rid, h.len ? last : NULL, cancel);
 }
 
 static const char *const action_choices[] = {"interrupt", "rollback", NULL};

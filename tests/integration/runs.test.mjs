@@ -373,6 +373,21 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).json.status, 'interrupted');
         });
 
+        it('cancel_on_disconnect=1: a join or join stream whose client leaves cancels the run; =0 does not', async () => {
+            for (const [suffix, cancel, status] of [['join', 1, 'interrupted'], ['stream', 1, 'interrupted'], ['stream', 0, 'success']]) {
+                const tid = await thread();
+                const quick = { ...slow, config: { configurable: { tokens: 10, delay_ms: 100, mode: 'custom' } } };
+                const rid = (await api('POST', `/threads/${tid}/runs`, cancel ? slow : quick)).json.run_id;
+                const ac = new AbortController();
+                const res = await fetch(`${base}/threads/${tid}/runs/${rid}/${suffix}?cancel_on_disconnect=${cancel}`, { signal: ac.signal });
+                assert.equal(res.status, 200, `${suffix}?cancel_on_disconnect=${cancel}`);
+                ac.abort(); // the answer started; the client leaves
+                assert.equal((await api('GET', `/threads/${tid}/runs/${rid}/join`)).status, 200);
+                const run = (await api('GET', `/threads/${tid}/runs/${rid}`)).json;
+                assert.equal(run.status, status, `${suffix}?cancel_on_disconnect=${cancel}: ${JSON.stringify(run)}`);
+            }
+        });
+
         it('delete: 409 while active, 204 with force, then 404', async () => {
             const tid = await thread();
             const first = await api('POST', `/threads/${tid}/runs`, slow);
