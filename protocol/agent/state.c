@@ -235,6 +235,72 @@ int ag_state_get_checkpoint(struct ag_req *r)
     return rc;
 }
 
+/* --- patch --- */
+
+static const struct ag_vfield patch_fields[] = {
+    {"metadata", AG_V_OBJECT, AG_VF_REQUIRED, 0, 0, NULL},
+    {"checkpoint_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    {"checkpoint", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
+};
+
+static void on_patched(struct ag_pg_query *q, PGresult *res)
+{
+    struct sq *x = q->ud;
+    char msg[192];
+    if (q->status != AG_PG_OK) {
+        ag_dbq_fail(x->d.r, q);
+    } else if (PQntuples(res) < 1 || strcmp(PQgetvalue(res, 0, 0), "t")) {
+        snprintf(msg, sizeof msg, "Thread '%s' not found", x->id);
+        ag_http_error(x->d.r, 404, msg);
+    } else if (PQgetisnull(res, 0, 1)) {
+        if (x->what_id)
+            snprintf(msg, sizeof msg, "Checkpoint '%.120s' not found", x->what_id);
+        else
+            snprintf(msg, sizeof msg, "Thread '%s' has no checkpoint to patch", x->id);
+        ag_http_error(x->d.r, 404, msg);
+    } else {
+        ag_http_respond(x->d.r, 204, "application/json", NULL, 0);
+    }
+    ag_dbreq_finish(&x->d);
+}
+
+int ag_state_patch(struct ag_req *r)
+{
+    char id[37];
+    if (!ag_req_uuid_param(r, "thread_id", id))
+        return AG_OK;
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    json_t *body = ag_req_json(r, &e);
+    scan_query(r, &e, no_query, NULL);
+    const json_t *cp = NULL;
+    if (body) {
+        ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
+        cp = json_object_get(body, "checkpoint");
+        if (json_is_object(cp))
+            check_checkpoint(cp, false, &p, &e);
+    }
+    if (ag_http_validation_refuse(r, &e)) {
+        json_decref(body);
+        return AG_OK;
+    }
+    const char *cid = str_member(body, "checkpoint_id"), *ns = str_member(cp, "checkpoint_ns");
+    if (!cid)
+        cid = str_member(cp, "checkpoint_id");
+    struct sq *x = ag_dbreq_new(sizeof(struct sq), r, AG_SQL_STATE_PATCH, AG_PG_WRITE, on_patched);
+    memcpy(x->id, id, sizeof x->id);
+    ag_dbreq_param(&x->d, x->id);
+    ag_dbreq_param(&x->d, ag_req_owner(r));
+    ag_dbreq_param(&x->d, ag_dbreq_json(&x->d, json_object_get(body, "metadata")));
+    ag_dbreq_param(&x->d, ns ? ag_dbreq_str(&x->d, ns, strlen(ns)) : "");
+    x->what_id = cid ? ag_dbreq_str(&x->d, cid, strlen(cid)) : NULL;
+    ag_dbreq_param(&x->d, x->what_id);
+    json_decref(body);
+    return submit(x);
+}
+
+/* --- update --- */
+
 static const struct ag_vfield update_fields[] = {
     {"values", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},           {"as_node", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
     {"checkpoint_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL}, {"checkpoint", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},

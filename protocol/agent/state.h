@@ -28,6 +28,11 @@ int ag_state_get_checkpoint(struct ag_req *r);
  * subgraphs?}: with none of values, as_node, checkpoint_id and checkpoint (null counts as absent) it
  * answers as GET .../state (checkpoint_ns and subgraphs from the body); otherwise ag_state_update. */
 int ag_state_post(struct ag_req *r);
+/* PATCH /threads/{thread_id}/state {metadata (required), checkpoint_id?, checkpoint?: {checkpoint_id?,
+ * checkpoint_ns?, ...}}: merges metadata key by key into the metadata of the latest checkpoint of the
+ * namespace ("" by default), or of the checkpoint named → 204 (the SDKs' patchState). 404 for the thread,
+ * or when there is no such checkpoint (a thread without state has none to patch). */
+int ag_state_patch(struct ag_req *r);
 /* The update form of POST /threads/{thread_id}/state, called once the path thread_id and the body
  * have been validated (values is an object, an array of objects or null; as_node and checkpoint_id
  * strings; checkpoint an object {thread_id?, checkpoint_id?, checkpoint_ns?, checkpoint_map?}).

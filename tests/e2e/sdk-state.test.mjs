@@ -37,6 +37,21 @@ describe('LangGraph SDK: client.threads.updateState', { timeout: 120000 }, () =>
         assert.deepEqual(contents(out), ['a', 'a', 'injected', 'b', 'b']);
     });
 
+    test('patchState merges metadata into the latest checkpoint (by thread id or by config)', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        await c.runs.wait(t.thread_id, 'echo', { input: human('a') });
+        assert.equal(await c.threads.patchState(t.thread_id, { reviewed: true }), undefined);
+        assert.equal(await c.threads.patchState({ configurable: { thread_id: t.thread_id } }, { by: 'config' }), undefined);
+        const state = await c.threads.getState(t.thread_id);
+        assert.equal(state.metadata.reviewed, true);
+        assert.equal(state.metadata.by, 'config');
+        assert.equal(state.metadata.source, 'loop', 'the other keys stay');
+        const hist = await c.threads.getHistory(t.thread_id);
+        assert.equal(hist[1].metadata.reviewed, undefined, 'only the latest checkpoint');
+        await rejectsWith(c.threads.patchState((await c.threads.create()).thread_id, { x: 1 }), 404);
+    });
+
     test('from an older checkpoint (getState at it), and a "__copy__" fork a run continues', async () => {
         const c = sdk.client;
         const t = await c.threads.create();

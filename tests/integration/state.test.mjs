@@ -117,6 +117,7 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
         const routes = (tid) => [
             ['GET', `/threads/${tid}/state`],
             ['POST', `/threads/${tid}/state`, {}],
+            ['PATCH', `/threads/${tid}/state`, { metadata: { x: 1 } }],
             ['GET', `/threads/${tid}/state/${cpid(1)}`],
             ['POST', `/threads/${tid}/state/checkpoint`, { checkpoint: { checkpoint_id: cpid(1) } }],
             ['GET', `/threads/${tid}/history`],
@@ -333,6 +334,47 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
             expect422(assert, await api('POST', path, []), ['body'], 'model_attributes_type');
             expect422(assert, await api('POST', path), ['body'], 'missing');
             await expectIgnored(assert, () => api('POST', `${path}?subgraphs=true`, {}), () => api('POST', `${path}`, {}));
+        });
+    });
+
+    describe('PATCH /threads/{id}/state (the SDKs\' patchState)', () => {
+        it('merges metadata into the latest checkpoint of the root namespace, or the one named; 204', async () => {
+            const tid = await thread();
+            await checkpoint(tid, 1);
+            await checkpoint(tid, 2, { parent: 1 });
+            await checkpoint(tid, 3, { ns: 'sub', parent: 2 });
+            const res = await api('PATCH', `/threads/${tid}/state`, { metadata: { reviewed: true, step: 'kept as given' } });
+            assert.equal(res.status, 204, res.text);
+            assert.equal(res.text, '');
+            const meta = (i, ns = '') => sql(`SELECT metadata::text FROM checkpoints WHERE thread_id = ${q(tid)} AND checkpoint_ns = ${q(ns)} AND checkpoint_id = ${q(cpid(i))}`).then(JSON.parse);
+            const latest = await meta(2);
+            assert.equal(latest.reviewed, true);
+            assert.equal(latest.step, 'kept as given', 'a key given replaces the stored one');
+            assert.equal(latest.graph_id, 'agent', 'keys not given stay');
+            assert.equal((await meta(1)).reviewed, undefined, 'only the latest was patched');
+            assert.equal((await meta(3, 'sub')).reviewed, undefined, 'not a subgraph checkpoint');
+            assert.equal((await api('GET', `/threads/${tid}/state`)).json.metadata.reviewed, true);
+            // A checkpoint named by checkpoint_id, or by checkpoint {checkpoint_id, checkpoint_ns}.
+            assert.equal((await api('PATCH', `/threads/${tid}/state`, { metadata: { older: 1 }, checkpoint_id: cpid(1) })).status, 204);
+            assert.equal((await meta(1)).older, 1);
+            assert.equal((await meta(2)).older, undefined);
+            const sub = await api('PATCH', `/threads/${tid}/state`, { metadata: { deep: 1 }, checkpoint: { checkpoint_id: cpid(3), checkpoint_ns: 'sub' } });
+            assert.equal(sub.status, 204, sub.text);
+            assert.equal((await meta(3, 'sub')).deep, 1);
+        });
+
+        it('404 for a thread without checkpoints or an unknown checkpoint; 422 for a bad body', async () => {
+            const tid = await thread();
+            await notFound('PATCH', `/threads/${tid}/state`, `Thread '${tid}' has no checkpoint to patch`, { metadata: { a: 1 } });
+            await checkpoint(tid, 1);
+            await notFound('PATCH', `/threads/${tid}/state`, `Checkpoint '${cpid(9)}' not found`, { metadata: { a: 1 }, checkpoint_id: cpid(9) });
+            const path = `/threads/${tid}/state`;
+            expect422(assert, await api('PATCH', path, {}), ['body', 'metadata'], 'missing');
+            expect422(assert, await api('PATCH', path, { metadata: [1] }), ['body', 'metadata'], 'dict_type');
+            expect422(assert, await api('PATCH', path, { metadata: {}, checkpoint_id: 5 }), ['body', 'checkpoint_id'], 'string_type');
+            expect422(assert, await api('PATCH', path, { metadata: {}, checkpoint: { checkpoint_id: 5 } }), ['body', 'checkpoint', 'checkpoint_id'], 'string_type');
+            expect422(assert, await api('PATCH', path, '{"metadata":'), ['body', '*'], 'json_invalid');
+            assert.deepEqual(JSON.parse(await sql(`SELECT metadata::text FROM checkpoints WHERE thread_id = ${q(tid)}`)).a, undefined, 'nothing was written');
         });
     });
 
