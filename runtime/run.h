@@ -187,6 +187,16 @@ void ag_run_unwatch(struct ag_run_sink *k);
 /* Cancels a queued or running run: "interrupt" keeps its checkpoints, rollback deletes the run and
  * them. Its sinks hear of its end. Nothing for an ended run. */
 void ag_run_cancel(struct ag_run *run, bool rollback);
+/* Which runs of a thread ag_run_cancel_many cancels when it is given no run ids. */
+enum {
+    AG_RUN_CANCEL_PENDING = 1u << 0, /* queued (enqueue, a start time, or still being created) */
+    AG_RUN_CANCEL_RUNNING = 1u << 1, /* the one the engine executes */
+};
+/* Cancels (as ag_run_cancel) the runs of owner on thread_id that have not ended: the nids run_ids, or
+ * with none those that `which` (AG_RUN_CANCEL_*) names. Runs of other owners, unknown and ended ones
+ * are left alone. On the thread's owner shard. Returns how many it cancelled. */
+unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char *const *run_ids, size_t nids,
+                            unsigned which, bool rollback);
 /* An ended run leaves memory now (its rows are being deleted). */
 void ag_run_forget(struct ag_run *run);
 

@@ -13,6 +13,56 @@ void ag_run_cancel(struct ag_run *run, bool rollback)
     ag_run__run_cancel(run, AG_RUN_INTERRUPTED, rollback);
 }
 
+static bool mine(const struct ag_run *run, const char *owner)
+{
+    return !ag_run_done(run) && !strcmp(run->spec.owner, owner);
+}
+
+unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char *const *run_ids, size_t nids,
+                            unsigned which, bool rollback)
+{
+    unsigned n = 0;
+    if (nids) {
+        for (size_t i = 0; i < nids; i++) {
+            struct ag_run *run = ag_run_find(thread_id, run_ids[i]);
+            if (run && mine(run, owner)) {
+                ag_run_cancel(run, rollback);
+                n++;
+            }
+        }
+        return n;
+    }
+    struct trt *t = ag_run__trt_get(thread_id, false);
+    if (!t)
+        return 0;
+    t->nthread_sinks++; /* holds t while its runs are cancelled */
+    /* The queued ones first (a cancelled active run would start the next), from a snapshot: a cancel
+     * takes its run out of the queue. */
+    if (which & AG_RUN_CANCEL_PENDING) {
+        size_t len = 0;
+        for (struct ag_run *x = t->qhead; x; x = x->qnext)
+            len++;
+        struct ag_run **pick = ag_malloc((len ? len : 1) * sizeof *pick);
+        size_t k = 0;
+        for (struct ag_run *x = t->qhead; x; x = x->qnext)
+            if (mine(x, owner))
+                pick[k++] = x;
+        for (size_t i = 0; i < k; i++)
+            if (!ag_run_done(pick[i])) {
+                ag_run__run_cancel(pick[i], AG_RUN_INTERRUPTED, rollback);
+                n++;
+            }
+        ag_free(pick);
+    }
+    if ((which & AG_RUN_CANCEL_RUNNING) && t->active && t->active->state == R_RUNNING && mine(t->active, owner)) {
+        ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rollback);
+        n++;
+    }
+    t->nthread_sinks--;
+    ag_run__trt_release(t);
+    return n;
+}
+
 void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
 {
     (void)s;

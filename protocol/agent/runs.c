@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/shard.h"
+#include "core/uuid.h"
 #include "graph/registry.h"
 #include "protocol/agent/run_sinks.h"
 #include "protocol/identity.h"
@@ -376,7 +377,7 @@ struct qflag {
 };
 
 /* Reads the {thread_id} and {run_id} path parameters and the boolean query flags named in flags
- * (others: 422); answers and returns false on a problem. */
+ * (unknown ones are ignored); answers and returns false on a problem. */
 static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct qflag *flags, size_t nflags,
                      const char *enum_name, const char *const *enum_choices, const char **enum_out)
 {
@@ -446,6 +447,82 @@ int ag_runs_cancel(struct ag_req *r)
     if (!run_path(r, tid, rid, f, 1, "action", action_choices, &action))
         return AG_OK;
     return ag_run_sinks_cancel(r, tid, rid, !strcmp(action, "rollback"), wait);
+}
+
+static const char *const cancel_status_choices[] = {"pending", "running", "all", NULL};
+
+static const struct ag_vfield cancel_many_fields[] = {
+    {"thread_id", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL},
+    {"run_ids", AG_V_STRING_ARRAY, AG_VF_NULLABLE, 0, 0, NULL},
+    {"status", AG_V_ENUM, AG_VF_NULLABLE, 0, 0, cancel_status_choices},
+};
+
+int ag_runs_cancel_many(struct ag_req *r)
+{
+    struct ag_verr e = {0};
+    struct ag_vpath p = {.key = {"body"}, .n = 1};
+    json_t *body = ag_req_json(r, &e);
+    const char *action = "interrupt";
+    struct ag_iov q = r->query, name, value;
+    while (ag_query_next(&q, &name, &value)) {
+        char *n = ag_query_str(name), *v = ag_query_str(value);
+        if (n && !strcmp(n, "action")) {
+            if (v && !strcmp(v, "rollback"))
+                action = "rollback";
+            else if (!v || strcmp(v, "interrupt"))
+                ag_query_error(&e, n, "literal_error", "Input should be 'interrupt' or 'rollback'", v);
+        } else {
+            ag_query_unknown(n);
+        }
+        ag_free(n);
+        ag_free(v);
+    }
+    char tid[37] = "";
+    const json_t *ids = NULL, *status = NULL;
+    if (body && !ag_validate_object(body, cancel_many_fields, AG_ARRAY_LEN(cancel_many_fields), false, &p, &e)) {
+        const json_t *t = json_object_get(body, "thread_id");
+        ids = json_object_get(body, "run_ids");
+        status = json_object_get(body, "status");
+        ids = json_is_array(ids) ? ids : NULL;
+        status = json_is_string(status) ? status : NULL;
+        ag_vpath_push_key(&p, "thread_id");
+        if (json_is_string(t) && !ag_uuid_canon(json_string_value(t), json_string_length(t), tid))
+            ag_verr_add(&e, &p, "uuid_parsing", "Input should be a valid UUID", t);
+        else if (!tid[0] && (ids || status))
+            ag_verr_add(&e, &p, "value_error",
+                        ids ? "Value error, run_ids are the ids of runs of thread_id: give thread_id"
+                            : "Value error, cancelling by status across every thread is not supported by this "
+                              "server yet: give thread_id",
+                        t ? t : json_null());
+        ag_vpath_pop(&p);
+        if (!ids && !status) {
+            ag_vpath_push_key(&p, "run_ids");
+            ag_verr_add(&e, &p, "value_error", "Value error, give run_ids (with thread_id) or status", NULL);
+            ag_vpath_pop(&p);
+        }
+    }
+    if (ag_http_validation_refuse(r, &e)) {
+        json_decref(body);
+        return AG_OK;
+    }
+    int owner = ag_owner_shard(tid, 36, r->shard->rt->nshards);
+    if (owner != r->shard->id) {
+        json_decref(body);
+        return ag_http_forward(r, owner); /* parsed again there */
+    }
+    size_t n = json_array_size(ids);
+    const char **run_ids = ag_malloc((n ? n : 1) * sizeof *run_ids);
+    for (size_t i = 0; i < n; i++)
+        run_ids[i] = json_string_value(json_array_get(ids, i));
+    const char *st = status ? json_string_value(status) : "all";
+    unsigned which = !strcmp(st, "pending")   ? AG_RUN_CANCEL_PENDING
+                     : !strcmp(st, "running") ? AG_RUN_CANCEL_RUNNING
+                                              : AG_RUN_CANCEL_PENDING | AG_RUN_CANCEL_RUNNING;
+    ag_run_cancel_many(tid, ag_req_owner(r), run_ids, n, which, !strcmp(action, "rollback"));
+    ag_free(run_ids);
+    json_decref(body);
+    ag_http_respond(r, 204, "application/json", NULL, 0);
+    return AG_OK;
 }
 
 int ag_runs_delete(struct ag_req *r)

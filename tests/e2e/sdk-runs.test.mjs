@@ -114,6 +114,22 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         await rejectsWith(c.runs.get(t.thread_id, again.run_id), 404);
     });
 
+    test('cancelMany: by run ids, and by status on a thread', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create();
+        const slow = { input: human('s'), config: { configurable: { tokens: 40, delay_ms: 100, mode: 'custom' } } };
+        const first = await c.runs.create(t.thread_id, 'stress', slow);
+        const queued = await c.runs.create(t.thread_id, 'stress', { ...slow, multitaskStrategy: 'enqueue' });
+        assert.equal(await c.runs.cancelMany({ threadId: t.thread_id, status: 'pending' }), undefined);
+        await c.runs.join(t.thread_id, queued.run_id);
+        assert.equal((await c.runs.get(t.thread_id, queued.run_id)).status, 'interrupted');
+        assert.equal((await c.runs.get(t.thread_id, first.run_id)).status, 'running');
+        await c.runs.cancelMany({ threadId: t.thread_id, runIds: [first.run_id], action: 'interrupt' });
+        await c.runs.join(t.thread_id, first.run_id);
+        assert.equal((await c.runs.get(t.thread_id, first.run_id)).status, 'interrupted');
+        await rejectsWith(c.runs.cancelMany({ status: 'all' }), 422);
+    });
+
     test('stateless wait and stream', async () => {
         const c = sdk.client;
         const out = await c.runs.wait(null, 'echo', { input: human('free') });

@@ -388,6 +388,39 @@ describe('runs', { timeout: 180000 }, () => {
             }
         });
 
+        it('POST /runs/cancel (cancelMany): by status or by run ids on a thread; 422 without thread_id', async () => {
+            const tid = await thread();
+            const start = async (mt) => (await api('POST', `/threads/${tid}/runs`, { ...slow, multitask_strategy: mt })).json.run_id;
+            const a = await start('reject');
+            const b = await start('enqueue');
+            const c = await start('enqueue');
+            const status = async (rid, t = tid) => (await api('GET', `/threads/${t}/runs/${rid}`)).json.status;
+            assert.equal((await api('POST', '/runs/cancel', { thread_id: tid, status: 'pending' })).status, 204);
+            for (const rid of [b, c]) {
+                assert.equal((await api('GET', `/threads/${tid}/runs/${rid}/join`)).status, 200);
+                assert.equal(await status(rid), 'interrupted', `queued run ${rid}`);
+            }
+            assert.equal(await status(a), 'running', 'status pending leaves the running one');
+            const other = await thread();
+            const d = (await api('POST', `/threads/${other}/runs`, slow)).json.run_id;
+            // By ids (an unknown one is left alone), with rollback: the run and its checkpoints go.
+            assert.equal((await api('POST', '/runs/cancel?action=rollback', { thread_id: tid, run_ids: [a, randomUUID()] })).status, 204);
+            await api('GET', `/threads/${tid}/runs/${a}/join`);
+            assert.equal((await api('GET', `/threads/${tid}/runs/${a}`)).status, 404, 'rolled back');
+            assert.equal(await status(d, other), 'running', 'another thread is not touched');
+            assert.equal((await api('POST', '/runs/cancel', { thread_id: other, status: 'all' })).status, 204);
+            await api('GET', `/threads/${other}/runs/${d}/join`);
+            assert.equal(await status(d, other), 'interrupted');
+            expect422(assert, await api('POST', '/runs/cancel', { status: 'all' }), ['body', 'thread_id'], 'value_error');
+            expect422(assert, await api('POST', '/runs/cancel', { run_ids: [a] }), ['body', 'thread_id'], 'value_error');
+            expect422(assert, await api('POST', '/runs/cancel', { thread_id: tid }), ['body', 'run_ids'], 'value_error');
+            expect422(assert, await api('POST', '/runs/cancel', { thread_id: 'x', status: 'all' }), ['body', 'thread_id'], 'uuid_parsing');
+            expect422(assert, await api('POST', '/runs/cancel', { thread_id: tid, status: 'done' }), ['body', 'status']);
+            expect422(assert, await api('POST', '/runs/cancel', { thread_id: tid, run_ids: 'a' }), ['body', 'run_ids']);
+            expect422(assert, await api('POST', '/runs/cancel?action=explode', { thread_id: tid, status: 'all' }), ['query', 'action'], 'literal_error');
+            expect422(assert, await api('POST', '/runs/cancel'), ['body'], 'missing');
+        });
+
         it('delete: 409 while active, 204 with force, then 404', async () => {
             const tid = await thread();
             const first = await api('POST', `/threads/${tid}/runs`, slow);
