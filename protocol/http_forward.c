@@ -77,15 +77,29 @@ static void send_back_task(struct ag_task *t)
     ag_http__send_back(AG_CONTAINER_OF(t, struct http_req, xtask));
 }
 
+/* The forwarded request whose handler runs now on this (owner) shard: its pieces are queued, not sent,
+ * until the handler returned, since the last of them (a stream ended within the handler) hands the
+ * request back to the connection's shard, which may reuse it at once. */
+static _Thread_local struct http_req *in_handler;
+
+static void xq_flush(struct http_req *q);
+
 static void on_msg_run(struct ag_shard *s, const struct ag_msg *m)
 {
     struct http_req *q = m->ptr;
     struct ag_req *r = &q->pub;
     r->shard = s;
+    in_handler = q;
     int rc = q->match.route->fn(r);
+    in_handler = NULL;
     AG_BUG_ON(q->fwd_to >= 0);
-    if (rc == AG_AGAIN && (!q->status || q->streaming))
-        return; /* ag_http_done (or the stream's end) sends it back */
+    if (rc == AG_AGAIN && (!q->status || q->streaming)) {
+        /* ag_http_done (or the stream's end) sends it back. Last access to q: what the handler
+         * streamed goes now, its end perhaps among it. */
+        if (q->xq_head)
+            xq_flush(q);
+        return;
+    }
     if (!q->status)
         ag_http_error(r, 500, "An unexpected error occurred");
     ag_http__send_back(q);
@@ -214,7 +228,7 @@ static void xq_append(struct http_req *q, struct ag_http_xpiece *x)
     else
         q->xq_head = x;
     q->xq_tail = x;
-    if (idle)
+    if (idle && q != in_handler)
         xq_flush(q);
 }
 

@@ -31,6 +31,20 @@ function post(port, agent, path, body) {
     });
 }
 
+/** GET over a keep-alive agent; resolves with {status, headers, text}. */
+function get(port, agent, path) {
+    return new Promise((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', agent }, (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+        });
+        req.on('error', reject);
+        req.end();
+    });
+}
+
 describe('cross-shard streams', { timeout: 120000 }, () => {
     let srv;
     before(async () => {
@@ -62,6 +76,23 @@ describe('cross-shard streams', { timeout: 120000 }, () => {
         for (const a of agents) a.destroy();
         const after = metricSum((await getMetrics(srv.port)).samples, 'agentd_requests_forwarded_total');
         assert.ok(after - before > 0, 'some streams crossed shards');
+    });
+
+    it('a stream answered whole inside its handler (join stream of an ended run) crosses back intact', async () => {
+        // The owner used to read the request after its last piece had left, while the connection's shard
+        // could already be reusing it (a data race TSan saw).
+        const agents = Array.from({ length: 8 }, () => new Agent({ keepAlive: true, maxSockets: 1 }));
+        await Promise.all(agents.map(async (agent, i) => {
+            for (let k = 0; k < 6; k++) {
+                const t = JSON.parse((await post(srv.port, agent, '/threads', { thread_id: uuidOwnedBy((i + k) % 2, 2) })).text).thread_id;
+                const w = await post(srv.port, agent, `/threads/${t}/runs/wait`, { assistant_id: ECHO, input: human(`j${i}.${k}`) });
+                const rid = w.headers['content-location'].split('/').pop();
+                const s = await get(srv.port, agent, `/threads/${t}/runs/${rid}/stream`);
+                assert.equal(s.status, 200);
+                assert.equal(parseSse(s.text).at(-1).event, 'end');
+            }
+        }));
+        for (const a of agents) a.destroy();
     });
 
     it('clients leaving mid-stream cancel their runs on whichever shard owns them', async () => {
