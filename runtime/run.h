@@ -197,6 +197,14 @@ enum {
  * are left alone. On the thread's owner shard. Returns how many it cancelled. */
 unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char *const *run_ids, size_t nids,
                             unsigned which, bool rollback);
+/* The same for every thread of this shard: owner's runs that `which` names. Returns how many. */
+unsigned ag_run_cancel_owner(const char *owner, unsigned which, bool rollback);
+/* ag_run_cancel_owner on every shard: here now, on the others when they take the message (they do not
+ * answer). Returns 0, or -EAGAIN when a shard's lane was full (that shard was not asked; the caller
+ * may ask again: a cancel is idempotent). */
+int ag_run_cancel_owner_everywhere(struct ag_shard *s, const char *owner, unsigned which, bool rollback);
+/* Main thread, before the runtime starts: the cross-shard message handlers of runs. */
+void ag_run_register(void);
 /* An ended run leaves memory now (its rows are being deleted). */
 void ag_run_forget(struct ag_run *run);
 

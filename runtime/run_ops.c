@@ -2,9 +2,12 @@
  * the run lifecycle (runtime/run_internal.h). */
 #include "runtime/run.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/shard.h"
 #include "runtime/run_internal.h"
 #include "runtime/tlog.h"
 
@@ -61,6 +64,54 @@ unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char
     t->nthread_sinks--;
     ag_run__trt_release(t);
     return n;
+}
+
+unsigned ag_run_cancel_owner(const char *owner, unsigned which, bool rollback)
+{
+    /* The ids first: cancelling may take threads out of the map, which moves its entries. */
+    const struct ag_strmap *m = &ag_run__rs->threads;
+    char(*ids)[37] = ag_malloc((m->len ? m->len : 1) * sizeof *ids);
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->cap && n < m->len; i++)
+        if (m->slots[i].key)
+            snprintf(ids[n++], sizeof ids[0], "%s", ((const struct trt *)m->slots[i].val)->id);
+    unsigned c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ag_run_cancel_many(ids[i], owner, NULL, 0, which, rollback);
+    ag_free(ids);
+    return c;
+}
+
+enum { MSG_RUN_CANCEL_OWNER = 26 }; /* ptr: the owner (ag_strdup'd, the receiver frees it); u32: which, rollback */
+#define CANCEL_ROLLBACK 0x100u
+
+static void on_msg_cancel_owner(struct ag_shard *s, const struct ag_msg *m)
+{
+    (void)s;
+    ag_run_cancel_owner(m->ptr, m->u32 & ~CANCEL_ROLLBACK, (m->u32 & CANCEL_ROLLBACK) != 0);
+    ag_free(m->ptr);
+}
+
+void ag_run_register(void)
+{
+    ag_shard_register_msg(MSG_RUN_CANCEL_OWNER, on_msg_cancel_owner);
+}
+
+int ag_run_cancel_owner_everywhere(struct ag_shard *s, const char *owner, unsigned which, bool rollback)
+{
+    int rc = 0;
+    for (int i = 0; i < s->rt->nshards; i++) {
+        if (i == s->id)
+            continue;
+        struct ag_msg m = {.type = MSG_RUN_CANCEL_OWNER, .u32 = which | (rollback ? CANCEL_ROLLBACK : 0),
+                           .ptr = ag_strdup(owner)};
+        if (ag_shard_send(s, i, &m) < 0) {
+            ag_free(m.ptr);
+            rc = -EAGAIN;
+        }
+    }
+    ag_run_cancel_owner(owner, which, rollback);
+    return rc;
 }
 
 void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)

@@ -273,6 +273,7 @@ int ag_server_start(struct ag_server *srv, const struct ag_config *cfg)
     ag_pg_register();
     ag_http_register();
     ag_cron_scheduler_register();
+    ag_run_register();
     ag_cron_scheduler_set_create(ag_run_sinks_create_cb);
     ag_shard_register_msg(MSG_SERVER_RECHECK, on_recheck);
     /* Every layer's metrics, for /metrics (core's are there from the start). */

@@ -488,11 +488,8 @@ int ag_runs_cancel_many(struct ag_req *r)
         ag_vpath_push_key(&p, "thread_id");
         if (json_is_string(t) && !ag_uuid_canon(json_string_value(t), json_string_length(t), tid))
             ag_verr_add(&e, &p, "uuid_parsing", "Input should be a valid UUID", t);
-        else if (!tid[0] && (ids || status))
-            ag_verr_add(&e, &p, "value_error",
-                        ids ? "Value error, run_ids are the ids of runs of thread_id: give thread_id"
-                            : "Value error, cancelling by status across every thread is not supported by this "
-                              "server yet: give thread_id",
+        else if (!tid[0] && ids)
+            ag_verr_add(&e, &p, "value_error", "Value error, run_ids are the ids of runs of thread_id: give thread_id",
                         t ? t : json_null());
         ag_vpath_pop(&p);
         if (!ids && !status) {
@@ -505,6 +502,22 @@ int ag_runs_cancel_many(struct ag_req *r)
         json_decref(body);
         return AG_OK;
     }
+    const char *st = status ? json_string_value(status) : "all";
+    unsigned which = !strcmp(st, "pending")   ? AG_RUN_CANCEL_PENDING
+                     : !strcmp(st, "running") ? AG_RUN_CANCEL_RUNNING
+                                              : AG_RUN_CANCEL_PENDING | AG_RUN_CANCEL_RUNNING;
+    bool rollback = !strcmp(action, "rollback");
+    if (!tid[0]) { /* status alone: the caller's runs on every thread, on every shard */
+        int rc = ag_run_cancel_owner_everywhere(r->shard, ag_req_owner(r), which, rollback);
+        json_decref(body);
+        if (rc < 0) {
+            ag_http_add_header(r, "retry-after", "1");
+            ag_http_error(r, 503, "some shards could not be asked to cancel (their queues are full); retry");
+        } else {
+            ag_http_respond(r, 204, "application/json", NULL, 0);
+        }
+        return AG_OK;
+    }
     int owner = ag_owner_shard(tid, 36, r->shard->rt->nshards);
     if (owner != r->shard->id) {
         json_decref(body);
@@ -514,11 +527,7 @@ int ag_runs_cancel_many(struct ag_req *r)
     const char **run_ids = ag_malloc((n ? n : 1) * sizeof *run_ids);
     for (size_t i = 0; i < n; i++)
         run_ids[i] = json_string_value(json_array_get(ids, i));
-    const char *st = status ? json_string_value(status) : "all";
-    unsigned which = !strcmp(st, "pending")   ? AG_RUN_CANCEL_PENDING
-                     : !strcmp(st, "running") ? AG_RUN_CANCEL_RUNNING
-                                              : AG_RUN_CANCEL_PENDING | AG_RUN_CANCEL_RUNNING;
-    ag_run_cancel_many(tid, ag_req_owner(r), run_ids, n, which, !strcmp(action, "rollback"));
+    ag_run_cancel_many(tid, ag_req_owner(r), run_ids, n, which, rollback);
     ag_free(run_ids);
     json_decref(body);
     ag_http_respond(r, 204, "application/json", NULL, 0);

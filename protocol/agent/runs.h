@@ -46,9 +46,9 @@ int ag_runs_attach(struct ag_req *r);
 int ag_runs_cancel(struct ag_req *r);
 /* POST /runs/cancel {thread_id?, run_ids?, status?: pending|running|all}?action=interrupt|rollback (the
  * SDKs' cancelMany) → 204: cancels the caller's runs of thread_id that have not ended, those of run_ids
- * or else those of status (runs not found or ended are left alone). 422 without thread_id (status
- * across every thread is not supported yet) or with neither run_ids nor status. Runs on the thread's
- * owner shard (forwarded there). */
+ * or else those of status (runs not found or ended are left alone), on the thread's owner shard
+ * (forwarded there); status without thread_id: the caller's runs of every thread, on every shard (503
+ * when a shard could not be asked). 422 for run_ids without thread_id, or neither run_ids nor status. */
 int ag_runs_cancel_many(struct ag_req *r);
 /* DELETE /threads/{thread_id}/runs/{run_id}?force */
 int ag_runs_delete(struct ag_req *r);

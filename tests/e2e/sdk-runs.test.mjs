@@ -114,7 +114,7 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         await rejectsWith(c.runs.get(t.thread_id, again.run_id), 404);
     });
 
-    test('cancelMany: by run ids, and by status on a thread', async () => {
+    test('cancelMany: by run ids, by status on a thread, and by status on every thread', async () => {
         const c = sdk.client;
         const t = await c.threads.create();
         const slow = { input: human('s'), config: { configurable: { tokens: 40, delay_ms: 100, mode: 'custom' } } };
@@ -127,7 +127,11 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         await c.runs.cancelMany({ threadId: t.thread_id, runIds: [first.run_id], action: 'interrupt' });
         await c.runs.join(t.thread_id, first.run_id);
         assert.equal((await c.runs.get(t.thread_id, first.run_id)).status, 'interrupted');
-        await rejectsWith(c.runs.cancelMany({ status: 'all' }), 422);
+        await rejectsWith(c.runs.cancelMany({ runIds: [first.run_id] }), 422); // run ids need their thread
+        const again = await c.runs.create(t.thread_id, 'stress', slow);
+        await c.runs.cancelMany({ status: 'running' }); // every thread of the caller
+        await c.runs.join(t.thread_id, again.run_id);
+        assert.equal((await c.runs.get(t.thread_id, again.run_id)).status, 'interrupted');
     });
 
     test('stateless wait and stream', async () => {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { getMetrics, metricSum, startAgentd } from './lib/harness.mjs';
 import { freshDatabase, psql } from './lib/pg.mjs';
 import { parseSse } from './lib/sse.mjs';
-import { call, expect422, expectIgnored } from './lib/threads-util.mjs';
+import { call, expect422, expectIgnored, uuidOwnedBy } from './lib/threads-util.mjs';
 
 const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
 const STRESS = 'a2613945-cc44-5b9d-b20b-aa8f8497bb3b';
@@ -411,7 +411,6 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal((await api('POST', '/runs/cancel', { thread_id: other, status: 'all' })).status, 204);
             await api('GET', `/threads/${other}/runs/${d}/join`);
             assert.equal(await status(d, other), 'interrupted');
-            expect422(assert, await api('POST', '/runs/cancel', { status: 'all' }), ['body', 'thread_id'], 'value_error');
             expect422(assert, await api('POST', '/runs/cancel', { run_ids: [a] }), ['body', 'thread_id'], 'value_error');
             expect422(assert, await api('POST', '/runs/cancel', { thread_id: tid }), ['body', 'run_ids'], 'value_error');
             expect422(assert, await api('POST', '/runs/cancel', { thread_id: 'x', status: 'all' }), ['body', 'thread_id'], 'uuid_parsing');
@@ -419,6 +418,29 @@ describe('runs', { timeout: 180000 }, () => {
             expect422(assert, await api('POST', '/runs/cancel', { thread_id: tid, run_ids: 'a' }), ['body', 'run_ids']);
             expect422(assert, await api('POST', '/runs/cancel?action=explode', { thread_id: tid, status: 'all' }), ['query', 'action'], 'literal_error');
             expect422(assert, await api('POST', '/runs/cancel'), ['body'], 'missing');
+        });
+
+        it('POST /runs/cancel with status alone cancels the caller\'s runs on every thread, on every shard', async () => {
+            // Threads on both shards (the server runs 2), each with a running and a queued run.
+            const runs = [];
+            for (let i = 0; i < 4; i++) {
+                const tid = uuidOwnedBy(i % 2, 2);
+                assert.equal((await api('POST', '/threads', { thread_id: tid })).status, 200);
+                runs.push([tid, (await api('POST', `/threads/${tid}/runs`, slow)).json.run_id, 'interrupted']);
+                runs.push([tid, (await api('POST', `/threads/${tid}/runs`, { ...slow, multitask_strategy: 'enqueue' })).json.run_id, 'pending']);
+            }
+            assert.equal((await api('POST', '/runs/cancel', { status: 'running' })).status, 204);
+            for (const [tid, rid, want] of runs) {
+                if (want === 'pending') continue;
+                await api('GET', `/threads/${tid}/runs/${rid}/join`);
+                assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).json.status, 'interrupted', `running run ${rid}`);
+            }
+            // The queued ones started once their thread's run was cancelled; all of them go now.
+            assert.equal((await api('POST', '/runs/cancel', { status: 'all' })).status, 204);
+            for (const [tid, rid] of runs) {
+                await api('GET', `/threads/${tid}/runs/${rid}/join`);
+                assert.equal((await api('GET', `/threads/${tid}/runs/${rid}`)).json.status, 'interrupted', `run ${rid}`);
+            }
         });
 
         it('delete: 409 while active, 204 with force, then 404', async () => {
