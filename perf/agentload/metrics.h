@@ -1,10 +1,9 @@
-/* metrics: one counter of the server's Prometheus text (GET /metrics), summed over its labels (agentd
- * keeps one series per shard). agentload reads agentd_allocations_total at both ends of the measured
+/* metrics: one counter of a server's Prometheus text (GET /metrics), summed over its labels (agentd
+ * keeps one series per shard). run.c reads agentd_allocations_total at both ends of the measured
  * window for the allocations per operation; a server without it (the JS peer) reports none. */
 #ifndef AL_METRICS_H
 #define AL_METRICS_H
 
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -12,9 +11,5 @@
  * "name{labels} value" (not "name_sum" or other names it prefixes; comments skipped). True with *out
  * set when at least one sample parsed. */
 bool al_metrics_parse_sum(const char *text, size_t len, const char *name, double *out);
-
-/* GET /metrics from addr (blocking, at most about 2 s) and al_metrics_parse_sum over its body. False
- * when the server is unreachable, answers other than 200, or has no such metric. */
-bool al_metrics_fetch_sum(const struct sockaddr_in *addr, const char *host, const char *name, double *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "metrics.h"
+#include "sync.h"
 
 const char *const al_err_names[AL_E__N] = {"connect", "closed", "timeout", "parse", "body", "overload", "pool"};
 
@@ -24,17 +25,29 @@ double al_wall_ms(void)
 }
 
 #define ALLOCS_METRIC "agentd_allocations_total"
+#define METRICS_MAX (1u << 20) /* the /metrics text read (agentd's is a few KiB) */
+
+/* The sum of ALLOCS_METRIC in the server's GET /metrics (sync.h: a connection of its own, 2 s at most). */
+static bool fetch_allocs(const struct al_run *r, double *out)
+{
+    char *text = malloc(METRICS_MAX);
+    if (!text) return false;
+    bool ok = al_sync_request(r, "GET", "/metrics", NULL, false, 2, text, METRICS_MAX) == 200 &&
+              al_metrics_parse_sum(text, strlen(text), ALLOCS_METRIC, out);
+    free(text);
+    return ok;
+}
 
 void al_run_allocs_begin(struct al_run *r)
 {
     r->have_allocs = false;
-    r->allocs_begun = r->have_proc && al_metrics_fetch_sum(&r->addr, r->host, ALLOCS_METRIC, &r->allocs0);
+    r->allocs_begun = r->have_proc && fetch_allocs(r, &r->allocs0);
 }
 
 void al_run_allocs_end(struct al_run *r)
 {
     double now;
-    if (r->allocs_begun && al_metrics_fetch_sum(&r->addr, r->host, ALLOCS_METRIC, &now) && now >= r->allocs0) {
+    if (r->allocs_begun && fetch_allocs(r, &now) && now >= r->allocs0) {
         r->allocs = now - r->allocs0;
         r->have_allocs = true;
     }
