@@ -50,14 +50,20 @@ static void on_answer(struct ag_pg_query *q, PGresult *res)
     ag_dbreq_finish(&x->d);
 }
 
-/* A query of stmt on thread id, answered by on_answer; $1 is the id, $2 the owner. */
-static struct sq *sq_new(struct ag_req *r, enum ag_sql stmt, const char id[37])
+/* A statement stmt of kind on thread id, answered by cb; $1 is the id, $2 the owner. */
+static struct sq *sq_new_as(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb, const char id[37])
 {
-    struct sq *x = ag_dbreq_new(sizeof(struct sq), r, stmt, AG_PG_READ, on_answer);
+    struct sq *x = ag_dbreq_new(sizeof(struct sq), r, stmt, kind, cb);
     memcpy(x->id, id, sizeof x->id);
     ag_dbreq_param(&x->d, x->id);
     ag_dbreq_param(&x->d, ag_req_owner(x->d.r));
     return x;
+}
+
+/* A read of stmt on thread id, answered by on_answer. */
+static struct sq *sq_new(struct ag_req *r, enum ag_sql stmt, const char id[37])
+{
+    return sq_new_as(r, stmt, AG_PG_READ, on_answer, id);
 }
 
 static int submit(struct sq *x)
@@ -211,25 +217,40 @@ static const struct ag_vfield checkpoint_fields[] = {
     {"subgraphs", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
 };
 
-int ag_state_get_checkpoint(struct ag_req *r)
+/* The body of a route that may name a checkpoint in it (no query parameters): checked against the n
+ * fields, and its "checkpoint" object (which must carry checkpoint_id when need_id) into *cp. Reads the
+ * path's thread id into id. Returns the body (the caller decrefs it), or NULL after answering. */
+static json_t *checkpoint_body(struct ag_req *r, const struct ag_vfield *fields, size_t n, bool need_id, char id[37],
+                               const json_t **cp)
 {
-    char id[37];
+    *cp = NULL;
     if (!ag_req_uuid_param(r, "thread_id", id))
-        return AG_OK;
+        return NULL;
     struct ag_verr e = {0};
     struct ag_vpath p = {.key = {"body"}, .n = 1};
     json_t *body = ag_req_json(r, &e);
     scan_query(r, &e, no_query, NULL);
-    const json_t *cp = NULL;
     if (body) {
-        ag_validate_object(body, checkpoint_fields, AG_ARRAY_LEN(checkpoint_fields), false, &p, &e);
-        cp = json_object_get(body, "checkpoint");
-        if (json_is_object(cp))
-            check_checkpoint(cp, true, &p, &e);
+        ag_validate_object(body, fields, n, false, &p, &e);
+        *cp = json_object_get(body, "checkpoint");
+        if (json_is_object(*cp))
+            check_checkpoint(*cp, need_id, &p, &e);
     }
-    int rc = AG_OK;
-    if (!ag_http_validation_refuse(r, &e))
-        rc = submit_state(r, id, str_member(cp, "checkpoint_ns"), str_member(cp, "checkpoint_id"),
+    if (ag_http_validation_refuse(r, &e)) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+int ag_state_get_checkpoint(struct ag_req *r)
+{
+    char id[37];
+    const json_t *cp;
+    json_t *body = checkpoint_body(r, checkpoint_fields, AG_ARRAY_LEN(checkpoint_fields), true, id, &cp);
+    if (!body)
+        return AG_OK;
+    int rc = submit_state(r, id, str_member(cp, "checkpoint_ns"), str_member(cp, "checkpoint_id"),
                           json_is_true(json_object_get(body, "subgraphs")));
     json_decref(body);
     return rc;
@@ -267,30 +288,14 @@ static void on_patched(struct ag_pg_query *q, PGresult *res)
 int ag_state_patch(struct ag_req *r)
 {
     char id[37];
-    if (!ag_req_uuid_param(r, "thread_id", id))
+    const json_t *cp;
+    json_t *body = checkpoint_body(r, patch_fields, AG_ARRAY_LEN(patch_fields), false, id, &cp);
+    if (!body)
         return AG_OK;
-    struct ag_verr e = {0};
-    struct ag_vpath p = {.key = {"body"}, .n = 1};
-    json_t *body = ag_req_json(r, &e);
-    scan_query(r, &e, no_query, NULL);
-    const json_t *cp = NULL;
-    if (body) {
-        ag_validate_object(body, patch_fields, AG_ARRAY_LEN(patch_fields), false, &p, &e);
-        cp = json_object_get(body, "checkpoint");
-        if (json_is_object(cp))
-            check_checkpoint(cp, false, &p, &e);
-    }
-    if (ag_http_validation_refuse(r, &e)) {
-        json_decref(body);
-        return AG_OK;
-    }
     const char *cid = str_member(body, "checkpoint_id"), *ns = str_member(cp, "checkpoint_ns");
     if (!cid)
         cid = str_member(cp, "checkpoint_id");
-    struct sq *x = ag_dbreq_new(sizeof(struct sq), r, AG_SQL_STATE_PATCH, AG_PG_WRITE, on_patched);
-    memcpy(x->id, id, sizeof x->id);
-    ag_dbreq_param(&x->d, x->id);
-    ag_dbreq_param(&x->d, ag_req_owner(r));
+    struct sq *x = sq_new_as(r, AG_SQL_STATE_PATCH, AG_PG_WRITE, on_patched, id);
     ag_dbreq_param(&x->d, ag_dbreq_json(&x->d, json_object_get(body, "metadata")));
     ag_dbreq_param(&x->d, ns ? ag_dbreq_str(&x->d, ns, strlen(ns)) : "");
     x->what_id = cid ? ag_dbreq_str(&x->d, cid, strlen(cid)) : NULL;
