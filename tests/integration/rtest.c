@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "../unit/check.h"
 #include "core/alloc.h"
 #include "core/common.h"
 #include "core/obuf.h"
@@ -15,19 +16,13 @@
 
 PGconn *db;
 char assistant_id[64];
-int rtest_checks, rtest_failures;
 
-/* CHECKF (tests/unit/check.h) on the harness's counters. */
-#define RTEST_CHECKF(cond, ...)                                                                                        \
-    do {                                                                                                               \
-        rtest_checks++;                                                                                                \
-        if (!(cond)) {                                                                                                 \
-            rtest_failures++;                                                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fputc('\n', stderr);                                                                                       \
-        }                                                                                                              \
-    } while (0)
+/* check.h's counters are per file: main adds this file's to its own. */
+void rtest_tally(int *checks, int *failures)
+{
+    *checks = check_count;
+    *failures = check_failures;
+}
 
 /* --- the test's connection --- */
 
@@ -44,7 +39,7 @@ const char *db_val_(int line, const char *sql, const char *const *params)
     PGresult *res = PQexecParams(db, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        rtest_failures++;
+        check_failures++;
         fprintf(stderr, "test_runtime.c:%d: SQL failed: %s\n  %s\n", line, PQresultErrorMessage(res), sql);
         snprintf(out, 1024, "(failed)");
     } else if (st == PGRES_COMMAND_OK || PQntuples(res) == 0) {
@@ -71,10 +66,10 @@ const char *case_name = "set-up";
 
 void expect_str_(int line, const char *what, const char *want, const char *seen)
 {
-    rtest_checks++;
+    check_count++;
     if (want && seen && !strcmp(want, seen))
         return;
-    rtest_failures++;
+    check_failures++;
     fprintf(stderr, "test_runtime.c:%d: [%s] %s:\n  expected: %s\n  seen:     %s\n", line, case_name, what,
             want ? want : "(null)", seen ? seen : "(null)");
 }
@@ -381,7 +376,7 @@ struct fake_run *fake_of(const char *run_id)
 static void on_created(void *ud, const struct ag_run_created *res)
 {
     struct trun *r = ud;
-    RTEST_CHECKF(!r->told, "run %s: its creator was told twice", r->name);
+    CHECKF(!r->told, "run %s: its creator was told twice", r->name);
     r->told = true;
     r->result = res->result;
     snprintf(r->detail, sizeof r->detail, "%s", res->detail ? res->detail : "");
@@ -396,7 +391,7 @@ static void on_created(void *ud, const struct ag_run_created *res)
         json_decref(j);
     }
     ag_run_replay(res->run, &r->sink.k, ag_run_first_event(res->run));
-    RTEST_CHECKF(!ag_run_done(res->run), "run %s: already ended when its creator was told", r->name);
+    CHECKF(!ag_run_done(res->run), "run %s: already ended when its creator was told", r->name);
     if (!ag_run_done(res->run))
         ag_run_watch(res->run, &r->sink.k, false);
 }

@@ -38,9 +38,9 @@ void thread_new(char out[37]);
 
 /* --- assertions: the case, what was expected and what was seen --- */
 
-/* The harness's own checks and failures (its assertions and DB), which main adds to its tally: a test of
- * several files has one copy of tests/unit/check.h's static counters per file. */
-extern int rtest_checks, rtest_failures;
+/* The checks and failures counted in rtest.c (its assertions and DB): tests/unit/check.h's counters are
+ * static, one pair per file, so main adds these to its own tally. */
+void rtest_tally(int *checks, int *failures);
 /* The case that runs (in every failure message). */
 extern const char *case_name;
 void expect_str_(int line, const char *what, const char *want, const char *seen);

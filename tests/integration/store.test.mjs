@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { checkJson, request, startAgentd } from './lib/harness.mjs';
 import { freshDatabase, psql } from './lib/pg.mjs';
+import { expectIgnored } from './lib/threads-util.mjs';
 
 const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)$/;
 
@@ -33,23 +34,13 @@ async function putOk(port, item) {
     assert.equal(res.headers['content-type'], undefined);
 }
 
-/** Expects a 422 whose detail has an item at `loc` (and of `type`, when given); returns that item. */
-/** A field or query parameter the server does not know is ignored (clients add fields): the request
- * answers as it does without it. Both are functions making the request, run one after the other. */
-async function expectIgnored(withUnknown, without) {
-    const a = await withUnknown();
-    const b = await without();
-    assert.equal(a.status, b.status, `an unknown field changed the answer: ${a.status} ${a.text}; without it: ${b.status} ${b.text}`);
-    assert.ok(!a.text.includes('extra_forbidden'), `an unknown field was refused: ${a.text}`);
-    return a;
-}
-
 /** A GET of an item that is not there (or expired): 200 with the body null. */
 function expectMissing(res) {
     checkJson(assert, res, 200);
     assert.equal(res.text, 'null');
 }
 
+/** Expects a 422 whose detail has an item at `loc` (and of `type`, when given); returns that item. */
 function expect422(res, loc, type) {
     assert.equal(res.status, 422, `expected 422 at ${JSON.stringify(loc)}, got ${res.status} ${res.text}`);
     const body = res.json();
@@ -207,7 +198,7 @@ describe('store items: put, get, delete', { timeout: 120000 }, () => {
         assert.equal(res.status, 422, res.text.slice(0, 300));
         assert.equal(res.json().detail[0].type, 'json_invalid');
         assert.equal(await row(url, ['a'], 'k', 'key'), null, 'nothing was written');
-        await expectIgnored(() => put(srv.port, { ...ok, metadata: {} }), () => put(srv.port, ok));
+        await expectIgnored(assert, () => put(srv.port, { ...ok, metadata: {} }), () => put(srv.port, ok));
     });
 
     it('index: a list of fields asks for embedding, which is refused with 422 saying why; false, null and [] are fine', async () => {
@@ -225,7 +216,7 @@ describe('store items: put, get, delete', { timeout: 120000 }, () => {
         expect422(await q('namespace=&key=k'), ['query', 'namespace', 0], 'value_error');
         expect422(await q('namespace=a..b&key=k'), ['query', 'namespace', 1], 'value_error');
         expect422(await q('namespace=a&key=k&refresh_ttl=maybe'), ['query', 'refresh_ttl'], 'bool_parsing');
-        await expectIgnored(() => q('namespace=a&key=k&limit=1'), () => q('namespace=a&key=k'));
+        await expectIgnored(assert, () => q('namespace=a&key=k&limit=1'), () => q('namespace=a&key=k'));
         expect422(await q('namespace=a&key=k&key=j'), ['query', 'key'], 'value_error');
         expect422(await q('namespace=a&key=%zz'), ['query', 'key'], 'value_error');
         expect422(await q('namespace=a&key=%00'), ['query', 'key'], 'value_error');
@@ -241,16 +232,16 @@ describe('store items: put, get, delete', { timeout: 120000 }, () => {
         expect422(await send(srv.port, 'DELETE', '/store/items', { key: 'k' }), ['body', 'namespace'], 'missing');
         expect422(await send(srv.port, 'DELETE', '/store/items', { namespace: [], key: 'k' }), ['body', 'namespace'], 'too_short');
         expect422(await send(srv.port, 'DELETE', '/store/items', { namespace: ['a.b'], key: 'k' }), ['body', 'namespace', 0], 'value_error');
-        await expectIgnored(() => send(srv.port, 'DELETE', '/store/items', { namespace: ['a'], key: 'k', x: 1 }), () => send(srv.port, 'DELETE', '/store/items', { namespace: ['a'], key: 'k' }));
+        await expectIgnored(assert, () => send(srv.port, 'DELETE', '/store/items', { namespace: ['a'], key: 'k', x: 1 }), () => send(srv.port, 'DELETE', '/store/items', { namespace: ['a'], key: 'k' }));
         expect422(await send(srv.port, 'DELETE', '/store/items', '{"namespace":'), ['body', 13], 'json_invalid');
     });
 
     it('query parameters on the body routes are ignored (the body is the input)', async () => {
         const body = JSON.stringify({ namespace: ['q'], key: 'k', value: {} });
-        await expectIgnored(() => send(srv.port, 'PUT', '/store/items?ttl=5', body), () => send(srv.port, 'PUT', '/store/items', body));
-        await expectIgnored(() => send(srv.port, 'DELETE', '/store/items?key=k', { namespace: ['q'], key: 'k' }), () => send(srv.port, 'DELETE', '/store/items', { namespace: ['q'], key: 'k' }));
-        await expectIgnored(() => send(srv.port, 'POST', '/store/items/search?limit=1', { namespace_prefix: [] }), () => send(srv.port, 'POST', '/store/items/search', { namespace_prefix: [] }));
-        await expectIgnored(() => send(srv.port, 'POST', '/store/namespaces?x', {}), () => send(srv.port, 'POST', '/store/namespaces', {}));
+        await expectIgnored(assert, () => send(srv.port, 'PUT', '/store/items?ttl=5', body), () => send(srv.port, 'PUT', '/store/items', body));
+        await expectIgnored(assert, () => send(srv.port, 'DELETE', '/store/items?key=k', { namespace: ['q'], key: 'k' }), () => send(srv.port, 'DELETE', '/store/items', { namespace: ['q'], key: 'k' }));
+        await expectIgnored(assert, () => send(srv.port, 'POST', '/store/items/search?limit=1', { namespace_prefix: [] }), () => send(srv.port, 'POST', '/store/items/search', { namespace_prefix: [] }));
+        await expectIgnored(assert, () => send(srv.port, 'POST', '/store/namespaces?x', {}), () => send(srv.port, 'POST', '/store/namespaces', {}));
     });
 
     it('other methods on the store paths → 405', async () => {
@@ -382,7 +373,7 @@ describe('store search', { timeout: 120000 }, () => {
             [{ namespace_prefix: [], refresh_ttl: 'yes' }, ['body', 'refresh_ttl'], 'bool_type'],
         ];
         for (const [body, loc, type] of cases) expect422(await search(srv.port, body), loc, type);
-        await expectIgnored(() => search(srv.port, { namespace_prefix: [], page: 2 }), () => search(srv.port, { namespace_prefix: [] }));
+        await expectIgnored(assert, () => search(srv.port, { namespace_prefix: [], page: 2 }), () => search(srv.port, { namespace_prefix: [] }));
         expect422(await search(srv.port, '{"namespace_prefix":[}'), ['body', 22], 'json_invalid');
         expect422(await send(srv.port, 'POST', '/store/items/search'), ['body'], 'missing');
     });
@@ -454,7 +445,7 @@ describe('store namespaces', { timeout: 120000 }, () => {
             [[], ['body'], 'model_attributes_type'],
         ];
         for (const [body, loc, type] of cases) expect422(await namespaces(srv.port, body), loc, type);
-        await expectIgnored(() => namespaces(srv.port, { depth: 1 }), () => namespaces(srv.port, {}));
+        await expectIgnored(assert, () => namespaces(srv.port, { depth: 1 }), () => namespaces(srv.port, {}));
         expect422(await namespaces(srv.port, '{"prefix"'), ['body', 9], 'json_invalid');
     });
 });

@@ -884,7 +884,9 @@ int main(void)
     if (admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name))
         check_failures++;
     ag_free(pg_cfg.url);
-    check_count += rtest_checks;
-    check_failures += rtest_failures;
+    int harness_checks, harness_failures;
+    rtest_tally(&harness_checks, &harness_failures);
+    check_count += harness_checks;
+    check_failures += harness_failures;
     return CHECK_DONE();
 }
