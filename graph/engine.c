@@ -489,12 +489,26 @@ static void complete_step(struct ag_graph_run *r)
     r->phase = RP_STEP;
 }
 
+/* The host holds the next superstep back (durability "sync"). */
+static bool held(const struct ag_graph_run *r)
+{
+    return r->h.hold && r->h.hold(r->h.ud);
+}
+
+void ag_graph_run_proceed(struct ag_graph_run *r)
+{
+    if (!ag_graph__ended(r) && r->phase == RP_STEP && !r->driving)
+        ag_timer_arm(r->h.timers, &r->yield, r->h.now_ns(r->h.ud));
+}
+
 void ag_graph__drive(struct ag_graph_run *r)
 {
     bool was = r->driving;
     r->driving = true;
     while (r->phase == RP_STEP || r->phase == RP_STEP_DONE) {
         if (r->phase == RP_STEP) {
+            if (held(r))
+                break; /* ag_graph_run_proceed goes on */
             /* A run of many quick supersteps goes on in a later turn once this one's budget is spent. */
             if (should_yield(r)) {
                 ag_timer_arm(r->h.timers, &r->yield, r->h.now_ns(r->h.ud));
@@ -516,7 +530,7 @@ void ag_graph__drive(struct ag_graph_run *r)
 void ag_graph__on_yield_timer(struct ag_timer *tm)
 {
     struct ag_graph_run *r = AG_CONTAINER_OF(tm, struct ag_graph_run, yield);
-    if (ag_graph__ended(r) || r->driving) return;
+    if (ag_graph__ended(r) || r->driving || held(r)) return;
     /* One superstep even when the budget is already spent again, so the run always moves on. */
     if (r->phase == RP_STEP) {
         r->driving = true;

@@ -91,6 +91,10 @@ struct ag_graph_host {
     /* Optional: true while a reader of the run's stream is behind (but reading). Nodes that ask
      * ag_graph_task_should_yield then pause (ag_graph_task_yield) until it caught up. */
     bool (*behind)(void *ud);
+    /* Optional: true while the run must not start its next superstep (the host is making the last
+     * checkpoint durable: durability "sync"). The run waits between supersteps until the host calls
+     * ag_graph_run_proceed. */
+    bool (*hold)(void *ud);
 };
 
 struct ag_graph_run_params {
@@ -132,6 +136,9 @@ struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const str
 /* Stops the run now: timers disarmed, node user state freed, on_done(AG_GRAPH_CANCELLED) with the values
  * of the last step. A run that already ended is left alone. */
 void ag_graph_run_cancel(struct ag_graph_run *r);
+/* The host's hold is lifted: a run waiting between supersteps goes on, in a later loop turn. Nothing for
+ * a run that is not waiting on it (or has ended). */
+void ag_graph_run_proceed(struct ag_graph_run *r);
 /* Frees the run (a run not yet ended is cancelled first, on_done included). Not from inside a callback. */
 void ag_graph_run_free(struct ag_graph_run *r);
 /* The run's current values (borrowed; changes as steps complete). */

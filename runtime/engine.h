@@ -33,6 +33,9 @@ struct ag_engine_host {
     void (*on_done)(void *ud, enum ag_graph_outcome outcome, const char *error);
     /* Optional: true while a reader of the run's stream is behind (nodes may pause for it). */
     bool (*behind)(void *ud);
+    /* Optional: true while the run must not start its next superstep (its checkpoints are being made
+     * durable: durability "sync"); the host calls the engine's proceed once that is over. */
+    bool (*hold)(void *ud);
 };
 
 /* The run to execute; everything borrowed for the duration of start (engines keep references). */
@@ -56,6 +59,8 @@ struct ag_engine {
                                    const struct ag_engine_params *p, char *err, size_t errlen);
     /* Asks the run to stop: on_done(AG_GRAPH_CANCELLED) follows, now or later. Nothing for an ended run. */
     void (*cancel)(struct ag_engine_run *r);
+    /* The host's hold is lifted: the run goes on with its next superstep (later, not inside this call). */
+    void (*proceed)(struct ag_engine_run *r);
     /* Frees the run (cancelled first when it has not ended). Never from inside one of its callbacks. */
     void (*free)(struct ag_engine_run *r);
 };

@@ -40,6 +40,12 @@ static bool host_behind(void *ud)
     return c->host.behind && c->host.behind(c->host.ud);
 }
 
+static bool host_hold(void *ud)
+{
+    struct c_run *c = ud;
+    return c->host.hold && c->host.hold(c->host.ud);
+}
+
 static struct ag_engine_run *c_start(const struct ag_engine_graph *g, const struct ag_engine_host *h,
                                      const struct ag_engine_params *p, char *err, size_t errlen)
 {
@@ -53,6 +59,7 @@ static struct ag_engine_run *c_start(const struct ag_engine_graph *g, const stru
         .on_done = host_done,
         .shard = h->shard,
         .behind = host_behind,
+        .hold = host_hold,
     };
     struct ag_graph_run_params gp = {
         .graph = g->impl,
@@ -82,6 +89,11 @@ static void c_cancel(struct ag_engine_run *r)
     ag_graph_run_cancel(((struct c_run *)r)->exec);
 }
 
+static void c_proceed(struct ag_engine_run *r)
+{
+    ag_graph_run_proceed(((struct c_run *)r)->exec);
+}
+
 static void c_free(struct ag_engine_run *r)
 {
     struct c_run *c = (struct c_run *)r;
@@ -99,7 +111,7 @@ static bool c_find(const struct ag_engine *self, const char *graph_id, struct ag
 }
 
 const struct ag_engine ag_engine_c = {
-    .name = "c", .find = c_find, .start = c_start, .cancel = c_cancel, .free = c_free};
+    .name = "c", .find = c_find, .start = c_start, .cancel = c_cancel, .proceed = c_proceed, .free = c_free};
 
 /* Engines added besides the C engine; written before the shards start, then only read. */
 static const struct ag_engine *engines[AG_ENGINE_MAX];

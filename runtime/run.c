@@ -358,6 +358,20 @@ void ag_run_unwatch(struct ag_run_sink *k)
 
 /* --- execution --- */
 
+/* Durability "exit": only the run's last checkpoint is written, with its outcome. Its parent becomes
+ * the one the run's first checkpoint had (the thread's checkpoint before the run), so that the history
+ * stays a chain of checkpoints that exist. */
+static void keep_last_checkpoint(struct ag_run *run, json_t *cp)
+{
+    json_t *first = json_array_get(run->cps, 0);
+    json_t *parent = json_object_get(first ? first : cp, "parent_checkpoint_id");
+    json_t *kept = json_copy(cp);
+    json_object_set(kept, "parent_checkpoint_id", parent ? parent : json_null());
+    json_array_clear(run->cps);
+    json_array_append_new(run->cps, kept);
+    ag_run__set_last_cp(run->t, kept);
+}
+
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
@@ -367,6 +381,10 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
     case AG_GEV_CHECKPOINT: {
         /* A checkpoint comes again, same id, when its tasks end with an interrupt or an error: the
          * newer version replaces the one not yet written (or upserts the written one). */
+        if (run->spec.durability == AG_DURABILITY_EXIT) {
+            keep_last_checkpoint(run, ev->data);
+            break;
+        }
         size_t n = json_array_size(run->cps);
         json_t *last = n ? json_array_get(run->cps, n - 1) : NULL;
         if (last && json_equal(json_object_get(last, "checkpoint_id"), json_object_get(ev->data, "checkpoint_id")))
@@ -514,6 +532,14 @@ static json_t *checkpoint_metadata(struct ag_run *run)
     return md;
 }
 
+/* Durability "sync": the next superstep waits while a checkpoint is not written yet
+ * (ag_run__progress_done lets it go on). */
+static bool host_hold(void *ud)
+{
+    struct ag_run *run = ud;
+    return json_array_size(run->cps) || ag_run__writing(run);
+}
+
 /* A sink of the run on this shard is behind but reading: the run's nodes pause for it. */
 static bool host_behind(void *ud)
 {
@@ -548,6 +574,9 @@ static void run_start(struct ag_run *run)
         .on_done = on_engine_done,
         .behind = host_behind,
     };
+    const struct ag_engine *engine = run->graph.engine;
+    if (run->spec.durability == AG_DURABILITY_SYNC && engine && engine->proceed)
+        host.hold = host_hold;
     json_t *md = checkpoint_metadata(run);
     json_decref(run->md);
     run->md = json_incref(md);
@@ -573,7 +602,6 @@ static void run_start(struct ag_run *run)
         .recursion_limit = (int)json_integer_value(json_object_get(cfg, "recursion_limit")),
     };
     char err[256] = "";
-    const struct ag_engine *engine = run->graph.engine;
     struct ag_engine_run *exec = engine ? engine->start(&run->graph, &host, &p, err, sizeof err) : NULL;
     json_decref(md);
     if (run->state != R_RUNNING) {

@@ -170,8 +170,8 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
     json_object_set_new(k, "on_disconnect", json_string(sp->cancel_on_disconnect ? "cancel" : "continue"));
     if (sp->feedback_keys)
         json_object_set(k, "feedback_keys", sp->feedback_keys);
-    if (sp->durability)
-        json_object_set_new(k, "durability", json_string(sp->durability));
+    if (sp->durability != AG_DURABILITY_DEFAULT)
+        json_object_set_new(k, "durability", json_string(ag_durability_name(sp->durability)));
     if (sp->after_seconds > 0)
         json_object_set_new(k, "after_seconds", json_real(sp->after_seconds));
     return k;
@@ -377,7 +377,7 @@ void ag_run_create(struct ag_run_spec *spec, enum ag_run_reply how, ag_run_creat
     /* Watched to its end by its creator, on an idle thread that exists: written once, at its end, when
      * it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
     bool direct = how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&
-                  ag_run__direct_ok(t, NULL);
+                  run->spec.durability != AG_DURABILITY_SYNC && ag_run__direct_ok(t, NULL);
     run->persist = direct ? RP_DIRECT : RP_STORED;
     t->creating++;
     ag_run__queue_append(t, run);

@@ -184,12 +184,33 @@ bool ag_run_spec_from_payload(const json_t *body, bool stateless, struct ag_run_
             return fail(sp, err, errlen, "after_seconds: expected a number between 0 and one year");
         sp->after_seconds = s;
     }
-    /* "async" is the only durability runs have so far (validation refuses the others). */
+    /* durability wins over the older checkpoint_during (false: "exit", true: "async"). */
     const char *du = json_string_value(present(body, "durability"));
-    if (du && strcmp(du, "async"))
-        return fail(sp, err, errlen, "durability: only 'async' is supported");
-    sp->durability = du ? "async" : NULL;
+    json_t *cd = present(body, "checkpoint_during");
+    if (du && !strcmp(du, "async"))
+        sp->durability = AG_DURABILITY_ASYNC;
+    else if (du && !strcmp(du, "sync"))
+        sp->durability = AG_DURABILITY_SYNC;
+    else if (du && !strcmp(du, "exit"))
+        sp->durability = AG_DURABILITY_EXIT;
+    else if (du)
+        return fail(sp, err, errlen, "durability: expected async, sync or exit");
+    else if (cd && !json_is_boolean(cd))
+        return fail(sp, err, errlen, "checkpoint_during: expected a boolean");
+    else if (cd)
+        sp->durability = json_is_true(cd) ? AG_DURABILITY_ASYNC : AG_DURABILITY_EXIT;
     return true;
+}
+
+const char *ag_durability_name(enum ag_durability d)
+{
+    switch (d) {
+    case AG_DURABILITY_ASYNC: return "async";
+    case AG_DURABILITY_SYNC: return "sync";
+    case AG_DURABILITY_EXIT: return "exit";
+    case AG_DURABILITY_DEFAULT: break;
+    }
+    return NULL;
 }
 
 bool ag_run_spec_for_cron(const char *cron_id, const char *assistant_id, bool stateless, const json_t *payload,

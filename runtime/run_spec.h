@@ -32,6 +32,16 @@ enum {
     AG_SM_CHECKPOINTS = 1u << 8,
 };
 
+/* When a run's checkpoints reach Postgres (LangGraph's durability). */
+enum ag_durability {
+    AG_DURABILITY_DEFAULT, /* not asked for: async */
+    AG_DURABILITY_ASYNC,   /* written as the run goes, while its next superstep runs */
+    AG_DURABILITY_SYNC,    /* each written before the next superstep starts */
+    AG_DURABILITY_EXIT,    /* only the last one, when the run ends (checkpoint_during: false) */
+};
+/* "async", "sync", "exit" (NULL for AG_DURABILITY_DEFAULT). */
+const char *ag_durability_name(enum ag_durability d);
+
 /* A run to create. json members are owned references (NULL when absent). */
 struct ag_run_spec {
     char thread_id[37];
@@ -49,7 +59,7 @@ struct ag_run_spec {
     bool stateless, delete_thread; /* stateless run; on_completion=delete */
     double after_seconds;
     json_t *feedback_keys;
-    const char *durability;   /* "sync" | "async" | "exit" (a literal) */
+    enum ag_durability durability; /* durability, else checkpoint_during (true: async, false: exit) */
 };
 
 /* Frees what spec owns and zeroes it. */

@@ -51,6 +51,8 @@ void ag_run__progress_done(struct ag_run *run)
     }
     if (json_array_size(run->cps))
         ag_run__schedule_progress(run);
+    else if (run->spec.durability == AG_DURABILITY_SYNC && run->exec && !ag_run__writing(run))
+        run->graph.engine->proceed(run->exec); /* its checkpoints are written: the next superstep */
 }
 
 void ag_run__schedule_progress(struct ag_run *run)
@@ -64,12 +66,28 @@ const char *ag_run__us_param(struct ag_pg_args *a, uint64_t us)
     return us ? ag_pg_args_printf(a, "%" PRIu64, us) : NULL;
 }
 
+/* A run with durability "sync" may not go on without its checkpoint: it ends with an error. */
+static void sync_write_failed(struct ag_run *run)
+{
+    if (!run->error)
+        run->error = ag_strdup("a checkpoint could not be written (durability \"sync\")");
+    ag_run__run_cancel(run, AG_RUN_ERROR, false);
+}
+
 static void on_progress(struct ag_pg_query *q, PGresult *res)
 {
     (void)res;
     struct ag_run *run = ag_run__run_of(q);
-    if (q->status != AG_PG_OK)
+    if (q->status != AG_PG_OK) {
         ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
+        if (run->spec.durability == AG_DURABILITY_SYNC && run->state == R_RUNNING) {
+            /* It may not go on without them: it ends with an error (its outcome is retried). */
+            run->persist = RP_STORED;
+            ag_pg_args_reset(&run->args);
+            sync_write_failed(run);
+            return;
+        }
+    }
     ag_run__progress_done(run);
 }
 
@@ -94,6 +112,8 @@ static void flush_task(struct ag_task *tk)
         run->persist = RP_WRITING;
     } else {
         ag_pg_args_reset(&run->args); /* kept for the outcome's write (RUN_FINISH retries) */
+        if (run->spec.durability == AG_DURABILITY_SYNC)
+            sync_write_failed(run);
     }
 }
 

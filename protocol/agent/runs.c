@@ -194,17 +194,6 @@ unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr
         if (s < 0 || s > 86400 * 365)
             refuse(e, &p, "after_seconds", "Value error, after_seconds must be between 0 and one year", v);
     }
-    const char *du = json_string_value(present(body, "durability"));
-    json_t *cd = present(body, "checkpoint_during");
-    if (du && !strcmp(du, "sync"))
-        refuse(e, &p, "durability", "Value error, durability 'sync' is not supported yet: use 'async'",
-               present(body, "durability"));
-    if (cd && !json_is_true(cd))
-        refuse(e, &p, "checkpoint_during",
-               "Value error, checkpoint_during=false (durability 'exit') is not supported yet", cd);
-    if (du && !strcmp(du, "exit"))
-        refuse(e, &p, "durability", "Value error, durability 'exit' is not supported yet: use 'async'",
-               present(body, "durability"));
     return e->count - before;
 }
 

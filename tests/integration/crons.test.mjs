@@ -114,7 +114,7 @@ describe('crons: the endpoints', () => {
         await bad({ input: [1, 2] }, ['body', 'input'], 'dict_type');
         await bad({ metadata: 'm' }, ['body', 'metadata'], 'dict_type');
         await bad({ config: { configurable: 3 } }, ['body', 'config', 'configurable'], 'value_error');
-        await bad({ durability: 'sync' }, ['body', 'durability'], 'value_error');
+        await bad({ durability: 'sometimes' }, ['body', 'durability'], 'literal_error');
         // An unknown field is ignored: the same body with a bad schedule is refused for the schedule only.
         res0 = await call(p, 'POST', '/runs/crons', { ...base, schedule: '61 * * * *', surprise: 1 });
         expect422(assert, res0, ['body', 'schedule'], 'value_error');

@@ -299,8 +299,22 @@ static void fake_free(struct ag_engine_run *r)
     ((struct fake_run *)r)->frees++;
 }
 
-const struct ag_engine fake_engine = {
-    .name = "fake", .find = fake_find, .start = fake_start, .cancel = fake_cancel, .free = fake_free};
+static void fake_proceed(struct ag_engine_run *r)
+{
+    ((struct fake_run *)r)->proceeds++;
+}
+
+bool fake_held(const struct fake_run *f)
+{
+    return f->h.hold && f->h.hold(f->h.ud);
+}
+
+const struct ag_engine fake_engine = {.name = "fake",
+                                      .find = fake_find,
+                                      .start = fake_start,
+                                      .cancel = fake_cancel,
+                                      .proceed = fake_proceed,
+                                      .free = fake_free};
 
 static void fake_emit(struct fake_run *f, enum ag_graph_ev_kind kind, const char *node, json_t *data)
 {
@@ -411,6 +425,7 @@ void run_create(struct trun *r, const char *name, const char *thread_id, const s
     spec.command = o->command ? json_loads(o->command, 0, NULL) : NULL;
     spec.stream_mode = json_pack("[s,s]", "values", "updates");
     spec.modes = AG_SM_VALUES | AG_SM_UPDATES;
+    spec.durability = o->durability;
     spec.mt = o->mt; /* create_thread stays false: a thread that is not stored is refused */
     ag_run_create(&spec, o->how, on_created, r);
 }

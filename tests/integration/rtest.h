@@ -101,6 +101,7 @@ struct fake_run {
     json_t *values;                            /* its state */
     int cancels;                               /* cancel calls */
     int frees;                                 /* free calls */
+    int proceeds;                              /* proceed calls (the host lifted its hold) */
     bool done_queued;                          /* its on_done waits in done_task */
     bool ended;                                /* on_done was called */
     enum ag_graph_outcome outcome;
@@ -121,6 +122,8 @@ void fake_step(struct fake_run *f, const char *node, json_t *update);
 void fake_interrupt(struct fake_run *f, const char *question);
 /* The whole engine fails (its worker died): every run of it not ended ends with error. */
 void fake_fail_all(const char *error);
+/* The host holds f's next step back (durability "sync": a checkpoint not written yet). */
+bool fake_held(const struct fake_run *f);
 /* The fake run of run_id, or NULL. */
 struct fake_run *fake_of(const char *run_id);
 
@@ -144,6 +147,7 @@ struct run_opts {
     const char *input;     /* JSON text (NULL: none) */
     const char *command;   /* JSON text (NULL: none) */
     const char *assistant; /* NULL: the test's assistant */
+    enum ag_durability durability;
 };
 
 /* Asks the runtime for run r on thread thread_id, the way protocol/agent/run_sinks.c does. */

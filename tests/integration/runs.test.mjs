@@ -98,6 +98,44 @@ describe('runs', { timeout: 180000 }, () => {
         });
     });
 
+    describe('durability', () => {
+        const steps = (tid) => sql(`SELECT step, source FROM checkpoints WHERE thread_id = '${tid}' ORDER BY created_at`);
+        it('sync and async write every checkpoint; exit (or checkpoint_during false) only the last, chained to the thread\'s', async () => {
+            for (const body of [{ durability: 'sync' }, { durability: 'async' }, { checkpoint_during: true }]) {
+                const tid = await thread();
+                const { status, json } = await wait(tid, { assistant_id: ECHO, input: human('s'), ...body });
+                assert.equal(status, 200, JSON.stringify(json));
+                assert.equal(await steps(tid), '-1|input\n0|loop\n1|loop', JSON.stringify(body));
+            }
+            for (const body of [{ durability: 'exit' }, { checkpoint_during: false }, { checkpoint_during: true, durability: 'exit' }]) {
+                const tid = await thread();
+                await wait(tid, { assistant_id: ECHO, input: human('one') });
+                const { status, json } = await wait(tid, { assistant_id: ECHO, input: human('two'), ...body });
+                assert.equal(status, 200, JSON.stringify(json));
+                assert.deepEqual(json.messages.map((m) => m.content), ['one', 'one', 'two', 'two']);
+                assert.equal(await steps(tid), '-1|input\n0|loop\n1|loop\n4|loop', JSON.stringify(body));
+                const hist = await api('POST', `/threads/${tid}/history`, {});
+                assert.equal(hist.json.length, 4);
+                assert.equal(hist.json[0].parent_checkpoint.checkpoint_id, hist.json[1].checkpoint.checkpoint_id);
+                assert.deepEqual(hist.json[0].values, json);
+            }
+        });
+
+        it('a sync run in the background writes each checkpoint before its next step and records its durability', async () => {
+            const tid = await thread();
+            const res = await api('POST', `/threads/${tid}/runs`, { assistant_id: STRESS, input: { messages: [] }, durability: 'sync', config: { configurable: { tokens: 3, delay_ms: 5 } } });
+            assert.equal(res.status, 200, res.text);
+            const joined = await api('GET', `/threads/${tid}/runs/${res.json.run_id}/join`);
+            assert.equal(joined.status, 200, joined.text);
+            const run = await api('GET', `/threads/${tid}/runs/${res.json.run_id}`);
+            assert.equal(run.json.status, 'success');
+            assert.equal(run.json.kwargs.durability, 'sync');
+            assert.equal(await steps(tid), '-1|input\n0|loop\n1|loop');
+            expect422(assert, await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, durability: 'later' }), ['body', 'durability'], 'literal_error');
+            expect422(assert, await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, checkpoint_during: 'no' }), ['body', 'checkpoint_during'], 'bool_type');
+        });
+    });
+
     describe('stream', () => {
         it('values: metadata first, one values per step, end last; Location headers', async () => {
             const tid = await thread();

@@ -513,6 +513,57 @@ static bool case_direct(struct tcase *c)
     CASE_END;
 }
 
+/* Durability "sync": after each checkpoint the engine is held until that checkpoint is in Postgres, then
+ * told to proceed; "exit": of its three checkpoints only the last is written, at its end, its parent is the thread's checkpoint from before the run. */
+static bool case_durability(struct tcase *c)
+{
+    struct trun *s = &c->r[0], *x = &c->r[1], *a = &c->r[2];
+    CASE_BEGIN(c);
+    thread_new(c->tid[0]);
+    run_create(s, "S", c->tid[0],
+               &(struct run_opts){.how = AG_RUN_REPLY_STREAM, .input = "{\"n\":0}", .durability = AG_DURABILITY_SYNC});
+    WAIT(c, started(s));
+    EXPECT_STR("S, not held before its first checkpoint", "f", fake_held(fake_of(s->run_id)) ? "t" : "f");
+    fake_step(fake_of(s->run_id), "one", json_pack("{s:i}", "n", 1));
+    EXPECT_STR("S, held while its checkpoint is not written", "t", fake_held(fake_of(s->run_id)) ? "t" : "f");
+    WAIT(c, fake_of(s->run_id)->proceeds == 1);
+    EXPECT_STR("S's first checkpoint, stored before it may go on", "1",
+               DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", s->run_id));
+    EXPECT_STR("S, let go", "f", fake_held(fake_of(s->run_id)) ? "t" : "f");
+    fake_step(fake_of(s->run_id), "two", json_pack("{s:i}", "n", 2));
+    WAIT(c, fake_of(s->run_id)->proceeds == 2);
+    EXPECT_STR("S's second checkpoint, stored", "2", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", s->run_id));
+    fake_end_later(fake_of(s->run_id), AG_GRAPH_SUCCESS, NULL);
+    WAIT(c, ended(s));
+    EXPECT_STR("S, stored", "success", stored_status(s));
+
+    snprintf(c->keep[0], sizeof c->keep[0], "%s",
+             DB("SELECT checkpoint_id FROM checkpoints WHERE run_id = $1 ORDER BY checkpoint_id DESC LIMIT 1",
+                s->run_id));
+    run_create(x, "X", c->tid[0], &(struct run_opts){.input = "{\"n\":0}", .durability = AG_DURABILITY_EXIT});
+    WAIT(c, started(x));
+    EXPECT_STR("X, never held", "f", fake_held(fake_of(x->run_id)) ? "t" : "f");
+    fake_step(fake_of(x->run_id), "one", json_pack("{s:i}", "n", 3));
+    fake_step(fake_of(x->run_id), "two", json_pack("{s:i}", "n", 4));
+    fake_step(fake_of(x->run_id), "three", json_pack("{s:i}", "n", 5));
+    fake_end_later(fake_of(x->run_id), AG_GRAPH_SUCCESS, NULL);
+    WAIT(c, ended(x));
+    EXPECT_STR("X, stored", "success", stored_status(x));
+    EXPECT_STR("X's checkpoints, stored: its last", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", x->run_id));
+    EXPECT_STR("its parent: S's last", c->keep[0],
+               DB("SELECT parent_checkpoint_id FROM checkpoints WHERE run_id = $1", x->run_id));
+    EXPECT_STR("its values", "5", DB("SELECT \"values\"->>'n' FROM checkpoints WHERE run_id = $1", x->run_id));
+
+    run_create(a, "A", c->tid[0], &(struct run_opts){.input = "{\"n\":0}"});
+    WAIT(c, started(a));
+    fake_step(fake_of(a->run_id), "one", json_pack("{s:i}", "n", 6));
+    EXPECT_STR("A (async), never held", "f", fake_held(fake_of(a->run_id)) ? "t" : "f");
+    fake_end_later(fake_of(a->run_id), AG_GRAPH_SUCCESS, NULL);
+    WAIT(c, ended(a));
+    EXPECT_INT("proceed calls for A", 0, fake_of(a->run_id)->proceeds);
+    CASE_END;
+}
+
 /* Lease recovery while running: a run left "running" by a claimant that no longer renews its lease is
  * ended as error by this process's lease sweeper (runs.lease_ms 300: every 100 ms), with its thread;
  * the lease of this process's own active run is renewed meanwhile, and that run is left alone. */
@@ -563,6 +614,7 @@ static struct tcase cases[] = {
     {.name = "engine refuses a start; engine dies", .fn = case_engine_fails},
     {.name = "a run written once at its end (promoted)", .fn = case_direct},
     {.name = "lease recovery by the sweeper", .fn = case_lease},
+    {.name = "durability sync and exit", .fn = case_durability},
 };
 
 /* What a case that waited too long saw. */

@@ -41,9 +41,16 @@ static void on_done(void *ud, enum ag_graph_outcome o, const json_t *values, con
     r->error = error ? ag_strdup(error) : NULL;
 }
 
+static bool hold(void *ud)
+{
+    struct rec *r = ud;
+    r->holds_asked++;
+    return r->hold;
+}
+
 struct ag_graph_host host_of(struct rec *r)
 {
-    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done, r->shard, NULL};
+    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done, r->shard, NULL, hold};
 }
 
 void rec_init(struct rec *r)

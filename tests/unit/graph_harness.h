@@ -27,6 +27,8 @@ struct rec {
     uint32_t turn_work;       /* its budget, refilled before every fake loop turn */
     uint32_t max_turn_events; /* the most events seen in one fake turn */
     unsigned turns;           /* fake loop turns run_timers made */
+    bool hold;                /* the host holds the next superstep back (durability "sync") */
+    int holds_asked;          /* times the engine asked */
 };
 
 /* A run to start (see start): JSON texts, NULL for none. */

@@ -809,6 +809,35 @@ static void test_registry(void)
     ag_graph_def_free(dup);
 }
 
+/* A host that holds the next superstep back (durability "sync") stops the run between supersteps, after
+ * the step's checkpoint, until ag_graph_run_proceed; proceeding while not held does nothing. */
+static void test_hold(struct rec *r)
+{
+    char err[256], k[512];
+    const struct ag_graph_def *g = ag_graph_def_find("echo");
+    r->hold = true;
+    CHECK(start(r, g, (struct start_opts){.input = "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"}, err,
+                sizeof err));
+    CHECKF(r->done == 0 && r->holds_asked > 0, "done %d, asked %d", r->done, r->holds_asked);
+    CHECK_STREQ(kinds(r, k, sizeof k), "checkpoint"); /* the input's checkpoint, then it waits */
+    run_timers(r);
+    CHECKF(r->done == 0 && count(r, "checkpoint") == 1, "a held run went on by itself (%s)", kinds(r, k, sizeof k));
+    ag_graph_run_proceed(r->run); /* still held: the run asks again and stays */
+    run_timers(r);
+    CHECK(r->done == 0 && count(r, "checkpoint") == 1);
+    r->hold = false;
+    ag_graph_run_proceed(r->run);
+    CHECK(r->done == 0); /* later, not inside the call */
+    run_timers(r);
+    CHECKF(r->done == 1 && r->outcome == AG_GRAPH_SUCCESS, "done %d outcome %d", r->done, (int)r->outcome);
+    CHECK(count(r, "checkpoint") == 3);
+    ag_graph_run_proceed(r->run); /* an ended run: nothing */
+    CHECK(r->heap.len == 0);
+    rec_reset(r);
+    r->hold = false;
+    r->holds_asked = 0;
+}
+
 int main(void)
 {
     struct rec r;
@@ -827,6 +856,7 @@ int main(void)
     test_failures(&r);
     test_pending(&r);
     test_state_update(&r);
+    test_hold(&r);
     rec_free(&r);
     return CHECK_DONE();
 }

@@ -66,7 +66,7 @@ int main(void)
     CHECK(!sp.cancel_on_disconnect);
     CHECK(sp.create_thread && !sp.stateless && !sp.delete_thread);
     CHECK(sp.after_seconds == 2.5);
-    CHECK_STREQ(sp.durability, "async");
+    CHECK(sp.durability == AG_DURABILITY_ASYNC);
     ag_run_spec_clear(&sp);
     CHECK(json_object_get(body, "input")->refcount == 1); /* the spec's references were released */
     json_decref(body);
@@ -76,8 +76,26 @@ int main(void)
     CHECK_STREQ(sp.assistant_id, "not-a-graph");
     CHECK(sp.modes == AG_SM_VALUES && sp.stream_mode == NULL);
     CHECK(sp.mt == AG_MT_REJECT && sp.cancel_on_disconnect && !sp.create_thread);
-    CHECK(sp.input == NULL && sp.durability == NULL && sp.checkpoint_id[0] == 0);
+    CHECK(sp.input == NULL && sp.durability == AG_DURABILITY_DEFAULT && sp.checkpoint_id[0] == 0);
     ag_run_spec_clear(&sp);
+
+    /* durability wins over checkpoint_during; checkpoint_during alone: false is exit, true async. */
+    static const struct {
+        const char *body;
+        enum ag_durability want;
+    } dur[] = {
+        {"{\"durability\":\"sync\"}", AG_DURABILITY_SYNC},
+        {"{\"durability\":\"exit\"}", AG_DURABILITY_EXIT},
+        {"{\"checkpoint_during\":false}", AG_DURABILITY_EXIT},
+        {"{\"checkpoint_during\":true}", AG_DURABILITY_ASYNC},
+        {"{\"checkpoint_during\":false,\"durability\":\"sync\"}", AG_DURABILITY_SYNC},
+        {"{\"checkpoint_during\":null}", AG_DURABILITY_DEFAULT},
+    };
+    for (size_t i = 0; i < sizeof dur / sizeof dur[0]; i++) {
+        CHECKF(map(dur[i].body, false, &sp, err, sizeof err), "%s: %s", dur[i].body, err);
+        CHECKF(sp.durability == dur[i].want, "%s: %d", dur[i].body, (int)sp.durability);
+        ag_run_spec_clear(&sp);
+    }
 
     /* One stream mode as a string becomes a list of one. */
     CHECK(map("{\"stream_mode\":\"messages\"}", false, &sp, err, sizeof err));
@@ -105,7 +123,8 @@ int main(void)
         {"{\"interrupt_before\":[1]}", "interrupt_before"},
         {"{\"multitask_strategy\":\"sometimes\"}", "multitask_strategy"},
         {"{\"after_seconds\":-1}", "after_seconds"},
-        {"{\"durability\":\"exit\"}", "durability"},
+        {"{\"durability\":\"later\"}", "durability"},
+        {"{\"checkpoint_during\":1}", "checkpoint_during"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         err[0] = 0;
