@@ -353,7 +353,7 @@ void ag_run_unwatch(struct ag_run_sink *k)
     sink_unlink(&run->sinks, k);
     k->run = NULL;
     if (k->cancel_on_leave && (run->state == R_RUNNING || run->state == R_QUEUED))
-        ag_run__run_cancel(run, AG_RUN_INTERRUPTED, false);
+        ag_run__run_cancel(run, AG_RUN_INTERRUPTED, false, AG_RUN_CANCEL_REASON_DISCONNECT);
 }
 
 /* --- execution --- */
@@ -514,7 +514,7 @@ static void on_engine_done(void *ud, enum ag_graph_outcome outcome, const char *
 
 static void on_timeout(struct ag_timer *tm)
 {
-    ag_run__run_cancel(AG_CONTAINER_OF(tm, struct ag_run, timer), AG_RUN_TIMEOUT, false);
+    ag_run__run_cancel(AG_CONTAINER_OF(tm, struct ag_run, timer), AG_RUN_TIMEOUT, false, NULL);
 }
 
 static json_t *checkpoint_metadata(struct ag_run *run)
@@ -633,8 +633,10 @@ void ag_run__start_next(struct trt *t)
     run_start(t->qhead);
 }
 
-void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool rollback)
+void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool rollback, const char *reason)
 {
+    if (reason && !run->cancel_reason && (run->state == R_QUEUED || run->state == R_RUNNING))
+        run->cancel_reason = ag_strdup(reason);
     switch (run->state) {
     case R_QUEUED:
         run->status = status;
@@ -675,11 +677,11 @@ static void cancel_all(void)
         /* Runs still creating are cancelled on a later call, once created. */
         for (struct ag_run *x; (x = ag_run__first_queued(t));) {
             x->error = ag_strdup("agentd shut down before the run started");
-            ag_run__run_cancel(x, AG_RUN_ERROR, false);
+            ag_run__run_cancel(x, AG_RUN_ERROR, false, NULL);
         }
         if (t->active && t->active->cancel_status == AG_RUN_PENDING && t->active->exec) {
             t->active->error = ag_strdup("agentd shut down while the run was active");
-            ag_run__run_cancel(t->active, AG_RUN_ERROR, false);
+            ag_run__run_cancel(t->active, AG_RUN_ERROR, false, NULL);
         }
     }
     /* Thread sinks end (collected first: ending the last one frees its entry, moving slots). */

@@ -184,15 +184,25 @@ void ag_run_unwatch(struct ag_run_sink *k);
 
 /* --- operations on runs --- */
 
+/* Why a cancel ended a run, as its Run.cancel_reason says: a cancel request (POST .../cancel,
+ * POST /runs/cancel), a run of the thread accepted with multitask_strategy interrupt, the client
+ * that watched it leaving (on_disconnect / cancel_on_disconnect). A request with reason "taken" (its
+ * input was taken over for steering) records AG_RUN_CANCEL_REASON_TAKEN followed by who took it. */
+#define AG_RUN_CANCEL_REASON_USER "user"
+#define AG_RUN_CANCEL_REASON_MULTITASK "multitask"
+#define AG_RUN_CANCEL_REASON_DISCONNECT "disconnect"
+#define AG_RUN_CANCEL_REASON_TAKEN "taken:"
+
 /* Cancels a queued or running run: "interrupt" keeps its checkpoints, rollback deletes the run and
- * them. Its sinks hear of its end. Nothing for an ended run. */
-void ag_run_cancel(struct ag_run *run, bool rollback);
+ * them. Its sinks hear of its end; reason (AG_RUN_CANCEL_REASON_*; NULL: none) is stored as its
+ * cancel_reason. Nothing for an ended run. */
+void ag_run_cancel(struct ag_run *run, bool rollback, const char *reason);
 /* Which runs of a thread ag_run_cancel_many cancels when it is given no run ids. */
 enum {
     AG_RUN_CANCEL_PENDING = 1u << 0, /* queued (enqueue, a start time, or still being created) */
     AG_RUN_CANCEL_RUNNING = 1u << 1, /* the one the engine executes */
 };
-/* Cancels (as ag_run_cancel) the runs of owner on thread_id that have not ended: the nids run_ids, or
+/* Cancels (as ag_run_cancel, reason AG_RUN_CANCEL_REASON_USER) the runs of owner on thread_id that have not ended: the nids run_ids, or
  * with none those that `which` (AG_RUN_CANCEL_*) names. Runs of other owners, unknown and ended ones
  * are left alone. On the thread's owner shard. Returns how many it cancelled. */
 unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char *const *run_ids, size_t nids,

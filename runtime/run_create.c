@@ -77,13 +77,13 @@ static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, 
     if (run->spec.mt == AG_MT_INTERRUPT || run->spec.mt == AG_MT_ROLLBACK) {
         bool rb = run->spec.mt == AG_MT_ROLLBACK;
         for (struct ag_run *x; (x = queued_ahead(t, run));)
-            ag_run__run_cancel(x, AG_RUN_INTERRUPTED, rb);
+            ag_run__run_cancel(x, AG_RUN_INTERRUPTED, rb, AG_RUN_CANCEL_REASON_MULTITASK);
         for (struct ag_run *x = t->qhead; x && x != run; x = x->qnext) {
             x->preempted = true;
             x->preempted_rollback = rb;
         }
         if (t->active)
-            ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rb);
+            ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rb, AG_RUN_CANCEL_REASON_MULTITASK);
     }
     run->state = R_QUEUED;
 }
@@ -94,7 +94,7 @@ static void admitted(struct ag_run *run)
 {
     struct trt *t = run->t;
     if (run->preempted) {
-        ag_run__run_cancel(run, AG_RUN_INTERRUPTED, run->preempted_rollback);
+        ag_run__run_cancel(run, AG_RUN_INTERRUPTED, run->preempted_rollback, AG_RUN_CANCEL_REASON_MULTITASK);
     } else if (run->spec.after_seconds > 0) {
         run->timer.cb = ag_run__on_delay;
         ag_timer_arm(&ag_run__rs->s->timers, &run->timer,
@@ -262,7 +262,7 @@ static void promotion_failed(struct ag_run *run, const struct ag_pg_query *q, co
     run->persist = RP_ORPHAN;
     if (run->state == R_RUNNING) {
         run->error = ag_strdup("the run could not be stored");
-        ag_run__run_cancel(run, AG_RUN_ERROR, false); /* its end writes nothing */
+        ag_run__run_cancel(run, AG_RUN_ERROR, false, NULL); /* its end writes nothing */
     }
 }
 

@@ -89,6 +89,7 @@ struct ag_run {
     enum ag_run_status status; /* AG_RUN_PENDING until it ends */
     char *error;               /* error text for error/timeout */
     enum ag_run_status cancel_status; /* set by a cancel (interrupted / timeout / error), else AG_RUN_PENDING */
+    char *cancel_reason;              /* why a cancel ended it (Run.cancel_reason; NULL: none) */
     bool rollback;
     /* An interrupt or rollback run accepted after this one was admitted while this one was still
      * creating: it is cancelled (as interrupted) as soon as it is created. */
@@ -181,8 +182,9 @@ void ag_run__thread_sinks_end(struct trt *t);
 void ag_run__on_delay(struct ag_timer *tm);
 /* Starts the first queued run when the thread is free and its start time has come. */
 void ag_run__start_next(struct trt *t);
-/* Ends a queued or running run with status (its checkpoints and the run go with rollback). */
-void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool rollback);
+/* Ends a queued or running run with status (its checkpoints and the run go with rollback); reason (NULL:
+ * none) becomes its cancel_reason unless it has one. */
+void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool rollback, const char *reason);
 /* The run's end is stored (or will never be): its "end" event, its sinks, the recent list. */
 void ag_run__ended(struct ag_run *run);
 /* A direct run that ended with nothing to write: its creator, then its end, in a later task. */

@@ -11,9 +11,9 @@
 #include "runtime/run_internal.h"
 #include "runtime/tlog.h"
 
-void ag_run_cancel(struct ag_run *run, bool rollback)
+void ag_run_cancel(struct ag_run *run, bool rollback, const char *reason)
 {
-    ag_run__run_cancel(run, AG_RUN_INTERRUPTED, rollback);
+    ag_run__run_cancel(run, AG_RUN_INTERRUPTED, rollback, reason);
 }
 
 static bool mine(const struct ag_run *run, const char *owner)
@@ -29,7 +29,7 @@ unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char
         for (size_t i = 0; i < nids; i++) {
             struct ag_run *run = ag_run_find(thread_id, run_ids[i]);
             if (run && mine(run, owner)) {
-                ag_run_cancel(run, rollback);
+                ag_run_cancel(run, rollback, AG_RUN_CANCEL_REASON_USER);
                 n++;
             }
         }
@@ -52,13 +52,13 @@ unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char
                 pick[k++] = x;
         for (size_t i = 0; i < k; i++)
             if (!ag_run_done(pick[i])) {
-                ag_run__run_cancel(pick[i], AG_RUN_INTERRUPTED, rollback);
+                ag_run__run_cancel(pick[i], AG_RUN_INTERRUPTED, rollback, AG_RUN_CANCEL_REASON_USER);
                 n++;
             }
         ag_free(pick);
     }
     if ((which & AG_RUN_CANCEL_RUNNING) && t->active && t->active->state == R_RUNNING && mine(t->active, owner)) {
-        ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rollback);
+        ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, rollback, AG_RUN_CANCEL_REASON_USER);
         n++;
     }
     t->nthread_sinks--;
@@ -125,9 +125,9 @@ void ag_run_thread_deleted(struct ag_shard *s, const char *thread_id)
     ag_run__thread_sinks_end(t);
     /* Runs still creating fail to be created: their thread is gone. */
     for (struct ag_run *x; (x = ag_run__first_queued(t));)
-        ag_run__run_cancel(x, AG_RUN_INTERRUPTED, false);
+        ag_run__run_cancel(x, AG_RUN_INTERRUPTED, false, NULL);
     if (t->active)
-        ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, false);
+        ag_run__run_cancel(t->active, AG_RUN_INTERRUPTED, false, NULL);
     t->nthread_sinks--;
     ag_run__trt_release(t);
 }

@@ -40,6 +40,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->final_interrupts);
     json_decref(run->cps);
     ag_free(run->error);
+    ag_free(run->cancel_reason);
     ag_pg_args_reset(&run->args);
     AG_BUG_ON(run->flush_task.queued);
     ag_free(run);

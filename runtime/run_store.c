@@ -71,7 +71,7 @@ static void sync_write_failed(struct ag_run *run)
 {
     if (!run->error)
         run->error = ag_strdup("a checkpoint could not be written (durability \"sync\")");
-    ag_run__run_cancel(run, AG_RUN_ERROR, false);
+    ag_run__run_cancel(run, AG_RUN_ERROR, false, NULL);
 }
 
 static void on_progress(struct ag_pg_query *q, PGresult *res)
@@ -214,6 +214,12 @@ const char *ag_run__reservation_param(struct ag_run *run)
     return reserve ? ag_pg_args_dup(&run->args, reserve, strlen(reserve)) : NULL;
 }
 
+/* The run's cancel_reason when a cancel ended it interrupted (NULL otherwise). */
+static const char *cancel_reason(const struct ag_run *run)
+{
+    return run->status == AG_RUN_INTERRUPTED && run->cancel_status != AG_RUN_PENDING ? run->cancel_reason : NULL;
+}
+
 /* RUN_RECORD: a direct run, its checkpoints and the thread, written together. */
 static void record_query(struct ag_run *run)
 {
@@ -222,7 +228,7 @@ static void record_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id, *owner, *assistant_id, *graph_id, *metadata, *kwargs, *multitask;
         struct outcome_params outcome;
-        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us;
+        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -238,6 +244,7 @@ static void record_query(struct ag_run *run)
         .accepted_us = ag_run__us_param(a, run->accepted_us),
         .started_us = ag_run__us_param(a, run->started_us),
         .ended_us = ag_run__us_param(a, run->ended_us),
+        .cancel_reason = cancel_reason(run),
     };
     AG_PG_PARAMS(&run->q, p);
 }
@@ -248,7 +255,7 @@ static void finish_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id;
         struct outcome_params outcome;
-        const char *rollback, *delete_thread, *started_us, *ended_us;
+        const char *rollback, *delete_thread, *started_us, *ended_us, *cancel_reason;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -257,6 +264,7 @@ static void finish_query(struct ag_run *run)
         .delete_thread = run->spec.stateless && run->spec.delete_thread ? "true" : "false",
         .started_us = ag_run__us_param(&run->args, run->started_us),
         .ended_us = ag_run__us_param(&run->args, run->ended_us),
+        .cancel_reason = cancel_reason(run),
     };
     AG_PG_PARAMS(&run->q, p);
 }

@@ -445,13 +445,14 @@ int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run
     return AG_AGAIN;
 }
 
-int ag_run_sinks_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait)
+int ag_run_sinks_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait,
+                        const char *reason)
 {
     struct ag_run *run = ag_run_find(thread_id, run_id);
     if (!run)
         return load_outcome(r, thread_id, run_id, O_CANCEL, AG_SQL_RUN_OUTCOME);
     if (!ag_run_done(run))
-        ag_run_cancel(run, rollback);
+        ag_run_cancel(run, rollback, reason);
     if (!wait || ag_run_done(run)) {
         ag_http_respond(r, 204, "application/json", "", 0);
         return AG_OK;
@@ -468,7 +469,7 @@ int ag_run_sinks_delete(struct ag_req *r, const char *thread_id, const char *run
             ag_http_error(r, 409, "Run is active. Retry with force=1 to cancel and delete.");
             return AG_OK;
         }
-        ag_run_cancel(run, true); /* rollback deletes the run row with its checkpoints */
+        ag_run_cancel(run, true, AG_RUN_CANCEL_REASON_USER); /* rollback deletes the run row with its checkpoints */
         if (ag_run_done(run)) {
             ag_http_respond(r, 204, "application/json", "", 0);
             return AG_OK;

@@ -40,8 +40,9 @@ int ag_run_sinks_join(struct ag_req *r, const char *thread_id, const char *run_i
 int ag_run_sinks_attach(struct ag_req *r, const char *thread_id, const char *run_id, const char *last_event_id,
                         bool cancel_on_disconnect);
 /* POST .../runs/{run_id}/cancel: action "interrupt" keeps the run's checkpoints, "rollback" deletes
- * the run and them. wait: answer once the run has ended. */
-int ag_run_sinks_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait);
+ * the run and them. wait: answer once the run has ended. reason: its cancel_reason (runtime/run.h). */
+int ag_run_sinks_cancel(struct ag_req *r, const char *thread_id, const char *run_id, bool rollback, bool wait,
+                        const char *reason);
 /* DELETE .../runs/{run_id}: 409 while active unless force (which cancels first). */
 int ag_run_sinks_delete(struct ag_req *r, const char *thread_id, const char *run_id, bool force);
 /* GET /threads/{thread_id}/stream: every run of the thread in turn, each in its own stream modes, until

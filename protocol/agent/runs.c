@@ -365,10 +365,18 @@ struct qflag {
     bool *out;
 };
 
-/* Reads the {thread_id} and {run_id} path parameters and the boolean query flags named in flags
- * (unknown ones are ignored); answers and returns false on a problem. */
+/* A query parameter with a fixed set of values; *out stays as it is when the parameter is absent. */
+struct qenum {
+    const char *name;
+    const char *const *choices;
+    const char *msg; /* the literal_error message */
+    const char **out;
+};
+
+/* Reads the {thread_id} and {run_id} path parameters, the boolean query flags named in flags and the
+ * enums (unknown parameters are ignored); answers and returns false on a problem. */
 static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct qflag *flags, size_t nflags,
-                     const char *enum_name, const char *const *enum_choices, const char **enum_out)
+                     const struct qenum *enums, size_t nenums)
 {
     if (!ag_req_uuid_param(r, "thread_id", tid) || !ag_req_uuid_param(r, "run_id", rid))
         return false;
@@ -382,15 +390,17 @@ static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct 
                 known = true;
                 ag_query_bool(&e, n, v, flags[i].out);
             }
-        if (n && v && enum_name && !strcmp(n, enum_name)) {
+        for (size_t i = 0; n && v && i < nenums; i++) {
+            if (strcmp(n, enums[i].name))
+                continue;
             known = true;
             const char *hit = NULL;
-            for (size_t i = 0; enum_choices[i]; i++)
-                if (!strcmp(v, enum_choices[i]))
-                    hit = enum_choices[i];
+            for (size_t j = 0; enums[i].choices[j]; j++)
+                if (!strcmp(v, enums[i].choices[j]))
+                    hit = enums[i].choices[j];
             if (!hit)
-                ag_query_error(&e, n, "literal_error", "Input should be 'interrupt' or 'rollback'", v);
-            *enum_out = hit;
+                ag_query_error(&e, n, "literal_error", enums[i].msg, v);
+            *enums[i].out = hit;
         }
         if (!known)
             ag_query_unknown(n);
@@ -405,7 +415,7 @@ int ag_runs_join(struct ag_req *r)
     char tid[37], rid[37];
     bool cancel = false;
     const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
-    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+    if (!run_path(r, tid, rid, f, 1, NULL, 0))
         return AG_OK;
     return ag_run_sinks_join(r, tid, rid, cancel);
 }
@@ -416,7 +426,7 @@ int ag_runs_attach(struct ag_req *r)
     bool cancel = false;
     const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
     /* _stream_mode / stream_mode narrow nothing here: the run's modes were fixed at its start. */
-    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+    if (!run_path(r, tid, rid, f, 1, NULL, 0))
         return AG_OK;
     struct ag_iov h = ag_req_header(r, "last-event-id");
     char last[80] = "";
@@ -426,16 +436,33 @@ int ag_runs_attach(struct ag_req *r)
 }
 
 static const char *const action_choices[] = {"interrupt", "rollback", NULL};
+static const char *const reason_choices[] = {"taken", NULL};
 
 int ag_runs_cancel(struct ag_req *r)
 {
     char tid[37], rid[37];
     bool wait = false;
-    const char *action = "interrupt";
+    const char *action = "interrupt", *reason = NULL;
     const struct qflag f[] = {{"wait", &wait}};
-    if (!run_path(r, tid, rid, f, 1, "action", action_choices, &action))
+    const struct qenum en[] = {
+        {"action", action_choices, "Input should be 'interrupt' or 'rollback'", &action},
+        {"reason", reason_choices, "Input should be 'taken'", &reason},
+    };
+    if (!run_path(r, tid, rid, f, 1, en, AG_ARRAY_LEN(en)))
         return AG_OK;
-    return ag_run_sinks_cancel(r, tid, rid, !strcmp(action, "rollback"), wait);
+    bool rollback = action && !strcmp(action, "rollback");
+    if (reason && rollback) {
+        struct ag_verr e = {0};
+        ag_query_error(&e, "reason", "value_error", "Value error, reason applies to action 'interrupt' only",
+                       reason);
+        ag_http_validation_refuse(r, &e);
+        return AG_OK;
+    }
+    /* taken: the run's input was absorbed for steering; the reason names who took it. */
+    char why[sizeof AG_RUN_CANCEL_REASON_TAKEN + AG_IDENTITY_OWNER_MAX];
+    snprintf(why, sizeof why, "%s%s", reason ? AG_RUN_CANCEL_REASON_TAKEN : AG_RUN_CANCEL_REASON_USER,
+             reason ? ag_req_owner(r) : "");
+    return ag_run_sinks_cancel(r, tid, rid, rollback, wait, why);
 }
 
 static const char *const cancel_status_choices[] = {"pending", "running", "all", NULL};
@@ -528,7 +555,7 @@ int ag_runs_delete(struct ag_req *r)
     char tid[37], rid[37];
     bool force = false;
     const struct qflag f[] = {{"force", &force}};
-    if (!run_path(r, tid, rid, f, 1, NULL, NULL, NULL))
+    if (!run_path(r, tid, rid, f, 1, NULL, 0))
         return AG_OK;
     return ag_run_sinks_delete(r, tid, rid, force);
 }

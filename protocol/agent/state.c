@@ -800,7 +800,8 @@ int ag_state_history_post(struct ag_req *r)
 static const char *const run_statuses[] = {"pending", "running", "error", "success", "timeout", "interrupted", NULL};
 /* LangGraph's RunSelectField. */
 static const char *const run_fields[] = {"run_id", "thread_id", "assistant_id",       "created_at", "updated_at",
-                                         "status", "metadata",  "multitask_strategy", "kwargs",     NULL};
+                                         "status", "metadata",  "multitask_strategy", "kwargs",     "cancel_reason",
+                                         NULL};
 
 static bool is_choice(const char *const *choices, const char *s)
 {
@@ -839,7 +840,7 @@ static bool runs_param(void *ctx, struct ag_verr *e, const char *name, char **va
             if (!is_choice(run_fields, f)) {
                 ag_query_error(e, name, "literal_error",
                                "Input should be 'run_id', 'thread_id', 'assistant_id', 'created_at', 'updated_at', "
-                               "'status', 'metadata', 'multitask_strategy' or 'kwargs'",
+                               "'status', 'metadata', 'multitask_strategy', 'kwargs' or 'cancel_reason'",
                                f);
                 continue;
             }

@@ -369,7 +369,27 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal(c.status, 204, c.text);
             const run = await api('GET', `/threads/${tid}/runs/${first.json.run_id}`);
             assert.equal(run.json.status, 'interrupted');
+            assert.equal(run.json.cancel_reason, 'user');
             assert.equal((await api('GET', `/threads/${tid}`)).json.status, 'idle');
+        });
+
+        it('cancel reason=taken records taken:<who>; reason with rollback, or another reason, is 422', async () => {
+            const tid = await thread();
+            const first = await api('POST', `/threads/${tid}/runs`, slow);
+            const path = `/threads/${tid}/runs/${first.json.run_id}/cancel`;
+            expect422(assert, await api('POST', `${path}?action=rollback&reason=taken`), ['query', 'reason'], 'value_error');
+            expect422(assert, await api('POST', `${path}?reason=bored`), ['query', 'reason'], 'literal_error');
+            const c = await api('POST', `${path}?wait=1&action=interrupt&reason=taken`);
+            assert.equal(c.status, 204, c.text);
+            const run = await api('GET', `/threads/${tid}/runs/${first.json.run_id}`);
+            assert.equal(run.json.status, 'interrupted');
+            assert.equal(run.json.cancel_reason, 'taken:anonymous');
+            const picked = await api('GET', `/threads/${tid}/runs?select=run_id&select=cancel_reason`);
+            assert.deepEqual(picked.json, [{ run_id: first.json.run_id, cancel_reason: 'taken:anonymous' }]);
+            const done = await wait(tid, { assistant_id: ECHO, input: human('x') });
+            assert.equal(done.status, 200);
+            const ok = await api('GET', `/threads/${tid}/runs/${runIdOf(done.res)}`);
+            assert.equal(ok.json.cancel_reason, null);
         });
 
         it('interrupt: the active run ends interrupted, the new one runs', async () => {
@@ -377,7 +397,9 @@ describe('runs', { timeout: 180000 }, () => {
             const first = await api('POST', `/threads/${tid}/runs`, slow);
             const second = await wait(tid, { assistant_id: ECHO, input: human('second'), multitask_strategy: 'interrupt' });
             assert.equal(second.json.messages.at(-1).content, 'second');
-            assert.equal((await api('GET', `/threads/${tid}/runs/${first.json.run_id}`)).json.status, 'interrupted');
+            const run = (await api('GET', `/threads/${tid}/runs/${first.json.run_id}`)).json;
+            assert.equal(run.status, 'interrupted');
+            assert.equal(run.cancel_reason, 'multitask');
         });
 
         it('rollback: the active run and its checkpoints are gone', async () => {
@@ -423,6 +445,7 @@ describe('runs', { timeout: 180000 }, () => {
                 assert.equal((await api('GET', `/threads/${tid}/runs/${rid}/join`)).status, 200);
                 const run = (await api('GET', `/threads/${tid}/runs/${rid}`)).json;
                 assert.equal(run.status, status, `${suffix}?cancel_on_disconnect=${cancel}: ${JSON.stringify(run)}`);
+                assert.equal(run.cancel_reason, cancel ? 'disconnect' : null);
             }
         });
 

@@ -377,7 +377,7 @@ static bool case_cancel(struct tcase *c)
     run_create(a, "A", c->tid[0], &(struct run_opts){.input = "{\"n\":0}"});
     WAIT(c, started(a));
     fake_step(fake_of(a->run_id), "work", json_pack("{s:i}", "n", 1));
-    ag_run_cancel(a->run, false);
+    ag_run_cancel(a->run, false, AG_RUN_CANCEL_REASON_USER);
     EXPECT_INT("A's cancels", 1, fake_of(a->run_id)->cancels);
     EXPECT_INT("A's ends before the engine confirmed", 0, a->sink.ends);
     WAIT(c, ended(a));
