@@ -77,7 +77,9 @@ char *ag_req_param_str(const struct ag_req *r, const char *name);
 /* Main thread, before the runtime starts: the cross-shard message handlers. */
 void ag_http_register(void);
 /* From a handler: run this request's handler again on shard `to` (the owner of a thread named in
- * the body, say) and return AG_AGAIN. The answer is carried back to the connection's shard. */
+ * the body, say) and return AG_AGAIN. The answer is carried back to the connection's shard. Also
+ * later, on the connection's shard, for a request whose handler returned AG_AGAIN without answering
+ * (a thread found by a query, say): it goes at once. Never for a request already forwarded. */
 int ag_http_forward(struct ag_req *r, int to);
 
 /* Adds a response header line to the answer of r (before ag_http_respond). */

@@ -35,6 +35,8 @@ int ag_http_forward(struct ag_req *r, int to)
     AG_BUG_ON(to < 0 || to >= r->shard->rt->nshards || to == r->shard->id);
     AG_BUG_ON(r->shard != q->conn->shard); /* a forwarded request is not forwarded again */
     q->fwd_to = to;
+    if (hc_of(q->conn)->state == H_WAIT) /* later, from a callback: the handler returned long ago */
+        ag_http__send_forward(hc_of(q->conn));
     return AG_AGAIN;
 }
 

@@ -8,6 +8,7 @@
 #include "core/uuid.h"
 #include "graph/registry.h"
 #include "protocol/agent/run_sinks.h"
+#include "protocol/dbq.h"
 #include "protocol/identity.h"
 #include "runtime/run.h"
 #include "protocol/http.h"
@@ -373,13 +374,11 @@ struct qenum {
     const char **out;
 };
 
-/* Reads the {thread_id} and {run_id} path parameters, the boolean query flags named in flags and the
- * enums (unknown parameters are ignored); answers and returns false on a problem. */
-static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct qflag *flags, size_t nflags,
-                     const struct qenum *enums, size_t nenums)
+/* Reads the boolean query flags named in flags and the enums (unknown parameters are ignored); answers
+ * and returns false on a problem. */
+static bool run_query(struct ag_req *r, const struct qflag *flags, size_t nflags, const struct qenum *enums,
+                      size_t nenums)
 {
-    if (!ag_req_uuid_param(r, "thread_id", tid) || !ag_req_uuid_param(r, "run_id", rid))
-        return false;
     struct ag_verr e = {0};
     struct ag_iov q = r->query, name, value;
     while (ag_query_next(&q, &name, &value)) {
@@ -410,6 +409,25 @@ static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct 
     return !ag_http_validation_refuse(r, &e);
 }
 
+/* The {thread_id} and {run_id} path parameters, then run_query. */
+static bool run_path(struct ag_req *r, char tid[37], char rid[37], const struct qflag *flags, size_t nflags,
+                     const struct qenum *enums, size_t nenums)
+{
+    return ag_req_uuid_param(r, "thread_id", tid) && ag_req_uuid_param(r, "run_id", rid) &&
+           run_query(r, flags, nflags, enums, nenums);
+}
+
+/* Last-Event-ID of r into last (NULL when absent or too long to be one of ours). */
+static const char *last_event_id(struct ag_req *r, char *last, size_t n)
+{
+    struct ag_iov h = ag_req_header(r, "last-event-id");
+    if (!h.len || h.len >= n)
+        return NULL;
+    memcpy(last, h.base, h.len);
+    last[h.len] = 0;
+    return last;
+}
+
 int ag_runs_join(struct ag_req *r)
 {
     char tid[37], rid[37];
@@ -428,11 +446,58 @@ int ag_runs_attach(struct ag_req *r)
     /* _stream_mode / stream_mode narrow nothing here: the run's modes were fixed at its start. */
     if (!run_path(r, tid, rid, f, 1, NULL, 0))
         return AG_OK;
-    struct ag_iov h = ag_req_header(r, "last-event-id");
-    char last[80] = "";
-    if (h.len && h.len < sizeof last)
-        memcpy(last, h.base, h.len);
-    return ag_run_sinks_attach(r, tid, rid, h.len ? last : NULL, cancel);
+    char last[80];
+    return ag_run_sinks_attach(r, tid, rid, last_event_id(r, last, sizeof last), cancel);
+}
+
+/* GET /runs/{run_id}/stream: the run's thread from Postgres, then as the thread's route. */
+struct by_run {
+    struct ag_dbreq d;
+    char rid[37];
+    bool cancel;
+};
+
+static void on_run_thread(struct ag_pg_query *q, PGresult *res)
+{
+    struct by_run *b = q->ud;
+    struct ag_req *r = b->d.r;
+    if (q->status != AG_PG_OK || PQntuples(res) != 1 || r->gone) {
+        if (q->status != AG_PG_OK)
+            ag_dbq_fail(r, q);
+        else
+            ag_http_error(r, 404, "Run not found"); /* (or the client left: nobody reads it) */
+        ag_dbreq_finish(&b->d);
+        return;
+    }
+    char tid[37];
+    snprintf(tid, sizeof tid, "%s", PQgetvalue(res, 0, 0));
+    char rid[37];
+    memcpy(rid, b->rid, sizeof rid);
+    bool cancel = b->cancel;
+    ag_dbreq_free(&b->d);
+    int owner = ag_owner_shard(tid, strlen(tid), r->shard->rt->nshards);
+    if (owner != r->shard->id) {
+        ag_http_forward(r, owner); /* asked again there, where the run lives */
+        return;
+    }
+    char last[80];
+    if (ag_run_sinks_attach(r, tid, rid, last_event_id(r, last, sizeof last), cancel) == AG_OK)
+        ag_http_done(r);
+}
+
+int ag_runs_attach_by_id(struct ag_req *r)
+{
+    char rid[37];
+    bool cancel = false;
+    const struct qflag f[] = {{"cancel_on_disconnect", &cancel}};
+    if (!ag_req_uuid_param(r, "run_id", rid) || !run_query(r, f, 1, NULL, 0))
+        return AG_OK;
+    struct by_run *b = ag_dbreq_new(sizeof *b, r, AG_SQL_RUN_THREAD, AG_PG_READ, on_run_thread);
+    memcpy(b->rid, rid, sizeof rid);
+    b->cancel = cancel;
+    ag_dbreq_param(&b->d, b->rid);
+    ag_dbreq_param(&b->d, ag_dbreq_str(&b->d, ag_req_owner(r), strlen(ag_req_owner(r))));
+    return ag_dbreq_submit(&b->d);
 }
 
 static const char *const action_choices[] = {"interrupt", "rollback", NULL};

@@ -42,6 +42,10 @@ int ag_runs_stateless_batch(struct ag_req *r);
 int ag_runs_join(struct ag_req *r);
 /* GET /threads/{thread_id}/runs/{run_id}/stream (Last-Event-ID resumes) */
 int ag_runs_attach(struct ag_req *r);
+/* GET /runs/{run_id}/stream (runs.joinStream without a thread): the caller's run looked up in Postgres
+ * (404 when none), then answered as GET /threads/{thread_id}/runs/{run_id}/stream on its thread's
+ * owner shard. */
+int ag_runs_attach_by_id(struct ag_req *r);
 /* POST /threads/{thread_id}/runs/{run_id}/cancel?wait&action=interrupt|rollback */
 int ag_runs_cancel(struct ag_req *r);
 /* POST /runs/cancel {thread_id?, run_ids?, status?: pending|running|all}?action=interrupt|rollback (the

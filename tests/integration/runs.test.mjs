@@ -217,6 +217,31 @@ describe('runs', { timeout: 180000 }, () => {
             const plain = parseSse(await (await fetch(`${base}/threads/${tid}/runs/${rid}/stream`)).text());
             assert.deepEqual(plain.map((f) => f.event), ['end']);
         });
+
+        it('GET /runs/{run_id}/stream finds the run\'s thread on either shard: live, resumed, ended; 404, 422', async () => {
+            const slowish = { assistant_id: STRESS, input: human('go'), stream_mode: 'custom', config: { configurable: { tokens: 4, delay_ms: 30, mode: 'custom' } } };
+            // A thread on each shard: the request lands on one and the run may live on the other.
+            for (const shard of [0, 1]) {
+                const tid = uuidOwnedBy(shard, 2);
+                assert.equal((await api('POST', '/threads', { thread_id: tid })).status, 200);
+                const created = await api('POST', `/threads/${tid}/runs`, slowish);
+                assert.equal(created.status, 200, created.text);
+                const rid = created.json.run_id;
+                const live = await fetch(`${base}/runs/${rid}/stream`);
+                assert.equal(live.status, 200);
+                assert.match(live.headers.get('content-type'), /^text\/event-stream/);
+                const frames = parseSse(await live.text());
+                assert.deepEqual(frames.filter((f) => f.event === 'custom').map((f) => f.data.token), ['t0', 't1', 't2', 't3']);
+                assert.equal(frames.at(-1).event, 'end');
+                const resumed = parseSse(await (await fetch(`${base}/runs/${rid}/stream`, { headers: { 'last-event-id': frames[1].id } })).text());
+                assert.deepEqual(resumed.map((f) => f.id), frames.slice(2).map((f) => f.id));
+                const ended = parseSse(await (await fetch(`${base}/runs/${rid}/stream`)).text());
+                assert.deepEqual(ended.map((f) => f.event), ['end']);
+            }
+            const missing = await api('GET', `/runs/${randomUUID()}/stream`);
+            assert.equal(missing.status, 404, missing.text);
+            expect422(assert, await api('GET', '/runs/not-a-uuid/stream'), ['path', 'run_id'], 'uuid_parsing');
+        });
     });
 
     describe('background runs', () => {

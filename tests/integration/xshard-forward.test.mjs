@@ -82,6 +82,36 @@ describe('cross-shard thread requests', () => {
         assert.ok(afterCount > before, `requests were forwarded between shards (${before} -> ${afterCount})`);
     });
 
+    it('GET /runs/{run_id}/stream: found by a query on one shard, answered by the run\'s owner', async () => {
+        // One ended run per thread (threads of both shards), then every run from connections on both shards.
+        const c0 = await rawConnect(server.port);
+        const runs = [];
+        for (const id of threads.slice(0, 8)) {
+            const r = await send(c0, 'POST', `/threads/${id}/runs/wait`, { assistant_id: 'echo', input: { messages: [{ role: 'user', content: id }] } });
+            assert.equal(r.status, 200, r.text);
+            const list = await send(c0, 'GET', `/threads/${id}/runs`);
+            runs.push(list.json[0].run_id);
+        }
+        c0.destroy();
+        const before = metricSum((await getMetrics(server.port)).samples, 'agentd_requests_forwarded_total');
+        const conns = await Promise.all(Array.from({ length: 12 }, () => rawConnect(server.port)));
+        await Promise.all(
+            conns.map(async (c, k) => {
+                for (const rid of runs) {
+                    await c.write(buildRequest({ method: 'GET', path: `/runs/${rid}/stream` }));
+                    const res = await c.readResponse({ method: 'GET', timeoutMs: 20000 });
+                    assert.equal(res.status, 200, `${k}: ${res.text}`);
+                    assert.match(res.text, /^event: end\n/m);
+                }
+                // And one that leaves before its answer.
+                await c.write(buildRequest({ method: 'GET', path: `/runs/${runs[k % runs.length]}/stream` }));
+                c.destroy();
+            }),
+        );
+        const afterCount = metricSum((await getMetrics(server.port)).samples, 'agentd_requests_forwarded_total');
+        assert.ok(afterCount > before, `requests were forwarded between shards (${before} -> ${afterCount})`);
+    });
+
     it('survives clients that leave while their request runs on the other shard', async () => {
         for (let round = 0; round < 5; round++) {
             const conns = await Promise.all(Array.from({ length: 16 }, () => rawConnect(server.port)));
