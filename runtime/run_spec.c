@@ -14,6 +14,7 @@ static const struct {
     {"values", AG_SM_VALUES},     {"updates", AG_SM_UPDATES}, {"messages", AG_SM_MESSAGES},
     {"messages-tuple", AG_SM_MESSAGES_TUPLE}, {"custom", AG_SM_CUSTOM}, {"events", AG_SM_EVENTS},
     {"debug", AG_SM_DEBUG},       {"tasks", AG_SM_TASKS},     {"checkpoints", AG_SM_CHECKPOINTS},
+    {"tools", AG_SM_TOOLS},       {"lifecycle", AG_SM_LIFECYCLE},
 };
 
 void ag_run_spec_clear(struct ag_run_spec *spec)

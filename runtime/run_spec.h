@@ -30,6 +30,11 @@ enum {
     AG_SM_DEBUG = 1u << 6,
     AG_SM_TASKS = 1u << 7,
     AG_SM_CHECKPOINTS = 1u << 8,
+    /* Tool calls (tools: on_tool_start / _event / _end / _error) and subgraphs starting and ending
+     * (lifecycle|<namespace>): events of graphs that have tools or subgraphs, which an engine reports;
+     * the built-in C graphs have neither, so their runs stream none. */
+    AG_SM_TOOLS = 1u << 9,
+    AG_SM_LIFECYCLE = 1u << 10,
 };
 
 /* When a run's checkpoints reach Postgres (LangGraph's durability). */

@@ -112,7 +112,30 @@ struct http_sink {
     struct ag_run_sink k; /* first: the runtime's view */
     struct ag_req *r;
     enum sink_kind kind;
+    unsigned events; /* K_THREAD: AG_THREAD_EVENTS_* it sends */
 };
+
+/* The AG_THREAD_EVENTS_* class of an SSE frame (by its event name). */
+static unsigned frame_class(const struct ag_obuf *b)
+{
+    const char *p = b->data + AG_HTTP_PIECE_HEAD;
+    size_t n = b->len - AG_HTTP_PIECE_HEAD;
+    static const struct {
+        const char *head;
+        unsigned cls;
+    } known[] = {
+        {"event: metadata\n", AG_THREAD_EVENTS_LIFECYCLE},
+        {"event: error\n", AG_THREAD_EVENTS_LIFECYCLE},
+        {"event: end\n", AG_THREAD_EVENTS_LIFECYCLE},
+        {"event: values\n", AG_THREAD_EVENTS_STATE},
+    };
+    for (size_t i = 0; i < AG_ARRAY_LEN(known); i++) {
+        size_t l = strlen(known[i].head);
+        if (n >= l && !memcmp(p, known[i].head, l))
+            return known[i].cls;
+    }
+    return 0;
+}
 
 static void sink_event(struct ag_run_sink *k, const struct ag_run *run, uint64_t id, struct ag_obuf *frame)
 {
@@ -122,7 +145,7 @@ static void sink_event(struct ag_run_sink *k, const struct ag_run *run, uint64_t
         return;
     if (x->kind == K_STREAM) {
         ag_http_stream_write_piece(x->r, frame);
-    } else if (x->kind == K_THREAD) {
+    } else if (x->kind == K_THREAD && (x->events == AG_THREAD_EVENTS_ALL || (frame_class(frame) & x->events))) {
         ag_http_stream_write_piece(x->r, thread_frame_shared(run, frame));
     }
 }
@@ -482,12 +505,13 @@ int ag_run_sinks_delete(struct ag_req *r, const char *thread_id, const char *run
     return load_outcome(r, thread_id, run_id, O_DELETE, AG_SQL_RUN_DELETE);
 }
 
-int ag_run_sinks_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id)
+int ag_run_sinks_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id, unsigned events)
 {
     ag_http_add_header(r, "cache-control", "no-cache");
     ag_http_add_header(r, "x-accel-buffering", "no");
     ag_http_stream_start(r, 200, "text/event-stream", SSE_HEARTBEAT, ag_run_heartbeat_ms());
     struct http_sink *x = sink_new(r, K_THREAD);
+    x->events = events;
     /* "<run id>:<n>": on from after that event when the run is still active. */
     const char *colon = last_event_id ? strchr(last_event_id, ':') : NULL;
     char rid[37];

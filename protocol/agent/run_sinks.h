@@ -49,6 +49,12 @@ int ag_run_sinks_delete(struct ag_req *r, const char *thread_id, const char *run
  * the client leaves, the thread is deleted or the shard stops. Event ids are "<run id>:<n>"; with
  * last_event_id naming the active run, its events after n; naming a run that has ended, the next run
  * from its start. */
-int ag_run_sinks_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id);
+enum {
+    AG_THREAD_EVENTS_LIFECYCLE = 1u << 0, /* each run's metadata (its start), error and end events */
+    AG_THREAD_EVENTS_STATE = 1u << 1,     /* the values events: the thread's state after each step */
+    AG_THREAD_EVENTS_ALL = ~0u,           /* every event of each run (run_modes) */
+};
+/* events (AG_THREAD_EVENTS_*): which events of each run the stream sends. */
+int ag_run_sinks_thread_stream(struct ag_req *r, const char *thread_id, const char *last_event_id, unsigned events);
 
 #endif

@@ -112,7 +112,7 @@ static void check_stream_mode(const json_t *v, struct ag_vpath *p, struct ag_ver
             ag_vpath_push_index(p, (int64_t)i);
         ag_verr_add(e, p, "literal_error",
                     "Input should be 'values', 'updates', 'messages', 'messages-tuple', 'custom', 'events', "
-                    "'debug', 'tasks' or 'checkpoints'",
+                    "'debug', 'tasks', 'checkpoints', 'tools' or 'lifecycle'",
                     x);
         if (json_is_array(v))
             ag_vpath_pop(p);
@@ -630,26 +630,40 @@ int ag_runs_thread_stream(struct ag_req *r)
     char tid[37];
     if (!ag_req_uuid_param(r, "thread_id", tid))
         return AG_OK;
-    /* Each run is streamed in the modes it was created with (LangGraph's stream_mode=run_modes). */
+    /* stream_mode (repeatable): run_modes (each run in the modes it was created with), lifecycle (each
+     * run's start and end), state_update (the thread's state as runs change it); several: their union. */
+    static const struct {
+        const char *name;
+        unsigned events;
+    } modes[] = {
+        {"run_modes", AG_THREAD_EVENTS_ALL},
+        {"lifecycle", AG_THREAD_EVENTS_LIFECYCLE},
+        {"state_update", AG_THREAD_EVENTS_STATE},
+    };
+    unsigned events = 0;
     struct ag_verr e = {0};
     struct ag_iov q = r->query, name, value;
     while (ag_query_next(&q, &name, &value)) {
         char *n = ag_query_str(name), *v = ag_query_str(value);
-        if (!n || strcmp(n, "stream_mode"))
+        if (!n || strcmp(n, "stream_mode")) {
             ag_query_unknown(n);
-        else if (!v || strcmp(v, "run_modes"))
-            ag_query_error(&e, n, "enum",
-                           "Input should be 'run_modes': a thread stream sends each run in the stream modes it was "
-                           "created with",
-                           v);
+        } else {
+            bool hit = false;
+            for (size_t i = 0; v && i < AG_ARRAY_LEN(modes); i++)
+                if (!strcmp(v, modes[i].name)) {
+                    events |= modes[i].events;
+                    hit = true;
+                }
+            if (!hit)
+                ag_query_error(&e, n, "literal_error", "Input should be 'run_modes', 'lifecycle' or 'state_update'",
+                               v);
+        }
         ag_free(n);
         ag_free(v);
     }
     if (ag_http_validation_refuse(r, &e))
         return AG_OK;
-    struct ag_iov h = ag_req_header(r, "last-event-id");
-    char last[80] = "";
-    if (h.len && h.len < sizeof last)
-        memcpy(last, h.base, h.len);
-    return ag_run_sinks_thread_stream(r, tid, h.len ? last : NULL);
+    char last[80];
+    return ag_run_sinks_thread_stream(r, tid, last_event_id(r, last, sizeof last),
+                                      events ? events : AG_THREAD_EVENTS_ALL);
 }

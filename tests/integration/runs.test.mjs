@@ -218,6 +218,14 @@ describe('runs', { timeout: 180000 }, () => {
             assert.deepEqual(plain.map((f) => f.event), ['end']);
         });
 
+        it('tools and lifecycle are accepted; graphs without tools or subgraphs stream none of them', async () => {
+            const tid = await thread();
+            const { frames } = await stream(tid, { assistant_id: ECHO, input: human('t'), stream_mode: ['tools', 'lifecycle', 'updates'] });
+            assert.deepEqual(frames.map((f) => f.event), ['metadata', 'updates', 'end']);
+            const run = await api('GET', `/threads/${tid}/runs`);
+            assert.deepEqual(run.json[0].kwargs.stream_mode, ['tools', 'lifecycle', 'updates']);
+        });
+
         it('GET /runs/{run_id}/stream finds the run\'s thread on either shard: live, resumed, ended; 404, 422', async () => {
             const slowish = { assistant_id: STRESS, input: human('go'), stream_mode: 'custom', config: { configurable: { tokens: 4, delay_ms: 30, mode: 'custom' } } };
             // A thread on each shard: the request lands on one and the run may live on the other.

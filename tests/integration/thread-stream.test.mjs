@@ -12,8 +12,8 @@ import { call, expect422 } from './lib/threads-util.mjs';
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 
 /** GET the thread stream (frames parsed as they come; lib/sse.mjs openSse). */
-async function openThreadStream(base, tid, headers = {}) {
-    const s = await openSse(`${base}/threads/${tid}/stream`, undefined, { headers });
+async function openThreadStream(base, tid, headers = {}, query = '') {
+    const s = await openSse(`${base}/threads/${tid}/stream${query}`, undefined, { headers });
     assert.equal(s.status, 200, s.text);
     assert.match(s.headers.get('content-type'), /^text\/event-stream/);
     return s;
@@ -80,9 +80,30 @@ describe('GET /threads/{thread_id}/stream', { timeout: 120000 }, () => {
         s2.close();
     });
 
-    it('refuses stream modes it would not honour; ignores query parameters it does not know', async () => {
+    it('stream_mode lifecycle sends each run\'s start and end; state_update its values; both: their union', async () => {
         const tid = await thread();
-        expect422(assert, await api('GET', `/threads/${tid}/stream?stream_mode=values`), ['query', 'stream_mode'], 'enum');
+        const life = await openThreadStream(base, tid, {}, '?stream_mode=lifecycle');
+        const state = await openThreadStream(base, tid, {}, '?stream_mode=state_update');
+        const both = await openThreadStream(base, tid, {}, '?stream_mode=lifecycle&stream_mode=state_update');
+        const r1 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('one'), stream_mode: ['values', 'updates', 'debug'] });
+        assert.equal(r1.status, 200);
+        const r2 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('two'), stream_mode: ['updates', 'values'] });
+        assert.equal(r2.status, 200);
+        const ends = (s) => () => s.frames.filter((f) => f.event === 'end').length === 2;
+        await life.waitFor(ends(life), 'two ends');
+        await both.waitFor(ends(both), 'two ends');
+        await state.waitFor(() => state.frames.filter((f) => f.event === 'values').length === 4, 'four values');
+        for (const s of [life, state, both]) s.close();
+        assert.deepEqual(life.frames.map((f) => f.event), ['metadata', 'end', 'metadata', 'end']);
+        assert.deepEqual(state.frames.map((f) => f.event), ['values', 'values', 'values', 'values']);
+        assert.deepEqual(state.frames.at(-1).data.messages.map((m) => m.content), ['one', 'one', 'two', 'two']);
+        assert.deepEqual(both.frames.map((f) => f.event), ['metadata', 'values', 'values', 'end', 'metadata', 'values', 'values', 'end']);
+        for (const f of both.frames) assert.match(f.id, /^[0-9a-f-]{36}:\d+$/);
+    });
+
+    it('refuses stream modes it does not know; ignores query parameters it does not know', async () => {
+        const tid = await thread();
+        expect422(assert, await api('GET', `/threads/${tid}/stream?stream_mode=values`), ['query', 'stream_mode'], 'literal_error');
         const ok = await fetch(`${base}/threads/${tid}/stream?stream_mode=run_modes`);
         assert.equal(ok.status, 200);
         await ok.body.cancel();
