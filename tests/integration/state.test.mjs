@@ -11,7 +11,7 @@ import { freshDatabase, psql } from './lib/pg.mjs';
 import { call, expect422, expectIgnored } from './lib/threads-util.mjs';
 
 const STATE_KEYS = ['values', 'next', 'tasks', 'metadata', 'created_at', 'checkpoint', 'parent_checkpoint', 'interrupts', 'checkpoint_id', 'parent_checkpoint_id'];
-const RUN_KEYS = ['run_id', 'thread_id', 'assistant_id', 'metadata', 'status', 'kwargs', 'multitask_strategy', 'created_at', 'updated_at'];
+const RUN_KEYS = ['run_id', 'thread_id', 'assistant_id', 'metadata', 'status', 'kwargs', 'multitask_strategy', 'created_at', 'updated_at', 'cancel_reason'];
 const TS_RE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$/;
 
 /** The i-th checkpoint id of a test: time-ordered, UUID-shaped. */
@@ -86,7 +86,7 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
             `INSERT INTO runs (run_id, thread_id, assistant_id, status, metadata, kwargs, created_at, updated_at, claimed_by, lease_expires_at) ` +
                 `VALUES (${q(id)}, ${q(tid)}, ${q(ASSISTANT)}, ${q(status)}, ${jq(metadata)}, ${jq(kwargs)}, ${q(at)}, ${q(at)}, 'another-process', now() + interval '1 day')`,
         );
-        return { run_id: id, thread_id: tid, assistant_id: ASSISTANT, metadata, status, kwargs, multitask_strategy: 'reject', created_at: at.replace('Z', '+00:00'), updated_at: at.replace('Z', '+00:00') };
+        return { run_id: id, thread_id: tid, assistant_id: ASSISTANT, metadata, status, kwargs, multitask_strategy: 'reject', created_at: at.replace('Z', '+00:00'), updated_at: at.replace('Z', '+00:00'), cancel_reason: null };
     };
 
     const ok = async (method, path, body) => {
