@@ -202,9 +202,10 @@ enum {
     AG_RUN_CANCEL_PENDING = 1u << 0, /* queued (enqueue, a start time, or still being created) */
     AG_RUN_CANCEL_RUNNING = 1u << 1, /* the one the engine executes */
 };
-/* Cancels (as ag_run_cancel, reason AG_RUN_CANCEL_REASON_USER) the runs of owner on thread_id that have not ended: the nids run_ids, or
- * with none those that `which` (AG_RUN_CANCEL_*) names. Runs of other owners, unknown and ended ones
- * are left alone. On the thread's owner shard. Returns how many it cancelled. */
+/* Cancels (as ag_run_cancel, reason AG_RUN_CANCEL_REASON_USER) the runs of owner on thread_id that have
+ * not ended: the nids run_ids, or with none those that `which` (AG_RUN_CANCEL_*) names. Runs of other
+ * owners, unknown and ended ones are left alone. On the thread's owner shard. Returns how many it
+ * cancelled. */
 unsigned ag_run_cancel_many(const char *thread_id, const char *owner, const char *const *run_ids, size_t nids,
                             unsigned which, bool rollback);
 /* The same for every thread of this shard: owner's runs that `which` names. Returns how many. */
