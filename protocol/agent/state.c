@@ -8,7 +8,6 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "graph/engine.h"
-#include "graph/ids.h"
 #include "graph/registry.h"
 #include "persist/pg.h"
 #include "runtime/run.h"
@@ -375,9 +374,6 @@ int ag_state_post(struct ag_req *r)
 
 /* --- state updates --- */
 
-/* Studio's as_node for "copy this checkpoint" (with values null). */
-#define COPY_NODE "__copy__"
-
 /* An update through its two statements (the read, then the write). */
 struct upd {
     struct ag_dbreq d;
@@ -419,50 +415,6 @@ static json_t *merged_values(const json_t *v)
         json_object_update(m, it);
     }
     return m;
-}
-
-/* as_node "__copy__" without values: a copy of cp next to it (same parent), as LangGraph forks one:
- * source "fork", step + 1, the same values and next, fresh tasks (the pending writes and interrupts
- * of cp stay with cp). meta is the new checkpoint's metadata before source, step and parents. */
-static json_t *fork_checkpoint(const json_t *cp, const json_t *meta, char *err, size_t errlen)
-{
-    if (!cp) {
-        snprintf(err, errlen, "Cannot copy a non-existent checkpoint");
-        return NULL;
-    }
-    int step = (int)json_integer_value(json_object_get(cp, "step")) + 1;
-    char id[37], tid[37];
-    ag_graph_checkpoint_id(step, id);
-    json_t *next = json_array(), *tasks = json_array();
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(cp, "next"), i, n)
-    {
-        const char *name = json_string_value(n);
-        if (!name)
-            continue;
-        ag_graph_make_task_id(id, name, tid);
-        json_array_append(next, n);
-        json_array_append_new(tasks, json_pack("{s:s,s:s,s:n,s:[],s:[s,s],s:n,s:n,s:n}", "id", tid, "name", name,
-                                               "error", "interrupts", "path", "__pregel_pull", name, "checkpoint",
-                                               "state", "result"));
-    }
-    json_t *md = json_is_object(meta) ? json_copy((json_t *)meta) : json_object();
-    json_object_set_new(md, "source", json_string("fork"));
-    json_object_set_new(md, "step", json_integer(step));
-    json_object_set_new(md, "parents", json_object());
-    json_t *parent = json_object_get(cp, "parent_checkpoint_id");
-    json_t *values = json_object_get(cp, "values");
-    json_t *c = json_object();
-    json_object_set_new(c, "checkpoint_id", json_string(id));
-    json_object_set_new(c, "parent_checkpoint_id", json_is_string(parent) ? json_copy(parent) : json_null());
-    json_object_set_new(c, "step", json_integer(step));
-    json_object_set_new(c, "source", json_string("fork"));
-    json_object_set_new(c, "values", json_is_object(values) ? json_copy(values) : json_object());
-    json_object_set_new(c, "next", next);
-    json_object_set_new(c, "tasks", tasks);
-    json_object_set_new(c, "metadata", md);
-    return c;
 }
 
 /* {task id: [interrupts]} of checkpoint cp's tasks that carry some (Thread.interrupts). */
@@ -580,9 +532,7 @@ static void on_update_read(struct ag_pg_query *q, PGresult *res)
     prev = col_json(res, 4);
     meta = col_json(res, 5);
     char err[256] = "";
-    json_t *ck = !u->values && u->as_node && !strcmp(u->as_node, COPY_NODE)
-                     ? fork_checkpoint(cp, meta, err, sizeof err)
-                     : ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
+    json_t *ck = ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
     json_decref(config);
     json_decref(cp);
     json_decref(prev);
