@@ -140,7 +140,7 @@ const json_t *ag_graph_run_values(const struct ag_graph_run *r);
 /* One update of a superstep outside a run: values written as node as_node wrote them. */
 struct ag_graph_update {
     const json_t *values; /* an object; an array of objects, each its own write, in order; NULL or null: none */
-    const char *as_node;  /* a node or "__start__"; "__copy__" (no values, alone); NULL: chosen (alone only) */
+    const char *as_node;  /* a node, "__start__"; "__copy__", "__input__" (alone); NULL: chosen (alone only) */
 };
 
 /* What ag_graph_state_step refused: update (an index into its updates; -1: the updates together, as when
@@ -163,7 +163,9 @@ struct ag_graph_fault {
  * is NULL or an input checkpoint; else the single node named in prev->next (prev: the checkpoint before
  * latest, may be NULL); else the graph's single node; else an error asking for as_node. A lone
  * "__copy__" without values is Studio's fork: a copy of latest beside it (same parent), source "fork",
- * step + 1, the same values and next, fresh tasks.
+ * step + 1, the same values and next, fresh tasks. A lone "__input__" with values (an object) is the input
+ * checkpoint a run writes: source "input", latest's values, next ["__start__"] with the input in that
+ * task, so that a run without input continues by applying it.
  * Returns NULL with err, and in *fault what was refused. */
 json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
                             const struct ag_graph_update *ups, size_t n, const json_t *config, const json_t *metadata,

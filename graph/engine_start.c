@@ -333,6 +333,8 @@ void ag_graph_run_free(struct ag_graph_run *r)
 
 /* Studio's as_node for "copy this checkpoint" (with no values). */
 #define COPY_NODE "__copy__"
+/* LangGraph's as_node for "this is the input of a run": an input checkpoint, its input not applied yet. */
+#define INPUT_NODE "__input__"
 
 /* A copy of latest beside it (same parent), as LangGraph forks one: source "fork", step + 1, the same
  * values and next, fresh tasks (the pending writes and interrupts of latest stay with it). */
@@ -361,6 +363,27 @@ static json_t *fork_checkpoint(const json_t *latest, const json_t *metadata, cha
     json_t *ck = ag_graph__checkpoint_json(id, json_string_value(json_object_get(latest, "parent_checkpoint_id")), step,
                                            "fork", own, next, tasks, json_is_object(metadata) ? metadata : NULL);
     json_decref(own);
+    return ck;
+}
+
+/* as_node "__input__" with values input (an object): the input checkpoint a run would write for it, after
+ * latest: source "input", step latest.step+1 (-1 without latest), latest's values, next ["__start__"] whose
+ * task holds the input, so that a run without input continues by applying it. */
+static json_t *input_checkpoint(const struct ag_graph_def *g, const json_t *latest, const json_t *input,
+                                const json_t *metadata)
+{
+    int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
+    char id[37], tid[37];
+    ag_graph_checkpoint_id(step, id);
+    ag_graph_make_task_id(id, AG_GRAPH_START, tid);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, ag_graph__task_json(tid, AG_GRAPH_START, NULL, NULL, (json_t *)input, NULL));
+    json_t *values = latest && json_is_object(json_object_get(latest, "values"))
+                         ? json_incref(json_object_get(latest, "values"))
+                         : ag_graph__defaults(g);
+    json_t *ck = ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "input", values,
+                                           json_pack("[s]", AG_GRAPH_START), tasks, metadata);
+    json_decref(values);
     return ck;
 }
 
@@ -439,6 +462,12 @@ json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, 
         if (!ck) *fault = (struct ag_graph_fault){.update = 0, .as_node = true};
         return ck;
     }
+    if (n == 1 && ups[0].as_node && !strcmp(ups[0].as_node, INPUT_NODE)) {
+        if (json_is_object(v0)) return input_checkpoint(g, latest, v0, metadata);
+        snprintf(err, errlen, "Received no input writes: values must be an object");
+        *fault = (struct ag_graph_fault){.update = 0};
+        return NULL;
+    }
     json_t **writes = NULL, *nv = NULL, *ck = NULL, *set = json_object();
     size_t nw = 0, cap = 0;
     const char **nodes = ag_calloc(n, sizeof *nodes);
@@ -450,6 +479,11 @@ json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, 
             goto done;
         }
         if (!nodes[j] && !(nodes[j] = inferred_node(g, latest, prev, err, errlen))) goto done;
+        if (!strcmp(nodes[j], COPY_NODE) || !strcmp(nodes[j], INPUT_NODE)) {
+            snprintf(err, errlen, "%s",
+                     n > 1 ? "Cannot apply multiple updates as __copy__ or __input__" : "__copy__ takes no values");
+            goto done;
+        }
         if (strcmp(nodes[j], AG_GRAPH_START) && !ag_graph__node(g, nodes[j])) {
             snprintf(err, errlen, "Node %.100s does not exist", nodes[j]);
             goto done;

@@ -108,6 +108,16 @@ describe('POST /threads with supersteps', { timeout: 180000 }, () => {
         assert.equal(hist[0].parent_checkpoint.checkpoint_id, hist[1].checkpoint.checkpoint_id);
     });
 
+    it('LangGraph\'s documented form: an __input__ superstep, then the nodes\' updates', async () => {
+        const t = await created({
+            metadata: { graph_id: 'echo' },
+            supersteps: [step({ values: {}, as_node: '__input__' }), step({ values: { messages: [{ type: 'human', content: 'hi' }, { type: 'ai', content: 'hello' }] }, as_node: 'echo' })],
+        });
+        assert.deepEqual(contents(t.values), ['hi', 'hello']);
+        const hist = await history(t.thread_id);
+        assert.deepEqual(hist.map((h) => [h.metadata.source, h.metadata.step, h.next]), [['update', 0, []], ['input', -1, ['__start__']]]);
+    });
+
     it('a client thread_id owned by another shard: created there, with its supersteps and ttl; __copy__ in a later superstep forks', async () => {
         for (let shard = 0; shard < SHARDS; shard++) {
             const id = uuidOwnedBy(shard, SHARDS);

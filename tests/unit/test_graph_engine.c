@@ -785,7 +785,7 @@ static void test_state_update(struct rec *r)
 
 /* Several updates in one superstep: every write through the reducers together, next from every as_node;
  * a replace channel written twice, an unknown node and a missing as_node refused (with the update at
- * fault); __copy__ forks. */
+ * fault); __copy__ forks; __input__ writes an input checkpoint. */
 static void test_state_step(void)
 {
     char err[256];
@@ -848,6 +848,22 @@ static void test_state_step(void)
     CHECK_STREQ(s_of(f, "parent_checkpoint_id"), s_of(c1, "checkpoint_id"));
     CHECK(json_equal(json_object_get(f, "values"), json_object_get(c2, "values")));
     json_decref(f);
+    /* __input__: an input checkpoint holding the input for the __start__ task, values unchanged */
+    struct ag_graph_update in = {.values = y, .as_node = "__input__"};
+    CHECK(!ag_graph_state_step(g, c2, NULL, &in, 1, NULL, meta, &bad, err, sizeof err));
+    CHECK(bad.update == 0 && !bad.as_node && strstr(err, "no input"));
+    in.values = x;
+    json_t *i = ag_graph_state_step(g, c2, NULL, &in, 1, NULL, meta, &bad, err, sizeof err);
+    CHECK(i);
+    CHECK_STREQ(s_of(i, "source"), "input");
+    CHECK(json_integer_value(json_object_get(i, "step")) == 1);
+    CHECK(json_equal(json_object_get(i, "values"), json_object_get(c2, "values")));
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(i, "next"), 0)), AG_GRAPH_START);
+    CHECK(json_equal(json_object_get(json_array_get(json_object_get(i, "tasks"), 0), "result"), x));
+    json_decref(i);
+    struct ag_graph_update two_in[] = {{.values = x, .as_node = "a"}, {.values = x, .as_node = "__input__"}};
+    CHECK(!ag_graph_state_step(g, c2, NULL, two_in, 2, NULL, meta, &bad, err, sizeof err));
+    CHECK(bad.update == 1 && bad.as_node);
     json_decref(c1);
     json_decref(c2);
     json_decref(x);
