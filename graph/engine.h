@@ -144,16 +144,41 @@ void ag_graph_run_free(struct ag_graph_run *r);
 /* The run's current values (borrowed; changes as steps complete). */
 const json_t *ag_graph_run_values(const struct ag_graph_run *r);
 
-/* POST /threads/{id}/state: applies values through the reducers as if node as_node had written them, on
- * top of latest (the thread's latest checkpoint; NULL = no state yet), and returns the new checkpoint
- * (a new reference, the AG_GEV_CHECKPOINT shape): source "update", step latest.step+1, parent latest,
- * next = the nodes as_node's edges lead to (conditional edges evaluated on the new state with config),
- * tasks for them, metadata = metadata (borrowed, may be NULL) + {"source":"update","step","parents":{}}.
- * as_node NULL means the node that ran last, as LangGraph picks it: START when latest is NULL or an
- * input checkpoint; else the single node named in prev->next (prev: the checkpoint before latest, may be
- * NULL); else the graph's single node; else an error asking for as_node. as_node may be "__start__".
- * Returns NULL with err for an unknown node, an ambiguous as_node, values that are not an object (null
- * is fine: nothing written) or a reducer error. */
+/* One update of a superstep outside a run: values written as node as_node wrote them. */
+struct ag_graph_update {
+    const json_t *values; /* an object; an array of objects, each its own write, in order; NULL or null: none */
+    const char *as_node;  /* a node, "__start__"; "__copy__", "__input__" (alone); NULL: chosen (alone only) */
+};
+
+/* What ag_graph_state_step refused: update (an index into its updates; -1: the updates together, as when
+ * a reducer refused them or a router failed) and, for one update, whether its as_node (an unknown node,
+ * a missing or misplaced as_node, a copy of nothing) or else its values (not objects, not valid messages). */
+struct ag_graph_fault {
+    int update;
+    bool as_node;
+};
+
+/* LangGraph's bulkUpdateState, one superstep: applies the n (>= 1) updates together on top of latest (the
+ * thread's latest checkpoint; NULL = no state yet), as if their nodes had run in one superstep, and
+ * returns the new checkpoint (a new reference, the AG_GEV_CHECKPOINT shape): source "update", step
+ * latest.step+1 (-1 without latest), parent latest, values = latest's (or the defaults) with every write
+ * through the reducers in order (a replace channel written twice is refused, as LangGraph refuses it),
+ * next = the nodes the edges out of every update's as_node lead to (conditional edges evaluated on the
+ * new values with config), tasks for them, metadata = metadata (borrowed, may be NULL) +
+ * {"source":"update","step","parents":{}}.
+ * A lone update may leave as_node NULL: the node that ran last, as LangGraph picks it: START when latest
+ * is NULL or an input checkpoint; else the single node named in prev->next (prev: the checkpoint before
+ * latest, may be NULL); else the graph's single node; else an error asking for as_node. A lone
+ * "__copy__" without values is Studio's fork: a copy of latest beside it (same parent), source "fork",
+ * step + 1, the same values and next, fresh tasks. A lone "__input__" with values (an object) is the input
+ * checkpoint a run writes: source "input", latest's values, next ["__start__"] with the input in that
+ * task, so that a run without input continues by applying it.
+ * Returns NULL with err, and in *fault what was refused. */
+json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
+                            const struct ag_graph_update *ups, size_t n, const json_t *config, const json_t *metadata,
+                            struct ag_graph_fault *fault, char *err, size_t errlen);
+/* POST /threads/{id}/state: ag_graph_state_step with the one update {values, as_node}; values is an object
+ * or NULL (null is fine: nothing written). */
 json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
                               const json_t *values, const char *as_node, const json_t *config,
                               const json_t *metadata, char *err, size_t errlen);

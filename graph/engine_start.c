@@ -331,60 +331,106 @@ void ag_graph_run_free(struct ag_graph_run *r)
 
 /* --- state updates outside a run --- */
 
-json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
-                              const json_t *values, const char *as_node, const json_t *config, const json_t *metadata,
-                              char *err, size_t errlen)
+/* Studio's as_node for "copy this checkpoint" (with no values). */
+#define COPY_NODE "__copy__"
+/* LangGraph's as_node for "this is the input of a run": an input checkpoint, its input not applied yet. */
+#define INPUT_NODE "__input__"
+
+/* A copy of latest beside it (same parent), as LangGraph forks one: source "fork", step + 1, the same
+ * values and next, fresh tasks (the pending writes and interrupts of latest stay with it). */
+static json_t *fork_checkpoint(const json_t *latest, const json_t *metadata, char *err, size_t errlen)
 {
-    if (!g || !g->compiled) {
-        snprintf(err, errlen, "invalid graph");
+    if (!latest) {
+        snprintf(err, errlen, "Cannot copy a non-existent checkpoint");
         return NULL;
     }
-    if (latest && json_is_null(latest)) latest = NULL;
-    if (values && json_is_null(values)) values = NULL;
-    if (values && !json_is_object(values)) {
-        snprintf(err, errlen, "values must be an object");
-        return NULL;
+    int step = (int)json_integer_value(json_object_get(latest, "step")) + 1;
+    char id[37], tid[37];
+    ag_graph_checkpoint_id(step, id);
+    json_t *next = json_array(), *tasks = json_array();
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(latest, "next"), i, n)
+    {
+        const char *name = json_string_value(n);
+        if (!name) continue;
+        ag_graph_make_task_id(id, name, tid);
+        json_array_append(next, n);
+        json_array_append_new(tasks, ag_graph__task_json(tid, name, NULL, NULL, NULL, NULL));
     }
-    if (!as_node) {
-        const json_t *pnext = prev ? json_object_get(prev, "next") : NULL;
-        int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) : 0;
-        const char *src = latest ? json_string_value(json_object_get(latest, "source")) : NULL;
-        if (!latest || (src && !strcmp(src, "input")) || step < 0)
-            as_node = AG_GRAPH_START;
-        else if (json_array_size(pnext) == 1 && json_is_string(json_array_get(pnext, 0)))
-            as_node = json_string_value(json_array_get(pnext, 0));
-        else if (g->nnodes == 1)
-            as_node = g->nodes[0].name;
-        else {
-            snprintf(err, errlen, "Ambiguous update, specify as_node");
-            return NULL;
+    const json_t *values = json_object_get(latest, "values");
+    json_t *own = json_is_object(values) ? json_copy((json_t *)values) : json_object();
+    json_t *ck = ag_graph__checkpoint_json(id, json_string_value(json_object_get(latest, "parent_checkpoint_id")), step,
+                                           "fork", own, next, tasks, json_is_object(metadata) ? metadata : NULL);
+    json_decref(own);
+    return ck;
+}
+
+/* as_node "__input__" with values input (an object): the input checkpoint a run would write for it, after
+ * latest: source "input", step latest.step+1 (-1 without latest), latest's values, next ["__start__"] whose
+ * task holds the input, so that a run without input continues by applying it. */
+static json_t *input_checkpoint(const struct ag_graph_def *g, const json_t *latest, const json_t *input,
+                                const json_t *metadata)
+{
+    int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
+    char id[37], tid[37];
+    ag_graph_checkpoint_id(step, id);
+    ag_graph_make_task_id(id, AG_GRAPH_START, tid);
+    json_t *tasks = json_array();
+    json_array_append_new(tasks, ag_graph__task_json(tid, AG_GRAPH_START, NULL, NULL, (json_t *)input, NULL));
+    json_t *values = latest && json_is_object(json_object_get(latest, "values"))
+                         ? json_incref(json_object_get(latest, "values"))
+                         : ag_graph__defaults(g);
+    json_t *ck = ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "input", values,
+                                           json_pack("[s]", AG_GRAPH_START), tasks, metadata);
+    json_decref(values);
+    return ck;
+}
+
+/* The node a lone update without as_node is attributed to, as LangGraph picks it (graph/engine.h), or
+ * NULL with err. */
+static const char *inferred_node(const struct ag_graph_def *g, const json_t *latest, const json_t *prev, char *err,
+                                 size_t errlen)
+{
+    const json_t *pnext = prev ? json_object_get(prev, "next") : NULL;
+    int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) : 0;
+    const char *src = latest ? json_string_value(json_object_get(latest, "source")) : NULL;
+    if (!latest || (src && !strcmp(src, "input")) || step < 0) return AG_GRAPH_START;
+    if (json_array_size(pnext) == 1 && json_is_string(json_array_get(pnext, 0)))
+        return json_string_value(json_array_get(pnext, 0));
+    if (g->nnodes == 1) return g->nodes[0].name;
+    snprintf(err, errlen, "Ambiguous update, specify as_node");
+    return NULL;
+}
+
+/* Appends the normalized writes of values (NULL or null: none; an object: one; an array of objects: one
+ * each) to *w (*nw of them, room for *cap). Returns 0, or -1 with err. */
+static int add_writes(const struct ag_graph_def *g, const json_t *values, json_t ***w, size_t *nw, size_t *cap,
+                      char *err, size_t errlen)
+{
+    if (!values || json_is_null(values)) return 0;
+    size_t n = json_is_array(values) ? json_array_size(values) : 1;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_is_array(values) ? json_array_get(values, i) : values;
+        if (!json_is_object(v)) {
+            snprintf(err, errlen, "values must be an object");
+            return -1;
         }
+        json_t *u = ag_graph__normalize(g, v, err, errlen);
+        if (!u) return -1;
+        if (*nw == *cap) {
+            *cap = *cap ? *cap * 2 : 4;
+            *w = ag_realloc(*w, *cap * sizeof **w);
+        }
+        (*w)[(*nw)++] = u;
     }
-    if (strcmp(as_node, AG_GRAPH_START) && !ag_graph__node(g, as_node)) {
-        snprintf(err, errlen, "Node %.100s does not exist", as_node);
-        return NULL;
-    }
-    json_t *base = latest && json_is_object(json_object_get(latest, "values"))
-                       ? json_incref(json_object_get(latest, "values"))
-                       : ag_graph__defaults(g);
-    json_t *nv = NULL;
-    if (values) {
-        json_t *u = ag_graph__normalize(g, values, err, errlen);
-        nv = u ? ag_graph__apply(g, base, &u, 1, err, errlen) : NULL;
-        json_decref(u);
-        json_decref(base);
-        if (!nv) return NULL;
-    } else {
-        nv = base;
-    }
-    json_t *set = json_object();
-    if (ag_graph__successors(g, as_node, nv, config, set, err, errlen) < 0) {
-        json_decref(set);
-        json_decref(nv);
-        return NULL;
-    }
+    return 0;
+}
+
+/* The checkpoint of an update superstep: values nv, next = the sorted names in set, tasks for them. */
+static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t *set, const json_t *metadata)
+{
     json_t *names = ag_graph__sorted_names(set);
-    json_decref(set);
     int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
     char id[37], tid[37];
     ag_graph_checkpoint_id(step, id);
@@ -396,8 +442,84 @@ json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest
         ag_graph_make_task_id(id, json_string_value(v), tid);
         json_array_append_new(tasks, ag_graph__task_json(tid, json_string_value(v), NULL, NULL, NULL, NULL));
     }
-    json_t *ck = ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names,
-                                           tasks, metadata);
+    return ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names, tasks,
+                                     metadata);
+}
+
+json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
+                            const struct ag_graph_update *ups, size_t n, const json_t *config, const json_t *metadata,
+                            struct ag_graph_fault *fault, char *err, size_t errlen)
+{
+    *fault = (struct ag_graph_fault){.update = -1};
+    if (!g || !g->compiled || !n) {
+        snprintf(err, errlen, "%s", n ? "invalid graph" : "No updates provided");
+        return NULL;
+    }
+    if (latest && json_is_null(latest)) latest = NULL;
+    const json_t *v0 = ups[0].values && !json_is_null(ups[0].values) ? ups[0].values : NULL;
+    if (n == 1 && !v0 && ups[0].as_node && !strcmp(ups[0].as_node, COPY_NODE)) {
+        json_t *ck = fork_checkpoint(latest, metadata, err, errlen);
+        if (!ck) *fault = (struct ag_graph_fault){.update = 0, .as_node = true};
+        return ck;
+    }
+    if (n == 1 && ups[0].as_node && !strcmp(ups[0].as_node, INPUT_NODE)) {
+        if (json_is_object(v0)) return input_checkpoint(g, latest, v0, metadata);
+        snprintf(err, errlen, "Received no input writes: values must be an object");
+        *fault = (struct ag_graph_fault){.update = 0};
+        return NULL;
+    }
+    json_t **writes = NULL, *nv = NULL, *ck = NULL, *set = json_object();
+    size_t nw = 0, cap = 0;
+    const char **nodes = ag_calloc(n, sizeof *nodes);
+    for (size_t j = 0; j < n; j++) {
+        *fault = (struct ag_graph_fault){.update = (int)j, .as_node = true};
+        nodes[j] = ups[j].as_node;
+        if (!nodes[j] && n > 1) {
+            snprintf(err, errlen, "as_node is required when applying multiple updates");
+            goto done;
+        }
+        if (!nodes[j] && !(nodes[j] = inferred_node(g, latest, prev, err, errlen))) goto done;
+        if (!strcmp(nodes[j], COPY_NODE) || !strcmp(nodes[j], INPUT_NODE)) {
+            snprintf(err, errlen, "%s",
+                     n > 1 ? "Cannot apply multiple updates as __copy__ or __input__" : "__copy__ takes no values");
+            goto done;
+        }
+        if (strcmp(nodes[j], AG_GRAPH_START) && !ag_graph__node(g, nodes[j])) {
+            snprintf(err, errlen, "Node %.100s does not exist", nodes[j]);
+            goto done;
+        }
+        fault->as_node = false;
+        if (add_writes(g, ups[j].values, &writes, &nw, &cap, err, errlen) < 0) goto done;
+    }
+    *fault = (struct ag_graph_fault){.update = -1};
+    json_t *base = latest && json_is_object(json_object_get(latest, "values"))
+                       ? json_incref(json_object_get(latest, "values"))
+                       : ag_graph__defaults(g);
+    nv = nw ? ag_graph__apply(g, base, writes, nw, err, errlen) : json_incref(base);
+    json_decref(base);
+    if (!nv) goto done;
+    for (size_t j = 0; j < n; j++)
+        if (ag_graph__successors(g, nodes[j], nv, config, set, err, errlen) < 0) goto done;
+    ck = update_checkpoint(latest, nv, set, metadata);
+done:
+    for (size_t k = 0; k < nw; k++)
+        json_decref(writes[k]);
+    ag_free(writes);
+    ag_free(nodes);
+    json_decref(set);
     json_decref(nv);
     return ck;
+}
+
+json_t *ag_graph_state_update(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
+                              const json_t *values, const char *as_node, const json_t *config, const json_t *metadata,
+                              char *err, size_t errlen)
+{
+    if (values && !json_is_null(values) && !json_is_object(values)) {
+        snprintf(err, errlen, "values must be an object");
+        return NULL;
+    }
+    const struct ag_graph_update u = {.values = values, .as_node = as_node};
+    struct ag_graph_fault fault;
+    return ag_graph_state_step(g, latest, prev, &u, 1, config, metadata, &fault, err, errlen);
 }

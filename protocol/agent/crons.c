@@ -236,13 +236,31 @@ struct cq {
     char assistant_id[257];
     bool stateless, enabled;
     json_t *payload;
+    json_t *cron; /* the Cron created, once stored */
     char orc[8];
 };
 
 static void cq_free(struct cq *c)
 {
     json_decref(c->payload);
+    json_decref(c->cron);
     ag_dbreq_free(&c->d);
+}
+
+/* The answer to a create that fired its first run: the Cron with the fields of run (a Run's JSON text)
+ * that a Cron lacks (run_id, status, kwargs, multitask_strategy); on the keys both have, the Cron's. */
+static void answer_cron_and_run(struct ag_req *r, json_t *cron, const char *run, size_t len)
+{
+    json_t *rj = json_loadb(run, len, 0, NULL);
+    json_t *out = json_copy(cron);
+    if (json_is_object(rj))
+        json_object_update_missing(out, rj);
+    char *text = json_dumps(out, JSON_COMPACT);
+    AG_BUG_ON(!text);
+    ag_http_json(r, 200, text, strlen(text));
+    ag_free(text);
+    json_decref(out);
+    json_decref(rj);
 }
 
 static void cq_finish(struct cq *c)
@@ -276,7 +294,7 @@ static void on_first_run(void *ud, int status, const char *body, size_t len)
     struct cq *c = ud;
     struct ag_req *r = c->d.r;
     if (status == 200) {
-        ag_http_json(r, 200, body, len);
+        answer_cron_and_run(r, c->cron, body, len);
         cq_finish(c);
         return;
     }
@@ -325,6 +343,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
         return;
     }
     snprintf(c->cron_id, sizeof c->cron_id, "%s", PQgetvalue(res, 0, 3));
+    c->cron = json_loadb(PQgetvalue(res, 0, 2), (size_t)PQgetlength(res, 0, 2), 0, NULL);
+    AG_BUG_ON(!json_is_object(c->cron));
     struct ag_run_spec spec;
     char err[512];
     if (!ag_run_spec_for_cron(c->cron_id, c->assistant_id, c->stateless, c->payload, c->orc[0] ? c->orc : NULL, &spec,

@@ -8,9 +8,9 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "graph/engine.h"
-#include "graph/ids.h"
 #include "graph/registry.h"
 #include "persist/pg.h"
+#include "protocol/agent/state_apply.h"
 #include "runtime/run.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
@@ -312,30 +312,6 @@ static const struct ag_vfield update_fields[] = {
     {"checkpoint_ns", AG_V_STRING, AG_VF_NULLABLE, 0, 0, NULL}, {"subgraphs", AG_V_BOOL, AG_VF_NULLABLE, 0, 0, NULL},
 };
 
-/* values of an update: an object, an array of objects (merged left to right) or null. */
-static void check_values(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
-{
-    static const char msg[] = "Input should be a valid dictionary or a list of dictionaries";
-    if (!v || json_is_null(v) || json_is_object(v))
-        return;
-    ag_vpath_push_key(p, "values");
-    if (!json_is_array(v)) {
-        ag_verr_add(e, p, "dict_type", msg, v);
-    } else {
-        size_t i;
-        json_t *it;
-        json_array_foreach(v, i, it)
-        {
-            if (json_is_object(it))
-                continue;
-            ag_vpath_push_index(p, (int64_t)i);
-            ag_verr_add(e, p, "dict_type", "Input should be a valid dictionary", it);
-            ag_vpath_pop(p);
-        }
-    }
-    ag_vpath_pop(p);
-}
-
 /* True when body member key is present and not null. */
 static bool has(const json_t *body, const char *key)
 {
@@ -354,7 +330,7 @@ int ag_state_post(struct ag_req *r)
     scan_query(r, &e, no_query, NULL);
     if (body) {
         ag_validate_object(body, update_fields, AG_ARRAY_LEN(update_fields), false, &p, &e);
-        check_values(json_object_get(body, "values"), &p, &e);
+        ag_state_apply_check_values(json_object_get(body, "values"), &p, &e);
         const json_t *cp = json_object_get(body, "checkpoint");
         if (json_is_object(cp))
             check_checkpoint(cp, false, &p, &e);
@@ -374,9 +350,6 @@ int ag_state_post(struct ag_req *r)
 }
 
 /* --- state updates --- */
-
-/* Studio's as_node for "copy this checkpoint" (with values null). */
-#define COPY_NODE "__copy__"
 
 /* An update through its two statements (the read, then the write). */
 struct upd {
@@ -401,84 +374,6 @@ static json_t *col_json(PGresult *res, int c)
     if (PQgetisnull(res, 0, c))
         return NULL;
     return json_loadb(PQgetvalue(res, 0, c), (size_t)PQgetlength(res, 0, c), JSON_DECODE_ANY, NULL);
-}
-
-/* values as the engine takes them: an object (a new reference), an array of objects merged left to
- * right into one, or NULL for null. */
-static json_t *merged_values(const json_t *v)
-{
-    if (json_is_object(v))
-        return json_incref((json_t *)v);
-    if (!json_is_array(v))
-        return NULL;
-    json_t *m = json_object();
-    size_t i;
-    json_t *it;
-    json_array_foreach(v, i, it)
-    {
-        json_object_update(m, it);
-    }
-    return m;
-}
-
-/* as_node "__copy__" without values: a copy of cp next to it (same parent), as LangGraph forks one:
- * source "fork", step + 1, the same values and next, fresh tasks (the pending writes and interrupts
- * of cp stay with cp). meta is the new checkpoint's metadata before source, step and parents. */
-static json_t *fork_checkpoint(const json_t *cp, const json_t *meta, char *err, size_t errlen)
-{
-    if (!cp) {
-        snprintf(err, errlen, "Cannot copy a non-existent checkpoint");
-        return NULL;
-    }
-    int step = (int)json_integer_value(json_object_get(cp, "step")) + 1;
-    char id[37], tid[37];
-    ag_graph_checkpoint_id(step, id);
-    json_t *next = json_array(), *tasks = json_array();
-    size_t i;
-    json_t *n;
-    json_array_foreach(json_object_get(cp, "next"), i, n)
-    {
-        const char *name = json_string_value(n);
-        if (!name)
-            continue;
-        ag_graph_make_task_id(id, name, tid);
-        json_array_append(next, n);
-        json_array_append_new(tasks, json_pack("{s:s,s:s,s:n,s:[],s:[s,s],s:n,s:n,s:n}", "id", tid, "name", name,
-                                               "error", "interrupts", "path", "__pregel_pull", name, "checkpoint",
-                                               "state", "result"));
-    }
-    json_t *md = json_is_object(meta) ? json_copy((json_t *)meta) : json_object();
-    json_object_set_new(md, "source", json_string("fork"));
-    json_object_set_new(md, "step", json_integer(step));
-    json_object_set_new(md, "parents", json_object());
-    json_t *parent = json_object_get(cp, "parent_checkpoint_id");
-    json_t *values = json_object_get(cp, "values");
-    json_t *c = json_object();
-    json_object_set_new(c, "checkpoint_id", json_string(id));
-    json_object_set_new(c, "parent_checkpoint_id", json_is_string(parent) ? json_copy(parent) : json_null());
-    json_object_set_new(c, "step", json_integer(step));
-    json_object_set_new(c, "source", json_string("fork"));
-    json_object_set_new(c, "values", json_is_object(values) ? json_copy(values) : json_object());
-    json_object_set_new(c, "next", next);
-    json_object_set_new(c, "tasks", tasks);
-    json_object_set_new(c, "metadata", md);
-    return c;
-}
-
-/* {task id: [interrupts]} of checkpoint cp's tasks that carry some (Thread.interrupts). */
-static json_t *pending_interrupts(const json_t *cp)
-{
-    json_t *out = json_object();
-    size_t i;
-    json_t *task;
-    json_array_foreach(json_object_get(cp, "tasks"), i, task)
-    {
-        json_t *ints = json_object_get(task, "interrupts");
-        const char *tid = json_string_value(json_object_get(task, "id"));
-        if (tid && json_array_size(ints))
-            json_object_set(out, tid, ints);
-    }
-    return out;
 }
 
 static void busy(struct ag_req *r)
@@ -521,12 +416,13 @@ static void submit_update_write(struct upd *u, json_t *ck)
     struct upd *w = ag_dbreq_new(sizeof(struct upd), r, AG_SQL_STATE_UPDATE_WRITE, AG_PG_WRITE, on_update_written);
     memcpy(w->id, u->id, sizeof w->id);
     snprintf(w->new_id, sizeof w->new_id, "%s", json_string_value(json_object_get(ck, "checkpoint_id")));
-    json_t *ints = pending_interrupts(ck);
+    const char *status;
+    json_t *ints = ag_state_apply_interrupts(ck, &status);
     ag_dbreq_param(&w->d, w->id);
     ag_dbreq_param(&w->d, ag_req_owner(w->d.r));
     ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ck));
     ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ints));
-    ag_dbreq_param(&w->d, json_object_size(ints) ? "interrupted" : "idle");
+    ag_dbreq_param(&w->d, status);
     json_decref(ints);
     json_decref(ck);
     /* A run created while the write is in flight must read the thread's checkpoint from Postgres. */
@@ -580,9 +476,7 @@ static void on_update_read(struct ag_pg_query *q, PGresult *res)
     prev = col_json(res, 4);
     meta = col_json(res, 5);
     char err[256] = "";
-    json_t *ck = !u->values && u->as_node && !strcmp(u->as_node, COPY_NODE)
-                     ? fork_checkpoint(cp, meta, err, sizeof err)
-                     : ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
+    json_t *ck = ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
     json_decref(config);
     json_decref(cp);
     json_decref(prev);
@@ -637,7 +531,7 @@ int ag_state_update(struct ag_req *r, json_t *body)
     const char *as_node = str_member(body, "as_node");
     struct upd *u = ag_dbreq_new(sizeof(struct upd), r, AG_SQL_STATE_UPDATE_READ, AG_PG_READ, on_update_read);
     memcpy(u->id, id, sizeof u->id);
-    u->values = merged_values(json_object_get(body, "values"));
+    u->values = ag_state_apply_values(json_object_get(body, "values"));
     u->as_node = as_node ? ag_strdup(as_node) : NULL;
     u->cid = cid ? ag_dbreq_str(&u->d, cid, strlen(cid)) : NULL;
     ag_dbreq_param(&u->d, u->id);

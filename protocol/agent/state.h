@@ -39,10 +39,11 @@ int ag_state_patch(struct ag_req *r);
  * Borrows body. Only the root namespace (a non-empty checkpoint_ns → 422). 409 while the thread has
  * a run active or queued; 404 (thread, or the checkpoint named); 400 without a graph_id, or when the
  * engine refuses (unknown or ambiguous as_node). Computes the new checkpoint from the selected one
- * (checkpoint_id, checkpoint.checkpoint_id, else the latest) with ag_graph_state_update, or, for
- * values null with as_node "__copy__", a "fork" copy beside it; writes it (no run) with the thread's
- * values, interrupts and status, and answers 200 {"checkpoint":{thread_id, checkpoint_ns:"",
- * checkpoint_id, checkpoint_map:null}}. Returns a handler result (AG_OK / AG_AGAIN). */
+ * (checkpoint_id, checkpoint.checkpoint_id, else the latest) with ag_graph_state_update (also: values null
+ * with as_node "__copy__", a "fork" copy beside it; as_node "__input__", an "input" checkpoint holding
+ * values as the next run's input); writes it (no run) with the thread's values, interrupts and status,
+ * and answers 200 {"checkpoint":{thread_id, checkpoint_ns:"", checkpoint_id, checkpoint_map:null}}.
+ * Returns a handler result (AG_OK / AG_AGAIN). */
 int ag_state_update(struct ag_req *r, json_t *body);
 /* GET /threads/{thread_id}/history?limit=&before=&checkpoint_ns=&subgraphs=&metadata= and POST
  * /threads/{thread_id}/history {limit?, before?, metadata?, checkpoint?, checkpoint_ns?, subgraphs?}

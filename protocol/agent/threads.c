@@ -16,6 +16,7 @@
 #include "core/uuid.h"
 #include "persist/pg.h"
 #include "protocol/agent/threads_batch.h"
+#include "protocol/agent/threads_supersteps.h"
 #include "protocol/dbq.h"
 #include "protocol/http.h"
 #include "protocol/identity.h"
@@ -285,14 +286,11 @@ int ag_threads_create(struct ag_req *r)
         do_nothing = json_is_string(v) && !strcmp(json_string_value(v), "do_nothing");
         v = json_object_get(body, "supersteps");
         supersteps = json_is_array(v) && json_array_size(v) > 0;
+        if (supersteps)
+            ag_threads_supersteps_check(body, &p, &e);
     }
     if (ag_http_validation_refuse(r, &e)) {
         json_decref(body);
-        return AG_OK;
-    }
-    if (supersteps) {
-        json_decref(body);
-        ag_http_error(r, 501, "supersteps are not supported yet");
         return AG_OK;
     }
     if (!id[0]) {
@@ -303,6 +301,11 @@ int ag_threads_create(struct ag_req *r)
             json_decref(body);
             return ag_http_forward(r, owner); /* parsed again there */
         }
+    }
+    if (supersteps) {
+        int rc = ag_threads_supersteps_create(r, id, body, ttl, strategy, do_nothing); /* strategy points into body */
+        json_decref(body);
+        return rc;
     }
     if (!do_nothing) {
         int rc = ag_threads_batch_create(r, id, ag_req_owner(r), ttl, strategy); /* strategy points into body */

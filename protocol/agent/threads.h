@@ -14,7 +14,8 @@ struct ag_shard;
 
 /* POST /threads {thread_id?, metadata?, if_exists? "raise"|"do_nothing", ttl? minutes |
  * {ttl, strategy?}, supersteps?} → 200 Thread. A taken id answers 409 (raise) or the caller's
- * existing thread (do_nothing). Non-empty supersteps answer 501 (not supported: never accepted and ignored). */
+ * existing thread (do_nothing). Non-empty supersteps (with metadata.graph_id) create the thread with the
+ * state they build (protocol/agent/threads_supersteps.h); an empty list is no supersteps. */
 int ag_threads_create(struct ag_req *r);
 /* GET /threads?limit=&offset= → 200 {"threads":[Thread...],"total":n}, newest first; limit 1..1000
  * (default 10). */

@@ -30,10 +30,16 @@ describe('LangGraph SDK: client.crons', { timeout: 120000 }, () => {
             multitaskStrategy: 'enqueue',
             streamMode: ['values'],
         });
+        // The Cron (CronCreateResponse), with its first run's fields.
         assert.equal(first.thread_id, t.thread_id);
+        assert.deepEqual(first.metadata, { owner: 'sdk' });
+        assert.equal(first.schedule, '* * * * * *');
+        assert.equal(first.enabled, true);
         assert.equal(first.status, 'pending');
-        const cronId = first.metadata.cron_id;
+        assert.equal(first.multitask_strategy, 'enqueue');
+        const cronId = first.cron_id;
         assert.ok(cronId);
+        assert.equal((await c.runs.get(t.thread_id, first.run_id)).metadata.cron_id, cronId);
         const runs = await waitFor(async () => {
             const r = await c.runs.list(t.thread_id, { limit: 100 });
             return r.filter((x) => x.status === 'success').length >= 3 ? r : null;
@@ -67,12 +73,15 @@ describe('LangGraph SDK: client.crons', { timeout: 120000 }, () => {
         await rejectsWith(c.crons.update(cronId, { enabled: true }), 404);
     });
 
-    test('create (stateless) answers the first Run on a new thread, kept with onRunCompleted keep', async () => {
+    test('create (stateless) answers the Cron and its first run, on a new thread kept with onRunCompleted keep', async () => {
         const c = sdk.client;
-        const run = await c.crons.create('echo', { schedule: '*/2 * * * * *', input: human('hi'), onRunCompleted: 'keep' });
-        assert.ok(run.run_id && run.thread_id);
-        const cronId = run.metadata.cron_id;
-        await waitFor(async () => (await c.runs.get(run.thread_id, run.run_id)).status === 'success', { what: 'the first run to succeed' });
+        const created = await c.crons.create('echo', { schedule: '*/2 * * * * *', input: human('hi'), onRunCompleted: 'keep' });
+        assert.ok(created.run_id);
+        assert.equal(created.thread_id, null, "the Cron's thread_id: a stateless cron has none");
+        const cronId = created.cron_id;
+        const threadId = created.kwargs.config.configurable.thread_id; // the first run's new thread
+        await waitFor(async () => (await c.runs.get(threadId, created.run_id)).status === 'success', { what: 'the first run to succeed' });
+        assert.equal((await c.runs.get(threadId, created.run_id)).metadata.cron_id, cronId);
         const [cron] = await c.crons.search({ assistantId: 'echo' });
         assert.equal(cron.cron_id, cronId);
         assert.equal(cron.thread_id, null);
@@ -87,6 +96,7 @@ describe('LangGraph SDK: client.crons', { timeout: 120000 }, () => {
         const cron = await c.crons.createForThread(t.thread_id, 'echo', { schedule: '@hourly', input: {}, enabled: false, endTime: '2099-12-31T00:00:00Z' });
         assert.equal(cron.enabled, false);
         assert.equal(cron.thread_id, t.thread_id);
+        assert.equal('run_id' in cron, false, 'nothing fired');
         assert.equal(new Date(cron.next_run_date).getUTCMinutes(), 0);
         assert.equal((await c.runs.list(t.thread_id)).length, 0);
         let body = await rejectsWith(c.crons.create('echo', { schedule: '0 0 * * 9', input: {} }), 422);

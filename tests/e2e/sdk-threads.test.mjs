@@ -1,5 +1,6 @@
 // The real LangGraph JS SDK (1.15.0) against agentd: every client.threads method of thread CRUD,
-// search, count, copy and prune, with the arguments the SDK can send, and its errors (404, 409, 422).
+// search, count, copy and prune, with the arguments the SDK can send (supersteps included), and its errors
+// (404, 409, 422).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -115,6 +116,32 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         assert.equal(await psql(sdk.db.url, `SELECT string_agg(checkpoint_id, ',') FROM checkpoints WHERE thread_id = '${k.thread_id}'`), 'c2');
         assert.equal((await sdk.client.threads.get(k.thread_id)).thread_id, k.thread_id);
         await rejectsWith(sdk.client.threads.prune(['nope']), 422);
+    });
+
+    test('create with graphId and supersteps: the thread starts with their state, one checkpoint each', async () => {
+        const c = sdk.client;
+        const t = await c.threads.create({
+            graphId: 'echo',
+            supersteps: [
+                { updates: [{ values: { messages: [{ role: 'user', content: 'hi' }] }, asNode: '__start__' }] },
+                {
+                    updates: [
+                        { values: { messages: [{ role: 'ai', content: 'hello' }] }, asNode: 'echo' },
+                        { command: { update: { messages: [{ role: 'ai', content: 'again' }] } }, asNode: 'echo' },
+                    ],
+                },
+            ],
+        });
+        assert.deepEqual(t.metadata, { graph_id: 'echo' });
+        assert.deepEqual(t.values.messages.map((m) => m.content), ['hi', 'hello', 'again']);
+        const state = await c.threads.getState(t.thread_id);
+        assert.deepEqual(state.values, t.values);
+        assert.deepEqual(state.next, []);
+        const history = await c.threads.getHistory(t.thread_id);
+        assert.deepEqual(history.map((h) => [h.metadata.source, h.metadata.step]), [['update', 0], ['update', -1]]);
+        const body = await rejectsWith(c.threads.create({ graphId: 'echo', supersteps: [{ updates: [{ values: {}, asNode: 'nope' }] }] }), 422);
+        assert.deepEqual(body.detail[0].loc, ['body', 'supersteps', 0, 'updates', 0, 'as_node']);
+        await rejectsWith(c.threads.create({ supersteps: [{ updates: [{ values: {}, asNode: '__start__' }] }] }), 422);
     });
 
     test('the server exits 0 on SIGTERM with no sanitizer report', async () => {

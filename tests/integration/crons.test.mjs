@@ -1,4 +1,5 @@
-// Crons: the endpoints (validation with field paths, 404s, the Run or Cron a create answers, PATCH,
+// Crons: the endpoints (validation with field paths, 404s, the Cron a create answers with its first run's
+// fields, PATCH,
 // DELETE, search, count) and the scheduler firing real runs on seconds-level schedules against real
 // Postgres: stateless crons (threads kept or deleted), thread-bound ones (multitask strategy obeyed,
 // deleted with their thread), enabled and end_time stopping them, firings missed while agentd was
@@ -16,6 +17,9 @@ import { freshDatabase, psql, rows } from './lib/pg.mjs';
 import { call, expect422, expectIgnored } from './lib/threads-util.mjs';
 
 const CRON_KEYS = ['cron_id', 'assistant_id', 'thread_id', 'on_run_completed', 'end_time', 'schedule', 'timezone', 'created_at', 'updated_at', 'payload', 'user_id', 'next_run_date', 'metadata', 'enabled'].sort();
+/** The fields of its first run that an enabled cron's create answer adds to the Cron's. */
+const FIRST_RUN_KEYS = ['run_id', 'status', 'kwargs', 'multitask_strategy'];
+const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
 
 /** Polls fn (async, returns a truthy value when done) every 50 ms until it is truthy; returns that value. */
 async function waitFor(fn, { timeoutMs = 20000, what = 'a condition' } = {}) {
@@ -58,7 +62,7 @@ function firedAtLeast(url, id, n, timeoutMs = 30000) {
 async function schedulerTickedPast(port, url) {
     const s = await call(port, 'POST', '/runs/crons', { assistant_id: 'echo', schedule: '* * * * * *', input: {}, on_run_completed: 'keep' });
     assert.equal(s.status, 200, s.text);
-    const id = s.json.metadata.cron_id;
+    const id = s.json.cron_id;
     await firedAtLeast(url, id, 3);
     assert.equal((await call(port, 'DELETE', `/runs/crons/${id}`)).status, 204);
 }
@@ -259,6 +263,61 @@ describe('crons: the endpoints', () => {
         assert.equal((await call(p, 'DELETE', `/threads/${thread}`)).status < 300, true);
         assert.equal((await call(p, 'POST', '/runs/crons/count', {})).json, 0);
     });
+
+    it('a create answers the Cron; enabled, with the run_id, status, kwargs and multitask_strategy of its first run (stateless and on a thread)', async () => {
+        const p = srv.port;
+        const own = (await call(p, 'POST', '/threads', {})).json.thread_id;
+        // Schedules that fire once a year: only the first run (create's own) happens during the test.
+        const body = { assistant_id: 'echo', schedule: '0 0 1 1 *', input: { messages: [] }, metadata: { team: 'c' }, multitask_strategy: 'enqueue', stream_mode: 'updates' };
+        const cases = [
+            { what: 'stateless, enabled', path: '/runs/crons', body: { ...body, on_run_completed: 'keep' }, thread: null },
+            { what: 'stateless, disabled', path: '/runs/crons', body: { ...body, enabled: false }, thread: null },
+            { what: 'thread, enabled', path: `/threads/${own}/runs/crons`, body, thread: own },
+            { what: 'thread, disabled', path: `/threads/${own}/runs/crons`, body: { ...body, enabled: false }, thread: own },
+        ];
+        for (const c of cases) {
+            const enabled = c.body.enabled !== false;
+            const res = await call(p, 'POST', c.path, c.body);
+            assert.equal(res.status, 200, `${c.what}: ${res.text}`);
+            const a = res.json;
+            assert.deepEqual(Object.keys(a).sort(), [...CRON_KEYS, ...(enabled ? FIRST_RUN_KEYS : [])].sort(), `${c.what}: ${res.text}`);
+            // Every Cron field, as search shows the cron.
+            const found = (await call(p, 'POST', '/runs/crons/search', { metadata: { team: 'c' }, limit: 100 })).json.find((x) => x.cron_id === a.cron_id);
+            assert.ok(found, `${c.what}: the cron is stored`);
+            for (const k of CRON_KEYS) assert.deepEqual(a[k], found[k], `${c.what}: Cron field ${k}`);
+            assert.equal(a.assistant_id, ECHO, c.what);
+            assert.equal(a.thread_id, c.thread, `${c.what}: the Cron's thread_id`);
+            assert.equal(a.user_id, 'anonymous');
+            assert.equal(a.schedule, '0 0 1 1 *');
+            assert.deepEqual(a.payload, { input: { messages: [] }, multitask_strategy: 'enqueue', stream_mode: 'updates' });
+            assert.deepEqual(a.metadata, { team: 'c' }, `${c.what}: the Cron's metadata`);
+            assert.equal(a.enabled, enabled);
+            assert.equal(a.end_time, null);
+            assert.equal(a.on_run_completed, c.body.on_run_completed ?? null);
+            // Enabled: the first occurrence (next New Year) fired now, so next_run_date is the one after it.
+            const year = new Date().getUTCFullYear() + (enabled ? 2 : 1);
+            assert.equal(new Date(a.next_run_date).toISOString(), `${year}-01-01T00:00:00.000Z`, `${c.what}: ${a.next_run_date}`);
+            assert.ok(a.created_at && a.updated_at);
+            if (!enabled) {
+                assert.equal(await count(db.url, `SELECT count(*) FROM runs WHERE metadata->>'cron_id' = '${a.cron_id}'`), 0, `${c.what}: nothing fired`);
+                continue;
+            }
+            // The run fields are the first run's.
+            assert.equal(a.status, 'pending');
+            assert.equal(a.multitask_strategy, 'enqueue');
+            const tid = a.kwargs.config.configurable.thread_id;
+            if (c.thread) assert.equal(tid, c.thread);
+            else assert.notEqual(tid, null, 'a stateless first run has a thread of its own');
+            const run = await call(p, 'GET', `/threads/${tid}/runs/${a.run_id}`);
+            assert.equal(run.status, 200, run.text);
+            assert.equal(run.json.metadata.cron_id, a.cron_id, 'the answered run_id is the cron\'s run');
+            assert.deepEqual(a.kwargs, run.json.kwargs);
+            assert.deepEqual(a.kwargs.stream_mode, ['updates']);
+            assert.equal(run.json.multitask_strategy, 'enqueue');
+            assert.equal(await count(db.url, `SELECT count(*) FROM runs WHERE metadata->>'cron_id' = '${a.cron_id}'`), 1);
+            assert.equal((await call(p, 'DELETE', `/runs/crons/${a.cron_id}`)).status, 204);
+        }
+    });
 });
 
 describe('crons: the scheduler fires real runs', () => {
@@ -274,7 +333,7 @@ describe('crons: the scheduler fires real runs', () => {
         if (db) await db.drop();
     });
 
-    it('a stateless cron answers its first Run, then fires every second on kept threads, once per second, until deleted', async () => {
+    it('a stateless cron answers the Cron with its first run, then fires every second on kept threads, once per second, until deleted', async () => {
         const p = srv.port;
         const res = await call(p, 'POST', '/runs/crons', {
             assistant_id: 'echo',
@@ -285,13 +344,14 @@ describe('crons: the scheduler fires real runs', () => {
         });
         assert.equal(res.status, 200, res.text);
         const run = res.json;
-        assert.ok(run.run_id && run.thread_id, res.text);
+        assert.ok(run.run_id, res.text);
         assert.equal(run.status, 'pending');
-        const id = run.metadata.cron_id;
-        assert.ok(id, 'the run names its cron');
-        assert.equal(run.metadata.purpose, undefined, "the cron's metadata is not the run's");
+        assert.equal(run.thread_id, null, "a stateless cron's thread_id, not its run's");
+        assert.deepEqual(run.metadata, { purpose: 'test' }, "the cron's metadata, not its run's");
+        const id = run.cron_id;
         const runs = await firedAtLeast(db.url, id, 4);
-        assert.equal(runs[0].runId, run.run_id, 'the first run is the one create answered');
+        assert.equal(runs[0].runId, run.run_id, 'the first run is the one create answered (its metadata names the cron)');
+        assert.equal(runs[0].threadId, run.kwargs.config.configurable.thread_id, "the first run's new thread is in its kwargs");
         assert.equal(new Set(runs.map((r) => r.threadId)).size, runs.length, 'each firing on a new thread');
         const slots = runs.slice(1).map((r) => Math.floor(r.created));
         assert.equal(new Set(slots).size, slots.length, `one firing per second: ${slots}`);
@@ -319,7 +379,7 @@ describe('crons: the scheduler fires real runs', () => {
         const p = srv.port;
         const res = await call(p, 'POST', '/runs/crons', { assistant_id: 'echo', schedule: '*/1 * * * * *', input: {} });
         assert.equal(res.status, 200, res.text);
-        const id = res.json.metadata.cron_id;
+        const id = res.json.cron_id;
         const finished = async () => {
             const m = await call(p, 'GET', '/metrics');
             return [...m.text.matchAll(/^agentd_runs_finished_total\{[^}]*status="success"[^}]*\} (\d+)/gm)].reduce((a, x) => a + Number(x[1]), 0);
@@ -393,7 +453,7 @@ describe('crons: the scheduler fires real runs', () => {
             multitask_strategy: 'reject',
         });
         assert.equal(res.status, 200, res.text);
-        const id = res.json.metadata.cron_id;
+        const id = res.json.cron_id;
         await srv.waitForStderr(new RegExp(`cron firing refused" cron_id=${id} .*status=409`), { timeoutMs: 20000 });
         const runs = await firedAtLeast(db.url, id, 2);
         assert.equal((await call(p, 'DELETE', `/runs/crons/${id}`)).status, 204);
@@ -408,7 +468,7 @@ describe('crons: the scheduler fires real runs', () => {
         const end = new Date(Date.now() + 3500).toISOString();
         const res = await call(p, 'POST', '/runs/crons', { assistant_id: 'echo', schedule: '* * * * * *', input: {}, on_run_completed: 'keep', end_time: end });
         assert.equal(res.status, 200, res.text);
-        const id = res.json.metadata.cron_id;
+        const id = res.json.cron_id;
         await waitFor(async () => (await call(p, 'POST', '/runs/crons/search', { enabled: false })).json.some((c) => c.cron_id === id), {
             what: 'the cron to disable itself after its end_time',
         });

@@ -220,6 +220,27 @@ describe('thread state updates', { timeout: 180000 }, () => {
         });
     });
 
+    describe('as __input__', () => {
+        it('an "input" checkpoint holding the values as the next run\'s input: state unchanged, next ["__start__"]; a run without input applies it', async () => {
+            const tid = await thread();
+            await wait(tid, { assistant_id: 'echo', input: human('a') });
+            const latest = await state(tid);
+            const cid = await updated(tid, { values: human('queued'), as_node: '__input__' });
+            const st = await state(tid);
+            assert.equal(st.checkpoint_id, cid);
+            assert.equal(st.metadata.source, 'input');
+            assert.equal(st.metadata.step, latest.metadata.step + 1);
+            assert.deepEqual(st.values, latest.values, 'the input is not applied yet');
+            assert.deepEqual(st.next, ['__start__']);
+            assert.equal(st.tasks[0].name, '__start__');
+            const out = await wait(tid, { assistant_id: 'echo', input: null });
+            assert.deepEqual(contents(out), ['a', 'a', 'queued', 'queued']);
+            const bad = await update(tid, { values: null, as_node: '__input__' });
+            assert.equal(bad.status, 400, bad.text);
+            assert.match(bad.json.message, /Received no input/);
+        });
+    });
+
     describe('interrupted threads', () => {
         it('an update as the interrupted node ends the wait: no next, no interrupts, the thread idle', async () => {
             const tid = await thread();

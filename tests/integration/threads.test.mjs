@@ -125,12 +125,6 @@ describe('threads endpoints', { timeout: 120000 }, () => {
             assert.ok(!('ttl' in (await api('GET', `/threads/${a.thread_id}`)).json));
         });
 
-        it('non-empty supersteps: 501 (no graph engine to apply them yet)', async () => {
-            const res = await api('POST', '/threads', { supersteps: [{ updates: [{ values: {}, as_node: 'x' }] }] });
-            assert.equal(res.status, 501, res.text);
-            assert.equal(res.json.error, 'not_implemented');
-        });
-
         it('422: bad JSON, missing or non-object body, wrong types, bad enum, bad UUID, bad ttl; unknown fields ignored', async () => {
             expect422(assert, await api('POST', '/threads', '{"metadata":'), ['body', '*'], 'json_invalid');
             expect422(assert, await api('POST', '/threads'), ['body'], 'missing');

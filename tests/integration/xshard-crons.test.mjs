@@ -46,11 +46,11 @@ describe('crons across shards', () => {
         for (const tid of threads) {
             const r = await call(p, 'POST', `/threads/${tid}/runs/crons`, { assistant_id: 'echo', schedule: '* * * * * *', input: { messages: [] }, multitask_strategy: 'enqueue' });
             assert.equal(r.status, 200, r.text);
-            crons.push(r.json.metadata.cron_id);
+            crons.push(r.json.cron_id);
         }
         const s = await call(p, 'POST', '/runs/crons', { assistant_id: 'echo', schedule: '* * * * * *', input: {}, on_run_completed: 'keep' });
         assert.equal(s.status, 200, s.text);
-        crons.push(s.json.metadata.cron_id);
+        crons.push(s.json.cron_id);
         const runsOf = async (id) => rows(await psql(db.url, `SELECT thread_id, status FROM runs WHERE metadata->>'cron_id' = '${id}'`));
         for (const id of crons) await waitFor(async () => (await runsOf(id)).filter((r) => r[1] === 'success').length >= 5, { what: `5 runs of cron ${id}` });
         for (const [i, tid] of threads.entries()) assert.ok((await runsOf(crons[i])).every((r) => r[0] === tid));
