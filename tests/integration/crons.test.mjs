@@ -18,7 +18,7 @@ import { call, expect422, expectIgnored } from './lib/threads-util.mjs';
 
 const CRON_KEYS = ['cron_id', 'assistant_id', 'thread_id', 'on_run_completed', 'end_time', 'schedule', 'timezone', 'created_at', 'updated_at', 'payload', 'user_id', 'next_run_date', 'metadata', 'enabled'].sort();
 /** The fields of its first run that an enabled cron's create answer adds to the Cron's. */
-const FIRST_RUN_KEYS = ['run_id', 'status', 'kwargs', 'multitask_strategy'];
+const FIRST_RUN_KEYS = ['run_id', 'status', 'kwargs', 'multitask_strategy', 'cancel_reason'];
 const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
 
 /** Polls fn (async, returns a truthy value when done) every 50 ms until it is truthy; returns that value. */
