@@ -1,10 +1,31 @@
-// What the SDK tests share: agentd started for the real LangGraph SDK (optionally on a fresh database)
-// with a Client for it, and the check of the SDK's HTTP errors.
+// What the SDK tests share: the LangGraph SDK line under test (AGENTD_SDK_LINE), agentd started for
+// it (optionally on a fresh database) with a Client, and the check of the SDK's HTTP errors.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, before } from 'node:test';
-import { Client } from '@langchain/langgraph-sdk';
 import { startAgentd } from '../integration/lib/harness.mjs';
 import { freshDatabase } from '../integration/lib/pg.mjs';
+
+/**
+ * The SDK line under test: AGENTD_SDK_LINE names a directory tests/e2e/sdk-<line>/ (package.json,
+ * package-lock.json and client.mjs, installed there with `npm ci`); default 1.15.
+ */
+export const SDK_LINE = process.env.AGENTD_SDK_LINE || '1.15';
+const lineModule = new URL(`./sdk-${SDK_LINE}/client.mjs`, import.meta.url);
+if (!fs.existsSync(lineModule)) throw new Error(`AGENTD_SDK_LINE=${SDK_LINE}: no ${lineModule.pathname}`);
+let line;
+try {
+  line = await import(lineModule);
+} catch (e) {
+  if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+  throw new Error(`SDK line ${SDK_LINE} is not installed: run npm ci in tests/e2e/sdk-${SDK_LINE} (${e.message})`, { cause: e });
+}
+const sdkPackage = JSON.parse(fs.readFileSync(line.sdkPackageJson, 'utf8'));
+
+/** The line's `@langchain/langgraph-sdk` module, its Client class, and the installed version ("1.15.0"). */
+export const sdkModule = line.sdk;
+export const { Client } = line.sdk;
+export const SDK_VERSION = sdkPackage.version;
 
 /**
  * Starts agentd (waiting until it is ready) with `args` and a LangGraph SDK Client for it; with
@@ -66,3 +87,4 @@ export async function rejectsWith(promise, status) {
   });
   return body;
 }
+

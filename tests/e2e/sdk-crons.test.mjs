@@ -1,4 +1,4 @@
-// The real LangGraph JS SDK (1.15.0) against agentd: client.crons (create, createForThread, update,
+// The real LangGraph JS SDK (each SDK line) against agentd: client.crons (create, createForThread, update,
 // delete, search, count), with seconds-level schedules firing real runs seen through client.runs.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// The real LangGraph JS SDK (1.15.0) against agentd: client.runs (create, wait, stream with several
+// The real LangGraph JS SDK (each SDK line) against agentd: client.runs (create, wait, stream with several
 // modes, join, joinStream, get, list, cancel, delete), client.threads.joinStream, stateless runs, interrupts resumed with
 // Command, multitask strategies, and client.threads.getState / getHistory after runs.
 import { describe, test } from 'node:test';

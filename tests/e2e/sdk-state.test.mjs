@@ -1,4 +1,4 @@
-// The real LangGraph JS SDK (1.15.0) against agentd: client.threads.updateState (as a node, from a
+// The real LangGraph JS SDK (each SDK line) against agentd: client.threads.updateState (as a node, from a
 // given checkpoint, Studio's "__copy__" fork) seen through getState / getHistory and the runs that
 // follow, and its refusals as the SDK reports them.
 import { describe, test } from 'node:test';

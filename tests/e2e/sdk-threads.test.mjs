@@ -1,4 +1,4 @@
-// The real LangGraph JS SDK (1.15.0) against agentd: every client.threads method of thread CRUD,
+// The real LangGraph JS SDK (each SDK line) against agentd: every client.threads method of thread CRUD,
 // search, count, copy and prune, with the arguments the SDK can send, and its errors (404, 409, 422).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -5,10 +5,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ProtocolSseTransportAdapter } from '@langchain/langgraph-sdk';
 import { startAgentd } from '../integration/lib/harness.mjs';
 import { freshDatabase } from '../integration/lib/pg.mjs';
-import { useSdk } from './lib.mjs';
+import { sdkModule, useSdk } from './lib.mjs';
+
+const { ProtocolSseTransportAdapter } = sdkModule;
 
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 
