@@ -1,7 +1,9 @@
 // What the SDK tests share: the LangGraph SDK line under test (AGENTD_SDK_LINE), agentd started for
-// it (optionally on a fresh database) with a Client, and the check of the SDK's HTTP errors.
+// it (optionally on a fresh database) with a Client, the check of the SDK's HTTP errors, and what
+// the line's type definitions say its client methods take (sdkSurface).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before } from 'node:test';
 import { startAgentd } from '../integration/lib/harness.mjs';
 import { freshDatabase } from '../integration/lib/pg.mjs';
@@ -88,3 +90,103 @@ export async function rejectsWith(promise, status) {
   return body;
 }
 
+// A Client that never connects: what the line's client has, for skip reasons.
+const probe = new Client({ apiUrl: 'http://127.0.0.1:9', apiKey: null });
+
+/**
+ * For a test's skip option: when this line's Client lacks one of the methods named ('runs.cancelMany',
+ * 'threads.prune', ...), a reason saying which; else false.
+ */
+export function lacks(...methods) {
+  const missing = methods.filter((m) => {
+    const [ns, name] = m.split('.');
+    return typeof probe[ns]?.[name] !== 'function';
+  });
+  return missing.length ? `@langchain/langgraph-sdk ${SDK_VERSION} has no client.${missing.join(', client.')}` : false;
+}
+
+/**
+ * For a test's skip option: when this line's type definitions give a method no such option
+ * ('ThreadsClient.get.options.include': class, method, parameter, property; see sdkSurface), a
+ * reason saying which; else false. Loads the type definitions on first use (a second or two).
+ */
+export function lacksOption(...keys) {
+  const surface = sdkSurface();
+  const missing = keys.filter((k) => {
+    const [cls, method, param, prop] = k.split('.');
+    return !surface.get(`${cls}.${method}`)?.get(param)?.includes(prop);
+  });
+  return missing.length ? `@langchain/langgraph-sdk ${SDK_VERSION} has no ${missing.join(', ')} in its types` : false;
+}
+
+/** The client classes sdkSurface reads, by their property on Client. */
+export const CLIENT_CLASSES = { assistants: 'AssistantsClient', threads: 'ThreadsClient', runs: 'RunsClient', crons: 'CronsClient', store: 'StoreClient' };
+
+let surfaceCache = null;
+
+/**
+ * What this line's own type definitions (the .d.ts its package.json names, read with the line's
+ * TypeScript compiler) say the public methods of client.assistants, .threads, .runs, .crons and
+ * .store take. Returns a Map from 'Class.method' (AssistantsClient.create, ...) to a Map from each
+ * parameter's name to the names of its properties when it is object-typed (the union over the
+ * method's overloads and over the members of the parameter's union type; an array's element type;
+ * inherited and aliased types resolved by the checker), [] for other parameters. An AbortSignal,
+ * a function or a primitive has no properties here. Computed once per process.
+ */
+export function sdkSurface() {
+  if (surfaceCache) return surfaceCache;
+  const ts = line.loadTypeScript();
+  const entry = path.join(path.dirname(line.sdkPackageJson), sdkPackage.exports['.'].import.types);
+  const program = ts.createProgram([entry], {
+    noEmit: true,
+    skipLibCheck: true,
+    target: ts.ScriptTarget.ESNext,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(entry);
+  if (!source) throw new Error(`TypeScript cannot read ${entry}`);
+  let client = checker.getExportsOfModule(checker.getSymbolAtLocation(source)).find((s) => s.name === 'Client');
+  if (!client) throw new Error(`${entry} exports no Client`);
+  if (client.flags & ts.SymbolFlags.Alias) client = checker.getAliasedSymbol(client);
+  const clientType = checker.getDeclaredTypeOfSymbol(client);
+
+  const propertiesOf = (type, seen = new Set()) => {
+    if (!type || seen.has(type)) return [];
+    seen.add(type);
+    if (type.isUnion()) return type.types.flatMap((m) => propertiesOf(m, seen));
+    if (checker.isArrayType(type)) return propertiesOf(checker.getTypeArguments(type)[0], seen);
+    if (!(type.flags & ts.TypeFlags.Object) && !type.isIntersection()) return [];
+    if (type.getCallSignatures().length || type.getSymbol()?.name === 'AbortSignal') return [];
+    return checker.getPropertiesOfType(type).map((p) => p.name);
+  };
+
+  const surface = new Map();
+  for (const [ns, cls] of Object.entries(CLIENT_CLASSES)) {
+    const member = clientType.getProperty(ns);
+    if (!member) throw new Error(`Client has no ${ns} in ${entry}`);
+    const type = checker.getTypeOfSymbolAtLocation(member, member.valueDeclaration);
+    if (type.getSymbol()?.name !== cls) throw new Error(`Client.${ns} is a ${type.getSymbol()?.name}, not a ${cls}`);
+    for (const method of checker.getPropertiesOfType(type)) {
+      const decl = method.valueDeclaration ?? method.declarations?.[0];
+      if (!decl || ts.getCombinedModifierFlags(decl) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)) continue;
+      const signatures = checker.getTypeOfSymbolAtLocation(method, decl).getCallSignatures();
+      if (!signatures.length) continue;
+      const params = new Map();
+      for (const sig of signatures) {
+        for (const p of sig.parameters) {
+          const props = params.get(p.name) ?? [];
+          for (const name of propertiesOf(checker.getTypeOfSymbolAtLocation(p, p.valueDeclaration))) {
+            if (!props.includes(name)) props.push(name);
+          }
+          params.set(p.name, props);
+        }
+      }
+      surface.set(`${cls}.${method.name}`, params);
+    }
+  }
+  surfaceCache = surface;
+  return surface;
+}
