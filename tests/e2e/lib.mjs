@@ -122,7 +122,12 @@ export function lacksOption(...keys) {
 /** The client classes sdkSurface reads, by their property on Client. */
 export const CLIENT_CLASSES = { assistants: 'AssistantsClient', threads: 'ThreadsClient', runs: 'RunsClient', crons: 'CronsClient', store: 'StoreClient' };
 
-let surfaceCache = null;
+/** Every SDK line the e2e tier knows: the names of the tests/e2e/sdk-<line>/ directories with a client.mjs. */
+export const SDK_LINES = fs.readdirSync(new URL('.', import.meta.url), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && d.name.startsWith('sdk-') && fs.existsSync(new URL(`./${d.name}/client.mjs`, import.meta.url)))
+  .map((d) => d.name.slice(4));
+
+const surfaces = new Map();
 
 /**
  * What this line's own type definitions (the .d.ts its package.json names, read with the line's
@@ -134,9 +139,32 @@ let surfaceCache = null;
  * a function or a primitive has no properties here. Computed once per process.
  */
 export function sdkSurface() {
-  if (surfaceCache) return surfaceCache;
-  const ts = line.loadTypeScript();
-  const entry = path.join(path.dirname(line.sdkPackageJson), sdkPackage.exports['.'].import.types);
+  if (!surfaces.has(SDK_LINE)) surfaces.set(SDK_LINE, readSurface(line, sdkPackage));
+  return surfaces.get(SDK_LINE);
+}
+
+/**
+ * sdkSurface of another installed line (a name from SDK_LINES); resolves to null when that line is
+ * not installed (no npm ci in its directory).
+ */
+export async function sdkSurfaceOf(name) {
+  if (name === SDK_LINE) return sdkSurface();
+  if (!surfaces.has(name)) {
+    let other;
+    try {
+      other = await import(new URL(`./sdk-${name}/client.mjs`, import.meta.url));
+    } catch (e) {
+      if (e.code === 'ERR_MODULE_NOT_FOUND') return null;
+      throw e;
+    }
+    surfaces.set(name, readSurface(other, JSON.parse(fs.readFileSync(other.sdkPackageJson, 'utf8'))));
+  }
+  return surfaces.get(name);
+}
+
+function readSurface(lineMod, pkg) {
+  const ts = lineMod.loadTypeScript();
+  const entry = path.join(path.dirname(lineMod.sdkPackageJson), pkg.exports['.'].import.types);
   const program = ts.createProgram([entry], {
     noEmit: true,
     skipLibCheck: true,
@@ -187,6 +215,5 @@ export function sdkSurface() {
       surface.set(`${cls}.${method.name}`, params);
     }
   }
-  surfaceCache = surface;
   return surface;
 }
