@@ -14,15 +14,16 @@
 //   local(why, sample?, check?)   not sent on the wire (an AbortSignal, a callback, a client-side
 //                                 reconnect knob); with a sample it is still passed, and checked.
 //
-// An entry's `gap` names a known server gap: when it applies (it looks at the requests this line's
-// SDK made) a failure is reported as TODO with that reason instead of failing the run.
+// An entry's `with` adds other properties its sample needs to the same parameter; its `gap` names a
+// known server gap that applies to this line (lib.mjs says which): a failure is then reported as
+// TODO with that reason instead of failing the run.
 //
 // CALLS says how each method is called. A method or a property the tables do not know fails with a
 // message saying what to add: a field a new SDK release adds fails here, not in a user's request.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client, SDK_LINES, SDK_VERSION, sdkSurface, sdkSurfaceOf, useSdk } from './lib.mjs';
+import { Client, JSON_ARRAY_QUERY_GAP, SDK_LINES, SDK_VERSION, sdkSurface, sdkSurfaceOf, useSdk } from './lib.mjs';
 
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 const contents = (values) => values.messages.map((m) => m.content);
@@ -40,16 +41,6 @@ const local = (why, sample, check) => ({ kind: 'local', why, sample, check });
 const shared = (name, entries) => Object.fromEntries(Object.entries(entries).map(([k, e]) => [k, { ...e, shared: name }]));
 
 const SIGNAL = local('an AbortSignal: it aborts the request on the client', at(() => new AbortController().signal));
-
-/**
- * For an entry's `gap` (a known server gap: on failure the subtest is marked TODO with this reason):
- * when the SDK sent query parameter `name` as one JSON array text (select=["a","b"], as 2.0.0 encodes
- * arrays) rather than repeated, a reason saying so; else null.
- */
-const jsonArrayQuery = (name) => (requests) =>
-  requests.some((r) => r.url.searchParams.getAll(name).some((v) => v.startsWith('[')))
-    ? `known gap: this SDK sends the array as one JSON text (${name}=["..."]), which agentd does not read yet`
-    : null;
 
 /** A spy for callback options: calls records each call's arguments. */
 function spy() {
@@ -479,6 +470,7 @@ table('ThreadsClient.create.payload', {
   supersteps: wire(
     [{ updates: [{ values: human('s1'), asNode: 'echo' }] }, { updates: [{ values: human('s2'), asNode: 'echo' }] }],
     async (ctx, t) => assert.deepEqual(contents((await ctx.c.threads.getState(t.thread_id)).values), ['s1', 's2']),
+    { with: { graphId: 'echo' } }, // the graph whose node the updates are written as
   ),
   ttl: wire(5),
   signal: SIGNAL,
@@ -619,7 +611,7 @@ table('RunsClient.list.options', {
   offset: wire(1, (ctx, r) => assert.deepEqual(r, [])),
   status: wire('success', (ctx, r) => assert.deepEqual(r.map((x) => x.run_id), [ctx.firstRun.run_id])),
   select: wire(['run_id', 'status'], (ctx, r) => assert.deepEqual(r, [{ run_id: ctx.firstRun.run_id, status: 'success' }]), {
-    gap: jsonArrayQuery('select'),
+    gap: JSON_ARRAY_QUERY_GAP,
   }),
   signal: SIGNAL,
 });
@@ -807,7 +799,7 @@ async function runOne(sdk, method, call, param, prop, entry, t) {
     if (entry && (entry.kind !== 'local' || entry.sample !== undefined)) {
       let sample = entry.sample;
       if (sample && typeof sample === 'object' && COMPUTED in sample) sample = await sample[COMPUTED](ctx);
-      args[param] = { [prop]: sample };
+      args[param] = { ...entry.with, [prop]: sample };
     }
     if (entry?.kind === 'refused') {
       const before = requests.length;
@@ -833,8 +825,7 @@ async function runOne(sdk, method, call, param, prop, entry, t) {
     try {
       result = await call(ctx, args);
     } catch (e) {
-      const gap = entry?.gap?.(requests);
-      if (gap) t.todo(gap);
+      if (entry?.gap) t.todo(entry.gap);
       const what = param ? `${method} with ${param}.${prop}` : `${method} (the base call)`;
       throw new Error(`${what} failed: ${e.status ? `HTTP ${e.status} ${e.text}` : e.stack}`, { cause: e });
     }
