@@ -1,5 +1,6 @@
-// The real LangGraph JS SDK (each SDK line) against agentd: every client.threads method of thread CRUD,
-// search, count, copy and prune, with the arguments the SDK can send, and its errors (404, 409, 422).
+// The real LangGraph JS SDK (each SDK line) against agentd: every client.threads method of thread CRUD
+// (create with supersteps too), search, count, copy and prune, with the arguments the SDK can send,
+// and its errors (404, 409, 422).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -53,7 +54,22 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         assert.deepEqual(bad.detail[0].loc, ['body', 'thread_id']);
     });
 
-    test('ttl on create and update; get with include ttl', { skip: lacksOption('ThreadsClient.get.options.include') }, async () => {
+    test('ttl on create and update, as a number of minutes or {ttl, strategy}', async () => {
+        const ttlOf = async (id) => psql(sdk.db.url, `SELECT ttl_minutes || ' ' || ttl_strategy FROM threads WHERE thread_id = '${id}'`);
+        const t = await sdk.client.threads.create({ ttl: 15 });
+        assert.equal(await ttlOf(t.thread_id), '15 delete');
+        const o = await sdk.client.threads.create({ ttl: { ttl: 5, strategy: 'delete' } });
+        assert.equal(await ttlOf(o.thread_id), '5 delete');
+        await sdk.client.threads.update(t.thread_id, { metadata: { x: 1 }, ttl: 120 });
+        assert.equal(await ttlOf(t.thread_id), '120 delete');
+        await sdk.client.threads.update(t.thread_id, { ttl: { ttl: 30, strategy: 'delete' } });
+        assert.equal(await ttlOf(t.thread_id), '30 delete');
+        assert.equal((await sdk.client.threads.get(t.thread_id)).metadata.x, 1);
+        const bad = await rejectsWith(sdk.client.threads.create({ ttl: { ttl: 5, strategy: 'archive' } }), 422);
+        assert.deepEqual(bad.detail[0].loc.slice(0, 2), ['body', 'ttl']);
+    });
+
+    test('get with include ttl', { skip: lacksOption('ThreadsClient.get.options.include') }, async () => {
         const t = await sdk.client.threads.create({ ttl: 15 });
         const g = await sdk.client.threads.get(t.thread_id, { include: ['ttl'] });
         assert.equal(g.ttl.strategy, 'delete');
@@ -62,6 +78,8 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         assert.equal((await sdk.client.threads.get(o.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 5);
         await sdk.client.threads.update(t.thread_id, { metadata: {}, ttl: 120 });
         assert.equal((await sdk.client.threads.get(t.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 120);
+        await sdk.client.threads.update(t.thread_id, { ttl: { ttl: 30, strategy: 'delete' } });
+        assert.equal((await sdk.client.threads.get(t.thread_id, { include: ['ttl'] })).ttl.ttl_minutes, 30);
         assert.ok(!('ttl' in (await sdk.client.threads.get(t.thread_id))));
     });
 
@@ -106,13 +124,37 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         assert.ok((await sdk.client.threads.count()) >= 3);
     });
 
-    test('copy', async () => {
+    test('copy: the metadata, the state and the history come along', async () => {
         const src = await sdk.client.threads.create({ metadata: { copy: 'me' } });
+        await sdk.client.runs.wait(src.thread_id, 'echo', { input: { messages: [{ role: 'user', content: 'c' }] } });
         const c = await sdk.client.threads.copy(src.thread_id);
         assert.notEqual(c.thread_id, src.thread_id);
-        assert.deepEqual(c.metadata, { copy: 'me' });
+        assert.equal(c.metadata.copy, 'me');
         assert.deepEqual(await sdk.client.threads.get(c.thread_id), c);
+        const [a, b] = await Promise.all([src.thread_id, c.thread_id].map((id) => sdk.client.threads.getState(id)));
+        assert.deepEqual(b.values, a.values);
+        assert.equal(b.checkpoint.thread_id, c.thread_id);
+        assert.equal((await sdk.client.threads.getHistory(c.thread_id)).length, (await sdk.client.threads.getHistory(src.thread_id)).length);
         await rejectsWith(sdk.client.threads.copy(randomUUID()), 404);
+    });
+
+    test('create with supersteps writes each as an update checkpoint; a run goes on from them', async () => {
+        const human = (content) => ({ messages: [{ role: 'user', content }] });
+        const t = await sdk.client.threads.create({
+            graphId: 'echo',
+            supersteps: [
+                { updates: [{ values: human('s1'), asNode: 'echo' }] },
+                { updates: [{ values: human('s2'), asNode: 'echo' }] },
+            ],
+        });
+        const state = await sdk.client.threads.getState(t.thread_id);
+        assert.deepEqual(state.values.messages.map((m) => m.content), ['s1', 's2']);
+        assert.deepEqual(state.next, []);
+        assert.equal(state.metadata.source, 'update');
+        const hist = await sdk.client.threads.getHistory(t.thread_id);
+        assert.ok(hist.length >= 2, `one checkpoint per superstep: ${hist.length}`);
+        const out = await sdk.client.runs.wait(t.thread_id, 'echo', { input: human('b') });
+        assert.deepEqual(out.messages.map((m) => m.content), ['s1', 's2', 'b', 'b']);
     });
 
     test('prune: delete and keep_latest', { skip: lacks('threads.prune') }, async () => {
