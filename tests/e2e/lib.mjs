@@ -1,6 +1,7 @@
 // What the SDK tests share: the LangGraph SDK line under test (AGENTD_SDK_LINE), agentd started for
-// it (optionally on a fresh database) with a Client, the check of the SDK's HTTP errors, and what
-// the line's type definitions say its client methods take (sdkSurface).
+// it (optionally on a fresh database) with a Client, the check of the SDK's HTTP errors, why a test
+// cannot run on this line (lacks, lacksOption) or meets a known server gap (JSON_ARRAY_QUERY_GAP),
+// and what the line's type definitions say its client methods take (sdkSurface).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -106,8 +107,9 @@ export function lacks(...methods) {
 }
 
 /**
- * How this line's client writes an array into a query string, read from its own request preparation:
- * 'repeated' (select=a&select=b) or 'json' (select=["a","b"], one JSON text, as 2.0.0 does).
+ * How this line's client writes an array into a query string, read from its own request preparation
+ * (prepareFetchOptions, protected in the types, there in both lines): 'repeated' (select=a&select=b)
+ * or 'json' (select=["a","b"], one JSON text, as 2.0.0 does).
  */
 export const ARRAY_QUERY = (() => {
   const [url] = probe.runs.prepareFetchOptions('/', { params: { a: ['1', '2'] } });

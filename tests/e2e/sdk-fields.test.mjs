@@ -23,7 +23,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client, JSON_ARRAY_QUERY_GAP, SDK_LINES, SDK_VERSION, sdkSurface, sdkSurfaceOf, useSdk } from './lib.mjs';
+import { CLIENT_CLASSES, Client, JSON_ARRAY_QUERY_GAP, SDK_LINES, SDK_VERSION, sdkSurface, sdkSurfaceOf, useSdk } from './lib.mjs';
 
 const human = (content) => ({ messages: [{ role: 'user', content }] });
 const contents = (values) => values.messages.map((m) => m.content);
@@ -718,7 +718,7 @@ describe(`LangGraph SDK ${SDK_VERSION}: every field of the client's types is kno
   const surface = sdkSurface();
 
   test('the type definitions list the five client classes', () => {
-    for (const cls of ['AssistantsClient', 'ThreadsClient', 'RunsClient', 'CronsClient', 'StoreClient']) {
+    for (const cls of Object.values(CLIENT_CLASSES)) {
       assert.ok([...surface.keys()].some((k) => k.startsWith(`${cls}.`)), `no methods of ${cls} in the types of ${SDK_VERSION}`);
     }
     assert.ok(surface.get('RunsClient.create').get('payload').includes('input'), 'RunsCreatePayload resolved through RunsInvokePayload');
