@@ -5,7 +5,7 @@
 #   2. builds the tsan and debug (ASan+UBSan) presets with clang, then the gcc preset (-O2): both
 #      compilers with -Werror; each build also runs the layering check (cmake/check_layers.sh) and
 #      compiles every layer header on its own (cmake/checks.cmake)
-#   3. installs the Node test dependencies from their lockfiles (npm ci)
+#   3. installs the Node test dependencies from their lockfiles (npm ci), one directory per SDK line
 #   4. starts a throwaway PostgreSQL cluster on a free port and exports DATABASE_URL
 #   5. runs `ctest --preset tsan -L tsan`, `ctest --preset gcc -L unit` (the unit tests as gcc
 #      compiled them), then `ctest --preset debug` (unit, integration, e2e, fuzz)
@@ -58,8 +58,11 @@ for preset in tsan debug gcc; do
     cmake --build --preset "$preset" -j "$JOBS"
 done
 
-for dir in tests/integration tests/e2e; do
-    [[ -f $dir/package-lock.json ]] || continue
+# Every directory with a lockfile: the integration tier's, and one per LangGraph SDK line the e2e
+# tier runs against (tests/e2e/sdk-<line>/).
+for lock in tests/integration/package-lock.json tests/e2e/sdk-*/package-lock.json; do
+    [[ -f $lock ]] || continue
+    dir=$(dirname "$lock")
     step "npm ci: $dir"
     # The registry can be slow: long timeouts and several retries before giving up.
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=warn \

@@ -119,6 +119,14 @@ describe('LangGraph SDK: assistants', { timeout: 120000 }, () => {
       { assistant_id: 'q1', name: 'Query Alpha' },
     ]);
 
+    const byCreated = await sdk.client.assistants.search({ metadata: tag, sortBy: 'created_at', sortOrder: 'asc' });
+    assert.deepEqual(byCreated.map((a) => a.assistant_id), ['q1', 'q2', 'q3']);
+    await sdk.client.assistants.update('q1', { description: 'touched' });
+    const byUpdated = await sdk.client.assistants.search({ metadata: tag, sortBy: 'updated_at', sortOrder: 'desc' });
+    assert.deepEqual(byUpdated.map((a) => a.assistant_id), ['q1', 'q3', 'q2']);
+    const byGraph = await sdk.client.assistants.search({ metadata: { created_by: 'system' }, sortBy: 'graph_id', sortOrder: 'asc' });
+    assert.deepEqual(byGraph.map((a) => a.graph_id), ['echo', 'interrupt', 'stress']);
+
     const page1 = await sdk.client.assistants.search({ metadata: tag, limit: 2, includePagination: true });
     assert.deepEqual(page1.assistants.map((a) => a.assistant_id), ['q3', 'q2']);
     assert.equal(page1.next, '2');
