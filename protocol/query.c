@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 
 #include "core/alloc.h"
@@ -91,4 +92,40 @@ void ag_query_ignore_all(const struct ag_iov *query)
         ag_query_unknown(n);
         ag_free(n);
     }
+}
+
+bool ag_query_list_init(struct ag_query_list *l, char *v)
+{
+    *l = (struct ag_query_list){.rest = v};
+    if (v[0] != '[')
+        return true;
+    l->arr = json_loads(v, 0, NULL);
+    bool ok = json_is_array(l->arr);
+    size_t i;
+    json_t *x;
+    json_array_foreach(l->arr, i, x) ok = ok && json_is_string(x);
+    if (!ok) {
+        json_decref(l->arr);
+        l->arr = NULL;
+        l->rest = NULL;
+    }
+    return ok;
+}
+
+const char *ag_query_list_next(struct ag_query_list *l)
+{
+    if (l->arr)
+        return l->i < json_array_size(l->arr) ? json_string_value(json_array_get(l->arr, l->i++)) : NULL;
+    if (!l->rest)
+        return NULL;
+    const char *item = strtok_r(l->save ? NULL : l->rest, ",", &l->save);
+    if (!item)
+        l->rest = NULL;
+    return item;
+}
+
+void ag_query_list_free(struct ag_query_list *l)
+{
+    json_decref(l->arr);
+    *l = (struct ag_query_list){0};
 }

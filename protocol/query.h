@@ -4,11 +4,29 @@
 #ifndef AG_PROTOCOL_QUERY_H
 #define AG_PROTOCOL_QUERY_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 struct ag_iov;
 struct ag_verr;
+
+/* The items of one value of a list-valued parameter, as each client writes a list: a JSON array of
+ * strings (["a","b"]: the JS SDK 2.x), else comma-separated (a,b: the Python SDK); the JS SDK 1.x
+ * repeats the parameter (one item per value). Usage:
+ *     struct ag_query_list l;
+ *     if (!ag_query_list_init(&l, v)) ...a value that opens a JSON array but is not one of strings...
+ *     for (const char *item; (item = ag_query_list_next(&l));) ...
+ *     ag_query_list_free(&l);
+ * v is modified (comma-separated) and must outlive the iteration. */
+struct ag_query_list {
+    json_t *arr; /* the JSON array, or NULL */
+    size_t i;
+    char *rest, *save; /* the comma-separated form (strtok_r) */
+};
+bool ag_query_list_init(struct ag_query_list *l, char *v);
+const char *ag_query_list_next(struct ag_query_list *l);
+void ag_query_list_free(struct ag_query_list *l);
 
 /* Pydantic's boolean words, any case: 1 on t true y yes → true, 0 off f false n no → false. Returns
  * false (and leaves *out) when s is none of them. */

@@ -648,15 +648,23 @@ int ag_runs_thread_stream(struct ag_req *r)
         if (!n || strcmp(n, "stream_mode")) {
             ag_query_unknown(n);
         } else {
-            bool hit = false;
-            for (size_t i = 0; v && i < AG_ARRAY_LEN(modes); i++)
-                if (!strcmp(v, modes[i].name)) {
-                    events |= modes[i].events;
-                    hit = true;
-                }
-            if (!hit)
-                ag_query_error(&e, n, "literal_error", "Input should be 'run_modes', 'lifecycle' or 'state_update'",
-                               v);
+            struct ag_query_list l;
+            if (!v || !ag_query_list_init(&l, v)) {
+                ag_query_error(&e, n, "list_type", "Input should be a stream mode or a list of them", v);
+                l = (struct ag_query_list){0};
+            }
+            for (const char *m; (m = ag_query_list_next(&l));) {
+                bool hit = false;
+                for (size_t i = 0; i < AG_ARRAY_LEN(modes); i++)
+                    if (!strcmp(m, modes[i].name)) {
+                        events |= modes[i].events;
+                        hit = true;
+                    }
+                if (!hit)
+                    ag_query_error(&e, n, "literal_error",
+                                   "Input should be 'run_modes', 'lifecycle' or 'state_update'", m);
+            }
+            ag_query_list_free(&l);
         }
         ag_free(n);
         ag_free(v);

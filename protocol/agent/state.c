@@ -729,8 +729,10 @@ static bool runs_param(void *ctx, struct ag_verr *e, const char *name, char **va
                            *value);
         }
     } else if (!strcmp(name, "select")) {
-        /* Repeated (JS SDK) or comma-separated (Python SDK). */
-        for (char *save = NULL, *f = strtok_r(*value, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+        struct ag_query_list l;
+        if (!ag_query_list_init(&l, *value))
+            ag_query_error(e, name, "list_type", "Input should be a valid list of field names", *value);
+        for (const char *f; (f = ag_query_list_next(&l));) {
             if (!is_choice(run_fields, f)) {
                 ag_query_error(e, name, "literal_error",
                                "Input should be 'run_id', 'thread_id', 'assistant_id', 'created_at', 'updated_at', "
@@ -741,6 +743,7 @@ static bool runs_param(void *ctx, struct ag_verr *e, const char *name, char **va
             ag_buf_puts(&rq->select, rq->select.len ? "," : "{");
             ag_buf_puts(&rq->select, f); /* a known field name: no quoting needed */
         }
+        ag_query_list_free(&l);
     } else {
         return false;
     }

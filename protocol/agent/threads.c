@@ -670,13 +670,16 @@ int ag_threads_get(struct ag_req *r)
         if (!n || !v) {
             ag_query_error(&e, n ? n : "", "value_error", "Value error, badly encoded query parameter", NULL);
         } else if (!strcmp(n, "include")) {
-            /* include=ttl, repeated (JS SDK) or comma-separated (Python SDK). */
-            for (char *save = NULL, *item = strtok_r(v, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+            struct ag_query_list l;
+            if (!ag_query_list_init(&l, v))
+                ag_query_error(&e, "include", "list_type", "Input should be a valid list", v);
+            for (const char *item; (item = ag_query_list_next(&l));) {
                 if (!strcmp(item, "ttl"))
                     ttl = true;
                 else
                     ag_query_error(&e, "include", "literal_error", "Input should be 'ttl'", item);
             }
+            ag_query_list_free(&l);
         } else {
             ag_query_unknown(n);
         }

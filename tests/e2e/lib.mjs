@@ -1,7 +1,7 @@
 // What the SDK tests share: the LangGraph SDK line under test (AGENTD_SDK_LINE), agentd started for
 // it (optionally on a fresh database) with a Client, the check of the SDK's HTTP errors, why a test
-// cannot run on this line (lacks, lacksOption) or meets a known server gap (JSON_ARRAY_QUERY_GAP),
-// and what the line's type definitions say its client methods take (sdkSurface).
+// cannot run on this line (lacks, lacksOption), and what the line's type definitions say its client
+// methods take (sdkSurface).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -105,24 +105,6 @@ export function lacks(...methods) {
   });
   return missing.length ? `@langchain/langgraph-sdk ${SDK_VERSION} has no client.${missing.join(', client.')}` : false;
 }
-
-/**
- * How this line's client writes an array into a query string, read from its own request preparation
- * (prepareFetchOptions, protected in the types, there in both lines): 'repeated' (select=a&select=b)
- * or 'json' (select=["a","b"], one JSON text, as 2.0.0 does).
- */
-export const ARRAY_QUERY = (() => {
-  const [url] = probe.runs.prepareFetchOptions('/', { params: { a: ['1', '2'] } });
-  return url.searchParams.getAll('a').length === 2 ? 'repeated' : 'json';
-})();
-
-/**
- * For a test's todo option (a known server gap): when this line sends query arrays as one JSON text,
- * a reason saying that agentd does not read that form yet; else false.
- */
-export const JSON_ARRAY_QUERY_GAP =
-  ARRAY_QUERY === 'json' &&
-  `known gap: @langchain/langgraph-sdk ${SDK_VERSION} sends a query array as one JSON text (name=["a","b"]), which agentd does not read yet`;
 
 /**
  * For a test's skip option: when this line's type definitions give a method no such option

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { JSON_ARRAY_QUERY_GAP, lacks, lacksOption, rejectsWith, useSdk } from './lib.mjs';
+import { lacks, lacksOption, rejectsWith, useSdk } from './lib.mjs';
 
 const ECHO = '046b5dc7-2108-582c-9c6c-31d556d138f0';
 const human = (content) => ({ messages: [{ role: 'user', content }] });
@@ -355,14 +355,11 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         const parts = await collect(c.runs.stream(t.thread_id, 'echo', { input: human('life'), streamMode: ['tools', 'lifecycle', 'values'] }));
         assert.ok(!parts.some((p) => p.event === 'error'), JSON.stringify(parts));
         assert.deepEqual(contents(parts.filter((p) => p.event === 'values').at(-1).data), ['life', 'life']);
-        assert.ok(!parts.some((p) => p.event.startsWith('tools')), 'no graph here calls a tool');
-        const life = parts.filter((p) => p.event.startsWith('lifecycle'));
-        assert.ok(life.length >= 1, `no lifecycle event: ${JSON.stringify(parts.map((p) => p.event))}`);
-        for (const p of life) {
-            assert.ok(['started', 'completed', 'failed', 'interrupted'].includes(p.data.event), JSON.stringify(p));
-            assert.ok(Array.isArray(p.data.namespace), JSON.stringify(p));
-        }
-        assert.ok(life.some((p) => p.data.event === 'completed'), JSON.stringify(life));
+        // tools: tool calls; lifecycle: subgraphs starting and ending (`lifecycle|<namespace>`, as the
+        // SDK's LifecycleStreamEvent names them). echo has neither: the run streams none of them.
+        assert.deepEqual(parts.map((p) => p.event), ['metadata', 'values', 'values', 'end']);
+        const run = (await c.runs.list(t.thread_id))[0];
+        assert.deepEqual(run.kwargs.stream_mode, ['tools', 'lifecycle', 'values']);
     });
 
     test('durability sync, async and exit, and checkpointDuring false, on create, stream and wait', async () => {
@@ -411,7 +408,7 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
         await rejectsWith(c.runs.list(randomUUID()), 404);
     });
 
-    test('list with select answers only those fields', { todo: JSON_ARRAY_QUERY_GAP }, async () => {
+    test('list with select answers only those fields', async () => {
         const c = sdk.client;
         const t = await c.threads.create();
         await c.runs.wait(t.thread_id, 'echo', { input: human('sel') });
@@ -474,7 +471,8 @@ describe('LangGraph SDK: client.runs', { timeout: 120000 }, () => {
     test('joinStream without a thread id follows the run (GET /runs/{run_id}/stream)', async () => {
         const c = sdk.client;
         const t = await c.threads.create();
-        const run = await c.runs.create(t.thread_id, 'stress', { input: human('n'), streamMode: ['custom'], config: { configurable: { tokens: 3, mode: 'custom' } } });
+        // Slow enough to be joined while it runs: an ended run joined without Last-Event-ID answers its end only.
+        const run = await c.runs.create(t.thread_id, 'stress', { input: human('n'), streamMode: ['custom'], config: { configurable: { tokens: 3, mode: 'custom', delay_ms: 100 } } });
         const parts = await collect(c.runs.joinStream(null, run.run_id));
         assert.deepEqual(parts.filter((p) => p.event === 'custom').map((p) => p.data.index), [0, 1, 2]);
         assert.equal(parts.at(-1).event, 'end');

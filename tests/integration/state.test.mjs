@@ -521,6 +521,10 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
             assert.deepEqual(sel, runs.slice(0, 2).map((r) => ({ run_id: r.run_id, status: r.status })));
             const comma = await ok('GET', `/threads/${tid}/runs?select=run_id,kwargs&limit=1`);
             assert.deepEqual(comma, [{ run_id: runs[0].run_id, kwargs: runs[0].kwargs }]);
+            // The JS SDK 2.x writes a list as one JSON text.
+            const json = await ok('GET', `/threads/${tid}/runs?select=${encodeURIComponent('["run_id","kwargs"]')}&limit=1`);
+            assert.deepEqual(json, comma);
+            expect422(assert, await api('GET', `/threads/${tid}/runs?select=${encodeURIComponent('["run_id",1]')}`), ['query', 'select'], 'list_type');
         });
 
         it('a thread without runs: []', async () => {

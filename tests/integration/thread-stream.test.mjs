@@ -84,7 +84,7 @@ describe('GET /threads/{thread_id}/stream', { timeout: 120000 }, () => {
         const tid = await thread();
         const life = await openThreadStream(base, tid, {}, '?stream_mode=lifecycle');
         const state = await openThreadStream(base, tid, {}, '?stream_mode=state_update');
-        const both = await openThreadStream(base, tid, {}, '?stream_mode=lifecycle&stream_mode=state_update');
+        const both = await openThreadStream(base, tid, {}, `?stream_mode=${encodeURIComponent('["lifecycle","state_update"]')}`);
         const r1 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('one'), stream_mode: ['values', 'updates', 'debug'] });
         assert.equal(r1.status, 200);
         const r2 = await api('POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human('two'), stream_mode: ['updates', 'values'] });
