@@ -219,15 +219,28 @@ static json_t *checkpoint_metadata(const json_t *body, const char id[37])
     return m;
 }
 
+/* Adds the refusal of supersteps whose checkpoints pass AG_THREADS_SUPERSTEPS_STATE_MAX to e. */
+static void too_big(size_t step, struct ag_verr *e)
+{
+    struct ag_vpath p = {.key = {"body", "supersteps"}, .n = 2};
+    char msg[200];
+    snprintf(msg, sizeof msg,
+             "Value error, the supersteps up to %zu build more than %u bytes of checkpoints (each holds the whole "
+             "state)",
+             step, AG_THREADS_SUPERSTEPS_STATE_MAX);
+    ag_verr_add(e, &p, "value_error", msg, NULL);
+}
+
 /* The checkpoints of checked body's supersteps for thread id, oldest first (a new array), or NULL after
- * adding the engine's refusal to e. */
+ * adding the engine's refusal, or that they are too big, to e. Their size is counted as they are built,
+ * so that a body of many supersteps over a large state stops before it takes the memory. */
 static json_t *checkpoints(const json_t *body, const char id[37], struct ag_verr *e)
 {
     const struct ag_graph_def *def =
         ag_graph_def_find(json_string_value(json_object_get(json_object_get(body, "metadata"), "graph_id")));
     json_t *meta = checkpoint_metadata(body, id), *config = json_object(), *out = json_array();
     const json_t *latest = NULL;
-    size_t i;
+    size_t i, size = 0;
     json_t *step;
     json_array_foreach(json_object_get(body, "supersteps"), i, step)
     {
@@ -257,6 +270,13 @@ static json_t *checkpoints(const json_t *body, const char id[37], struct ag_verr
         }
         json_array_append_new(out, ck);
         latest = ck;
+        size += json_dumpb(ck, NULL, 0, JSON_COMPACT);
+        if (size > AG_THREADS_SUPERSTEPS_STATE_MAX) {
+            too_big(i, e);
+            json_decref(out);
+            out = NULL;
+            break;
+        }
     }
     json_decref(config);
     json_decref(meta);
@@ -290,14 +310,6 @@ int ag_threads_supersteps_create(struct ag_req *r, const char id[37], const json
 {
     struct ag_verr e = {0};
     json_t *cks = checkpoints(body, id, &e);
-    size_t size = cks ? json_dumpb(cks, NULL, 0, JSON_COMPACT) : 0;
-    if (cks && size > AG_THREADS_SUPERSTEPS_STATE_MAX) {
-        struct ag_vpath p = {.key = {"body", "supersteps"}, .n = 2};
-        char msg[160];
-        snprintf(msg, sizeof msg, "Value error, the supersteps build %zu bytes of checkpoints; at most %u are kept",
-                 size, AG_THREADS_SUPERSTEPS_STATE_MAX);
-        ag_verr_add(&e, &p, "value_error", msg, NULL);
-    }
     if (ag_http_validation_refuse(r, &e)) {
         json_decref(cks);
         return AG_OK;

@@ -20,7 +20,7 @@ struct ag_vpath;
 /* At most this many supersteps (422 "too_long" beyond), and this many bytes of checkpoints (as JSON)
  * built from them (422 at ["body","supersteps"] beyond): each checkpoint holds the whole state. */
 #define AG_THREADS_SUPERSTEPS_MAX 256
-#define AG_THREADS_SUPERSTEPS_STATE_MAX (64u << 20)
+#define AG_THREADS_SUPERSTEPS_STATE_MAX (16u << 20)
 
 /* Checks the non-empty supersteps array of create body `body` (an object; p is ["body"]): each superstep
  * {updates: [{values?, command?, as_node}, ...]} with at least one update; as_node a string (required);

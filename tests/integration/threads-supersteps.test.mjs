@@ -163,6 +163,7 @@ describe('POST /threads with supersteps', { timeout: 180000 }, () => {
         };
         const echo = { graph_id: 'echo' };
         const ok = { values: human('x'), as_node: '__start__' };
+        let res0;
         // Shapes and types.
         await refused({ metadata: echo, supersteps: [step(ok, { values: human('y') })] }, [['supersteps', 0, 'updates', 1, 'as_node'], 'missing']);
         await refused(
@@ -177,6 +178,11 @@ describe('POST /threads with supersteps', { timeout: 180000 }, () => {
         await refused({ metadata: echo, supersteps: [step({ command: { update: [['messages']] }, as_node: 'echo' })] }, [['supersteps', 0, 'updates', 0, 'command', 'update', 0], 'tuple_type']);
         await refused({ metadata: echo, supersteps: [step({ command: 'go', as_node: 'echo' })] }, [['supersteps', 0, 'updates', 0, 'command'], 'dict_type']);
         await refused({ metadata: echo, supersteps: Array.from({ length: 257 }, () => step(ok)) }, [['supersteps'], 'too_long']);
+        // 40 messages of 200 kB (an 8 MB body) append to a state each checkpoint holds whole: over 16 MiB of
+        // checkpoints by the 12th superstep, refused once counted, before the rest are built.
+        const big = Array.from({ length: 40 }, (_, i) => step({ values: { messages: [{ role: 'user', content: `${i}`.padEnd(200000, 'x') }] }, as_node: '__start__' }));
+        res0 = await refused({ metadata: echo, supersteps: big }, [['supersteps'], 'value_error']);
+        assert.match(res0.json.detail[0].msg, /supersteps up to 1[0-9] build more than 16777216 bytes/, res0.text);
         // The graph: metadata.graph_id is required and must be registered.
         let res = await refused({ supersteps: [step(ok)] }, [['metadata', 'graph_id'], 'missing']);
         assert.equal(res.json.detail.length, 1, res.text);
