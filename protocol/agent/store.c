@@ -292,16 +292,16 @@ static const struct ag_vfield put_fields[] = {
     {.name = "ttl", .kind = AG_V_NUMBER, .flags = AG_VF_NULLABLE},
 };
 
+/* index: false, null or a list of field paths. Which fields to embed for semantic search: without an
+ * embedding index (none is configured here yet) nothing is embedded, as LangGraph's stores do without
+ * one, and the item is stored all the same. */
 static void check_index(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
 {
-    if (json_is_null(v) || json_is_false(v) || (json_is_array(v) && !json_array_size(v)))
-        return;
-    if (json_is_array(v))
-        ag_verr_add(e, p, "value_error",
-                    "Value error, index: this server has no embedding index configured, so fields cannot be embedded "
-                    "for semantic search; send index: false (or omit it) to store the item without embedding",
-                    v);
-    else
+    bool ok = json_is_null(v) || json_is_false(v) || json_is_array(v);
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) ok = ok && json_is_string(x);
+    if (!ok)
         ag_verr_add(e, p, "value_error", "Value error, index should be false, null or a list of field paths", v);
 }
 
@@ -534,15 +534,6 @@ static void check_filter(const json_t *f, struct ag_vpath *p, struct ag_verr *e)
     }
 }
 
-static void check_query(const json_t *q, struct ag_vpath *p, struct ag_verr *e)
-{
-    if (json_is_string(q) && json_string_length(q))
-        ag_verr_add(e, p, "value_error",
-                    "Value error, query: semantic search needs an embedding index, and this server has none "
-                    "configured; search with namespace_prefix and filter instead",
-                    q);
-}
-
 static int64_t int_or(const json_t *obj, const char *name, int64_t dflt)
 {
     const json_t *v = opt(obj, name);
@@ -552,7 +543,8 @@ static int64_t int_or(const json_t *obj, const char *name, int64_t dflt)
 static const struct store_check search_checks[] = {
     {"namespace_prefix", check_prefix},
     {"filter", check_filter},
-    {"query", check_query},
+    /* query ranks by embeddings; without an embedding index (none yet) it does not, and the items
+     * come by namespace and filter with score null, as LangGraph's stores answer without one. */
 };
 
 int ag_store_search(struct ag_req *r)

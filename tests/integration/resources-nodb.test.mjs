@@ -45,7 +45,7 @@ const INVALID = [
     ['POST', '/assistants', { graph_id: 5 }],
     ['POST', '/assistants/search', { limit: 0 }],
     ['PUT', '/store/items', { namespace: ['a'], key: 'k', value: [1] }],
-    ['POST', '/store/items/search', { namespace_prefix: ['a'], query: 'semantic' }],
+    ['POST', '/store/items/search', { namespace_prefix: ['a'], query: 5 }],
     ['POST', '/threads', { metadata: [] }],
     ['POST', '/threads/search', { status: 'sleeping' }],
     ['GET', '/threads/not-a-uuid', null],

@@ -201,10 +201,10 @@ describe('store items: put, get, delete', { timeout: 120000 }, () => {
         await expectIgnored(assert, () => put(srv.port, { ...ok, metadata: {} }), () => put(srv.port, ok));
     });
 
-    it('index: a list of fields asks for embedding, which is refused with 422 saying why; false, null and [] are fine', async () => {
-        const hit = expect422(await put(srv.port, { namespace: ['ix'], key: 'k', value: {}, index: ['$'] }), ['body', 'index'], 'value_error');
-        assert.match(hit.msg, /embedding/);
-        for (const index of [false, null, []]) await putOk(srv.port, { namespace: ['ix'], key: 'k', value: { index }, index });
+    it('index: fields to embed; without an embedding index the item is stored unembedded; not a list of paths is 422', async () => {
+        for (const index of [false, null, [], ['$'], ['text', 'meta.title']]) await putOk(srv.port, { namespace: ['ix'], key: 'k', value: { index }, index });
+        assert.deepEqual(JSON.parse((await row(url, ['ix'], 'k', 'value'))[0]), { index: ['text', 'meta.title'] });
+        for (const index of [true, 'text', [1]]) expect422(await put(srv.port, { namespace: ['ix'], key: 'k', value: {}, index }), ['body', 'index'], 'value_error');
     });
 
     it('GET validation: query parameters with their path', async () => {
@@ -348,11 +348,15 @@ describe('store search', { timeout: 120000 }, () => {
         assert.equal((await search(s2.port, { namespace_prefix: ['many'], limit: 1000 })).json().items.length, 12);
     });
 
-    it('query (semantic search) is refused with 422 saying there is no embedding index; an empty query is none', async () => {
-        const hit = expect422(await search(srv.port, { namespace_prefix: [], query: 'fruit' }), ['body', 'query'], 'value_error');
-        assert.match(hit.msg, /embedding index/);
-        assert.equal((await search(srv.port, { namespace_prefix: [], query: '' })).status, 200);
-        assert.equal((await search(srv.port, { namespace_prefix: [], query: null })).status, 200);
+    it('query ranks nothing without an embedding index: the same items as without it, score null', async () => {
+        const plain = await search(srv.port, { namespace_prefix: [], limit: 5 });
+        assert.equal(plain.status, 200);
+        for (const query of ['fruit', '', null]) {
+            const res = await search(srv.port, { namespace_prefix: [], limit: 5, query });
+            assert.equal(res.status, 200);
+            assert.deepEqual(res.json().items, plain.json().items);
+            for (const it of res.json().items) assert.equal(it.score, null);
+        }
     });
 
     it('search validation: 422 with the field path', async () => {
