@@ -611,6 +611,8 @@ static void run_start(struct ag_run *run)
         return;
     }
     if (!exec) {
+        run->refused_resume = run->spec.strict_resume && run->spec.command &&
+                              json_object_get(run->spec.command, "resume");
         run->status = AG_RUN_ERROR;
         run->error = ag_strdup(err[0] ? err : "the run could not start");
         run_finish(run);

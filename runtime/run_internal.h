@@ -91,6 +91,7 @@ struct ag_run {
     enum ag_run_status cancel_status; /* set by a cancel (interrupted / timeout / error), else AG_RUN_PENDING */
     char *cancel_reason;              /* why a cancel ended it (Run.cancel_reason; NULL: none) */
     bool rollback;
+    bool refused_resume; /* strict_resume and the engine refused its resume: the thread stays as it was */
     /* An interrupt or rollback run accepted after this one was admitted while this one was still
      * creating: it is cancelled (as interrupted) as soon as it is created. */
     bool preempted, preempted_rollback;

@@ -172,6 +172,7 @@ bool ag_run_spec_from_payload(const json_t *body, bool stateless, struct ag_run_
         sp->mt = AG_MT_ROLLBACK;
     else
         return fail(sp, err, errlen, "multitask_strategy: expected reject, enqueue, interrupt or rollback");
+    sp->strict_resume = json_is_true(present(body, "strict_resume"));
     const char *od = json_string_value(present(body, "on_disconnect"));
     sp->cancel_on_disconnect = !od || !strcmp(od, "cancel");
     const char *oc = json_string_value(present(body, "on_completion"));

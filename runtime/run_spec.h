@@ -61,6 +61,9 @@ struct ag_run_spec {
     enum ag_mt mt;
     bool create_thread;       /* if_not_exists=create (always for stateless runs) */
     bool cancel_on_disconnect;
+    /* strict_resume: a resume answering an interrupt that is not waiting (every resume is refused then)
+     * leaves the thread as it was, not in error. */
+    bool strict_resume;
     bool stateless, delete_thread; /* stateless run; on_completion=delete */
     double after_seconds;
     json_t *feedback_keys;

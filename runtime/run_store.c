@@ -161,6 +161,8 @@ static const char *thread_status_after(struct ag_run *run)
 {
     if (run->t && (run->t->active || run->t->qhead || run->t->creating))
         return "busy";
+    if (run->refused_resume && run->t) /* nothing ran: the interrupts it answered wrongly still wait */
+        return json_array_size(json_object_get(run->t->last_cp, "next")) ? "interrupted" : "idle";
     if (run->status == AG_RUN_SUCCESS)
         return "idle";
     if (run->status == AG_RUN_INTERRUPTED)

@@ -179,9 +179,6 @@ unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr
         refuse(e, &p, "checkpoint_id", "Value error, checkpoint_id is too long", present(body, "checkpoint_id"));
     if ((v = present(body, "webhook")))
         refuse(e, &p, "webhook", "Value error, webhooks are not supported by this server yet", v);
-    if (json_is_true(json_object_get(body, "strict_resume")))
-        refuse(e, &p, "strict_resume", "Value error, strict_resume is not supported by this server yet",
-               json_object_get(body, "strict_resume"));
     if ((v = present(body, "langsmith_tracer")))
         refuse(e, &p, "langsmith_tracer", "Value error, this server does not trace to LangSmith", v);
     if (present(body, "on_completion") && !stateless)

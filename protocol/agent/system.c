@@ -135,6 +135,8 @@ int ag_sys_info(struct ag_req *r)
     ag_jw_bool(&w, true);
     ag_jw_key(&w, "langsmith");
     ag_jw_bool(&w, false);
+    ag_jw_key(&w, "strict_resume"); /* every resume is strict (runtime/run_spec.h) */
+    ag_jw_bool(&w, true);
     ag_jw_end(&w);
     ag_jw_end(&w);
     ag_http_json(r, 200, b.base, b.len);

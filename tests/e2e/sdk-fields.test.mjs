@@ -342,7 +342,7 @@ const RUN_FIELDS = shared('RUN_FIELDS', {
     }),
     async (ctx) => assert.equal((await ctx.c.threads.get(ctx.threadId)).thread_id, ctx.threadId),
   ),
-  strictResume: refused(true, 'strict_resume', 'strict resume is not supported yet'),
+  strictResume: wire(true), // every resume is strict here (runs.test covers a refused one)
   onRunCreated: local(
     'a callback: the client calls it with the ids in the answer\'s Content-Location',
     at((ctx) => (ctx.onRunCreated = spy())),

@@ -314,6 +314,27 @@ describe('runs', { timeout: 180000 }, () => {
             assert.deepEqual(st.json.next, []);
         });
 
+        it('strict_resume: a resume naming an interrupt that is not waiting fails its run and leaves the thread as it was', async () => {
+            const info = await api('GET', '/info');
+            assert.equal(info.json.flags.strict_resume, true);
+            const tid = await thread();
+            const first = await wait(tid, { assistant_id: INTERRUPT, input: human('q') });
+            const id = first.json.__interrupt__[0].id;
+            const before = await api('GET', `/threads/${tid}/state`);
+            const wrong = 'f'.repeat(32);
+            const res = await wait(tid, { assistant_id: INTERRUPT, command: { resume: { [wrong]: 'no' } }, strict_resume: true });
+            assert.equal(res.status, 200);
+            assert.match(res.json.__error__.message, new RegExp(`no pending interrupt has id ${wrong}`), res.text);
+            assert.equal((await api('GET', `/threads/${tid}/runs/${runIdOf(res.res)}`)).json.status, 'error');
+            const t = await api('GET', `/threads/${tid}`);
+            assert.equal(t.json.status, 'interrupted');
+            assert.equal(Object.values(t.json.interrupts)[0][0].id, id);
+            assert.deepEqual((await api('GET', `/threads/${tid}/state`)).json, before.json);
+            const right = await wait(tid, { assistant_id: INTERRUPT, command: { resume: { [id]: 'yes' } }, strict_resume: true });
+            assert.equal(right.json.messages.at(-1).content, 'you said: yes');
+            assert.equal((await api('GET', `/threads/${tid}`)).json.status, 'idle');
+        });
+
         it('a resume without a pending interrupt ends the run in error', async () => {
             const tid = await thread();
             const res = await wait(tid, { assistant_id: INTERRUPT, command: { resume: 'x' } });
