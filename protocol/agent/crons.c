@@ -169,10 +169,15 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
         cb->enabled = json_is_true(en);
     json_t *orc = present(body, "on_run_completed");
     if (json_is_string(orc) && in_list(orc_choices, json_string_value(orc))) {
-        cb->orc = json_string_value(orc);
-        if (kind == BODY_CREATE_THREAD)
-            refuse(e, &p, "on_run_completed", "value_error",
-                   "Value error, on_run_completed applies to crons without a thread (POST /runs/crons) only", orc);
+        /* Not a field of a thread's cron (LangGraph's ThreadCronCreate has none: the thread is the
+         * caller's and stays): ignored there, like any field a route does not know. */
+        if (kind == BODY_CREATE_THREAD) {
+            ag_vpath_push_key(&p, "on_run_completed");
+            ag_verr_unknown(&p);
+            ag_vpath_pop(&p);
+        } else {
+            cb->orc = json_string_value(orc);
+        }
     }
     /* The run fields, as a RunCreate body: the same checks, field paths and messages as a run's. */
     json_t *run = json_object();
@@ -499,7 +504,7 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
 {
     struct pq *p = q->ud;
     struct ag_req *r = p->d.r;
-    const struct cron_body *cb = &p->cb;
+    struct cron_body *cb = &p->cb;
     if (q->status != AG_PG_OK) {
         ag_dbq_fail(r, q);
         pq_finish(p);
@@ -512,14 +517,10 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
     }
     bool stateless = PQgetisnull(res, 0, 3);
     if (cb->orc && !stateless) {
-        struct ag_verr e = {0};
+        /* A thread's cron keeps its thread: on_run_completed means nothing there and is ignored. */
         struct ag_vpath vp = {.key = {"body", "on_run_completed"}, .n = 2};
-        ag_verr_add(&e, &vp, "value_error",
-                    "Value error, on_run_completed applies to crons without a thread (POST /runs/crons) only",
-                    json_object_get(p->body, "on_run_completed"));
-        ag_http_validation_refuse(r, &e);
-        pq_finish(p);
-        return;
+        ag_verr_unknown(&vp);
+        cb->orc = NULL;
     }
     const char *schedule = cb->schedule ? cb->schedule : PQgetvalue(res, 0, 0);
     const char *zone_name = cb->timezone_given ? (cb->timezone ? cb->timezone : "UTC") : PQgetvalue(res, 0, 1);

@@ -107,7 +107,11 @@ describe('crons: the endpoints', () => {
         assert.match(hit.msg, /future/);
         await bad({ enabled: 'yes' }, ['body', 'enabled'], 'bool_type');
         await bad({ on_run_completed: 'archive' }, ['body', 'on_run_completed'], 'literal_error');
-        await bad({ on_run_completed: 'keep' }, ['body', 'on_run_completed'], 'value_error', `/threads/${thread}/runs/crons`);
+        // A thread's cron has no on_run_completed (it keeps the caller's thread): ignored, not stored.
+        const tc = await call(p, 'POST', `/threads/${thread}/runs/crons`, { ...base, enabled: false, on_run_completed: 'delete' });
+        assert.equal(tc.status, 200, tc.text);
+        assert.equal(tc.json.on_run_completed, null);
+        await call(p, 'DELETE', `/runs/crons/${tc.json.cron_id}`);
         hit = await bad({ webhook: 'https://example.com/hook' }, ['body', 'webhook'], 'value_error');
         assert.match(hit.msg, /not supported/);
         await bad({ webhook: 'x'.repeat(3000) }, ['body', 'webhook']);
@@ -246,7 +250,8 @@ describe('crons: the endpoints', () => {
         assert.equal(r.json.enabled, false);
         expect422(assert, await call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { schedule: '0 25 * * *' }), ['body', 'schedule'], 'value_error');
         expect422(assert, await call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { timezone: 'Europe/Atlantis' }), ['body', 'timezone'], 'value_error');
-        expect422(assert, await call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { on_run_completed: 'keep' }), ['body', 'on_run_completed'], 'value_error');
+        await expectIgnored(assert, () => call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { on_run_completed: 'delete' }), () => call(p, 'PATCH', `/runs/crons/${c.cron_id}`, {}));
+        assert.equal((await call(p, 'PATCH', `/runs/crons/${c.cron_id}`, {})).json.on_run_completed, null);
         await expectIgnored(assert, () => call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { assistant_id: 'echo' }), () => call(p, 'PATCH', `/runs/crons/${c.cron_id}`, {}));
         expect422(assert, await call(p, 'PATCH', `/runs/crons/${c.cron_id}`, { webhook: 'https://x.example' }), ['body', 'webhook'], 'value_error');
         r = await call(p, 'PATCH', `/runs/crons/${s.json.cron_id}`, { on_run_completed: 'delete' });
