@@ -52,6 +52,7 @@ static const char usage_text[] =
     "      --config JSON      run config (none)          --stream-mode JSON  runs.stream ([\"values\"])\n"
     "      --channels JSON    v2.session channels ([\"lifecycle\",\"messages\",\"values\"])\n"
     "      --pool N           threads in the runs pool (max(4 x conns, 64))\n"
+    "      --thread ID        the runs pool is this existing thread (its runs one at a time: -c 1)\n"
     "      --mix SPEC         mixed weights (ok:1,threads.create:2,threads.search:2,runs.wait:4,runs.stream:1)\n"
     "fan-out and memory:\n"
     "      --subs N (1000)  --tokens K (1000)  --delay-ms D (0)  --after S (3)  --hold S (2)\n"
@@ -199,7 +200,10 @@ static int run_tasks(struct al_run *r)
         int rc = probe_v2(r);
         if (rc) return rc;
     }
-    if (pool) {
+    if (pool && o->thread) {
+        /* One thread's history across invocations (perf/history.sh): its runs go one at a time. */
+        if (al_pool_add(r, o->thread) < 0) return EXIT_USAGE;
+    } else if (pool) {
         unsigned n = o->pool ? o->pool : (o->conns * 4 > 64 ? o->conns * 4 : 64);
         if (!o->quiet) fprintf(stderr, "agentload: creating a pool of %u threads\n", n);
         if (al_ops_fill_pool(r, n) < 0) return EXIT_SETUP;
@@ -233,6 +237,7 @@ enum {
     OPT_STREAM_MODE,
     OPT_CHANNELS,
     OPT_POOL,
+    OPT_THREAD,
     OPT_MIX,
     OPT_SUBS,
     OPT_TOKENS,
@@ -285,6 +290,7 @@ int main(int argc, char **argv)
         {"stream-mode", required_argument, NULL, OPT_STREAM_MODE},
         {"channels", required_argument, NULL, OPT_CHANNELS},
         {"pool", required_argument, NULL, OPT_POOL},
+        {"thread", required_argument, NULL, OPT_THREAD},
         {"mix", required_argument, NULL, OPT_MIX},
         {"subs", required_argument, NULL, OPT_SUBS},
         {"tokens", required_argument, NULL, OPT_TOKENS},
@@ -370,6 +376,9 @@ int main(int argc, char **argv)
         case 'c':
             ok = parse_num(optarg, &v) && v >= 1 && v <= 100000;
             o->conns = (unsigned)v;
+            break;
+        case OPT_THREAD:
+            o->thread = optarg;
             break;
         case OPT_POOL:
             ok = parse_num(optarg, &v) && v <= 1000000;

@@ -41,6 +41,7 @@ struct al_op_stats {
 struct al_opts {
     const char *url, *scenario, *assistant, *input, *config, *stream_mode, *channels, *mix, *json_out, *label, *pids,
         *aux_pids;
+    const char *thread; /* --thread: the runs pool is this one existing thread (NULL: a pool is created) */
     unsigned conns, subs, tokens, delay_ms, after_s, pool;
     double rate, duration, warmup, timeout, max_seconds, hold, idle_stop;
     uint64_t requests;
