@@ -83,6 +83,7 @@ struct ag_run {
     size_t recent_bytes;   /* what it holds as counted in run_shard.recent_bytes (in the recent list) */
     uint64_t ended_ns;     /* when it joined the recent list */
     json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
+    size_t output_bytes; /* its JSON text's length once its outcome's statement encoded it (0: not yet) */
     struct ag_run_modes modes; /* its v1 stream modes' framing */
     json_t *md;      /* the run's metadata as nodes and checkpoints see it */
     /* Outcome. */

@@ -49,7 +49,9 @@ static void run_free(struct ag_run *run)
 /* What an ended run holds in memory: itself, its events and its output (as text: an estimate). */
 static size_t run_bytes(const struct ag_run *run)
 {
-    size_t out = run->output ? json_dumpb(run->output, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    size_t out = run->output_bytes ? run->output_bytes
+                 : run->output  ? json_dumpb(run->output, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY)
+                                : 0;
     return sizeof *run + (size_t)run->evcap * sizeof *run->ev + run->ev_bytes + out +
            (run->error ? strlen(run->error) + 1 : 0);
 }

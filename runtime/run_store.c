@@ -190,10 +190,19 @@ struct outcome_params {
     const char *run_status, *output, *error, *checkpoints, *thread_status, *thread_values, *thread_interrupts;
 };
 
+/* The thread's values are those of the last checkpoint the statement writes: the statement takes them
+ * from its checkpoints parameter instead of a second copy of the state (encoded and parsed again). */
+static bool values_in_last_checkpoint(const struct ag_run *run)
+{
+    size_t n = json_array_size(run->cps);
+    return !run->rollback && n && run->t && run->t->cp_known && json_array_get(run->cps, n - 1) == run->t->last_cp;
+}
+
 static struct outcome_params outcome_params(struct ag_run *run)
 {
     struct ag_pg_args *a = &run->args;
     json_t *ints = thread_interrupts(run);
+    bool in_cp = values_in_last_checkpoint(run);
     struct outcome_params o = {
         .run_status = ag_run_status_name(run->status),
         .output = ag_run__failed(run->status) ? NULL : ag_pg_args_json(a, run->output),
@@ -201,11 +210,14 @@ static struct outcome_params outcome_params(struct ag_run *run)
         /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
         .checkpoints = run->rollback || !run->cps ? "[]" : ag_pg_args_json(a, run->cps),
         .thread_status = thread_status_after(run),
-        .thread_values =
-            ag_pg_args_json(a, run->t && run->t->cp_known ? json_object_get(run->t->last_cp, "values") : NULL),
+        .thread_values = in_cp ? NULL
+                                : ag_pg_args_json(a, run->t && run->t->cp_known
+                                                         ? json_object_get(run->t->last_cp, "values")
+                                                         : NULL),
         .thread_interrupts = ag_pg_args_json(a, ints),
     };
     json_decref(ints);
+    run->output_bytes = o.output ? strlen(o.output) : 0; /* the recent list counts it without encoding again */
     return o;
 }
 
@@ -230,7 +242,7 @@ static void record_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id, *owner, *assistant_id, *graph_id, *metadata, *kwargs, *multitask;
         struct outcome_params outcome;
-        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason;
+        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason, *values_in_cp;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -247,6 +259,7 @@ static void record_query(struct ag_run *run)
         .started_us = ag_run__us_param(a, run->started_us),
         .ended_us = ag_run__us_param(a, run->ended_us),
         .cancel_reason = cancel_reason(run),
+        .values_in_cp = values_in_last_checkpoint(run) ? "true" : "false",
     };
     AG_PG_PARAMS(&run->q, p);
 }
@@ -257,7 +270,7 @@ static void finish_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id;
         struct outcome_params outcome;
-        const char *rollback, *delete_thread, *started_us, *ended_us, *cancel_reason;
+        const char *rollback, *delete_thread, *started_us, *ended_us, *cancel_reason, *values_in_cp;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -267,6 +280,7 @@ static void finish_query(struct ag_run *run)
         .started_us = ag_run__us_param(&run->args, run->started_us),
         .ended_us = ag_run__us_param(&run->args, run->ended_us),
         .cancel_reason = cancel_reason(run),
+        .values_in_cp = values_in_last_checkpoint(run) ? "true" : "false",
     };
     AG_PG_PARAMS(&run->q, p);
 }

@@ -131,6 +131,8 @@ describe('runs', { timeout: 180000 }, () => {
             assert.equal(run.json.status, 'success');
             assert.equal(run.json.kwargs.durability, 'sync');
             assert.equal(await steps(tid), '-1|input\n0|loop\n1|loop');
+            // Its checkpoints were all written before its end: the thread's values still come with the outcome.
+            assert.deepEqual((await api('GET', `/threads/${tid}`)).json.values, joined.json);
             expect422(assert, await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, durability: 'later' }), ['body', 'durability'], 'literal_error');
             expect422(assert, await api('POST', `/threads/${tid}/runs`, { assistant_id: ECHO, checkpoint_during: 'no' }), ['body', 'checkpoint_during'], 'bool_type');
         });
@@ -266,6 +268,10 @@ describe('runs', { timeout: 180000 }, () => {
             const list = await api('GET', `/threads/${tid}/runs`);
             assert.equal(list.json[0].run_id, res.json.run_id);
             assert.equal(list.json[0].status, 'success');
+            // The thread's values (written with the outcome, from its last checkpoint) are the run's output.
+            const t = await api('GET', `/threads/${tid}`);
+            assert.deepEqual(t.json.values, join.json);
+            assert.ok(t.json.state_updated_at > t.json.created_at, JSON.stringify(t.json));
         });
     });
 
