@@ -51,6 +51,14 @@ void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, 
     e->items[e->count++] = pr;
 }
 
+void ag_verr_add_key(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *type, const char *msg,
+                     const json_t *input)
+{
+    ag_vpath_push_key(p, key);
+    ag_verr_add(e, p, type, msg, input);
+    ag_vpath_pop(p);
+}
+
 void ag_verr_free(struct ag_verr *e)
 {
     for (unsigned i = 0; i < e->count; i++)

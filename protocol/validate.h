@@ -92,6 +92,16 @@ static inline void ag_vpath_pop(struct ag_vpath *p)
 /* Records one problem at path p: type and msg as Pydantic names them, input the offending value
  * (NULL: the input is the parent object, as for "missing"). Copies what it keeps. */
 void ag_verr_add(struct ag_verr *e, const struct ag_vpath *p, const char *type, const char *msg, const json_t *input);
+/* ag_verr_add at p's child key (p is left as it was). */
+void ag_verr_add_key(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *type, const char *msg,
+                     const json_t *input);
+/* obj's member key when it is there and not null (borrowed), else NULL: absent and null both read as
+ * "not given". */
+static inline json_t *ag_v_present(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return v && !json_is_null(v) ? v : NULL;
+}
 /* Frees every problem; e is an empty list afterwards. */
 void ag_verr_free(struct ag_verr *e);
 /* The 422 body: {"detail":[{"type","loc","msg","input"}, ...]} (appended to out). */

@@ -92,20 +92,6 @@ static bool in_fields(const struct ag_vfield *f, size_t n, const char *s)
     return false;
 }
 
-static json_t *present(const json_t *body, const char *key)
-{
-    json_t *v = json_object_get(body, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-static void refuse(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *type, const char *msg,
-                   const json_t *in)
-{
-    ag_vpath_push_key(p, key);
-    ag_verr_add(e, p, type, msg, in);
-    ag_vpath_pop(p);
-}
-
 /* Checks a schedule, filling *expr; problems go to e at ["body","schedule"]. */
 static bool check_schedule(const json_t *v, struct ag_cronexpr *expr, struct ag_vpath *p, struct ag_verr *e)
 {
@@ -113,7 +99,7 @@ static bool check_schedule(const json_t *v, struct ag_cronexpr *expr, struct ag_
     if (ag_cronexpr_parse(json_string_value(v), json_string_length(v), expr, err, sizeof err))
         return true;
     snprintf(msg, sizeof msg, "Value error, Invalid cron schedule: %s", err);
-    refuse(e, p, "schedule", "value_error", msg, v);
+    ag_verr_add_key(e, p, "schedule", "value_error", msg, v);
     return false;
 }
 
@@ -137,7 +123,7 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
             ag_vpath_pop(&p);
         }
     }
-    json_t *sched = present(body, "schedule");
+    json_t *sched = ag_v_present(body, "schedule");
     if (json_is_string(sched) && check_schedule(sched, &cb->expr, &p, e))
         cb->schedule = json_string_value(sched);
     json_t *tz = json_object_get(body, "timezone");
@@ -149,7 +135,7 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
             } else {
                 char msg[128];
                 snprintf(msg, sizeof msg, "Value error, Invalid timezone: %s", json_string_value(tz));
-                refuse(e, &p, "timezone", "value_error", msg, tz);
+                ag_verr_add_key(e, &p, "timezone", "value_error", msg, tz);
             }
         }
     }
@@ -159,15 +145,16 @@ static void parse_body(json_t *body, enum body_kind kind, struct cron_body *cb, 
         cb->end_null = json_is_null(end);
         if (json_is_string(end) && json_string_length(end) <= 64) {
             if (!ag_civil_parse_rfc3339(json_string_value(end), json_string_length(end), &cb->end_time))
-                refuse(e, &p, "end_time", "datetime_from_date_parsing", "Input should be a valid datetime", end);
+                ag_verr_add_key(e, &p, "end_time", "datetime_from_date_parsing", "Input should be a valid datetime",
+                                end);
             else if (cb->end_time <= (int64_t)ag_us_to_sec(ag_clock_real_us()))
-                refuse(e, &p, "end_time", "value_error", "Value error, end_time must be in the future", end);
+                ag_verr_add_key(e, &p, "end_time", "value_error", "Value error, end_time must be in the future", end);
         }
     }
-    json_t *en = present(body, "enabled");
+    json_t *en = ag_v_present(body, "enabled");
     if (json_is_boolean(en))
         cb->enabled = json_is_true(en);
-    json_t *orc = present(body, "on_run_completed");
+    json_t *orc = ag_v_present(body, "on_run_completed");
     if (json_is_string(orc) && in_list(orc_choices, json_string_value(orc))) {
         /* Not a field of a thread's cron (LangGraph's ThreadCronCreate has none: the thread is the
          * caller's and stays): ignored there, like any field a route does not know. */
@@ -197,10 +184,8 @@ static json_t *payload_of(const json_t *body)
 {
     json_t *pl = json_object(), *v;
     for (size_t i = 0; run_keys[i]; i++)
-        if ((v = present(body, run_keys[i])))
-            json_object_set(pl, run_keys[i], v);
-    if ((v = present(body, "timezone")))
-        json_object_set(pl, "timezone", v);
+        if ((v = ag_v_present(body, run_keys[i]))) json_object_set(pl, run_keys[i], v);
+    if ((v = ag_v_present(body, "timezone"))) json_object_set(pl, "timezone", v);
     return pl;
 }
 
@@ -410,7 +395,7 @@ static int create(struct ag_req *r, bool stateless)
     ag_dbreq_param(d, ag_dbreq_str(d, cb.schedule, strlen(cb.schedule)));
     ag_dbreq_param(d, cb.timezone ? ag_dbreq_str(d, cb.timezone, strlen(cb.timezone)) : "UTC");
     ag_dbreq_param(d, ag_dbreq_json(d, c->payload));
-    ag_dbreq_param(d, ag_dbreq_json(d, present(body, "metadata")));
+    ag_dbreq_param(d, ag_dbreq_json(d, ag_v_present(body, "metadata")));
     ag_dbreq_param(d, cb.orc ? c->orc : NULL);
     ag_dbreq_param(d, cb.end_given && !cb.end_null ? ag_pg_args_printf(&d->strs, "%" PRId64, cb.end_time) : NULL);
     ag_dbreq_param(d, c->enabled ? "true" : "false");
@@ -579,7 +564,7 @@ static void on_patch_read(struct ag_pg_query *q, PGresult *res)
     ag_dbreq_param(d, ag_dbreq_str(d, schedule, strlen(schedule)));
     ag_dbreq_param(d, ag_dbreq_str(d, zone_name, strlen(zone_name)));
     ag_dbreq_param(d, ag_dbreq_json(d, payload));
-    json_t *md = present(w->body, "metadata");
+    json_t *md = ag_v_present(w->body, "metadata");
     ag_dbreq_param(d, md ? ag_dbreq_json(d, md) : NULL);
     ag_dbreq_param(d, cb->orc ? ag_dbreq_str(d, cb->orc, strlen(cb->orc)) : NULL);
     ag_dbreq_param(d, cb->end_given ? "true" : "false");
@@ -692,18 +677,18 @@ static void on_listed(struct ag_pg_query *q, PGresult *res)
 static void param_filters(struct ag_dbreq *d, const json_t *body)
 {
     ag_dbreq_param(d, ag_req_owner(d->r));
-    const char *aid = json_string_value(present(body, "assistant_id"));
+    const char *aid = json_string_value(ag_v_present(body, "assistant_id"));
     if (aid) {
         const char *resolved = ag_graph_resolve_assistant(aid);
         ag_dbreq_param(d, ag_dbreq_str(d, resolved, strlen(resolved)));
     } else {
         ag_dbreq_param(d, NULL);
     }
-    json_t *v = present(body, "thread_id");
+    json_t *v = ag_v_present(body, "thread_id");
     ag_dbreq_param(d, v ? ag_dbreq_str(d, json_string_value(v), json_string_length(v)) : NULL);
-    v = present(body, "enabled");
+    v = ag_v_present(body, "enabled");
     ag_dbreq_param(d, v ? (json_is_true(v) ? "true" : "false") : NULL);
-    ag_dbreq_param(d, ag_dbreq_json(d, present(body, "metadata")));
+    ag_dbreq_param(d, ag_dbreq_json(d, ag_v_present(body, "metadata")));
 }
 
 static json_t *read_filter_body(struct ag_req *r, const struct ag_vfield *fields, size_t n)
@@ -747,15 +732,15 @@ int ag_crons_search(struct ag_req *r)
         return AG_OK;
     struct ag_dbreq *d = ag_dbreq_new(sizeof *d, r, AG_SQL_CRON_SEARCH, AG_PG_READ, on_listed);
     param_filters(d, body);
-    json_t *v = present(body, "limit");
+    json_t *v = ag_v_present(body, "limit");
     ag_dbreq_param(d, ag_pg_args_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : SEARCH_LIMIT_DEFAULT));
-    v = present(body, "offset");
+    v = ag_v_present(body, "offset");
     ag_dbreq_param(d, ag_pg_args_printf(&d->strs, "%" PRId64, v ? (int64_t)json_integer_value(v) : 0));
-    v = present(body, "sort_by");
+    v = ag_v_present(body, "sort_by");
     ag_dbreq_param(d, v ? ag_dbreq_str(d, json_string_value(v), json_string_length(v)) : "created_at");
-    v = present(body, "sort_order");
+    v = ag_v_present(body, "sort_order");
     ag_dbreq_param(d, v ? ag_dbreq_str(d, json_string_value(v), json_string_length(v)) : "desc");
-    v = present(body, "select");
+    v = ag_v_present(body, "select");
     if (v) {
         struct ag_buf sel = {0};
         size_t i;

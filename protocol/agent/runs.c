@@ -53,20 +53,6 @@ static const struct ag_vfield run_fields[] = {
     {"langsmith_tracer", AG_V_OBJECT, AG_VF_NULLABLE, 0, 0, NULL},
 };
 
-/* A field that is present and not null. */
-static json_t *present(const json_t *body, const char *key)
-{
-    json_t *v = json_object_get(body, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-static void refuse(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *msg, const json_t *in)
-{
-    ag_vpath_push_key(p, key);
-    ag_verr_add(e, p, "value_error", msg, in);
-    ag_vpath_pop(p);
-}
-
 /* config.configurable as the graph can run it (the stress graph's tokens bound, say). */
 static void check_configurable(const char *assistant_id, const json_t *config, struct ag_vpath *p, struct ag_verr *e)
 {
@@ -92,8 +78,7 @@ static void check_node_list(const json_t *v, const char *key, struct ag_vpath *p
     size_t i;
     json_t *x;
     json_array_foreach(v, i, x) ok = ok && json_is_string(x);
-    if (!ok)
-        refuse(e, p, key, "Value error, expected \"*\" or a list of node names", v);
+    if (!ok) ag_verr_add_key(e, p, key, "value_error", "Value error, expected \"*\" or a list of node names", v);
 }
 
 static void check_stream_mode(const json_t *v, struct ag_vpath *p, struct ag_verr *e)
@@ -120,7 +105,8 @@ static void check_stream_mode(const json_t *v, struct ag_vpath *p, struct ag_ver
         ok = true; /* reported */
     }
     if (!ok)
-        refuse(e, p, "stream_mode", "Value error, expected a stream mode or a non-empty list of them", v);
+        ag_verr_add_key(e, p, "stream_mode", "value_error",
+                        "Value error, expected a stream mode or a non-empty list of them", v);
 }
 
 unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr *e, const struct ag_vpath *base)
@@ -131,11 +117,12 @@ unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr
         return e->count - before;
     const char *resolved = ag_graph_resolve_assistant(json_string_value(json_object_get(body, "assistant_id")));
     if (strlen(resolved) >= sizeof ((struct ag_run_spec *)0)->assistant_id) {
-        refuse(e, &p, "assistant_id", "Value error, assistant_id is too long", json_object_get(body, "assistant_id"));
+        ag_verr_add_key(e, &p, "assistant_id", "value_error", "Value error, assistant_id is too long",
+                        json_object_get(body, "assistant_id"));
         resolved = "";
     }
     json_t *v;
-    if ((v = present(body, "command"))) {
+    if ((v = ag_v_present(body, "command"))) {
         const char *k;
         json_t *x;
         json_object_foreach(v, k, x) {
@@ -148,49 +135,56 @@ unsigned ag_runs_check_create(const json_t *body, bool stateless, struct ag_verr
             }
         }
     }
-    if ((v = present(body, "config"))) {
+    if ((v = ag_v_present(body, "config"))) {
         json_t *c = json_object_get(v, "configurable");
         if (c && !json_is_object(c) && !json_is_null(c)) {
             ag_vpath_push_key(&p, "config");
-            refuse(e, &p, "configurable", "Value error, configurable must be an object", c);
+            ag_verr_add_key(e, &p, "configurable", "value_error", "Value error, configurable must be an object", c);
             ag_vpath_pop(&p);
         }
     }
-    check_configurable(resolved, present(body, "config"), &p, e);
-    check_stream_mode(present(body, "stream_mode"), &p, e);
-    if ((v = present(body, "feedback_keys")) && json_array_size(v))
-        refuse(e, &p, "feedback_keys", "Value error, feedback keys need LangSmith, which this server does not use", v);
-    check_node_list(present(body, "interrupt_before"), "interrupt_before", &p, e);
-    check_node_list(present(body, "interrupt_after"), "interrupt_after", &p, e);
-    const char *cpid = json_string_value(present(body, "checkpoint_id"));
-    if ((v = present(body, "checkpoint"))) {
+    check_configurable(resolved, ag_v_present(body, "config"), &p, e);
+    check_stream_mode(ag_v_present(body, "stream_mode"), &p, e);
+    if ((v = ag_v_present(body, "feedback_keys")) && json_array_size(v))
+        ag_verr_add_key(e, &p, "feedback_keys", "value_error",
+                        "Value error, feedback keys need LangSmith, which this server does not use", v);
+    check_node_list(ag_v_present(body, "interrupt_before"), "interrupt_before", &p, e);
+    check_node_list(ag_v_present(body, "interrupt_after"), "interrupt_after", &p, e);
+    const char *cpid = json_string_value(ag_v_present(body, "checkpoint_id"));
+    if ((v = ag_v_present(body, "checkpoint"))) {
         json_t *id = json_object_get(v, "checkpoint_id");
         if (json_is_string(id))
             cpid = json_string_value(id);
         json_t *ns = json_object_get(v, "checkpoint_ns");
         if (ns && !json_is_null(ns) && !(json_is_string(ns) && !json_string_length(ns))) {
             ag_vpath_push_key(&p, "checkpoint");
-            refuse(e, &p, "checkpoint_ns", "Value error, runs start from root checkpoints only (checkpoint_ns \"\")",
-                   ns);
+            ag_verr_add_key(e, &p, "checkpoint_ns", "value_error",
+                            "Value error, runs start from root checkpoints only (checkpoint_ns \"\")", ns);
             ag_vpath_pop(&p);
         }
     }
     if (cpid && strlen(cpid) >= sizeof ((struct ag_run_spec *)0)->checkpoint_id)
-        refuse(e, &p, "checkpoint_id", "Value error, checkpoint_id is too long", present(body, "checkpoint_id"));
-    if ((v = present(body, "webhook")))
-        refuse(e, &p, "webhook", "Value error, webhooks are not supported by this server yet", v);
-    if ((v = present(body, "langsmith_tracer")))
-        refuse(e, &p, "langsmith_tracer", "Value error, this server does not trace to LangSmith", v);
-    if (present(body, "on_completion") && !stateless)
-        refuse(e, &p, "on_completion", "Value error, on_completion applies to stateless runs (POST /runs) only",
-               present(body, "on_completion"));
-    if (present(body, "if_not_exists") && stateless)
-        refuse(e, &p, "if_not_exists", "Value error, if_not_exists applies to runs on a thread only",
-               present(body, "if_not_exists"));
-    if ((v = present(body, "after_seconds"))) {
+        ag_verr_add_key(e, &p, "checkpoint_id", "value_error", "Value error, checkpoint_id is too long",
+                        ag_v_present(body, "checkpoint_id"));
+    if ((v = ag_v_present(body, "webhook")))
+        ag_verr_add_key(e, &p, "webhook", "value_error", "Value error, webhooks are not supported by this server yet",
+                        v);
+    if ((v = ag_v_present(body, "langsmith_tracer")))
+        ag_verr_add_key(e, &p, "langsmith_tracer", "value_error",
+                        "Value error, this server does not trace to LangSmith", v);
+    if (ag_v_present(body, "on_completion") && !stateless)
+        ag_verr_add_key(e, &p, "on_completion", "value_error",
+                        "Value error, on_completion applies to stateless runs (POST /runs) only",
+                        ag_v_present(body, "on_completion"));
+    if (ag_v_present(body, "if_not_exists") && stateless)
+        ag_verr_add_key(e, &p, "if_not_exists", "value_error",
+                        "Value error, if_not_exists applies to runs on a thread only",
+                        ag_v_present(body, "if_not_exists"));
+    if ((v = ag_v_present(body, "after_seconds"))) {
         double s = json_number_value(v);
         if (s < 0 || s > 86400 * 365)
-            refuse(e, &p, "after_seconds", "Value error, after_seconds must be between 0 and one year", v);
+            ag_verr_add_key(e, &p, "after_seconds", "value_error",
+                            "Value error, after_seconds must be between 0 and one year", v);
     }
     return e->count - before;
 }

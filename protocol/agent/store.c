@@ -275,13 +275,6 @@ static bool refuse(struct ag_req *r, json_t *body, struct ag_verr *e)
     return true;
 }
 
-/* An optional field: absent and null both read as "not given". */
-static json_t *opt(const json_t *obj, const char *name)
-{
-    json_t *v = json_object_get(obj, name);
-    return json_is_null(v) ? NULL : v;
-}
-
 /* --- PUT /store/items --- */
 
 static const struct ag_vfield put_fields[] = {
@@ -336,7 +329,7 @@ int ag_store_put(struct ag_req *r)
     param_labels(x, ns, json_array_size(ns), false);
     param(x, json_string_value(key), json_string_length(key));
     param(x, r->body.base, r->body.len); /* the value is taken from it in SQL, numbers exactly as sent */
-    const json_t *ttl = opt(body, "ttl");
+    const json_t *ttl = ag_v_present(body, "ttl");
     if (ttl) {
         char t[40];
         int n = snprintf(t, sizeof t, "%.17g", json_number_value(ttl));
@@ -536,7 +529,7 @@ static void check_filter(const json_t *f, struct ag_vpath *p, struct ag_verr *e)
 
 static int64_t int_or(const json_t *obj, const char *name, int64_t dflt)
 {
-    const json_t *v = opt(obj, name);
+    const json_t *v = ag_v_present(obj, name);
     return v ? json_integer_value(v) : dflt;
 }
 
@@ -553,7 +546,7 @@ int ag_store_search(struct ag_req *r)
     json_t *body = parse_body(r, search_fields, AG_ARRAY_LEN(search_fields), search_checks, AG_ARRAY_LEN(search_checks), &e);
     if (refuse(r, body, &e))
         return AG_OK;
-    const json_t *refresh = opt(body, "refresh_ttl");
+    const json_t *refresh = ag_v_present(body, "refresh_ttl");
     bool refresh_ttl = !refresh || json_is_true(refresh);
     struct store_req *x = store_req_new(r, AG_SQL_STORE_SEARCH, 200);
     x->d.q.kind = refresh_ttl ? AG_PG_WRITE : AG_PG_READ;
@@ -589,14 +582,14 @@ int ag_store_namespaces(struct ag_req *r)
     if (refuse(r, body, &e))
         return AG_OK;
     struct store_req *x = store_req_new(r, AG_SQL_STORE_NAMESPACES, 200);
-    const json_t *prefix = opt(body, "prefix"), *suffix = opt(body, "suffix");
+    const json_t *prefix = ag_v_present(body, "prefix"), *suffix = ag_v_present(body, "suffix");
     size_t fixed = 0; /* leading labels without a wildcard: they bound a primary key range */
     while (fixed < json_array_size(prefix) && strcmp(json_string_value(json_array_get(prefix, fixed)), "*"))
         fixed++;
     param_range(x, prefix, fixed);
     param_labels(x, prefix, json_array_size(prefix), false);
     param_labels(x, suffix, json_array_size(suffix), false);
-    const json_t *depth = opt(body, "max_depth");
+    const json_t *depth = ag_v_present(body, "max_depth");
     if (depth)
         param_int(x, json_integer_value(depth));
     else

@@ -32,26 +32,13 @@ static const struct ag_vfield command_fields[] = {
     {"resume", AG_V_ANY, AG_VF_NULLABLE, 0, 0, NULL},
 };
 
-static const json_t *present(const json_t *o, const char *key)
-{
-    const json_t *v = json_object_get(o, key);
-    return v && !json_is_null(v) ? v : NULL;
-}
-
-static void refuse(struct ag_verr *e, struct ag_vpath *p, const char *key, const char *type, const char *msg,
-                   const json_t *in)
-{
-    ag_vpath_push_key(p, key);
-    ag_verr_add(e, p, type, msg, in);
-    ag_vpath_pop(p);
-}
-
 /* command.update: an object, or a list of [key, value] pairs (each its own write). */
 static void check_command_update(const json_t *u, struct ag_vpath *p, struct ag_verr *e)
 {
     if (json_is_object(u)) return;
     if (!json_is_array(u)) {
-        refuse(e, p, "update", "dict_type", "Input should be a valid dictionary or a list of [key, value] pairs", u);
+        ag_verr_add_key(e, p, "update", "dict_type",
+                        "Input should be a valid dictionary or a list of [key, value] pairs", u);
         return;
     }
     ag_vpath_push_key(p, "update");
@@ -73,24 +60,26 @@ static void check_command(const json_t *cmd, struct ag_vpath *p, struct ag_verr 
 {
     ag_validate_object(cmd, command_fields, AG_ARRAY_LEN(command_fields), false, p, e);
     const json_t *v;
-    if ((v = present(cmd, "update"))) check_command_update(v, p, e);
-    if ((v = present(cmd, "goto")))
-        refuse(e, p, "goto", "value_error",
-               "Value error, command.goto cannot be honoured in a superstep update: the next nodes follow from "
-               "as_node's edges",
-               v);
-    if ((v = present(cmd, "resume")))
-        refuse(e, p, "resume", "value_error",
-               "Value error, command.resume cannot be honoured in a superstep update: it answers an interrupt of a "
-               "run",
-               v);
+    if ((v = ag_v_present(cmd, "update"))) check_command_update(v, p, e);
+    if ((v = ag_v_present(cmd, "goto")))
+        ag_verr_add_key(
+            e, p, "goto", "value_error",
+            "Value error, command.goto cannot be honoured in a superstep update: the next nodes follow from "
+            "as_node's edges",
+            v);
+    if ((v = ag_v_present(cmd, "resume")))
+        ag_verr_add_key(
+            e, p, "resume", "value_error",
+            "Value error, command.resume cannot be honoured in a superstep update: it answers an interrupt of a "
+            "run",
+            v);
 }
 
 static void check_update(const json_t *u, struct ag_vpath *p, struct ag_verr *e)
 {
     if (ag_validate_object(u, update_fields, AG_ARRAY_LEN(update_fields), false, p, e) && !json_is_object(u)) return;
     ag_state_apply_check_values(json_object_get(u, "values"), p, e);
-    const json_t *cmd = present(u, "command");
+    const json_t *cmd = ag_v_present(u, "command");
     if (json_is_object(cmd)) {
         ag_vpath_push_key(p, "command");
         check_command(cmd, p, e);
@@ -104,17 +93,17 @@ static void check_graph(const json_t *body, struct ag_vpath *p, struct ag_verr *
 {
     const json_t *md = json_object_get(body, "metadata");
     if (md && !json_is_null(md) && !json_is_object(md)) return;
-    const json_t *gid = present(md, "graph_id");
+    const json_t *gid = ag_v_present(md, "graph_id");
     char msg[200];
     ag_vpath_push_key(p, "metadata");
     if (!gid)
-        refuse(e, p, "graph_id", "missing",
-               "Field required: supersteps are applied to the graph metadata.graph_id names", md);
+        ag_verr_add_key(e, p, "graph_id", "missing",
+                        "Field required: supersteps are applied to the graph metadata.graph_id names", md);
     else if (!json_is_string(gid))
-        refuse(e, p, "graph_id", "string_type", "Input should be a valid string", gid);
+        ag_verr_add_key(e, p, "graph_id", "string_type", "Input should be a valid string", gid);
     else if (!ag_graph_def_find(json_string_value(gid))) {
         snprintf(msg, sizeof msg, "Value error, graph '%.100s' is not a registered graph", json_string_value(gid));
-        refuse(e, p, "graph_id", "value_error", msg, gid);
+        ag_verr_add_key(e, p, "graph_id", "value_error", msg, gid);
     }
     ag_vpath_pop(p);
 }
@@ -163,9 +152,9 @@ unsigned ag_threads_supersteps_check(const json_t *body, struct ag_vpath *p, str
  * else values as POST /threads/{id}/state takes them. A new reference, or NULL: none. */
 static json_t *update_writes(const json_t *u)
 {
-    const json_t *cmd = present(u, "command");
+    const json_t *cmd = ag_v_present(u, "command");
     if (!cmd) return ag_state_apply_values(json_object_get(u, "values"));
-    const json_t *cu = present(cmd, "update");
+    const json_t *cu = ag_v_present(cmd, "update");
     if (!json_is_array(cu)) return cu ? json_incref((json_t *)cu) : NULL;
     json_t *w = json_array();
     size_t i;
@@ -196,10 +185,10 @@ static void refused(const json_t *step, size_t i, const struct ag_graph_fault *f
     if (fault->as_node) {
         ag_vpath_push_key(&p, "as_node");
         ag_verr_add(e, &p, "value_error", msg, json_object_get(u, "as_node"));
-    } else if (present(u, "command")) {
+    } else if (ag_v_present(u, "command")) {
         ag_vpath_push_key(&p, "command");
         ag_vpath_push_key(&p, "update");
-        ag_verr_add(e, &p, "value_error", msg, json_object_get(present(u, "command"), "update"));
+        ag_verr_add(e, &p, "value_error", msg, json_object_get(ag_v_present(u, "command"), "update"));
     } else {
         ag_vpath_push_key(&p, "values");
         ag_verr_add(e, &p, "value_error", msg, json_object_get(u, "values"));
@@ -213,8 +202,8 @@ static json_t *checkpoint_metadata(const json_t *body, const char id[37])
     const json_t *md = json_object_get(body, "metadata");
     json_t *m = json_object();
     const json_t *v;
-    if ((v = present(md, "graph_id"))) json_object_set(m, "graph_id", (json_t *)v);
-    if ((v = present(md, "assistant_id"))) json_object_set(m, "assistant_id", (json_t *)v);
+    if ((v = ag_v_present(md, "graph_id"))) json_object_set(m, "graph_id", (json_t *)v);
+    if ((v = ag_v_present(md, "assistant_id"))) json_object_set(m, "assistant_id", (json_t *)v);
     json_object_set_new(m, "thread_id", json_string(id));
     return m;
 }
