@@ -1,5 +1,6 @@
 /* Query parameters of the resource routes: the items of a list-valued parameter however a client writes
  * the list (a JSON array, comma-separated, one item). */
+#include <stdio.h>
 #include <string.h>
 
 #include "check.h"
@@ -12,15 +13,13 @@ static const char *items(const char *v)
     static char out[256];
     char *copy = ag_strdup(v);
     struct ag_query_list l;
+    size_t n = 0;
     out[0] = 0;
     if (!ag_query_list_init(&l, copy)) {
-        strcpy(out, "!");
+        snprintf(out, sizeof out, "!");
     } else {
-        for (const char *it; (it = ag_query_list_next(&l));) {
-            if (out[0])
-                strcat(out, "|");
-            strcat(out, it);
-        }
+        for (const char *it; (it = ag_query_list_next(&l)) && n < sizeof out;)
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s%s", n ? "|" : "", it);
         CHECK(ag_query_list_next(&l) == NULL); /* stays at its end */
     }
     ag_query_list_free(&l);
