@@ -13,6 +13,7 @@
 #include "core/strmap.h"
 #include "core/timer.h"
 #include "core/uuid.h"
+#include "persist/cpstore.h"
 #include "runtime/run_internal.h"
 #include "runtime/run_modes.h"
 #include "runtime/stats.h"
@@ -365,38 +366,46 @@ static void keep_last_checkpoint(struct ag_run *run, json_t *cp)
 {
     json_t *first = json_array_get(run->cps, 0);
     json_t *parent = json_object_get(first ? first : cp, "parent_checkpoint_id");
-    json_t *kept = json_copy(cp);
+    /* Stamped against the run's start: the versions of the checkpoints dropped are never stored. */
+    json_t *kept = ag_cpstore_stamp(run->start_cp, cp);
     json_object_set(kept, "parent_checkpoint_id", parent ? parent : json_null());
     json_array_clear(run->cps);
-    json_array_append_new(run->cps, kept);
     ag_run__set_last_cp(run->t, kept);
+    json_array_append_new(run->cps, kept);
+}
+
+/* A checkpoint of the run, stamped as it is stored (persist/cpstore.h): kept to be written. */
+static void on_checkpoint(struct ag_run *run, const json_t *data)
+{
+    /* A checkpoint comes again, same id, when its tasks end with an interrupt or an error: the
+     * newer version replaces the one not yet written (or upserts the written one). */
+    if (run->spec.durability == AG_DURABILITY_EXIT) {
+        keep_last_checkpoint(run, (json_t *)data);
+        return;
+    }
+    json_t *cp = ag_cpstore_stamp(run->stamp_prev, data);
+    json_decref(run->stamp_prev);
+    run->stamp_prev = json_incref(cp);
+    size_t n = json_array_size(run->cps);
+    json_t *last = n ? json_array_get(run->cps, n - 1) : NULL;
+    if (last && json_equal(json_object_get(last, "checkpoint_id"), json_object_get(cp, "checkpoint_id")))
+        json_array_set(run->cps, n - 1, cp);
+    else
+        json_array_append(run->cps, cp);
+    ag_run__set_last_cp(run->t, cp);
+    if (run->v2) ag_v2proj_checkpoint(run->v2, cp);
+    json_decref(cp);
+    /* A long run writes its checkpoints as it goes (one statement for all of a turn's); a run
+     * that ends in this turn writes them with its outcome. */
+    ag_run__schedule_progress(run);
 }
 
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
-    if (run->v2)
-        ag_v2proj_event(run->v2, ev);
+    if (ev->kind == AG_GEV_CHECKPOINT) on_checkpoint(run, ev->data);
+    if (run->v2) ag_v2proj_event(run->v2, ev);
     switch (ev->kind) {
-    case AG_GEV_CHECKPOINT: {
-        /* A checkpoint comes again, same id, when its tasks end with an interrupt or an error: the
-         * newer version replaces the one not yet written (or upserts the written one). */
-        if (run->spec.durability == AG_DURABILITY_EXIT) {
-            keep_last_checkpoint(run, ev->data);
-            break;
-        }
-        size_t n = json_array_size(run->cps);
-        json_t *last = n ? json_array_get(run->cps, n - 1) : NULL;
-        if (last && json_equal(json_object_get(last, "checkpoint_id"), json_object_get(ev->data, "checkpoint_id")))
-            json_array_set(run->cps, n - 1, ev->data);
-        else
-            json_array_append(run->cps, ev->data);
-        ag_run__set_last_cp(run->t, ev->data);
-        /* A long run writes its checkpoints as it goes (one statement for all of a turn's); a run
-         * that ends in this turn writes them with its outcome. */
-        ag_run__schedule_progress(run);
-        break;
-    }
     case AG_GEV_VALUES:
         json_decref(run->output);
         run->output = json_incref(ev->data);
@@ -564,6 +573,8 @@ static void run_start(struct ag_run *run)
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUNS_STARTED, 1);
     ag_run__queue_remove(t, run);
     run->prev_cp = t->cp_known && t->last_cp ? json_incref(t->last_cp) : json_null();
+    run->start_cp = json_incref(run->fork_cp ? run->fork_cp : (t->cp_known ? t->last_cp : NULL));
+    run->stamp_prev = json_incref(run->start_cp);
     run->timer.cb = on_timeout;
     uint64_t limit_ns = ag_ms_to_ns(ag_run__rs->lim->timeout_ms);
     ag_timer_arm(&ag_run__rs->s->timers, &run->timer, ag_run__rs->s->now_ns + limit_ns);
@@ -584,6 +595,7 @@ static void run_start(struct ag_run *run)
         run->v2 = ag_v2proj_new(run->spec.thread_id, run->run_id, json_string_value(json_object_get(md, "graph_id")));
         ag_tlog_run_begin(run->spec.thread_id);
         ag_v2proj_start(run->v2);
+        if (run->spec.durability != AG_DURABILITY_EXIT && run->start_cp) ag_v2proj_checkpoint(run->v2, run->start_cp);
     }
     run->modes.md = run->md;
     ag_run_modes_start(&run->modes, run->spec.input);
@@ -596,7 +608,7 @@ static void run_start(struct ag_run *run)
         .metadata = md,
         .input = run->spec.input,
         .command = run->spec.command,
-        .from = run->fork_cp ? run->fork_cp : (t->cp_known ? t->last_cp : NULL),
+        .from = run->start_cp,
         .interrupt_before = run->spec.interrupt_before,
         .interrupt_after = run->spec.interrupt_after,
         .recursion_limit = (int)json_integer_value(json_object_get(cfg, "recursion_limit")),

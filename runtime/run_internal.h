@@ -71,6 +71,10 @@ struct ag_run {
     char *kwargs_text;       /* a direct run's kwargs as RUN_PREPARE read them (RUN_RECORD writes them) */
     json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
+    json_t *start_cp;        /* the checkpoint the run started from (owned, stamped: persist/cpstore.h; NULL: none) */
+    json_t *stamp_prev;      /* the checkpoint its next one is stamped against (owned; NULL: none) */
+    bool wrote_cps;          /* a checkpoint write of it was sent */
+    bool cps_lost;           /* a checkpoint write of it failed: what follows may not build on those */
     struct ag_engine_graph graph;
     struct ag_engine_run *exec;
     struct ag_v2proj *v2;    /* its events in the thread's v2 log (NULL for a stateless run deleted after) */

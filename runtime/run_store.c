@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "persist/cpstore.h"
 #include "runtime/run_internal.h"
 #include "runtime/sweep.h"
 #include "runtime/tlog.h"
@@ -74,11 +75,35 @@ static void sync_write_failed(struct ag_run *run)
     ag_run__run_cancel(run, AG_RUN_ERROR, false, NULL);
 }
 
+/* A checkpoint write of the run failed: the checkpoints not written yet may name channel versions (or
+ * append to ones) that are not stored. They are stamped again, the first with its whole values. */
+static void restamp_lost(struct ag_run *run)
+{
+    if (!run->cps_lost || !json_array_size(run->cps))
+        return; /* (those to come are stamped against the last of these, so this waits for one) */
+    run->cps_lost = false;
+    json_t *prev = NULL;
+    size_t i;
+    json_t *cp;
+    json_array_foreach(run->cps, i, cp)
+    {
+        json_t *again = ag_cpstore_stamp(prev, cp);
+        if (run->t && run->t->last_cp == cp) ag_run__set_last_cp(run->t, again);
+        if (run->stamp_prev == cp) {
+            json_decref(run->stamp_prev);
+            run->stamp_prev = json_incref(again);
+        }
+        json_array_set_new(run->cps, i, again);
+        prev = again;
+    }
+}
+
 static void on_progress(struct ag_pg_query *q, PGresult *res)
 {
     (void)res;
     struct ag_run *run = ag_run__run_of(q);
     if (q->status != AG_PG_OK) {
+        run->cps_lost = true;
         ag_log(AG_LOG_WARN, "run=%s checkpoints not written yet: %s", run->run_id, q->error ? q->error : "no database");
         if (run->spec.durability == AG_DURABILITY_SYNC && run->state == R_RUNNING) {
             /* It may not go on without them: it ends with an error (its outcome is retried). */
@@ -97,19 +122,21 @@ static void flush_task(struct ag_task *tk)
     /* A direct run writes its checkpoints with its outcome; a promoted one once its row exists. */
     if (run->state != R_RUNNING || run->persist != RP_STORED || !json_array_size(run->cps))
         return;
+    restamp_lost(run);
     ag_run__query_init(run, AG_SQL_RUN_PROGRESS, AG_PG_WRITE, on_progress);
     struct {
         const char *run_id, *thread_id, *checkpoints, *started_us;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
-        .checkpoints = ag_pg_args_json(&run->args, run->cps),
+        .checkpoints = ag_cpstore_param(&run->args, run->cps),
         .started_us = ag_run__us_param(&run->args, run->started_us),
     };
     AG_PG_PARAMS(&run->q, p);
     if (ag_pg_submit(ag_run__rs->s, &run->q) == 0) {
         json_array_clear(run->cps);
         run->persist = RP_WRITING;
+        run->wrote_cps = true;
     } else {
         ag_pg_args_reset(&run->args); /* kept for the outcome's write (RUN_FINISH retries) */
         if (run->spec.durability == AG_DURABILITY_SYNC)
@@ -187,33 +214,32 @@ static json_t *thread_interrupts(struct ag_run *run)
 
 /* The outcome as RUN_FINISH and RUN_RECORD take it (consecutive parameters, in this order). */
 struct outcome_params {
-    const char *run_status, *output, *error, *checkpoints, *thread_status, *thread_values, *thread_interrupts;
+    const char *run_status, *output, *error, *checkpoints, *thread_status, *thread_interrupts;
 };
 
-/* The thread's values are those of the last checkpoint the statement writes: the statement takes them
- * from its checkpoints parameter instead of a second copy of the state (encoded and parsed again). */
-static bool values_in_last_checkpoint(const struct ag_run *run)
+/* The checkpoint whose values the run's output is (the thread's latest, at the run's end), named instead
+ * of storing the state again; NULL: the output is stored as it is. */
+static const char *output_checkpoint(const struct ag_run *run)
 {
-    size_t n = json_array_size(run->cps);
-    return !run->rollback && n && run->t && run->t->cp_known && json_array_get(run->cps, n - 1) == run->t->last_cp;
+    if (ag_run__failed(run->status) || run->rollback || !run->output || !run->t || !run->t->cp_known) return NULL;
+    const json_t *cp = run->t->last_cp;
+    return json_object_get(cp, "values") == run->output ? json_string_value(json_object_get(cp, "checkpoint_id"))
+                                                        : NULL;
 }
 
 static struct outcome_params outcome_params(struct ag_run *run)
 {
     struct ag_pg_args *a = &run->args;
+    restamp_lost(run);
     json_t *ints = thread_interrupts(run);
-    bool in_cp = values_in_last_checkpoint(run);
+    bool named = output_checkpoint(run) != NULL;
     struct outcome_params o = {
         .run_status = ag_run_status_name(run->status),
-        .output = ag_run__failed(run->status) ? NULL : ag_pg_args_json(a, run->output),
+        .output = ag_run__failed(run->status) || named ? NULL : ag_pg_args_json(a, run->output),
         .error = run->error ? ag_pg_args_dup(a, run->error, strlen(run->error)) : NULL,
         /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
-        .checkpoints = run->rollback || !run->cps ? "[]" : ag_pg_args_json(a, run->cps),
+        .checkpoints = run->rollback || !run->cps ? "[]" : ag_cpstore_param(a, run->cps),
         .thread_status = thread_status_after(run),
-        .thread_values = in_cp ? NULL
-                                : ag_pg_args_json(a, run->t && run->t->cp_known
-                                                         ? json_object_get(run->t->last_cp, "values")
-                                                         : NULL),
         .thread_interrupts = ag_pg_args_json(a, ints),
     };
     json_decref(ints);
@@ -242,7 +268,7 @@ static void record_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id, *owner, *assistant_id, *graph_id, *metadata, *kwargs, *multitask;
         struct outcome_params outcome;
-        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason, *values_in_cp;
+        const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason, *output_cp;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -259,7 +285,7 @@ static void record_query(struct ag_run *run)
         .started_us = ag_run__us_param(a, run->started_us),
         .ended_us = ag_run__us_param(a, run->ended_us),
         .cancel_reason = cancel_reason(run),
-        .values_in_cp = values_in_last_checkpoint(run) ? "true" : "false",
+        .output_cp = output_checkpoint(run),
     };
     AG_PG_PARAMS(&run->q, p);
 }
@@ -270,7 +296,7 @@ static void finish_query(struct ag_run *run)
     struct {
         const char *run_id, *thread_id;
         struct outcome_params outcome;
-        const char *rollback, *delete_thread, *started_us, *ended_us, *cancel_reason, *values_in_cp;
+        const char *rollback, *delete_thread, *started_us, *ended_us, *cancel_reason, *output_cp, *state_changed;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -280,7 +306,8 @@ static void finish_query(struct ag_run *run)
         .started_us = ag_run__us_param(&run->args, run->started_us),
         .ended_us = ag_run__us_param(&run->args, run->ended_us),
         .cancel_reason = cancel_reason(run),
-        .values_in_cp = values_in_last_checkpoint(run) ? "true" : "false",
+        .output_cp = output_checkpoint(run),
+        .state_changed = run->rollback || run->wrote_cps || json_array_size(run->cps) ? "true" : "false",
     };
     AG_PG_PARAMS(&run->q, p);
 }

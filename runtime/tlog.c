@@ -526,7 +526,7 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
 }
 
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                        const json_t *data, bool hold)
+                        const json_t *data, const json_t *stored, bool hold)
 {
     struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known || l->deleted) {
@@ -565,7 +565,13 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     else
         l->pend_first = seq;
     ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
-    ag_buf_append(&l->pend, d, dlen);
+    if (stored) {
+        char *sd = json_dumps(stored, JSON_COMPACT | JSON_ENCODE_ANY);
+        ag_buf_puts(&l->pend, sd);
+        ag_free(sd);
+    } else {
+        ag_buf_append(&l->pend, d, dlen);
+    }
     ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
     l->pend_max = seq;
     l->last_event_ns = ts->s->now_ns;

@@ -110,9 +110,16 @@ void ag_tlog_run_end(const char *thread_id);
  * root); data the payload (borrowed). The thread's seq must be known (after ag_tlog_reserved).
  * hold: the sinks get neither it nor any later event until ag_tlog_release (a run's end waits for
  * its outcome to be stored, so a client told "interrupted" finds the thread interrupted). Returns
- * the seq (0 when the event was dropped). */
+ * the seq (0 when the event was dropped). stored: what Postgres keeps of data instead (NULL: data
+ * itself), where a state the checkpoints hold is named by its channel versions (AG_TLOG_STATE_REF). */
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                        const json_t *data, bool hold);
+                        const json_t *data, const json_t *stored, bool hold);
+
+/* The key of the object that stands for a state in a stored event: {"$agentd.state": {channel: version}}
+ * (checkpoint_blobs versions). A replay from Postgres reads it back as {"$agentd.state": <the values>}
+ * (agentd_event_batch, migration 010); values whose versions are gone (a keep_latest prune, a rollback)
+ * read back as {}. */
+#define AG_TLOG_STATE_REF "$agentd.state"
 /* Lets the held event seq (and what waits behind it) go to the sinks. */
 void ag_tlog_release(const char *thread_id, uint64_t seq);
 

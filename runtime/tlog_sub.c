@@ -11,6 +11,7 @@
 #include "core/obuf.h"
 #include "runtime/stats.h"
 #include "runtime/tlog_internal.h"
+#include "runtime/v2values.h"
 
 /* Batches read from Postgres per replay statement. */
 #define PAGE 64
@@ -218,6 +219,26 @@ static void go_live(struct ag_tlog_sub *x)
     ag_timer_arm(&ts->s->timers, &x->idle, ts->s->now_ns + ag_ms_to_ns(ts->lim->idle_close_ms));
 }
 
+/* The state inside {"$agentd.state": state} (borrowed), or NULL when v is not that. */
+static json_t *state_of(const json_t *v)
+{
+    return json_is_object(v) && json_object_size(v) == 1 ? json_object_get(v, AG_TLOG_STATE_REF) : NULL;
+}
+
+/* data of a stored event as it was sent (a new reference): a state named by versions in the log,
+ * read back by TEV_READ, goes where it was, as the live event had it. */
+static json_t *event_data(const char *method, json_t *data)
+{
+    json_t *st;
+    if (!strcmp(method, "values") && (st = state_of(data))) return ag_v2_normalize_values(st);
+    if (!strcmp(method, "tasks") && (st = state_of(json_object_get(data, "input")))) {
+        json_t *out = json_copy(data);
+        json_object_set(out, "input", st);
+        return out;
+    }
+    return json_incref(data);
+}
+
 static void on_read(struct ag_pg_query *q, PGresult *res)
 {
     struct tlog_shard *ts = ag_tlog__shard();
@@ -267,11 +288,12 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
                 break;
             }
             const char *method = json_string_value(json_array_get(ev, 2));
-            json_t *data = json_array_get(ev, 4);
+            json_t *raw = json_array_get(ev, 4);
             struct tev e = {.seq = seq, .chan = method ? ag_tlog__method_chan(method) : 0, .ns = json_array_get(ev, 3)};
             if (e.chan == AG_TCH_CUSTOM)
-                e.custom = (char *)json_string_value(json_object_get(data, "name"));
+                e.custom = (char *)json_string_value(json_object_get(raw, "name"));
             if (method && passes(&x->f, &e)) {
+                json_t *data = event_data(method, raw);
                 char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
                 char *n = json_dumps(e.ns, JSON_COMPACT);
                 struct ag_tlog_event out = {
@@ -283,6 +305,7 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
                 ag_obuf_unref(out.frame);
                 ag_free(d);
                 ag_free(n);
+                json_decref(data);
             }
             x->cursor = seq;
         }

@@ -8,6 +8,7 @@
 #include "core/buf.h"
 #include "graph/engine.h"
 #include "runtime/tlog.h"
+#include "runtime/v2values.h"
 
 /* A node task of the run. */
 struct ptask {
@@ -27,12 +28,54 @@ struct ag_v2proj {
     size_t ntasks, cap;
     json_t *seen_interrupts; /* id → true */
     json_t *seen_checkpoints;
+    json_t *latest;       /* the run's latest checkpoint as stored (NULL: states are stored whole) */
+    json_t *values_raw;   /* a values event waiting for the checkpoint it belongs to: the state... */
+    json_t *values_event; /* ...and its event data */
 };
+
+/* {"$agentd.state": versions} when state is the values of p's latest checkpoint, else NULL. */
+static json_t *state_ref(const struct ag_v2proj *p, const json_t *state)
+{
+    if (!p->latest || !state || json_object_get(p->latest, "values") != state) return NULL;
+    json_t *versions = json_object_get(p->latest, "channel_versions");
+    if (!json_is_object(versions)) return NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(versions, k, v)
+    {
+        if (strpbrk(k, "{}\\\"")) /* a name the log's text form could not hold as it is read back */
+            return NULL;
+    }
+    return json_pack("{s:O}", AG_TLOG_STATE_REF, versions);
+}
+
+static void put_stored(struct ag_v2proj *p, const char *method, const json_t *ns, json_t *data, json_t *stored)
+{
+    ag_tlog_append(p->thread_id, p->run_id, method, ns, data, stored, false);
+    json_decref(data);
+    json_decref(stored);
+}
 
 static void put(struct ag_v2proj *p, const char *method, const json_t *ns, json_t *data)
 {
-    ag_tlog_append(p->thread_id, p->run_id, method, ns, data, false);
-    json_decref(data);
+    put_stored(p, method, ns, data, NULL);
+}
+
+/* The values event held for its checkpoint goes now: named by versions when its state is the latest's. */
+static void flush_values(struct ag_v2proj *p)
+{
+    if (!p->values_event) return;
+    json_t *raw = p->values_raw, *data = p->values_event;
+    p->values_raw = p->values_event = NULL;
+    put_stored(p, "values", NULL, data, state_ref(p, raw));
+    json_decref(raw);
+}
+
+void ag_v2proj_checkpoint(struct ag_v2proj *p, const json_t *stored)
+{
+    json_decref(p->latest);
+    p->latest = json_incref((json_t *)stored);
+    flush_values(p);
 }
 
 struct ag_v2proj *ag_v2proj_new(const char *thread_id, const char *run_id, const char *graph_name)
@@ -50,6 +93,9 @@ void ag_v2proj_free(struct ag_v2proj *p)
 {
     if (!p)
         return;
+    json_decref(p->latest);
+    json_decref(p->values_raw);
+    json_decref(p->values_event);
     for (size_t i = 0; i < p->ntasks; i++) {
         struct ptask *t = &p->tasks[i];
         ag_free(t->id);
@@ -76,89 +122,6 @@ static json_t *lifecycle(const char *event, const char *graph)
 void ag_v2proj_start(struct ag_v2proj *p)
 {
     put(p, "lifecycle", NULL, lifecycle("running", p->graph));
-}
-
-/* --- messages in protocol shape --- */
-
-static const char *role_of(const char *type)
-{
-    if (!type)
-        return "ai";
-    if (!strncmp(type, "ai", 2) || !strncmp(type, "AI", 2))
-        return "ai";
-    if (!strncmp(type, "human", 5) || !strncmp(type, "Human", 5) || !strcmp(type, "user"))
-        return "human";
-    if (!strncmp(type, "system", 6) || !strncmp(type, "System", 6))
-        return "system";
-    if (!strncmp(type, "tool", 4) || !strncmp(type, "Tool", 4))
-        return "tool";
-    return type;
-}
-
-static bool is_message(const json_t *m)
-{
-    return json_is_object(m) && json_is_string(json_object_get(m, "type")) && json_object_get(m, "content");
-}
-
-static json_t *normalize_tool_calls(const json_t *calls)
-{
-    json_t *out = json_array();
-    size_t i;
-    json_t *c;
-    json_array_foreach(calls, i, c) {
-        json_t *n = json_pack("{s:s}", "type", "tool_call");
-        json_t *v;
-        if ((v = json_object_get(c, "id")))
-            json_object_set(n, "id", v);
-        if ((v = json_object_get(c, "name")))
-            json_object_set(n, "name", v);
-        v = json_object_get(c, "args");
-        json_object_set_new(n, "args", json_is_object(v) ? json_incref(v) : json_object());
-        json_array_append_new(out, n);
-    }
-    return out;
-}
-
-static json_t *normalize_message(const json_t *m)
-{
-    const char *role = role_of(json_string_value(json_object_get(m, "type")));
-    json_t *n = json_pack("{s:s,s:O}", "type", role, "content", json_object_get(m, "content"));
-    static const char *const keep[] = {"id", "name", "tool_call_id", "status", "artifact", "example"};
-    for (size_t i = 0; i < AG_ARRAY_LEN(keep); i++) {
-        json_t *v = json_object_get(m, keep[i]);
-        if (v && !json_is_null(v) && !(json_is_false(v) && !strcmp(keep[i], "example")))
-            json_object_set(n, keep[i], v);
-    }
-    json_t *tc = json_object_get(m, "tool_calls");
-    if (json_array_size(tc))
-        json_object_set_new(n, "tool_calls", normalize_tool_calls(tc));
-    json_t *itc = json_object_get(m, "invalid_tool_calls");
-    if (json_array_size(itc))
-        json_object_set(n, "invalid_tool_calls", itc);
-    return n;
-}
-
-json_t *ag_v2_normalize_values(const json_t *values)
-{
-    if (!json_is_object(values))
-        return json_deep_copy(values);
-    json_t *out = json_object();
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)values, k, v) {
-        if (!strcmp(k, "__interrupt__"))
-            continue;
-        if (json_is_array(v) && json_array_size(v) && is_message(json_array_get(v, 0))) {
-            json_t *list = json_array();
-            size_t i;
-            json_t *m;
-            json_array_foreach(v, i, m) json_array_append_new(list, is_message(m) ? normalize_message(m) : json_incref(m));
-            json_object_set_new(out, k, list);
-        } else {
-            json_object_set(out, k, v);
-        }
-    }
-    return out;
 }
 
 /* --- tasks and their namespaces --- */
@@ -244,7 +207,7 @@ static void on_message(struct ag_v2proj *p, const struct ag_graph_event *ev)
         message_finish(p, t);
     if (!t->msg_id) {
         t->msg_id = ag_strdup(id ? id : "");
-        t->role = role_of(type);
+        t->role = ag_v2_role_of(type);
         json_t *start = json_pack("{s:s,s:s,s:s}", "event", "message-start", "role", t->role, "id", t->msg_id);
         message_put(p, t, start);
         message_put(p, t,
@@ -267,7 +230,7 @@ static void on_message(struct ag_v2proj *p, const struct ag_graph_event *ev)
     if (json_array_size(calls)) {
         json_t *block = json_pack("{s:s,s:s%}", "type", "text", "text", t->text.base ? t->text.base : "", t->text.len);
         message_put(p, t, json_pack("{s:s,s:i,s:o}", "event", "content-block-finish", "index", 0, "content", block));
-        json_t *norm = normalize_tool_calls(calls);
+        json_t *norm = ag_v2_normalize_tool_calls(calls);
         size_t i;
         json_t *c;
         json_array_foreach(norm, i, c) {
@@ -354,27 +317,37 @@ static void on_checkpoint(struct ag_v2proj *p, const json_t *cp)
 
 void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
 {
+    flush_values(p);
     switch (ev->kind) {
     case AG_GEV_CHECKPOINT: on_checkpoint(p, ev->data); break;
     case AG_GEV_VALUES: {
         if (json_is_object(ev->data) && json_object_size(ev->data) == 1 && json_object_get(ev->data, "__interrupt__"))
             break; /* only an interrupt: input.requested says it */
-        put(p, "values", NULL, ag_v2_normalize_values(ev->data));
+        /* Held until the next event: the checkpoint of the same step names this state when it is written. */
+        p->values_raw = json_incref(ev->data);
+        p->values_event = ag_v2_normalize_values(ev->data);
         break;
     }
     case AG_GEV_UPDATES: on_updates(p, ev); break;
     case AG_GEV_CUSTOM: put(p, "custom", NULL, json_pack("{s:O}", "payload", ev->data)); break;
     case AG_GEV_MESSAGE: on_message(p, ev); break;
-    case AG_GEV_TASK_START:
+    case AG_GEV_TASK_START: {
         task_find(p, ev->task_id, ev->node, true);
-        put(p, "tasks", NULL, json_incref(ev->data));
+        json_t *ref = state_ref(p, json_object_get(ev->data, "input")), *stored = NULL;
+        if (ref) {
+            stored = json_copy(ev->data);
+            json_object_set_new(stored, "input", ref);
+        }
+        put_stored(p, "tasks", NULL, json_incref(ev->data), stored);
         break;
+    }
     case AG_GEV_TASK_RESULT: on_task_result(p, ev); break;
     }
 }
 
 uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error)
 {
+    flush_values(p);
     for (size_t i = p->ntasks; i-- > 0;) {
         struct ptask *t = &p->tasks[i];
         message_finish(p, t);
@@ -387,7 +360,7 @@ uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *erro
     json_t *d = lifecycle(ok ? "completed" : intr ? "interrupted" : "failed", p->graph);
     if (!ok && !intr)
         json_object_set_new(d, "error", json_string(error ? error : status));
-    uint64_t seq = ag_tlog_append(p->thread_id, p->run_id, "lifecycle", NULL, d, true);
+    uint64_t seq = ag_tlog_append(p->thread_id, p->run_id, "lifecycle", NULL, d, NULL, true);
     json_decref(d);
     return seq;
 }

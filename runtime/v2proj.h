@@ -30,15 +30,17 @@ void ag_v2proj_free(struct ag_v2proj *p);
 
 /* The run started: lifecycle `running`. */
 void ag_v2proj_start(struct ag_v2proj *p);
+/* The run's latest checkpoint as it is stored (persist/cpstore.h; borrowed, kept): an event whose state
+ * is its values (a `values` event, a task's input) is kept in the log by its channel versions instead of
+ * a copy of the state (AG_TLOG_STATE_REF). Given before the checkpoint's own event, and at the start
+ * with the checkpoint the run starts from; never for checkpoints that may not be stored (durability
+ * "exit"). A `values` event waits for the next event or this call. */
+void ag_v2proj_checkpoint(struct ag_v2proj *p, const json_t *stored);
 /* One engine event. */
 void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev);
 /* The run ended with status (success, interrupted, error, timeout) and error (NULL unless failed):
  * open namespaces close, then the root's terminal lifecycle event, held back from the streams (see
  * ag_tlog_append) until the caller releases the seq returned. */
 uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *error);
-
-/* values in protocol shape: messages of any top-level list normalized, `__interrupt__` dropped. A
- * new reference. */
-json_t *ag_v2_normalize_values(const json_t *values);
 
 #endif

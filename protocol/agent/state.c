@@ -9,6 +9,7 @@
 #include "core/buf.h"
 #include "graph/engine.h"
 #include "graph/registry.h"
+#include "persist/cpstore.h"
 #include "persist/pg.h"
 #include "protocol/agent/state_apply.h"
 #include "runtime/run.h"
@@ -409,8 +410,9 @@ static void on_update_written(struct ag_pg_query *q, PGresult *res)
     upd_free(u);
 }
 
-/* Submits the write of checkpoint ck (stolen) for the update u read. Answers r itself on failure. */
-static void submit_update_write(struct upd *u, json_t *ck)
+/* Submits the write of checkpoint ck (stolen), made from base (borrowed, as read: stamped with its
+ * channel versions; NULL: none), for the update u read. Answers r itself on failure. */
+static void submit_update_write(struct upd *u, const json_t *base, json_t *ck)
 {
     struct ag_req *r = u->d.r;
     struct upd *w = ag_dbreq_new(sizeof(struct upd), r, AG_SQL_STATE_UPDATE_WRITE, AG_PG_WRITE, on_update_written);
@@ -420,8 +422,10 @@ static void submit_update_write(struct upd *u, json_t *ck)
     json_t *ints = ag_state_apply_interrupts(ck, &status);
     ag_dbreq_param(&w->d, w->id);
     ag_dbreq_param(&w->d, ag_req_owner(w->d.r));
-    ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ck));
+    json_t *stored = json_pack("[o]", ag_cpstore_stamp(base, ck));
+    ag_dbreq_param(&w->d, ag_cpstore_param(&w->d.strs, stored));
     ag_dbreq_param(&w->d, ag_dbreq_json(&w->d, ints));
+    json_decref(stored);
     ag_dbreq_param(&w->d, status);
     json_decref(ints);
     json_decref(ck);
@@ -478,17 +482,18 @@ static void on_update_read(struct ag_pg_query *q, PGresult *res)
     char err[256] = "";
     json_t *ck = ag_graph_state_update(def, cp, prev, u->values, u->as_node, config, meta, err, sizeof err);
     json_decref(config);
-    json_decref(cp);
     json_decref(prev);
     json_decref(meta);
     if (!ck) {
         ag_http_error(r, 400, err[0] ? err : "invalid update");
         goto answered;
     }
-    submit_update_write(u, ck);
+    submit_update_write(u, cp, ck);
+    json_decref(cp);
     upd_free(u);
     return;
 answered:
+    json_decref(cp);
     ag_http_done(r);
     upd_free(u);
 }

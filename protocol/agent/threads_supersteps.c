@@ -6,6 +6,7 @@
 #include "core/alloc.h"
 #include "graph/engine.h"
 #include "graph/registry.h"
+#include "persist/cpstore.h"
 #include "persist/pg.h"
 #include "protocol/agent/state_apply.h"
 #include "protocol/dbq.h"
@@ -257,6 +258,10 @@ static json_t *checkpoints(const json_t *body, const char id[37], struct ag_verr
             out = NULL;
             break;
         }
+        /* Stamped as stored: each superstep stores what it changed (the messages it appended). */
+        json_t *stamped = ag_cpstore_stamp(latest, ck);
+        json_decref(ck);
+        ck = stamped;
         json_array_append_new(out, ck);
         latest = ck;
         size += json_dumpb(ck, NULL, 0, JSON_COMPACT);
@@ -318,10 +323,11 @@ int ag_threads_supersteps_create(struct ag_req *r, const char id[37], const json
         ag_dbreq_param(d, NULL);
         ag_dbreq_param(d, NULL);
     }
-    ag_dbreq_param(d, ag_dbreq_json(d, cks));
+    ag_dbreq_param(d, ag_cpstore_param(&d->strs, cks));
     ag_dbreq_param(d, ag_dbreq_json(d, ints));
     ag_dbreq_param(d, status);
     ag_dbreq_param(d, do_nothing ? "true" : "false");
+    ag_dbreq_param(d, ag_dbreq_json(d, json_object_get(json_array_get(cks, json_array_size(cks) - 1), "values")));
     json_decref(ints);
     json_decref(cks);
     /* A thread entry this shard still keeps for the id (a thread deleted and made again) must not hold on

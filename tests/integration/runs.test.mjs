@@ -363,8 +363,13 @@ describe('runs', { timeout: 180000 }, () => {
                 `lease_expires_at IS NULL FROM runs WHERE run_id = '${rid}'`);
             assert.equal(row, `success|t|t|t|reject|x|echo|${rid}|t`, 'written once, at its end');
             const t = await sql(`SELECT status, config->'configurable'->>'run_id', last_seq > 0, ` +
-                `jsonb_array_length("values"->'messages') FROM threads WHERE thread_id = '${tid}'`);
+                `json_array_length(agentd_thread_values(thread_id)->'messages') FROM threads WHERE thread_id = '${tid}'`);
             assert.equal(t, `idle|${rid}|t|2`);
+            // Its output is the thread's state at its end: the run names that checkpoint instead of a copy.
+            assert.equal(
+                await sql(`SELECT output IS NULL, output_checkpoint = (SELECT max(checkpoint_id) FROM checkpoints WHERE thread_id = '${tid}') FROM runs WHERE run_id = '${rid}'`),
+                't|t',
+            );
             // The run's v2 events were written in the same transaction, inside the seq reservation.
             const ev = await sql(`SELECT e.first_seq, e.last_seq <= t.last_seq, e.events LIKE '%${rid}%' ` +
                 `FROM thread_events e JOIN threads t USING (thread_id) WHERE thread_id = '${tid}'`);

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { startAgentd } from './lib/harness.mjs';
-import { freshDatabase, psql } from './lib/pg.mjs';
+import { freshDatabase, psql, storeCheckpointsSql } from './lib/pg.mjs';
 import { call, expect422, expectIgnored } from './lib/threads-util.mjs';
 
 const STATE_KEYS = ['values', 'next', 'tasks', 'metadata', 'created_at', 'checkpoint', 'parent_checkpoint', 'interrupts', 'checkpoint_id', 'parent_checkpoint_id'];
@@ -56,9 +56,13 @@ describe('thread state, history and runs', { timeout: 120000 }, () => {
         const meta = metadata ?? { graph_id: 'agent', assistant_id: ASSISTANT, thread_id: tid, run_id: 'r1', run_attempt: 1, source, step, parents: {} };
         const at = `2026-01-01T00:00:${String(i).padStart(2, '0')}Z`;
         await sql(
-            `INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, parent_checkpoint_id, run_id, step, source, "values", next, tasks, metadata, created_at) ` +
-                `VALUES (${q(tid)}, ${q(ns)}, ${q(cpid(i))}, ${parent === null ? 'NULL' : q(cpid(parent))}, 'r1', ${step}, ${q(source)}, ${jq(values)}, ` +
-                `ARRAY[${next.map(q).join(',')}]::text[], ${jq(tasks)}, ${jq(meta)}, ${q(at)})`,
+            storeCheckpointsSql(
+                `SELECT ${q(tid)} AS thread_id, ${q(ns)} AS checkpoint_ns, ${q(cpid(i))} AS checkpoint_id, ` +
+                    `${parent === null ? 'NULL' : q(cpid(parent))} AS parent_checkpoint_id, 'r1' AS run_id, ${step} AS step, ${q(source)} AS source, ` +
+                    `${jq(values)}::jsonb AS v, ARRAY[${next.map(q).join(',')}]::text[] AS next, ${jq(tasks)}::jsonb AS tasks, ${jq(meta)}::jsonb AS metadata, ` +
+                    `${q(at)}::timestamptz AS created_at`,
+                ['thread_id', 'checkpoint_ns', 'checkpoint_id', 'parent_checkpoint_id', 'run_id', 'step', 'source', 'next', 'tasks', 'metadata', 'created_at'],
+            ),
         );
         const ref = (id) => ({ thread_id: tid, checkpoint_id: id, checkpoint_ns: ns, checkpoint_map: null });
         return {

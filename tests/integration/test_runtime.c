@@ -186,8 +186,7 @@ static bool case_reject(struct tcase *c)
     EXPECT_STR("A, stored", "success", stored_status(a));
     EXPECT_JSON_TEXT("A's output, stored", "{\"n\":1}", DB("SELECT output FROM runs WHERE run_id = $1", a->run_id));
     EXPECT_STR("the thread", "idle", thread_status(c->tid[0]));
-    EXPECT_JSON_TEXT("the thread's values", "{\"n\":1}",
-                     DB("SELECT \"values\" FROM threads WHERE thread_id = $1", c->tid[0]));
+    EXPECT_JSON_TEXT("the thread's values", "{\"n\":1}", DB("SELECT agentd_thread_values($1)::jsonb", c->tid[0]));
     EXPECT_STR("A's checkpoints, stored", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", a->run_id));
     CASE_END;
 }
@@ -253,8 +252,7 @@ static bool case_enqueue(struct tcase *c)
     EXPECT_INT("the thread sink's ends", 0, c->ts.ends);
     ag_run_unwatch(&c->ts.k);
     EXPECT_STR("the thread", "idle", thread_status(c->tid[0]));
-    EXPECT_JSON_TEXT("the thread's values (D's)", "{\"n\":4}",
-                     DB("SELECT \"values\" FROM threads WHERE thread_id = $1", c->tid[0]));
+    EXPECT_JSON_TEXT("the thread's values (D's)", "{\"n\":4}", DB("SELECT agentd_thread_values($1)::jsonb", c->tid[0]));
     CASE_END;
 }
 
@@ -304,7 +302,7 @@ static bool case_interrupt(struct tcase *c)
     EXPECT_STR("A's checkpoints, stored", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", a->run_id));
     EXPECT_STR("B, stored", "success", stored_status(b));
     EXPECT_JSON_TEXT("the thread's values", "{\"n\":1,\"m\":1}",
-                     DB("SELECT \"values\" FROM threads WHERE thread_id = $1", c->tid[0]));
+                     DB("SELECT agentd_thread_values($1)::jsonb", c->tid[0]));
     EXPECT_STR("the thread", "idle", thread_status(c->tid[0]));
     CASE_END;
 }
@@ -333,7 +331,7 @@ static bool case_rollback(struct tcase *c)
     EXPECT_STR("A's checkpoints", "0", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", a->run_id));
     EXPECT_STR("B, stored", "success", stored_status(b));
     EXPECT_JSON_TEXT("the thread's values (without A's)", "{\"m\":1}",
-                     DB("SELECT \"values\" FROM threads WHERE thread_id = $1", c->tid[0]));
+                     DB("SELECT agentd_thread_values($1)::jsonb", c->tid[0]));
     CASE_END;
 }
 
@@ -452,7 +450,7 @@ static bool case_resume(struct tcase *c)
     EXPECT_STR("B, stored", "success", stored_status(b));
     EXPECT_STR("the thread", "idle", thread_status(c->tid[0]));
     EXPECT_JSON_TEXT("the thread's values", "{\"answer\":\"yes\"}",
-                     DB("SELECT \"values\" FROM threads WHERE thread_id = $1", c->tid[0]));
+                     DB("SELECT agentd_thread_values($1)::jsonb", c->tid[0]));
     CASE_END;
 }
 
@@ -552,7 +550,10 @@ static bool case_durability(struct tcase *c)
     EXPECT_STR("X's checkpoints, stored: its last", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", x->run_id));
     EXPECT_STR("its parent: S's last", c->keep[0],
                DB("SELECT parent_checkpoint_id FROM checkpoints WHERE run_id = $1", x->run_id));
-    EXPECT_STR("its values", "5", DB("SELECT \"values\"->>'n' FROM checkpoints WHERE run_id = $1", x->run_id));
+    EXPECT_STR("its values", "5",
+               DB("SELECT agentd_checkpoint_values(thread_id, checkpoint_ns, channel_versions)->>'n' FROM checkpoints "
+                  "WHERE run_id = $1",
+                  x->run_id));
 
     run_create(a, "A", c->tid[0], &(struct run_opts){.input = "{\"n\":0}"});
     WAIT(c, started(a));

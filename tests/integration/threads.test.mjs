@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 
 import { startAgentd } from './lib/harness.mjs';
-import { freshDatabase, psql } from './lib/pg.mjs';
+import { freshDatabase, psql, storeCheckpointsSql } from './lib/pg.mjs';
 import { assertThread, call, expect422, expectIgnored } from './lib/threads-util.mjs';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -21,9 +21,12 @@ describe('threads endpoints', { timeout: 120000 }, () => {
         return res.json;
     };
     const sql = (text) => psql(db.url, text);
-    const checkpoint = (tid, ns, cid) =>
-        `INSERT INTO checkpoints (thread_id, checkpoint_ns, checkpoint_id, step, source, "values", metadata) ` +
-        `VALUES ('${tid}', '${ns}', '${cid}', 0, 'loop', '{"n":"${cid}"}', '{"thread_id":"${tid}","step":0}');`;
+    const checkpoint = (tid, ns, cid, values = { n: cid }) =>
+        storeCheckpointsSql(
+            `SELECT '${tid}' AS thread_id, '${ns}' AS checkpoint_ns, '${cid}' AS checkpoint_id, 0 AS step, 'loop' AS source, ` +
+                `'${JSON.stringify(values)}'::jsonb AS v, '{"thread_id":"${tid}","step":0}'::jsonb AS metadata`,
+            ['thread_id', 'checkpoint_ns', 'checkpoint_id', 'step', 'source', 'metadata'],
+        );
 
     before(async () => {
         db = await freshDatabase();
@@ -213,12 +216,15 @@ describe('threads endpoints', { timeout: 120000 }, () => {
             await expectIgnored(assert, () => api('GET', `/threads/${t.thread_id}?foo=1`), () => api('GET', `/threads/${t.thread_id}`));
         });
 
-        it('values, interrupts, config and status come from the row', async () => {
+        it('interrupts, config and status come from the row, values from the latest root checkpoint', async () => {
             const t = await create({});
             await sql(
-                `UPDATE threads SET "values" = '{"messages":[{"type":"human","content":"hi"}]}', status = 'interrupted', ` +
+                `UPDATE threads SET status = 'interrupted', ` +
                     `interrupts = '{"task":[{"value":"q","id":"0123456789abcdef0123456789abcdef"}]}', ` +
-                    `config = '{"configurable":{"x":1}}' WHERE thread_id = '${t.thread_id}'`,
+                    `config = '{"configurable":{"x":1}}' WHERE thread_id = '${t.thread_id}'; ` +
+                    checkpoint(t.thread_id, '', 'c1', { messages: [] }) +
+                    checkpoint(t.thread_id, '', 'c2', { messages: [{ type: 'human', content: 'hi' }] }) +
+                    checkpoint(t.thread_id, 'sub:1', 'c3', { other: 1 }),
             );
             const g = (await api('GET', `/threads/${t.thread_id}`)).json;
             assertThread(assert, g);
@@ -318,10 +324,10 @@ describe('threads endpoints', { timeout: 120000 }, () => {
             const src = await create({ metadata: { owner: 'me', tag: 'copy' } });
             const id = src.thread_id;
             await sql(
-                `UPDATE threads SET "values" = '{"v":1}', status = 'busy', config = '{"configurable":{"thread_id":"${id}","k":2}}', ` +
+                `UPDATE threads SET status = 'busy', config = '{"configurable":{"thread_id":"${id}","k":2}}', ` +
                     `interrupts = '{"t":[]}', last_seq = 2 WHERE thread_id = '${id}'; ` +
                     checkpoint(id, '', 'c1') +
-                    checkpoint(id, '', 'c2') +
+                    checkpoint(id, '', 'c2', { v: 1 }) +
                     checkpoint(id, 'sub:1', 'c3') +
                     `INSERT INTO thread_events (thread_id, last_seq, first_seq, events) VALUES ('${id}', 1, 1, '[[1,"","values",[],{"a":1},0]]'), ('${id}', 2, 2, '[[2,"","values",[],{"a":2},0]]');`,
             );
@@ -423,9 +429,13 @@ describe('threads search, count and list', { timeout: 120000 }, () => {
         // Give some of them state and statuses as runs would.
         await psql(
             db.url,
-            `UPDATE threads SET "values" = jsonb_build_object('topic', (metadata->>'i')::int % 2, 'k', 'v'), ` +
+            `UPDATE threads SET ` +
                 `status = CASE (metadata->>'i')::int % 4 WHEN 1 THEN 'busy' WHEN 2 THEN 'interrupted' WHEN 3 THEN 'error' ELSE 'idle' END, ` +
-                `state_updated_at = now() - ((metadata->>'i')::int * interval '1 second') WHERE (metadata->>'i')::int < 8`,
+                `state_updated_at = now() - ((metadata->>'i')::int * interval '1 second') WHERE (metadata->>'i')::int < 8; ` +
+                storeCheckpointsSql(
+                    `SELECT thread_id, '' AS checkpoint_ns, 'c1' AS checkpoint_id, 0 AS step, 'loop' AS source, ` +
+                        `jsonb_build_object('topic', (metadata->>'i')::int % 2, 'k', 'v') AS v FROM threads WHERE (metadata->>'i')::int < 8`,
+                ),
         );
     });
 
@@ -507,7 +517,13 @@ describe('threads search, count and list', { timeout: 120000 }, () => {
             })
         ).json;
         assert.deepEqual(ext, [{ thread_id: made[2].thread_id, extracted: { user: 'u2', t: 2, topic: 0, missing: null, cfg: {} } }]);
-        await psql(db.url, `UPDATE threads SET "values" = '{"messages":[{"c":"a"},{"c":"b"},{"c":"z"}]}' WHERE thread_id = '${made[9].thread_id}'`);
+        await psql(
+            db.url,
+            storeCheckpointsSql(
+                `SELECT '${made[9].thread_id}' AS thread_id, '' AS checkpoint_ns, 'c1' AS checkpoint_id, 0 AS step, 'loop' AS source, ` +
+                    `'{"messages":[{"c":"a"},{"c":"b"},{"c":"z"}]}'::jsonb AS v`,
+            ),
+        );
         const arr = (await search({ ids: [made[9].thread_id], extract: { last: 'values.messages[-1].c', first: 'values.messages[0]', whole: 'values.messages[1]' } })).json;
         assertThreadLike(arr[0]);
         assert.deepEqual(arr[0].extracted, { last: 'z', first: { c: 'a' }, whole: { c: 'b' } });

@@ -152,3 +152,18 @@ export async function freshDatabase({ t = null, base = process.env.DATABASE_URL 
     if (t) t.after(drop);
     return { url, name, drop };
 }
+
+/**
+ * SQL storing checkpoints as agentd does (migration 009): `source` is a SELECT with the columns
+ * `cols` of checkpoints (thread_id, checkpoint_ns and checkpoint_id among them) plus `v`, the
+ * checkpoint's values (jsonb). Each channel of v becomes a whole value in checkpoint_blobs at the
+ * checkpoint's own version, and the checkpoint names it in channel_versions.
+ */
+export function storeCheckpointsSql(source, cols = ['thread_id', 'checkpoint_ns', 'checkpoint_id', 'step', 'source']) {
+    return (
+        `WITH s AS (${source}), b AS (INSERT INTO checkpoint_blobs (thread_id, checkpoint_ns, channel, version, value) ` +
+        `SELECT s.thread_id, s.checkpoint_ns, e.key, s.checkpoint_id, e.value::text FROM s, jsonb_each(s.v) e) ` +
+        `INSERT INTO checkpoints (${cols.join(', ')}, channel_versions) SELECT ${cols.map((c) => `s.${c}`).join(', ')}, ` +
+        `(SELECT coalesce(jsonb_object_agg(e.key, s.checkpoint_id), '{}') FROM jsonb_each(s.v) e) FROM s;`
+    );
+}
