@@ -4,8 +4,13 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { psql } from '../integration/lib/pg.mjs';
+import { psql, storeCheckpointsSql } from '../integration/lib/pg.mjs';
 import { lacks, lacksOption, rejectsWith, useSdk } from './lib.mjs';
+
+/** SQL giving thread tid a checkpoint whose values are two messages, "first" and "last" (Thread.values). */
+const firstLast = (tid) =>
+    storeCheckpointsSql(`SELECT '${tid}' AS thread_id, '' AS checkpoint_ns, 'c1' AS checkpoint_id, 0 AS step, 'loop' AS source, ` +
+        `'{"messages":[{"content":"first"},{"content":"last"}]}'::jsonb AS v`);
 
 describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
     const sdk = useSdk({ fresh: true, args: ['--shards', '2'] });
@@ -87,7 +92,7 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
         const tag = randomUUID();
         const made = [];
         for (let i = 0; i < 5; i++) made.push(await sdk.client.threads.create({ metadata: { tag, i, parity: i % 2 } }));
-        await psql(sdk.db.url, `UPDATE threads SET "values" = '{"messages":[{"content":"first"},{"content":"last"}]}', status = 'interrupted' WHERE thread_id = '${made[3].thread_id}'`);
+        await psql(sdk.db.url, `UPDATE threads SET status = 'interrupted' WHERE thread_id = '${made[3].thread_id}'; ` + firstLast(made[3].thread_id));
 
         const all = await sdk.client.threads.search({ metadata: { tag } });
         assert.deepEqual(all.map((t) => t.thread_id), made.map((t) => t.thread_id).reverse());
@@ -109,7 +114,7 @@ describe('LangGraph SDK: client.threads', { timeout: 120000 }, () => {
 
     test('search with extract', { skip: lacksOption('ThreadsClient.search.query.extract') }, async () => {
         const t = await sdk.client.threads.create({ metadata: { i: 3 } });
-        await psql(sdk.db.url, `UPDATE threads SET "values" = '{"messages":[{"content":"first"},{"content":"last"}]}' WHERE thread_id = '${t.thread_id}'`);
+        await psql(sdk.db.url, firstLast(t.thread_id));
         const ext = await sdk.client.threads.search({ ids: [t.thread_id], select: ['thread_id'], extract: { last: 'values.messages[-1].content', i: 'metadata.i' } });
         assert.deepEqual(ext, [{ thread_id: t.thread_id, extracted: { last: 'last', i: 3 } }]);
     });
