@@ -218,13 +218,22 @@ struct outcome_params {
 };
 
 /* The checkpoint whose values the run's output is (the thread's latest, at the run's end), named instead
- * of storing the state again; NULL: the output is stored as it is. */
-static const char *output_checkpoint(const struct ag_run *run)
+ * of storing the state again (borrowed from that checkpoint); NULL: the output is stored as it is. */
+static const char *output_checkpoint_id(const struct ag_run *run)
 {
-    if (ag_run__failed(run->status) || run->rollback || !run->output || !run->t || !run->t->cp_known) return NULL;
+    if (ag_run__failed(run->status) || run->rollback || !run->output || !run->t || !run->t->cp_known)
+        return NULL;
     const json_t *cp = run->t->last_cp;
     return json_object_get(cp, "values") == run->output ? json_string_value(json_object_get(cp, "checkpoint_id"))
                                                         : NULL;
+}
+
+/* The same as a parameter, in the run's args: the thread's next run may replace its latest checkpoint
+ * (and free the id) before the statement is sent. */
+static const char *output_checkpoint(struct ag_run *run)
+{
+    const char *id = output_checkpoint_id(run);
+    return id ? ag_pg_args_dup(&run->args, id, strlen(id)) : NULL;
 }
 
 static struct outcome_params outcome_params(struct ag_run *run)
@@ -232,7 +241,7 @@ static struct outcome_params outcome_params(struct ag_run *run)
     struct ag_pg_args *a = &run->args;
     restamp_lost(run);
     json_t *ints = thread_interrupts(run);
-    bool named = output_checkpoint(run) != NULL;
+    bool named = output_checkpoint_id(run) != NULL;
     struct outcome_params o = {
         .run_status = ag_run_status_name(run->status),
         .output = ag_run__failed(run->status) || named ? NULL : ag_pg_args_json(a, run->output),
