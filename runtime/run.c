@@ -194,6 +194,7 @@ char *ag_run_outcome_json(const struct ag_run *run)
         json_decref(e);
         return s;
     }
+    if (run->output_text) return ag_strdup(run->output_text);
     return run->output ? ag_run__dumps(run->output) : ag_strdup("{}");
 }
 
@@ -243,7 +244,13 @@ static void emit_raw(struct ag_run *run, const char *event, const char *data, si
 void ag_run__emit(struct ag_run *run, const char *event, const json_t *data)
 {
     char *s = ag_run__dumps(data);
-    emit_raw(run, event, s, strlen(s));
+    size_t n = strlen(s);
+    emit_raw(run, event, s, n);
+    if (data && data == run->output && !run->output_text) {
+        run->output_text = s; /* encoded once: also the answer of wait and join */
+        run->output_bytes = n;
+        return;
+    }
     ag_free(s);
 }
 
@@ -400,6 +407,16 @@ static void on_checkpoint(struct ag_run *run, const json_t *data)
     ag_run__schedule_progress(run);
 }
 
+/* The run's answer so far becomes v (its encoding, if any, was the older one's). */
+static void set_output(struct ag_run *run, json_t *v)
+{
+    json_decref(run->output);
+    run->output = json_incref(v);
+    ag_free(run->output_text);
+    run->output_text = NULL;
+    run->output_bytes = 0;
+}
+
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
@@ -407,14 +424,11 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
     if (run->v2) ag_v2proj_event(run->v2, ev);
     switch (ev->kind) {
     case AG_GEV_VALUES:
-        json_decref(run->output);
-        run->output = json_incref(ev->data);
+        set_output(run, ev->data);
         break;
     case AG_GEV_UPDATES:
-        if (json_object_get(ev->data, "__interrupt__")) { /* also what wait and join answer */
-            json_decref(run->output);
-            run->output = json_incref(ev->data);
-        }
+        if (json_object_get(ev->data, "__interrupt__")) /* also what wait and join answer */
+            set_output(run, ev->data);
         break;
     default: break;
     }

@@ -87,7 +87,11 @@ struct ag_run {
     size_t recent_bytes;   /* what it holds as counted in run_shard.recent_bytes (in the recent list) */
     uint64_t ended_ns;     /* when it joined the recent list */
     json_t *output;  /* the last values payload (or interrupt), the answer of wait/join */
-    size_t output_bytes; /* its JSON text's length once its outcome's statement encoded it (0: not yet) */
+    size_t output_bytes; /* its JSON text's length once it was encoded (0: not yet) */
+    /* output's JSON text when a values event of the run encoded it (its stream's, or the last step's):
+     * the answer of wait and join and the outcome's statement take it instead of encoding the state
+     * again; NULL: not encoded. */
+    char *output_text;
     struct ag_run_modes modes; /* its v1 stream modes' framing */
     json_t *md;      /* the run's metadata as nodes and checkpoints see it */
     /* Outcome. */

@@ -36,6 +36,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->start_cp);
     json_decref(run->stamp_prev);
     json_decref(run->output);
+    ag_free(run->output_text);
     ag_run_modes_clear(&run->modes);
     json_decref(run->md);
     json_decref(run->final_values);

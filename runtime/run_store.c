@@ -244,7 +244,9 @@ static struct outcome_params outcome_params(struct ag_run *run)
     bool named = output_checkpoint_id(run) != NULL;
     struct outcome_params o = {
         .run_status = ag_run_status_name(run->status),
-        .output = ag_run__failed(run->status) || named ? NULL : ag_pg_args_json(a, run->output),
+        .output = ag_run__failed(run->status) || named ? NULL
+                  : run->output_text                   ? ag_pg_args_dup(a, run->output_text, run->output_bytes)
+                                                       : ag_pg_args_json(a, run->output),
         .error = run->error ? ag_pg_args_dup(a, run->error, strlen(run->error)) : NULL,
         /* A rollback deletes the run's checkpoints; the ones not written yet are simply dropped. */
         .checkpoints = run->rollback || !run->cps ? "[]" : ag_cpstore_param(a, run->cps),
@@ -252,7 +254,8 @@ static struct outcome_params outcome_params(struct ag_run *run)
         .thread_interrupts = ag_pg_args_json(a, ints),
     };
     json_decref(ints);
-    run->output_bytes = o.output ? strlen(o.output) : 0; /* the recent list counts it without encoding again */
+    if (!run->output_bytes && o.output)
+        run->output_bytes = strlen(o.output); /* the recent list counts it without encoding again */
     return o;
 }
 
