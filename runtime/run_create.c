@@ -181,7 +181,7 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
 struct create_params {
     const char *thread_id, *assistant_id, *owner, *run_id, *metadata, *kwargs, *config, *context, *create_thread,
         *multitask, *after_seconds, *checkpoint_id, *ttl_marker, *claimant, *lease_ms, *reservation, *reserve_block,
-        *accepted_us;
+        *accepted_us, *want_cp;
 };
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
@@ -210,6 +210,8 @@ static void create_query(struct ag_run *run)
         .reservation = ag_run__reservation_param(run),
         .reserve_block = AG_TLOG_RESERVE_TEXT,
         .accepted_us = ag_pg_args_printf(a, "%" PRIu64, run->accepted_us),
+        /* A promoted run runs from its start checkpoint already: Postgres need not build it again. */
+        .want_cp = run->persist == RP_DIRECT ? "false" : "true",
     };
     json_decref(k);
     AG_PG_PARAMS(&run->q, p);
