@@ -27,6 +27,19 @@ static json_t *blob_of(const json_t *cp, const char *k)
     return NULL;
 }
 
+/* The encoded size of v. */
+static size_t dumped(const json_t *v)
+{
+    return json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+size_t ag_cpstore_bytes(const json_t *cp)
+{
+    if (!cp) return 0;
+    json_t *b = json_object_get(cp, "bytes");
+    return json_is_integer(b) ? (size_t)json_integer_value(b) : dumped(json_object_get(cp, "values"));
+}
+
 json_t *ag_cpstore_stamp(const json_t *prev, const json_t *cp)
 {
     json_t *out = json_copy((json_t *)cp);
@@ -35,6 +48,7 @@ json_t *ag_cpstore_stamp(const json_t *prev, const json_t *cp)
     const json_t *pver = json_object_get(prev, "channel_versions");
     bool again = id && json_equal(json_object_get(prev, "checkpoint_id"), json_object_get(cp, "checkpoint_id"));
     json_t *versions = json_object(), *blobs = json_array();
+    size_t bytes = ag_cpstore_bytes(prev); /* what was replaced is not taken off: an estimate from above */
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(cp, "values"), k, v)
@@ -49,11 +63,16 @@ json_t *ag_cpstore_stamp(const json_t *prev, const json_t *cp)
         }
         json_object_set_new(versions, k, json_string(id));
         /* Emitted again with a changed value: its version is its own id, so it is stored whole. */
-        if (!again && old && json_is_string(oldver) && extends(old, v))
+        if (!again && old && json_is_string(oldver) && extends(old, v)) {
             json_array_append_new(blobs, json_pack("[s,O,I]", k, oldver, (json_int_t)json_array_size(old)));
-        else
+            for (size_t i = json_array_size(old); i < json_array_size(v); i++)
+                bytes += dumped(json_array_get(v, i)) + 1;
+        } else {
             json_array_append_new(blobs, json_pack("[s,n,i]", k, 0));
+            bytes += dumped(v);
+        }
     }
+    json_object_set_new(out, "bytes", json_integer((json_int_t)bytes));
     json_object_set_new(out, "channel_versions", versions);
     json_object_set_new(out, "blobs", blobs);
     return out;
@@ -82,7 +101,7 @@ const char *ag_cpstore_param(struct ag_pg_args *a, const json_t *cps)
         json_t *v;
         json_object_foreach((json_t *)cp, k, v)
         {
-            if (strcmp(k, "values") && strcmp(k, "blobs")) json_object_set(row, k, v);
+            if (strcmp(k, "values") && strcmp(k, "blobs") && strcmp(k, "bytes")) json_object_set(row, k, v);
         }
         if (!json_object_get(row, "channel_versions")) json_object_set_new(row, "channel_versions", json_object());
         json_t *blobs = json_array();

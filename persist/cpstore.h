@@ -6,9 +6,10 @@
  *
  * A checkpoint in the engine's shape (graph/engine.h AG_GEV_CHECKPOINT: checkpoint_id, values, next,
  * tasks, ...) is stamped, relative to the checkpoint it follows, into a shallow copy that also carries
- * "channel_versions" and "blobs" ([[channel, base version or null, index of the first new item]] of the
- * channels it changed). Stamped checkpoints are what a thread's runtime keeps; the engine ignores the two
- * keys. A checkpoint read back from Postgres comes stamped, with its channel_versions and no blobs.
+ * "channel_versions", "blobs" ([[channel, base version or null, index of the first new item]] of the
+ * channels it changed) and "bytes" (ag_cpstore_bytes). Stamped checkpoints are what a thread's runtime keeps; the
+ * engine ignores the two keys. A checkpoint read back from Postgres comes stamped, with its channel_versions and no
+ * blobs.
  *
  * Pure JSON functions: no I/O, no shared state. */
 #ifndef AG_PERSIST_CPSTORE_H
@@ -24,6 +25,10 @@
  * rest, based on prev's version; any other stores its whole value. cp having prev's checkpoint_id (a
  * checkpoint emitted again with its tasks' ends) keeps prev's blobs for the channels it did not change. */
 json_t *ag_cpstore_stamp(const json_t *prev, const json_t *cp);
+
+/* An estimate from above of what cp's values take encoded (its "bytes": set when it was stamped, or by
+ * whoever parsed it; else encoded now). 0 for NULL. */
+size_t ag_cpstore_bytes(const json_t *cp);
 
 /* The checkpoints cps (a JSON array of stamped checkpoints, borrowed) as the statements that insert
  * checkpoints take them (AG_CPSTORE_SQL_* in persist/sql_state.def): each without its values, its blobs

@@ -73,6 +73,7 @@ struct trt *ag_run__trt_get(const char *id, bool create)
         return t;
     t = ag_calloc(1, sizeof *t);
     snprintf(t->id, sizeof t->id, "%s", id);
+    t->idle_cp = ag_run__idle_take(t->id);
     ag_strmap_put(&ag_run__rs->threads, t->id, strlen(t->id), t);
     return t;
 }
@@ -132,7 +133,11 @@ void ag_run__trt_release(struct trt *t)
     if (trt_referenced(t))
         return;
     ag_strmap_del(&ag_run__rs->threads, t->id, strlen(t->id));
+    /* Kept a while: the thread's next run need not have it built and sent again. */
+    if (t->cp_known ? t->last_cp != NULL : t->idle_cp != NULL)
+        ag_run__idle_put(t->id, t->cp_known ? t->last_cp : t->idle_cp);
     json_decref(t->last_cp);
+    json_decref(t->idle_cp);
     ag_free(t);
 }
 
@@ -692,6 +697,7 @@ void ag_run_shard_init(struct ag_shard *s, const struct ag_run_limits *lim, cons
     ag_run__rs->lim = lim;
     ag_run__rs->codec = codec;
     ag_run__recent_init();
+    ag_run__idle_init();
     ag_run__leases_start(s, lim);
 }
 
@@ -749,6 +755,7 @@ void ag_run_shard_exit(struct ag_shard *s)
     ag_run__recent_free_all();
     ag_strmap_free(&ag_run__rs->runs);
     ag_strmap_free(&ag_run__rs->threads);
+    ag_run__idle_free_all();
     ag_free(ag_run__rs);
     ag_run__rs = NULL;
 }

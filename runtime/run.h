@@ -32,17 +32,18 @@ struct ag_run_limits {
     uint64_t recent_bytes; /* what the ended runs a shard keeps for join/attach may hold; beyond,
                             * the oldest go (join and attach answer from Postgres) */
     uint32_t recent_ms;    /* how long an ended run stays in memory for join/attach */
+    uint64_t idle_checkpoint_bytes; /* what the latest checkpoints of threads with no run a shard keeps
+                                     * may hold (their next run need not read them); 0: none kept */
+    uint32_t idle_checkpoint_ms;    /* how long such a checkpoint is kept */
     uint32_t lease_ms;     /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                             * whose lease expired (its process is gone) ends as error */
 };
 #define AG_RUN_LIMITS_DEFAULT                                                                                          \
-    {.timeout_ms = 3600000,                                                                                            \
-     .heartbeat_ms = 5000,                                                                                             \
-     .queue_max = 1000,                                                                                                \
-     .events_max = 100000,                                                                                             \
-     .recent_bytes = 8u << 20,                                                                                         \
-     .recent_ms = 30000,                                                                                               \
-     .lease_ms = 30000}
+    {                                                                                                                  \
+        .timeout_ms = 3600000, .heartbeat_ms = 5000, .queue_max = 1000, .events_max = 100000,                          \
+        .recent_bytes = 8u << 20, .recent_ms = 30000, .idle_checkpoint_bytes = 16u << 20, .idle_checkpoint_ms = 60000, \
+        .lease_ms = 30000                                                                                              \
+    }
 
 /* How the creating request is answered. */
 enum ag_run_reply {

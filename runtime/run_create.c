@@ -35,6 +35,7 @@ static void drop_refused(struct ag_run *run)
     ag_run__trt_release(t);
     ag_run_spec_clear(&run->spec);
     json_decref(run->kwargs);
+    json_decref(run->known_cp);
     ag_free(run);
 }
 
@@ -47,9 +48,43 @@ static struct ag_run *queued_ahead(const struct trt *t, const struct ag_run *run
     return NULL;
 }
 
+/* The start checkpoint as RUN_CREATE or RUN_PREPARE answered it: its text (NULL: not sent) and id (NULL:
+ * there is none). Not sent when it is the one the run said it has (run->known_cp). A new reference. */
+static json_t *start_cp_of(struct ag_run *run, const char *text, const char *id)
+{
+    json_t *cp = NULL;
+    if (text) {
+        cp = json_loads(text, 0, NULL);
+        if (cp) json_object_set_new(cp, "bytes", json_integer((json_int_t)strlen(text)));
+    } else if (id && run->known_cp && !strcmp(id, json_string_value(json_object_get(run->known_cp, "checkpoint_id")))) {
+        cp = json_incref(run->known_cp);
+    }
+    json_decref(run->known_cp);
+    run->known_cp = NULL;
+    return cp;
+}
+
+/* The checkpoint a run's RUN_PREPARE / RUN_CREATE says it has, as their parameter (the id; NULL: none):
+ * for a fork none (the checkpoint named is read); else the thread's latest known here, or what this
+ * shard kept of it while the thread was idle (run_idle.c), or for a promoted run the one it started
+ * from. */
+static const char *known_cp_param(struct ag_run *run)
+{
+    struct trt *t = run->t;
+    json_decref(run->known_cp);
+    run->known_cp = NULL;
+    if (run->persist == RP_DIRECT && run->start_cp)
+        run->known_cp = json_incref(run->start_cp);
+    else if (!run->spec.checkpoint_id[0])
+        run->known_cp = json_incref(t->cp_known ? t->last_cp : t->idle_cp);
+    const char *id = json_string_value(json_object_get(run->known_cp, "checkpoint_id"));
+    return id ? ag_pg_args_dup(&run->args, id, strlen(id)) : NULL;
+}
+
 /* Takes the run in once its assistant, kwargs and start checkpoint are known (text of RUN_CREATE's
- * or RUN_PREPARE's row; cp NULL: none): it becomes R_QUEUED at the place it took when accepted. */
-static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text)
+ * or RUN_PREPARE's row and its id: see start_cp_of): it becomes R_QUEUED at the place it took when
+ * accepted. */
+static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text, const char *cp_id)
 {
     struct trt *t = run->t;
     if (!ag_engine_graph_find(graph_id, &run->graph))
@@ -57,15 +92,18 @@ static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, 
     run->kwargs = json_loads(kwargs, 0, NULL);
     if (run->persist == RP_DIRECT)
         run->kwargs_text = ag_strdup(kwargs);
-    /* Parsed only when it is not known here already (a thread's latest stays in memory between its
-     * runs): at a long conversation's end, parsing it again was a tenth of a run's CPU. */
+    /* Built, sent and parsed only when it is not known here already (a thread's latest stays in memory
+     * between its runs, and a while after): at a long conversation's end, building it was most of a
+     * run's Postgres CPU, parsing it again a tenth of agentd's. */
+    json_t *cp = start_cp_of(run, cp_text, cp_id);
     if (run->spec.checkpoint_id[0]) {
-        run->fork_cp = cp_text ? json_loads(cp_text, 0, NULL) : NULL;
+        run->fork_cp = json_incref(cp);
     } else if (!t->cp_known) {
-        json_t *cp = cp_text ? json_loads(cp_text, 0, NULL) : NULL;
         ag_run__set_last_cp(t, cp);
-        json_decref(cp);
     }
+    json_decref(cp);
+    json_decref(t->idle_cp);
+    t->idle_cp = NULL;
     ag_strmap_put(&ag_run__rs->runs, run->run_id, strlen(run->run_id), run);
     ag_run__rs->live++;
     ag_stat_add(&ag_run__rs->s->stats, AG_STAT_RUNS_ACTIVE, 1);
@@ -141,7 +179,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     }
     if (!PQgetisnull(res, 0, 5))
         ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
-    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
+          PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7));
     ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_ADMITTED,
                                                        .run = run,
                                                        .run_json = PQgetvalue(res, 0, 2),
@@ -181,7 +220,7 @@ static json_t *base_kwargs(const struct ag_run_spec *sp)
 struct create_params {
     const char *thread_id, *assistant_id, *owner, *run_id, *metadata, *kwargs, *config, *context, *create_thread,
         *multitask, *after_seconds, *checkpoint_id, *ttl_marker, *claimant, *lease_ms, *reservation, *reserve_block,
-        *accepted_us, *want_cp;
+        *accepted_us, *known_cp;
 };
 
 /* run->q becomes its RUN_CREATE (answered by on_created). */
@@ -210,8 +249,7 @@ static void create_query(struct ag_run *run)
         .reservation = ag_run__reservation_param(run),
         .reserve_block = AG_TLOG_RESERVE_TEXT,
         .accepted_us = ag_pg_args_printf(a, "%" PRIu64, run->accepted_us),
-        /* A promoted run runs from its start checkpoint already: Postgres need not build it again. */
-        .want_cp = run->persist == RP_DIRECT ? "false" : "true",
+        .known_cp = known_cp_param(run),
     };
     json_decref(k);
     AG_PG_PARAMS(&run->q, p);
@@ -221,7 +259,8 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res);
 
 /* RUN_PREPARE's parameters, in their order. */
 struct prepare_params {
-    const char *thread_id, *assistant_id, *owner, *run_id, *kwargs, *config, *context, *checkpoint_id, *claimant;
+    const char *thread_id, *assistant_id, *owner, *run_id, *kwargs, *config, *context, *checkpoint_id, *claimant,
+        *known_cp;
 };
 
 /* run->q becomes its RUN_PREPARE (a direct run). */
@@ -241,6 +280,7 @@ static void prepare_query(struct ag_run *run)
         .context = ag_pg_args_json(a, sp->context),
         .checkpoint_id = sp->checkpoint_id[0] ? sp->checkpoint_id : NULL,
         .claimant = ag_run__boot_id,
+        .known_cp = known_cp_param(run),
     };
     json_decref(k);
     AG_PG_PARAMS(&run->q, p);
@@ -337,7 +377,8 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         return;
     }
     ag_tlog_stored(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
-    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
+          PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     emit_metadata(run);
     admitted(run);
     if (run->state == R_RUNNING)

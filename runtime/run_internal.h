@@ -43,6 +43,8 @@ struct trt {
     unsigned finishing;           /* runs in R_FINISHING (they still point here) */
     json_t *last_cp;              /* the latest root checkpoint (owned); valid when cp_known */
     bool cp_known;
+    json_t *idle_cp;              /* while !cp_known: what this shard kept of the thread's latest checkpoint
+                                   * (owned; run_idle.c), to be confirmed by Postgres; NULL: none */
     struct ag_run_sink *waiting;  /* thread sinks between runs */
     unsigned nthread_sinks;       /* thread sinks, waiting or following a run */
 };
@@ -70,6 +72,8 @@ struct ag_run {
     json_t *kwargs;          /* as stored: merged config and context */
     char *kwargs_text;       /* a direct run's kwargs as RUN_PREPARE read them (RUN_RECORD writes them) */
     json_t *fork_cp;         /* the checkpoint a fork starts from (owned) */
+    json_t *known_cp;        /* the start checkpoint its RUN_PREPARE / RUN_CREATE told Postgres it has
+                              * (owned; NULL: none): answered by its id alone when it is the latest */
     json_t *prev_cp;         /* the thread's checkpoint when the run started (rollback restores it) */
     json_t *start_cp;        /* the checkpoint the run started from (owned, stamped: persist/cpstore.h; NULL: none) */
     json_t *stamp_prev;      /* the checkpoint its next one is stamped against (owned; NULL: none) */
@@ -131,6 +135,10 @@ struct run_shard {
     uint32_t nrecent;
     size_t recent_bytes; /* what the runs in the recent list hold (AG_STAT_ENDED_RUN_BYTES) */
     struct ag_timer recent_expire; /* armed while the recent list is not empty (runs.recent_ms) */
+    struct ag_strmap idle;         /* thread id → the latest checkpoint of a thread with no entry (run_idle.c) */
+    struct idle_cp *idle_head, *idle_tail; /* oldest first */
+    size_t idle_bytes;                     /* what they hold (AG_STAT_IDLE_CHECKPOINT_BYTES) */
+    struct ag_timer idle_expire;           /* armed while one is kept (runs.idle_checkpoint_ms) */
     uint32_t live; /* runs not yet R_DONE */
 };
 
@@ -207,6 +215,19 @@ void ag_run__recent_add(struct ag_run *run);
 void ag_run__recent_init(void);
 /* Frees what the recent list holds (shard exit). */
 void ag_run__recent_free_all(void);
+
+/* --- idle threads' latest checkpoints (run_idle.c) --- */
+
+/* Keeps cp (borrowed, stamped: persist/cpstore.h) as the latest checkpoint of thread_id, whose entry goes;
+ * within runs.idle_checkpoint_bytes, the least recently kept leaving first. */
+void ag_run__idle_put(const char *thread_id, json_t *cp);
+/* What was kept for thread_id (a new reference, no longer kept), or NULL. */
+json_t *ag_run__idle_take(const char *thread_id);
+/* Forgets what was kept for thread_id. */
+void ag_run__idle_drop(const char *thread_id);
+/* Per-shard set-up and exit. */
+void ag_run__idle_init(void);
+void ag_run__idle_free_all(void);
 
 /* --- persistence (run_store.c) --- */
 

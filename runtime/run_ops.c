@@ -136,10 +136,13 @@ void ag_run_thread_state_changed(struct ag_shard *s, const char *thread_id)
 {
     (void)s;
     struct trt *t = ag_run__trt_get(thread_id, false);
+    ag_run__idle_drop(thread_id);
     if (t) {
         json_decref(t->last_cp);
         t->last_cp = NULL;
         t->cp_known = false;
+        json_decref(t->idle_cp);
+        t->idle_cp = NULL;
     }
 }
 

@@ -32,6 +32,7 @@ static void run_free(struct ag_run *run)
     json_decref(run->kwargs);
     ag_free(run->kwargs_text);
     json_decref(run->fork_cp);
+    json_decref(run->known_cp);
     json_decref(run->prev_cp);
     json_decref(run->start_cp);
     json_decref(run->stamp_prev);
@@ -87,11 +88,11 @@ void ag_run__forget(struct ag_run *run)
 static void run_shed(struct ag_run *run)
 {
     struct ag_run_spec *sp = &run->spec;
-    json_t **owned[] = {&sp->input,         &sp->command,          &sp->config,           &sp->context,
-                        &sp->metadata,      &sp->checkpoint,       &sp->interrupt_before, &sp->interrupt_after,
-                        &sp->stream_mode,   &sp->feedback_keys,    &run->kwargs,          &run->fork_cp,
-                        &run->prev_cp,      &run->start_cp,        &run->stamp_prev,      &run->md,
-                        &run->final_values, &run->final_interrupts};
+    json_t **owned[] = {&sp->input,       &sp->command,       &sp->config,           &sp->context,
+                        &sp->metadata,    &sp->checkpoint,    &sp->interrupt_before, &sp->interrupt_after,
+                        &sp->stream_mode, &sp->feedback_keys, &run->kwargs,          &run->fork_cp,
+                        &run->known_cp,   &run->prev_cp,      &run->start_cp,        &run->stamp_prev,
+                        &run->md,         &run->final_values, &run->final_interrupts};
     for (size_t i = 0; i < AG_ARRAY_LEN(owned); i++) {
         json_decref(*owned[i]);
         *owned[i] = NULL;

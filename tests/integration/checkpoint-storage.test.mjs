@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { startAgentd } from './lib/harness.mjs';
-import { freshDatabase, psql, REPO_ROOT } from './lib/pg.mjs';
+import { getMetrics, metricSum, startAgentd } from './lib/harness.mjs';
+import { freshDatabase, psql, REPO_ROOT, storeCheckpointsSql } from './lib/pg.mjs';
 import { openSse } from './lib/sse.mjs';
 import { call } from './lib/threads-util.mjs';
 
@@ -163,6 +163,27 @@ describe('checkpoint storage', { timeout: 120000 }, () => {
         const pruned = (await replay()).filter((e) => e.method === 'values').map((e) => e.params.data);
         assert.deepEqual(pruned[0], {});
         assert.deepEqual(pruned.at(-1).messages.map((m) => m.content), ['p', 'p', 'q', 'q', 'r', 'r']);
+    });
+
+    it('an idle thread\'s latest checkpoint stays in memory, and is used only while Postgres says it is the latest', async () => {
+        const tid = await thread();
+        await wait(tid, 'one');
+        const { samples } = await getMetrics(srv.port);
+        assert.ok(metricSum(samples, 'agentd_idle_checkpoint_bytes') > 0, 'kept after the run');
+        assert.deepEqual(contents((await wait(tid, 'two')).json), ['human:one', 'ai:one', 'human:two', 'ai:two']);
+        // Another writer (another process, a hand) adds a checkpoint behind this process's back: the next
+        // run starts from it, not from what was kept.
+        const latest = (await state(tid)).checkpoint_id;
+        await sql(storeCheckpointsSql(
+            `SELECT '${tid}' AS thread_id, '' AS checkpoint_ns, '${latest}z' AS checkpoint_id, '${latest}' AS parent_checkpoint_id, ` +
+                `99 AS step, 'update' AS source, '{"messages":[{"type":"human","content":"elsewhere","id":"e1"}]}'::jsonb AS v`,
+            ['thread_id', 'checkpoint_ns', 'checkpoint_id', 'parent_checkpoint_id', 'step', 'source'],
+        ));
+        assert.deepEqual(contents((await wait(tid, 'three')).json), ['human:elsewhere', 'human:three', 'ai:three']);
+        // A thread deleted and made again under the same id starts empty.
+        assert.equal((await api('DELETE', `/threads/${tid}`)).status, 204);
+        assert.equal((await api('POST', '/threads', { thread_id: tid })).status, 200);
+        assert.deepEqual(contents((await wait(tid, 'anew')).json), ['human:anew', 'ai:anew']);
     });
 
     it('a run joined after a restart answers its output from the checkpoint it names', async () => {
