@@ -7,9 +7,9 @@
  * A checkpoint in the engine's shape (graph/engine.h AG_GEV_CHECKPOINT: checkpoint_id, values, next,
  * tasks, ...) is stamped, relative to the checkpoint it follows, into a shallow copy that also carries
  * "channel_versions", "blobs" ([[channel, base version or null, index of the first new item]] of the
- * channels it changed) and "bytes" (ag_cpstore_bytes). Stamped checkpoints are what a thread's runtime keeps; the
- * engine ignores the two keys. A checkpoint read back from Postgres comes stamped, with its channel_versions and no
- * blobs.
+ * channels it changed) and "bytes" (ag_cpstore_bytes). Stamped checkpoints are what a thread's runtime
+ * keeps; the engine ignores those keys. A checkpoint read back from Postgres comes with its
+ * channel_versions (and the size of its text as "bytes"), without blobs.
  *
  * Pure JSON functions: no I/O, no shared state. */
 #ifndef AG_PERSIST_CPSTORE_H
