@@ -78,5 +78,5 @@ int main(void)
     json_decref(cps);
     json_decref(a), json_decref(b), json_decref(c), json_decref(d), json_decref(b2), json_decref(b3);
     json_decref(m1), json_decref(m2);
-    CHECK_DONE();
+    return CHECK_DONE();
 }
