@@ -189,7 +189,7 @@ struct ag_run *ag_run_find(const char *thread_id, const char *run_id)
     return run;
 }
 
-char *ag_run_outcome_json(const struct ag_run *run)
+char *ag_run_outcome_json(struct ag_run *run)
 {
     if (ag_run__failed(run->status)) {
         json_t *e = json_pack("{s:{s:s,s:s}}", "__error__", "error",
@@ -199,8 +199,11 @@ char *ag_run_outcome_json(const struct ag_run *run)
         json_decref(e);
         return s;
     }
-    if (run->output_text) return ag_strdup(run->output_text);
-    return run->output ? ag_run__dumps(run->output) : ag_strdup("{}");
+    if (!run->output_text && run->output) {
+        run->output_text = ag_run__dumps(run->output);
+        run->output_bytes = strlen(run->output_text);
+    }
+    return ag_strdup(run->output_text ? run->output_text : "{}");
 }
 
 void ag_run__tell_creator(struct ag_run *run, struct ag_run_created *res)

@@ -101,8 +101,8 @@ bool ag_run_cancels_on_disconnect(const struct ag_run *run);
 uint64_t ag_run_first_event(const struct ag_run *run);
 uint64_t ag_run_end_event(const struct ag_run *run);
 /* The answer of wait and join: the last values (or the interrupt), {} when there is none, or the
- * error for a failed run. To free with ag_free. */
-char *ag_run_outcome_json(const struct ag_run *run);
+ * error for a failed run. To free with ag_free. Encoded once: the run keeps the text. */
+char *ag_run_outcome_json(struct ag_run *run);
 /* The run in memory (any state after its creation), or NULL: not here, on another thread, creating. */
 struct ag_run *ag_run_find(const char *thread_id, const char *run_id);
 

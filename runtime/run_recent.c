@@ -88,6 +88,10 @@ void ag_run__forget(struct ag_run *run)
 static void run_shed(struct ag_run *run)
 {
     struct ag_run_spec *sp = &run->spec;
+    if (run->output_text) { /* join answers the text */
+        json_decref(run->output);
+        run->output = NULL;
+    }
     json_t **owned[] = {&sp->input,       &sp->command,       &sp->config,           &sp->context,
                         &sp->metadata,    &sp->checkpoint,    &sp->interrupt_before, &sp->interrupt_after,
                         &sp->stream_mode, &sp->feedback_keys, &run->kwargs,          &run->fork_cp,
