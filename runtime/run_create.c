@@ -33,10 +33,7 @@ static void drop_refused(struct ag_run *run)
     run->t = NULL;
     ag_run__start_next(t);
     ag_run__trt_release(t);
-    ag_run_spec_clear(&run->spec);
-    json_decref(run->kwargs);
-    json_decref(run->known_cp);
-    ag_free(run);
+    ag_run__free(run);
 }
 
 /* The first R_QUEUED run ahead of run in its thread's queue (NULL: none). */

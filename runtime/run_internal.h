@@ -207,6 +207,8 @@ void ag_run__run_cancel(struct ag_run *run, enum ag_run_status status, bool roll
 void ag_run__ended(struct ag_run *run);
 /* A direct run that ended with nothing to write: its creator, then its end, in a later task. */
 void ag_run__end_unwritten(struct ag_run *run);
+/* Frees run and everything it owns (an ended run, or one refused before it was admitted). */
+void ag_run__free(struct ag_run *run);
 /* An ended run leaves the recent list and memory. */
 void ag_run__forget(struct ag_run *run);
 /* An ended run joins the recent list (it stays for join and attach within runs.recent_* bounds). */

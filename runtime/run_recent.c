@@ -18,9 +18,10 @@
 /* Ended runs whose runs.recent_ms is up leave memory at most this many per loop turn. */
 #define RECENT_EXPIRE_BATCH 256
 
-static void run_free(struct ag_run *run)
+void ag_run__free(struct ag_run *run)
 {
-    ag_strmap_del(&ag_run__rs->runs, run->run_id, strlen(run->run_id));
+    if (ag_strmap_get(&ag_run__rs->runs, run->run_id, strlen(run->run_id)) == run) /* a refused one never was */
+        ag_strmap_del(&ag_run__rs->runs, run->run_id, strlen(run->run_id));
     for (uint32_t i = 0; i < run->nev; i++)
         ag_obuf_unref(run->ev[i]);
     ag_free(run->ev);
@@ -79,7 +80,7 @@ void ag_run__forget(struct ag_run *run)
     else
         ag_run__rs->recent_tail = run->rprev;
     recent_unlink(run);
-    run_free(run);
+    ag_run__free(run);
 }
 
 /* An ended run keeps what join and attach answer from (status, output, error, events); the rest
@@ -173,7 +174,7 @@ void ag_run__recent_add(struct ag_run *run)
         else
             ag_run__rs->recent_tail = NULL;
         recent_unlink(old);
-        run_free(old);
+        ag_run__free(old);
     }
 }
 
@@ -193,6 +194,6 @@ void ag_run__recent_free_all(void)
     while (ag_run__rs->recent_head) {
         struct ag_run *run = ag_run__rs->recent_head;
         ag_run__rs->recent_head = run->rnext;
-        run_free(run);
+        ag_run__free(run);
     }
 }
