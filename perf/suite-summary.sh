@@ -35,12 +35,13 @@ def fan: .key | startswith("fanout");
 def rate: if fan or (.key | startswith("v2.fanout")) then .extra.deliveries_per_s else .total.ok_per_s end;
 
 . as $all
-| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "wait.open", "stream", "v2", "v2.fanout", "v2.fanout.paced", "mixed", "fanout", "fanout.paced" ] as $keys
+| [ "ok", "threads.create", "threads.search", "wait.c1", "wait.c64", "wait.open", "stream", "v2", "v2.fanout", "v2.fanout.paced", "mixed", "fanout", "fanout.paced", "v2.fanout.shared" ] as $keys
 | [ "agentd", "peer", "nginx" ] as $servers
 | { "ok": "GET /ok, 64 conns", "threads.create": "POST /threads, 64 conns", "threads.search": "POST /threads/search, 64 conns",
     "wait.c1": "runs.wait echo, 1 conn", "wait.c64": "runs.wait echo, 64 conns", "wait.open": "runs.wait echo, open loop 50/s", "stream": "runs.stream echo (values), 8 conns",
     "v2": "v2.session echo, 8 conns", "v2.fanout": "v2 fan-out: 1000 sessions × stress 100 tokens (deliveries)", "v2.fanout.paced": "v2 fan-out paced: 1000 sessions × 20 tokens 200 ms apart (deliveries)", "mixed": "mixed profile, 64 conns",
-    "fanout": "fanout 1000 subs × 1000 events, delay 0", "fanout.paced": "fanout 1000 subs × 100 events, delay 5 ms" } as $desc
+    "fanout": "fanout 1000 subs × 1000 events, delay 0", "fanout.paced": "fanout 1000 subs × 100 events, delay 5 ms",
+    "v2.fanout.shared": "v2 fan-out shared: 1000 sessions on one run × 1000 events, delay 0 (deliveries)" } as $desc
 | [ $keys[] as $k | $servers[] as $s
     | [ $all[] | select(.key == $k and .srv == $s) ] | select(length > 0)
     | { key: $k, server: $s, n: length,
@@ -77,7 +78,7 @@ def rate: if fan or (.key | startswith("v2.fanout")) then .extra.deliveries_per_
   "## v2 fan-out: lag of each delivered frame from the server's params.timestamp\n",
   "| scenario | server | deliveries/s | lag p50 ms | lag p99 ms | session p50 ms | session p99 ms |",
   "|---|---|---|---|---|---|---|",
-  ( ("v2.fanout", "v2.fanout.paced") as $k | $servers[] as $s | row($k; $s) as $v | select($v != null and ($v.skipped | not))
+  ( ("v2.fanout", "v2.fanout.paced", "v2.fanout.shared") as $k | $servers[] as $s | row($k; $s) as $v | select($v != null and ($v.skipped | not))
     | "| \($desc[$k]) | \($s) | **\($v.rate | k)** | \($v.lag50 | f(2)) | **\($v.lag99 | f(2))** | \($v.p50 | f(1)) | \($v.p99 | f(1)) |" ),
   "",
   "## agentd against the peer (and nginx)\n",

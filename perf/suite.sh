@@ -18,6 +18,8 @@
 #                 stream on lifecycle, messages and custom: deliveries/s and lag from params.timestamp
 #   v2.fanout.paced  the same with 20 tokens 200 ms apart (~12k deliveries/s offered): lag at a rate
 #                 that agentd serves easily
+#   v2.fanout.shared  1,000 v2 sessions (channels custom) on one thread, following one stress run of
+#                 1,000 custom events, delay 0: the v2 twin of `fanout` (each event's frame shared)
 #   (the v2 fan-outs run last in a round: a server that falls behind keeps working through their
 #   runs after agentload gives up, which would weigh on whatever came next)
 #   mixed         mixed -c 64 (pool)
@@ -50,7 +52,7 @@ POOL=4000
 SHARDS=2
 DB_CONNS=""
 SERVERS="agentd peer nginx"
-ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced v2.fanout v2.fanout.paced"
+ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced v2.fanout.shared v2.fanout v2.fanout.paced"
 SCENARIOS=$ALL_SCENARIOS
 MEMCONNS=10000
 MEMORY=1
@@ -245,6 +247,7 @@ scenario() {
     mixed) load "$tag" "$round" "$key" -s mixed -c 64 --pool "$POOL" -T 60 "${t[@]}" ;;
     fanout) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 1000 --delay-ms 0 --after 3 -L 60 ;;
     fanout.paced) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 100 --delay-ms 5 --after 3 -L 40 ;;
+    v2.fanout.shared) load "$tag" "$round" "$key" -s fanout.v2 --subs 1000 --tokens 1000 --delay-ms 0 --after 3 -L 60 ;;
     esac
 }
 

@@ -26,9 +26,10 @@ static unsigned nindex;
 static uint64_t t_read, t_first, t_last, t_subscribed, deliveries, server_lag_n;
 static struct al_hist server_lag;
 static unsigned op;
-static char request[1024];
+static char request[2048];
 static size_t request_len;
 static bool expect_events;
+static bool v2; /* fanout.v2: subscribers read POST /threads/{id}/stream/events, which stays open */
 
 static void on_open(struct al_conn *c)
 {
@@ -50,6 +51,7 @@ static void on_frame(void *ud, const struct al_sse_frame *f)
 {
     struct sub *s = ud;
     if (f->event_len == 3 && !memcmp(f->event, "end", 3)) return;
+    if (s->frames >= run->o.tokens) return;
     double idx;
     if (!(f->event_len == 6 && !memcmp(f->event, "custom", 6)) || !al_jscan_num(f->data, f->data_len, "index", &idx))
         return;
@@ -71,11 +73,18 @@ static void on_frame(void *ud, const struct al_sse_frame *f)
     }
 }
 
+static void finish_sub(struct sub *s, bool failed);
+
 static void on_body(struct al_conn *c, const char *p, size_t n)
 {
     struct sub *s = c->owner;
+    if (s->done) return;
     t_read = al_now();
     if (s->ok200 && al_sse_feed(&s->sse, p, n, on_frame, s) < 0) run->ops[op].err[AL_E_PARSE]++;
+    if (v2 && s->ok200 && s->frames >= run->o.tokens) { /* a v2 stream does not end with its run */
+        finish_sub(s, false);
+        al_conn_close(c);
+    }
 }
 
 static void finish_sub(struct sub *s, bool failed)
@@ -133,8 +142,15 @@ static int make_run(struct al_run *r, const char *configurable, unsigned after_s
 static void open_subs(const char *tid, const char *rid)
 {
     char path[160];
-    snprintf(path, sizeof path, "/threads/%s/runs/%s/stream", tid, rid);
-    request_len = al_run_request(run, request, sizeof request, "GET", path, NULL, "Last-Event-ID: -1\r\n");
+    if (v2) {
+        char body[1024];
+        snprintf(path, sizeof path, "/threads/%s/stream/events", tid);
+        snprintf(body, sizeof body, "{\"channels\":%s}", run->o.channels);
+        request_len = al_run_request(run, request, sizeof request, "POST", path, body, NULL);
+    } else {
+        snprintf(path, sizeof path, "/threads/%s/runs/%s/stream", tid, rid);
+        request_len = al_run_request(run, request, sizeof request, "GET", path, NULL, "Last-Event-ID: -1\r\n");
+    }
     nsubs = run->o.subs;
     subs = calloc(nsubs, sizeof *subs);
     n200 = ndone = ncomplete = nfailed = 0;
@@ -166,6 +182,7 @@ int al_fanout_run(struct al_run *r)
 {
     run = r;
     expect_events = true;
+    v2 = !strcmp(r->o.scenario, "fanout.v2");
     op = al_run_op(r, "fanout.delivery");
     al_hist_reset(&server_lag);
     char tid[40], rid[40], conf[256];
@@ -232,6 +249,7 @@ int al_sse_idle_run(struct al_run *r)
 {
     run = r;
     expect_events = false;
+    v2 = false;
     op = al_run_op(r, "sse.subscribe");
     char tid[40], rid[40];
     unsigned after = (unsigned)(r->o.hold + r->o.max_seconds + 60);

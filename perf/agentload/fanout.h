@@ -9,6 +9,9 @@
  *             clock reading per read; the loop is single-threaded, so reads are in time order). When
  *             a frame does carry "timestamp" (ms since the epoch, as v2 envelopes do), the lag from
  *             it is reported as well.
+ *   fanout.v2 the same run watched by S v2 sessions, POST /threads/{id}/stream/events with
+ *             {"channels": --channels (["custom"])}, each closed once it received K custom frames;
+ *             every v2 frame carries params.timestamp, so the lag is also from the server's clock.
  *   sse.idle  S subscribers joined to a run that is not due for a long time (after_seconds), held
  *             open for --hold seconds: the server's RSS growth per open SSE subscriber. */
 #ifndef AL_FANOUT_H

@@ -34,6 +34,7 @@ static const char usage_text[] =
     "                                       read to the root terminal lifecycle event\n"
     "  mixed                                weighted ops on the same connections (--mix)\n"
     "  fanout                               --subs subscribers joined to one stress run: deliveries/s, lag\n"
+    "  fanout.v2                            the same through v2 streams (--channels, default [\"custom\"])\n"
     "  idle, sse.idle                       --conns idle keep-alive connections / --subs open SSE joins held\n"
     "                                       --hold s: server RSS per connection (needs --pid)\n"
     "\n"
@@ -303,6 +304,7 @@ int main(int argc, char **argv)
     };
     int c;
     double v;
+    bool channels_set = false;
     while ((c = getopt_long(argc, argv, "u:s:c:r:d:n:w:T:L:a:i:p:j:l:qh", longopts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
@@ -341,6 +343,7 @@ int main(int argc, char **argv)
             break;
         case OPT_CHANNELS:
             o->channels = optarg;
+            channels_set = true;
             break;
         case OPT_MIX:
             o->mix = optarg;
@@ -408,9 +411,10 @@ int main(int argc, char **argv)
     if (optind < argc) return usage_error("unexpected argument");
     if (!o->scenario) return usage_error("-s SCENARIO is required");
     bool tasks = al_op_find(o->scenario) || !strcmp(o->scenario, "mixed");
-    bool is_fanout = !strcmp(o->scenario, "fanout"), is_sse_idle = !strcmp(o->scenario, "sse.idle"),
-         is_idle = !strcmp(o->scenario, "idle");
+    bool is_fanout = !strcmp(o->scenario, "fanout") || !strcmp(o->scenario, "fanout.v2"),
+         is_sse_idle = !strcmp(o->scenario, "sse.idle"), is_idle = !strcmp(o->scenario, "idle");
     if (!tasks && !is_fanout && !is_sse_idle && !is_idle) return usage_error("unknown scenario");
+    if (!strcmp(o->scenario, "fanout.v2") && !channels_set) o->channels = "[\"custom\"]";
     if (parse_url(r) < 0) return usage_error("--url must be http://127.x.y.z:PORT or http://localhost:PORT");
     if (o->pids) {
         if (al_proc_parse(&r->proc, o->pids) < 0) return usage_error("--pid takes PID[,PID...]");
