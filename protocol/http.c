@@ -42,6 +42,7 @@ void ag_http_shard_init(struct ag_shard *s, const struct ag_http_limits *lim)
 
 void ag_http_shard_exit(struct ag_shard *s)
 {
+    ag_http__fans_free(s);
     ag_free(s->app);
     s->app = NULL;
 }

@@ -61,6 +61,8 @@ size_t ag_http_conn_size(void);
 /* The shard's hooks.on_data_room: shard `to` took from the full data lane to it; the streamed answers
  * whose pieces it refused go on. */
 void ag_http_data_room(struct ag_shard *s, int to);
+/* Phase 5 (before the sockets' flush): sends what this turn gathered for other shards. */
+void ag_http_flush(struct ag_shard *s);
 /* Drain: close every connection with no request in progress; the others close after their answer. */
 void ag_http_drain(struct ag_shard *s);
 /* Stop: close every connection now. */

@@ -9,6 +9,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/obuf.h"
 #include "core/shard.h"
 #include "net/conn.h"
 #include "protocol/http_internal.h"
@@ -16,10 +17,11 @@
 
 /* Cross-shard message types of this module. */
 enum {
-    MSG_HTTP_RUN = 16,      /* ptr: request to run on the receiving (owner) shard */
-    MSG_HTTP_DONE = 17,     /* ptr: request answered in full on the owner; write it */
-    MSG_HTTP_PIECE = 18,    /* ptr: struct xpiece of a streamed answer, for the connection's shard (data lane) */
-    MSG_HTTP_GONE = 19,     /* ptr: request whose client left, for the owner */
+    MSG_HTTP_RUN = 16,   /* ptr: request to run on the receiving (owner) shard */
+    MSG_HTTP_DONE = 17,  /* ptr: request answered in full on the owner; write it */
+    MSG_HTTP_PIECE = 18, /* ptr: struct xpiece of a streamed answer, for the connection's shard (data lane) */
+    MSG_HTTP_GONE = 19,  /* ptr: request whose client left, for the owner */
+    MSG_HTTP_FAN = 20,   /* ptr: struct ag_http_xfan, one piece for several streamed answers (data lane) */
 };
 
 /* --- whole answers ---
@@ -159,6 +161,8 @@ struct ag_http_xpiece {
     char data[];
 };
 
+static void fan_send(struct ag_shard *s, int to);
+
 /* Sends queued pieces in order; q is not on the xwait list, and goes there if the lane refuses one.
  * After the last send the request may be finished by the connection's shard: nothing of q is touched
  * once its final piece left. */
@@ -166,6 +170,7 @@ static void xq_flush(struct http_req *q)
 {
     struct ag_shard *s = q->pub.shard;
     int to = q->conn->shard->id;
+    fan_send(s, to); /* a piece it carries for q goes first */
     while (q->xq_head) {
         struct ag_http_xpiece *x = q->xq_head;
         struct ag_http_xpiece *next = x->next;
@@ -219,6 +224,8 @@ void ag_http_data_room(struct ag_shard *s, int to)
 /* Appends x to the request's queue and sends what the lane takes. */
 static void xq_append(struct http_req *q, struct ag_http_xpiece *x)
 {
+    /* A fan that holds a piece for q goes first (a refused one queues its pieces before x). */
+    fan_send(q->pub.shard, q->conn->shard->id);
     x->next = NULL;
     x->q = q;
     if (x->kind == XP_DATA)
@@ -253,16 +260,145 @@ void ag_http__x_head(struct http_req *q, const char *content_type)
     xq_append(q, x);
 }
 
+static void x_cut(struct http_req *q, uint64_t unread);
+
 /* The owner's side of the backlog: a client that already holds more than the backlog here and in flight
  * is cut off, and the piece is not copied (it will not get it). As on the connection's shard, a piece
- * larger than the backlog by itself does not cut off a client that reads. */
-void ag_http__x_data(struct http_req *q, const char *p, size_t n)
+ * larger than the backlog by itself does not cut off a client that reads. True when the client of q may
+ * be given more. */
+static bool x_room(struct http_req *q)
 {
     uint64_t unread = q->xq_bytes + atomic_load_explicit(&q->x_unread, memory_order_relaxed);
-    if (unread <= hs_of(q->pub.shard)->lim->stream_backlog_bytes) {
-        xq_push(q, XP_DATA, p, n);
+    if (unread <= hs_of(q->pub.shard)->lim->stream_backlog_bytes) return true;
+    x_cut(q, unread);
+    return false;
+}
+
+void ag_http__x_data(struct http_req *q, const char *p, size_t n)
+{
+    if (x_room(q)) xq_push(q, XP_DATA, p, n);
+}
+
+/* --- fans ---
+ * An event fanned out to many streams (v1 joins and thread streams, v2 sessions) is one obuf written to
+ * each. For the streams whose connections are on another shard, the pieces of one obuf are gathered per
+ * connection's shard into a fan and sent in one message with one copy of the bytes, instead of a
+ * message and a copy per stream. The copy is a new obuf handed over whole (obufs are shard-local: the
+ * sender never touches it again), which the receiver writes to each connection by reference. A fan is
+ * sent when a piece of another obuf comes for the same shard, before any other piece of a request goes
+ * to the data lane (so each request's pieces keep their order: the lane's), and at the end of the loop
+ * turn (ag_http_flush). A fan the lane refuses becomes a copied piece queued on each of its requests. */
+
+struct ag_http_xfan {
+    struct ag_obuf *b; /* handed over to the receiver */
+    uint32_t body;     /* body bytes of the piece, for x_unread */
+    uint32_t n;
+    struct http_req *qs[];
+};
+
+/* What gathers on this shard for shard `to`. */
+struct xfan_pend {
+    struct ag_obuf *src; /* the piece (one reference), NULL: none gathers */
+    struct ag_http_xfan *f;
+    uint32_t cap;
+};
+
+static struct xfan_pend *fan_pend(struct ag_shard *s, int to)
+{
+    struct http_shard *hs = hs_of(s);
+    if (!hs->fans) hs->fans = ag_calloc((size_t)s->rt->nshards, sizeof *hs->fans);
+    return &hs->fans[to];
+}
+
+static void fan_send(struct ag_shard *s, int to)
+{
+    struct http_shard *hs = hs_of(s);
+    if (!hs->fans || !hs->fans[to].src) return;
+    struct xfan_pend *p = &hs->fans[to];
+    struct ag_http_xfan *f = p->f;
+    struct ag_obuf *src = p->src;
+    p->src = NULL;
+    p->f = NULL;
+    p->cap = 0;
+    f->b = ag_obuf_new(src->len);
+    memcpy(f->b->data, src->data, src->len);
+    f->b->len = src->len;
+    struct ag_msg m = {.type = MSG_HTTP_FAN, .ptr = f};
+    if (ag_shard_send_data(s, to, &m) != 0) {
+        /* The lane is full: each request queues its own copy, sent as the lane takes them. */
+        const char *body = src->data + AG_HTTP_PIECE_HEAD;
+        for (uint32_t i = 0; i < f->n; i++) {
+            atomic_fetch_sub_explicit(&f->qs[i]->x_unread, f->body, memory_order_relaxed);
+            xq_push(f->qs[i], XP_DATA, body, f->body);
+        }
+        ag_obuf_unref(f->b);
+        ag_free(f);
+    }
+    ag_obuf_unref(src);
+}
+
+void ag_http__x_obuf(struct http_req *q, struct ag_obuf *b)
+{
+    uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
+    if (!x_room(q)) return;
+    if (q->xq_head || q == in_handler) {
+        xq_push(q, XP_DATA, b->data + AG_HTTP_PIECE_HEAD, n); /* behind what waits, or held */
         return;
     }
+    struct ag_shard *s = q->pub.shard;
+    int to = q->conn->shard->id;
+    struct xfan_pend *p = fan_pend(s, to);
+    if (p->src != b) {
+        fan_send(s, to);
+        p->src = ag_obuf_ref(b);
+    }
+    uint32_t k = p->f ? p->f->n : 0;
+    if (k == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->f = ag_realloc(p->f, sizeof *p->f + p->cap * sizeof *p->f->qs);
+        p->f->n = k;
+    }
+    p->f->body = n;
+    p->f->qs[p->f->n++] = q;
+    atomic_fetch_add_explicit(&q->x_unread, n, memory_order_relaxed);
+}
+
+void ag_http_flush(struct ag_shard *s)
+{
+    struct http_shard *hs = hs_of(s);
+    if (!hs->fans) return;
+    for (int to = 0; to < s->rt->nshards; to++)
+        fan_send(s, to);
+}
+
+void ag_http__fans_free(struct ag_shard *s)
+{
+    struct http_shard *hs = hs_of(s);
+    if (!hs->fans) return;
+    for (int to = 0; to < s->rt->nshards; to++) {
+        if (hs->fans[to].src) ag_obuf_unref(hs->fans[to].src);
+        ag_free(hs->fans[to].f);
+    }
+    ag_free(hs->fans);
+    hs->fans = NULL;
+}
+
+static void on_msg_fan(struct ag_shard *s, const struct ag_msg *m)
+{
+    struct ag_http_xfan *f = m->ptr;
+    for (uint32_t i = 0; i < f->n; i++) {
+        struct http_req *q = f->qs[i];
+        AG_BUG_ON(q->conn->shard != s || hc_of(q->conn)->state != H_WAIT);
+        atomic_fetch_sub_explicit(&q->x_unread, f->body, memory_order_relaxed);
+        ag_http__conn_obuf(hc_of(q->conn), f->b);
+    }
+    ag_obuf_unref(f->b);
+    ag_free(f);
+}
+
+/* The owner gives up on the client of q, which holds `unread` bytes here and in flight. */
+static void x_cut(struct http_req *q, uint64_t unread)
+{
     ag_log(AG_LOG_WARN, "req=%.*s streaming client on shard %d cut off: %llu bytes unread", (int)q->pub.id_len,
            q->pub.id, q->conn->shard->id, (unsigned long long)unread);
     /* XP_CUT is queued first, then the body pieces held here are dropped: dropping them may empty a
@@ -379,5 +515,6 @@ void ag_http_register(void)
     ag_shard_register_msg(MSG_HTTP_DONE, on_msg_done);
     ag_shard_register_msg(MSG_HTTP_PIECE, on_msg_piece);
     ag_shard_register_msg(MSG_HTTP_GONE, on_msg_gone);
+    ag_shard_register_msg(MSG_HTTP_FAN, on_msg_fan);
 }
 

@@ -125,6 +125,7 @@ struct http_shard {
     int64_t date_sec;
     char date[30];
     struct http_req *xwait; /* requests run here whose pieces a full data lane refused (http_req.xwait_next) */
+    struct xfan_pend *fans; /* per connection's shard: the fan gathering there (http_forward.c), or NULL */
 };
 
 /* A connection's state (its ag_conn_priv), with the one request it reads or answers at a time. */
@@ -205,6 +206,8 @@ void ag_http__conn_head(struct http_conn *h, const char *head, size_t n);
  * 0 or the connection is closing), and cuts the client off (closes) when its backlog passed
  * limits.stream_backlog_bytes. */
 void ag_http__conn_piece(struct http_conn *h, const char *p, size_t n);
+/* On the connection's shard: the same for a piece made by ag_http_piece_new, written by reference. */
+void ag_http__conn_obuf(struct http_conn *h, struct ag_obuf *b);
 /* On the connection's shard: writes the end of a streamed answer, stops the heartbeat and finishes the
  * request (ag_http__finish). */
 void ag_http__conn_end(struct http_conn *h);
@@ -231,6 +234,12 @@ void ag_http__x_head(struct http_req *q, const char *content_type);
 /* On the executing shard: body piece p[0..n) (copied), or the client's cut-off when its backlog here
  * and in flight would pass limits.stream_backlog_bytes. */
 void ag_http__x_data(struct http_req *q, const char *p, size_t n);
+/* On the executing shard: the same for a piece made by ag_http_piece_new (b is borrowed). The pieces of
+ * one b for the requests of one connection's shard go there together, in one message with one copy
+ * (see "fans" in http_forward.c). */
+void ag_http__x_obuf(struct http_req *q, struct ag_obuf *b);
+/* Shard exit: lets go of the fans that gather here, unsent (the other shards are stopping too). */
+void ag_http__fans_free(struct ag_shard *s);
 /* On the executing shard: the end of q's streamed answer. q is not touched after it left. */
 void ag_http__x_end(struct http_req *q);
 

@@ -149,15 +149,19 @@ void ag_http_stream_write_piece(struct ag_req *r, struct ag_obuf *b)
     uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
     if (r->gone || !n)
         return;
-    if (r->shard != q->conn->shard) {
-        ag_http__x_data(q, b->data + AG_HTTP_PIECE_HEAD, n);
-        return;
-    }
-    struct http_conn *h = hc_of(q->conn);
+    if (r->shard != q->conn->shard)
+        ag_http__x_obuf(q, b);
+    else
+        ag_http__conn_obuf(hc_of(q->conn), b);
+}
+
+void ag_http__conn_obuf(struct http_conn *h, struct ag_obuf *b)
+{
     struct ag_conn *c = h->conn;
+    uint32_t n = b->len - AG_HTTP_PIECE_HEAD - 2;
     if ((c->flags & AG_CONN_F_CLOSED) || ag_conn_closing(c))
         return;
-    if (q->http10)
+    if (h->req.http10)
         ag_conn_write_obuf(c, b, AG_HTTP_PIECE_HEAD, n);
     else
         ag_conn_write_obuf(c, b, 0, b->len);

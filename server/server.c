@@ -108,7 +108,7 @@ static int net_start(struct ag_shard *s, struct ag_server *srv)
 }
 
 static const struct ag_module modules[] = {
-    {.name = "http", .start = http_start, .exit = ag_http_shard_exit},
+    {.name = "http", .start = http_start, .flush = ag_http_flush, .exit = ag_http_shard_exit},
     /* Flushed before the sockets: a query answered from the inbox still leaves this turn. */
     {.name = "pg", .start = pg_start, .flush = ag_pg_flush, .exit = ag_pg_exit},
     {.name = "threads", .start = threads_start, .exit = ag_threads_shard_exit},

@@ -1,8 +1,10 @@
-// Issue 23, defect 6: forwarded requests never wait behind stream data. Many clients follow one
-// large run owned by shard 0, about half of them from shard 1, so the way from shard 0 to shard 1
-// is full of stream pieces; meanwhile runs/wait requests for threads owned by shard 1 arrive, about
-// half of them on shard 0 and forwarded along that same way. They used to share one queue with the
-// pieces and some were refused: 503 "the thread's shard has too many requests queued". With a
+// Issue 23, defect 6: forwarded requests never wait behind stream data. Many clients join one large
+// run on a thread owned by shard 0, about half of them from shard 1, each from its first event: every
+// join replays thousands of pieces at once, so the way from shard 0 to shard 1 is full of stream
+// pieces (live pieces would not fill it: the followers of one run share one message per event, see
+// "fans" in protocol/http_forward.c); meanwhile runs/wait requests for threads owned by shard 1 arrive,
+// about half of them on shard 0 and forwarded along that same way. They used to share one queue with
+// the pieces and some were refused: 503 "the thread's shard has too many requests queued". With a
 // control lane of their own, every one is answered.
 // Labelled tsan as well (xshard-*): the tsan preset runs it against the ThreadSanitizer binary.
 import assert from 'node:assert/strict';
@@ -38,17 +40,27 @@ describe('forwarded requests while stream data fills the way between shards', { 
             const r = await call(srv.port, 'POST', '/threads', { thread_id: i < WAITS ? threads[i] : big });
             assert.equal(r.status, 200, `POST /threads: ${r.status} ${r.text}`);
         });
-        // Clients that read (and drop) everything: nobody is cut off, the pieces keep coming.
-        const subs = [];
-        for (let i = 0; i < SUBSCRIBERS; i++) subs.push(await openStream(srv.port, { path: `/threads/${big}/stream` }));
-        const fullBefore = metricSum((await getMetrics(srv.port)).samples, 'agentd_cross_shard_queue_full_total', { lane: 'data' }) || 0;
-
-        const stream = runWait(srv.port, big, {
+        // The run, ended and kept in memory whole (runs.events_max is far above its events).
+        const created = await call(srv.port, 'POST', `/threads/${big}/runs`, {
             assistant_id: STRESS,
             input: { messages: [{ role: 'user', content: 'x' }] },
             stream_mode: ['values', 'updates', 'messages-tuple', 'custom'],
+            stream_resumable: true,
             config: { configurable: { tokens: TOKENS } },
         });
+        assert.equal(created.status, 200, created.text);
+        const rid = created.json.run_id;
+        const joined = await call(srv.port, 'GET', `/threads/${big}/runs/${rid}/join`);
+        assert.equal(joined.status, 200, joined.text);
+        const fullBefore = metricSum((await getMetrics(srv.port)).samples, 'agentd_cross_shard_queue_full_total', { lane: 'data' }) || 0;
+        // Clients that read (and drop) everything: nobody is cut off, the pieces keep coming. Each join
+        // is answered whole by its handler; the connection closes after it.
+        const subs = await Promise.all(Array.from({ length: SUBSCRIBERS }, () => openStream(srv.port, {
+            path: `/threads/${big}/runs/${rid}/stream`,
+            headers: { 'Last-Event-ID': '-1', Connection: 'close' },
+            timeoutMs: 120000,
+        })));
+        const stream = Promise.all(subs.map((x) => x.closed));
         let streaming = true;
         const over = () => (streaming = false);
         stream.then(over, over);
@@ -69,12 +81,12 @@ describe('forwarded requests while stream data fills the way between shards', { 
                 else if (JSON.parse(r.text).messages?.at(-1)?.content !== `w${rounds}.${i}`) wrong.push(`200 with ${r.text.slice(0, 200)}`);
             });
         }
-        const s = await stream;
-        assert.equal(s.status, 200, `the streamed run: ${s.status} ${s.text.slice(0, 300)}`);
+        const ends = await stream;
+        const cut = ends.filter((e) => e.error || !e.tail.toString('latin1').endsWith('0\r\n\r\n'));
+        assert.equal(cut.length, 0, `${cut.length} joins did not end whole`);
         const full = metricSum((await getMetrics(srv.port)).samples, 'agentd_cross_shard_queue_full_total', { lane: 'data' }) - fullBefore;
         t.diagnostic(`${rounds} rounds of ${WAITS}: answers ${JSON.stringify(statuses)}; data lane full ${full} times; ${received()} stream bytes read`);
-        for (const x of subs) x.destroy();
         assert.deepEqual(wrong, [], `runs/wait answers: ${JSON.stringify(statuses)}`);
-        assert.ok(full > 0, `the data lane never filled (${full}): the stream did not load the way between shards`);
+        assert.ok(full > 0, `the data lane never filled (${full}): the joins did not load the way between shards`);
     });
 });
