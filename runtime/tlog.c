@@ -340,6 +340,7 @@ static void shard_flush_task(struct ag_task *tk)
     ts->nbatch = 0;
     uint32_t retain = ts->lim->retain_per_thread;
     uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
+    bool any_trim = false;
     for (struct tlog *l = ts->dirty_head, *next; l; l = next) {
         next = l->dnext;
         l->dirty = false;
@@ -375,6 +376,7 @@ static void shard_flush_task(struct ag_task *tk)
         one_reserve = AG_MAX(AG_MAX(l->pend_max, want), l->tail);
         ag_buf_printf(&reserves, "%s%" PRIu64, sep, one_reserve);
         one_trim = l->pend.len && l->pend_max > retain ? l->pend_max - retain : 0;
+        any_trim |= one_trim != 0;
         if (one_trim)
             ag_buf_printf(&trims, "%s%" PRIu64, sep, one_trim);
         else
@@ -421,7 +423,7 @@ static void shard_flush_task(struct ag_task *tk)
         for (int c = 0; c < 6; c++)
             ag_buf_free(cols[c]);
     } else {
-        ts->q.stmt = AG_SQL_TEV_APPEND;
+        ts->q.stmt = any_trim ? AG_SQL_TEV_APPEND_TRIM : AG_SQL_TEV_APPEND;
         for (int c = 0; c < 6; c++) {
             struct ag_buf lit = {0};
             ag_buf_puts(&lit, "{");

@@ -412,6 +412,37 @@ describe('protocol v2: durability, retention, idle close', { timeout: 180000 }, 
         assert.equal(s.frames[1].data.seq, kept[1]);
     });
 
+    it('retention on threads written together (one statement, its trims per thread)', async (t) => {
+        const db = await freshDatabase({ t });
+        const config = writeTempFile('agentd.json', { events: { retain_per_thread: 16 } });
+        const srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '1', '--config', config], t });
+        const tids = Array.from({ length: 6 }, () => randomUUID());
+        const ends = await Promise.all(tids.map(async (tid) => {
+            const live = await openSse(`${srv.url}/threads/${tid}/stream/events`, { channels: ['lifecycle'] });
+            const r = await call(srv.port, 'POST', `/threads/${tid}/commands`, {
+                id: 1, method: 'run.start', params: { assistant_id: 'stress', input: human('go'), config: { configurable: { tokens: 40, delay_ms: 1 } } },
+            });
+            assert.equal(r.json.type, 'success');
+            const end = await live.waitFor(isRootEnd, 'the end');
+            live.close();
+            return end.data.seq;
+        }));
+        // The retention runs with the writes: poll until the last write of every thread is in.
+        let rows;
+        for (let i = 0; i < 400; i++) {
+            rows = (await psql(db.url, `SELECT e.thread_id, sum(json_array_length(e.events::json)), min(e.first_seq), max(e.last_seq), t.events_trimmed_seq FROM thread_events e JOIN threads t USING (thread_id) WHERE e.thread_id IN (${tids.map((x) => `'${x}'`).join(',')}) GROUP BY e.thread_id, t.events_trimmed_seq`))
+                .split('\n').filter(Boolean).map((l) => l.split('|'));
+            if (rows.length === tids.length && rows.every((r) => Number(r[3]) === ends[tids.indexOf(r[0])])) break;
+            await new Promise((res) => setImmediate(res));
+        }
+        assert.equal(rows.length, tids.length);
+        for (const [tid, n, first, last, trimmed] of rows) {
+            assert.equal(Number(last), ends[tids.indexOf(tid)], `thread ${tid}: its last event is in`);
+            assert.ok(Number(n) >= 16 && Number(n) <= 16 + 16, `thread ${tid}: about retain_per_thread events kept, in whole batches (got ${n})`);
+            assert.equal(Number(trimmed), Number(first) - 1, `thread ${tid}: events_trimmed_seq is the last seq deleted`);
+        }
+    });
+
     it('a stream with nothing to send and no run closes after events.idle_close_ms; one on an active run stays', async (t) => {
         const db = await freshDatabase({ t });
         const config = writeTempFile('agentd.json', { events: { idle_close_ms: 300 } });
