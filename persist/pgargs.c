@@ -40,6 +40,13 @@ const char *ag_pg_args_dup(struct ag_pg_args *a, const char *s, size_t len)
     return p;
 }
 
+char *ag_pg_args_alloc(struct ag_pg_args *a, size_t len)
+{
+    char *p = reserve(a, len + 1);
+    p[len] = 0;
+    return p;
+}
+
 const char *ag_pg_args_printf(struct ag_pg_args *a, const char *fmt, ...)
 {
     va_list ap;

@@ -17,6 +17,8 @@ struct ag_pg_args {
 
 /* s[0..len) copied into a's arena with a terminating NUL; never NULL (allocation failure aborts). */
 const char *ag_pg_args_dup(struct ag_pg_args *a, const char *s, size_t len);
+/* Room for len bytes and a terminating NUL in a's arena, for the caller to write; never NULL. */
+char *ag_pg_args_alloc(struct ag_pg_args *a, size_t len);
 /* The formatted text, in a's arena. */
 const char *ag_pg_args_printf(struct ag_pg_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* v (any JSON value) as compact text in a's arena; NULL for a NULL v (SQL NULL). */

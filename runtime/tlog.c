@@ -316,27 +316,42 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
         ag_tlog__settle(ts->batch[i]);
 }
 
-/* Appends s[0..n) to b as an element of a Postgres array literal (quoted, \ and " escaped). */
-static void array_text(struct ag_buf *b, const char *s, size_t n)
+/* Appends "[" s[0..n) "]" to b as an element of a Postgres array literal (quoted, \ and " escaped). */
+static void array_batch(struct ag_buf *b, const char *s, size_t n)
 {
-    ag_buf_puts(b, "\"");
+    ag_buf_append(b, "\"[", 2);
     size_t from = 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] == '"' || s[i] == '\\') {
             ag_buf_append(b, s + from, i - from);
-            ag_buf_puts(b, "\\");
+            ag_buf_append(b, "\\", 1);
             from = i;
         }
     ag_buf_append(b, s + from, n - from);
-    ag_buf_puts(b, "\"");
+    ag_buf_append(b, "]\"", 2);
 }
+
+/* open, b[0..len), close, as a statement parameter of ts->q. */
+static const char *param_wrapped(char open, const struct ag_buf *b, char close)
+{
+    char *p = ag_pg_args_alloc(&ts->strs, b->len + 2);
+    p[0] = open;
+    if (b->len) memcpy(p + 1, b->base, b->len);
+    p[b->len + 1] = close;
+    return p;
+}
+
+/* What the shard's batch buffer may keep between writes (beyond, it is freed after each). */
+#define BATCH_BUF_KEEP (1u << 20)
 
 static void shard_flush_task(struct ag_task *tk)
 {
     (void)tk;
     if (ts->inflight || ts->retry_armed)
         return;
-    struct ag_buf ids = {0}, firsts = {0}, lasts = {0}, events = {0}, reserves = {0}, trims = {0};
+    struct ag_buf ids = {0}, firsts = {0}, lasts = {0}, reserves = {0}, trims = {0};
+    struct ag_buf *events = &ts->events_buf;
+    events->len = 0;
     ts->nbatch = 0;
     uint32_t retain = ts->lim->retain_per_thread;
     uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
@@ -361,17 +376,12 @@ static void shard_flush_task(struct ag_task *tk)
         if (l->pend.len) {
             ag_buf_printf(&firsts, "%s%" PRIu64, sep, l->pend_first);
             ag_buf_printf(&lasts, "%s%" PRIu64, sep, l->pend_max);
-            ag_buf_puts(&events, sep);
-            struct ag_buf arr = {0};
-            ag_buf_puts(&arr, "[");
-            ag_buf_append(&arr, l->pend.base, l->pend.len);
-            ag_buf_puts(&arr, "]");
-            array_text(&events, arr.base, arr.len);
-            ag_buf_free(&arr);
+            ag_buf_puts(events, sep);
+            array_batch(events, l->pend.base, l->pend.len);
         } else {
             ag_buf_printf(&firsts, "%sNULL", sep);
             ag_buf_printf(&lasts, "%sNULL", sep);
-            ag_buf_printf(&events, "%sNULL", sep);
+            ag_buf_printf(events, "%sNULL", sep);
         }
         one_reserve = AG_MAX(AG_MAX(l->pend_max, want), l->tail);
         ag_buf_printf(&reserves, "%s%" PRIu64, sep, one_reserve);
@@ -393,10 +403,10 @@ static void shard_flush_task(struct ag_task *tk)
     ts->dirty_head = ts->dirty_tail = NULL;
     if (!ts->nbatch) {
         ag_buf_free(&ids), ag_buf_free(&firsts), ag_buf_free(&lasts);
-        ag_buf_free(&events), ag_buf_free(&reserves), ag_buf_free(&trims);
+        ag_buf_free(&reserves), ag_buf_free(&trims);
         return;
     }
-    struct ag_buf *cols[] = {&ids, &firsts, &lasts, &events, &reserves, &trims};
+    struct ag_buf *cols[] = {&ids, &firsts, &lasts, events, &reserves, &trims};
     memset(&ts->q, 0, sizeof ts->q);
     ts->q.kind = AG_PG_WRITE;
     ts->q.cb = on_flushed;
@@ -411,30 +421,18 @@ static void shard_flush_task(struct ag_task *tk)
         if (l->sent.len) {
             p[1] = ag_pg_args_printf(st, "%" PRIu64, l->sent_first);
             p[2] = ag_pg_args_printf(st, "%" PRIu64, l->inflight_max);
-            struct ag_buf arr = {0};
-            ag_buf_puts(&arr, "[");
-            ag_buf_append(&arr, l->sent.base, l->sent.len);
-            ag_buf_puts(&arr, "]");
-            p[3] = ag_pg_args_dup(st, arr.base, arr.len);
-            ag_buf_free(&arr);
+            p[3] = param_wrapped('[', &l->sent, ']');
         }
         p[4] = ag_pg_args_printf(st, "%" PRIu64, one_reserve);
         p[5] = one_trim ? ag_pg_args_printf(st, "%" PRIu64, one_trim) : NULL;
-        for (int c = 0; c < 6; c++)
-            ag_buf_free(cols[c]);
     } else {
         ts->q.stmt = any_trim ? AG_SQL_TEV_APPEND_TRIM : AG_SQL_TEV_APPEND;
-        for (int c = 0; c < 6; c++) {
-            struct ag_buf lit = {0};
-            ag_buf_puts(&lit, "{");
-            if (cols[c]->len)
-                ag_buf_append(&lit, cols[c]->base, cols[c]->len);
-            ag_buf_puts(&lit, "}");
-            ts->q.params[c] = ag_pg_args_dup(&ts->strs, lit.base, lit.len);
-            ag_buf_free(&lit);
-            ag_buf_free(cols[c]);
-        }
+        for (int c = 0; c < 6; c++)
+            ts->q.params[c] = param_wrapped('{', cols[c], '}');
     }
+    for (int c = 0; c < 6; c++)
+        if (cols[c] != events) ag_buf_free(cols[c]);
+    if (events->cap > BATCH_BUF_KEEP) ag_buf_free(events);
     if (ag_pg_submit(ts->s, &ts->q) == 0) {
         ts->inflight = true;
         return;
@@ -693,6 +691,7 @@ void ag_tlog_shard_exit(struct ag_shard *s)
         return; /* held by the database layer or the task queue (only a forced exit leaves one) */
     ag_pg_args_reset(&ts->strs);
     ag_free(ts->batch);
+    ag_buf_free(&ts->events_buf);
     ag_free(ts);
     ts = NULL;
 }

@@ -92,6 +92,7 @@ struct tlog_shard {
     struct tlog **batch;
     size_t nbatch, batch_cap;
     struct tlog *dirty_head, *dirty_tail;
+    struct ag_buf events_buf; /* the batch's events column, kept between writes (up to BATCH_BUF_KEEP) */
     struct ag_task flush_task;
     struct ag_timer retry;
 };
