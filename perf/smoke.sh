@@ -65,6 +65,7 @@ run runs.stream -s runs.stream -c 2 --pool 8 "${short[@]}"
 run mixed -s mixed -c 4 --pool 16 "${short[@]}"
 run v2.session -s v2.session -c 1 -n 3 -w 0
 run fanout -s fanout --subs 20 --tokens 50 --after 1 -L 60
+run fanout.v2 -s fanout.v2 --subs 20 --tokens 50 --after 1 -L 60
 run idle -s idle -c 50 --hold 0.2
 run sse.idle -s sse.idle --subs 20 --hold 0.2
 

@@ -20,6 +20,7 @@
 #                 that agentd serves easily
 #   v2.fanout.shared  1,000 v2 sessions (channels custom) on one thread, following one stress run of
 #                 1,000 custom events, delay 0: the v2 twin of `fanout` (each event's frame shared)
+#   v2.fanout.shared.paced  the same with 100 events 5 ms apart (lag at ~200k frames/s)
 #   (the v2 fan-outs run last in a round: a server that falls behind keeps working through their
 #   runs after agentload gives up, which would weigh on whatever came next)
 #   mixed         mixed -c 64 (pool)
@@ -52,7 +53,7 @@ POOL=4000
 SHARDS=2
 DB_CONNS=""
 SERVERS="agentd peer nginx"
-ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced v2.fanout.shared v2.fanout v2.fanout.paced"
+ALL_SCENARIOS="ok threads.create threads.search wait.c1 wait.c64 wait.open stream v2 mixed fanout fanout.paced v2.fanout.shared v2.fanout.shared.paced v2.fanout v2.fanout.paced"
 SCENARIOS=$ALL_SCENARIOS
 MEMCONNS=10000
 MEMORY=1
@@ -248,6 +249,7 @@ scenario() {
     fanout) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 1000 --delay-ms 0 --after 3 -L 60 ;;
     fanout.paced) load "$tag" "$round" "$key" -s fanout --subs 1000 --tokens 100 --delay-ms 5 --after 3 -L 40 ;;
     v2.fanout.shared) load "$tag" "$round" "$key" -s fanout.v2 --subs 1000 --tokens 1000 --delay-ms 0 --after 3 -L 60 ;;
+    v2.fanout.shared.paced) load "$tag" "$round" "$key" -s fanout.v2 --subs 1000 --tokens 100 --delay-ms 5 --after 3 -L 40 ;;
     esac
 }
 
