@@ -36,7 +36,7 @@ enum ag_sql {
     AG_SQL__COUNT
 };
 
-#define AG_PG_MAX_PARAMS 24
+#define AG_PG_MAX_PARAMS 28
 
 enum ag_pg_kind { AG_PG_READ = 0, AG_PG_WRITE = 1 };
 

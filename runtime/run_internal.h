@@ -78,6 +78,7 @@ struct ag_run {
     json_t *start_cp;        /* the checkpoint the run started from (owned, stamped: persist/cpstore.h; NULL: none) */
     json_t *stamp_prev;      /* the checkpoint its next one is stamped against (owned; NULL: none) */
     bool wrote_cps;          /* a checkpoint write of it was sent */
+    bool took_events;        /* its RUN_RECORD in flight carries the thread's v2 events (ag_tlog_take) */
     bool cps_lost;           /* a checkpoint write of it failed: what follows may not build on those */
     struct ag_engine_graph graph;
     struct ag_engine_run *exec;

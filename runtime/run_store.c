@@ -168,11 +168,21 @@ static void direct_written(struct ag_run *run, const struct ag_pg_query *q, PGre
     }
 }
 
+/* The v2 events RUN_RECORD carried were written, lost or are to be written by the log. */
+static void events_done(struct ag_run *run, enum ag_tlog_taken_end how)
+{
+    if (!run->took_events) return;
+    run->took_events = false;
+    ag_tlog_taken_done(run->spec.thread_id, how);
+}
+
 static void on_finish(struct ag_pg_query *q, PGresult *res)
 {
     struct ag_run *run = ag_run__run_of(q);
     ag_pg_args_reset(&run->args);
-    if (q->status == AG_PG_OK || q->status == AG_PG_SQL_ERROR || ag_run__rs->s->stopping) {
+    bool lost = q->status == AG_PG_SQL_ERROR || ag_run__rs->s->stopping;
+    events_done(run, q->status == AG_PG_OK ? AG_TLOG_TAKEN_WRITTEN : lost ? AG_TLOG_TAKEN_LOST : AG_TLOG_TAKEN_RETRY);
+    if (q->status == AG_PG_OK || lost) {
         if (q->status != AG_PG_OK)
             ag_log(AG_LOG_ERROR, "run=%s outcome not written: %s", run->run_id, q->error ? q->error : "stopping");
         if (run->persist == RP_DIRECT)
@@ -281,6 +291,7 @@ static void record_query(struct ag_run *run)
         const char *run_id, *thread_id, *owner, *assistant_id, *graph_id, *metadata, *kwargs, *multitask;
         struct outcome_params outcome;
         const char *claimant, *reservation, *accepted_us, *started_us, *ended_us, *cancel_reason, *output_cp;
+        struct ag_tlog_taken events;
     } p = {
         .run_id = run->run_id,
         .thread_id = run->spec.thread_id,
@@ -299,6 +310,8 @@ static void record_query(struct ag_run *run)
         .cancel_reason = cancel_reason(run),
         .output_cp = output_checkpoint(run),
     };
+    /* After the reservation: the events it covers. */
+    run->took_events = ag_tlog_take(run->spec.thread_id, a, &p.events);
     AG_PG_PARAMS(&run->q, p);
 }
 
@@ -341,6 +354,7 @@ void ag_run__submit_finish(struct ag_run *run)
         finish_query(run);
     }
     if (ag_pg_submit(ag_run__rs->s, &run->q) != 0) {
+        events_done(run, AG_TLOG_TAKEN_RETRY);
         ag_pg_args_reset(&run->args);
         arm_finish_retry(run);
     }

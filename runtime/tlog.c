@@ -356,6 +356,7 @@ static void shard_flush_task(struct ag_task *tk)
     uint32_t retain = ts->lim->retain_per_thread;
     uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
     bool any_trim = false;
+    struct tlog *later_head = NULL, *later_tail = NULL; /* taken by another statement: they wait for it */
     for (struct tlog *l = ts->dirty_head, *next; l; l = next) {
         next = l->dnext;
         l->dirty = false;
@@ -364,6 +365,15 @@ static void shard_flush_task(struct ag_task *tk)
         uint64_t want = l->runs && l->tail + AG_TLOG_RESERVE / 2 > l->reserved ? l->tail + AG_TLOG_RESERVE : 0;
         if (l->deleted || (!l->pend.len && !want && l->tail <= l->reserved)) {
             ag_tlog__settle(l);
+            continue;
+        }
+        if (l->inflight) {
+            l->dirty = true;
+            if (later_tail)
+                later_tail->dnext = l;
+            else
+                later_head = l;
+            later_tail = l;
             continue;
         }
         if (ts->nbatch == ts->batch_cap) {
@@ -400,7 +410,8 @@ static void shard_flush_task(struct ag_task *tk)
         l->pend = t;
         l->pend.len = 0;
     }
-    ts->dirty_head = ts->dirty_tail = NULL;
+    ts->dirty_head = later_head;
+    ts->dirty_tail = later_tail;
     if (!ts->nbatch) {
         ag_buf_free(&ids), ag_buf_free(&firsts), ag_buf_free(&lasts);
         ag_buf_free(&reserves), ag_buf_free(&trims);
@@ -593,6 +604,54 @@ void ag_tlog_release(const char *thread_id, uint64_t seq)
             l->ev[i].held = false;
     ag_tlog__deliver(l);
     trim_busy(l);
+    ag_tlog__settle(l);
+}
+
+bool ag_tlog_take(const char *thread_id, struct ag_pg_args *a, struct ag_tlog_taken *out)
+{
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
+    if (!l) return false;
+    if (!l->known || l->deleted || l->inflight || !l->pend.len) {
+        ag_tlog__settle(l);
+        return false;
+    }
+    uint32_t retain = ts->lim->retain_per_thread;
+    out->first_seq = ag_pg_args_printf(a, "%" PRIu64, l->pend_first);
+    out->last_seq = ag_pg_args_printf(a, "%" PRIu64, l->pend_max);
+    char *b = ag_pg_args_alloc(a, l->pend.len + 2);
+    b[0] = '[';
+    memcpy(b + 1, l->pend.base, l->pend.len);
+    b[l->pend.len + 1] = ']';
+    out->batch = b;
+    out->trim_to = l->pend_max > retain ? ag_pg_args_printf(a, "%" PRIu64, l->pend_max - retain) : NULL;
+    /* pend is in flight, as in the log's own write. */
+    l->inflight = true;
+    l->inflight_max = l->pend_max;
+    l->sent_first = l->pend_first;
+    struct ag_buf t = l->sent;
+    l->sent = l->pend;
+    l->pend = t;
+    l->pend.len = 0;
+    ag_tlog__settle(l);
+    return true;
+}
+
+void ag_tlog_taken_done(const char *thread_id, enum ag_tlog_taken_end how)
+{
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
+    AG_BUG_ON(!l || !l->inflight); /* a log in a write stays in memory */
+    l->inflight = false;
+    if (l->deleted) {
+        l->sent.len = 0;
+    } else if (how != AG_TLOG_TAKEN_RETRY) {
+        if (l->inflight_max > l->flushed) l->flushed = l->inflight_max;
+        l->sent.len = 0;
+        ag_tlog__deliver(l);
+        trim_busy(l);
+    } else {
+        put_back(l);
+    }
+    if (!l->deleted && (l->pend.len || l->tail > l->reserved || l->dirty)) schedule_flush(l);
     ag_tlog__settle(l);
 }
 

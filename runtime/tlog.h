@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 struct ag_obuf;
+struct ag_pg_args;
 struct ag_pg_query;
 struct ag_shard;
 struct ag_tlog_sub;
@@ -114,6 +115,25 @@ void ag_tlog_run_end(const char *thread_id);
  * itself), where a state the checkpoints hold is named by its channel versions (AG_TLOG_STATE_REF). */
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
                         const json_t *data, const json_t *stored, bool hold);
+
+/* What ag_tlog_take hands over, as statement parameters in the caller's arena: RUN_RECORD's. */
+struct ag_tlog_taken {
+    const char *first_seq, *last_seq; /* of the batch */
+    const char *batch;                /* JSON array of [seq, run id, method, namespace, data, ts ms] */
+    const char *trim_to;              /* batches wholly at or below this seq go (retention); NULL: none */
+};
+/* Hands the thread's events not written yet to a statement of the caller's (a direct run's RUN_RECORD
+ * carries them: one statement instead of two). Returns false, nothing taken, when there is nothing to
+ * write or a write of the thread's events is in flight. Until ag_tlog_taken_done the log writes nothing
+ * of the thread itself; events appended meanwhile wait for the next write. */
+bool ag_tlog_take(const char *thread_id, struct ag_pg_args *a, struct ag_tlog_taken *out);
+/* How the caller's write of taken events ended. */
+enum ag_tlog_taken_end {
+    AG_TLOG_TAKEN_WRITTEN, /* committed */
+    AG_TLOG_TAKEN_LOST,    /* failed for good (an SQL error, the shard stopping): not written again */
+    AG_TLOG_TAKEN_RETRY,   /* not written: the log writes them itself */
+};
+void ag_tlog_taken_done(const char *thread_id, enum ag_tlog_taken_end how);
 
 /* The key of the object that stands for a state in a stored event: {"$agentd.state": {channel: version}}
  * (checkpoint_blobs versions). A replay from Postgres reads it back as {"$agentd.state": <the values>}

@@ -445,6 +445,29 @@ describe('protocol v2: durability, retention, idle close', { timeout: 180000 }, 
         }
     });
 
+    it('a run that ends in its turn writes its events with its run row, in one statement, retention included', async (t) => {
+        const db = await freshDatabase({ t });
+        const config = writeTempFile('agentd.json', { events: { retain_per_thread: 16 } });
+        const srv = await startAgentd({ db: db.url, waitReady: true, args: ['--shards', '1', '--config', config], t });
+        const tid = (await call(srv.port, 'POST', '/threads', {})).json.thread_id;
+        for (let i = 0; i < 4; i++) {
+            const w = await call(srv.port, 'POST', `/threads/${tid}/runs/wait`, { assistant_id: 'echo', input: human(`m${i}`) });
+            assert.equal(w.status, 200, w.text);
+            const rid = w.headers['content-location'].split('/').pop();
+            // The batch holding the run's events was inserted by the statement that inserted the run: same
+            // transaction and same command in it (writes coalesced into one transaction differ in cmin).
+            const same = await psql(db.url, `SELECT e.xmin = r.xmin AND e.cmin = r.cmin FROM thread_events e, runs r WHERE r.run_id = '${rid}' ` +
+                `AND e.thread_id = '${tid}' AND strpos(e.events, '${rid}') > 0 ORDER BY e.last_seq LIMIT 1`);
+            assert.equal(same, 't', `run ${i}: its events and its row in one statement`);
+        }
+        const [n, first, last, trimmed, oldestLast, threadLast] = (await psql(db.url,
+            `SELECT sum(json_array_length(e.events::json)), min(e.first_seq), max(e.last_seq), t.events_trimmed_seq, min(e.last_seq), t.last_seq ` +
+            `FROM thread_events e JOIN threads t USING (thread_id) WHERE e.thread_id = '${tid}' GROUP BY t.events_trimmed_seq, t.last_seq`)).split('|').map(Number);
+        assert.ok(n >= 16 && oldestLast > last - 16, `whole batches past retention went: ${n} events kept, oldest batch to ${oldestLast}, last ${last}`);
+        assert.equal(trimmed, first - 1, 'events_trimmed_seq is the last seq deleted');
+        assert.ok(threadLast >= last, 'the thread\'s last_seq covers every stored event');
+    });
+
     it('a stream with nothing to send and no run closes after events.idle_close_ms; one on an active run stays', async (t) => {
         const db = await freshDatabase({ t });
         const config = writeTempFile('agentd.json', { events: { idle_close_ms: 300 } });
