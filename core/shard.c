@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/jsontext.h"
 #include "core/log.h"
 
 #define RING_ENTRIES 4096
@@ -459,6 +460,7 @@ static void *shard_main(void *arg)
     if (r == 0)
         io_uring_queue_exit(&s->ring);
     ag_timer_heap_free(&s->timers);
+    ag_json_scratch_free();
     ag_log__thread_exit();
     return NULL;
 }

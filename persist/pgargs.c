@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/common.h"
+#include "core/jsontext.h"
 
 /* Most statements' parameters (ids, numbers, small JSON) fit one block of this size. */
 #define BLOCK_MIN 512
@@ -66,11 +67,10 @@ const char *ag_pg_args_json(struct ag_pg_args *a, const json_t *v)
     if (!v)
         return NULL;
     /* One encoding (json_dumpb twice would encode a large checkpoint twice), then one copy. */
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n;
+    const char *s = ag_json_scratch_text(v, JSON_COMPACT | JSON_ENCODE_ANY, &n);
     AG_BUG_ON(!s);
-    const char *p = ag_pg_args_dup(a, s, strlen(s));
-    ag_free(s);
-    return p;
+    return ag_pg_args_dup(a, s, n);
 }
 
 void ag_pg_args_reset(struct ag_pg_args *a)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsontext.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "protocol/http.h"
@@ -102,11 +103,10 @@ const char *ag_dbreq_json(struct ag_dbreq *d, const json_t *v)
 {
     if (!v)
         return NULL;
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n;
+    const char *text = ag_json_scratch_text(v, JSON_COMPACT | JSON_ENCODE_ANY, &n);
     AG_BUG_ON(!text);
-    const char *p = ag_dbreq_str(d, text, strlen(text));
-    ag_free(text);
-    return p;
+    return ag_dbreq_str(d, text, n);
 }
 
 int ag_dbreq_submit(struct ag_dbreq *d)

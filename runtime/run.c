@@ -7,6 +7,7 @@
 
 #include "core/alloc.h"
 #include "core/clock.h"
+#include "core/jsontext.h"
 #include "core/log.h"
 #include "core/obuf.h"
 #include "core/shard.h"
@@ -56,7 +57,7 @@ bool ag_run__failed(enum ag_run_status status)
 
 char *ag_run__dumps(const json_t *v)
 {
-    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    return ag_json_text(v, JSON_COMPACT | JSON_ENCODE_ANY, NULL);
 }
 
 uint32_t ag_run_heartbeat_ms(void)

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/clock.h"
+#include "core/jsontext.h"
 #include "core/log.h"
 #include "core/obuf.h"
 #include "core/shard.h"
@@ -548,10 +549,10 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     }
     uint64_t seq = ++l->tail;
     uint64_t ts_ms = ag_us_to_ms(ag_clock_real_us());
-    char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-    char *n = ns ? json_dumps(ns, JSON_COMPACT) : NULL;
+    char *n = ns ? ag_json_text(ns, JSON_COMPACT, NULL) : NULL;
+    size_t dlen;
+    const char *d = ag_json_scratch_text(data, JSON_COMPACT | JSON_ENCODE_ANY, &dlen); /* copied below */
     const char *nstr = n ? n : "[]";
-    size_t dlen = strlen(d);
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->ev = ag_realloc(l->ev, l->cap * sizeof *l->ev);
@@ -577,16 +578,13 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
         l->pend_first = seq;
     ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
     if (stored) {
-        char *sd = json_dumps(stored, JSON_COMPACT | JSON_ENCODE_ANY);
-        ag_buf_puts(&l->pend, sd);
-        ag_free(sd);
+        (void)ag_json_append(&l->pend, stored, JSON_COMPACT | JSON_ENCODE_ANY);
     } else {
         ag_buf_append(&l->pend, d, dlen);
     }
     ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
     l->pend_max = seq;
     l->last_event_ns = ts->s->now_ns;
-    ag_free(d);
     ag_free(n);
     ag_tlog__deliver(l);
     log_account(l);

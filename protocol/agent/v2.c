@@ -6,6 +6,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/jsontext.h"
 #include "protocol/agent/run_sinks.h"
 #include "protocol/identity.h"
 #include "runtime/run.h"
@@ -155,10 +156,10 @@ static json_t *meta(const char *tid)
 
 static void send_json(struct ag_req *r, json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT);
+    size_t n;
+    const char *s = ag_json_scratch_text(v, JSON_COMPACT, &n); /* ag_http_json copies it */
+    ag_http_json(r, 200, s, n);
     json_decref(v);
-    ag_http_json(r, 200, s, strlen(s));
-    ag_free(s);
 }
 
 static void reply_ok(struct ag_req *r, int64_t id, const char *tid, json_t *result)
