@@ -266,6 +266,52 @@ static void put_back(struct tlog *l)
     l->sent.len = 0;
 }
 
+/* l's unwritten events go into a write: pend becomes sent, and pend starts over. */
+static void pend_to_sent(struct tlog *l)
+{
+    l->inflight = true;
+    l->inflight_max = l->pend_max;
+    l->sent_first = l->pend_first;
+    struct ag_buf t = l->sent;
+    l->sent = l->pend;
+    l->pend = t;
+    l->pend.len = 0;
+}
+
+/* The write carrying l's sent events ended: written (or lost for good: memory may let them go either
+ * way), or they go back in front of pend to be written again. */
+static void sent_ended(struct tlog *l, bool written)
+{
+    l->inflight = false;
+    if (l->deleted) {
+        l->sent.len = 0;
+    } else if (written) {
+        if (l->inflight_max > l->flushed) l->flushed = l->inflight_max;
+        l->sent.len = 0;
+        ag_tlog__deliver(l);
+        trim_busy(l);
+    } else {
+        put_back(l);
+    }
+}
+
+/* The seq at or below which l's older batches go with the write of pend (retention), or 0. */
+static uint64_t pend_trim_to(const struct tlog *l)
+{
+    uint32_t retain = ts->lim->retain_per_thread;
+    return l->pend.len && l->pend_max > retain ? l->pend_max - retain : 0;
+}
+
+/* open, p[0..n), close, as a statement parameter in a. */
+static const char *param_wrapped(struct ag_pg_args *a, char open, const char *p, size_t n, char close)
+{
+    char *w = ag_pg_args_alloc(a, n + 2);
+    w[0] = open;
+    if (n) memcpy(w + 1, p, n);
+    w[n + 1] = close;
+    return w;
+}
+
 static void on_flushed(struct ag_pg_query *q, PGresult *res)
 {
     ts->inflight = false;
@@ -278,26 +324,11 @@ static void on_flushed(struct ag_pg_query *q, PGresult *res)
     int rows = ok ? PQntuples(res) : 0;
     for (size_t i = 0; i < ts->nbatch; i++) {
         struct tlog *l = ts->batch[i];
-        l->inflight = false;
-        if (l->deleted) {
-            l->sent.len = 0;
-            continue;
+        if (ok && !l->deleted && (int)i < rows && !PQgetisnull(res, (int)i, 1)) {
+            uint64_t last = strtoull(PQgetvalue(res, (int)i, 1), NULL, 10);
+            if (last > l->reserved) l->reserved = last;
         }
-        if (ok || lost) {
-            /* Written, or gone for good (memory may let them go either way). */
-            if (l->inflight_max > l->flushed)
-                l->flushed = l->inflight_max;
-            l->sent.len = 0;
-            if (ok && (int)i < rows && !PQgetisnull(res, (int)i, 1)) {
-                uint64_t last = strtoull(PQgetvalue(res, (int)i, 1), NULL, 10);
-                if (last > l->reserved)
-                    l->reserved = last;
-            }
-            ag_tlog__deliver(l);
-            trim_busy(l);
-        } else {
-            put_back(l);
-        }
+        sent_ended(l, ok || lost);
     }
     if (!ok && !lost)
         arm_retry();
@@ -332,16 +363,6 @@ static void array_batch(struct ag_buf *b, const char *s, size_t n)
     ag_buf_append(b, "]\"", 2);
 }
 
-/* open, b[0..len), close, as a statement parameter of ts->q. */
-static const char *param_wrapped(char open, const struct ag_buf *b, char close)
-{
-    char *p = ag_pg_args_alloc(&ts->strs, b->len + 2);
-    p[0] = open;
-    if (b->len) memcpy(p + 1, b->base, b->len);
-    p[b->len + 1] = close;
-    return p;
-}
-
 /* What the shard's batch buffer may keep between writes (beyond, it is freed after each). */
 #define BATCH_BUF_KEEP (1u << 20)
 
@@ -354,7 +375,6 @@ static void shard_flush_task(struct ag_task *tk)
     struct ag_buf *events = &ts->events_buf;
     events->len = 0;
     ts->nbatch = 0;
-    uint32_t retain = ts->lim->retain_per_thread;
     uint64_t one_reserve = 0, one_trim = 0; /* the last log's, for TEV_APPEND1 */
     bool any_trim = false;
     struct tlog *later_head = NULL, *later_tail = NULL; /* taken by another statement: they wait for it */
@@ -396,20 +416,13 @@ static void shard_flush_task(struct ag_task *tk)
         }
         one_reserve = AG_MAX(AG_MAX(l->pend_max, want), l->tail);
         ag_buf_printf(&reserves, "%s%" PRIu64, sep, one_reserve);
-        one_trim = l->pend.len && l->pend_max > retain ? l->pend_max - retain : 0;
+        one_trim = pend_trim_to(l);
         any_trim |= one_trim != 0;
         if (one_trim)
             ag_buf_printf(&trims, "%s%" PRIu64, sep, one_trim);
         else
             ag_buf_printf(&trims, "%sNULL", sep);
-        /* pend is in flight: it becomes sent, and pend starts over. */
-        l->inflight = true;
-        l->inflight_max = l->pend_max;
-        l->sent_first = l->pend_first;
-        struct ag_buf t = l->sent;
-        l->sent = l->pend;
-        l->pend = t;
-        l->pend.len = 0;
+        pend_to_sent(l);
     }
     ts->dirty_head = later_head;
     ts->dirty_tail = later_tail;
@@ -433,14 +446,14 @@ static void shard_flush_task(struct ag_task *tk)
         if (l->sent.len) {
             p[1] = ag_pg_args_printf(st, "%" PRIu64, l->sent_first);
             p[2] = ag_pg_args_printf(st, "%" PRIu64, l->inflight_max);
-            p[3] = param_wrapped('[', &l->sent, ']');
+            p[3] = param_wrapped(st, '[', l->sent.base, l->sent.len, ']');
         }
         p[4] = ag_pg_args_printf(st, "%" PRIu64, one_reserve);
         p[5] = one_trim ? ag_pg_args_printf(st, "%" PRIu64, one_trim) : NULL;
     } else {
         ts->q.stmt = any_trim ? AG_SQL_TEV_APPEND_TRIM : AG_SQL_TEV_APPEND;
         for (int c = 0; c < 6; c++)
-            ts->q.params[c] = param_wrapped('{', cols[c], '}');
+            ts->q.params[c] = param_wrapped(&ts->strs, '{', cols[c]->base, cols[c]->len, '}');
     }
     for (int c = 0; c < 6; c++)
         if (cols[c] != events) ag_buf_free(cols[c]);
@@ -613,23 +626,12 @@ bool ag_tlog_take(const char *thread_id, struct ag_pg_args *a, struct ag_tlog_ta
         ag_tlog__settle(l);
         return false;
     }
-    uint32_t retain = ts->lim->retain_per_thread;
+    uint64_t trim = pend_trim_to(l);
     out->first_seq = ag_pg_args_printf(a, "%" PRIu64, l->pend_first);
     out->last_seq = ag_pg_args_printf(a, "%" PRIu64, l->pend_max);
-    char *b = ag_pg_args_alloc(a, l->pend.len + 2);
-    b[0] = '[';
-    memcpy(b + 1, l->pend.base, l->pend.len);
-    b[l->pend.len + 1] = ']';
-    out->batch = b;
-    out->trim_to = l->pend_max > retain ? ag_pg_args_printf(a, "%" PRIu64, l->pend_max - retain) : NULL;
-    /* pend is in flight, as in the log's own write. */
-    l->inflight = true;
-    l->inflight_max = l->pend_max;
-    l->sent_first = l->pend_first;
-    struct ag_buf t = l->sent;
-    l->sent = l->pend;
-    l->pend = t;
-    l->pend.len = 0;
+    out->batch = param_wrapped(a, '[', l->pend.base, l->pend.len, ']');
+    out->trim_to = trim ? ag_pg_args_printf(a, "%" PRIu64, trim) : NULL;
+    pend_to_sent(l); /* as in the log's own write */
     ag_tlog__settle(l);
     return true;
 }
@@ -638,17 +640,7 @@ void ag_tlog_taken_done(const char *thread_id, enum ag_tlog_taken_end how)
 {
     struct tlog *l = ag_tlog__log_get(thread_id, false);
     AG_BUG_ON(!l || !l->inflight); /* a log in a write stays in memory */
-    l->inflight = false;
-    if (l->deleted) {
-        l->sent.len = 0;
-    } else if (how != AG_TLOG_TAKEN_RETRY) {
-        if (l->inflight_max > l->flushed) l->flushed = l->inflight_max;
-        l->sent.len = 0;
-        ag_tlog__deliver(l);
-        trim_busy(l);
-    } else {
-        put_back(l);
-    }
+    sent_ended(l, how != AG_TLOG_TAKEN_RETRY);
     if (!l->deleted && (l->pend.len || l->tail > l->reserved || l->dirty)) schedule_flush(l);
     ag_tlog__settle(l);
 }
