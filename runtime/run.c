@@ -444,11 +444,20 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
     ag_run_modes_event(&run->modes, ev);
 }
 
+void ag_run__release_events(struct ag_run *run)
+{
+    if (!run->holds_events) return;
+    run->holds_events = false;
+    ag_tlog_release_writes(run->spec.thread_id);
+}
+
 /* The run reached its outcome (run->status set): write it, then tell its sinks. */
 static void run_finish(struct ag_run *run)
 {
     struct trt *t = run->t;
     ag_timer_cancel(&ag_run__rs->s->timers, &run->timer);
+    ag_timer_cancel(&ag_run__rs->s->timers, &run->promote_timer);
+    ag_run__release_events(run); /* its RUN_RECORD below takes them */
     if (t->active == run)
         t->active = NULL;
     else

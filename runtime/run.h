@@ -37,12 +37,15 @@ struct ag_run_limits {
     uint32_t idle_checkpoint_ms;    /* how long such a checkpoint is kept */
     uint32_t lease_ms;     /* an active run's claim in Postgres, renewed every lease_ms/3; a run
                             * whose lease expired (its process is gone) ends as error */
+    uint32_t direct_ms;    /* a run written once at its end (its creator waits for it on an idle thread)
+                            * that is still running this long after it started is created in Postgres
+                            * like any run; 0: as soon as it outlives the loop turn it started in */
 };
 #define AG_RUN_LIMITS_DEFAULT                                                                                          \
     {                                                                                                                  \
         .timeout_ms = 3600000, .heartbeat_ms = 5000, .queue_max = 1000, .events_max = 100000,                          \
         .recent_bytes = 8u << 20, .recent_ms = 30000, .idle_checkpoint_bytes = 16u << 20, .idle_checkpoint_ms = 60000, \
-        .lease_ms = 30000                                                                                              \
+        .lease_ms = 30000, .direct_ms = 5                                                                              \
     }
 
 /* How the creating request is answered. */

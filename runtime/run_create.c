@@ -319,7 +319,7 @@ static void on_promoted(struct ag_pg_query *q, PGresult *res)
     ag_run__progress_done(run);
 }
 
-/* A direct run that did not end in the turn it started in is created like any run (RUN_CREATE, in
+/* A direct run still running runs.direct_ms after it started is created like any run (RUN_CREATE, in
  * place of its first checkpoint write) and its creator answered once that is stored. */
 static void promote(struct ag_run *run)
 {
@@ -331,6 +331,32 @@ static void promote(struct ag_run *run)
     run->persist = RP_DIRECT;
     ag_pg_args_reset(&run->args);
     promotion_failed(run, NULL, NULL);
+}
+
+static void on_promote_timer(struct ag_timer *tm)
+{
+    struct ag_run *run = AG_CONTAINER_OF(tm, struct ag_run, promote_timer);
+    ag_run__release_events(run);
+    if (run->persist == RP_DIRECT && run->state == R_RUNNING) promote(run);
+}
+
+/* A direct run that did not end in the turn it started in: it is still written once, at its end, if that
+ * comes within runs.direct_ms (a run that yielded the shard to others, or whose state took a turn's
+ * budget to encode, ends a turn or two later); else promoted then. Its v2 events wait for it meanwhile,
+ * held back from the sinks as a direct run's are until its RUN_RECORD commits. */
+static void promote_later(struct ag_run *run)
+{
+    uint32_t ms = ag_run__rs->lim->direct_ms;
+    if (!ms) {
+        promote(run);
+        return;
+    }
+    if (run->v2) { /* its events go with its RUN_RECORD, not in a write of their own before it */
+        ag_tlog_hold_writes(run->spec.thread_id);
+        run->holds_events = true;
+    }
+    run->promote_timer.cb = on_promote_timer;
+    ag_timer_arm(&ag_run__rs->s->timers, &run->promote_timer, ag_run__rs->s->now_ns + ag_ms_to_ns(ms));
 }
 
 static void on_prepared(struct ag_pg_query *q, PGresult *res)
@@ -378,8 +404,7 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
           PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     emit_metadata(run);
     admitted(run);
-    if (run->state == R_RUNNING)
-        promote(run);
+    if (run->state == R_RUNNING) promote_later(run);
 }
 
 void ag_run_create(struct ag_run_spec *spec, enum ag_run_reply how, ag_run_created_fn cb, void *ud)

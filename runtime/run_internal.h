@@ -52,8 +52,8 @@ struct trt {
 /* Where the run stands with Postgres. */
 enum run_persist {
     /* Written once, at its end (RUN_PREPARE read what it needs; RUN_RECORD writes the run, its
-     * checkpoints and the thread together), unless it outlives the turn it started in: then it is
-     * promoted. */
+     * checkpoints and the thread together), unless it still runs runs.direct_ms after it started: then
+     * it is promoted. */
     RP_DIRECT,
     RP_PROMOTING, /* created like any run (RUN_CREATE, in place of its first checkpoint write) */
     RP_STORED,    /* its row exists; nothing of it in flight */
@@ -79,6 +79,8 @@ struct ag_run {
     json_t *stamp_prev;      /* the checkpoint its next one is stamped against (owned; NULL: none) */
     bool wrote_cps;          /* a checkpoint write of it was sent */
     bool took_events;        /* its RUN_RECORD in flight carries the thread's v2 events (ag_tlog_take) */
+    bool holds_events;       /* a direct run past its first turn: the v2 log waits for its RUN_RECORD
+                              * (ag_tlog_hold_writes) */
     bool cps_lost;           /* a checkpoint write of it failed: what follows may not build on those */
     struct ag_engine_graph graph;
     struct ag_engine_run *exec;
@@ -121,6 +123,7 @@ struct ag_run {
     struct ag_task flush_task;
     struct ag_task end_task; /* a direct run that ends with nothing to write */
     struct ag_timer timer; /* timeout while running; start time while queued */
+    struct ag_timer promote_timer; /* a direct run that outlived its turn: when it is promoted */
     struct ag_run_sink *sinks;
     struct ag_run *qnext;
     struct ag_run *rnext, *rprev; /* the recent list (R_DONE) */
@@ -240,6 +243,10 @@ struct ag_run *ag_run__run_of(struct ag_pg_query *q);
 void ag_run__query_init(struct ag_run *run, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb);
 /* True while a statement of the run holds its later writes back (RP_PROMOTING, RP_WRITING). */
 bool ag_run__writing(const struct ag_run *run);
+/* A direct run whose RUN_RECORD may carry the thread's v2 events no longer holds the log's own write
+ * back (it ends, or it is promoted). */
+void ag_run__release_events(struct ag_run *run);
+
 /* A statement that held the run's later writes back (a checkpoint write, a promotion) is done: the
  * outcome goes now if the run has ended meanwhile, else the checkpoints that came meanwhile. */
 void ag_run__progress_done(struct ag_run *run);

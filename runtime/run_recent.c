@@ -29,6 +29,8 @@ void ag_run__free(struct ag_run *run)
         run->graph.engine->free(run->exec);
     ag_v2proj_free(run->v2);
     ag_timer_cancel(&ag_run__rs->s->timers, &run->timer);
+    ag_timer_cancel(&ag_run__rs->s->timers, &run->promote_timer);
+    ag_run__release_events(run);
     ag_run_spec_clear(&run->spec);
     json_decref(run->kwargs);
     ag_free(run->kwargs_text);

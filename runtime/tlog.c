@@ -171,12 +171,10 @@ void ag_tlog__settle(struct tlog *l)
 {
     log_account(l);
     if (l->deleted) {
-        if (!l->inflight && !l->subs && !l->dirty)
-            log_free(l);
+        if (!l->inflight && !l->subs && !l->dirty && !l->write_holds) log_free(l);
         return;
     }
-    if (l->runs || l->subs || l->inflight || l->pend.len || l->dirty || l->idle)
-        return;
+    if (l->runs || l->subs || l->inflight || l->write_holds || l->pend.len || l->dirty || l->idle) return;
     trim_memory(l, 0);
     /* Its buffers go as well: they are sized for its busiest moment (a long stream's events), and
      * Postgres holds what a replay needs. */
@@ -388,7 +386,7 @@ static void shard_flush_task(struct ag_task *tk)
             ag_tlog__settle(l);
             continue;
         }
-        if (l->inflight) {
+        if (l->inflight || l->write_holds) {
             l->dirty = true;
             if (later_tail)
                 later_tail->dnext = l;
@@ -642,6 +640,19 @@ void ag_tlog_taken_done(const char *thread_id, enum ag_tlog_taken_end how)
     AG_BUG_ON(!l || !l->inflight); /* a log in a write stays in memory */
     sent_ended(l, how != AG_TLOG_TAKEN_RETRY);
     if (!l->deleted && (l->pend.len || l->tail > l->reserved || l->dirty)) schedule_flush(l);
+    ag_tlog__settle(l);
+}
+
+void ag_tlog_hold_writes(const char *thread_id)
+{
+    ag_tlog__log_get(thread_id, true)->write_holds++;
+}
+
+void ag_tlog_release_writes(const char *thread_id)
+{
+    struct tlog *l = ag_tlog__log_get(thread_id, false);
+    AG_BUG_ON(!l || !l->write_holds); /* a held log stays in memory (it is dirty or has a run) */
+    if (--l->write_holds == 0 && !l->deleted && (l->pend.len || l->dirty)) schedule_flush(l);
     ag_tlog__settle(l);
 }
 

@@ -135,6 +135,12 @@ enum ag_tlog_taken_end {
 };
 void ag_tlog_taken_done(const char *thread_id, enum ag_tlog_taken_end how);
 
+/* While a direct run may still carry the thread's events in its RUN_RECORD (ag_tlog_take), the log
+ * writes none of them itself: ag_tlog_hold_writes until ag_tlog_release_writes, one release per hold
+ * (events wait in memory meanwhile; hold briefly). */
+void ag_tlog_hold_writes(const char *thread_id);
+void ag_tlog_release_writes(const char *thread_id);
+
 /* The key of the object that stands for a state in a stored event: {"$agentd.state": {channel: version}}
  * (checkpoint_blobs versions). A replay from Postgres reads it back as {"$agentd.state": <the values>}
  * (agentd_event_batch, migration 010); values whose versions are gone (a keep_latest prune, a rollback)

@@ -52,6 +52,7 @@ struct tlog {
     uint64_t sent_first;
     /* Writing: dirty = queued for the shard's next statement, inflight = in the one in flight. */
     bool dirty, inflight, deleted;
+    unsigned write_holds; /* ag_tlog_hold_writes: the log does not write its events itself meanwhile */
     struct tlog *dnext;
     uint64_t inflight_max;
     struct ag_tlog_sub *subs;

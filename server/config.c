@@ -54,6 +54,7 @@ static const struct opt opts[] = {
     {"runs.idle_checkpoint_bytes", NULL, T_U64, OFF(runs.idle_checkpoint_bytes), 0, (int64_t)1 << 40},
     {"runs.idle_checkpoint_ms", NULL, T_U32, OFF(runs.idle_checkpoint_ms), 0, 86400000},
     {"runs.lease_ms", NULL, T_U32, OFF(runs.lease_ms), 300, 86400000},
+    {"runs.direct_ms", NULL, T_U32, OFF(runs.direct_ms), 0, 60000},
     {"runs.work_per_turn", NULL, T_U32, OFF(loop.work_per_turn), 1, 10000000},
     {"events.retain_per_thread", NULL, T_U32, OFF(events.retain_per_thread), 16, 100000000},
     {"events.memory_per_thread", NULL, T_U32, OFF(events.memory_per_thread), 16, 1000000},

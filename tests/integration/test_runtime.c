@@ -492,7 +492,8 @@ static bool case_engine_fails(struct tcase *c)
 }
 
 /* A run watched to its end on an idle thread (AG_RUN_REPLY_STREAM) is prepared, not created: it still
- * runs when its start turn ends, so it is created then, and its creator is told once that is stored. */
+ * runs runs.direct_ms (5) after its start, so it is created then, and its creator is told once that is
+ * stored. */
 static bool case_direct(struct tcase *c)
 {
     struct trun *a = &c->r[0];
@@ -508,6 +509,45 @@ static bool case_direct(struct tcase *c)
     EXPECT_STR("A's events", "metadata,updates,values,end", sink_events(&a->sink, NULL));
     EXPECT_STR("A, stored", "success", stored_status(a));
     EXPECT_STR("A's checkpoints, stored", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", a->run_id));
+    CASE_END;
+}
+
+/* A direct run that outlives its start turn but ends within runs.direct_ms (a minute here) is still
+ * written once, at its end: nothing of it is stored and its creator is not told while it runs, and its
+ * row, its checkpoint and the thread's v2 events commit in one statement (the v2 log does not write
+ * the events itself meanwhile). The limit is read when the run starts. */
+static bool case_direct_late(struct tcase *c)
+{
+    struct trun *a = &c->r[0];
+    CASE_BEGIN(c);
+    c->i = (int)run_lim.direct_ms;
+    run_lim.direct_ms = 60000;
+    c->n0 = nfakes;
+    thread_new(c->tid[0]);
+    run_create(a, "A", c->tid[0], &(struct run_opts){.how = AG_RUN_REPLY_WAIT, .input = "{\"n\":0}"});
+    WAIT(c, nfakes == c->n0 + 1);
+    run_lim.direct_ms = (uint32_t)c->i;
+    c->i = 0;
+    WAIT(c, ++c->i > 20); /* 20 ticks later: many turns past its first */
+    EXPECT_STR("A's creator, while it runs", "f", a->told ? "t" : "f");
+    EXPECT_STR("runs stored on its thread, while it runs", "0",
+               DB("SELECT count(*) FROM runs WHERE thread_id = $1", c->tid[0]));
+    EXPECT_STR("v2 events stored, while it runs", "0",
+               DB("SELECT count(*) FROM thread_events WHERE thread_id = $1", c->tid[0]));
+    fake_step(fakes[c->n0], "work", json_pack("{s:i}", "n", 1));
+    fake_end_later(fakes[c->n0], AG_GRAPH_SUCCESS, NULL);
+    WAIT(c, ended(a));
+    EXPECT_STR("A's outcome", "ADMITTED", admit_name(a->result));
+    EXPECT_STR("A, stored", "success", stored_status(a));
+    EXPECT_STR("A's checkpoints, stored", "1", DB("SELECT count(*) FROM checkpoints WHERE run_id = $1", a->run_id));
+    EXPECT_STR("its row, its checkpoint and its v2 events: one transaction", "1",
+               DB("SELECT count(DISTINCT x::text) FROM (SELECT xmin AS x FROM runs WHERE thread_id = $1 UNION ALL "
+                  "SELECT xmin FROM checkpoints WHERE thread_id = $1 UNION ALL SELECT xmin FROM thread_events "
+                  "WHERE thread_id = $1) t",
+                  c->tid[0]));
+    EXPECT_STR("its v2 events, stored", "t",
+               DB("SELECT count(*) > 0 FROM thread_events WHERE thread_id = $1", c->tid[0]));
+    EXPECT_STR("the thread", "idle", thread_status(c->tid[0]));
     CASE_END;
 }
 
@@ -600,12 +640,14 @@ static bool case_lease(struct tcase *c)
 
 static struct tcase cases[] = {
     {.name = "start-up: database up, runs of dead processes settled", .fn = case_startup},
-    {.name = "KNOWN BUG: start-up: the start time a process registers", .fn = case_startup_pid_start,
+    {.name = "KNOWN BUG: start-up: the start time a process registers",
+     .fn = case_startup_pid_start,
      .known_bug = true},
     {.name = "multitask reject", .fn = case_reject},
     {.name = "multitask enqueue: order, queue_max, a thread sink", .fn = case_enqueue},
     {.name = "KNOWN BUG: a thread sink skips a run that started and ended meanwhile",
-     .fn = case_thread_sink_race, .known_bug = true},
+     .fn = case_thread_sink_race,
+     .known_bug = true},
     {.name = "multitask interrupt", .fn = case_interrupt},
     {.name = "multitask rollback", .fn = case_rollback},
     {.name = "creation refused: assistant, thread, foreign run", .fn = case_refused},
@@ -614,6 +656,7 @@ static struct tcase cases[] = {
     {.name = "interrupt then resume", .fn = case_resume},
     {.name = "engine refuses a start; engine dies", .fn = case_engine_fails},
     {.name = "a run written once at its end (promoted)", .fn = case_direct},
+    {.name = "a run written once at its end, turns after it started", .fn = case_direct_late},
     {.name = "lease recovery by the sweeper", .fn = case_lease},
     {.name = "durability sync and exit", .fn = case_durability},
 };
