@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsontext.h"
 #include "core/clock.h"
 #include "core/obuf.h"
 #include "runtime/run_internal.h"
@@ -56,9 +57,8 @@ void ag_run__free(struct ag_run *run)
 /* What an ended run holds in memory: itself, its events and its output (as text: an estimate). */
 static size_t run_bytes(const struct ag_run *run)
 {
-    size_t out = run->output_bytes ? run->output_bytes
-                 : run->output  ? json_dumpb(run->output, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY)
-                                : 0;
+    size_t out = run->output_bytes;
+    if (!out && run->output && !ag_json_scratch_text(run->output, JSON_COMPACT | JSON_ENCODE_ANY, &out)) out = 0;
     return sizeof *run + (size_t)run->evcap * sizeof *run->ev + run->ev_bytes + out +
            (run->error ? strlen(run->error) + 1 : 0);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/jsontext.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/obuf.h"
@@ -294,8 +295,8 @@ static void on_read(struct ag_pg_query *q, PGresult *res)
                 e.custom = (char *)json_string_value(json_object_get(raw, "name"));
             if (method && passes(&x->f, &e)) {
                 json_t *data = event_data(method, raw);
-                char *d = json_dumps(data, JSON_COMPACT | JSON_ENCODE_ANY);
-                char *n = json_dumps(e.ns, JSON_COMPACT);
+                char *d = ag_json_text(data, JSON_COMPACT | JSON_ENCODE_ANY, NULL);
+                char *n = ag_json_text(e.ns, JSON_COMPACT, NULL);
                 struct ag_tlog_event out = {
                     .seq = seq,
                     .frame = ts->codec->event(seq, method, n ? n : "[]", d ? d : "null", d ? strlen(d) : 4,
