@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/jsontext.h"
 #include "core/clock.h"
+#include "core/jsontext.h"
 #include "core/obuf.h"
 #include "runtime/run_internal.h"
 #include "runtime/stats.h"
