@@ -79,14 +79,16 @@ static const char *known_cp_param(struct ag_run *run)
 }
 
 /* Takes the run in once its assistant, kwargs and start checkpoint are known (text of RUN_CREATE's
- * or RUN_PREPARE's row and its id: see start_cp_of): it becomes R_QUEUED at the place it took when
- * accepted. */
-static void admit(struct ag_run *run, const char *graph_id, const char *kwargs, const char *cp_text, const char *cp_id)
+ * or RUN_PREPARE's row and its id: see start_cp_of; run_kwargs: AG_RUN_SQL_KWARGS_RUN's config and
+ * context; kwargs: the whole, for a direct run's RUN_RECORD): it becomes R_QUEUED at the place it
+ * took when accepted. */
+static void admit(struct ag_run *run, const char *graph_id, const char *run_kwargs, const char *kwargs,
+                  const char *cp_text, const char *cp_id)
 {
     struct trt *t = run->t;
     if (!ag_engine_graph_find(graph_id, &run->graph))
         run->graph = (struct ag_engine_graph){0}; /* starts as an error: no engine has the graph */
-    run->kwargs = json_loads(kwargs, 0, NULL);
+    run->kwargs = json_loads(run_kwargs, 0, NULL);
     if (run->persist == RP_DIRECT)
         run->kwargs_text = ag_strdup(kwargs);
     /* Built, sent and parsed only when it is not known here already (a thread's latest stays in memory
@@ -176,8 +178,8 @@ static void on_created(struct ag_pg_query *q, PGresult *res)
     }
     if (!PQgetisnull(res, 0, 5))
         ag_tlog_reserved(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 5), NULL, 10));
-    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
-          PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), NULL,
+          PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3), PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7));
     ag_run__tell_creator(run, &(struct ag_run_created){.result = AG_RUN_ADMITTED,
                                                        .run = run,
                                                        .run_json = PQgetvalue(res, 0, 2),
@@ -400,8 +402,8 @@ static void on_prepared(struct ag_pg_query *q, PGresult *res)
         return;
     }
     ag_tlog_stored(run->spec.thread_id, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
-    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3),
-          PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
+    admit(run, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 7), PQgetvalue(res, 0, 1),
+          PQgetisnull(res, 0, 3) ? NULL : PQgetvalue(res, 0, 3), PQgetisnull(res, 0, 6) ? NULL : PQgetvalue(res, 0, 6));
     emit_metadata(run);
     admitted(run);
     if (run->state == R_RUNNING) promote_later(run);
