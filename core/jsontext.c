@@ -103,6 +103,16 @@ static int put_string(struct ag_buf *b, const char *str, size_t len)
     return 0;
 }
 
+long ag_json_append_str(struct ag_buf *b, const char *s, size_t n)
+{
+    size_t before = b->len;
+    if (put_string(b, s, n)) {
+        b->len = before;
+        return -1;
+    }
+    return (long)(b->len - before);
+}
+
 static int put_value(struct ag_buf *b, const json_t *v, size_t flags, int depth)
 {
     bool compact = flags & JSON_COMPACT;

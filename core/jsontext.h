@@ -22,6 +22,9 @@ char *ag_json_text(const json_t *v, size_t flags, size_t *len);
 const char *ag_json_scratch_text(const json_t *v, size_t flags, size_t *len);
 /* Appends v's text to b; returns its length, or -1 (b unchanged) when v cannot be encoded. */
 long ag_json_append(struct ag_buf *b, const json_t *v, size_t flags);
+/* Appends s[0..n) as a JSON string (quoted, escaped as json_dumps escapes it); returns its length, or
+ * -1 (b unchanged) when s is not valid UTF-8. */
+long ag_json_append_str(struct ag_buf *b, const char *s, size_t n);
 /* Frees the calling thread's scratch buffer (at thread exit). */
 void ag_json_scratch_free(void);
 

@@ -548,8 +548,10 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
     return l && l->known ? l->tail : 0;
 }
 
-uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                        const json_t *data, const json_t *stored, bool hold)
+/* ag_tlog_append_text, with what Postgres keeps instead of data as text (stored) or as JSON (stored_json). */
+static uint64_t append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                       const char *ns_text, const char *data, size_t dlen, const char *stored, size_t slen,
+                       const json_t *stored_json, const char *custom, bool hold)
 {
     struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known || l->deleted) {
@@ -560,10 +562,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     }
     uint64_t seq = ++l->tail;
     uint64_t ts_ms = ag_us_to_ms(ag_clock_real_us());
-    char *n = ns ? ag_json_text(ns, JSON_COMPACT, NULL) : NULL;
-    size_t dlen;
-    const char *d = ag_json_scratch_text(data, JSON_COMPACT | JSON_ENCODE_ANY, &dlen); /* copied below */
-    const char *nstr = n ? n : "[]";
+    const char *nstr = ns_text ? ns_text : "[]";
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
         l->ev = ag_realloc(l->ev, l->cap * sizeof *l->ev);
@@ -573,13 +572,9 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     e->seq = seq;
     e->held = hold;
     e->chan = ag_tlog__method_chan(method);
-    if (e->chan == AG_TCH_CUSTOM) {
-        const char *name = json_string_value(json_object_get(data, "name"));
-        if (name)
-            e->custom = ag_strdup(name);
-    }
+    if (e->chan == AG_TCH_CUSTOM && custom) e->custom = ag_strdup(custom);
     e->ns = ns && json_array_size(ns) ? json_incref((json_t *)ns) : NULL;
-    e->frame = ts->codec->event(seq, method, nstr, d, dlen, ts_ms);
+    e->frame = ts->codec->event(seq, method, nstr, data, dlen, ts_ms);
     e->bytes = (uint32_t)(sizeof *e->frame + e->frame->cap + (e->custom ? strlen(e->custom) + 1 : 0));
     l->ev_bytes += e->bytes;
     /* For Postgres: [seq, run, method, ns, data, ts]. */
@@ -588,18 +583,39 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     else
         l->pend_first = seq;
     ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
-    if (stored) {
-        (void)ag_json_append(&l->pend, stored, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (stored_json) {
+        if (ag_json_append(&l->pend, stored_json, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(&l->pend, "null");
+    } else if (stored) {
+        ag_buf_append(&l->pend, stored, slen);
     } else {
-        ag_buf_append(&l->pend, d, dlen);
+        ag_buf_append(&l->pend, data, dlen);
     }
     ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
     l->pend_max = seq;
     l->last_event_ns = ts->s->now_ns;
-    ag_free(n);
     ag_tlog__deliver(l);
     log_account(l);
     schedule_flush(l);
+    return seq;
+}
+
+uint64_t ag_tlog_append_text(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                             const char *ns_text, const char *data, size_t dlen, const char *stored, size_t slen,
+                             const char *custom, bool hold)
+{
+    return append(thread_id, run_id, method, ns, ns_text, data, dlen, stored, slen, NULL, custom, hold);
+}
+
+uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
+                        const json_t *data, const json_t *stored, bool hold)
+{
+    char *n = ns && json_array_size(ns) ? ag_json_text(ns, JSON_COMPACT, NULL) : NULL;
+    size_t dlen;
+    const char *d = ag_json_scratch_text(data, JSON_COMPACT | JSON_ENCODE_ANY, &dlen); /* copied at once */
+    if (!d) d = "null", dlen = 4;
+    const char *custom = json_string_value(json_object_get(data, "name"));
+    uint64_t seq = append(thread_id, run_id, method, ns, n, d, dlen, NULL, 0, stored, custom, hold);
+    ag_free(n);
     return seq;
 }
 
