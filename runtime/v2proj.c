@@ -4,8 +4,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
-#include "core/common.h"
 #include "core/buf.h"
+#include "core/common.h"
+#include "core/jsontext.h"
 #include "graph/engine.h"
 #include "runtime/tlog.h"
 #include "runtime/v2values.h"
@@ -14,6 +15,7 @@
 struct ptask {
     char *id, *node;
     json_t *ns;       /* ["node:id"] */
+    char *ns_text;    /* the same as JSON text */
     bool opened;      /* lifecycle started was sent */
     bool closed;
     char *msg_id;     /* the message being streamed, or NULL */
@@ -31,6 +33,7 @@ struct ag_v2proj {
     json_t *latest;       /* the run's latest checkpoint as stored (NULL: states are stored whole) */
     json_t *values_raw;   /* a values event waiting for the checkpoint it belongs to: the state... */
     json_t *values_event; /* ...and its event data */
+    struct ag_buf out;    /* the payload being written (put_text) */
 };
 
 /* {"$agentd.state": versions} when state is the values of p's latest checkpoint, else NULL. */
@@ -59,6 +62,34 @@ static void put_stored(struct ag_v2proj *p, const char *method, const json_t *ns
 static void put(struct ag_v2proj *p, const char *method, const json_t *ns, json_t *data)
 {
     put_stored(p, method, ns, data, NULL);
+}
+
+/* Payloads written as JSON text (no tree built to be encoded and freed): begin() empties p->out, the
+ * writers below append to it, put_text() logs it, in t's namespace (NULL: the root). */
+static struct ag_buf *begin(struct ag_v2proj *p)
+{
+    p->out.len = 0;
+    return &p->out;
+}
+
+static void put_text(struct ag_v2proj *p, const char *method, const struct ptask *t)
+{
+    ag_tlog_append_text(p->thread_id, p->run_id, method, t ? t->ns : NULL, t ? t->ns_text : NULL, p->out.base,
+                        p->out.len, NULL, 0, NULL, false);
+}
+
+/* ,"key":"s" (key: a literal that needs no escaping) */
+static void w_str(struct ag_buf *b, const char *key, const char *s, size_t n)
+{
+    ag_buf_printf(b, ",\"%s\":", key);
+    if (ag_json_append_str(b, s, n) < 0) ag_buf_puts(b, "\"\"");
+}
+
+/* ,"key":<v> (v: a JSON value, NULL written as null) */
+static void w_json(struct ag_buf *b, const char *key, const json_t *v)
+{
+    ag_buf_printf(b, ",\"%s\":", key);
+    if (!v || ag_json_append(b, v, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(b, "null");
 }
 
 /* The values event held for its checkpoint goes now: named by versions when its state is the latest's. */
@@ -102,26 +133,32 @@ void ag_v2proj_free(struct ag_v2proj *p)
         ag_free(t->node);
         ag_free(t->msg_id);
         json_decref(t->ns);
+        ag_free(t->ns_text);
         ag_buf_free(&t->text);
     }
     ag_free(p->tasks);
+    ag_buf_free(&p->out);
     ag_free(p->graph);
     json_decref(p->seen_interrupts);
     json_decref(p->seen_checkpoints);
     ag_free(p);
 }
 
-static json_t *lifecycle(const char *event, const char *graph)
+/* A lifecycle event: {"event", "graph_name"?, "error"?} in t's namespace (NULL: the root). */
+static void lifecycle(struct ag_v2proj *p, const struct ptask *t, const char *event, const char *graph,
+                      const json_t *error)
 {
-    json_t *d = json_pack("{s:s}", "event", event);
-    if (graph)
-        json_object_set_new(d, "graph_name", json_string(graph));
-    return d;
+    struct ag_buf *b = begin(p);
+    ag_buf_printf(b, "{\"event\":\"%s\"", event);
+    if (graph) w_str(b, "graph_name", graph, strlen(graph));
+    if (error) w_json(b, "error", error);
+    ag_buf_puts(b, "}");
+    put_text(p, "lifecycle", t);
 }
 
 void ag_v2proj_start(struct ag_v2proj *p)
 {
-    put(p, "lifecycle", NULL, lifecycle("running", p->graph));
+    lifecycle(p, NULL, "running", p->graph, NULL);
 }
 
 /* --- tasks and their namespaces --- */
@@ -146,6 +183,7 @@ static struct ptask *task_find(struct ag_v2proj *p, const char *id, const char *
     char seg[200];
     snprintf(seg, sizeof seg, "%s:%s", t->node, t->id);
     t->ns = json_pack("[s]", seg);
+    t->ns_text = ag_json_text(t->ns, JSON_COMPACT, NULL);
     return t;
 }
 
@@ -154,24 +192,33 @@ static void task_open(struct ag_v2proj *p, struct ptask *t)
     if (t->opened)
         return;
     t->opened = true;
-    put(p, "lifecycle", t->ns, lifecycle("started", t->node));
+    lifecycle(p, t, "started", t->node, NULL);
 }
 
-static void message_put(struct ag_v2proj *p, struct ptask *t, json_t *data)
+/* {"event":"content-block-finish","index":0,"content":{"type":"text","text":<t's text>}} */
+static void text_block_finish(struct ag_v2proj *p, struct ptask *t)
 {
-    put(p, "messages", t->ns, data);
+    struct ag_buf *b = begin(p);
+    ag_buf_puts(b, "{\"event\":\"content-block-finish\",\"index\":0,\"content\":{\"type\":\"text\"");
+    w_str(b, "text", t->text.base ? t->text.base : "", t->text.len);
+    ag_buf_puts(b, "}}");
+    put_text(p, "messages", t);
+}
+
+static void message_end(struct ag_v2proj *p, struct ptask *t, const char *reason)
+{
+    ag_buf_printf(begin(p), "{\"event\":\"message-finish\",\"reason\":\"%s\"}", reason);
+    put_text(p, "messages", t);
+    ag_free(t->msg_id);
+    t->msg_id = NULL;
+    t->text.len = 0;
 }
 
 static void message_finish(struct ag_v2proj *p, struct ptask *t)
 {
-    if (!t->msg_id)
-        return;
-    json_t *block = json_pack("{s:s,s:s%}", "type", "text", "text", t->text.base ? t->text.base : "", t->text.len);
-    message_put(p, t, json_pack("{s:s,s:i,s:o}", "event", "content-block-finish", "index", 0, "content", block));
-    message_put(p, t, json_pack("{s:s,s:s}", "event", "message-finish", "reason", "stop"));
-    ag_free(t->msg_id);
-    t->msg_id = NULL;
-    t->text.len = 0;
+    if (!t->msg_id) return;
+    text_block_finish(p, t);
+    message_end(p, t, "stop");
 }
 
 /* The text of a message's content: the string, or its text blocks joined. */
@@ -208,44 +255,49 @@ static void on_message(struct ag_v2proj *p, const struct ag_graph_event *ev)
     if (!t->msg_id) {
         t->msg_id = ag_strdup(id ? id : "");
         t->role = ag_v2_role_of(type);
-        json_t *start = json_pack("{s:s,s:s,s:s}", "event", "message-start", "role", t->role, "id", t->msg_id);
-        message_put(p, t, start);
-        message_put(p, t,
-                    json_pack("{s:s,s:i,s:{s:s,s:s}}", "event", "content-block-start", "index", 0, "content", "type",
-                              "text", "text", ""));
+        struct ag_buf *b = begin(p);
+        ag_buf_printf(b, "{\"event\":\"message-start\",\"role\":\"%s\"", t->role);
+        w_str(b, "id", t->msg_id, strlen(t->msg_id));
+        ag_buf_puts(b, "}");
+        put_text(p, "messages", t);
+        ag_buf_puts(begin(p),
+                    "{\"event\":\"content-block-start\",\"index\":0,\"content\":{\"type\":\"text\",\"text\":\"\"}}");
+        put_text(p, "messages", t);
     }
-    struct ag_buf piece = {0};
-    content_text(json_object_get(m, "content"), &piece);
-    if (piece.len) {
-        ag_buf_append(&t->text, piece.base, piece.len);
-        message_put(p, t,
-                    json_pack("{s:s,s:i,s:{s:s,s:s%}}", "event", "content-block-delta", "index", 0, "delta", "type",
-                              "text-delta", "text", piece.base, piece.len));
+    size_t before = t->text.len;
+    content_text(json_object_get(m, "content"), &t->text);
+    if (t->text.len > before) {
+        struct ag_buf *b = begin(p);
+        ag_buf_puts(b, "{\"event\":\"content-block-delta\",\"index\":0,\"delta\":{\"type\":\"text-delta\"");
+        w_str(b, "text", t->text.base + before, t->text.len - before);
+        ag_buf_puts(b, "}}");
+        put_text(p, "messages", t);
     }
-    ag_buf_free(&piece);
     if (chunk)
         return;
     /* A whole message: its text block, then its tool calls, then its end. */
     json_t *calls = json_object_get(m, "tool_calls");
     if (json_array_size(calls)) {
-        json_t *block = json_pack("{s:s,s:s%}", "type", "text", "text", t->text.base ? t->text.base : "", t->text.len);
-        message_put(p, t, json_pack("{s:s,s:i,s:o}", "event", "content-block-finish", "index", 0, "content", block));
+        text_block_finish(p, t);
         json_t *norm = ag_v2_normalize_tool_calls(calls);
         size_t i;
         json_t *c;
         json_array_foreach(norm, i, c) {
-            int index = (int)i + 1;
-            message_put(p, t,
-                        json_pack("{s:s,s:i,s:{s:s,s:O,s:O,s:s}}", "event", "content-block-start", "index", index,
-                                  "content", "type", "tool_call_chunk", "id", json_object_get(c, "id"), "name",
-                                  json_object_get(c, "name"), "args", ""));
-            message_put(p, t, json_pack("{s:s,s:i,s:O}", "event", "content-block-finish", "index", index, "content", c));
+            struct ag_buf *b = begin(p);
+            ag_buf_printf(
+                b, "{\"event\":\"content-block-start\",\"index\":%zu,\"content\":{\"type\":\"tool_call_chunk\"", i + 1);
+            w_json(b, "id", json_object_get(c, "id"));
+            w_json(b, "name", json_object_get(c, "name"));
+            ag_buf_puts(b, ",\"args\":\"\"}}");
+            put_text(p, "messages", t);
+            b = begin(p);
+            ag_buf_printf(b, "{\"event\":\"content-block-finish\",\"index\":%zu", i + 1);
+            w_json(b, "content", c);
+            ag_buf_puts(b, "}");
+            put_text(p, "messages", t);
         }
         json_decref(norm);
-        message_put(p, t, json_pack("{s:s,s:s}", "event", "message-finish", "reason", "tool_calls"));
-        ag_free(t->msg_id);
-        t->msg_id = NULL;
-        t->text.len = 0;
+        message_end(p, t, "tool_calls");
         return;
     }
     message_finish(p, t);
@@ -261,10 +313,7 @@ static void on_task_result(struct ag_v2proj *p, const struct ag_graph_event *ev)
         return;
     t->closed = true;
     json_t *err = json_object_get(ev->data, "error");
-    json_t *d = lifecycle(json_is_string(err) ? "failed" : "completed", t->node);
-    if (json_is_string(err))
-        json_object_set(d, "error", err);
-    put(p, "lifecycle", t->ns, d);
+    lifecycle(p, t, json_is_string(err) ? "failed" : "completed", t->node, json_is_string(err) ? err : NULL);
 }
 
 static void on_updates(struct ag_v2proj *p, const struct ag_graph_event *ev)
@@ -276,7 +325,13 @@ static void on_updates(struct ag_v2proj *p, const struct ag_graph_event *ev)
             json_t *vals = json_is_object(v) ? ag_v2_normalize_values(v)
                            : json_is_null(v) ? json_object()
                                              : json_pack("{s:O}", "value", v);
-            put(p, "updates", NULL, json_pack("{s:s,s:o}", "node", k, "values", vals));
+            struct ag_buf *b = begin(p);
+            ag_buf_puts(b, "{\"node\":");
+            if (ag_json_append_str(b, k, strlen(k)) < 0) ag_buf_puts(b, "\"\"");
+            w_json(b, "values", vals);
+            ag_buf_puts(b, "}");
+            json_decref(vals);
+            put_text(p, "updates", NULL);
             continue;
         }
         size_t i;
@@ -304,15 +359,19 @@ static void on_checkpoint(struct ag_v2proj *p, const json_t *cp)
         return;
     json_object_set_new(p->seen_checkpoints, id, json_true());
     json_t *md = json_object_get(cp, "metadata");
-    json_t *d = json_pack("{s:s}", "id", id);
+    struct ag_buf *b = begin(p);
+    ag_buf_puts(b, "{\"id\":");
+    if (ag_json_append_str(b, id, strlen(id)) < 0) ag_buf_puts(b, "\"\"");
     json_t *parent = json_object_get(cp, "parent_checkpoint_id");
-    if (json_is_string(parent))
-        json_object_set(d, "parent_id", parent);
+    if (json_is_string(parent)) w_json(b, "parent_id", parent);
     json_t *step = json_object_get(cp, "step");
-    json_object_set(d, "step", step ? step : json_object_get(md, "step"));
+    if (!step) step = json_object_get(md, "step");
+    if (step) w_json(b, "step", step);
     json_t *source = json_object_get(cp, "source");
-    json_object_set(d, "source", source ? source : json_object_get(md, "source"));
-    put(p, "checkpoints", NULL, d);
+    if (!source) source = json_object_get(md, "source");
+    if (source) w_json(b, "source", source);
+    ag_buf_puts(b, "}");
+    put_text(p, "checkpoints", NULL);
 }
 
 void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
@@ -329,7 +388,15 @@ void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
         break;
     }
     case AG_GEV_UPDATES: on_updates(p, ev); break;
-    case AG_GEV_CUSTOM: put(p, "custom", NULL, json_pack("{s:O}", "payload", ev->data)); break;
+    case AG_GEV_CUSTOM: {
+        ag_buf_puts(begin(p), "{\"payload\":");
+        if (ag_json_append(&p->out, ev->data, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(&p->out, "null");
+        ag_buf_puts(&p->out, "}");
+        /* No "name": the engine has no named streams (custom:<name> matches data.name). */
+        ag_tlog_append_text(p->thread_id, p->run_id, "custom", NULL, NULL, p->out.base, p->out.len, NULL, 0, NULL,
+                            false);
+        break;
+    }
     case AG_GEV_MESSAGE: on_message(p, ev); break;
     case AG_GEV_TASK_START: {
         task_find(p, ev->task_id, ev->node, true);
@@ -353,14 +420,14 @@ uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *erro
         message_finish(p, t);
         if (t->opened && !t->closed) {
             t->closed = true;
-            put(p, "lifecycle", t->ns, lifecycle("completed", t->node));
+            lifecycle(p, t, "completed", t->node, NULL);
         }
     }
     bool ok = !strcmp(status, "success"), intr = !strcmp(status, "interrupted");
-    json_t *d = lifecycle(ok ? "completed" : intr ? "interrupted" : "failed", p->graph);
-    if (!ok && !intr)
-        json_object_set_new(d, "error", json_string(error ? error : status));
-    uint64_t seq = ag_tlog_append(p->thread_id, p->run_id, "lifecycle", NULL, d, NULL, true);
-    json_decref(d);
-    return seq;
+    struct ag_buf *b = begin(p);
+    ag_buf_printf(b, "{\"event\":\"%s\"", ok ? "completed" : intr ? "interrupted" : "failed");
+    if (p->graph) w_str(b, "graph_name", p->graph, strlen(p->graph));
+    if (!ok && !intr) w_str(b, "error", error ? error : status, strlen(error ? error : status));
+    ag_buf_puts(b, "}");
+    return ag_tlog_append_text(p->thread_id, p->run_id, "lifecycle", NULL, NULL, b->base, b->len, NULL, 0, NULL, true);
 }
