@@ -112,6 +112,25 @@ int main(void)
         same_as_dumps(json_object_get(odd, "ctl"), flags[f] | JSON_ENCODE_ANY);
         same_as_dumps(json_object_get(odd, "reals"), flags[f]);
     }
+    /* A string on its own (ag_json_append_str): json_dumps' bytes; invalid UTF-8 refused, b unchanged. */
+    const char *strs[] = {ctl, "a\0b", "é € 𝄞", ""};
+    const size_t lens[] = {0x25, 3, strlen(strs[2]), 0};
+    for (size_t i = 0; i < 4; i++) {
+        json_t *js = json_stringn(strs[i], lens[i]);
+        char *want = json_dumps(js, JSON_ENCODE_ANY);
+        struct ag_buf sb = {0};
+        ag_buf_puts(&sb, "x");
+        long n = ag_json_append_str(&sb, strs[i], lens[i]);
+        CHECK(want && n == (long)strlen(want) && sb.len == 1 + strlen(want) && !memcmp(sb.base + 1, want, strlen(want)));
+        ag_buf_free(&sb);
+        ag_free(want);
+        json_decref(js);
+    }
+    struct ag_buf sb = {0};
+    ag_buf_puts(&sb, "x");
+    CHECK(ag_json_append_str(&sb, "ab\xe2\x82", 4) == -1 && sb.len == 1);
+    ag_buf_free(&sb);
+
     /* Invalid UTF-8 (made without jansson's check): refused by both. */
     const char *bad[] = {"\xff", "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ab\xe2\x82", "\x80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
