@@ -548,10 +548,10 @@ uint64_t ag_tlog_last_seq(const char *thread_id)
     return l && l->known ? l->tail : 0;
 }
 
-/* ag_tlog_append_text, with what Postgres keeps instead of data as text (stored) or as JSON (stored_json). */
+/* ag_tlog_append_text, with what Postgres keeps instead of data (stored; NULL: data itself). */
 static uint64_t append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                       const char *ns_text, const char *data, size_t dlen, const char *stored, size_t slen,
-                       const json_t *stored_json, const char *custom, bool hold)
+                       const char *ns_text, const char *data, size_t dlen, const json_t *stored, const char *custom,
+                       bool hold)
 {
     struct tlog *l = ag_tlog__log_get(thread_id, true);
     if (!l->known || l->deleted) {
@@ -583,13 +583,10 @@ static uint64_t append(const char *thread_id, const char *run_id, const char *me
     else
         l->pend_first = seq;
     ag_buf_printf(&l->pend, "[%" PRIu64 ",\"%s\",\"%s\",%s,", seq, run_id ? run_id : "", method, nstr);
-    if (stored_json) {
-        if (ag_json_append(&l->pend, stored_json, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(&l->pend, "null");
-    } else if (stored) {
-        ag_buf_append(&l->pend, stored, slen);
-    } else {
+    if (!stored)
         ag_buf_append(&l->pend, data, dlen);
-    }
+    else if (ag_json_append(&l->pend, stored, JSON_COMPACT | JSON_ENCODE_ANY) < 0)
+        ag_buf_puts(&l->pend, "null");
     ag_buf_printf(&l->pend, ",%" PRIu64 "]", ts_ms);
     l->pend_max = seq;
     l->last_event_ns = ts->s->now_ns;
@@ -600,10 +597,9 @@ static uint64_t append(const char *thread_id, const char *run_id, const char *me
 }
 
 uint64_t ag_tlog_append_text(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                             const char *ns_text, const char *data, size_t dlen, const char *stored, size_t slen,
-                             const char *custom, bool hold)
+                             const char *ns_text, const char *data, size_t dlen, const char *custom, bool hold)
 {
-    return append(thread_id, run_id, method, ns, ns_text, data, dlen, stored, slen, NULL, custom, hold);
+    return append(thread_id, run_id, method, ns, ns_text, data, dlen, NULL, custom, hold);
 }
 
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
@@ -614,7 +610,7 @@ uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *m
     const char *d = ag_json_scratch_text(data, JSON_COMPACT | JSON_ENCODE_ANY, &dlen); /* copied at once */
     if (!d) d = "null", dlen = 4;
     const char *custom = json_string_value(json_object_get(data, "name"));
-    uint64_t seq = append(thread_id, run_id, method, ns, n, d, dlen, NULL, 0, stored, custom, hold);
+    uint64_t seq = append(thread_id, run_id, method, ns, n, d, dlen, stored, custom, hold);
     ag_free(n);
     return seq;
 }

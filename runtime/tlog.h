@@ -116,12 +116,11 @@ void ag_tlog_run_end(const char *thread_id);
 uint64_t ag_tlog_append(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
                         const json_t *data, const json_t *stored, bool hold);
 
-/* The same with data and stored already JSON text (data[0..dlen), stored[0..slen), stored NULL: data
- * itself); ns as JSON for the subscriptions' filters and as text (ns_text NULL: the root, "[]"); custom:
- * a custom event's data.name (NULL: none). */
+/* The same with data already JSON text (data[0..dlen), stored as it is); ns as JSON for the
+ * subscriptions' filters and as text (ns_text NULL: the root, "[]"); custom: a custom event's data.name
+ * (NULL: none). */
 uint64_t ag_tlog_append_text(const char *thread_id, const char *run_id, const char *method, const json_t *ns,
-                             const char *ns_text, const char *data, size_t dlen, const char *stored, size_t slen,
-                             const char *custom, bool hold);
+                             const char *ns_text, const char *data, size_t dlen, const char *custom, bool hold);
 
 /* What ag_tlog_take hands over, as statement parameters in the caller's arena: RUN_RECORD's. */
 struct ag_tlog_taken {

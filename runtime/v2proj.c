@@ -75,7 +75,7 @@ static struct ag_buf *begin(struct ag_v2proj *p)
 static void put_text(struct ag_v2proj *p, const char *method, const struct ptask *t)
 {
     ag_tlog_append_text(p->thread_id, p->run_id, method, t ? t->ns : NULL, t ? t->ns_text : NULL, p->out.base,
-                        p->out.len, NULL, 0, NULL, false);
+                        p->out.len, NULL, false);
 }
 
 /* ,"key":"s" (key: a literal that needs no escaping) */
@@ -389,12 +389,12 @@ void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
     }
     case AG_GEV_UPDATES: on_updates(p, ev); break;
     case AG_GEV_CUSTOM: {
-        ag_buf_puts(begin(p), "{\"payload\":");
-        if (ag_json_append(&p->out, ev->data, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(&p->out, "null");
-        ag_buf_puts(&p->out, "}");
         /* No "name": the engine has no named streams (custom:<name> matches data.name). */
-        ag_tlog_append_text(p->thread_id, p->run_id, "custom", NULL, NULL, p->out.base, p->out.len, NULL, 0, NULL,
-                            false);
+        struct ag_buf *b = begin(p);
+        ag_buf_puts(b, "{\"payload\":");
+        if (ag_json_append(b, ev->data, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(b, "null");
+        ag_buf_puts(b, "}");
+        put_text(p, "custom", NULL);
         break;
     }
     case AG_GEV_MESSAGE: on_message(p, ev); break;
@@ -429,5 +429,5 @@ uint64_t ag_v2proj_end(struct ag_v2proj *p, const char *status, const char *erro
     if (p->graph) w_str(b, "graph_name", p->graph, strlen(p->graph));
     if (!ok && !intr) w_str(b, "error", error ? error : status, strlen(error ? error : status));
     ag_buf_puts(b, "}");
-    return ag_tlog_append_text(p->thread_id, p->run_id, "lifecycle", NULL, NULL, b->base, b->len, NULL, 0, NULL, true);
+    return ag_tlog_append_text(p->thread_id, p->run_id, "lifecycle", NULL, NULL, b->base, b->len, NULL, true);
 }
