@@ -21,8 +21,10 @@
 
 #include "../unit/check.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "persist/migrate.h"
+#include "testdb.h"
 
 static const struct {
     const char *name, *text;
@@ -31,28 +33,6 @@ static const struct {
 #include "persist/statements.def"
 #undef AG_SQL
 };
-
-/* base's connection parameters with dbname replaced (a key='value' string, to free). */
-static char *conninfo_with_db(const char *base, const char *dbname)
-{
-    PQconninfoOption *opts = PQconninfoParse(base, NULL);
-    if (!opts) return NULL;
-    size_t cap = 4096, n = 0;
-    char *out = ag_malloc(cap);
-    out[0] = 0;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = !strcmp(o->keyword, "dbname") ? dbname : o->val;
-        if (!v) continue;
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s='", n ? " " : "", o->keyword);
-        for (const char *p = v; *p && n + 4 < cap; p++) {
-            if (*p == '\'' || *p == '\\') out[n++] = '\\';
-            out[n++] = *p;
-        }
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "'");
-    }
-    PQconninfoFree(opts);
-    return out;
-}
 
 static bool exec_ok(PGconn *c, const char *sql)
 {
@@ -97,13 +77,11 @@ static char *explain(PGconn *c, const char *name, const char *sql)
     r = PQexec(c, q);
     char *plan = NULL;
     if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-        size_t len = 0;
+        struct ag_buf text = {0};
         for (int i = 0; i < PQntuples(r); i++)
-            len += strlen(PQgetvalue(r, i, 0)) + 1;
-        plan = ag_malloc(len + 1);
-        plan[0] = 0;
-        for (int i = 0; i < PQntuples(r); i++)
-            strcat(strcat(plan, PQgetvalue(r, i, 0)), "\n");
+            ag_buf_printf(&text, "%s\n", PQgetvalue(r, i, 0));
+        ag_buf_append(&text, "", 1);
+        plan = text.base;
     } else {
         fprintf(stderr, "test_plans: %s: %s", q, PQresultErrorMessage(r));
     }
@@ -121,18 +99,12 @@ int main(void)
         return 77;
     }
     ag_log_level = AG_LOG_WARN;
-    char db_name[64], sql[256];
+    char db_name[64];
     snprintf(db_name, sizeof db_name, "agentd_plans_%ld", (long)getpid());
-    PGconn *admin = PQconnectdb(base);
-    if (PQstatus(admin) != CONNECTION_OK) {
-        fprintf(stderr, "test_plans: cannot connect to DATABASE_URL: %s", PQerrorMessage(admin));
-        return 1;
-    }
-    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db_name);
-    if (!exec_ok(admin, sql)) return 1;
-    char *url = conninfo_with_db(base, db_name);
+    char *url = testdb_create(base, db_name);
+    if (!url) return 1;
     char err[512];
-    CHECKF(url && ag_migrate_run(url, err, sizeof err) == 0, "migrate: %s", err);
+    CHECKF(ag_migrate_run(url, err, sizeof err) == 0, "migrate: %s", err);
     PGconn *c = PQconnectdb(url);
     CHECK(PQstatus(c) == CONNECTION_OK);
     CHECK(exec_ok(c, "INSERT INTO threads (thread_id, owner) SELECT gen_random_uuid()::text, 'anonymous' "
@@ -163,8 +135,6 @@ int main(void)
 
     PQfinish(c);
     ag_free(url);
-    snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-    CHECK(exec_ok(admin, sql));
-    PQfinish(admin);
+    CHECK(testdb_drop(base, db_name) == 0);
     return CHECK_DONE();
 }

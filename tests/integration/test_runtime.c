@@ -44,6 +44,7 @@
 #include "runtime/run.h"
 #include "runtime/tlog.h"
 #include "rtest.h"
+#include "testdb.h"
 
 /* How long one WAIT may take before the test fails, and how often the cases are looked at. */
 #define WAIT_NS (15ull * 1000000000ull)
@@ -835,60 +836,6 @@ static int seed(PGconn *pg, char *err, size_t errlen)
     return ag_run_settle_dead(pg, err, errlen);
 }
 
-/* base's connection parameters with dbname replaced (a key='value' string, to free). */
-static char *conninfo_with_db(const char *base, const char *dbname)
-{
-    char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(base, &perr);
-    if (!opts) {
-        fprintf(stderr, "test_runtime: DATABASE_URL does not parse: %s\n", perr ? perr : "?");
-        PQfreemem(perr);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *out = ag_malloc(cap);
-    out[0] = 0;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        const char *v = !strcmp(o->keyword, "dbname") ? dbname : o->val;
-        if (!v)
-            continue;
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s='", n ? " " : "", o->keyword);
-        for (const char *p = v; *p && n + 4 < cap; p++) {
-            if (*p == '\'' || *p == '\\')
-                out[n++] = '\\';
-            out[n++] = *p;
-        }
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "'");
-    }
-    PQconninfoFree(opts);
-    if (n >= cap - 1) {
-        fprintf(stderr, "test_runtime: DATABASE_URL is too long\n");
-        ag_free(out);
-        return NULL;
-    }
-    return out;
-}
-
-/* CREATE DATABASE (or DROP, with drop) name on the server at base; 0 or -1 (said on stderr). */
-static int admin(const char *base, const char *sql_fmt, const char *name)
-{
-    PGconn *c = PQconnectdb(base);
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "test_runtime: cannot connect to DATABASE_URL: %s", PQerrorMessage(c));
-        PQfinish(c);
-        return -1;
-    }
-    char sql[200];
-    snprintf(sql, sizeof sql, sql_fmt, name);
-    PGresult *res = PQexec(c, sql);
-    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
-    if (rc)
-        fprintf(stderr, "test_runtime: %s: %s", sql, PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(c);
-    return rc;
-}
-
 int main(void)
 {
     const char *base = getenv("DATABASE_URL");
@@ -920,13 +867,8 @@ int main(void)
         ag_uuid4(dead[i]->thread);
         ag_uuid4(dead[i]->run);
     }
-    if (admin(base, "CREATE DATABASE %s", db_name))
-        return 1;
-    char *url = conninfo_with_db(base, db_name);
-    if (!url) {
-        admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
-        return 1;
-    }
+    char *url = testdb_create(base, db_name);
+    if (!url) return 1;
     pg_cfg.url = url;
     db = PQconnectdb(url);
     CHECK(PQstatus(db) == CONNECTION_OK);
@@ -977,8 +919,7 @@ int main(void)
         ag_free(recs[i].frame);
     ag_free(recs);
     PQfinish(db);
-    if (admin(base, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name))
-        check_failures++;
+    if (testdb_drop(base, db_name)) check_failures++;
     ag_free(pg_cfg.url);
     int harness_checks, harness_failures;
     rtest_tally(&harness_checks, &harness_failures);
