@@ -41,6 +41,15 @@ struct ag_graph_def *ag_graph_def_new(const char *graph_id)
     return g;
 }
 
+int ag_graph__rename(struct ag_graph_def *g, const char *graph_id)
+{
+    if (g->compiled)
+        return -1;
+    ag_free(g->graph_id);
+    g->graph_id = ag_strdup(graph_id);
+    return 0;
+}
+
 void ag_graph_def_free(struct ag_graph_def *g)
 {
     if (!g)

@@ -1,5 +1,15 @@
-/* The public API for graph authors: built-in graphs (graph/builtin_*.c) and, later, dlopen'ed plugins
- * use only this header (plus jansson).
+/* The public API for graph authors: built-in graphs (graph/builtin_*.c) and graph plugins (shared
+ * libraries listed in a langgraph.json, loaded by graph/plugin.h) use only this header, graph/registry.h
+ * it includes, and jansson. `cmake --install` installs the two headers, a CMake package (find_package(
+ * agentd): target agentd::graph) and a pkg-config file (agentd-graph) to build a plugin against;
+ * examples/c-graph is such a project.
+ *
+ * A plugin is a shared library exporting a function `struct ag_graph_def *<symbol>(void)` that builds
+ * a definition through this API and returns it uncompiled (agentd names it after its langgraph.json
+ * key, compiles and registers it), and the ABI version it was built for (below). Nodes run on agentd's
+ * shard threads: a node never blocks (no sleep, no blocking I/O, no long computation without
+ * ag_graph_task_should_yield); a loop turn longer than limits.stall_report_ms is logged with the node
+ * that was running.
  *
  * A graph is LangGraph's StateGraph: state channels, each with a reducer; named nodes; fixed and
  * conditional edges between them and the pseudo-nodes START ("__start__") and END ("__end__"). A run
@@ -23,6 +33,20 @@
 
 struct ag_graph_def;
 struct ag_graph_task;
+
+/* The version of this API as a plugin sees it: raised whenever a change to this header or to the
+ * behaviour it documents would break a plugin built against the previous one. agentd refuses to load a
+ * plugin built for another version. */
+#define AG_GRAPH_ABI_VERSION 1
+
+/* Built as a plugin (AG_GRAPH_PLUGIN is defined by the agentd::graph target and the agentd-graph
+ * pkg-config flags), each file that includes this header also defines the version it was built for,
+ * the symbol agentd reads at load time (weak: the library keeps one). */
+#ifdef AG_GRAPH_PLUGIN
+__attribute__((weak, visibility("default"))) const uint32_t ag_graph_plugin_abi = AG_GRAPH_ABI_VERSION;
+#endif
+/* The name of that symbol. */
+#define AG_GRAPH_PLUGIN_ABI_SYMBOL "ag_graph_plugin_abi"
 
 /* How a channel combines the updates written to it. */
 enum ag_graph_reducer {

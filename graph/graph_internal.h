@@ -51,6 +51,9 @@ struct ag_graph_def {
     char *default_state_schema;
 };
 
+/* Renames a definition not yet compiled (a plugin's, to its langgraph.json key). Returns 0, or -1 when
+ * it is compiled already. */
+int ag_graph__rename(struct ag_graph_def *g, const char *graph_id);
 /* The node named name, or NULL (START and END are not nodes). */
 const struct ag_graph_node *ag_graph__node(const struct ag_graph_def *g, const char *name);
 /* The channel named name, or NULL. */

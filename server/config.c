@@ -30,6 +30,7 @@ struct opt {
 #define OFF(f) offsetof(struct ag_config, f)
 static const struct opt opts[] = {
     {"host", "HOST", T_STR, OFF(host), 0, 0},
+    {"graphs_file", "AGENTD_GRAPHS", T_STR, OFF(graphs_file), 0, 0},
     {"port", "PORT", T_INT, OFF(port), 0, 65535},
     {"shards", "AGENTD_SHARDS", T_INT, OFF(shards), 0, 1024},
     {"database_url", "DATABASE_URL", T_STR, OFF(db.url), 0, 0},
@@ -185,12 +186,13 @@ static const struct opt *find_opt(const char *key)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: agentd [--config FILE] [--host ADDR] [--port N] [--shards N] [--log-level LEVEL]\n"
+    fprintf(f, "usage: agentd [--config FILE] [--graphs FILE] [--host ADDR] [--port N] [--shards N] [--log-level LEVEL]\n"
                "       agentd migrate [--config FILE]   apply the database schema migrations and exit\n"
                "       agentd --version | --help\n"
                "Serves the Agent Protocol (LangGraph Platform HTTP API) on HOST:PORT (default 127.0.0.1:2024).\n"
-               "Environment: HOST, PORT, AGENTD_SHARDS, DATABASE_URL, AGENTD_LOG_LEVEL (override the config file;\n"
-               "flags override the environment). LEVEL is error, warn, info or debug.\n");
+               "--graphs FILE serves the graphs a langgraph.json lists (graph plugins: \"<lib>.so:<symbol>\").\n"
+               "Environment: HOST, PORT, AGENTD_SHARDS, DATABASE_URL, AGENTD_LOG_LEVEL, AGENTD_GRAPHS (override the\n"
+               "config file; flags override the environment). LEVEL is error, warn, info or debug.\n");
 }
 
 enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -213,7 +215,8 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
         {"config", required_argument, NULL, 'c'}, {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},   {"shards", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},      {"graphs", required_argument, NULL, 'g'},
+        {NULL, 0, NULL, 0},
     };
     /* First pass: find --config and the terminal flags; flags are applied after the environment. */
     const char *file = NULL;
@@ -253,6 +256,7 @@ enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **arg
         case 'p': key = "port"; flag = "--port"; break;
         case 's': key = "shards"; flag = "--shards"; break;
         case 'l': key = "log_level"; flag = "--log-level"; break;
+        case 'g': key = "graphs_file"; flag = "--graphs"; break;
         default: continue;
         }
         if (set_from_text(cfg, find_opt(key), optarg, flag, err, errlen))
@@ -265,5 +269,6 @@ void ag_config_free(struct ag_config *cfg)
 {
     ag_free(cfg->host);
     ag_free(cfg->db.url);
-    cfg->host = cfg->db.url = NULL;
+    ag_free(cfg->graphs_file);
+    cfg->host = cfg->db.url = cfg->graphs_file = NULL;
 }

@@ -17,6 +17,7 @@
  * file keys are dotted paths (server/config.c maps each to its field). */
 struct ag_config {
     char *host;
+    char *graphs_file; /* graphs_file, AGENTD_GRAPHS, --graphs: a langgraph.json (server/graphs_file.h); NULL: none */
     int port;   /* 0: the kernel picks one, shared by all shards */
     int shards; /* 0: one per CPU of the affinity mask, capped by the cgroup quota */
     int log_level; /* enum ag_log_level */
@@ -37,7 +38,7 @@ enum ag_config_status {
 };
 
 /* Fills cfg from defaults, the file named by --config, the environment (HOST, PORT, AGENTD_SHARDS,
- * DATABASE_URL, AGENTD_LOG_LEVEL) and argv, in that order of precedence. Unknown keys, wrong types and
+ * DATABASE_URL, AGENTD_LOG_LEVEL, AGENTD_GRAPHS) and argv, in that order of precedence. Unknown keys, wrong types and
  * out-of-range values are errors that name the key. Writes a message to err (size errlen) on
  * AG_CONFIG_BAD and help/version text to stdout on AG_CONFIG_EXIT. */
 enum ag_config_status ag_config_load(struct ag_config *cfg, int argc, char **argv, char *err, size_t errlen);

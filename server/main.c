@@ -12,6 +12,7 @@
 #include "persist/migrate.h"
 #include "protocol/agent/assistants.h"
 #include "server/config.h"
+#include "server/graphs_file.h"
 #include "server/server.h"
 
 static void wait_for_signals(struct ag_server *srv, const struct ag_config *cfg)
@@ -72,6 +73,12 @@ int main(int argc, char **argv)
     case AG_CONFIG_RUN: break;
     }
     ag_log_level = cfg.log_level;
+    /* The user's graphs, before the schema's seed (their system assistants) and the shards. */
+    if (cfg.graphs_file && *cfg.graphs_file && ag_graphs_file_load(cfg.graphs_file, err, sizeof err) < 0) {
+        fprintf(stderr, "agentd: %s\n", err);
+        ag_config_free(&cfg);
+        return 2;
+    }
     if (migrate_only) {
         int rc = 0;
         if (!cfg.db.url || !*cfg.db.url) {

@@ -31,17 +31,18 @@ export const { Client } = line.sdk;
 export const SDK_VERSION = sdkPackage.version;
 
 /**
- * Starts agentd (waiting until it is ready) with `args` and a LangGraph SDK Client for it; with
+ * Starts agentd (waiting until it is ready) with `args` (`bin`: another agentd binary than AGENTD_BIN)
+ * and a LangGraph SDK Client for it; with
  * `fresh`, on a new empty database (freshDatabase), else on DATABASE_URL. With `t` (a node:test
  * context) the server is disposed and the database dropped in t.after.
  * Returns { server, client, db (null unless fresh), dispose() }: dispose stops the server (it must
  * exit 0 with no sanitizer report) and drops the database.
  */
-export async function startSdk({ t = null, fresh = false, args = [] } = {}) {
+export async function startSdk({ t = null, fresh = false, args = [], bin = null } = {}) {
   const db = fresh ? await freshDatabase() : null;
   let server;
   try {
-    server = await startAgentd({ ...(db ? { db: db.url } : {}), args, waitReady: true });
+    server = await startAgentd({ ...(db ? { db: db.url } : {}), args, bin, waitReady: true });
   } catch (e) {
     if (db) await db.drop();
     throw e;

@@ -19,7 +19,7 @@ const SANITIZER_RE = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error
 // Variables a developer's shell or CI might export that would change what agentd does. They are
 // removed from the child's environment unless the test sets them explicitly. DATABASE_URL is the
 // exception by default: see `db` below.
-const SCRUBBED_ENV = ['HOST', 'PORT', 'AGENTD_SHARDS', 'AGENTD_LOG_LEVEL', 'DATABASE_URL'];
+const SCRUBBED_ENV = ['HOST', 'PORT', 'AGENTD_SHARDS', 'AGENTD_LOG_LEVEL', 'DATABASE_URL', 'AGENTD_GRAPHS'];
 
 /** The shared test database (tools/test.sh starts a throwaway cluster and exports it), or undefined. */
 export const DATABASE_URL = process.env.DATABASE_URL || undefined;
@@ -44,7 +44,12 @@ process.on('exit', () => {
     if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
 });
 
-function requireBin() {
+/** The binary to run: `bin` when given (an installed agentd, say), else AGENTD_BIN. */
+function requireBin(bin = null) {
+    if (bin) {
+        if (!fs.existsSync(bin)) throw new Error(`bin=${bin} does not exist`);
+        return bin;
+    }
     if (!AGENTD_BIN) throw new Error('AGENTD_BIN is not set (path to the agentd binary)');
     if (!fs.existsSync(AGENTD_BIN)) throw new Error(`AGENTD_BIN=${AGENTD_BIN} does not exist`);
     return AGENTD_BIN;
@@ -159,6 +164,8 @@ class OutputWatch {
  * last arguments (e.g. ['prlimit', '--nofile=64:64', '--']); signals go to that command, which must
  * exec agentd.
  *
+ * `bin`: the binary to run instead of AGENTD_BIN (an installed agentd).
+ *
  * Database: `db` (default true) passes the parent's DATABASE_URL through; false starts agentd
  * without one; a string uses that URL. `waitReady: true` additionally waits (polling GET /ready,
  * bounded by `timeoutMs`) until the server answers 200, i.e. the schema is migrated and every
@@ -180,8 +187,9 @@ export async function startAgentd({
     db = true,
     waitReady = false,
     prefix = [],
+    bin: binPath = null,
 } = {}) {
-    const bin = requireBin();
+    const bin = requireBin(binPath);
     const argv = buildArgv({ args, config, host, port });
     const childenv = childEnv(env, db);
     if (waitReady && !childenv.DATABASE_URL && config === null) {
@@ -324,8 +332,8 @@ export function assertNoSanitizerReport(stderr) {
  * { code, signal, stdout, stderr, started } where `started` is true if it printed the readiness
  * line instead (it is then killed). Bounded by `timeoutMs` (then killed, timedOut: true).
  */
-export async function runAgentd({ args = [], env = {}, config = null, host = null, port = null, timeoutMs = 15000, db = true } = {}) {
-    const bin = requireBin();
+export async function runAgentd({ args = [], env = {}, config = null, host = null, port = null, timeoutMs = 15000, db = true, bin: binPath = null } = {}) {
+    const bin = requireBin(binPath);
     const argv = buildArgv({ args, config, host, port });
     const proc = spawn(bin, argv, { env: childEnv(env, db), stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(proc);

@@ -1,0 +1,132 @@
+// Graph plugins listed in a langgraph.json (--graphs, graphs_file, AGENTD_GRAPHS): a plugin's graph is
+// served beside the built-ins with its system assistant; the file's env reaches the graphs (object or
+// .env file); each bad entry stops agentd at start with exit 2 and a message naming it. The plugins
+// are tests/integration/plugins/test_graphs.c, built three ways (AGENTD_TEST_PLUGIN_DIR).
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import { assertNoSanitizerReport, request, runAgentd, startAgentd, writeTempFile } from './lib/harness.mjs';
+
+const PLUGINS = process.env.AGENTD_TEST_PLUGIN_DIR;
+if (!PLUGINS || !fs.existsSync(path.join(PLUGINS, 'plugin_good.so'))) {
+    throw new Error(`AGENTD_TEST_PLUGIN_DIR=${PLUGINS}: no plugin_good.so (built by tests/integration/CMakeLists.txt)`);
+}
+const good = path.join(PLUGINS, 'plugin_good.so');
+
+/** A langgraph.json with `content` (an object) in a directory of its own; returns its path. */
+function graphsFile(content) {
+    return writeTempFile('langgraph.json', content);
+}
+
+/** POST /runs/wait on a new thread of graph `graphId` with one human message; the answer's last message. */
+async function lastAnswer(port, graphId) {
+    const res = await request(port, {
+        method: 'POST',
+        path: '/runs/wait',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ assistant_id: graphId, input: { messages: [{ type: 'human', content: 'hi' }] } }),
+    });
+    assert.equal(res.status, 200, res.text);
+    const msgs = res.json().messages;
+    return msgs[msgs.length - 1].content;
+}
+
+function describeRun(r) {
+    return `command: ${r.command}\nexit code=${r.code} signal=${r.signal} started=${r.started}\nstderr:\n${r.stderr}`;
+}
+
+/** agentd must refuse to start: exit 2, a message naming the entry and matching `re`. */
+function expectRefused(r, entry, re) {
+    assert.equal(r.started, false, `agentd started\n${describeRun(r)}`);
+    assert.equal(r.code, 2, `exit code\n${describeRun(r)}`);
+    if (entry) assert.ok(r.stderr.includes(`graph '${entry}'`), `stderr names graph '${entry}'\n${describeRun(r)}`);
+    assert.match(r.stderr, re, describeRun(r));
+    assertNoSanitizerReport(r.stderr);
+}
+
+describe('graph plugins', { timeout: 120000 }, () => {
+    it('serves a plugin graph beside the built-ins, under each id it is listed as, with the env of the file', async (t) => {
+        const file = graphsFile({
+            graphs: { mine: `${good}:good_graph`, mine_too: { path: `${good}:good_graph` } },
+            env: { PLUGIN_TEST_WORD: 'from-json' },
+            dependencies: ['.'],
+            node_version: '20',
+        });
+        const srv = await startAgentd({ t, args: ['--graphs', file], waitReady: true });
+        assert.equal(await lastAnswer(srv.port, 'mine'), 'ok from-json');
+        assert.equal(await lastAnswer(srv.port, 'mine_too'), 'ok from-json');
+        assert.equal(await lastAnswer(srv.port, 'echo'), 'hi', 'the built-ins stay');
+        const res = await request(srv.port, {
+            method: 'POST',
+            path: '/assistants/search',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ graph_id: 'mine', metadata: { created_by: 'system' } }),
+        });
+        const found = res.json();
+        assert.equal(found.length, 1, res.text);
+        assert.equal(found[0].name, 'mine');
+        const graph = (await request(srv.port, { path: `/assistants/${found[0].assistant_id}/graph` })).json();
+        assert.deepEqual(graph.nodes.map((n) => n.id), ['__start__', 'answer', '__end__']);
+    });
+
+    it('reads the file from AGENTD_GRAPHS and from the config key graphs_file, paths relative to the file', async (t) => {
+        const file = graphsFile({ graphs: { rel: './plugin_good.so:good_graph' } });
+        fs.copyFileSync(good, path.join(path.dirname(file), 'plugin_good.so'));
+        const a = await startAgentd({ t, env: { AGENTD_GRAPHS: file }, waitReady: true });
+        assert.equal(await lastAnswer(a.port, 'rel'), 'ok (unset)');
+        const b = await startAgentd({ t, config: { graphs_file: file }, waitReady: true });
+        assert.equal(await lastAnswer(b.port, 'rel'), 'ok (unset)');
+    });
+
+    it('applies a .env file named by "env" before the graphs load', async (t) => {
+        const file = graphsFile({ graphs: { needs_env: `${good}:env_graph` }, env: '.env' });
+        fs.writeFileSync(path.join(path.dirname(file), '.env'), '# comment\n\nexport PLUGIN_TEST_WORD="from dotenv"\nOTHER=x # comment\n');
+        const srv = await startAgentd({ t, args: ['--graphs', file], waitReady: true });
+        assert.equal(await lastAnswer(srv.port, 'needs_env'), 'ok from dotenv');
+        // Without it the graph's function builds nothing: proof that the variable came from the file.
+        const bare = graphsFile({ graphs: { needs_env: `${good}:env_graph` } });
+        expectRefused(await runAgentd({ args: ['--graphs', bare] }), 'needs_env', /returned no graph definition/);
+    });
+
+    const cases = [
+        ['a missing library', { x: `${PLUGINS}/nope.so:good_graph` }, 'x', /cannot load .*nope\.so/],
+        ['a missing symbol', { x: `${good}:no_such_symbol` }, 'x', /has no symbol no_such_symbol/],
+        ['a library without an ABI version', { x: `${PLUGINS}/plugin_noabi.so:good_graph` }, 'x', /exports no graph ABI version/],
+        ['a library for another ABI version', { x: `${PLUGINS}/plugin_abi999.so:good_graph` }, 'x', /built for graph ABI version 999; this agentd has version 1\b/],
+        ['a definition that does not compile', { x: `${good}:bad_graph` }, 'x', /unknown node/],
+        ['a function that returns nothing', { x: `${good}:null_graph` }, 'x', /returned no graph definition/],
+        ['a compiled definition', { x: `${good}:compiled_graph` }, 'x', /returned a compiled definition/],
+        ['the id of a built-in graph', { echo: `${good}:good_graph` }, 'echo', /registered twice/],
+        ['an entry without a symbol', { x: `${good}` }, 'x', /is not "<path>:<symbol>"/],
+        ['a Python graph', { x: './agent.py:graph' }, 'x', /only graph plugins .*not supported yet/],
+        ['an entry that is not a string', { x: 42 }, 'x', /must be a string/],
+    ];
+    for (const [what, graphs, entry, re] of cases) {
+        it(`refuses ${what}: exit 2 naming the entry`, async () => {
+            expectRefused(await runAgentd({ args: ['--graphs', graphsFile({ graphs })] }), entry, re);
+        });
+    }
+
+    it('refuses a file that is not a graphs file: exit 2 naming it', async () => {
+        const missing = path.join(PLUGINS, 'no-such-langgraph.json');
+        expectRefused(await runAgentd({ args: ['--graphs', missing] }), null, /no-such-langgraph\.json/);
+        const notJson = writeTempFile('langgraph.json', '{"graphs": ');
+        expectRefused(await runAgentd({ args: ['--graphs', notJson] }), null, /langgraph\.json: .*line 1/);
+        const dup = writeTempFile('langgraph.json', `{"graphs": {"a": "${good}:good_graph", "a": "${good}:good_graph"}}`);
+        expectRefused(await runAgentd({ args: ['--graphs', dup] }), null, /duplicate/);
+        expectRefused(await runAgentd({ args: ['--graphs', graphsFile({ graphs: [] })] }), null, /"graphs" must be an object/);
+        expectRefused(
+            await runAgentd({ args: ['--graphs', graphsFile({ graphs: { x: `${good}:good_graph` }, env: { N: 1 } })] }),
+            null,
+            /env\.N must be a string/,
+        );
+        expectRefused(
+            await runAgentd({ args: ['--graphs', graphsFile({ graphs: { x: `${good}:good_graph` }, env: 'missing.env' })] }),
+            null,
+            /missing\.env/,
+        );
+    });
+});

@@ -1,0 +1,63 @@
+/* Graph plugins for tests/integration/graph-plugins.test.mjs, one source built three ways
+ * (tests/integration/CMakeLists.txt):
+ *   plugin_good.so   with AG_GRAPH_PLUGIN: exports the ABI version graph/graph.h declares;
+ *   plugin_noabi.so  without it: exports no ABI version;
+ *   plugin_abi999.so exports ABI version 999 by hand.
+ * Symbols: good_graph (one node answering "ok <PLUGIN_TEST_WORD>", the variable as the graph was
+ * built), bad_graph (an edge to a node that does not exist), null_graph (no definition),
+ * compiled_graph (a compiled definition), env_graph (good_graph when PLUGIN_TEST_WORD is set, else no
+ * definition). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph/graph.h"
+
+#ifdef TEST_ABI
+__attribute__((visibility("default"))) const uint32_t ag_graph_plugin_abi = TEST_ABI;
+#endif
+
+static void answer(struct ag_graph_task *t)
+{
+    const char *word = ag_graph_task_node_ud(t);
+    ag_graph_task_finish(t, json_pack("{s:[{s:s,s:o}]}", "messages", "type", "ai", "content",
+                                      json_sprintf("ok %s", word ? word : "(unset)")));
+}
+
+static struct ag_graph_def *one_node(const char *target)
+{
+    const char *word = getenv("PLUGIN_TEST_WORD");
+    struct ag_graph_def *g = ag_graph_def_new("plugin");
+    ag_graph_def_channel(g, "messages", AG_GRAPH_MESSAGES, NULL);
+    ag_graph_def_node(g, "answer", answer, word ? strdup(word) : NULL); /* lives as long as the process */
+    ag_graph_def_edge(g, AG_GRAPH_START, "answer");
+    ag_graph_def_edge(g, "answer", target);
+    return g;
+}
+
+struct ag_graph_def *good_graph(void)
+{
+    return one_node(AG_GRAPH_END);
+}
+
+struct ag_graph_def *bad_graph(void)
+{
+    return one_node("nowhere");
+}
+
+struct ag_graph_def *null_graph(void)
+{
+    return NULL;
+}
+
+struct ag_graph_def *compiled_graph(void)
+{
+    struct ag_graph_def *g = one_node(AG_GRAPH_END);
+    char err[256];
+    ag_graph_def_compile(g, err, sizeof err);
+    return g;
+}
+
+struct ag_graph_def *env_graph(void)
+{
+    return getenv("PLUGIN_TEST_WORD") ? one_node(AG_GRAPH_END) : NULL;
+}
