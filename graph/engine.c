@@ -70,6 +70,18 @@ static json_t *meta_copy(const json_t *m)
     return m ? json_copy((json_t *)m) : json_object();
 }
 
+/* What triggered a task, as LangGraph names it: the edge into its node, or a Send packet. */
+static json_t *task_triggers(const struct ag_graph_task *t)
+{
+    return t->push < 0 ? json_pack("[s+]", "branch:to:", t->name) : json_pack("[s]", "__pregel_push");
+}
+
+/* A task's path: ["__pregel_pull", node] or ["__pregel_push", packet index]. */
+static json_t *task_path(const struct ag_graph_task *t)
+{
+    return t->push < 0 ? json_pack("[s,s]", "__pregel_pull", t->name) : json_pack("[s,i]", "__pregel_push", t->push);
+}
+
 /* tags, name, the run metadata, then LangGraph's per-task keys: the order LangGraph's messages mode shows. */
 static json_t *task_meta(struct ag_graph_run *r, const struct ag_graph_task *t, bool chunk)
 {
@@ -84,9 +96,9 @@ static json_t *task_meta(struct ag_graph_run *r, const struct ag_graph_task *t, 
     }
     json_object_update(m, r->metadata);
     json_t *ns = json_pack("s++", t->name, ":", t->id);
-    json_t *extra = json_pack("{s:i,s:s,s:[s+],s:[s,s],s:O,s:O}", "langgraph_step", r->step + 1, "langgraph_node",
-                              t->name, "langgraph_triggers", "branch:to:", t->name, "langgraph_path", "__pregel_pull",
-                              t->name, "langgraph_checkpoint_ns", ns, "checkpoint_ns", ns);
+    json_t *extra = json_pack("{s:i,s:s,s:o,s:o,s:O,s:O}", "langgraph_step", r->step + 1, "langgraph_node", t->name,
+                              "langgraph_triggers", task_triggers(t), "langgraph_path", task_path(t),
+                              "langgraph_checkpoint_ns", ns, "checkpoint_ns", ns);
     json_decref(ns);
     json_object_update(m, extra);
     json_decref(extra);
@@ -104,6 +116,31 @@ json_t *ag_graph__task_json(const char *id, const char *name, const char *error,
                           "checkpoint", "state", "result", result ? json_incref(result) : json_null());
     if (json_array_size(resume)) json_object_set(t, "resume", resume);
     return t;
+}
+
+json_t *ag_graph__push_task_json(const char *id, const char *name, int idx, const json_t *arg, const char *error,
+                                 json_t *interrupts, json_t *result, json_t *resume)
+{
+    json_t *t = ag_graph__task_json(id, name, error, interrupts, result, resume);
+    json_object_set_new(t, "path", json_pack("[s,i]", "__pregel_push", idx));
+    json_object_set(t, "send_arg", arg ? (json_t *)arg : json_null());
+    return t;
+}
+
+int ag_graph__task_push_index(const json_t *task)
+{
+    const json_t *path = json_object_get(task, "path");
+    const char *kind = json_string_value(json_array_get(path, 0));
+    if (!kind || strcmp(kind, "__pregel_push") || !json_is_integer(json_array_get(path, 1))) return -1;
+    json_int_t i = json_integer_value(json_array_get(path, 1));
+    return i >= 0 && i < 1000000 ? (int)i : -1;
+}
+
+void ag_graph__push_task_id(const char *ckpt, const char *name, int idx, char out[37])
+{
+    char key[256];
+    snprintf(key, sizeof key, "__pregel_push:%d:%.200s", idx, name);
+    ag_graph_make_task_id(ckpt, key, out);
 }
 
 /* next and tasks are stolen, values is not. */
@@ -135,9 +172,11 @@ static json_t *tasks_json(const struct ag_graph_run *r)
             result = t->update ? json_incref(t->update) : json_object();
         else if (!t->node && r->input)
             result = json_incref(r->input);
-        json_array_append_new(a,
-                              ag_graph__task_json(t->id, t->name, t->st == TS_FAILED ? t->error : NULL,
-                                                  t->st == TS_INTERRUPTED ? t->interrupts : NULL, result, t->resume));
+        const char *error = t->st == TS_FAILED ? t->error : NULL;
+        json_t *ints = t->st == TS_INTERRUPTED ? t->interrupts : NULL;
+        json_array_append_new(
+            a, t->push < 0 ? ag_graph__task_json(t->id, t->name, error, ints, result, t->resume)
+                           : ag_graph__push_task_json(t->id, t->name, t->push, t->arg, error, ints, result, t->resume));
         json_decref(result);
     }
     return a;
@@ -173,6 +212,8 @@ static void task_free(struct ag_graph_task *t)
     json_decref(t->resume);
     json_decref(t->streamed);
     json_decref(t->chunk_meta);
+    json_decref(t->arg);
+    json_decref(t->go);
     ag_free(t->error);
     ag_free(t);
 }
@@ -198,31 +239,52 @@ const json_t *ag_graph__find_task(const json_t *tasks, const char *name)
     return NULL;
 }
 
-/* Schedules the tasks for names (sorted) from checkpoint id ckpt. A task of `carried` (a checkpoint's
- * tasks) with the same name keeps its id and answers; one that finished there keeps its result and does
- * not run again. resume_extra (name → array of answers to append) adds this run's answers. */
-void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const char *ckpt, const json_t *carried,
-                        const json_t *resume_extra)
+/* The entry of `carried` (a checkpoint's tasks) for node name with push index push (-1: pull), or NULL. */
+static const json_t *carried_task(const json_t *carried, const char *name, int push)
+{
+    size_t i;
+    json_t *t;
+    json_array_foreach(carried, i, t)
+    {
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (n && !strcmp(n, name) && ag_graph__task_push_index(t) == push) return t;
+    }
+    return NULL;
+}
+
+/* Schedules the tasks for names (sorted) and sends from checkpoint id ckpt: pull tasks first, then one
+ * push task per packet. A task of `carried` (a checkpoint's tasks) for the same node and packet index keeps
+ * its id and answers; one that finished there keeps its result and does not run again. resume_extra (task
+ * id → array of answers to append) adds this run's answers. */
+void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const json_t *sends, const char *ckpt,
+                        const json_t *carried, const json_t *resume_extra)
 {
     ag_graph__free_tasks(r);
-    r->ntasks = json_array_size(names);
+    size_t npull = json_array_size(names), npush = json_array_size(sends);
+    r->ntasks = npull + npush;
     r->tasks = ag_calloc(r->ntasks ? r->ntasks : 1, sizeof *r->tasks);
     for (size_t i = 0; i < r->ntasks; i++) {
         struct ag_graph_task *t = ag_calloc(1, sizeof *t);
-        const char *name = json_string_value(json_array_get(names, i));
+        const json_t *packet = i < npull ? NULL : json_array_get(sends, i - npull);
+        const char *name =
+            packet ? json_string_value(json_object_get(packet, "node")) : json_string_value(json_array_get(names, i));
         t->run = r;
+        t->push = packet ? (int)(i - npull) : -1;
+        t->arg = packet ? json_incref(json_object_get(packet, "arg")) : NULL;
         t->node = ag_graph__node(r->g, name);
         t->name = t->node ? t->node->name : AG_GRAPH_START;
         ag_timer_init(&t->timer, task_timer_cb);
-        const json_t *c = carried ? ag_graph__find_task(carried, name) : NULL;
+        const json_t *c = carried ? carried_task(carried, name, t->push) : NULL;
         const char *cid = json_string_value(json_object_get(c, "id"));
         if (cid && strlen(cid) == 36)
             memcpy(t->id, cid, 37);
+        else if (packet)
+            ag_graph__push_task_id(ckpt, name, t->push, t->id);
         else
             ag_graph_make_task_id(ckpt, name, t->id);
         const json_t *res = json_object_get(c, "resume");
         t->resume = json_is_array(res) ? json_copy((json_t *)res) : json_array();
-        const json_t *extra = json_object_get(resume_extra, name);
+        const json_t *extra = json_object_get(resume_extra, t->id);
         if (extra) json_array_extend(t->resume, (json_t *)extra);
         const json_t *result = json_object_get(c, "result");
         if (c && json_is_object(result) && !json_array_size(json_object_get(c, "interrupts")) &&
@@ -236,13 +298,13 @@ void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const char 
 
 /* Writes a checkpoint: a new id, r->ckpt as its parent, the current values, next = names, tasks scheduled
  * for them. Emits VALUES (unless source is "input") then CHECKPOINT. */
-void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, const json_t *names, const json_t *carried,
-                                const json_t *resume_extra)
+void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, const json_t *names, const json_t *sends,
+                                const json_t *carried, const json_t *resume_extra)
 {
     int step = r->step + 1;
     char id[37];
     ag_graph_checkpoint_id(step, id);
-    ag_graph__schedule(r, names, id, carried, resume_extra);
+    ag_graph__schedule(r, names, sends, id, carried, resume_extra);
     json_t *ck = ag_graph__checkpoint_json(id, r->ckpt ? ag_graph__ckpt_id(r->ckpt) : NULL, step, source, r->values,
                                            task_names(r), tasks_json(r), r->metadata);
     json_decref(r->ckpt);
@@ -422,8 +484,9 @@ static void run_step(struct ag_graph_run *r)
             continue;
         }
         ag_graph__emit(r, AG_GEV_TASK_START, step, t,
-                       json_pack("{s:s,s:s,s:O,s:[s+],s:[],s:O}", "id", t->id, "name", t->name, "input", r->values,
-                                 "triggers", "branch:to:", t->name, "interrupts", "metadata", r->metadata),
+                       json_pack("{s:s,s:s,s:O,s:o,s:[],s:O}", "id", t->id, "name", t->name, "input",
+                                 t->push < 0 ? r->values : t->arg, "triggers", task_triggers(t), "interrupts",
+                                 "metadata", r->metadata),
                        NULL);
         if (!ag_graph__ended(r)) call_node(t, t->node->fn);
     }
@@ -457,16 +520,21 @@ static void complete_step(struct ag_graph_run *r)
         if (r->tasks[i]->update) ups[n++] = r->tasks[i]->update;
     json_t *nv = ag_graph__apply(r->g, r->values, ups, n, err, sizeof err);
     ag_free(ups);
-    json_t *set = json_object(), *names = NULL;
+    json_t *set = json_object(), *sends = json_array(), *names = NULL;
     if (nv) {
-        for (size_t i = 0; i < r->ntasks && nv; i++)
-            if (ag_graph__successors(r->g, r->tasks[i]->name, nv, r->config, set, err, sizeof err) < 0) {
+        /* Edges out of each task's node (packets in task order, then edge order), then its command's goto. */
+        for (size_t i = 0; i < r->ntasks && nv; i++) {
+            const struct ag_graph_task *t = r->tasks[i];
+            if (ag_graph__successors(r->g, t->name, nv, r->config, set, sends, err, sizeof err) < 0 ||
+                ag_graph__add_goto(r->g, t->go, "Command goto", set, sends, err, sizeof err) < 0) {
                 json_decref(nv);
                 nv = NULL;
             }
+        }
     }
     if (!nv) {
         json_decref(set);
+        json_decref(sends);
         ag_graph__end_run(r, AG_GRAPH_ERROR, NULL, err);
         return;
     }
@@ -478,8 +546,9 @@ static void complete_step(struct ag_graph_run *r)
     r->input = NULL;
     /* interrupt_after looks at the tasks that just ran, before they are replaced. */
     bool after = any_task_matches(r, r->iafter);
-    ag_graph__write_checkpoint(r, "loop", names, NULL, NULL);
+    ag_graph__write_checkpoint(r, "loop", names, sends, NULL, NULL);
     json_decref(names);
+    json_decref(sends);
     if (ag_graph__ended(r)) return;
     if (after) {
         ag_graph__emit(r, AG_GEV_UPDATES, r->step, NULL, json_pack("{s:[]}", "__interrupt__"), NULL);
@@ -545,7 +614,7 @@ void ag_graph__on_yield_timer(struct ag_timer *tm)
 
 const json_t *ag_graph_task_state(const struct ag_graph_task *t)
 {
-    return t->run->values;
+    return t->push < 0 ? t->run->values : t->arg;
 }
 
 const json_t *ag_graph_task_config(const struct ag_graph_task *t)
@@ -672,17 +741,38 @@ static void emit_end_messages(struct ag_graph_task *t)
 
 void ag_graph_task_finish(struct ag_graph_task *t, json_t *update)
 {
+    ag_graph_task_finish_command(t, update, NULL);
+}
+
+void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_t *go)
+{
     if (t->interrupted && !ag_graph__ended(t->run) && t->st != TS_INTERRUPTED) {
         json_decref(update);
+        json_decref(go);
         settle_interrupted(t);
         return;
     }
     if (!live(t)) {
         json_decref(update);
+        json_decref(go);
         return;
     }
     struct ag_graph_run *r = t->run;
     char err[512];
+    if (go) {
+        json_t *set = json_object(), *sends = json_array();
+        int rc = ag_graph__add_goto(r->g, go, "Command goto", set, sends, err, sizeof err);
+        json_decref(set);
+        json_decref(sends);
+        if (rc < 0) {
+            json_decref(update);
+            json_decref(go);
+            fail_task(t, fmt("Node '%s': %s", t->name, err));
+            return;
+        }
+        json_decref(t->go);
+        t->go = go;
+    }
     if (update && !json_is_object(update)) {
         json_decref(update);
         fail_task(t, fmt("Expected node '%s' to return an object (a state update)", t->name));

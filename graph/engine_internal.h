@@ -28,6 +28,9 @@ struct ag_graph_task {
     const struct ag_graph_node *node; /* NULL for the __start__ task */
     const char *name;
     char id[37];
+    int push;    /* -1: a pull task (its node was triggered by an edge); else the index of the Send packet */
+    json_t *arg; /* a push task's input (the packet's arg); NULL for pull tasks */
+    json_t *go;  /* the goto of the command the node ended with (names and packets), or NULL */
     enum task_st st;
     bool in_call;     /* its node function is on the stack */
     bool interrupted; /* interrupt() returned NULL in this execution */
@@ -61,7 +64,8 @@ struct ag_graph_run {
     json_t *values;               /* current state; never modified once shown (new object per step) */
     json_t *ckpt;                 /* latest checkpoint emitted (or `from`); never modified */
     int step;                     /* its step */
-    struct ag_graph_task **tasks; /* the tasks scheduled from ckpt, in name order */
+    struct ag_graph_task **tasks; /* the tasks scheduled from ckpt: pull tasks in name order, then push tasks
+                                   * in packet order (LangGraph's order of task paths: how updates apply) */
     size_t ntasks, npending;
     json_t *ibefore, *iafter; /* arrays of names, or the string "*" */
     bool skip_ibefore;        /* the first step of a continuing run goes past interrupt_before */
@@ -88,17 +92,26 @@ void ag_graph__end_run(struct ag_graph_run *r, enum ag_graph_outcome outcome, js
 /* A checkpoint's task entry (interrupts, result and resume are not stolen). */
 json_t *ag_graph__task_json(const char *id, const char *name, const char *error, json_t *interrupts, json_t *result,
                             json_t *resume);
+/* A push task's entry: as ag_graph__task_json, path ["__pregel_push", idx], and its input under "send_arg"
+ * (kept for a later run to continue it; not shown by the API). */
+json_t *ag_graph__push_task_json(const char *id, const char *name, int idx, const json_t *arg, const char *error,
+                                 json_t *interrupts, json_t *result, json_t *resume);
+/* The index of a checkpoint task entry's Send packet, or -1 for a pull task. */
+int ag_graph__task_push_index(const json_t *task);
+/* The id of push task idx for node `name` from checkpoint ckpt. */
+void ag_graph__push_task_id(const char *ckpt, const char *name, int idx, char out[37]);
 /* A checkpoint; next and tasks are stolen, values is not. */
 json_t *ag_graph__checkpoint_json(const char *id, const char *parent, int step, const char *source, json_t *values,
                                   json_t *next, json_t *tasks, const json_t *metadata);
 /* The id of checkpoint ckpt (NULL: none). */
 const char *ag_graph__ckpt_id(const json_t *ckpt);
-/* Schedules the tasks for names (sorted) from checkpoint id ckpt; see engine.c. */
-void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const char *ckpt, const json_t *carried,
-                        const json_t *resume_extra);
-/* Writes a checkpoint with next = names and emits it; see engine.c. */
-void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, const json_t *names, const json_t *carried,
-                                const json_t *resume_extra);
+/* Schedules the tasks for names (sorted) and sends ({"node","arg"} packets, NULL: none) from checkpoint id
+ * ckpt; see engine.c. */
+void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const json_t *sends, const char *ckpt,
+                        const json_t *carried, const json_t *resume_extra);
+/* Writes a checkpoint with next = names then the sends' nodes, and emits it; see engine.c. */
+void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, const json_t *names, const json_t *sends,
+                                const json_t *carried, const json_t *resume_extra);
 /* The task named name in a checkpoint's tasks array, or NULL. */
 const json_t *ag_graph__find_task(const json_t *tasks, const char *name);
 /* Frees t's node state (its ud) if any. */

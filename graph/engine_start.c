@@ -76,11 +76,11 @@ static json_t *command_updates(const json_t *u, char *err, size_t errlen)
     return NULL;
 }
 
-/* Maps command.resume onto the pending interrupts of from's tasks: name → [answer]. */
+/* Maps command.resume onto the pending interrupts of from's tasks: task id → [answer]. */
 static json_t *map_resume(const json_t *from, const json_t *resume, char *err, size_t errlen)
 {
     const json_t *tasks = json_object_get(from, "tasks"), *next = json_object_get(from, "next");
-    json_t *pending = json_object(); /* interrupt id → task name */
+    json_t *pending = json_object(); /* interrupt id → task id */
     size_t i, j;
     json_t *t, *intr;
     json_array_foreach(tasks, i, t)
@@ -94,10 +94,12 @@ static json_t *map_resume(const json_t *from, const json_t *resume, char *err, s
             in_next |= name && json_is_string(nv) && !strcmp(json_string_value(nv), name);
         }
         if (!in_next) continue;
+        const char *tid = json_string_value(json_object_get(t, "id"));
+        if (!tid) continue;
         json_array_foreach(json_object_get(t, "interrupts"), j, intr)
         {
             const char *id = json_string_value(json_object_get(intr, "id"));
-            if (id) json_object_set_new(pending, id, json_string(name));
+            if (id) json_object_set_new(pending, id, json_string(tid));
         }
     }
     json_t *out = NULL;
@@ -149,24 +151,61 @@ const json_t *ag_graph_run_values(const struct ag_graph_run *r)
     return r->values;
 }
 
-/* Where a run without input starts: from's pending next plus goto, sorted; "__start__" stays when from
- * is an input checkpoint whose input was never applied. */
-static json_t *continue_names(const struct ag_graph_def *g, const json_t *from, const json_t *goto_names)
+/* The sends a checkpoint's push tasks carry ({"node","arg"}, in packet order), and appended to *names
+ * the pull names of its next (next less one occurrence per push task). */
+static json_t *pending_sends(const struct ag_graph_def *g, const json_t *ckpt, json_t *names)
 {
-    json_t *set = json_object();
+    const json_t *tasks = json_object_get(ckpt, "tasks");
+    json_t *sends = json_array(), *pushed = json_object(); /* node → push tasks not yet matched in next */
+    size_t i;
+    json_t *t;
+    for (int idx = 0;; idx++) {
+        const json_t *found = NULL;
+        json_array_foreach(tasks, i, t)
+        {
+            if (ag_graph__task_push_index(t) == idx) found = t;
+        }
+        if (!found) break;
+        const char *name = json_string_value(json_object_get(found, "name"));
+        if (!name || !ag_graph__node(g, name)) continue;
+        const json_t *arg = json_object_get(found, "send_arg");
+        json_array_append_new(sends, json_pack("{s:s,s:O}", "node", name, "arg", arg ? arg : json_null()));
+        json_object_set_new(pushed, name, json_integer(json_integer_value(json_object_get(pushed, name)) + 1));
+    }
+    json_array_foreach(json_object_get(ckpt, "next"), i, t)
+    {
+        const char *n = json_string_value(t);
+        if (!n) continue;
+        json_int_t left = json_integer_value(json_object_get(pushed, n));
+        if (left > 0) {
+            json_object_set_new(pushed, n, json_integer(left - 1));
+            continue;
+        }
+        if (ag_graph__node(g, n) || !strcmp(n, AG_GRAPH_START)) json_array_append_new(names, json_string(n));
+    }
+    json_decref(pushed);
+    return sends;
+}
+
+/* Where a run without input starts: from's pending pull names plus goto's names, sorted ("__start__" stays
+ * when from is an input checkpoint whose input was never applied), and (*sends) from's pending sends plus
+ * goto's packets. */
+static json_t *continue_names(const struct ag_graph_def *g, const json_t *from, const json_t *go_set,
+                              const json_t *go_sends, json_t **sends)
+{
+    json_t *pull = json_array(), *set = json_object();
+    *sends = from ? pending_sends(g, from, pull) : json_array();
+    json_array_extend(*sends, (json_t *)go_sends);
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(from, "next"), i, v)
+    json_array_foreach(pull, i, v)
     {
-        const char *n = json_string_value(v);
-        if (n && (ag_graph__node(g, n) || !strcmp(n, AG_GRAPH_START))) json_object_set_new(set, n, json_true());
+        json_object_set_new(set, json_string_value(v), json_true());
     }
-    json_array_foreach(goto_names, i, v)
-    {
-        if (strcmp(json_string_value(v), AG_GRAPH_END)) json_object_set_new(set, json_string_value(v), json_true());
-    }
+    json_object_update(set, (json_t *)go_set);
     json_t *names = ag_graph__sorted_names(set);
     json_decref(set);
+    json_decref(pull);
     return names;
 }
 
@@ -225,20 +264,28 @@ struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const str
                  resume ? "Cannot resume: the thread has no pending interrupt" : "Received no input for __start__");
         return NULL;
     }
-    json_t *resume_extra = NULL, *goto_names = NULL, *values = NULL;
+    json_t *resume_extra = NULL, *go_set = NULL, *go_sends = NULL, *values = NULL;
     if (resume && !(resume_extra = map_resume(from, resume, err, errlen))) return NULL;
     if (cgoto) {
-        goto_names = json_is_array(cgoto) ? json_incref((json_t *)cgoto) : json_pack("[O]", cgoto);
+        /* Node names (END: none) and Send packets ({"node","arg"}), as LangGraph's Command(goto=...) takes. */
+        go_set = json_object();
+        go_sends = json_array();
+        json_t *list = json_is_array(cgoto) ? json_incref((json_t *)cgoto) : json_pack("[O]", cgoto);
         size_t i;
         json_t *v;
-        json_array_foreach(goto_names, i, v)
+        json_array_foreach(list, i, v)
         {
             const char *n = json_string_value(v);
-            if (!n || (!ag_graph__node(g, n) && strcmp(n, AG_GRAPH_END))) {
-                snprintf(err, errlen, "command.goto names an unknown node: %.100s", n ? n : "(not a string)");
+            if (json_is_object(v) ? ag_graph__add_goto(g, v, "command.goto", go_set, go_sends, err, errlen) < 0
+                                  : !n || (!ag_graph__node(g, n) && strcmp(n, AG_GRAPH_END))) {
+                if (!json_is_object(v))
+                    snprintf(err, errlen, "command.goto names an unknown node: %.100s", n ? n : "(not a string)");
+                json_decref(list);
                 goto fail;
             }
+            if (n && strcmp(n, AG_GRAPH_END)) json_object_set_new(go_set, n, json_true());
         }
+        json_decref(list);
     }
     values = from ? json_incref(json_object_get(from, "values")) : ag_graph__defaults(g);
     if (cupdate) {
@@ -268,31 +315,34 @@ struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const str
     if (input) {
         r->input = json_incref((json_t *)input);
         json_t *start = json_pack("[s]", AG_GRAPH_START);
-        ag_graph__write_checkpoint(r, "input", start, NULL, NULL);
+        ag_graph__write_checkpoint(r, "input", start, NULL, NULL, NULL);
         json_decref(start);
     } else {
         const json_t *carried = from ? json_object_get(from, "tasks") : NULL;
-        json_t *names = continue_names(g, from, goto_names);
+        json_t *sends = NULL, *names = continue_names(g, from, go_set, go_sends, &sends);
         const json_t *st = ag_graph__find_task(carried, AG_GRAPH_START);
         if (st && json_object_get(st, "result") && !json_is_null(json_object_get(st, "result")))
             r->input = json_incref(json_object_get(st, "result"));
         r->skip_ibefore = true;
-        if (cupdate || goto_names) {
-            ag_graph__write_checkpoint(r, "update", names, carried, resume_extra);
+        if (cupdate || go_set) {
+            ag_graph__write_checkpoint(r, "update", names, sends, carried, resume_extra);
         } else {
             ag_graph__emit(r, AG_GEV_VALUES, r->step, NULL, json_incref(r->values), NULL);
-            ag_graph__schedule(r, names, ag_graph__ckpt_id(r->ckpt), carried, resume_extra);
+            ag_graph__schedule(r, names, sends, ag_graph__ckpt_id(r->ckpt), carried, resume_extra);
         }
         json_decref(names);
+        json_decref(sends);
     }
     r->driving = false;
     json_decref(resume_extra);
-    json_decref(goto_names);
+    json_decref(go_set);
+    json_decref(go_sends);
     ag_graph__drive(r);
     return r;
 fail:
     json_decref(resume_extra);
-    json_decref(goto_names);
+    json_decref(go_set);
+    json_decref(go_sends);
     json_decref(values);
     return NULL;
 }
@@ -354,9 +404,28 @@ static json_t *fork_checkpoint(const json_t *latest, const json_t *metadata, cha
     {
         const char *name = json_string_value(n);
         if (!name) continue;
-        ag_graph_make_task_id(id, name, tid);
         json_array_append(next, n);
+    }
+    /* Fresh tasks: one per pull name of next, then the push tasks again with their packets. */
+    size_t npush = 0;
+    json_array_foreach(json_object_get(latest, "tasks"), i, n)
+    {
+        npush += ag_graph__task_push_index(n) >= 0;
+    }
+    size_t npull = json_array_size(next) >= npush ? json_array_size(next) - npush : 0;
+    for (i = 0; i < npull; i++) {
+        const char *name = json_string_value(json_array_get(next, i));
+        ag_graph_make_task_id(id, name, tid);
         json_array_append_new(tasks, ag_graph__task_json(tid, name, NULL, NULL, NULL, NULL));
+    }
+    json_array_foreach(json_object_get(latest, "tasks"), i, n)
+    {
+        int idx = ag_graph__task_push_index(n);
+        const char *name = json_string_value(json_object_get(n, "name"));
+        if (idx < 0 || !name) continue;
+        ag_graph__push_task_id(id, name, idx, tid);
+        json_array_append_new(
+            tasks, ag_graph__push_task_json(tid, name, idx, json_object_get(n, "send_arg"), NULL, NULL, NULL, NULL));
     }
     const json_t *values = json_object_get(latest, "values");
     json_t *own = json_is_object(values) ? json_copy((json_t *)values) : json_object();
@@ -427,8 +496,10 @@ static int add_writes(const struct ag_graph_def *g, const json_t *values, json_t
     return 0;
 }
 
-/* The checkpoint of an update superstep: values nv, next = the sorted names in set, tasks for them. */
-static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t *set, const json_t *metadata)
+/* The checkpoint of an update superstep: values nv, next = the sorted names in set then the nodes of sends,
+ * tasks for them. */
+static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t *set, const json_t *sends,
+                                 const json_t *metadata)
 {
     json_t *names = ag_graph__sorted_names(set);
     int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
@@ -441,6 +512,14 @@ static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t 
     {
         ag_graph_make_task_id(id, json_string_value(v), tid);
         json_array_append_new(tasks, ag_graph__task_json(tid, json_string_value(v), NULL, NULL, NULL, NULL));
+    }
+    json_array_foreach(sends, i, v)
+    {
+        const char *node = json_string_value(json_object_get(v, "node"));
+        ag_graph__push_task_id(id, node, (int)i, tid);
+        json_array_append_new(
+            tasks, ag_graph__push_task_json(tid, node, (int)i, json_object_get(v, "arg"), NULL, NULL, NULL, NULL));
+        json_array_append_new(names, json_string(node));
     }
     return ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names, tasks,
                                      metadata);
@@ -468,7 +547,7 @@ json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, 
         *fault = (struct ag_graph_fault){.update = 0};
         return NULL;
     }
-    json_t **writes = NULL, *nv = NULL, *ck = NULL, *set = json_object();
+    json_t **writes = NULL, *nv = NULL, *ck = NULL, *set = json_object(), *sends = json_array();
     size_t nw = 0, cap = 0;
     const char **nodes = ag_calloc(n, sizeof *nodes);
     for (size_t j = 0; j < n; j++) {
@@ -499,14 +578,15 @@ json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, 
     json_decref(base);
     if (!nv) goto done;
     for (size_t j = 0; j < n; j++)
-        if (ag_graph__successors(g, nodes[j], nv, config, set, err, errlen) < 0) goto done;
-    ck = update_checkpoint(latest, nv, set, metadata);
+        if (ag_graph__successors(g, nodes[j], nv, config, set, sends, err, errlen) < 0) goto done;
+    ck = update_checkpoint(latest, nv, set, sends, metadata);
 done:
     for (size_t k = 0; k < nw; k++)
         json_decref(writes[k]);
     ag_free(writes);
     ag_free(nodes);
     json_decref(set);
+    json_decref(sends);
     json_decref(nv);
     return ck;
 }

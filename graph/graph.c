@@ -114,11 +114,15 @@ int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *ta
     return 0;
 }
 
-int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, void *ud,
-                             const char *const *targets)
+json_t *ag_graph_send(const char *node, json_t *arg)
 {
-    if (!router || !strcmp(source, AG_GRAPH_END) || g->compiled)
-        return -1;
+    return json_pack("{s:s,s:o}", "node", node ? node : "", "arg", arg ? arg : json_null());
+}
+
+static int add_branch(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, ag_graph_fanout_fn fanout,
+                      void *ud, const char *const *targets)
+{
+    if ((!router && !fanout) || !strcmp(source, AG_GRAPH_END) || g->compiled) return -1;
     char **t = NULL;
     if (targets) {
         size_t n = 0;
@@ -129,8 +133,20 @@ int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_grap
             t[i] = ag_strdup(targets[i]);
     }
     g->branches = ag_realloc(g->branches, (g->nbranches + 1) * sizeof *g->branches);
-    g->branches[g->nbranches++] = (struct ag_graph_branch){ag_strdup(source), router, ud, t};
+    g->branches[g->nbranches++] = (struct ag_graph_branch){ag_strdup(source), router, fanout, ud, t};
     return 0;
+}
+
+int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, void *ud,
+                             const char *const *targets)
+{
+    return router ? add_branch(g, source, router, NULL, ud, targets) : -1;
+}
+
+int ag_graph_def_conditional_fanout(struct ag_graph_def *g, const char *source, ag_graph_fanout_fn fanout, void *ud,
+                                    const char *const *targets)
+{
+    return fanout ? add_branch(g, source, NULL, fanout, ud, targets) : -1;
 }
 
 void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
@@ -372,8 +388,53 @@ fail:
     return NULL;
 }
 
+/* One goto target: a node name (END: nothing) or a Send packet. */
+static int add_goto_one(const struct ag_graph_def *g, const json_t *v, const char *what, json_t *set, json_t *sends,
+                        char *err, size_t errlen)
+{
+    if (json_is_string(v)) {
+        const char *to = json_string_value(v);
+        if (!strcmp(to, AG_GRAPH_END)) return 0;
+        if (!ag_graph__node(g, to)) {
+            snprintf(err, errlen, "%s returned unknown node '%.100s'", what, to);
+            return -1;
+        }
+        json_object_set_new(set, to, json_true());
+        return 0;
+    }
+    const char *node = json_string_value(json_object_get(v, "node"));
+    if (!json_is_object(v) || !node || !json_object_get(v, "arg")) {
+        snprintf(err, errlen, "%s returned something that is neither a node name nor a Send packet", what);
+        return -1;
+    }
+    if (!ag_graph__node(g, node)) {
+        snprintf(err, errlen, "%s sent to unknown node '%.100s'", what, node);
+        return -1;
+    }
+    if (!sends) {
+        snprintf(err, errlen, "%s returned a Send packet where none can go", what);
+        return -1;
+    }
+    json_array_append_new(sends, json_pack("{s:s,s:O}", "node", node, "arg", json_object_get(v, "arg")));
+    return 0;
+}
+
+int ag_graph__add_goto(const struct ag_graph_def *g, const json_t *go, const char *what, json_t *set, json_t *sends,
+                       char *err, size_t errlen)
+{
+    if (!go || json_is_null(go)) return 0;
+    if (!json_is_array(go)) return add_goto_one(g, go, what, set, sends, err, errlen);
+    size_t i;
+    json_t *v;
+    json_array_foreach(go, i, v)
+    {
+        if (add_goto_one(g, v, what, set, sends, err, errlen) < 0) return -1;
+    }
+    return 0;
+}
+
 int ag_graph__successors(const struct ag_graph_def *g, const char *source, const json_t *state, const json_t *config,
-                         json_t *set, char *err, size_t errlen)
+                         json_t *set, json_t *sends, char *err, size_t errlen)
 {
     for (size_t i = 0; i < g->nedges; i++)
         if (!strcmp(g->edges[i].source, source) && strcmp(g->edges[i].target, AG_GRAPH_END))
@@ -382,6 +443,15 @@ int ag_graph__successors(const struct ag_graph_def *g, const char *source, const
         const struct ag_graph_branch *b = &g->branches[i];
         if (strcmp(b->source, source))
             continue;
+        if (b->fanout) {
+            json_t *go = b->fanout(state, config, b->ud);
+            char what[160];
+            snprintf(what, sizeof what, "Branch condition of node '%.100s'", source);
+            int rc = ag_graph__add_goto(g, go, what, set, sends, err, errlen);
+            json_decref(go);
+            if (rc < 0) return -1;
+            continue;
+        }
         const char *to = b->fn(state, config, b->ud);
         if (!to || !strcmp(to, AG_GRAPH_END))
             continue;

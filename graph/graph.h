@@ -82,6 +82,18 @@ int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *ta
  * drawing shows an edge to every node and END. Returns 0 or -1. */
 int ag_graph_def_conditional(struct ag_graph_def *g, const char *source, ag_graph_router_fn router, void *ud,
                              const char *const *targets);
+/* LangGraph's Send(node, arg): a packet that runs node once in the next superstep with arg as its input
+ * (ag_graph_task_state returns arg in that task), beside the nodes the edges picked. A new JSON value
+ * ({"node", "arg"}; arg stolen, NULL = null) to return from an ag_graph_fanout_fn or to pass in a
+ * command's goto. */
+json_t *ag_graph_send(const char *node, json_t *arg);
+/* A conditional edge that may fan out (map-reduce): returns (a new reference) a node name, AG_GRAPH_END,
+ * a Send packet (ag_graph_send), or an array of those; NULL is END. Each packet becomes a task of its own
+ * in the next superstep; several packets to one node run it several times. */
+typedef json_t *(*ag_graph_fanout_fn)(const json_t *state, const json_t *config, void *ud);
+/* Adds such an edge out of source, as ag_graph_def_conditional does (targets: for drawing). */
+int ag_graph_def_conditional_fanout(struct ag_graph_def *g, const char *source, ag_graph_fanout_fn fanout, void *ud,
+                                    const char *const *targets);
 /* Sets the JSON Schema documents the API shows (JSON text, copied; NULL keeps the default: a state
  * schema derived from the channels, config and context schemas with no properties). */
 void ag_graph_def_schemas(struct ag_graph_def *g, const char *input, const char *output, const char *state,
@@ -115,7 +127,8 @@ extern const char ag_graph_empty_config_schema[];
 
 /* --- inside a node: reading --- */
 
-/* The state as it was when the step began (an object; borrowed, valid until the task ends). */
+/* The node's input: the state as it was when the step began (an object), or for a task started by a Send
+ * packet, the packet's arg (any JSON). Borrowed, valid until the task ends. */
 const json_t *ag_graph_task_state(const struct ag_graph_task *t);
 /* The run's config (an object, "configurable" inside when given), context and metadata (objects; borrowed). */
 const json_t *ag_graph_task_config(const struct ag_graph_task *t);
@@ -158,6 +171,11 @@ void ag_graph_task_message_chunk(struct ag_graph_task *t, json_t *chunk);
  * that is not an object, or a message that cannot be coerced, fails the task instead. Do not touch t
  * afterwards. */
 void ag_graph_task_finish(struct ag_graph_task *t, json_t *update);
+/* Ends the task as a node returning LangGraph's Command(update=..., goto=...): update as for
+ * ag_graph_task_finish; go (stolen; NULL = none) a node name, a Send packet (ag_graph_send) or an array of
+ * those, which run in the next superstep besides what the node's edges pick (AG_GRAPH_END adds nothing).
+ * A name that is no node fails the task. */
+void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_t *go);
 /* Ends the task with an error; the run ends AG_GRAPH_ERROR with this message. */
 void ag_graph_task_fail(struct ag_graph_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Re-enters the node at cont after ms milliseconds (a timer on the shard). The node returns right after

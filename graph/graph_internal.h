@@ -26,7 +26,8 @@ struct ag_graph_edge {
 
 struct ag_graph_branch {
     char *source;
-    ag_graph_router_fn fn;
+    ag_graph_router_fn fn; /* one of fn and fanout */
+    ag_graph_fanout_fn fanout;
     void *ud;
     char **targets; /* NULL-terminated, or NULL */
 };
@@ -69,9 +70,14 @@ json_t *ag_graph__normalize(const struct ag_graph_def *g, const json_t *update, 
 json_t *ag_graph__apply(const struct ag_graph_def *g, const json_t *state, json_t *const *updates, size_t n,
                         char *err, size_t errlen);
 /* Adds to set (an object used as a set of names) the nodes that the edges out of source (a node or
- * AG_GRAPH_START) lead to, routers evaluated on state. Returns 0, or -1 with err. */
+ * AG_GRAPH_START) lead to, routers evaluated on state, and appends to sends the Send packets its fan-out
+ * edges return ({"node","arg"}, checked). Returns 0, or -1 with err. */
 int ag_graph__successors(const struct ag_graph_def *g, const char *source, const json_t *state, const json_t *config,
-                         json_t *set, char *err, size_t errlen);
+                         json_t *set, json_t *sends, char *err, size_t errlen);
+/* Adds a goto target `go` (a node name, a Send packet, or an array of those; `what` names it in errors) to
+ * set and sends as ag_graph__successors does. Returns 0, or -1 with err. */
+int ag_graph__add_goto(const struct ag_graph_def *g, const json_t *go, const char *what, json_t *set, json_t *sends,
+                       char *err, size_t errlen);
 /* The names in set, sorted, as a new array. */
 json_t *ag_graph__sorted_names(const json_t *set);
 

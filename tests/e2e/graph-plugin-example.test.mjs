@@ -1,8 +1,9 @@
 // A user's C graph project, as the README tells it: agentd installed into a prefix (cmake --install),
 // examples/c-graph built out of tree against that installation (find_package(agentd)), its
 // langgraph.json served by the installed binary with --graphs, and the graph driven with the real SDK:
-// its system assistant and drawing, a run that reads the file's env, and an interrupt resumed with
-// Command.
+// its system assistant and drawing, a run that reads the file's env and fans out with Send (one task
+// per name, reduced once), the push tasks in the checkpoint history, and a node's command that leads
+// to an interrupt resumed with Command.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -51,8 +52,8 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         const found = await c.assistants.search({ graphId: 'greeter', metadata: { created_by: 'system' } });
         assert.equal(found.length, 1);
         const graph = await c.assistants.getGraph(found[0].assistant_id);
-        assert.deepEqual(graph.nodes.map((n) => n.id).sort(), ['__end__', '__start__', 'confirm', 'greet']);
-        assert.ok(graph.edges.some((e) => e.source === 'greet' && e.target === 'confirm' && e.conditional));
+        assert.deepEqual(graph.nodes.map((n) => n.id).sort(), ['__end__', '__start__', 'confirm', 'done', 'greet_one', 'split']);
+        assert.ok(graph.edges.some((e) => e.source === 'split' && e.target === 'greet_one' && e.conditional));
     });
 
     test('a run answers with the greeting the file\'s env sets', async () => {
@@ -60,16 +61,37 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         const out = await c.runs.wait(t.thread_id, 'greeter', { input: human('Ada') });
         assert.equal(lastContent(out), 'Hello, Ada!');
         assert.deepEqual(out.greeted, ['Hello, Ada!']);
-        const again = await c.runs.wait(t.thread_id, 'greeter', { input: human('Bob') });
-        assert.deepEqual(again.greeted, ['Hello, Ada!', 'Hello, Bob!'], 'the append channel keeps both');
+    });
+
+    test('Send fans out one task per name, applied in the order sent; the reduce step runs once', async () => {
+        const t = await c.threads.create();
+        const out = await c.runs.wait(t.thread_id, 'greeter', { input: human('Bob, Cy, Di') });
+        assert.deepEqual(out.greeted, ['Hello, Bob!', 'Hello, Cy!', 'Hello, Di!']);
+        assert.equal(lastContent(out), 'Hello, Bob! Hello, Cy! Hello, Di!');
+        assert.equal(out.messages.filter((m) => m.type === 'ai').length, 1, 'done ran once');
+        // The checkpoint after split lists a push task per packet, each with its own id.
+        const history = await c.threads.getHistory(t.thread_id, { limit: 10 });
+        const fan = history.find((s) => s.next.length === 3);
+        assert.ok(fan, JSON.stringify(history.map((s) => s.next)));
+        assert.deepEqual(fan.next, ['greet_one', 'greet_one', 'greet_one']);
+        assert.deepEqual(fan.tasks.map((k) => k.path), [['__pregel_push', 0], ['__pregel_push', 1], ['__pregel_push', 2]]);
+        assert.equal(new Set(fan.tasks.map((k) => k.id)).size, 3);
+        assert.ok(!('send_arg' in fan.tasks[0]), 'the stored packet is not shown');
+        // The tasks stream shows each push task's own input.
+        const starts = [];
+        for await (const part of c.runs.stream(t.thread_id, 'greeter', { input: human('Ed, Flo'), streamMode: 'tasks' })) {
+            if (part.event === 'tasks' && part.data.name === 'greet_one' && 'input' in part.data) starts.push(part.data.input);
+        }
+        assert.deepEqual(starts, [{ name: 'Ed' }, { name: 'Flo' }]);
     });
 
     test('a question interrupts; resuming with Command finishes the run', async () => {
         const t = await c.threads.create();
-        const first = await c.runs.wait(t.thread_id, 'greeter', { input: human('Ada?') });
+        const first = await c.runs.wait(t.thread_id, 'greeter', { input: human('Ada, Bob?') });
         assert.deepEqual(first.__interrupt__[0].value, { question: 'confirm?' });
         const state = await c.threads.getState(t.thread_id);
-        assert.deepEqual(state.next, ['confirm']);
+        assert.deepEqual(state.next, ['confirm'], 'done went on to confirm with its command');
+        assert.deepEqual(state.values.greeted, ['Hello, Ada!', 'Hello, Bob!']);
         const done = await c.runs.wait(t.thread_id, 'greeter', { command: { resume: 'yes' } });
         assert.equal(lastContent(done), 'confirmed: yes');
         assert.equal((await c.threads.get(t.thread_id)).status, 'idle');

@@ -1,9 +1,12 @@
 /* greeter: a graph plugin for agentd, built out of tree against the installed package.
  *
  * State: `messages` (LangGraph's add_messages) and `greeted` (a list the greetings are appended to).
- * `greet` answers the last human message with "<GREETING>, <its text>!" (GREETING from the
- * environment, which langgraph.json's "env" sets); when that text ends in '?', `confirm` asks for a
- * confirmation with interrupt() and answers with what the resume carried. */
+ * The last human message is a comma-separated list of names. `split` sends one packet per name to
+ * `greet_one` (map: LangGraph's Send), which greets that name with "<GREETING>, <name>!" (GREETING from
+ * the environment, which langgraph.json's "env" sets); `done` (reduce: once, after every greeting)
+ * answers with all the greetings so far and, when the message ended in '?', goes on to `confirm` with a
+ * command (LangGraph's Command(goto=...)); `confirm` asks for a confirmation with interrupt() and answers
+ * with what the resume carried. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,14 +24,69 @@ static const char *last_human_text(const json_t *state)
     return "";
 }
 
-static void greet(struct ag_graph_task *t)
+static bool is_question(const json_t *state)
+{
+    const char *text = last_human_text(state);
+    size_t n = strlen(text);
+    return n && text[n - 1] == '?';
+}
+
+static void split(struct ag_graph_task *t)
+{
+    ag_graph_task_finish(t, NULL);
+}
+
+/* One Send packet per name of the last human message (spaces and a final '?' trimmed). */
+static json_t *per_name(const json_t *state, const json_t *config, void *ud)
+{
+    (void)config;
+    (void)ud;
+    json_t *sends = json_array();
+    const char *p = last_human_text(state);
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *s = p;
+        while (n && *s == ' ')
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '?'))
+            n--;
+        if (n) json_array_append_new(sends, ag_graph_send("greet_one", json_pack("{s:s%}", "name", s, n)));
+        p = end ? end + 1 : p + strlen(p);
+    }
+    return sends;
+}
+
+static void greet_one(struct ag_graph_task *t)
 {
     const char *greeting = getenv("GREETING");
-    json_t *text =
-        json_sprintf("%s, %s!", greeting && *greeting ? greeting : "Hi", last_human_text(ag_graph_task_state(t)));
+    const char *name = json_string_value(json_object_get(ag_graph_task_state(t), "name"));
     ag_graph_task_finish(
-        t, json_pack("{s:[{s:s,s:O}],s:[O]}", "messages", "type", "ai", "content", text, "greeted", text));
-    json_decref(text);
+        t, json_pack("{s:[o]}", "greeted", json_sprintf("%s, %s!", greeting && *greeting ? greeting : "Hi", name)));
+}
+
+static void done(struct ag_graph_task *t)
+{
+    const json_t *state = ag_graph_task_state(t);
+    json_t *greeted = json_object_get(state, "greeted");
+    size_t len = 0, i;
+    json_t *g;
+    json_array_foreach(greeted, i, g)
+    {
+        len += strlen(json_string_value(g)) + 1;
+    }
+    char *text = calloc(1, len + 1);
+    json_array_foreach(greeted, i, g)
+    {
+        if (i) strcat(text, " ");
+        strcat(text, json_string_value(g));
+    }
+    json_t *update = json_pack("{s:[{s:s,s:s}]}", "messages", "type", "ai", "content", text);
+    free(text);
+    if (is_question(state))
+        ag_graph_task_finish_command(t, update, json_string("confirm"));
+    else
+        ag_graph_task_finish(t, update);
 }
 
 static void confirm(struct ag_graph_task *t)
@@ -40,26 +98,19 @@ static void confirm(struct ag_graph_task *t)
         t, json_pack("{s:[{s:s,s:o}]}", "messages", "type", "ai", "content", json_sprintf("confirmed: %s", s)));
 }
 
-/* After greet: a question asks for a confirmation. */
-static const char *after_greet(const json_t *state, const json_t *config, void *ud)
-{
-    (void)config;
-    (void)ud;
-    const char *text = last_human_text(state);
-    size_t n = strlen(text);
-    return n && text[n - 1] == '?' ? "confirm" : AG_GRAPH_END;
-}
-
 struct ag_graph_def *greeter_graph(void)
 {
-    static const char *const targets[] = {"confirm", AG_GRAPH_END, NULL};
+    static const char *const fan_targets[] = {"greet_one", NULL};
     struct ag_graph_def *g = ag_graph_def_new("greeter");
     ag_graph_def_channel(g, "messages", AG_GRAPH_MESSAGES, NULL);
     ag_graph_def_channel(g, "greeted", AG_GRAPH_APPEND, NULL);
-    ag_graph_def_node(g, "greet", greet, NULL);
+    ag_graph_def_node(g, "split", split, NULL);
+    ag_graph_def_node(g, "greet_one", greet_one, NULL);
+    ag_graph_def_node(g, "done", done, NULL);
     ag_graph_def_node(g, "confirm", confirm, NULL);
-    ag_graph_def_edge(g, AG_GRAPH_START, "greet");
-    ag_graph_def_conditional(g, "greet", after_greet, NULL, targets);
+    ag_graph_def_edge(g, AG_GRAPH_START, "split");
+    ag_graph_def_conditional_fanout(g, "split", per_name, NULL, fan_targets);
+    ag_graph_def_edge(g, "greet_one", "done");
     ag_graph_def_edge(g, "confirm", AG_GRAPH_END);
     return g;
 }
