@@ -24,6 +24,11 @@ static uint64_t rng_next(void)
     return rng_state[1] + s0;
 }
 
+uint64_t ag_uuid_random_u64(void)
+{
+    return rng_next();
+}
+
 void ag_uuid4(char out[37])
 {
     uint64_t hi = rng_next(), lo = rng_next();

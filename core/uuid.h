@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The next 64 bits of the per-thread generator UUID4s come from (xorshift128+, seeded from the kernel):
+ * unpredictable enough for ids and jitter, not for secrets. */
+uint64_t ag_uuid_random_u64(void);
 /* Writes a random UUID4 into out. */
 void ag_uuid4(char out[37]);
 /* Writes UUID5(ns, name[0..name_len)) (RFC 9562 §5.5: SHA-1, version 5, variant 10) into out. ns is a

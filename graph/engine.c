@@ -11,6 +11,7 @@
 #include "core/timer.h"
 #include "graph/engine_internal.h"
 #include "graph/graph_internal.h"
+#include "core/uuid.h"
 #include "graph/ids.h"
 
 /* --- the shard's work budget --- */
@@ -55,7 +56,7 @@ void ag_graph__end_run(struct ag_graph_run *r, enum ag_graph_outcome outcome, js
     r->phase = RP_ENDED;
     ag_timer_cancel(r->h.timers, &r->yield);
     for (size_t i = 0; i < r->ntasks; i++)
-        ag_timer_cancel(r->h.timers, &r->tasks[i]->timer);
+        ag_graph__task_stop_io(r->tasks[i]);
     if (!interrupts) interrupts = json_array();
     if (r->h.on_done) {
         r->in_cb++;
@@ -203,9 +204,21 @@ void ag_graph__task_free_ud(struct ag_graph_task *t)
     if (fn) fn(ud);
 }
 
+void ag_graph__task_stop_io(struct ag_graph_task *t)
+{
+    struct ag_graph_run *r = t->run;
+    ag_timer_cancel(r->h.timers, &t->timer);
+    if (t->store_op) {
+        if (r->h.store_cancel) r->h.store_cancel(r->h.ud, t->store_op);
+        t->store_op = NULL;
+    }
+}
+
 static void task_free(struct ag_graph_task *t)
 {
-    ag_timer_cancel(t->run->h.timers, &t->timer);
+    ag_graph__task_stop_io(t);
+    json_decref(t->store_result);
+    ag_free(t->store_error);
     ag_graph__task_free_ud(t);
     json_decref(t->update);
     json_decref(t->interrupts);
@@ -307,6 +320,7 @@ void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, cons
     ag_graph__schedule(r, names, sends, id, carried, resume_extra);
     json_t *ck = ag_graph__checkpoint_json(id, r->ckpt ? ag_graph__ckpt_id(r->ckpt) : NULL, step, source, r->values,
                                            task_names(r), tasks_json(r), r->metadata);
+    if (r->barriers) json_object_set(ck, "barriers", r->barriers);
     json_decref(r->ckpt);
     r->ckpt = ck;
     r->step = step;
@@ -354,7 +368,7 @@ static void cancel_siblings(struct ag_graph_run *r, const struct ag_graph_task *
         struct ag_graph_task *o = r->tasks[i];
         if (o == except || o->in_call) continue;
         if (o->st == TS_NEW || o->st == TS_SLEEPING || o->st == TS_PENDING) {
-            ag_timer_cancel(r->h.timers, &o->timer);
+            ag_graph__task_stop_io(o);
             ag_graph__task_free_ud(o);
             o->st = TS_CANCELLED;
             r->npending--;
@@ -403,6 +417,44 @@ static char *fmt(const char *f, ...)
     return s;
 }
 
+/* The pause before the next attempt under policy p after `attempt` attempts, in ms. */
+static uint64_t retry_pause_ms(const struct ag_graph_retry *p, int attempt)
+{
+    double ms = p->initial_ms;
+    for (int i = 1; i < attempt && ms < p->max_ms; i++)
+        ms *= p->backoff > 0 ? p->backoff : 1;
+    if (ms > p->max_ms) ms = p->max_ms;
+    uint64_t pause = (uint64_t)ms;
+    if (p->jitter) pause += ag_uuid_random_u64() % 1001;
+    return pause;
+}
+
+/* The task failed with msg (taken): under its node's retry policy, the node runs again from the start
+ * after a pause (its execution state reset); else the task fails. */
+static void fail_or_retry(struct ag_graph_task *t, char *msg)
+{
+    const struct ag_graph_retry *p = t->node ? &t->node->retry : NULL;
+    struct ag_graph_run *r = t->run;
+    if (!p || p->max_attempts <= 1 || t->attempt >= (int)p->max_attempts || ag_graph__ended(r) ||
+        (p->retry_on && !p->retry_on(msg, p->retry_on_ud))) {
+        fail_task(t, msg);
+        return;
+    }
+    ag_free(msg);
+    ag_graph__task_free_ud(t);
+    memset(t->slots, 0, sizeof t->slots);
+    json_decref(t->interrupts);
+    t->interrupts = NULL;
+    t->ninterrupts = 0;
+    json_decref(t->go);
+    t->go = NULL;
+    t->attempt++;
+    t->cont = t->node->fn;
+    t->st = TS_SLEEPING;
+    uint64_t now = r->h.now_ns(r->h.ud);
+    ag_timer_arm(r->h.timers, &t->timer, now + ag_ms_to_ns(retry_pause_ms(p, t->attempt - 1)));
+}
+
 /* A task stopped at an interrupt: the tasks stream shows it with its interrupts. */
 static void settle_interrupted(struct ag_graph_task *t)
 {
@@ -417,6 +469,7 @@ static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
 {
     struct ag_graph_run *r = t->run;
     bool was = r->driving;
+    if (!t->attempt) t->attempt = 1;
     t->st = TS_RUNNING;
     t->in_call = true;
     r->driving = true;
@@ -430,7 +483,7 @@ static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
     if (t->interrupted)
         settle_interrupted(t);
     else
-        fail_task(t, fmt("Node '%s' returned without finishing its task", t->name));
+        fail_or_retry(t, fmt("Node '%s' returned without finishing its task", t->name));
 }
 
 static void task_timer_cb(struct ag_timer *tm)
@@ -538,6 +591,12 @@ static void complete_step(struct ag_graph_run *r)
         ag_graph__end_run(r, AG_GRAPH_ERROR, NULL, err);
         return;
     }
+    /* Wait-for-all edges: the nodes that ran this step count towards their targets. */
+    json_t *ran = task_names(r);
+    json_t *barriers = ag_graph__barriers_step(r->g, r->barriers, ran, set);
+    json_decref(ran);
+    json_decref(r->barriers);
+    r->barriers = barriers;
     names = ag_graph__sorted_names(set);
     json_decref(set);
     json_decref(r->values);
@@ -660,6 +719,11 @@ const char *ag_graph_task_run_id(const struct ag_graph_task *t)
 const char *ag_graph_task_thread_id(const struct ag_graph_task *t)
 {
     return t->run->thread_id;
+}
+
+int ag_graph_task_attempt(const struct ag_graph_task *t)
+{
+    return t->attempt ? t->attempt : 1;
 }
 
 void *ag_graph_task_node_ud(const struct ag_graph_task *t)
@@ -810,7 +874,7 @@ void ag_graph_task_fail(struct ag_graph_task *t, const char *f, ...)
     va_start(ap, f);
     char *msg = vfmt(f, ap);
     va_end(ap);
-    fail_task(t, msg);
+    fail_or_retry(t, msg);
 }
 
 void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn cont)
@@ -864,4 +928,125 @@ json_t *ag_graph_task_interrupt(struct ag_graph_task *t, json_t *payload)
     t->interrupted = true;
     ag_graph__emit(t->run, AG_GEV_UPDATES, t->run->step + 1, t, json_pack("{s:[o]}", "__interrupt__", intr), NULL);
     return NULL;
+}
+
+/* --- inside a node: the store --- */
+
+/* The store operation of t ended: its result (or error) kept, the node re-entered at its continuation. */
+static void store_done(void *cookie, const json_t *result, const char *error)
+{
+    struct ag_graph_task *t = cookie;
+    struct ag_graph_run *r = t->run;
+    t->store_op = NULL;
+    json_decref(t->store_result);
+    ag_free(t->store_error);
+    t->store_result = result ? json_incref((json_t *)result) : NULL;
+    t->store_error = result ? NULL : ag_strdup(error ? error : "store operation failed");
+    if (ag_graph__ended(r) || t->st != TS_PENDING) return;
+    call_node(t, t->cont);
+    if (r->phase == RP_STEP_DONE && !r->driving) ag_graph__drive(r);
+}
+
+/* A store operation that could not start: its error, the node re-entered in a later turn (as always). */
+static void store_failed_now(struct ag_graph_task *t, const char *error, ag_graph_node_fn cont)
+{
+    json_decref(t->store_result);
+    ag_free(t->store_error);
+    t->store_result = NULL;
+    t->store_error = ag_strdup(error);
+    ag_graph_task_sleep(t, 0, cont);
+}
+
+/* Labels of a namespace: strings, non-empty, without '.'; at least min of them. */
+static bool valid_labels(const json_t *ns, size_t min)
+{
+    if (!json_is_array(ns) || json_array_size(ns) < min) return false;
+    size_t i;
+    json_t *l;
+    json_array_foreach((json_t *)ns, i, l)
+    {
+        if (!json_is_string(l) || !json_string_length(l) || strchr(json_string_value(l), '.')) return false;
+    }
+    return true;
+}
+
+static void store_start(struct ag_graph_task *t, const struct ag_graph_store_req *req, ag_graph_node_fn cont)
+{
+    struct ag_graph_run *r = t->run;
+    if (!live(t) || t->store_op) return;
+    bool item = req->kind != AG_GSTORE_SEARCH;
+    if (!valid_labels(req->ns, item ? 1 : 0) || (item && (!req->key || !*req->key))) {
+        store_failed_now(t,
+                         item ? "invalid namespace or key: a namespace is a non-empty array of non-empty labels "
+                                "without '.', a key a non-empty string"
+                              : "invalid namespace prefix: labels are non-empty strings without '.'",
+                         cont);
+        return;
+    }
+    if (!r->h.store_start) {
+        store_failed_now(t, "no store: this host runs graphs without one", cont);
+        return;
+    }
+    char err[256] = "store unavailable";
+    t->cont = cont;
+    t->st = TS_PENDING;
+    t->store_op = r->h.store_start(r->h.ud, req, store_done, t, err, sizeof err);
+    if (!t->store_op) {
+        t->st = TS_RUNNING;
+        store_failed_now(t, err, cont);
+    }
+}
+
+void ag_graph_task_store_get(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont)
+{
+    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_GET, .ns = ns, .key = key}, cont);
+}
+
+void ag_graph_task_store_put(struct ag_graph_task *t, const json_t *ns, const char *key, json_t *value,
+                             ag_graph_node_fn cont)
+{
+    if (!json_is_object(value)) {
+        json_decref(value);
+        if (live(t)) store_failed_now(t, "a stored value must be an object", cont);
+        return;
+    }
+    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_PUT, .ns = ns, .key = key, .value = value}, cont);
+    json_decref(value);
+}
+
+void ag_graph_task_store_delete(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont)
+{
+    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_DELETE, .ns = ns, .key = key}, cont);
+}
+
+void ag_graph_task_store_search(struct ag_graph_task *t, const json_t *ns, json_t *filter, int limit, int offset,
+                                ag_graph_node_fn cont)
+{
+    if (filter && !json_is_object(filter)) {
+        json_decref(filter);
+        if (live(t)) store_failed_now(t, "a search filter must be an object", cont);
+        return;
+    }
+    json_t *empty = ns ? NULL : json_array();
+    store_start(t,
+                &(struct ag_graph_store_req){.kind = AG_GSTORE_SEARCH,
+                                             .ns = ns ? ns : empty,
+                                             .filter = filter,
+                                             .limit = limit <= 0     ? 10
+                                                      : limit > 1000 ? 1000
+                                                                     : limit,
+                                             .offset = offset < 0 ? 0 : offset},
+                cont);
+    json_decref(empty);
+    json_decref(filter);
+}
+
+const json_t *ag_graph_task_store_result(const struct ag_graph_task *t)
+{
+    return t->store_result;
+}
+
+const char *ag_graph_task_store_error(const struct ag_graph_task *t)
+{
+    return t->store_error;
 }

@@ -72,6 +72,20 @@ struct ag_graph_event {
 
 enum ag_graph_outcome { AG_GRAPH_SUCCESS, AG_GRAPH_INTERRUPTED, AG_GRAPH_ERROR, AG_GRAPH_CANCELLED };
 
+/* A store operation a node started (graph/graph.h ag_graph_task_store_*), for the host to carry out. */
+enum ag_graph_store_kind { AG_GSTORE_GET, AG_GSTORE_PUT, AG_GSTORE_DELETE, AG_GSTORE_SEARCH };
+struct ag_graph_store_req {
+    enum ag_graph_store_kind kind;
+    const json_t *ns;     /* labels (checked: strings, non-empty, no '.'; at least one but for SEARCH) */
+    const char *key;      /* GET, PUT, DELETE */
+    const json_t *value;  /* PUT: an object */
+    const json_t *filter; /* SEARCH: an object or NULL */
+    int limit, offset;    /* SEARCH: limit 1..1000, offset >= 0 */
+};
+/* The host's answer: result (borrowed for the call: an item or null for GET, an array of items for SEARCH,
+ * null for PUT and DELETE), or NULL and error. */
+typedef void (*ag_graph_store_done_fn)(void *cookie, const json_t *result, const char *error);
+
 struct ag_graph_host {
     void *ud;
     struct ag_timer_heap *timers; /* the shard's heap; the engine arms timers embedded in its tasks */
@@ -95,6 +109,12 @@ struct ag_graph_host {
      * checkpoint durable: durability "sync"). The run waits between supersteps until the host calls
      * ag_graph_run_proceed. */
     bool (*hold)(void *ud);
+    /* Optional: carries out a node's store operation; calls done(cookie, ...) once, later (never from
+     * inside this call), unless store_cancel(ud, handle) came first. Returns a handle, or NULL when it
+     * cannot start one (err says why). Without it, store operations fail ("no store"). */
+    void *(*store_start)(void *ud, const struct ag_graph_store_req *req, ag_graph_store_done_fn done, void *cookie,
+                         char *err, size_t errlen);
+    void (*store_cancel)(void *ud, void *handle);
 };
 
 struct ag_graph_run_params {

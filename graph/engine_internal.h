@@ -39,10 +39,14 @@ struct ag_graph_task {
     json_t *interrupts; /* [{id,value}] recorded in this execution */
     json_t *resume;     /* answers, by interrupt index */
     int ninterrupts;    /* interrupt() calls so far in this execution */
+    int attempt;        /* this execution's attempt, 1-based (retry policies) */
     json_t *streamed;   /* ids of messages streamed as chunks (an object used as a set) */
     json_t *chunk_meta; /* MESSAGE meta for chunks, built on first use */
     struct ag_timer timer;
     ag_graph_node_fn cont;
+    void *store_op;       /* the host's handle of a store operation in flight, or NULL */
+    json_t *store_result; /* the last store operation's result (NULL: it failed) */
+    char *store_error;    /* why it failed */
     void *ud;
     void (*ud_free)(void *);
     int64_t slots[AG_GRAPH_TASK_SLOTS];
@@ -63,6 +67,7 @@ struct ag_graph_run {
     json_t *input;                /* the __start__ task's write, until applied */
     json_t *values;               /* current state; never modified once shown (new object per step) */
     json_t *ckpt;                 /* latest checkpoint emitted (or `from`); never modified */
+    json_t *barriers;             /* wait-for-all edges' sources seen (ag_graph__barriers_step), or NULL */
     int step;                     /* its step */
     struct ag_graph_task **tasks; /* the tasks scheduled from ckpt: pull tasks in name order, then push tasks
                                    * in packet order (LangGraph's order of task paths: how updates apply) */
@@ -114,6 +119,8 @@ void ag_graph__write_checkpoint(struct ag_graph_run *r, const char *source, cons
                                 const json_t *carried, const json_t *resume_extra);
 /* The task named name in a checkpoint's tasks array, or NULL. */
 const json_t *ag_graph__find_task(const json_t *tasks, const char *name);
+/* Stops what t waits on: its timer and a store operation in flight. */
+void ag_graph__task_stop_io(struct ag_graph_task *t);
 /* Frees t's node state (its ud) if any. */
 void ag_graph__task_free_ud(struct ag_graph_task *t);
 /* Frees r's scheduled tasks. */

@@ -308,6 +308,8 @@ struct ag_graph_run *ag_graph_run_start(const struct ag_graph_host *h, const str
     r->limit = p->recursion_limit > 0 ? p->recursion_limit : DEFAULT_RECURSION_LIMIT;
     r->values = values;
     r->ckpt = from ? json_incref((json_t *)from) : NULL;
+    const json_t *barriers = from ? json_object_get(from, "barriers") : NULL;
+    r->barriers = json_is_object(barriers) && json_object_size(barriers) ? json_deep_copy(barriers) : NULL;
     r->step = from ? (int)json_integer_value(json_object_get(from, "step")) : -2;
     r->phase = RP_STEP;
     ag_timer_init(&r->yield, ag_graph__on_yield_timer);
@@ -352,7 +354,7 @@ void ag_graph_run_cancel(struct ag_graph_run *r)
     if (!r || ag_graph__ended(r)) return;
     for (size_t i = 0; i < r->ntasks; i++) {
         struct ag_graph_task *t = r->tasks[i];
-        ag_timer_cancel(r->h.timers, &t->timer);
+        ag_graph__task_stop_io(t);
         if (!t->in_call) ag_graph__task_free_ud(t);
         if (t->st == TS_NEW || t->st == TS_RUNNING || t->st == TS_SLEEPING || t->st == TS_PENDING) t->st = TS_CANCELLED;
     }
@@ -372,6 +374,7 @@ void ag_graph_run_free(struct ag_graph_run *r)
     json_decref(r->input);
     json_decref(r->values);
     json_decref(r->ckpt);
+    json_decref(r->barriers);
     json_decref(r->ibefore);
     json_decref(r->iafter);
     ag_free(r->thread_id);
@@ -431,6 +434,8 @@ static json_t *fork_checkpoint(const json_t *latest, const json_t *metadata, cha
     json_t *own = json_is_object(values) ? json_copy((json_t *)values) : json_object();
     json_t *ck = ag_graph__checkpoint_json(id, json_string_value(json_object_get(latest, "parent_checkpoint_id")), step,
                                            "fork", own, next, tasks, json_is_object(metadata) ? metadata : NULL);
+    const json_t *barriers = json_object_get(latest, "barriers");
+    if (json_is_object(barriers)) json_object_set_new(ck, "barriers", json_deep_copy(barriers));
     json_decref(own);
     return ck;
 }
@@ -497,9 +502,9 @@ static int add_writes(const struct ag_graph_def *g, const json_t *values, json_t
 }
 
 /* The checkpoint of an update superstep: values nv, next = the sorted names in set then the nodes of sends,
- * tasks for them. */
+ * tasks for them, the wait-for-all edges' barriers (NULL: none). */
 static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t *set, const json_t *sends,
-                                 const json_t *metadata)
+                                 const json_t *barriers, const json_t *metadata)
 {
     json_t *names = ag_graph__sorted_names(set);
     int step = latest ? (int)json_integer_value(json_object_get(latest, "step")) + 1 : -1;
@@ -521,8 +526,10 @@ static json_t *update_checkpoint(const json_t *latest, json_t *nv, const json_t 
             tasks, ag_graph__push_task_json(tid, node, (int)i, json_object_get(v, "arg"), NULL, NULL, NULL, NULL));
         json_array_append_new(names, json_string(node));
     }
-    return ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names, tasks,
-                                     metadata);
+    json_t *ck = ag_graph__checkpoint_json(id, latest ? ag_graph__ckpt_id(latest) : NULL, step, "update", nv, names,
+                                           tasks, metadata);
+    if (barriers) json_object_set(ck, "barriers", (json_t *)barriers);
+    return ck;
 }
 
 json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, const json_t *prev,
@@ -579,7 +586,14 @@ json_t *ag_graph_state_step(const struct ag_graph_def *g, const json_t *latest, 
     if (!nv) goto done;
     for (size_t j = 0; j < n; j++)
         if (ag_graph__successors(g, nodes[j], nv, config, set, sends, err, errlen) < 0) goto done;
-    ck = update_checkpoint(latest, nv, set, sends, metadata);
+    /* The updates count as their nodes running, for wait-for-all edges too. */
+    json_t *ran = json_array();
+    for (size_t j = 0; j < n; j++)
+        json_array_append_new(ran, json_string(nodes[j]));
+    json_t *barriers = ag_graph__barriers_step(g, latest ? json_object_get(latest, "barriers") : NULL, ran, set);
+    json_decref(ran);
+    ck = update_checkpoint(latest, nv, set, sends, barriers, metadata);
+    json_decref(barriers);
 done:
     for (size_t k = 0; k < nw; k++)
         json_decref(writes[k]);

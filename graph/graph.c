@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/common.h"
 #include "core/uuid.h"
 #include "graph/graph_internal.h"
@@ -70,6 +71,14 @@ void ag_graph_def_free(struct ag_graph_def *g)
             ag_free(*p);
         ag_free(g->branches[i].targets);
     }
+    for (size_t i = 0; i < g->njoins; i++) {
+        for (char **p = g->joins[i].sources; *p; p++)
+            ag_free(*p);
+        ag_free(g->joins[i].sources);
+        ag_free(g->joins[i].target);
+        ag_free(g->joins[i].key);
+    }
+    ag_free(g->joins);
     for (size_t i = 0; i < AG_ARRAY_LEN(g->schemas); i++)
         ag_free(g->schemas[i]);
     ag_free(g->channels);
@@ -101,8 +110,18 @@ int ag_graph_def_node(struct ag_graph_def *g, const char *name, ag_graph_node_fn
     if (!fn || !*name || reserved(name) || ag_graph__node(g, name) || g->compiled)
         return -1;
     g->nodes = ag_realloc(g->nodes, (g->nnodes + 1) * sizeof *g->nodes);
-    g->nodes[g->nnodes++] = (struct ag_graph_node){ag_strdup(name), fn, ud};
+    g->nodes[g->nnodes++] = (struct ag_graph_node){ag_strdup(name), fn, ud, {0}};
     return 0;
+}
+
+int ag_graph_def_node_retry(struct ag_graph_def *g, const char *node, const struct ag_graph_retry *policy)
+{
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (!strcmp(g->nodes[i].name, node) && policy && !g->compiled) {
+            g->nodes[i].retry = *policy;
+            return 0;
+        }
+    return -1;
 }
 
 int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *target)
@@ -134,6 +153,27 @@ static int add_branch(struct ag_graph_def *g, const char *source, ag_graph_route
     }
     g->branches = ag_realloc(g->branches, (g->nbranches + 1) * sizeof *g->branches);
     g->branches[g->nbranches++] = (struct ag_graph_branch){ag_strdup(source), router, fanout, ud, t};
+    return 0;
+}
+
+int ag_graph_def_edge_join(struct ag_graph_def *g, const char *const *sources, const char *target)
+{
+    size_t n = 0;
+    while (sources && sources[n])
+        n++;
+    if (!n || !target || !strcmp(target, AG_GRAPH_START) || g->compiled) return -1;
+    struct ag_graph_join j = {ag_calloc(n + 1, sizeof *j.sources), ag_strdup(target), NULL};
+    struct ag_buf key = {0};
+    ag_buf_puts(&key, "join:");
+    for (size_t i = 0; i < n; i++) {
+        j.sources[i] = ag_strdup(sources[i]);
+        ag_buf_printf(&key, "%s%s", i ? "+" : "", sources[i]);
+    }
+    ag_buf_printf(&key, ":%s", target);
+    ag_buf_append(&key, "", 1);
+    j.key = key.base;
+    g->joins = ag_realloc(g->joins, (g->njoins + 1) * sizeof *g->joins);
+    g->joins[g->njoins++] = j;
     return 0;
 }
 
@@ -224,6 +264,19 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
             }
         from_start |= !strcmp(b->source, AG_GRAPH_START);
     }
+    for (size_t i = 0; i < g->njoins; i++) {
+        const struct ag_graph_join *j = &g->joins[i];
+        for (char **p = j->sources; *p; p++)
+            if (!ag_graph__node(g, *p)) {
+                snprintf(err, errlen, "graph %s: edge from %s to %s names an unknown node", g->graph_id, j->key + 5,
+                         j->target);
+                return -1;
+            }
+        if (!known_end(g, j->target, false)) {
+            snprintf(err, errlen, "graph %s: edge %s names an unknown node", g->graph_id, j->key);
+            return -1;
+        }
+    }
     if (!from_start) {
         snprintf(err, errlen, "graph %s: no edge out of %s", g->graph_id, AG_GRAPH_START);
         return -1;
@@ -239,6 +292,9 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
         g->info_nodes[i + 1].id = g->nodes[i].name;
     g->info_nodes[g->nnodes + 1].id = AG_GRAPH_END;
     size_t ne = g->nedges;
+    for (size_t i = 0; i < g->njoins; i++)
+        for (char **p = g->joins[i].sources; *p; p++)
+            ne++;
     for (size_t i = 0; i < g->nbranches; i++) {
         size_t n = 0;
         for (char **p = g->branches[i].targets; p && *p; p++)
@@ -249,6 +305,9 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
     size_t k = 0;
     for (size_t i = 0; i < g->nedges; i++)
         g->info_edges[k++] = (struct ag_graph_edge_info){g->edges[i].source, g->edges[i].target, false};
+    for (size_t i = 0; i < g->njoins; i++)
+        for (char **p = g->joins[i].sources; *p; p++)
+            g->info_edges[k++] = (struct ag_graph_edge_info){*p, g->joins[i].target, false};
     for (size_t i = 0; i < g->nbranches; i++) {
         const struct ag_graph_branch *b = &g->branches[i];
         if (b->targets) {
@@ -462,6 +521,45 @@ int ag_graph__successors(const struct ag_graph_def *g, const char *source, const
         json_object_set_new(set, to, json_true());
     }
     return 0;
+}
+
+static bool in_names(const json_t *names, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach((json_t *)names, i, v)
+    {
+        if (json_is_string(v) && !strcmp(json_string_value(v), name)) return true;
+    }
+    return false;
+}
+
+json_t *ag_graph__barriers_step(const struct ag_graph_def *g, const json_t *barriers, const json_t *ran, json_t *set)
+{
+    json_t *out = json_is_object(barriers) ? json_deep_copy(barriers) : json_object();
+    for (size_t i = 0; i < g->njoins; i++) {
+        const struct ag_graph_join *j = &g->joins[i];
+        json_t *seen = json_object_get(out, j->key);
+        bool all = true;
+        for (char **p = j->sources; *p; p++) {
+            bool had = in_names(seen, *p);
+            if (!had && in_names(ran, *p)) {
+                if (!seen) json_object_set_new(out, j->key, seen = json_array());
+                json_array_append_new(seen, json_string(*p));
+                had = true;
+            }
+            all &= had;
+        }
+        if (all) {
+            if (strcmp(j->target, AG_GRAPH_END)) json_object_set_new(set, j->target, json_true());
+            json_object_del(out, j->key);
+        }
+    }
+    if (!json_object_size(out)) {
+        json_decref(out);
+        return NULL;
+    }
+    return out;
 }
 
 static int cmp_str(const void *a, const void *b)

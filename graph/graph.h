@@ -74,9 +74,35 @@ int ag_graph_def_channel(struct ag_graph_def *g, const char *name, enum ag_graph
 /* Adds a node named name (copied) running fn; ud is handed to fn through ag_graph_task_node_ud and must
  * outlive the definition. Returns 0, or -1 when the name is taken or reserved. */
 int ag_graph_def_node(struct ag_graph_def *g, const char *name, ag_graph_node_fn fn, void *ud);
+/* A node's retry policy (LangGraph's RetryPolicy): a failed attempt (ag_graph_task_fail, or a node that
+ * returned without ending its task) runs the node again from the start after a pause, until
+ * max_attempts attempts were made or retry_on refuses the error; then the task fails. The pause before
+ * attempt n+1 is min(max_ms, initial_ms * backoff^(n-1)), plus up to one second at random with jitter.
+ * What a failed attempt streamed stays streamed; its ud is freed and its slots zeroed. */
+struct ag_graph_retry {
+    uint32_t max_attempts; /* attempts in all, the first included; 0 or 1: no retry */
+    uint32_t initial_ms;
+    double backoff;
+    uint32_t max_ms;
+    bool jitter;
+    bool (*retry_on)(const char *error, void *ud); /* NULL: every failure is retried */
+    void *retry_on_ud;
+};
+/* LangGraph's defaults: 3 attempts, 500 ms, backoff 2, at most 128 s between attempts, jitter. */
+#define AG_GRAPH_RETRY_DEFAULT                                                                                         \
+    {                                                                                                                  \
+        .max_attempts = 3, .initial_ms = 500, .backoff = 2.0, .max_ms = 128000, .jitter = true                         \
+    }
+/* Gives node (already added) the retry policy (copied). Returns 0, or -1 for an unknown node. */
+int ag_graph_def_node_retry(struct ag_graph_def *g, const char *node, const struct ag_graph_retry *policy);
 /* Adds the edge source → target (node names, AG_GRAPH_START or AG_GRAPH_END). Returns 0 or -1 when
  * the shape is impossible (into START, out of END). Names are checked by ag_graph_def_compile. */
 int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *target);
+/* Adds a wait-for-all edge (LangGraph's add_edge([a, b], c)): target runs in the superstep after the one
+ * in which the last of sources (a NULL-terminated list of nodes, at least one) ran, counting every source
+ * once since target last ran this way; the sources may run in different supersteps, runs and resumes
+ * (checkpoints keep which ran). Returns 0 or -1; names are checked by ag_graph_def_compile. */
+int ag_graph_def_edge_join(struct ag_graph_def *g, const char *const *sources, const char *target);
 /* Adds a conditional edge out of source (a node or AG_GRAPH_START): after source runs, router picks the
  * next node. targets (NULL-terminated, may be NULL) lists where it may go, for drawing; without it the
  * drawing shows an edge to every node and END. Returns 0 or -1. */
@@ -142,6 +168,8 @@ int ag_graph_task_step(const struct ag_graph_task *t);
 const char *ag_graph_task_id(const struct ag_graph_task *t);
 const char *ag_graph_task_run_id(const struct ag_graph_task *t);
 const char *ag_graph_task_thread_id(const struct ag_graph_task *t);
+/* The attempt this execution of the node is: 1, then 2... under a retry policy. */
+int ag_graph_task_attempt(const struct ag_graph_task *t);
 /* The ud given to ag_graph_def_node. */
 void *ag_graph_task_node_ud(const struct ag_graph_task *t);
 
@@ -196,6 +224,33 @@ void ag_graph_task_yield(struct ag_graph_task *t, ag_graph_node_fn cont);
  * returns right after. Without this (or a sleep, or an interrupt), returning from a node without
  * ending the task fails it. */
 void ag_graph_task_pending(struct ag_graph_task *t);
+
+/* --- inside a node: the store (long-term memory shared across threads) --- */
+
+/* The store that the /store endpoints serve (Postgres), under the run's owner, as LangGraph's BaseStore: each call
+ * starts an operation and the node returns right after (as after ag_graph_task_sleep); once it completes the node is
+ * re-entered at cont (in a later loop turn), where ag_graph_task_store_result says what it gave and
+ * ag_graph_task_store_error why it failed (NULL: it did not). A namespace is an array of non-empty strings without '.',
+ * at least one for an item; keys are non-empty strings. Cancelling the run abandons the operation (a write may still
+ * happen). */
+/* The item {"namespace","key","value","created_at","updated_at"} at ns/key, or null when there is none. */
+void ag_graph_task_store_get(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont);
+/* Writes value (an object, stolen) at ns/key; the result is null. */
+void ag_graph_task_store_put(struct ag_graph_task *t, const json_t *ns, const char *key, json_t *value,
+                             ag_graph_node_fn cont);
+/* Deletes the item at ns/key (none is fine); the result is null. */
+void ag_graph_task_store_delete(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont);
+/* The items under namespace prefix ns (may be empty: all), matching filter (an object as POST
+ * /store/items/search takes it, stolen; NULL: none), newest update first, limit (0: 10) from offset: an
+ * array of items. */
+void ag_graph_task_store_search(struct ag_graph_task *t, const json_t *ns, json_t *filter, int limit, int offset,
+                                ag_graph_node_fn cont);
+/* The result of the last store operation (borrowed, valid until the next one or the task's end), or NULL
+ * when it failed. */
+const json_t *ag_graph_task_store_result(const struct ag_graph_task *t);
+/* Why the last store operation failed, or NULL. */
+const char *ag_graph_task_store_error(const struct ag_graph_task *t);
+
 /* LangGraph's interrupt(payload) (payload stolen). When the run carries the answer to this interrupt
  * (matched by the index of this call within the node's execution), returns it (borrowed, valid until
  * the task ends) and the node goes on. Otherwise records the interrupt (payload, a 32-hex id) and

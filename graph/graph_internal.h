@@ -18,10 +18,18 @@ struct ag_graph_node {
     char *name;
     ag_graph_node_fn fn;
     void *ud;
+    struct ag_graph_retry retry; /* max_attempts 0: none */
 };
 
 struct ag_graph_edge {
     char *source, *target;
+};
+
+/* A wait-for-all edge: target once every source ran; key names its barrier in checkpoints. */
+struct ag_graph_join {
+    char **sources; /* NULL-terminated */
+    char *target;
+    char *key; /* "join:<sources joined by +>:<target>" */
 };
 
 struct ag_graph_branch {
@@ -42,6 +50,8 @@ struct ag_graph_def {
     size_t nedges;
     struct ag_graph_branch *branches;
     size_t nbranches;
+    struct ag_graph_join *joins;
+    size_t njoins;
     char *schemas[5]; /* input, output, state, config, context; NULL = default */
     ag_graph_config_check_fn config_check; /* NULL: any configurable is accepted */
     bool compiled;
@@ -78,6 +88,11 @@ int ag_graph__successors(const struct ag_graph_def *g, const char *source, const
  * set and sends as ag_graph__successors does. Returns 0, or -1 with err. */
 int ag_graph__add_goto(const struct ag_graph_def *g, const json_t *go, const char *what, json_t *set, json_t *sends,
                        char *err, size_t errlen);
+/* The barriers of wait-for-all edges after a superstep in which the nodes `ran` (an array of names) ran:
+ * barriers (an object, or NULL: none; not modified) with each source that ran recorded, and the target of
+ * each edge whose sources have all run added to set (its barrier emptied). Returns the new barriers (a new
+ * reference; NULL when none is waiting). */
+json_t *ag_graph__barriers_step(const struct ag_graph_def *g, const json_t *barriers, const json_t *ran, json_t *set);
 /* The names in set, sorted, as a new array. */
 json_t *ag_graph__sorted_names(const json_t *set);
 

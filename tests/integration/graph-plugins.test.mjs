@@ -91,6 +91,26 @@ describe('graph plugins', { timeout: 120000 }, () => {
         expectRefused(await runAgentd({ args: ['--graphs', bare] }), 'needs_env', /returned no graph definition/);
     });
 
+    it('keeps a wait-for-all edge\'s progress in the checkpoint, across an interrupt and a restart', async (t) => {
+        const file = graphsFile({ graphs: { join: `${good}:join_graph` } });
+        const post = (port, path, body) =>
+            request(port, { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        let srv = await startAgentd({ args: ['--graphs', file], waitReady: true });
+        const thread = (await post(srv.port, '/threads', {})).json().thread_id;
+        const first = await post(srv.port, `/threads/${thread}/runs/wait`, { assistant_id: 'join', input: { stop: true } });
+        assert.equal(first.status, 200, first.text);
+        assert.deepEqual(first.json().__interrupt__[0].value, 'go on?');
+        const state = (await request(srv.port, { path: `/threads/${thread}/state` })).json();
+        assert.deepEqual(state.next, ['a2']);
+        assert.deepEqual(state.values.log, ['a', 'b']);
+        assert.equal(await srv.stop(), 0);
+        // A new process reads the checkpoint back from Postgres: b's run still counts for c.
+        srv = await startAgentd({ t, args: ['--graphs', file], waitReady: true });
+        const done = await post(srv.port, `/threads/${thread}/runs/wait`, { assistant_id: 'join', command: { resume: 'yes' } });
+        assert.equal(done.status, 200, done.text);
+        assert.deepEqual(done.json().log, ['a', 'b', 'a2', 'c']);
+    });
+
     const cases = [
         ['a missing library', { x: `${PLUGINS}/nope.so:good_graph` }, 'x', /cannot load .*nope\.so/],
         ['a missing symbol', { x: `${good}:no_such_symbol` }, 'x', /has no symbol no_such_symbol/],

@@ -48,9 +48,107 @@ static bool hold(void *ud)
     return r->hold;
 }
 
+/* A store operation of the fake store: answered from a timer, so never from inside store_start. */
+struct fake_op {
+    struct ag_timer tm;
+    struct rec *r;
+    json_t *result; /* what it answers */
+    ag_graph_store_done_fn done;
+    void *cookie;
+};
+
+static void fake_op_fire(struct ag_timer *tm)
+{
+    struct fake_op *op = AG_CONTAINER_OF(tm, struct fake_op, tm);
+    op->done(op->cookie, op->result, NULL);
+    json_decref(op->result);
+    ag_free(op);
+}
+
+static char *store_key(const json_t *ns, const char *key)
+{
+    char buf[512] = "";
+    size_t n = 0, i;
+    json_t *l;
+    json_array_foreach((json_t *)ns, i, l)
+    {
+        n += (size_t)snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, "%s%s", i ? "." : "", json_string_value(l));
+    }
+    snprintf(buf + n, n < sizeof buf ? sizeof buf - n : 0, "/%s", key ? key : "");
+    return ag_strdup(buf);
+}
+
+static void *fake_store_start(void *ud, const struct ag_graph_store_req *req, ag_graph_store_done_fn done, void *cookie,
+                              char *err, size_t errlen)
+{
+    struct rec *r = ud;
+    if (r->store_down) {
+        snprintf(err, errlen, "fake store down");
+        return NULL;
+    }
+    r->store_ops++;
+    if (!r->store) r->store = json_object();
+    struct fake_op *op = ag_calloc(1, sizeof *op);
+    op->r = r;
+    op->done = done;
+    op->cookie = cookie;
+    char *k = store_key(req->ns, req->key);
+    switch (req->kind) {
+    case AG_GSTORE_GET: {
+        json_t *item = json_object_get(r->store, k);
+        op->result = item ? json_incref(item) : json_null();
+        break;
+    }
+    case AG_GSTORE_PUT:
+        json_object_set_new(r->store, k,
+                            json_pack("{s:O,s:s,s:O}", "namespace", req->ns, "key", req->key, "value", req->value));
+        op->result = json_null();
+        break;
+    case AG_GSTORE_DELETE:
+        json_object_del(r->store, k);
+        op->result = json_null();
+        break;
+    case AG_GSTORE_SEARCH: {
+        /* prefix match on the joined labels; no filter */
+        char *prefix = store_key(req->ns, NULL);
+        size_t plen = strlen(prefix) - 1; /* without the '/' */
+        op->result = json_array();
+        const char *key;
+        json_t *item;
+        json_object_foreach(r->store, key, item)
+        {
+            if (!strncmp(key, prefix, plen)) json_array_append(op->result, item);
+        }
+        ag_free(prefix);
+        break;
+    }
+    }
+    ag_free(k);
+    ag_timer_init(&op->tm, fake_op_fire);
+    ag_timer_arm(&r->heap, &op->tm, r->now);
+    return op;
+}
+
+static void fake_store_cancel(void *ud, void *handle)
+{
+    struct rec *r = ud;
+    struct fake_op *op = handle;
+    ag_timer_cancel(&r->heap, &op->tm);
+    json_decref(op->result);
+    ag_free(op);
+}
+
 struct ag_graph_host host_of(struct rec *r)
 {
-    return (struct ag_graph_host){r, &r->heap, fake_now, on_event, on_done, r->shard, NULL, hold};
+    return (struct ag_graph_host){.ud = r,
+                                  .timers = &r->heap,
+                                  .now_ns = fake_now,
+                                  .on_event = on_event,
+                                  .on_done = on_done,
+                                  .shard = r->shard,
+                                  .hold = hold,
+                                  .store_start = fake_store_start,
+                                  .store_cancel = fake_store_cancel};
 }
 
 void rec_init(struct rec *r)
@@ -75,6 +173,7 @@ void rec_reset(struct rec *r)
 void rec_free(struct rec *r)
 {
     rec_reset(r);
+    json_decref(r->store);
     json_decref(r->events);
     ag_timer_heap_free(&r->heap);
 }

@@ -28,6 +28,9 @@ struct rec {
     uint32_t max_turn_events; /* the most events seen in one fake turn */
     unsigned turns;           /* fake loop turns run_timers made */
     bool hold;                /* the host holds the next superstep back (durability "sync") */
+    json_t *store;            /* the fake store: {"<labels joined by .>/<key>": item}; NULL until used */
+    int store_ops;            /* store operations started */
+    bool store_down;          /* the fake store refuses to start operations */
     int holds_asked;          /* times the engine asked */
 };
 
@@ -38,7 +41,7 @@ struct start_opts {
     int limit;
 };
 
-/* The engine host that records into r. */
+/* The engine host that records into r; its store is an in-memory map that answers in the next timer round. */
 struct ag_graph_host host_of(struct rec *r);
 /* A recorder with no events; rec_reset frees its run and forgets what it saw; rec_free also frees r. */
 void rec_init(struct rec *r);

@@ -6,7 +6,8 @@
  * Symbols: good_graph (one node answering "ok <PLUGIN_TEST_WORD>", the variable as the graph was
  * built), bad_graph (an edge to a node that does not exist), null_graph (no definition),
  * compiled_graph (a compiled definition), env_graph (good_graph when PLUGIN_TEST_WORD is set, else no
- * definition). */
+ * definition), join_graph (START -> a, b; a -> a2; [a2, b] -> c, a wait-for-all edge; a2 asks with
+ * interrupt() when the state's `stop` is set; each node appends its name to `log`). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,4 +61,29 @@ struct ag_graph_def *compiled_graph(void)
 struct ag_graph_def *env_graph(void)
 {
     return getenv("PLUGIN_TEST_WORD") ? one_node(AG_GRAPH_END) : NULL;
+}
+
+static void log_name(struct ag_graph_task *t)
+{
+    const char *name = ag_graph_task_node(t);
+    if (!strcmp(name, "a2") && json_is_true(json_object_get(ag_graph_task_state(t), "stop")) &&
+        !ag_graph_task_interrupt(t, json_string("go on?")))
+        return;
+    ag_graph_task_finish(t, json_pack("{s:[s]}", "log", name));
+}
+
+struct ag_graph_def *join_graph(void)
+{
+    static const char *const sources[] = {"a2", "b", NULL};
+    static const char *const nodes[] = {"a", "a2", "b", "c"};
+    struct ag_graph_def *g = ag_graph_def_new("join");
+    ag_graph_def_channel(g, "log", AG_GRAPH_APPEND, NULL);
+    ag_graph_def_channel(g, "stop", AG_GRAPH_REPLACE, NULL);
+    for (size_t i = 0; i < 4; i++)
+        ag_graph_def_node(g, nodes[i], log_name, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "a");
+    ag_graph_def_edge(g, AG_GRAPH_START, "b");
+    ag_graph_def_edge(g, "a", "a2");
+    ag_graph_def_edge_join(g, sources, "c");
+    return g;
 }
