@@ -73,6 +73,31 @@ const char *ag_pg_args_json(struct ag_pg_args *a, const json_t *v)
     return ag_pg_args_dup(a, s, n);
 }
 
+const char *ag_pg_args_text_array(struct ag_pg_args *a, const json_t *labels, size_t n, bool bump)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++)
+        len += 2 * json_string_length(json_array_get(labels, i)) + 4;
+    char *out = ag_pg_args_alloc(a, len), *w = out;
+    *w++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        const json_t *l = json_array_get(labels, i);
+        const char *s = json_string_value(l);
+        size_t sl = json_string_length(l);
+        if (i) *w++ = ',';
+        *w++ = '"';
+        for (size_t k = 0; k < sl; k++) {
+            if (s[k] == '"' || s[k] == '\\') *w++ = '\\';
+            *w++ = s[k];
+        }
+        if (bump && i + 1 == n) *w++ = '\x01';
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *w = '\0';
+    return out;
+}
+
 void ag_pg_args_reset(struct ag_pg_args *a)
 {
     while (a->head) {

@@ -6,6 +6,7 @@
 #define AG_PERSIST_PGARGS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ag_pg_args_block;
@@ -23,6 +24,10 @@ char *ag_pg_args_alloc(struct ag_pg_args *a, size_t len);
 const char *ag_pg_args_printf(struct ag_pg_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* v (any JSON value) as compact text in a's arena; NULL for a NULL v (SQL NULL). */
 const char *ag_pg_args_json(struct ag_pg_args *a, const json_t *v);
+/* The Postgres text[] literal of the first n labels (JSON strings) in a's arena, each double-quoted and
+ * escaped, with chr(1) appended to the last one when bump (the exclusive end of a prefix range: the
+ * store's namespaces, persist/sql_store.def). */
+const char *ag_pg_args_text_array(struct ag_pg_args *a, const json_t *labels, size_t n, bool bump);
 /* Frees every string of a; a is empty again and may be reused. */
 void ag_pg_args_reset(struct ag_pg_args *a);
 

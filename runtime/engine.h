@@ -41,6 +41,7 @@ struct ag_engine_host {
 /* The run to execute; everything borrowed for the duration of start (engines keep references). */
 struct ag_engine_params {
     const char *thread_id, *run_id;
+    const char *owner;                    /* whose run it is: the store its nodes use (runtime/graph_store.h) */
     json_t *config, *context, *metadata;  /* NULL = {}; metadata goes into every checkpoint */
     json_t *input;                        /* an object, or NULL */
     json_t *command;                      /* {"resume"?, "update"?, "goto"?} or NULL */

@@ -2,15 +2,19 @@
  * list of engines graphs are looked up in. */
 #include "runtime/engine.h"
 
+#include <stdio.h>
+
 #include "core/alloc.h"
 #include "core/common.h"
 #include "core/shard.h"
 #include "graph/registry.h"
+#include "runtime/graph_store.h"
 
 /* The engine's run and the host it reports to (graph/engine.h wants its own host shape). */
 struct c_run {
     struct ag_graph_run *exec;
     struct ag_engine_host host;
+    char *owner; /* the run's owner: its nodes' store */
 };
 
 static uint64_t host_now(void *ud)
@@ -46,11 +50,29 @@ static bool host_hold(void *ud)
     return c->host.hold && c->host.hold(c->host.ud);
 }
 
+static void *host_store_start(void *ud, const struct ag_graph_store_req *req, ag_graph_store_done_fn done, void *cookie,
+                              char *err, size_t errlen)
+{
+    struct c_run *c = ud;
+    if (!c->owner) {
+        snprintf(err, errlen, "no store: the run has no owner");
+        return NULL;
+    }
+    return ag_graph_store_start(c->host.shard, c->owner, req, done, cookie, err, errlen);
+}
+
+static void host_store_cancel(void *ud, void *op)
+{
+    (void)ud;
+    ag_graph_store_cancel(op);
+}
+
 static struct ag_engine_run *c_start(const struct ag_engine_graph *g, const struct ag_engine_host *h,
                                      const struct ag_engine_params *p, char *err, size_t errlen)
 {
     struct c_run *c = ag_calloc(1, sizeof *c);
     c->host = *h;
+    c->owner = p->owner ? ag_strdup(p->owner) : NULL;
     struct ag_graph_host gh = {
         .ud = c,
         .timers = &h->shard->timers,
@@ -60,6 +82,8 @@ static struct ag_engine_run *c_start(const struct ag_engine_graph *g, const stru
         .shard = h->shard,
         .behind = host_behind,
         .hold = host_hold,
+        .store_start = host_store_start,
+        .store_cancel = host_store_cancel,
     };
     struct ag_graph_run_params gp = {
         .graph = g->impl,
@@ -78,6 +102,7 @@ static struct ag_engine_run *c_start(const struct ag_engine_graph *g, const stru
     /* A run that never waits ends inside this call (on_done included): c stays valid, its owner frees it. */
     c->exec = ag_graph_run_start(&gh, &gp, err, errlen);
     if (!c->exec) {
+        ag_free(c->owner);
         ag_free(c);
         return NULL;
     }
@@ -98,6 +123,7 @@ static void c_free(struct ag_engine_run *r)
 {
     struct c_run *c = (struct c_run *)r;
     ag_graph_run_free(c->exec);
+    ag_free(c->owner);
     ag_free(c);
 }
 

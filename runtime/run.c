@@ -635,6 +635,7 @@ static void run_start(struct ag_run *run)
     struct ag_engine_params p = {
         .thread_id = run->spec.thread_id,
         .run_id = run->run_id,
+        .owner = run->spec.owner,
         .config = cfg,
         .context = json_object_get(run->kwargs, "context"),
         .metadata = md,

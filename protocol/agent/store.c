@@ -127,25 +127,7 @@ static void param(struct store_req *x, const char *s, size_t len)
  * chr(1) appended to the last one when bump (the exclusive end of a prefix range). */
 static void param_labels(struct store_req *x, const json_t *labels, size_t n, bool bump)
 {
-    struct ag_buf b = {0};
-    ag_buf_puts(&b, "{");
-    for (size_t i = 0; i < n; i++) {
-        const json_t *l = json_array_get(labels, i);
-        const char *s = json_string_value(l);
-        size_t len = json_string_length(l);
-        ag_buf_puts(&b, i ? ",\"" : "\"");
-        for (size_t k = 0; k < len; k++) {
-            if (s[k] == '"' || s[k] == '\\')
-                ag_buf_append(&b, "\\", 1);
-            ag_buf_append(&b, &s[k], 1);
-        }
-        if (bump && i + 1 == n)
-            ag_buf_append(&b, "\x01", 1);
-        ag_buf_puts(&b, "\"");
-    }
-    ag_buf_puts(&b, "}");
-    param(x, b.base, b.len);
-    ag_buf_free(&b);
+    ag_dbreq_param(&x->d, ag_pg_args_text_array(&x->d.strs, labels, n, bump));
 }
 
 /* Adds the prefix range [lo, hi) of the first n labels, or two NULLs when n is 0 (every namespace). */

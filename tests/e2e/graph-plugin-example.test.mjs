@@ -2,8 +2,9 @@
 // examples/c-graph built out of tree against that installation (find_package(agentd)), its
 // langgraph.json served by the installed binary with --graphs, and the graph driven with the real SDK:
 // its system assistant and drawing, a run that reads the file's env and fans out with Send (one task
-// per name, reduced once), the push tasks in the checkpoint history, and a node's command that leads
-// to an interrupt resumed with Command.
+// per name, reduced once), the push tasks in the checkpoint history, a node's command that leads to an
+// interrupt resumed with Command, and what nodes wrote to the store, read back by other threads' runs
+// and by the SDK's store client. On a database of its own (the store outlives threads).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -39,7 +40,7 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         fs.cpSync(path.join(SOURCE, 'examples/c-graph'), project, { recursive: true, filter: (p) => !p.endsWith('/build') });
         run('cmake', ['-S', project, '-B', path.join(project, 'build'), `-DCMAKE_PREFIX_PATH=${prefix}`]);
         run('cmake', ['--build', path.join(project, 'build')]);
-        sdk = await startSdk({ bin: path.join(prefix, 'bin/agentd'), args: ['--graphs', path.join(project, 'langgraph.json')] });
+        sdk = await startSdk({ fresh: true, bin: path.join(prefix, 'bin/agentd'), args: ['--graphs', path.join(project, 'langgraph.json')] });
         c = sdk.client;
     });
 
@@ -87,14 +88,26 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
 
     test('a question interrupts; resuming with Command finishes the run', async () => {
         const t = await c.threads.create();
-        const first = await c.runs.wait(t.thread_id, 'greeter', { input: human('Ada, Bob?') });
+        const first = await c.runs.wait(t.thread_id, 'greeter', { input: human('Gus, Hal?') });
         assert.deepEqual(first.__interrupt__[0].value, { question: 'confirm?' });
         const state = await c.threads.getState(t.thread_id);
         assert.deepEqual(state.next, ['confirm'], 'done went on to confirm with its command');
-        assert.deepEqual(state.values.greeted, ['Hello, Ada!', 'Hello, Bob!']);
+        assert.deepEqual(state.values.greeted, ['Hello, Gus!', 'Hello, Hal!']);
         const done = await c.runs.wait(t.thread_id, 'greeter', { command: { resume: 'yes' } });
         assert.equal(lastContent(done), 'confirmed: yes');
         assert.equal((await c.threads.get(t.thread_id)).status, 'idle');
+    });
+
+    test('nodes read and write the store: a name greeted in one thread is welcomed back in another', async () => {
+        const a = await c.threads.create(), b = await c.threads.create();
+        const first = await c.runs.wait(a.thread_id, 'greeter', { input: human('Ivy') });
+        assert.deepEqual(first.greeted, ['Hello, Ivy!']);
+        const again = await c.runs.wait(b.thread_id, 'greeter', { input: human('Ivy, Jo') });
+        assert.deepEqual(again.greeted, ['Welcome back, Ivy!', 'Hello, Jo!']);
+        const item = await c.store.getItem(['greeted'], 'Ivy');
+        assert.deepEqual(item.value, { visits: 2 });
+        const found = await c.store.searchItems(['greeted'], { limit: 100 });
+        assert.deepEqual(found.items.map((i) => i.key).filter((k) => k === 'Ivy' || k === 'Jo').sort(), ['Ivy', 'Jo']);
     });
 
     test('the built-in graphs stay available', async () => {

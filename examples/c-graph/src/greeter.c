@@ -1,12 +1,14 @@
 /* greeter: a graph plugin for agentd, built out of tree against the installed package.
  *
  * State: `messages` (LangGraph's add_messages) and `greeted` (a list the greetings are appended to).
- * The last human message is a comma-separated list of names. `split` sends one packet per name to
- * `greet_one` (map: LangGraph's Send), which greets that name with "<GREETING>, <name>!" (GREETING from
- * the environment, which langgraph.json's "env" sets); `done` (reduce: once, after every greeting)
- * answers with all the greetings so far and, when the message ended in '?', goes on to `confirm` with a
- * command (LangGraph's Command(goto=...)); `confirm` asks for a confirmation with interrupt() and answers
- * with what the resume carried. */
+ * The last human message is a comma-separated list of names.
+ * - `split` sends one packet per name to `greet_one` (map: LangGraph's Send).
+ * - `greet_one` greets its name with "<GREETING>, <name>!" (GREETING from the environment, which
+ *   langgraph.json's "env" sets), or with "Welcome back, <name>!" when the store (shared by every
+ *   thread: long-term memory) says the name was greeted before; it counts the visit there.
+ * - `done` (reduce: once, after every greeting) answers with all the greetings so far and, when the
+ *   message ended in '?', goes on to `confirm` with a command (LangGraph's Command(goto=...)).
+ * - `confirm` asks for a confirmation with interrupt() and answers with what the resume carried. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,12 +59,51 @@ static json_t *per_name(const json_t *state, const json_t *config, void *ud)
     return sends;
 }
 
+/* The store namespace of everyone greeted, across threads: {"visits": n} per name. */
+static json_t *greeted_ns(void)
+{
+    return json_pack("[s]", "greeted");
+}
+
+static const char *packet_name(struct ag_graph_task *t)
+{
+    return json_string_value(json_object_get(ag_graph_task_state(t), "name"));
+}
+
+/* 3. The visit is stored: the greeting (kept as the task's ud) is the update. */
+static void greet_one_stored(struct ag_graph_task *t)
+{
+    if (ag_graph_task_store_error(t)) {
+        ag_graph_task_fail(t, "%s", ag_graph_task_store_error(t));
+        return;
+    }
+    ag_graph_task_finish(t, json_pack("{s:[O]}", "greeted", (json_t *)ag_graph_task_ud(t)));
+}
+
+/* 2. Someone seen before (in any thread) is welcomed back; the visit count goes up. */
+static void greet_one_known(struct ag_graph_task *t)
+{
+    const json_t *item = ag_graph_task_store_result(t);
+    if (!item) {
+        ag_graph_task_fail(t, "%s", ag_graph_task_store_error(t));
+        return;
+    }
+    const char *greeting = getenv("GREETING");
+    json_int_t visits = json_integer_value(json_object_get(json_object_get(item, "value"), "visits"));
+    json_t *text = visits ? json_sprintf("Welcome back, %s!", packet_name(t))
+                          : json_sprintf("%s, %s!", greeting && *greeting ? greeting : "Hi", packet_name(t));
+    ag_graph_task_set_ud(t, text, (void (*)(void *))json_decref);
+    json_t *ns = greeted_ns();
+    ag_graph_task_store_put(t, ns, packet_name(t), json_pack("{s:I}", "visits", visits + 1), greet_one_stored);
+    json_decref(ns);
+}
+
+/* 1. One name (a Send packet's arg {"name"}): is it in the store? */
 static void greet_one(struct ag_graph_task *t)
 {
-    const char *greeting = getenv("GREETING");
-    const char *name = json_string_value(json_object_get(ag_graph_task_state(t), "name"));
-    ag_graph_task_finish(
-        t, json_pack("{s:[o]}", "greeted", json_sprintf("%s, %s!", greeting && *greeting ? greeting : "Hi", name)));
+    json_t *ns = greeted_ns();
+    ag_graph_task_store_get(t, ns, packet_name(t), greet_one_known);
+    json_decref(ns);
 }
 
 static void done(struct ag_graph_task *t)
