@@ -592,11 +592,13 @@ static void complete_step(struct ag_graph_run *r)
         return;
     }
     /* Wait-for-all edges: the nodes that ran this step count towards their targets. */
-    json_t *ran = task_names(r);
-    json_t *barriers = ag_graph__barriers_step(r->g, r->barriers, ran, set);
-    json_decref(ran);
-    json_decref(r->barriers);
-    r->barriers = barriers;
+    if (r->g->njoins) {
+        json_t *ran = task_names(r);
+        json_t *barriers = ag_graph__barriers_step(r->g, r->barriers, ran, set);
+        json_decref(ran);
+        json_decref(r->barriers);
+        r->barriers = barriers;
+    }
     names = ag_graph__sorted_names(set);
     json_decref(set);
     json_decref(r->values);

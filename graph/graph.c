@@ -536,6 +536,7 @@ static bool in_names(const json_t *names, const char *name)
 
 json_t *ag_graph__barriers_step(const struct ag_graph_def *g, const json_t *barriers, const json_t *ran, json_t *set)
 {
+    if (!g->njoins) return NULL;
     json_t *out = json_is_object(barriers) ? json_deep_copy(barriers) : json_object();
     for (size_t i = 0; i < g->njoins; i++) {
         const struct ag_graph_join *j = &g->joins[i];
