@@ -1,5 +1,6 @@
 // A user's C graph project, as the README tells it: agentd installed into a prefix (cmake --install),
-// examples/c-graph built out of tree against that installation (find_package(agentd)), its
+// examples/c-graph built out of tree against that installation (find_package(agentd), and once more
+// with plain cc and the installed pkg-config flags), its
 // langgraph.json served by the installed binary with --graphs, and the graph driven with the real SDK:
 // its system assistant and drawing, a run that reads the file's env and fans out with Send (one task
 // per name, reduced once), the push tasks in the checkpoint history, a node's command that leads to an
@@ -40,6 +41,14 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         fs.cpSync(path.join(SOURCE, 'examples/c-graph'), project, { recursive: true, filter: (p) => !p.endsWith('/build') });
         run('cmake', ['-S', project, '-B', path.join(project, 'build'), `-DCMAKE_PREFIX_PATH=${prefix}`]);
         run('cmake', ['--build', path.join(project, 'build')]);
+        // The same source built without CMake, with the flags of the installed pkg-config file, listed
+        // under a second id.
+        const pcDir = path.join(prefix, 'lib/pkgconfig');
+        const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'agentd-graph'], { env: { ...process.env, PKG_CONFIG_PATH: pcDir }, encoding: 'utf8' });
+        run('cc', ['-shared', '-fPIC', '-Wall', '-Werror', '-o', path.join(project, 'pc-greeter.so'), path.join(project, 'src/greeter.c'), ...flags.trim().split(/\s+/)]);
+        const lg = JSON.parse(fs.readFileSync(path.join(project, 'langgraph.json'), 'utf8'));
+        lg.graphs.greeter_pc = './pc-greeter.so:greeter_graph';
+        fs.writeFileSync(path.join(project, 'langgraph.json'), JSON.stringify(lg));
         sdk = await startSdk({ fresh: true, bin: path.join(prefix, 'bin/agentd'), args: ['--graphs', path.join(project, 'langgraph.json')] });
         c = sdk.client;
     });
@@ -108,6 +117,11 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         assert.deepEqual(item.value, { visits: 2 });
         const found = await c.store.searchItems(['greeted'], { limit: 100 });
         assert.deepEqual(found.items.map((i) => i.key).filter((k) => k === 'Ivy' || k === 'Jo').sort(), ['Ivy', 'Jo']);
+    });
+
+    test('the copy built with pkg-config flags runs too', async () => {
+        const out = await c.runs.wait(null, 'greeter_pc', { input: human('Kai') });
+        assert.deepEqual(out.greeted, ['Hello, Kai!']);
     });
 
     test('the built-in graphs stay available', async () => {

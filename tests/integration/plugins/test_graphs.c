@@ -7,7 +7,7 @@
  * built), bad_graph (an edge to a node that does not exist), null_graph (no definition),
  * compiled_graph (a compiled definition), env_graph (good_graph when PLUGIN_TEST_WORD is set, else no
  * definition), join_graph (START -> a, b; a -> a2; [a2, b] -> c, a wait-for-all edge; a2 asks with
- * interrupt() when the state's `stop` is set; each node appends its name to `log`). */
+ * interrupt() when the state's `stop` is set; each node appends its name to `log`), retry_graph (below). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,5 +85,30 @@ struct ag_graph_def *join_graph(void)
     ag_graph_def_edge(g, AG_GRAPH_START, "b");
     ag_graph_def_edge(g, "a", "a2");
     ag_graph_def_edge_join(g, sources, "c");
+    return g;
+}
+
+/* retry_graph: `flaky` fails (after a custom event {"attempt": n}) while its attempt is at most the state's
+ * `fails`; its retry policy allows 3 attempts, 20 ms then 40 ms apart. */
+static void flaky(struct ag_graph_task *t)
+{
+    int attempt = ag_graph_task_attempt(t);
+    ag_graph_task_custom(t, json_pack("{s:i}", "attempt", attempt));
+    if (attempt <= json_integer_value(json_object_get(ag_graph_task_state(t), "fails"))) {
+        ag_graph_task_fail(t, "flaky attempt %d", attempt);
+        return;
+    }
+    ag_graph_task_finish(t, json_pack("{s:i}", "attempts", attempt));
+}
+
+struct ag_graph_def *retry_graph(void)
+{
+    struct ag_graph_def *g = ag_graph_def_new("retry");
+    ag_graph_def_channel(g, "fails", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(g, "attempts", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_node(g, "flaky", flaky, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "flaky");
+    struct ag_graph_retry policy = {.max_attempts = 3, .initial_ms = 20, .backoff = 2, .max_ms = 1000};
+    ag_graph_def_node_retry(g, "flaky", &policy);
     return g;
 }
