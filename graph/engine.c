@@ -33,13 +33,26 @@ void ag_graph__emit(struct ag_graph_run *r, enum ag_graph_ev_kind kind, int step
 {
     if (r->h.on_event && r->phase != RP_ENDED) {
         spend(r);
-        struct ag_graph_event ev = {kind, step, t ? t->name : NULL, t ? t->id : NULL, data, meta};
+        struct ag_graph_event ev = {.kind = kind,
+                                    .step = step,
+                                    .node = t ? t->name : NULL,
+                                    .task_id = t ? t->id : NULL,
+                                    .data = data,
+                                    .meta = meta};
         r->in_cb++;
         r->h.on_event(r->h.ud, &ev);
         r->in_cb--;
     }
     json_decref(data);
     json_decref(meta);
+}
+
+void ag_graph__forward(struct ag_graph_run *r, const struct ag_graph_event *ev)
+{
+    if (!r->h.on_event || r->phase == RP_ENDED) return;
+    r->in_cb++;
+    r->h.on_event(r->h.ud, ev);
+    r->in_cb--;
 }
 
 bool ag_graph__ended(const struct ag_graph_run *r)
@@ -175,9 +188,12 @@ static json_t *tasks_json(const struct ag_graph_run *r)
             result = json_incref(r->input);
         const char *error = t->st == TS_FAILED ? t->error : NULL;
         json_t *ints = t->st == TS_INTERRUPTED ? t->interrupts : NULL;
-        json_array_append_new(
-            a, t->push < 0 ? ag_graph__task_json(t->id, t->name, error, ints, result, t->resume)
-                           : ag_graph__push_task_json(t->id, t->name, t->push, t->arg, error, ints, result, t->resume));
+        json_t *e = t->push < 0
+                        ? ag_graph__task_json(t->id, t->name, error, ints, result, t->resume)
+                        : ag_graph__push_task_json(t->id, t->name, t->push, t->arg, error, ints, result, t->resume);
+        /* A subgraph stopped at an interrupt: its checkpoint, for the resume to go on from (not shown by the API). */
+        if (t->st == TS_INTERRUPTED && t->sub_ckpt) json_object_set(e, "subgraph_checkpoint", t->sub_ckpt);
+        json_array_append_new(a, e);
         json_decref(result);
     }
     return a;
@@ -227,6 +243,10 @@ static void task_free(struct ag_graph_task *t)
     json_decref(t->chunk_meta);
     json_decref(t->arg);
     json_decref(t->go);
+    json_decref(t->sub_from);
+    json_decref(t->carried_ints);
+    json_decref(t->resume_new);
+    json_decref(t->sub_ckpt);
     ag_free(t->error);
     ag_free(t);
 }
@@ -299,6 +319,13 @@ void ag_graph__schedule(struct ag_graph_run *r, const json_t *names, const json_
         t->resume = json_is_array(res) ? json_copy((json_t *)res) : json_array();
         const json_t *extra = json_object_get(resume_extra, t->id);
         if (extra) json_array_extend(t->resume, (json_t *)extra);
+        if (t->node && t->node->sub) {
+            const json_t *sc = json_object_get(c, "subgraph_checkpoint");
+            t->sub_from = json_is_object(sc) ? json_incref((json_t *)sc) : NULL;
+            const json_t *ints = json_object_get(c, "interrupts");
+            t->carried_ints = json_array_size(ints) ? json_incref((json_t *)ints) : NULL;
+            t->resume_new = extra ? json_incref((json_t *)extra) : NULL;
+        }
         const json_t *result = json_object_get(c, "result");
         if (c && json_is_object(result) && !json_array_size(json_object_get(c, "interrupts")) &&
             json_is_null(json_object_get(c, "error")) && t->node) {

@@ -68,6 +68,10 @@ struct ag_graph_event {
     const char *task_id; /* NULL as node */
     json_t *data;        /* borrowed for the callback: json_incref what you keep; never modify it */
     json_t *meta;        /* MESSAGE only, else NULL; borrowed likewise */
+    /* NULL: the run's own graph. Else the event comes from a subgraph: its namespace, LangGraph's
+     * checkpoint_ns, "<node>:<task id>" of the subgraph node's task, deeper levels joined with '|'. Its
+     * CHECKPOINTs are that subgraph's, stored under this namespace (not the run's latest state). */
+    const char *ns;
 };
 
 enum ag_graph_outcome { AG_GRAPH_SUCCESS, AG_GRAPH_INTERRUPTED, AG_GRAPH_ERROR, AG_GRAPH_CANCELLED };

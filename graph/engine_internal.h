@@ -45,6 +45,10 @@ struct ag_graph_task {
     struct ag_timer timer;
     ag_graph_node_fn cont;
     void *store_op;       /* the host's handle of a store operation in flight, or NULL */
+    json_t *sub_from;     /* a subgraph node's task: the subgraph's checkpoint to go on from (carried), or NULL */
+    json_t *carried_ints; /* the interrupts the carried task stopped at (their ids), or NULL */
+    json_t *resume_new;   /* the answers this run brought for them, or NULL */
+    json_t *sub_ckpt;     /* the subgraph's latest checkpoint once it stopped at an interrupt, or NULL */
     json_t *store_result; /* the last store operation's result (NULL: it failed) */
     char *store_error;    /* why it failed */
     void *ud;
@@ -86,6 +90,8 @@ struct ag_graph_run {
 void ag_graph__drive(struct ag_graph_run *r);
 /* r->yield's callback: the next superstep, in a later loop turn. */
 void ag_graph__on_yield_timer(struct ag_timer *tm);
+/* Passes an event of a subgraph (ev->ns set) on to r's host as it is. */
+void ag_graph__forward(struct ag_graph_run *r, const struct ag_graph_event *ev);
 /* Sends an event of kind to the host; data and meta are stolen. */
 void ag_graph__emit(struct ag_graph_run *r, enum ag_graph_ev_kind kind, int step, const struct ag_graph_task *t,
                     json_t *data, json_t *meta);

@@ -59,8 +59,10 @@ void ag_graph_def_free(struct ag_graph_def *g)
         ag_free(g->channels[i].name);
         json_decref(g->channels[i].dflt);
     }
-    for (size_t i = 0; i < g->nnodes; i++)
+    for (size_t i = 0; i < g->nnodes; i++) {
         ag_free(g->nodes[i].name);
+        ag_graph_def_free(g->nodes[i].sub);
+    }
     for (size_t i = 0; i < g->nedges; i++) {
         ag_free(g->edges[i].source);
         ag_free(g->edges[i].target);
@@ -87,6 +89,7 @@ void ag_graph_def_free(struct ag_graph_def *g)
     ag_free(g->branches);
     ag_free(g->info_nodes);
     ag_free(g->info_edges);
+    ag_free(g->info_subgraphs);
     ag_free(g->default_state_schema);
     ag_free(g->graph_id);
     ag_free(g);
@@ -110,7 +113,17 @@ int ag_graph_def_node(struct ag_graph_def *g, const char *name, ag_graph_node_fn
     if (!fn || !*name || reserved(name) || ag_graph__node(g, name) || g->compiled)
         return -1;
     g->nodes = ag_realloc(g->nodes, (g->nnodes + 1) * sizeof *g->nodes);
-    g->nodes[g->nnodes++] = (struct ag_graph_node){ag_strdup(name), fn, ud, {0}};
+    g->nodes[g->nnodes++] = (struct ag_graph_node){.name = ag_strdup(name), .fn = fn, .ud = ud};
+    return 0;
+}
+
+int ag_graph_def_subgraph(struct ag_graph_def *g, const char *name, struct ag_graph_def *sub)
+{
+    if (!sub || sub == g) return -1;
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].sub == sub) return -1;
+    if (ag_graph_def_node(g, name, ag_graph__run_subgraph, NULL) < 0) return -1;
+    g->nodes[g->nnodes - 1].sub = sub;
     return 0;
 }
 
@@ -242,6 +255,13 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
 {
     if (g->compiled)
         return 0;
+    for (size_t i = 0; i < g->nnodes; i++) {
+        char why[256];
+        if (g->nodes[i].sub && ag_graph_def_compile(g->nodes[i].sub, why, sizeof why) < 0) {
+            snprintf(err, errlen, "graph %s: subgraph %s: %s", g->graph_id, g->nodes[i].name, why);
+            return -1;
+        }
+    }
     bool from_start = false;
     for (size_t i = 0; i < g->nedges; i++) {
         const struct ag_graph_edge *e = &g->edges[i];
@@ -319,6 +339,11 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
             g->info_edges[k++] = (struct ag_graph_edge_info){b->source, AG_GRAPH_END, true};
         }
     }
+    size_t nsub = 0;
+    g->info_subgraphs = ag_calloc(g->nnodes + 1, sizeof *g->info_subgraphs);
+    for (size_t i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].sub)
+            g->info_subgraphs[nsub++] = (struct ag_graph_subgraph_info){g->nodes[i].name, &g->nodes[i].sub->info};
     g->default_state_schema = default_state_schema(g);
     const char *state = g->schemas[2] ? g->schemas[2] : g->default_state_schema;
     g->info = (struct ag_graph_info){
@@ -334,6 +359,8 @@ int ag_graph_def_compile(struct ag_graph_def *g, char *err, size_t errlen)
         .edges = g->info_edges,
         .nedges = k,
         .def = g,
+        .subgraphs = g->info_subgraphs,
+        .nsubgraphs = nsub,
     };
     g->compiled = true;
     return 0;

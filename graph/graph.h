@@ -95,6 +95,13 @@ struct ag_graph_retry {
     }
 /* Gives node (already added) the retry policy (copied). Returns 0, or -1 for an unknown node. */
 int ag_graph_def_node_retry(struct ag_graph_def *g, const char *node, const struct ag_graph_retry *policy);
+/* Adds a node named name running the graph sub as a subgraph (LangGraph's compiled graph used as a node):
+ * the node's input (the state, or a Send packet's arg) is the subgraph's input; it runs its own supersteps
+ * and checkpoints under its namespace ("<name>:<task id>"), its events are streamed with that namespace
+ * (stream_subgraphs), an interrupt inside it interrupts the node (a resume goes back into the subgraph),
+ * and its final values, for the keys that are channels of g, are the node's update. g owns sub from
+ * then on (freed with it; compiled with it). Returns 0, or -1 (name taken, sub NULL or already used). */
+int ag_graph_def_subgraph(struct ag_graph_def *g, const char *name, struct ag_graph_def *sub);
 /* Adds the edge source → target (node names, AG_GRAPH_START or AG_GRAPH_END). Returns 0 or -1 when
  * the shape is impossible (into START, out of END). Names are checked by ag_graph_def_compile. */
 int ag_graph_def_edge(struct ag_graph_def *g, const char *source, const char *target);

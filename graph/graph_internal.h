@@ -19,6 +19,7 @@ struct ag_graph_node {
     ag_graph_node_fn fn;
     void *ud;
     struct ag_graph_retry retry; /* max_attempts 0: none */
+    struct ag_graph_def *sub;    /* a subgraph node's graph (owned), else NULL */
 };
 
 struct ag_graph_edge {
@@ -59,9 +60,12 @@ struct ag_graph_def {
     struct ag_graph_info info;
     struct ag_graph_node_info *info_nodes;
     struct ag_graph_edge_info *info_edges;
+    struct ag_graph_subgraph_info *info_subgraphs;
     char *default_state_schema;
 };
 
+/* A subgraph node's function (graph/engine_sub.c). */
+void ag_graph__run_subgraph(struct ag_graph_task *t);
 /* Renames a definition not yet compiled (a plugin's, to its langgraph.json key). Returns 0, or -1 when
  * it is compiled already. */
 int ag_graph__rename(struct ag_graph_def *g, const char *graph_id);

@@ -30,6 +30,14 @@ struct ag_graph_edge_info {
     bool conditional;
 };
 
+struct ag_graph_info;
+
+/* A subgraph node: its name (the namespace its runs use) and its graph. */
+struct ag_graph_subgraph_info {
+    const char *node;
+    const struct ag_graph_info *info;
+};
+
 struct ag_graph_info {
     const char *graph_id;    /* the name clients use (langgraph.json "graphs" key) */
     const char *assistant_id; /* its system assistant: UUID5(AG_GRAPH_ASSISTANT_NS, graph_id), 36 chars */
@@ -40,6 +48,8 @@ struct ag_graph_info {
     const struct ag_graph_edge_info *edges;
     size_t nedges;
     const struct ag_graph_def *def; /* what ag_graph_run_start runs */
+    const struct ag_graph_subgraph_info *subgraphs; /* its subgraph nodes, in definition order */
+    size_t nsubgraphs;
 };
 
 /* The namespace LangGraph Platform uses for system assistant ids (UUID5 of it and the graph id). */

@@ -390,6 +390,22 @@ static void keep_last_checkpoint(struct ag_run *run, json_t *cp)
     json_array_append_new(run->cps, kept);
 }
 
+/* Keeps cp (stamped) to be written, in place of a version of it not written yet (the same checkpoint
+ * emitted again, with its tasks' ends: not always the last kept, as a subgraph's come in between). */
+static void keep_checkpoint(struct ag_run *run, json_t *cp)
+{
+    const json_t *id = json_object_get(cp, "checkpoint_id"), *ns = json_object_get(cp, "checkpoint_ns");
+    for (size_t i = json_array_size(run->cps); i-- > 0;) {
+        const json_t *o = json_array_get(run->cps, i);
+        if (json_equal(json_object_get(o, "checkpoint_id"), id) &&
+            (ns ? json_equal(json_object_get(o, "checkpoint_ns"), ns) : !json_object_get(o, "checkpoint_ns"))) {
+            json_array_set(run->cps, i, cp);
+            return;
+        }
+    }
+    json_array_append(run->cps, cp);
+}
+
 /* A checkpoint of the run, stamped as it is stored (persist/cpstore.h): kept to be written. */
 static void on_checkpoint(struct ag_run *run, const json_t *data)
 {
@@ -402,17 +418,26 @@ static void on_checkpoint(struct ag_run *run, const json_t *data)
     json_t *cp = ag_cpstore_stamp(run->stamp_prev, data);
     json_decref(run->stamp_prev);
     run->stamp_prev = json_incref(cp);
-    size_t n = json_array_size(run->cps);
-    json_t *last = n ? json_array_get(run->cps, n - 1) : NULL;
-    if (last && json_equal(json_object_get(last, "checkpoint_id"), json_object_get(cp, "checkpoint_id")))
-        json_array_set(run->cps, n - 1, cp);
-    else
-        json_array_append(run->cps, cp);
+    keep_checkpoint(run, cp);
     ag_run__set_last_cp(run->t, cp);
     if (run->v2) ag_v2proj_checkpoint(run->v2, cp);
     json_decref(cp);
     /* A long run writes its checkpoints as it goes (one statement for all of a turn's); a run
      * that ends in this turn writes them with its outcome. */
+    ag_run__schedule_progress(run);
+}
+
+/* A checkpoint of one of the run's subgraphs (ev->ns): stored under its namespace with the run's, stamped
+ * against the previous one of that namespace; it is not the thread's latest state. */
+static void on_sub_checkpoint(struct ag_run *run, const struct ag_graph_event *ev)
+{
+    if (run->spec.durability == AG_DURABILITY_EXIT) return; /* only the run's last checkpoint is kept */
+    if (!run->sub_stamps) run->sub_stamps = json_object();
+    json_t *cp = ag_cpstore_stamp(json_object_get(run->sub_stamps, ev->ns), ev->data);
+    json_object_set_new(cp, "checkpoint_ns", json_string(ev->ns));
+    json_object_set(run->sub_stamps, ev->ns, cp);
+    keep_checkpoint(run, cp);
+    json_decref(cp);
     ag_run__schedule_progress(run);
 }
 
@@ -429,6 +454,12 @@ static void set_output(struct ag_run *run, json_t *v)
 static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
+    if (ev->ns) {
+        /* A subgraph's: its checkpoints stored, its events streamed to those who asked for subgraphs. */
+        if (ev->kind == AG_GEV_CHECKPOINT) on_sub_checkpoint(run, ev);
+        ag_run_modes_event(&run->modes, ev);
+        return;
+    }
     if (ev->kind == AG_GEV_CHECKPOINT) on_checkpoint(run, ev->data);
     if (run->v2) ag_v2proj_event(run->v2, ev);
     switch (ev->kind) {
@@ -515,6 +546,8 @@ void ag_run__ended(struct ag_run *run)
     }
     json_decref(run->cps);
     run->cps = NULL;
+    json_decref(run->sub_stamps);
+    run->sub_stamps = NULL;
     run->t = NULL;
     t->finishing--;
     ag_run__trt_release(t);

@@ -439,8 +439,12 @@ void ag_run_create(struct ag_run_spec *spec, enum ag_run_reply how, ag_run_creat
     run->state = R_CREATING;
     run->accepted_us = ag_clock_real_us();
     ag_uuid7(run->run_id);
-    run->modes = (struct ag_run_modes){.modes = run->spec.modes, .thread_id = run->spec.thread_id,
-                                       .run_id = run->run_id, .emit = ag_run__emit_modes, .ud = run};
+    run->modes = (struct ag_run_modes){.modes = run->spec.modes,
+                                       .thread_id = run->spec.thread_id,
+                                       .run_id = run->run_id,
+                                       .emit = ag_run__emit_modes,
+                                       .ud = run,
+                                       .subgraphs = run->spec.subgraphs};
     /* Watched to its end by its creator, on an idle thread that exists: written once, at its end, when
      * it ends within the turn it starts in (RUN_PREPARE, then RUN_RECORD). */
     bool direct = how != AG_RUN_REPLY_RUN && !run->spec.stateless && run->spec.after_seconds <= 0 &&

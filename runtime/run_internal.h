@@ -117,7 +117,8 @@ struct ag_run {
     enum run_persist persist;
     json_t *final_values, *final_interrupts;
     /* Persistence. */
-    json_t *cps; /* checkpoints not yet written */
+    json_t *cps;        /* checkpoints not yet written (its subgraphs' too, with their checkpoint_ns) */
+    json_t *sub_stamps; /* subgraph namespace → its latest checkpoint as stamped (persist/cpstore.h), or NULL */
     struct ag_pg_query q;
     struct ag_pg_args args;
     struct ag_task flush_task;

@@ -8,32 +8,39 @@
 #include "graph/engine.h"
 #include "runtime/run.h"
 
+/* A subgraph's event goes out as "<event>|<namespace>", as LangGraph Platform names it. */
 static void put(struct ag_run_modes *m, const char *event, const json_t *data)
 {
-    m->emit(m->ud, event, data);
+    if (!m->ns) {
+        m->emit(m->ud, event, data);
+        return;
+    }
+    char name[640];
+    snprintf(name, sizeof name, "%s|%s", event, m->ns);
+    m->emit(m->ud, name, data);
 }
 
-static json_t *ckpt_ref(const char *thread_id, const json_t *id)
+static json_t *ckpt_ref(const char *thread_id, const char *ns, const json_t *id)
 {
-    return json_pack("{s:s,s:O,s:s,s:n}", "thread_id", thread_id, "checkpoint_id", id, "checkpoint_ns", "",
+    return json_pack("{s:s,s:O,s:s,s:n}", "thread_id", thread_id, "checkpoint_id", id, "checkpoint_ns", ns,
                      "checkpoint_map");
 }
 
-static json_t *ckpt_config(const char *thread_id, const json_t *id)
+static json_t *ckpt_config(const char *thread_id, const char *ns, const json_t *id)
 {
     if (!json_is_string(id))
         return json_null();
-    return json_pack("{s:{s:s,s:s,s:O}}", "configurable", "thread_id", thread_id, "checkpoint_ns", "",
-                     "checkpoint_id", id);
+    return json_pack("{s:{s:s,s:s,s:O}}", "configurable", "thread_id", thread_id, "checkpoint_ns", ns, "checkpoint_id",
+                     id);
 }
 
 static void emit_checkpoint(struct ag_run_modes *m, const json_t *cp)
 {
-    const char *tid = m->thread_id;
+    const char *tid = m->thread_id, *ns = m->ns ? m->ns : "";
     const json_t *id = json_object_get(cp, "checkpoint_id"), *pid = json_object_get(cp, "parent_checkpoint_id");
     if (m->modes & AG_SM_CHECKPOINTS) {
-        json_t *d = json_pack("{s:o,s:o,s:O,s:O,s:O,s:O}", "config", ckpt_config(tid, id), "parent_config",
-                              ckpt_config(tid, pid), "values", json_object_get(cp, "values"), "metadata",
+        json_t *d = json_pack("{s:o,s:o,s:O,s:O,s:O,s:O}", "config", ckpt_config(tid, ns, id), "parent_config",
+                              ckpt_config(tid, ns, pid), "values", json_object_get(cp, "values"), "metadata",
                               json_object_get(cp, "metadata"), "next", json_object_get(cp, "next"), "tasks",
                               json_object_get(cp, "tasks"));
         put(m, "checkpoints", d);
@@ -42,13 +49,12 @@ static void emit_checkpoint(struct ag_run_modes *m, const json_t *cp)
     if (m->modes & AG_SM_DEBUG) {
         char ts[32];
         ag_clock_iso8601(ag_clock_real_us(), ts);
-        json_t *payload = json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:o}", "config", ckpt_config(tid, id), "values",
-                                    json_object_get(cp, "values"), "metadata", json_object_get(cp, "metadata"),
-                                    "next", json_object_get(cp, "next"), "tasks", json_object_get(cp, "tasks"),
-                                    "checkpoint", ckpt_ref(tid, id), "parent_checkpoint",
-                                    json_is_string(pid) ? ckpt_ref(tid, pid) : json_null());
-        if (json_is_string(pid))
-            json_object_set_new(payload, "parent_config", ckpt_config(tid, pid));
+        json_t *payload = json_pack("{s:o,s:O,s:O,s:O,s:O,s:o,s:o}", "config", ckpt_config(tid, ns, id), "values",
+                                    json_object_get(cp, "values"), "metadata", json_object_get(cp, "metadata"), "next",
+                                    json_object_get(cp, "next"), "tasks", json_object_get(cp, "tasks"), "checkpoint",
+                                    ckpt_ref(tid, ns, id), "parent_checkpoint",
+                                    json_is_string(pid) ? ckpt_ref(tid, ns, pid) : json_null());
+        if (json_is_string(pid)) json_object_set_new(payload, "parent_config", ckpt_config(tid, ns, pid));
         json_t *d = json_pack("{s:O,s:s,s:s,s:o}", "step", json_object_get(cp, "step"), "type", "checkpoint",
                               "timestamp", ts, "payload", payload);
         put(m, "debug", d);
@@ -162,6 +168,8 @@ void ag_run_modes_start(struct ag_run_modes *m, const json_t *input)
 
 void ag_run_modes_event(struct ag_run_modes *m, const struct ag_graph_event *ev)
 {
+    if (ev->ns && !m->subgraphs) return;
+    m->ns = ev->ns;
     unsigned mo = m->modes;
     switch (ev->kind) {
     case AG_GEV_CHECKPOINT: emit_checkpoint(m, ev->data); break;
@@ -198,6 +206,7 @@ void ag_run_modes_event(struct ag_run_modes *m, const struct ag_graph_event *ev)
             emit_task_debug(m, ev);
         break;
     }
+    m->ns = NULL;
 }
 
 void ag_run_modes_end(struct ag_run_modes *m, const char *status, const char *error, const json_t *output)

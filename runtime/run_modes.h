@@ -9,6 +9,7 @@
 #define AG_RUNTIME_RUN_MODES_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct ag_graph_event;
 
@@ -20,6 +21,8 @@ struct ag_run_modes {
     void (*emit)(void *ud, const char *event, const json_t *data);
     void *ud;
     json_t *msg_acc;                 /* messages mode: message id → message accumulated so far (owned) */
+    bool subgraphs;                  /* stream_subgraphs: subgraphs' events too, as "<mode>|<namespace>" */
+    const char *ns;                  /* the namespace of the event being framed (NULL: the root) */
 };
 
 /* The run started (events mode: the graph's on_chain_start). m->md must be set. */

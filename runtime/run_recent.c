@@ -47,6 +47,7 @@ void ag_run__free(struct ag_run *run)
     json_decref(run->final_values);
     json_decref(run->final_interrupts);
     json_decref(run->cps);
+    json_decref(run->sub_stamps);
     ag_free(run->error);
     ag_free(run->cancel_reason);
     ag_pg_args_reset(&run->args);

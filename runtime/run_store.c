@@ -82,20 +82,24 @@ static void restamp_lost(struct ag_run *run)
     if (!run->cps_lost || !json_array_size(run->cps))
         return; /* (those to come are stamped against the last of these, so this waits for one) */
     run->cps_lost = false;
-    json_t *prev = NULL;
+    json_t *prevs = json_object(); /* namespace ("" the root's) → the last checkpoint stamped again */
     size_t i;
     json_t *cp;
     json_array_foreach(run->cps, i, cp)
     {
-        json_t *again = ag_cpstore_stamp(prev, cp);
+        const char *ns = json_string_value(json_object_get(cp, "checkpoint_ns"));
+        ns = ns ? ns : "";
+        json_t *again = ag_cpstore_stamp(json_object_get(prevs, ns), cp);
         if (run->t && run->t->last_cp == cp) ag_run__set_last_cp(run->t, again);
         if (run->stamp_prev == cp) {
             json_decref(run->stamp_prev);
             run->stamp_prev = json_incref(again);
         }
+        if (*ns && json_object_get(run->sub_stamps, ns) == cp) json_object_set(run->sub_stamps, ns, again);
+        json_object_set(prevs, ns, again);
         json_array_set_new(run->cps, i, again);
-        prev = again;
     }
+    json_decref(prevs);
 }
 
 static void on_progress(struct ag_pg_query *q, PGresult *res)

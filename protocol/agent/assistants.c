@@ -39,6 +39,8 @@ struct aq {
     int64_t limit, offset;
     const char *version; /* set_latest, for messages */
     enum show show;
+    bool recurse;          /* subgraphs: nested ones too */
+    const char *namespace; /* subgraphs: only this one (in d.strs), or NULL */
 };
 
 static struct aq *aq_new(struct ag_req *r, enum ag_sql stmt, enum ag_pg_kind kind, ag_pg_cb cb)
@@ -755,6 +757,25 @@ static void write_graph(struct ag_jw *w, const struct ag_graph_info *g)
     ag_jw_end(w);
 }
 
+/* {"<namespace>": schemas} of g's subgraph nodes (LangGraph's get_subgraphs): only the one named ns
+ * (NULL: all), nested ones too with recurse ("<node>|<child>"); prefix: the namespace of g ("" the root). */
+static void write_subgraphs(struct ag_jw *w, const struct ag_graph_info *g, const char *prefix, bool recurse,
+                            const char *ns)
+{
+    for (size_t i = 0; i < g->nsubgraphs; i++) {
+        const struct ag_graph_subgraph_info *s = &g->subgraphs[i];
+        char name[512];
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "|" : "", s->node);
+        if (!ns || !strcmp(ns, s->node)) {
+            ag_jw_key(w, name);
+            ag_jw_obj(w);
+            write_schemas(w, s->info);
+            ag_jw_end(w);
+        }
+        if (recurse && (!ns || !strcmp(ns, s->node))) write_subgraphs(w, s->info, name, true, NULL);
+    }
+}
+
 static void on_graph_id(struct ag_pg_query *q, PGresult *res)
 {
     struct aq *a = AG_CONTAINER_OF(q, struct aq, d.q);
@@ -776,7 +797,9 @@ static void on_graph_id(struct ag_pg_query *q, PGresult *res)
             write_schemas(&w, g);
         } else if (a->show == SHOW_GRAPH) {
             write_graph(&w, g);
-        } /* SHOW_SUBGRAPHS: the registered graphs have none */
+        } else {
+            write_subgraphs(&w, g, "", a->recurse, a->namespace);
+        }
         ag_jw_end(&w);
         ag_http_json(a->d.r, 200, b.base, b.len);
         ag_buf_free(&b);
@@ -791,18 +814,18 @@ static int show(struct ag_req *r, enum show what)
     struct qparam *mine = what == SHOW_SUBGRAPHS ? &qp[1] : &qp[0];
     struct ag_verr e = {0};
     bool flag = false;
+    char *ns = NULL; /* subgraphs/{namespace} */
     query_read(r, mine, nq, &e);
     if (what == SHOW_SUBGRAPHS) {
         query_bool(mine, &flag, &e);
         if (ag_req_param(r, "namespace").base) {
-            char *ns = ag_req_param_str(r, "namespace");
+            ns = ag_req_param_str(r, "namespace");
             json_t *t = ns ? json_string(ns) : NULL; /* NULL when not UTF-8 */
             if (!t) {
                 struct ag_vpath p = {.key = {"path", "namespace"}, .n = 2};
                 ag_verr_add(&e, &p, "value_error", "Value error, not valid percent-encoded text", NULL);
             }
             json_decref(t);
-            ag_free(ns);
         }
     } else if (what == SHOW_GRAPH && mine->value && strcasecmp(mine->value, "true") &&
                strcasecmp(mine->value, "false")) {
@@ -816,12 +839,19 @@ static int show(struct ag_req *r, enum show what)
         }
     }
     query_free(qp, AG_ARRAY_LEN(qp));
-    if (ag_http_validation_refuse(r, &e))
+    if (ag_http_validation_refuse(r, &e)) {
+        ag_free(ns);
         return AG_OK;
+    }
     struct aq *a = aq_path(r, AG_SQL_ASSISTANT_GRAPH_ID, AG_PG_READ, on_graph_id);
-    if (!a)
+    if (!a) {
+        ag_free(ns);
         return AG_OK;
+    }
     a->show = what;
+    a->recurse = flag;
+    a->namespace = ns ? aq_str(a, ns) : NULL;
+    ag_free(ns);
     ag_dbreq_param(&a->d, a->id);
     ag_dbreq_param(&a->d, ag_req_owner(r));
     return ag_dbreq_submit(&a->d);

@@ -19,6 +19,7 @@ static void on_event(void *ud, const struct ag_graph_event *ev)
     struct rec *r = ud;
     json_t *e = json_pack("{s:s,s:i,s:O}", "kind", kind_names[ev->kind], "step", ev->step, "data", ev->data);
     if (ev->node) json_object_set_new(e, "node", json_string(ev->node));
+    if (ev->ns) json_object_set_new(e, "ns", json_string(ev->ns));
     if (ev->meta) json_object_set(e, "meta", ev->meta);
     json_array_append_new(r->events, e);
     if (ev->kind == AG_GEV_CUSTOM && r->cancel_on_custom && r->run) {

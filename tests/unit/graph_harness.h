@@ -16,7 +16,7 @@
 struct rec {
     struct ag_timer_heap heap;
     uint64_t now;
-    json_t *events; /* [{"kind","step","node","data","meta"}] */
+    json_t *events; /* [{"kind","step","node","data","meta","ns" (a subgraph's events only)}] */
     int done;
     enum ag_graph_outcome outcome;
     json_t *values, *interrupts;

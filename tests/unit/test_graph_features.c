@@ -16,7 +16,10 @@
  *   runs out of attempts; retry_on may refuse an error;
  * - a node's store operations (put, get, search, delete) go to the host and re-enter the node with their
  *   result, never from inside the call; bad namespaces and a host without a store answer errors; a run
- *   cancelled meanwhile abandons the operation. */
+ *   cancelled meanwhile abandons the operation;
+ * - a subgraph node runs its graph on the node's input, its events and checkpoints carry the namespace
+ *   "<node>:<task id>", its final values are the node's update, and an interrupt inside it stops the
+ *   parent; the resume goes on inside the subgraph from its checkpoint (nodes that ran do not run again). */
 #include <string.h>
 
 #include "check.h"
@@ -515,6 +518,132 @@ static void test_store(struct rec *r)
     ag_graph_def_free(g);
 }
 
+/* --- subgraphs: outer START -> before -> sub (inner: i1 -> i2) -> after --- */
+
+/* Appends the node's name (or, for i2 when asked, "i2:<answer>") to the REPLACE channel log. */
+static void append_name(struct ag_graph_task *t)
+{
+    const json_t *st = ag_graph_task_state(t);
+    const char *name = ag_graph_task_node(t);
+    json_t *entry;
+    if (!strcmp(name, "i2") && json_is_true(json_object_get(st, "ask"))) {
+        json_t *answer = ag_graph_task_interrupt(t, json_string("inner?"));
+        if (!answer) return;
+        entry = json_sprintf("i2:%s", json_string_value(answer));
+    } else {
+        entry = json_string(name);
+    }
+    json_t *log = json_is_array(json_object_get(st, "log")) ? json_copy(json_object_get(st, "log")) : json_array();
+    json_array_append_new(log, entry);
+    ag_graph_task_finish(t, json_pack("{s:o}", "log", log));
+}
+
+static struct ag_graph_def *outer_graph(void)
+{
+    struct ag_graph_def *inner = ag_graph_def_new("inner");
+    ag_graph_def_channel(inner, "log", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(inner, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_node(inner, "i1", append_name, NULL);
+    ag_graph_def_node(inner, "i2", append_name, NULL);
+    ag_graph_def_edge(inner, AG_GRAPH_START, "i1");
+    ag_graph_def_edge(inner, "i1", "i2");
+    struct ag_graph_def *g = ag_graph_def_new("outer");
+    ag_graph_def_channel(g, "log", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(g, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_node(g, "before", append_name, NULL);
+    CHECK(ag_graph_def_subgraph(g, "sub", inner) == 0);
+    CHECK(ag_graph_def_subgraph(g, "again", inner) < 0); /* one owner */
+    ag_graph_def_node(g, "after", append_name, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "before");
+    ag_graph_def_edge(g, "before", "sub");
+    ag_graph_def_edge(g, "sub", "after");
+    char err[256];
+    CHECKF(ag_graph_def_compile(g, err, sizeof err) == 0, "%s", err);
+    return g;
+}
+
+/* The last checkpoint of the run's own graph (not a subgraph's), a new reference. */
+static json_t *latest_root(const struct rec *r)
+{
+    json_t *found = NULL;
+    size_t i;
+    json_t *e;
+    json_array_foreach(r->events, i, e)
+    {
+        if (!strcmp(s_of(e, "kind"), "checkpoint") && !json_object_get(e, "ns")) found = json_object_get(e, "data");
+    }
+    return json_incref(found);
+}
+
+/* Events of kind in namespace ns prefix (NULL: the root's). */
+static int count_ns(const struct rec *r, const char *kind, const char *ns_prefix)
+{
+    int n = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(r->events, i, e)
+    {
+        const char *ns = s_of(e, "ns");
+        if (strcmp(s_of(e, "kind"), kind)) continue;
+        if (ns_prefix ? ns && !strncmp(ns, ns_prefix, strlen(ns_prefix)) : !ns) n++;
+    }
+    return n;
+}
+
+static void test_subgraph(struct rec *r)
+{
+    char err[256];
+    struct ag_graph_def *g = outer_graph();
+    CHECK(start(r, g, (struct start_opts){.input = "{}"}, err, sizeof err));
+    run_timers(r);
+    CHECKF(r->outcome == AG_GRAPH_SUCCESS, "%s", r->error ? r->error : "");
+    json_t *want = parse("[\"before\",\"i1\",\"i2\",\"after\"]");
+    CHECK(json_equal(json_object_get(r->values, "log"), want));
+    json_decref(want);
+    /* the subgraph's checkpoints and events carry its namespace, sub:<task id> */
+    CHECK(count_ns(r, "checkpoint", "sub:") == 4); /* input, after start, after i1, after i2 */
+    CHECK(count_ns(r, "task_start", "sub:") == 2);
+    CHECK(count_ns(r, "task_start", NULL) == 3);
+    char want_ns[64];
+    snprintf(want_ns, sizeof want_ns, "sub:%s", s_of(nth(r, "task_start", 1), "id"));
+    size_t i;
+    json_t *e;
+    json_array_foreach(r->events, i, e)
+    {
+        if (json_object_get(e, "ns")) CHECK_STREQ(s_of(e, "ns"), want_ns);
+    }
+    rec_reset(r);
+
+    /* an interrupt inside the subgraph stops the parent; the resume goes on inside it */
+    CHECK(start(r, g, (struct start_opts){.input = "{\"ask\":true}"}, err, sizeof err));
+    run_timers(r);
+    CHECK(r->outcome == AG_GRAPH_INTERRUPTED && json_array_size(r->interrupts) == 1);
+    CHECK_STREQ(json_string_value(json_object_get(json_array_get(r->interrupts, 0), "value")), "inner?");
+    json_t *from = latest_root(r);
+    json_t *task = json_array_get(json_object_get(from, "tasks"), 0);
+    CHECK_STREQ(s_of(task, "name"), "sub");
+    CHECK(json_array_size(json_object_get(task, "interrupts")) == 1);
+    CHECK(json_is_object(json_object_get(task, "subgraph_checkpoint")));
+    rec_reset(r);
+    CHECK(start(r, g, (struct start_opts){.command = "{\"resume\":\"yes\"}", .from = from}, err, sizeof err));
+    run_timers(r);
+    CHECKF(r->outcome == AG_GRAPH_SUCCESS, "%s", r->error ? r->error : "");
+    want = parse("[\"before\",\"i1\",\"i2:yes\",\"after\"]");
+    CHECK(json_equal(json_object_get(r->values, "log"), want));
+    json_decref(want);
+    CHECK(count_ns(r, "task_start", "sub:") == 1); /* i2 only: i1 ran before the interrupt */
+    json_decref(from);
+    rec_reset(r);
+
+    /* cancelled while the subgraph waits at a node: both stop, nothing left armed */
+    CHECK(start(r, g, (struct start_opts){.input = "{\"ask\":true}"}, err, sizeof err));
+    ag_graph_run_cancel(r->run);
+    CHECK(r->outcome == AG_GRAPH_CANCELLED);
+    rec_reset(r);
+    CHECK(r->heap.len == 0);
+    ag_graph_def_free(g);
+}
+
 int main(void)
 {
     struct rec r;
@@ -527,6 +656,7 @@ int main(void)
     test_join(&r);
     test_retry(&r);
     test_store(&r);
+    test_subgraph(&r);
     rec_free(&r);
     ag_graph_def_free(g);
     return CHECK_DONE();

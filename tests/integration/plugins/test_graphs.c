@@ -7,7 +7,8 @@
  * built), bad_graph (an edge to a node that does not exist), null_graph (no definition),
  * compiled_graph (a compiled definition), env_graph (good_graph when PLUGIN_TEST_WORD is set, else no
  * definition), join_graph (START -> a, b; a -> a2; [a2, b] -> c, a wait-for-all edge; a2 asks with
- * interrupt() when the state's `stop` is set; each node appends its name to `log`), retry_graph (below). */
+ * interrupt() when the state's `stop` is set; each node appends its name to `log`), retry_graph and
+ * subgraph_graph (below). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,5 +111,46 @@ struct ag_graph_def *retry_graph(void)
     ag_graph_def_edge(g, AG_GRAPH_START, "flaky");
     struct ag_graph_retry policy = {.max_attempts = 3, .initial_ms = 20, .backoff = 2, .max_ms = 1000};
     ag_graph_def_node_retry(g, "flaky", &policy);
+    return g;
+}
+
+/* subgraph_graph: START -> before -> sub -> after, sub a subgraph (i1 -> i2); every node appends its name to
+ * the REPLACE channel `log` (i2, when the state's `ask` is set, asks with interrupt() and appends
+ * "i2:<answer>"). */
+static void append_name(struct ag_graph_task *t)
+{
+    const json_t *st = ag_graph_task_state(t);
+    const char *name = ag_graph_task_node(t);
+    json_t *entry;
+    if (!strcmp(name, "i2") && json_is_true(json_object_get(st, "ask"))) {
+        json_t *answer = ag_graph_task_interrupt(t, json_string("inner?"));
+        if (!answer) return;
+        entry = json_sprintf("i2:%s", json_string_value(answer));
+    } else {
+        entry = json_string(name);
+    }
+    json_t *log = json_is_array(json_object_get(st, "log")) ? json_copy(json_object_get(st, "log")) : json_array();
+    json_array_append_new(log, entry);
+    ag_graph_task_finish(t, json_pack("{s:o}", "log", log));
+}
+
+struct ag_graph_def *subgraph_graph(void)
+{
+    struct ag_graph_def *inner = ag_graph_def_new("inner");
+    ag_graph_def_channel(inner, "log", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(inner, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_node(inner, "i1", append_name, NULL);
+    ag_graph_def_node(inner, "i2", append_name, NULL);
+    ag_graph_def_edge(inner, AG_GRAPH_START, "i1");
+    ag_graph_def_edge(inner, "i1", "i2");
+    struct ag_graph_def *g = ag_graph_def_new("outer");
+    ag_graph_def_channel(g, "log", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(g, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_node(g, "before", append_name, NULL);
+    ag_graph_def_subgraph(g, "sub", inner);
+    ag_graph_def_node(g, "after", append_name, NULL);
+    ag_graph_def_edge(g, AG_GRAPH_START, "before");
+    ag_graph_def_edge(g, "before", "sub");
+    ag_graph_def_edge(g, "sub", "after");
     return g;
 }
