@@ -3,8 +3,8 @@
 // with plain cc and the installed pkg-config flags), its
 // langgraph.json served by the installed binary with --graphs, and the graph driven with the real SDK:
 // its system assistant and drawing, a run that reads the file's env and fans out with Send (one task
-// per name, reduced once), the push tasks in the checkpoint history, a node's command that leads to an
-// interrupt resumed with Command, and what nodes wrote to the store, read back by other threads' runs
+// per name, reduced once), the push tasks in the checkpoint history, a node's command that leads to a
+// subgraph that interrupts, resumed with Command, and what nodes wrote to the store, read back by other threads' runs
 // and by the SDK's store client. On a database of its own (the store outlives threads).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -62,7 +62,7 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         const found = await c.assistants.search({ graphId: 'greeter', metadata: { created_by: 'system' } });
         assert.equal(found.length, 1);
         const graph = await c.assistants.getGraph(found[0].assistant_id);
-        assert.deepEqual(graph.nodes.map((n) => n.id).sort(), ['__end__', '__start__', 'confirm', 'done', 'greet_one', 'split']);
+        assert.deepEqual(graph.nodes.map((n) => n.id).sort(), ['__end__', '__start__', 'done', 'greet_one', 'review', 'split']);
         assert.ok(graph.edges.some((e) => e.source === 'split' && e.target === 'greet_one' && e.conditional));
     });
 
@@ -95,12 +95,14 @@ describe('a C graph built out of tree against the installed agentd', { timeout: 
         assert.deepEqual(starts, [{ name: 'Ed' }, { name: 'Flo' }]);
     });
 
-    test('a question interrupts; resuming with Command finishes the run', async () => {
+    test('a question goes on to a subgraph that interrupts; resuming with Command finishes inside it', async () => {
         const t = await c.threads.create();
         const first = await c.runs.wait(t.thread_id, 'greeter', { input: human('Gus, Hal?') });
         assert.deepEqual(first.__interrupt__[0].value, { question: 'confirm?' });
         const state = await c.threads.getState(t.thread_id);
-        assert.deepEqual(state.next, ['confirm'], 'done went on to confirm with its command');
+        assert.deepEqual(state.next, ['review'], 'done went on to review with its command');
+        const deep = await c.threads.getState(t.thread_id, undefined, { subgraphs: true });
+        assert.deepEqual(deep.tasks[0].state.next, ['confirm'], 'the subgraph waits at confirm');
         assert.deepEqual(state.values.greeted, ['Hello, Gus!', 'Hello, Hal!']);
         const done = await c.runs.wait(t.thread_id, 'greeter', { command: { resume: 'yes' } });
         assert.equal(lastContent(done), 'confirmed: yes');

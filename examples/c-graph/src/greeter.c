@@ -7,8 +7,9 @@
  *   langgraph.json's "env" sets), or with "Welcome back, <name>!" when the store (shared by every
  *   thread: long-term memory) says the name was greeted before; it counts the visit there.
  * - `done` (reduce: once, after every greeting) answers with all the greetings so far and, when the
- *   message ended in '?', goes on to `confirm` with a command (LangGraph's Command(goto=...)).
- * - `confirm` asks for a confirmation with interrupt() and answers with what the resume carried. */
+ *   message ended in '?', goes on to `review` with a command (LangGraph's Command(goto=...)).
+ * - `review` is a subgraph (a graph used as a node): its `confirm` asks for a confirmation with
+ *   interrupt() and answers with what the resume carried. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,7 +126,7 @@ static void done(struct ag_graph_task *t)
     json_t *update = json_pack("{s:[{s:s,s:s}]}", "messages", "type", "ai", "content", text);
     free(text);
     if (is_question(state))
-        ag_graph_task_finish_command(t, update, json_string("confirm"));
+        ag_graph_task_finish_command(t, update, json_string("review"));
     else
         ag_graph_task_finish(t, update);
 }
@@ -142,16 +143,19 @@ static void confirm(struct ag_graph_task *t)
 struct ag_graph_def *greeter_graph(void)
 {
     static const char *const fan_targets[] = {"greet_one", NULL};
+    struct ag_graph_def *review = ag_graph_def_new("review");
+    ag_graph_def_channel(review, "messages", AG_GRAPH_MESSAGES, NULL);
+    ag_graph_def_node(review, "confirm", confirm, NULL);
+    ag_graph_def_edge(review, AG_GRAPH_START, "confirm");
     struct ag_graph_def *g = ag_graph_def_new("greeter");
     ag_graph_def_channel(g, "messages", AG_GRAPH_MESSAGES, NULL);
     ag_graph_def_channel(g, "greeted", AG_GRAPH_APPEND, NULL);
     ag_graph_def_node(g, "split", split, NULL);
     ag_graph_def_node(g, "greet_one", greet_one, NULL);
     ag_graph_def_node(g, "done", done, NULL);
-    ag_graph_def_node(g, "confirm", confirm, NULL);
+    ag_graph_def_subgraph(g, "review", review);
     ag_graph_def_edge(g, AG_GRAPH_START, "split");
     ag_graph_def_conditional_fanout(g, "split", per_name, NULL, fan_targets);
     ag_graph_def_edge(g, "greet_one", "done");
-    ag_graph_def_edge(g, "confirm", AG_GRAPH_END);
     return g;
 }
