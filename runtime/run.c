@@ -455,8 +455,10 @@ static void on_engine_event(void *ud, const struct ag_graph_event *ev)
 {
     struct ag_run *run = ud;
     if (ev->ns) {
-        /* A subgraph's: its checkpoints stored, its events streamed to those who asked for subgraphs. */
+        /* A subgraph's: its checkpoints stored, its events in the v2 log under its namespace and
+         * streamed to v1 clients that asked for subgraphs. */
         if (ev->kind == AG_GEV_CHECKPOINT) on_sub_checkpoint(run, ev);
+        if (run->v2) ag_v2proj_event(run->v2, ev);
         ag_run_modes_event(&run->modes, ev);
         return;
     }

@@ -14,7 +14,7 @@
 /* A node task of the run. */
 struct ptask {
     char *id, *node;
-    json_t *ns;       /* ["node:id"] */
+    json_t *ns;       /* ["node:id"], under its subgraph's namespace segments when in one */
     char *ns_text;    /* the same as JSON text */
     bool opened;      /* lifecycle started was sent */
     bool closed;
@@ -34,6 +34,8 @@ struct ag_v2proj {
     json_t *values_raw;   /* a values event waiting for the checkpoint it belongs to: the state... */
     json_t *values_event; /* ...and its event data */
     struct ag_buf out;    /* the payload being written (put_text) */
+    json_t *prefix;       /* the namespace of the subgraph event being projected (NULL: the root's) */
+    char *prefix_text;    /* the same as JSON text */
 };
 
 /* {"$agentd.state": versions} when state is the values of p's latest checkpoint, else NULL. */
@@ -72,10 +74,14 @@ static struct ag_buf *begin(struct ag_v2proj *p)
     return &p->out;
 }
 
+static void put_text_ns(struct ag_v2proj *p, const char *method, const json_t *ns, const char *ns_text)
+{
+    ag_tlog_append_text(p->thread_id, p->run_id, method, ns, ns_text, p->out.base, p->out.len, NULL, false);
+}
+
 static void put_text(struct ag_v2proj *p, const char *method, const struct ptask *t)
 {
-    ag_tlog_append_text(p->thread_id, p->run_id, method, t ? t->ns : NULL, t ? t->ns_text : NULL, p->out.base,
-                        p->out.len, NULL, false);
+    put_text_ns(p, method, t ? t->ns : NULL, t ? t->ns_text : NULL);
 }
 
 /* ,"key":"s" (key: a literal that needs no escaping) */
@@ -163,7 +169,26 @@ void ag_v2proj_start(struct ag_v2proj *p)
 
 /* --- tasks and their namespaces --- */
 
-static struct ptask *task_find(struct ag_v2proj *p, const char *id, const char *node, bool create)
+/* The task id (36 chars) of a namespace segment "<node>:<task id>", or NULL. */
+static const char *segment_task(const char *seg, size_t len)
+{
+    return len > 37 && seg[len - 37] == ':' ? seg + len - 36 : NULL;
+}
+
+/* A subgraph's namespace ("a:id|b:id") as the protocol's array of segments. */
+static json_t *ns_array(const char *ns)
+{
+    json_t *a = json_array();
+    for (const char *p = ns; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        json_array_append_new(a, json_stringn(p, n));
+        p = bar ? bar + 1 : p + n;
+    }
+    return a;
+}
+
+static struct ptask *task_find(struct ag_v2proj *p, const char *id, const char *node, const json_t *prefix, bool create)
 {
     if (!id)
         return NULL;
@@ -182,7 +207,8 @@ static struct ptask *task_find(struct ag_v2proj *p, const char *id, const char *
     t->node = ag_strdup(node ? node : "");
     char seg[200];
     snprintf(seg, sizeof seg, "%s:%s", t->node, t->id);
-    t->ns = json_pack("[s]", seg);
+    t->ns = prefix ? json_copy((json_t *)prefix) : json_array();
+    json_array_append_new(t->ns, json_string(seg));
     t->ns_text = ag_json_text(t->ns, JSON_COMPACT, NULL);
     return t;
 }
@@ -242,7 +268,7 @@ static void content_text(const json_t *content, struct ag_buf *out)
 
 static void on_message(struct ag_v2proj *p, const struct ag_graph_event *ev)
 {
-    struct ptask *t = task_find(p, ev->task_id, ev->node, true);
+    struct ptask *t = task_find(p, ev->task_id, ev->node, p->prefix, true);
     if (!t)
         return;
     const json_t *m = ev->data;
@@ -305,10 +331,10 @@ static void on_message(struct ag_v2proj *p, const struct ag_graph_event *ev)
 
 static void on_task_result(struct ag_v2proj *p, const struct ag_graph_event *ev)
 {
-    struct ptask *t = task_find(p, ev->task_id, ev->node, false);
+    struct ptask *t = task_find(p, ev->task_id, ev->node, p->prefix, false);
     if (t)
         message_finish(p, t);
-    put(p, "tasks", NULL, json_incref(ev->data));
+    put(p, "tasks", p->prefix, json_incref(ev->data));
     if (!t || !t->opened || t->closed)
         return;
     t->closed = true;
@@ -331,7 +357,7 @@ static void on_updates(struct ag_v2proj *p, const struct ag_graph_event *ev)
             w_json(b, "values", vals);
             ag_buf_puts(b, "}");
             json_decref(vals);
-            put_text(p, "updates", NULL);
+            put_text_ns(p, "updates", p->prefix, p->prefix_text);
             continue;
         }
         size_t i;
@@ -347,7 +373,7 @@ static void on_updates(struct ag_v2proj *p, const struct ag_graph_event *ev)
                 json_object_set(d, "payload", value);
                 json_object_set(d, "value", value);
             }
-            put(p, "input.requested", NULL, d);
+            put(p, "input.requested", p->prefix, d);
         }
     }
 }
@@ -371,12 +397,38 @@ static void on_checkpoint(struct ag_v2proj *p, const json_t *cp)
     if (!source) source = json_object_get(md, "source");
     if (source) w_json(b, "source", source);
     ag_buf_puts(b, "}");
-    put_text(p, "checkpoints", NULL);
+    put_text_ns(p, "checkpoints", p->prefix, p->prefix_text);
+}
+
+/* An event of a subgraph (ev->ns): in its namespace, after the `started` of the subgraph node's task. */
+static void project_sub(struct ag_v2proj *p, const struct ag_graph_event *ev)
+{
+    p->prefix = ns_array(ev->ns);
+    p->prefix_text = ag_json_text(p->prefix, JSON_COMPACT, NULL);
+    const char *first = json_string_value(json_array_get(p->prefix, 0));
+    const char *tid = segment_task(first, strlen(first));
+    struct ptask *owner = tid ? task_find(p, tid, NULL, NULL, false) : NULL;
+    if (owner && !owner->closed) task_open(p, owner);
+    if (ev->kind == AG_GEV_VALUES) {
+        /* A subgraph's state is not a checkpoint of the thread: sent as it is. */
+        if (!json_object_get(ev->data, "__interrupt__") || json_object_size(ev->data) > 1)
+            put(p, "values", p->prefix, ag_v2_normalize_values(ev->data));
+    } else {
+        ag_v2proj_event(p, ev);
+    }
+    json_decref(p->prefix);
+    ag_free(p->prefix_text);
+    p->prefix = NULL;
+    p->prefix_text = NULL;
 }
 
 void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
 {
     flush_values(p);
+    if (ev->ns && !p->prefix) {
+        project_sub(p, ev);
+        return;
+    }
     switch (ev->kind) {
     case AG_GEV_CHECKPOINT: on_checkpoint(p, ev->data); break;
     case AG_GEV_VALUES: {
@@ -394,18 +446,18 @@ void ag_v2proj_event(struct ag_v2proj *p, const struct ag_graph_event *ev)
         ag_buf_puts(b, "{\"payload\":");
         if (ag_json_append(b, ev->data, JSON_COMPACT | JSON_ENCODE_ANY) < 0) ag_buf_puts(b, "null");
         ag_buf_puts(b, "}");
-        put_text(p, "custom", NULL);
+        put_text_ns(p, "custom", p->prefix, p->prefix_text);
         break;
     }
     case AG_GEV_MESSAGE: on_message(p, ev); break;
     case AG_GEV_TASK_START: {
-        task_find(p, ev->task_id, ev->node, true);
+        task_find(p, ev->task_id, ev->node, p->prefix, true);
         json_t *ref = state_ref(p, json_object_get(ev->data, "input")), *stored = NULL;
         if (ref) {
             stored = json_copy(ev->data);
             json_object_set_new(stored, "input", ref);
         }
-        put_stored(p, "tasks", NULL, json_incref(ev->data), stored);
+        put_stored(p, "tasks", p->prefix, json_incref(ev->data), stored);
         break;
     }
     case AG_GEV_TASK_RESULT: on_task_result(p, ev); break;

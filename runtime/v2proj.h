@@ -14,6 +14,10 @@
  *   custom     {"payload"}; checkpoints {"id", "parent_id", "step", "source"}; tasks as the engine
  *              reports them.
  *
+ * A subgraph's events (graph/engine.h ev->ns) go out in its namespace, ["<node>:<task id>", ...] one
+ * segment per level, its node tasks' below it; its values as they are (never a state reference); the
+ * first opens the subgraph node's task (`started`).
+ *
  * Runs on the run's shard. */
 #ifndef AG_RUNTIME_V2PROJ_H
 #define AG_RUNTIME_V2PROJ_H

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { assertNoSanitizerReport, request, runAgentd, startAgentd, writeTempFile } from './lib/harness.mjs';
+import { openSse } from './lib/sse.mjs';
 
 const PLUGINS = process.env.AGENTD_TEST_PLUGIN_DIR;
 if (!PLUGINS || !fs.existsSync(path.join(PLUGINS, 'plugin_good.so'))) {
@@ -109,6 +110,37 @@ describe('graph plugins', { timeout: 120000 }, () => {
         const done = await post(srv.port, `/threads/${thread}/runs/wait`, { assistant_id: 'join', command: { resume: 'yes' } });
         assert.equal(done.status, 200, done.text);
         assert.deepEqual(done.json().log, ['a', 'b', 'a2', 'c']);
+    });
+
+    it('streams a subgraph\'s v2 events under its namespace, opened and closed with its node\'s task', async (t) => {
+        const file = graphsFile({ graphs: { outer: `${good}:subgraph_graph` } });
+        const srv = await startAgentd({ t, args: ['--graphs', file], waitReady: true });
+        const post = (path, body) =>
+            request(srv.port, { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const thread = (await post('/threads', {})).json().thread_id;
+        const s = await openSse(`${srv.url}/threads/${thread}/stream/events`, {
+            channels: ['updates', 'lifecycle', 'checkpoints', 'values', 'tasks'],
+        });
+        const run = await post(`/threads/${thread}/runs/wait`, { assistant_id: 'outer', input: {} });
+        assert.equal(run.status, 200, run.text);
+        await s.waitFor(
+            (f) => f.event === 'lifecycle' && f.data.params.namespace.length === 0 && f.data.params.data.event === 'completed',
+            'the terminal lifecycle',
+        );
+        s.close();
+        const frames = s.frames.map((f) => ({ method: f.event, ns: f.data.params.namespace, data: f.data.params.data }));
+        const subNs = frames.find((f) => f.method === 'updates' && f.ns.length === 1)?.ns;
+        assert.ok(subNs && /^sub:[0-9a-f-]{36}$/.test(subNs[0]), JSON.stringify(frames.map((f) => [f.method, f.ns])));
+        const inSub = (m) => frames.filter((f) => f.method === m && f.ns.length === 1 && f.ns[0] === subNs[0]);
+        assert.deepEqual(inSub('updates').map((f) => f.data.node), ['i1', 'i2']);
+        assert.equal(inSub('checkpoints').length, 4);
+        assert.deepEqual(inSub('values').at(-1).data.log, ['before', 'i1', 'i2']);
+        assert.deepEqual(inSub('lifecycle').map((f) => f.data.event), ['started', 'completed']);
+        assert.deepEqual(frames.filter((f) => f.method === 'updates' && f.ns.length === 0).map((f) => f.data.node), ['before', 'sub', 'after']);
+        // The lifecycle of sub's namespace comes between the root's running and completed.
+        const at = (pred) => frames.findIndex(pred);
+        assert.ok(at((f) => f.method === 'lifecycle' && f.ns.length === 1 && f.data.event === 'started') >
+            at((f) => f.method === 'lifecycle' && f.ns.length === 0 && f.data.event === 'running'));
     });
 
     const cases = [
