@@ -892,6 +892,26 @@ void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_
     settle(t, TS_DONE);
 }
 
+void ag_graph_task_finish_parent(struct ag_graph_task *t, json_t *update, json_t *go)
+{
+    struct ag_graph_run *r = t->run;
+    if (!live(t) || t->interrupted) {
+        json_decref(update);
+        json_decref(go);
+        return;
+    }
+    if (!r->h.on_parent_command) {
+        json_decref(update);
+        json_decref(go);
+        fail_task(t, fmt("Node '%s' sent a command to its parent graph, but its graph runs as no subgraph", t->name));
+        return;
+    }
+    r->in_cb++;
+    r->h.on_parent_command(r->h.ud, update, go);
+    r->in_cb--;
+    ag_graph_run_cancel(r);
+}
+
 void ag_graph_task_fail(struct ag_graph_task *t, const char *f, ...)
 {
     if (t->interrupted && !ag_graph__ended(t->run) && t->st != TS_INTERRUPTED) {

@@ -119,6 +119,9 @@ struct ag_graph_host {
     void *(*store_start)(void *ud, const struct ag_graph_store_req *req, ag_graph_store_done_fn done, void *cookie,
                          char *err, size_t errlen);
     void (*store_cancel)(void *ud, void *handle);
+    /* Optional (a subgraph's host): a node sent update and go (both stolen, may be NULL) to the parent
+     * graph (ag_graph_task_finish_parent); the run is cancelled right after. */
+    void (*on_parent_command)(void *ud, json_t *update, json_t *go);
 };
 
 struct ag_graph_run_params {

@@ -23,6 +23,8 @@ struct sub {
     enum ag_graph_outcome outcome;
     json_t *values, *interrupts;
     char *error;
+    bool to_parent; /* a node of the subgraph sent a command to this graph: */
+    json_t *parent_update, *parent_go;
 };
 
 /* A child run freed once it is out of its callbacks (a timer of its own on the shard's heap). */
@@ -58,6 +60,8 @@ static void sub_free(void *ud)
     json_decref(s->last_ckpt);
     json_decref(s->values);
     json_decref(s->interrupts);
+    json_decref(s->parent_update);
+    json_decref(s->parent_go);
     ag_free(s->error);
     ag_free(s);
 }
@@ -105,6 +109,14 @@ static void *sub_store_start(void *ud, const struct ag_graph_store_req *req, ag_
     return r->h.store_start(r->h.ud, req, done, cookie, err, errlen);
 }
 
+static void sub_parent_command(void *ud, json_t *update, json_t *go)
+{
+    struct sub *s = ud;
+    s->to_parent = true;
+    s->parent_update = update;
+    s->parent_go = go;
+}
+
 static void sub_store_cancel(void *ud, void *handle)
 {
     struct sub *s = ud;
@@ -117,6 +129,13 @@ static void sub_finish(struct ag_graph_task *t)
 {
     struct sub *s = ag_graph_task_ud(t);
     struct ag_graph_run *r = t->run;
+    if (s->to_parent) {
+        /* Command(graph=PARENT): the node ends with it here, as if it had returned it. */
+        json_t *update = s->parent_update, *go = s->parent_go;
+        s->parent_update = s->parent_go = NULL;
+        ag_graph_task_finish_command(t, update, go);
+        return;
+    }
     switch (s->outcome) {
     case AG_GRAPH_SUCCESS: {
         /* The subgraph's final values, for the keys that are channels here, are the node's update. */
@@ -197,6 +216,7 @@ void ag_graph__run_subgraph(struct ag_graph_task *t)
         .behind = sub_behind,
         .store_start = sub_store_start,
         .store_cancel = sub_store_cancel,
+        .on_parent_command = sub_parent_command,
     };
     json_t *command = t->sub_from ? child_command(t) : NULL;
     struct ag_graph_run_params p = {

@@ -211,6 +211,11 @@ void ag_graph_task_finish(struct ag_graph_task *t, json_t *update);
  * those, which run in the next superstep besides what the node's edges pick (AG_GRAPH_END adds nothing).
  * A name that is no node fails the task. */
 void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_t *go);
+/* Ends the task as a node of a subgraph returning Command(graph=Command.PARENT, update=..., goto=...):
+ * the subgraph stops here (its other tasks are cancelled) and the subgraph node of the parent graph ends
+ * with update (for the parent's channels) and go (names and Send packets of the parent graph), as
+ * ag_graph_task_finish_command there. In a graph that is no subgraph the task fails. */
+void ag_graph_task_finish_parent(struct ag_graph_task *t, json_t *update, json_t *go);
 /* Ends the task with an error; the run ends AG_GRAPH_ERROR with this message. */
 void ag_graph_task_fail(struct ag_graph_task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Re-enters the node at cont after ms milliseconds (a timer on the shard). The node returns right after

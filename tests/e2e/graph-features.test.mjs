@@ -111,4 +111,9 @@ describe('C graph engine features through the SDK', { timeout: 120000 }, () => {
         assert.ok(subs.sub.state_schema && subs.sub.input_schema, JSON.stringify(subs));
         assert.deepEqual(await c.assistants.getSubgraphs(a.assistant_id, { namespace: 'nope' }), {});
     });
+
+    test('a node of a subgraph ends it with a command to the parent graph (graph: PARENT)', async () => {
+        const out = await c.runs.wait(null, 'outer', { input: { escape: true } });
+        assert.deepEqual(out.log, ['before', 'i1-escape', 'after']);
+    });
 });

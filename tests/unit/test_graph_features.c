@@ -526,6 +526,11 @@ static void append_name(struct ag_graph_task *t)
     const json_t *st = ag_graph_task_state(t);
     const char *name = ag_graph_task_node(t);
     json_t *entry;
+    if (json_is_true(json_object_get(st, "escape")) && (!strcmp(name, "i1") || !strcmp(name, "before"))) {
+        /* Command(graph=PARENT): from i1 the subgraph ends; from before (the root graph) the task fails */
+        ag_graph_task_finish_parent(t, json_pack("{s:[s]}", "log", "escaped"), json_string("after"));
+        return;
+    }
     if (!strcmp(name, "i2") && json_is_true(json_object_get(st, "ask"))) {
         json_t *answer = ag_graph_task_interrupt(t, json_string("inner?"));
         if (!answer) return;
@@ -543,6 +548,7 @@ static struct ag_graph_def *outer_graph(void)
     struct ag_graph_def *inner = ag_graph_def_new("inner");
     ag_graph_def_channel(inner, "log", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_channel(inner, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(inner, "escape", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_node(inner, "i1", append_name, NULL);
     ag_graph_def_node(inner, "i2", append_name, NULL);
     ag_graph_def_edge(inner, AG_GRAPH_START, "i1");
@@ -550,6 +556,7 @@ static struct ag_graph_def *outer_graph(void)
     struct ag_graph_def *g = ag_graph_def_new("outer");
     ag_graph_def_channel(g, "log", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_channel(g, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(g, "escape", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_node(g, "before", append_name, NULL);
     CHECK(ag_graph_def_subgraph(g, "sub", inner) == 0);
     CHECK(ag_graph_def_subgraph(g, "again", inner) < 0); /* one owner */
@@ -633,6 +640,25 @@ static void test_subgraph(struct rec *r)
     json_decref(want);
     CHECK(count_ns(r, "task_start", "sub:") == 1); /* i2 only: i1 ran before the interrupt */
     json_decref(from);
+    rec_reset(r);
+
+    /* Command(graph=PARENT) from i1: i2 never runs, the node's update is the command's, then after */
+    CHECK(start(r, g, (struct start_opts){.input = "{\"log\":[],\"escape\":true}", .from = NULL}, err, sizeof err));
+    run_timers(r);
+    /* before runs in the root graph first: there the same call fails the task */
+    CHECK(r->outcome == AG_GRAPH_ERROR && r->error && strstr(r->error, "runs as no subgraph"));
+    rec_reset(r);
+    json_t *vals = parse("{\"log\":[\"before\"],\"escape\":true}");
+    json_t *ck = ag_graph_state_update(g, NULL, NULL, vals, "before", NULL, NULL, err, sizeof err);
+    json_decref(vals);
+    CHECK(start(r, g, (struct start_opts){.from = ck}, err, sizeof err));
+    run_timers(r);
+    CHECKF(r->outcome == AG_GRAPH_SUCCESS, "%s", r->error ? r->error : "");
+    want = parse("[\"escaped\",\"after\"]");
+    CHECK(json_equal(json_object_get(r->values, "log"), want));
+    json_decref(want);
+    CHECK(count_ns(r, "task_start", "sub:") == 1); /* i1 only */
+    json_decref(ck);
     rec_reset(r);
 
     /* cancelled while the subgraph waits at a node: both stop, nothing left armed */

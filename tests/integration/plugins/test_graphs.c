@@ -116,12 +116,20 @@ struct ag_graph_def *retry_graph(void)
 
 /* subgraph_graph: START -> before -> sub -> after, sub a subgraph (i1 -> i2); every node appends its name to
  * the REPLACE channel `log` (i2, when the state's `ask` is set, asks with interrupt() and appends
- * "i2:<answer>"). */
+ * "i2:<answer>"; i1, when `escape` is set, sends Command(graph=PARENT, goto="after") with "i1-escape"
+ * appended instead). */
 static void append_name(struct ag_graph_task *t)
 {
     const json_t *st = ag_graph_task_state(t);
     const char *name = ag_graph_task_node(t);
     json_t *entry;
+    if (!strcmp(name, "i1") && json_is_true(json_object_get(st, "escape"))) {
+        /* Command(graph=PARENT, goto="after"): the subgraph ends here */
+        json_t *log = json_copy(json_object_get(st, "log"));
+        json_array_append_new(log, json_string("i1-escape"));
+        ag_graph_task_finish_parent(t, json_pack("{s:o}", "log", log), json_string("after"));
+        return;
+    }
     if (!strcmp(name, "i2") && json_is_true(json_object_get(st, "ask"))) {
         json_t *answer = ag_graph_task_interrupt(t, json_string("inner?"));
         if (!answer) return;
@@ -139,6 +147,7 @@ struct ag_graph_def *subgraph_graph(void)
     struct ag_graph_def *inner = ag_graph_def_new("inner");
     ag_graph_def_channel(inner, "log", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_channel(inner, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(inner, "escape", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_node(inner, "i1", append_name, NULL);
     ag_graph_def_node(inner, "i2", append_name, NULL);
     ag_graph_def_edge(inner, AG_GRAPH_START, "i1");
@@ -146,6 +155,7 @@ struct ag_graph_def *subgraph_graph(void)
     struct ag_graph_def *g = ag_graph_def_new("outer");
     ag_graph_def_channel(g, "log", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_channel(g, "ask", AG_GRAPH_REPLACE, NULL);
+    ag_graph_def_channel(g, "escape", AG_GRAPH_REPLACE, NULL);
     ag_graph_def_node(g, "before", append_name, NULL);
     ag_graph_def_subgraph(g, "sub", inner);
     ag_graph_def_node(g, "after", append_name, NULL);
