@@ -523,7 +523,7 @@ static void get_tree_cmd(struct cmd *c, PGresult *res)
         cmd_done(c);
         return;
     }
-    /* The root graph; built-in graphs have no subgraphs, so it has no children. */
+    /* The root graph only: the tree of a graph with subgraphs does not list them yet (README). */
     json_t *tree = json_pack("{s:[],s:s,s:s}", "namespace", "status", tree_status(PQgetvalue(res, 0, 0)), "graph_name",
                              PQgetvalue(res, 0, 4));
     reply_ok(c->d.r, c->id, c->tid, json_pack("{s:o}", "tree", tree));
@@ -624,7 +624,9 @@ static bool root_namespace(struct cmd *c)
     json_t *ns = json_object_get(c->params, "namespace");
     if (!ns || json_is_null(ns) || (json_is_array(ns) && !json_array_size(ns)))
         return true;
-    reply_err(c->d.r, c->id, "no_such_namespace", "Only the root namespace ([]) has state: built-in graphs have no subgraphs.");
+    reply_err(c->d.r, c->id, "no_such_namespace",
+              "State commands serve the root namespace ([]) only; a subgraph's state is read with "
+              "GET /threads/{id}/state?subgraphs=true.");
     return false;
 }
 
