@@ -406,7 +406,7 @@ static void project_sub(struct ag_v2proj *p, const struct ag_graph_event *ev)
     p->prefix = ns_array(ev->ns);
     p->prefix_text = ag_json_text(p->prefix, JSON_COMPACT, NULL);
     const char *first = json_string_value(json_array_get(p->prefix, 0));
-    const char *tid = segment_task(first, strlen(first));
+    const char *tid = first ? segment_task(first, strlen(first)) : NULL;
     struct ptask *owner = tid ? task_find(p, tid, NULL, NULL, false) : NULL;
     if (owner && !owner->closed) task_open(p, owner);
     if (ev->kind == AG_GEV_VALUES) {

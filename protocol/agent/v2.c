@@ -140,6 +140,8 @@ struct cmd {
     int64_t id;
     char method[64];
     json_t *params;
+    bool sub_ns;    /* state.get / state.listCheckpoints of a subgraph's namespace (not the root's) */
+    const char *ns; /* its checkpoint_ns (in d.strs), or NULL: the root's */
 };
 
 static void cmd_free(struct cmd *c)
@@ -565,6 +567,12 @@ static void on_state(struct ag_pg_query *q, PGresult *res)
         return;
     }
     json_t *st = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (c->sub_ns && !json_is_string(json_object_get(json_object_get(st, "checkpoint"), "checkpoint_id"))) {
+        json_decref(st);
+        reply_err(c->d.r, c->id, "no_such_namespace", "No checkpoint of the thread is in this namespace.");
+        cmd_done(c);
+        return;
+    }
     json_t *values = json_object_get(st, "values");
     json_t *keys = json_object_get(c->params, "keys");
     json_t *out;
@@ -583,7 +591,7 @@ static void on_state(struct ag_pg_query *q, PGresult *res)
     json_t *result = json_pack("{s:o}", "values", out);
     json_t *cpid = json_object_get(json_object_get(st, "checkpoint"), "checkpoint_id");
     if (json_is_string(cpid))
-        json_object_set_new(result, "checkpoint", json_pack("{s:O,s:s}", "id", cpid, "ns", ""));
+        json_object_set_new(result, "checkpoint", json_pack("{s:O,s:s}", "id", cpid, "ns", c->ns ? c->ns : ""));
     json_decref(st);
     reply_ok(c->d.r, c->id, c->tid, result);
     cmd_done(c);
@@ -604,6 +612,12 @@ static void on_history(struct ag_pg_query *q, PGresult *res)
         return;
     }
     json_t *list = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (c->sub_ns && !json_array_size(list) && !json_object_get(c->params, "before")) {
+        json_decref(list);
+        reply_err(c->d.r, c->id, "no_such_namespace", "No checkpoint of the thread is in this namespace.");
+        cmd_done(c);
+        return;
+    }
     json_t *out = json_array();
     size_t i;
     json_t *st;
@@ -619,14 +633,43 @@ static void on_history(struct ag_pg_query *q, PGresult *res)
     cmd_done(c);
 }
 
+/* The checkpoint_ns of params.namespace (in c's strings): "" for the root ([], null or absent), else a
+ * subgraph's segments joined with '|' (c->sub_ns set). NULL after answering invalid_argument. */
+static const char *namespace_param(struct cmd *c)
+{
+    json_t *ns = json_object_get(c->params, "namespace");
+    if (!ns || json_is_null(ns) || (json_is_array(ns) && !json_array_size(ns))) return "";
+    struct ag_buf b = {0};
+    bool ok = json_is_array(ns);
+    size_t i;
+    json_t *seg;
+    json_array_foreach(ns, i, seg)
+    {
+        const char *t = json_string_value(seg);
+        if (!t || !*t || strchr(t, '|')) {
+            ok = false;
+            break;
+        }
+        ag_buf_printf(&b, "%s%s", i ? "|" : "", t);
+    }
+    if (!ok) {
+        ag_buf_free(&b);
+        reply_err(c->d.r, c->id, "invalid_argument", "namespace must be an array of \"<node>:<task id>\" segments.");
+        return NULL;
+    }
+    const char *out = ag_pg_args_dup(&c->d.strs, b.base, b.len);
+    ag_buf_free(&b);
+    c->sub_ns = true;
+    c->ns = out;
+    return out;
+}
+
 static bool root_namespace(struct cmd *c)
 {
     json_t *ns = json_object_get(c->params, "namespace");
     if (!ns || json_is_null(ns) || (json_is_array(ns) && !json_array_size(ns)))
         return true;
-    reply_err(c->d.r, c->id, "no_such_namespace",
-              "State commands serve the root namespace ([]) only; a subgraph's state is read with "
-              "GET /threads/{id}/state?subgraphs=true.");
+    reply_err(c->d.r, c->id, "no_such_namespace", "input.inject serves the root namespace ([]) only.");
     return false;
 }
 
@@ -679,19 +722,21 @@ int ag_v2_commands(struct ag_req *r)
         }
     } else if (!strcmp(m, "state.get")) {
         static const char *const keys[] = {"namespace", "keys", NULL};
-        if (!only_keys(c, keys) || !root_namespace(c)) {
+        const char *ns = only_keys(c, keys) ? namespace_param(c) : NULL;
+        if (!ns) {
             cmd_free(c);
             return AG_OK;
         }
         param(c, c->tid);
         param(c, ag_req_owner(c->d.r));
-        param(c, "");
+        param(c, ns);
         param(c, NULL);
         param(c, "false");
         return submit_read(c, AG_SQL_STATE_GET, on_state);
     } else if (!strcmp(m, "state.listCheckpoints")) {
         static const char *const keys[] = {"namespace", "limit", "before", NULL};
-        if (!only_keys(c, keys) || !root_namespace(c)) {
+        const char *ns = only_keys(c, keys) ? namespace_param(c) : NULL;
+        if (!ns) {
             cmd_free(c);
             return AG_OK;
         }
@@ -705,7 +750,7 @@ int ag_v2_commands(struct ag_req *r)
         }
         param(c, c->tid);
         param(c, ag_req_owner(c->d.r));
-        param(c, "");
+        param(c, ns);
         param(c, json_is_string(before) ? ag_pg_args_dup(&c->d.strs, json_string_value(before), json_string_length(before))
                                         : NULL);
         param(c, NULL);

@@ -143,6 +143,30 @@ describe('graph plugins', { timeout: 120000 }, () => {
             at((f) => f.method === 'lifecycle' && f.ns.length === 0 && f.data.event === 'running'));
     });
 
+    it('serves the v2 state commands of a subgraph\'s namespace', async (t) => {
+        const file = graphsFile({ graphs: { outer: `${good}:subgraph_graph` } });
+        const srv = await startAgentd({ t, args: ['--graphs', file], waitReady: true });
+        const post = (path, body) =>
+            request(srv.port, { method: 'POST', path, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        const thread = (await post('/threads', {})).json().thread_id;
+        assert.equal((await post(`/threads/${thread}/runs/wait`, { assistant_id: 'outer', input: { ask: true } })).status, 200);
+        const deep = (await request(srv.port, { path: `/threads/${thread}/state?subgraphs=true` })).json();
+        const ns = deep.tasks[0].state.checkpoint.checkpoint_ns;
+        assert.match(ns, /^sub:/);
+        const cmd = async (id, method, params) => (await post(`/threads/${thread}/commands`, { id, method, params })).json();
+        const got = await cmd(1, 'state.get', { namespace: [ns] });
+        assert.equal(got.type, 'success', JSON.stringify(got));
+        assert.deepEqual(got.result.values.log, ['before', 'i1']);
+        assert.equal(got.result.checkpoint.ns, ns);
+        const list = await cmd(2, 'state.listCheckpoints', { namespace: [ns] });
+        assert.equal(list.type, 'success', JSON.stringify(list));
+        assert.equal(list.result.checkpoints.length, 3); // input, after start, after i1 (re-emitted with the interrupt)
+        const root = await cmd(3, 'state.get', { namespace: [] });
+        assert.deepEqual(root.result.values.log, ['before']);
+        assert.equal((await cmd(4, 'state.get', { namespace: ['sub:00000000-0000-0000-0000-000000000000'] })).error, 'no_such_namespace');
+        assert.equal((await cmd(5, 'state.get', { namespace: [7] })).error, 'invalid_argument');
+    });
+
     const cases = [
         ['a missing library', { x: `${PLUGINS}/nope.so:good_graph` }, 'x', /cannot load .*nope\.so/],
         ['a missing symbol', { x: `${good}:no_such_symbol` }, 'x', /has no symbol no_such_symbol/],
