@@ -518,6 +518,14 @@ static void on_result(struct pg_conn *c, struct item *it, PGresult *r)
         return;
     }
     struct ag_pg_query *q = it->q;
+    if (it->type != IT_QUERY) {
+        /* An error where the group's sync was awaited: the server ended the session (a FATAL when its
+         * backend is terminated) after the group's statements answered. Nothing to deliver here: the
+         * group counts as aborted, and the lost connection fails or retries what is still in flight. */
+        c->grp_aborted = true;
+        PQclear(r);
+        return;
+    }
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
         if (q->kind == AG_PG_WRITE) {
             q->res = r;
