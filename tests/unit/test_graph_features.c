@@ -459,8 +459,10 @@ static void bad_ns_done(struct ag_graph_task *t)
 static void remember(struct ag_graph_task *t)
 {
     const json_t *mode = json_object_get(ag_graph_task_state(t), "mode");
-    if (json_is_string(mode) && !strcmp(json_string_value(mode), "bad")) {
-        json_t *ns = json_pack("[s]", "has.dot");
+    if (json_is_string(mode)) {
+        /* "bad": a label with a period; "down": a valid namespace, for a host that cannot start it */
+        bool bad = !strcmp(json_string_value(mode), "bad");
+        json_t *ns = bad ? json_pack("[s]", "has.dot") : mem_ns();
         ag_graph_task_store_get(t, ns, "k", bad_ns_done);
         json_decref(ns);
         return;
@@ -502,9 +504,10 @@ static void test_store(struct rec *r)
 
     /* the host cannot start it: an error for the node */
     r->store_down = true;
-    CHECK(start(r, g, (struct start_opts){.input = "{\"mode\":\"bad\"}"}, err, sizeof err));
+    CHECK(start(r, g, (struct start_opts){.input = "{\"mode\":\"down\"}"}, err, sizeof err));
     run_timers(r);
     CHECK(r->outcome == AG_GRAPH_SUCCESS);
+    CHECK_STREQ(json_string_value(json_array_get(json_object_get(r->values, "log"), 0)), "fake store down");
     rec_reset(r);
     r->store_down = false;
 

@@ -111,19 +111,21 @@ static void done(struct ag_graph_task *t)
 {
     const json_t *state = ag_graph_task_state(t);
     json_t *greeted = json_object_get(state, "greeted");
+    /* The greetings joined with spaces: each copied once, at its offset. */
     size_t len = 0, i;
     json_t *g;
     json_array_foreach(greeted, i, g)
     {
-        len += strlen(json_string_value(g)) + 1;
+        len += json_string_length(g) + 1;
     }
-    char *text = calloc(1, len + 1);
+    char *text = malloc(len + 1), *w = text;
     json_array_foreach(greeted, i, g)
     {
-        if (i) strcat(text, " ");
-        strcat(text, json_string_value(g));
+        if (i) *w++ = ' ';
+        memcpy(w, json_string_value(g), json_string_length(g));
+        w += json_string_length(g);
     }
-    json_t *update = json_pack("{s:[{s:s,s:s}]}", "messages", "type", "ai", "content", text);
+    json_t *update = json_pack("{s:[{s:s,s:s%}]}", "messages", "type", "ai", "content", text, (size_t)(w - text));
     free(text);
     if (is_question(state))
         ag_graph_task_finish_command(t, update, json_string("review"));
