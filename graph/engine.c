@@ -492,7 +492,7 @@ static void settle_interrupted(struct ag_graph_task *t)
     if (!ag_graph__ended(t->run)) settle(t, TS_INTERRUPTED);
 }
 
-static void call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
+void ag_graph__call_node(struct ag_graph_task *t, ag_graph_node_fn fn)
 {
     struct ag_graph_run *r = t->run;
     bool was = r->driving;
@@ -518,7 +518,7 @@ static void task_timer_cb(struct ag_timer *tm)
     struct ag_graph_task *t = AG_CONTAINER_OF(tm, struct ag_graph_task, timer);
     struct ag_graph_run *r = t->run;
     if (ag_graph__ended(r) || t->st != TS_SLEEPING) return;
-    call_node(t, t->cont);
+    ag_graph__call_node(t, t->cont);
     if (r->phase == RP_STEP_DONE && !r->driving) ag_graph__drive(r);
 }
 
@@ -568,7 +568,7 @@ static void run_step(struct ag_graph_run *r)
                                  t->push < 0 ? r->values : t->arg, "triggers", task_triggers(t), "interrupts",
                                  "metadata", r->metadata),
                        NULL);
-        if (!ag_graph__ended(r)) call_node(t, t->node->fn);
+        if (!ag_graph__ended(r)) ag_graph__call_node(t, t->node->fn);
     }
     if (!ag_graph__ended(r) && r->npending == 0) r->phase = RP_STEP_DONE;
 }
@@ -778,7 +778,7 @@ void *ag_graph_task_ud(const struct ag_graph_task *t)
 }
 
 /* Whether the task may still act: its run goes on and it has not ended. */
-static bool live(const struct ag_graph_task *t)
+bool ag_graph__task_live(const struct ag_graph_task *t)
 {
     return !ag_graph__ended(t->run) && (t->st == TS_RUNNING || t->st == TS_PENDING || t->st == TS_SLEEPING) &&
            !t->interrupted;
@@ -786,7 +786,7 @@ static bool live(const struct ag_graph_task *t)
 
 void ag_graph_task_custom(struct ag_graph_task *t, json_t *payload)
 {
-    if (!live(t)) {
+    if (!ag_graph__task_live(t)) {
         json_decref(payload);
         return;
     }
@@ -795,7 +795,7 @@ void ag_graph_task_custom(struct ag_graph_task *t, json_t *payload)
 
 void ag_graph_task_message_chunk(struct ag_graph_task *t, json_t *chunk)
 {
-    if (!live(t) || !json_is_object(chunk)) {
+    if (!ag_graph__task_live(t) || !json_is_object(chunk)) {
         json_decref(chunk);
         return;
     }
@@ -845,7 +845,7 @@ void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_
         settle_interrupted(t);
         return;
     }
-    if (!live(t)) {
+    if (!ag_graph__task_live(t)) {
         json_decref(update);
         json_decref(go);
         return;
@@ -895,7 +895,7 @@ void ag_graph_task_finish_command(struct ag_graph_task *t, json_t *update, json_
 void ag_graph_task_finish_parent(struct ag_graph_task *t, json_t *update, json_t *go)
 {
     struct ag_graph_run *r = t->run;
-    if (!live(t) || t->interrupted) {
+    if (!ag_graph__task_live(t) || t->interrupted) {
         json_decref(update);
         json_decref(go);
         return;
@@ -918,7 +918,7 @@ void ag_graph_task_fail(struct ag_graph_task *t, const char *f, ...)
         settle_interrupted(t);
         return;
     }
-    if (!live(t)) return;
+    if (!ag_graph__task_live(t)) return;
     va_list ap;
     va_start(ap, f);
     char *msg = vfmt(f, ap);
@@ -928,7 +928,7 @@ void ag_graph_task_fail(struct ag_graph_task *t, const char *f, ...)
 
 void ag_graph_task_sleep(struct ag_graph_task *t, uint64_t ms, ag_graph_node_fn cont)
 {
-    if (!live(t)) return;
+    if (!ag_graph__task_live(t)) return;
     struct ag_graph_run *r = t->run;
     t->cont = cont;
     t->st = TS_SLEEPING;
@@ -954,12 +954,12 @@ void ag_graph_task_yield(struct ag_graph_task *t, ag_graph_node_fn cont)
 
 void ag_graph_task_pending(struct ag_graph_task *t)
 {
-    if (live(t)) t->st = TS_PENDING;
+    if (ag_graph__task_live(t)) t->st = TS_PENDING;
 }
 
 json_t *ag_graph_task_interrupt(struct ag_graph_task *t, json_t *payload)
 {
-    if (!live(t)) {
+    if (!ag_graph__task_live(t)) {
         json_decref(payload);
         return NULL;
     }
@@ -977,125 +977,4 @@ json_t *ag_graph_task_interrupt(struct ag_graph_task *t, json_t *payload)
     t->interrupted = true;
     ag_graph__emit(t->run, AG_GEV_UPDATES, t->run->step + 1, t, json_pack("{s:[o]}", "__interrupt__", intr), NULL);
     return NULL;
-}
-
-/* --- inside a node: the store --- */
-
-/* The store operation of t ended: its result (or error) kept, the node re-entered at its continuation. */
-static void store_done(void *cookie, const json_t *result, const char *error)
-{
-    struct ag_graph_task *t = cookie;
-    struct ag_graph_run *r = t->run;
-    t->store_op = NULL;
-    json_decref(t->store_result);
-    ag_free(t->store_error);
-    t->store_result = result ? json_incref((json_t *)result) : NULL;
-    t->store_error = result ? NULL : ag_strdup(error ? error : "store operation failed");
-    if (ag_graph__ended(r) || t->st != TS_PENDING) return;
-    call_node(t, t->cont);
-    if (r->phase == RP_STEP_DONE && !r->driving) ag_graph__drive(r);
-}
-
-/* A store operation that could not start: its error, the node re-entered in a later turn (as always). */
-static void store_failed_now(struct ag_graph_task *t, const char *error, ag_graph_node_fn cont)
-{
-    json_decref(t->store_result);
-    ag_free(t->store_error);
-    t->store_result = NULL;
-    t->store_error = ag_strdup(error);
-    ag_graph_task_sleep(t, 0, cont);
-}
-
-/* Labels of a namespace: strings, non-empty, without '.'; at least min of them. */
-static bool valid_labels(const json_t *ns, size_t min)
-{
-    if (!json_is_array(ns) || json_array_size(ns) < min) return false;
-    size_t i;
-    json_t *l;
-    json_array_foreach((json_t *)ns, i, l)
-    {
-        if (!json_is_string(l) || !json_string_length(l) || strchr(json_string_value(l), '.')) return false;
-    }
-    return true;
-}
-
-static void store_start(struct ag_graph_task *t, const struct ag_graph_store_req *req, ag_graph_node_fn cont)
-{
-    struct ag_graph_run *r = t->run;
-    if (!live(t) || t->store_op) return;
-    bool item = req->kind != AG_GSTORE_SEARCH;
-    if (!valid_labels(req->ns, item ? 1 : 0) || (item && (!req->key || !*req->key))) {
-        store_failed_now(t,
-                         item ? "invalid namespace or key: a namespace is a non-empty array of non-empty labels "
-                                "without '.', a key a non-empty string"
-                              : "invalid namespace prefix: labels are non-empty strings without '.'",
-                         cont);
-        return;
-    }
-    if (!r->h.store_start) {
-        store_failed_now(t, "no store: this host runs graphs without one", cont);
-        return;
-    }
-    char err[256] = "store unavailable";
-    t->cont = cont;
-    t->st = TS_PENDING;
-    t->store_op = r->h.store_start(r->h.ud, req, store_done, t, err, sizeof err);
-    if (!t->store_op) {
-        t->st = TS_RUNNING;
-        store_failed_now(t, err, cont);
-    }
-}
-
-void ag_graph_task_store_get(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont)
-{
-    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_GET, .ns = ns, .key = key}, cont);
-}
-
-void ag_graph_task_store_put(struct ag_graph_task *t, const json_t *ns, const char *key, json_t *value,
-                             ag_graph_node_fn cont)
-{
-    if (!json_is_object(value)) {
-        json_decref(value);
-        if (live(t)) store_failed_now(t, "a stored value must be an object", cont);
-        return;
-    }
-    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_PUT, .ns = ns, .key = key, .value = value}, cont);
-    json_decref(value);
-}
-
-void ag_graph_task_store_delete(struct ag_graph_task *t, const json_t *ns, const char *key, ag_graph_node_fn cont)
-{
-    store_start(t, &(struct ag_graph_store_req){.kind = AG_GSTORE_DELETE, .ns = ns, .key = key}, cont);
-}
-
-void ag_graph_task_store_search(struct ag_graph_task *t, const json_t *ns, json_t *filter, int limit, int offset,
-                                ag_graph_node_fn cont)
-{
-    if (filter && !json_is_object(filter)) {
-        json_decref(filter);
-        if (live(t)) store_failed_now(t, "a search filter must be an object", cont);
-        return;
-    }
-    json_t *empty = ns ? NULL : json_array();
-    store_start(t,
-                &(struct ag_graph_store_req){.kind = AG_GSTORE_SEARCH,
-                                             .ns = ns ? ns : empty,
-                                             .filter = filter,
-                                             .limit = limit <= 0     ? 10
-                                                      : limit > 1000 ? 1000
-                                                                     : limit,
-                                             .offset = offset < 0 ? 0 : offset},
-                cont);
-    json_decref(empty);
-    json_decref(filter);
-}
-
-const json_t *ag_graph_task_store_result(const struct ag_graph_task *t)
-{
-    return t->store_result;
-}
-
-const char *ag_graph_task_store_error(const struct ag_graph_task *t)
-{
-    return t->store_error;
 }

@@ -90,6 +90,11 @@ struct ag_graph_run {
 void ag_graph__drive(struct ag_graph_run *r);
 /* r->yield's callback: the next superstep, in a later loop turn. */
 void ag_graph__on_yield_timer(struct ag_timer *tm);
+/* Calls node function fn for t (its first call or a continuation) and settles what the call leaves: an
+ * interrupt, or a node that returned without ending its task. */
+void ag_graph__call_node(struct ag_graph_task *t, ag_graph_node_fn fn);
+/* Whether t may still act: its run goes on and it has not ended (nor stopped at an interrupt). */
+bool ag_graph__task_live(const struct ag_graph_task *t);
 /* Passes an event of a subgraph (ev->ns set) on to r's host as it is. */
 void ag_graph__forward(struct ag_graph_run *r, const struct ag_graph_event *ev);
 /* Sends an event of kind to the host; data and meta are stolen. */
